@@ -1,0 +1,177 @@
+"""The `mipsc` command line: a thin click layer over mipsc's pipeline, no logic of its own."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+
+from mipsc.diagnostics import MipscError
+from mipsc.ir import make_context, parse_module, print_module
+from mipsc.pipeline import PASSES, build_pipeline, describe_passes, run_pipeline
+from mipsc.remarks import collect_remarks
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(command: F) -> F:
+    """Print a `MipscError` as `file:line:col: error: ...` and exit 1; never a traceback.
+
+    Anything else is a bug in mipsc: say so in one line, and show the traceback only when
+    MIPSC_TRACEBACK=1.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MipscError as err:
+            click.echo(err.render(), err=True)
+            sys.exit(1)
+        except Exception as err:
+            if os.environ.get("MIPSC_TRACEBACK") == "1":
+                traceback.print_exc()
+            click.echo(
+                f"mipsc: internal error: {type(err).__name__}: {err}\n"
+                "This is a bug in mipsc; rerun with MIPSC_TRACEBACK=1 and report the output.",
+                err=True,
+            )
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def read_input(path: str) -> tuple[str, str]:
+    """(text, display name) of a file, or of stdin for `-`."""
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        return Path(path).read_text(encoding="utf-8"), path
+    except FileNotFoundError:
+        raise MipscError(f"cannot read '{path}': no such file") from None
+    except IsADirectoryError:
+        raise MipscError(f"cannot read '{path}': it is a directory") from None
+    except UnicodeDecodeError as err:
+        raise MipscError(f"cannot read '{path}': not UTF-8 text ({err.reason})") from None
+    except OSError as err:
+        raise MipscError(f"cannot read '{path}': {err.strerror}") from None
+
+
+def write_output(text: str, path: str | None) -> None:
+    if path is None or path == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise MipscError(f"cannot write '{path}': {err.strerror}") from None
+
+
+def _pass_list_text() -> str:
+    return "\n".join(f"  {flag:<28} {doc}" for flag, doc in describe_passes())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mipsc")
+def main() -> None:
+    """mipsc: run the matmuls of PyTorch models in our kernel library, through IREE.
+
+    \b
+    Pipeline:  torch MLIR --parse--> convert-torch-to-mips --> lower-mips-to-call
+               --print--> iree-compile --> .vmfb --> IREE runtime + kernel plugin
+    """
+
+
+def _collect_pass_flag(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+    # Click processes options in command-line order, so flags keep the order they were given.
+    if value:
+        ctx.meta.setdefault("mipsc_pass_flags", []).append(_param.name.replace("_", "-"))  # type: ignore[union-attr]
+
+
+def _with_pass_flags(command: F) -> F:
+    """One `--<pass-name>` flag per registered pass, like mlir-opt."""
+    for flag, doc in reversed(describe_passes()):
+        command = click.option(
+            f"--{flag}",
+            is_flag=True,
+            expose_value=False,
+            callback=_collect_pass_flag,
+            help=f"Run {flag}: {doc}",
+        )(command)
+    return command
+
+
+@main.command(
+    epilog="\b\nPasses:\n" + _pass_list_text(),
+)
+@click.argument("input_file", metavar="FILE", default="-")
+@click.option(
+    "-p",
+    "--passes",
+    "pipeline",
+    default="",
+    metavar="PIPELINE",
+    help="Comma-separated passes to run, e.g. 'convert-torch-to-mips'.",
+)
+@_with_pass_flags
+@click.option("-o", "--output", metavar="OUT", help="Write the module here instead of stdout.")
+@click.option(
+    "--print-between-passes", is_flag=True, help="Print the module to stderr after each pass."
+)
+@click.option(
+    "--print-debuginfo", is_flag=True, help="Print each op's source location as loc(...)."
+)
+@click.option(
+    "--remarks",
+    is_flag=True,
+    help="Report, on stderr, what each pass decided about each op and why.",
+)
+@click.option("--list-passes", is_flag=True, help="List the available passes and exit.")
+@click.pass_context
+@_user_errors
+def opt(
+    ctx: click.Context,
+    input_file: str,
+    pipeline: str,
+    output: str | None,
+    print_between_passes: bool,
+    print_debuginfo: bool,
+    remarks: bool,
+    list_passes: bool,
+) -> None:
+    """Parse FILE (torch-dialect MLIR; '-' is stdin), run passes, print the module.
+
+    Passes come from -p and from the per-pass flags, in that order. With no pass the module is
+    printed back unchanged in meaning (a round-trip that iree-compile accepts).
+    """
+    if list_passes:
+        click.echo(_pass_list_text())
+        return
+    spec = ",".join(p for p in [pipeline, *ctx.meta.get("mipsc_pass_flags", [])] if p)
+    mlir_ctx = make_context()
+
+    def show(prev: ModulePass | None, module: ModuleOp, _next: ModulePass | None) -> None:
+        if print_between_passes and prev is not None:
+            click.echo(f"// -----// IR after {prev.name} //----- //", err=True)
+            click.echo(print_module(mlir_ctx, module), err=True)
+
+    passes = build_pipeline(spec, show)
+    text, name = read_input(input_file)
+    module = parse_module(mlir_ctx, text, name)
+    with collect_remarks() as collected:
+        run_pipeline(mlir_ctx, module, passes)
+    if remarks:
+        for remark in collected:
+            click.echo(str(remark), err=True)
+    write_output(print_module(mlir_ctx, module, debuginfo=print_debuginfo), output)
+
+
+__all__ = ["PASSES", "main"]

@@ -1,0 +1,85 @@
+"""One error type for every failure a user can cause, carrying where in their file it happened."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from xdsl.dialects.builtin import FileLineColLoc, StringAttr
+from xdsl.ir import Operation
+
+
+@dataclass
+class SourceFile:
+    """The text of an input file, kept to turn offsets into lines and to quote them."""
+
+    name: str
+    text: str
+    _line_starts: list[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._line_starts = [0]
+        self._line_starts += [i + 1 for i, c in enumerate(self.text) if c == "\n"]
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        """1-based line and column of a character offset."""
+        line = bisect.bisect_right(self._line_starts, offset) - 1
+        return line + 1, offset - self._line_starts[line] + 1
+
+    def line_text(self, line: int) -> str | None:
+        if not 1 <= line <= len(self._line_starts):
+            return None
+        start = self._line_starts[line - 1]
+        end = self.text.find("\n", start)
+        return self.text[start : end if end != -1 else len(self.text)]
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+# Sources read in this process, by name, so a location on an op can quote its line.
+_SOURCES: dict[str, SourceFile] = {}
+
+
+def register_source(source: SourceFile) -> None:
+    _SOURCES[source.name] = source
+
+
+def location_of(op: Operation) -> SourceLocation | None:
+    """The source location of `op`, or of its closest ancestor that has one."""
+    current: Operation | None = op
+    while current is not None:
+        loc = current.location
+        if isinstance(loc, FileLineColLoc) and isinstance(loc.filename, StringAttr):
+            return SourceLocation(loc.filename.data, loc.line.data, loc.column.data)
+        current = current.parent_op()
+    return None
+
+
+class MipscError(Exception):
+    """A failure the user can act on: printed as `file:line:col: error: message`, no traceback."""
+
+    def __init__(
+        self, message: str, location: SourceLocation | None = None, notes: list[str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.notes = notes or []
+
+    def render(self) -> str:
+        prefix = f"{self.location}: " if self.location else ""
+        lines = [f"{prefix}error: {self.message}"]
+        if self.location and (source := _SOURCES.get(self.location.file)) is not None:
+            if (text := source.line_text(self.location.line)) is not None:
+                lines.append(text)
+                lines.append(" " * (self.location.column - 1) + "^")
+        lines += [f"note: {note}" for note in self.notes]
+        return "\n".join(lines)

@@ -1,0 +1,746 @@
+"""The subset of torch-mlir's `torch` and `torch_c` dialects that PyTorch exports use.
+
+Only the types, the constants, the ops the project rewrites and the few ops with a syntax of
+their own are defined here. Every other `torch.*` op (hundreds of aten ops) shares torch-mlir's
+default syntax `%r = torch.aten.X %a, %b : T, T -> R`; the context gives each such name a class
+of `TorchDefaultSyntaxOp` on first sight, so those ops parse and print back unchanged without a
+definition each.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from typing import ClassVar
+
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    AffineMapAttr,
+    ArrayAttr,
+    BoolAttr,
+    DenseIntOrFPElementsAttr,
+    DenseResourceAttr,
+    Float64Type,
+    FloatAttr,
+    IntAttr,
+    IntegerAttr,
+    NoneAttr,
+    StringAttr,
+    TensorType,
+    i64,
+)
+from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.irdl import (
+    IRDLOperation,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    param_def,
+    prop_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+    var_result_def,
+)
+from xdsl.parser import AttrParser, Parser
+from xdsl.printer import Printer
+from xdsl.traits import ConstantLike, Pure
+from xdsl.utils.exceptions import VerifyException
+
+# --------------------------------------------------------------------------------------------
+# Types
+# --------------------------------------------------------------------------------------------
+
+
+class TorchType(ParametrizedAttribute, TypeAttribute):
+    """Torch types print their contained torch types without the `!torch.` prefix."""
+
+    @property
+    def mnemonic(self) -> str:
+        return self.name.removeprefix("torch.")
+
+
+def _parse_contained_type(parser: AttrParser) -> Attribute:
+    """Parse a type nested in a torch type: `int`, `vtensor<[2],f32>` or a full `!x.y` type."""
+    token = parser._current_token.text
+    if token in _CONTAINED_TORCH_TYPES:
+        parser.parse_optional_identifier()
+        cls = _CONTAINED_TORCH_TYPES[token]
+        return cls.new(cls.parse_parameters(parser))
+    return parser.parse_type()
+
+
+def _print_contained_type(printer: Printer, ty: Attribute) -> None:
+    if isinstance(ty, TorchType) and type(ty) in _CONTAINED_TORCH_TYPES.values():
+        printer.print_string(ty.mnemonic)
+        ty.print_parameters(printer)
+    else:
+        printer.print_attribute(ty)
+
+
+class _BaseTensorType(TorchType):
+    """`<[d0,?,...],dtype>`; `*` for an unknown rank and `unk` for an unknown dtype."""
+
+    shape: Attribute = param_def()  # ArrayAttr[IntAttr], or NoneAttr when unranked
+    dtype: Attribute = param_def()  # a builtin/torch element type, or NoneAttr when unknown
+
+    def __init__(self, shape: Sequence[int] | None = None, dtype: Attribute | None = None) -> None:
+        shape_attr: Attribute = (
+            NoneAttr() if shape is None else ArrayAttr(IntAttr(d) for d in shape)
+        )
+        super().__init__(shape_attr, NoneAttr() if dtype is None else dtype)
+
+    @property
+    def has_sizes(self) -> bool:
+        return isinstance(self.shape, ArrayAttr)
+
+    @property
+    def has_dtype(self) -> bool:
+        return not isinstance(self.dtype, NoneAttr)
+
+    def get_shape(self) -> tuple[int, ...]:
+        """The dims, with `DYNAMIC_INDEX` for `?`; only for ranked tensors."""
+        assert isinstance(self.shape, ArrayAttr), "unranked torch tensor has no shape"
+        return tuple(d.data for d in self.shape.data)  # type: ignore[union-attr]
+
+    def get_rank(self) -> int:
+        return len(self.get_shape())
+
+    def to_builtin(self) -> TensorType[Attribute]:
+        """The builtin tensor type that `torch_c.to_builtin_tensor` yields for this type."""
+        if not (self.has_sizes and self.has_dtype):
+            raise ValueError(f"{self} has no builtin tensor equivalent")
+        return TensorType(self.dtype, self.get_shape())
+
+    @classmethod
+    def from_builtin(cls, ty: TensorType[Attribute]) -> _BaseTensorType:
+        return cls(ty.get_shape(), ty.get_element_type())
+
+    def print_parameters(self, printer: Printer) -> None:
+        if not self.has_sizes and not self.has_dtype:
+            return
+        printer.print_string("<")
+        if isinstance(self.shape, ArrayAttr):
+            dims = ("?" if d == DYNAMIC_INDEX else str(d) for d in self.get_shape())
+            printer.print_string("[" + ",".join(dims) + "]")
+        else:
+            printer.print_string("*")
+        printer.print_string(",")
+        if self.has_dtype:
+            printer.print_attribute(self.dtype)
+        else:
+            printer.print_string("unk")
+        printer.print_string(">")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> tuple[Attribute, Attribute]:
+        if parser.parse_optional_punctuation("<") is None:
+            return (NoneAttr(), NoneAttr())
+        shape: Attribute
+        if parser.parse_optional_punctuation("*") is not None:
+            shape = NoneAttr()
+        else:
+
+            def parse_dim() -> IntAttr:
+                if parser.parse_optional_punctuation("?") is not None:
+                    return IntAttr(DYNAMIC_INDEX)
+                return IntAttr(parser.parse_integer(allow_boolean=False))
+
+            shape = ArrayAttr(parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parse_dim))
+        parser.parse_punctuation(",")
+        dtype: Attribute = (
+            NoneAttr() if parser.parse_optional_keyword("unk") else parser.parse_type()
+        )
+        parser.parse_punctuation(">")
+        return (shape, dtype)
+
+
+@irdl_attr_definition
+class ValueTensorType(_BaseTensorType):
+    """`!torch.vtensor`: a tensor with value semantics, what every export uses."""
+
+    name = "torch.vtensor"
+
+
+@irdl_attr_definition
+class NonValueTensorType(_BaseTensorType):
+    name = "torch.tensor"
+
+
+class _ScalarType(TorchType):
+    def print_parameters(self, printer: Printer) -> None:
+        return
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> tuple[()]:
+        return ()
+
+
+@irdl_attr_definition
+class IntType(_ScalarType):
+    name = "torch.int"
+
+
+@irdl_attr_definition
+class FloatType(_ScalarType):
+    name = "torch.float"
+
+
+@irdl_attr_definition
+class BoolType(_ScalarType):
+    name = "torch.bool"
+
+
+@irdl_attr_definition
+class NoneType(_ScalarType):
+    name = "torch.none"
+
+
+@irdl_attr_definition
+class StringType(_ScalarType):
+    name = "torch.str"
+
+
+@irdl_attr_definition
+class DeviceType(_ScalarType):
+    name = "torch.Device"
+
+
+@irdl_attr_definition
+class GeneratorType(_ScalarType):
+    name = "torch.Generator"
+
+
+@irdl_attr_definition
+class NumberType(_ScalarType):
+    name = "torch.number"
+
+
+@irdl_attr_definition
+class AnyType(_ScalarType):
+    name = "torch.any"
+
+
+class _ContainerType(TorchType):
+    """`<T, U, ...>` of contained types."""
+
+    contained: ArrayAttr[Attribute] = param_def()
+
+    def __init__(self, *contained: Attribute) -> None:
+        super().__init__(ArrayAttr(contained))
+
+    def print_parameters(self, printer: Printer) -> None:
+        printer.print_string("<")
+        printer.print_list(self.contained.data, lambda t: _print_contained_type(printer, t))
+        printer.print_string(">")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> tuple[ArrayAttr[Attribute]]:
+        types = parser.parse_comma_separated_list(
+            parser.Delimiter.ANGLE, lambda: _parse_contained_type(parser)
+        )
+        return (ArrayAttr(types),)
+
+
+@irdl_attr_definition
+class ListType(_ContainerType):
+    name = "torch.list"
+
+
+@irdl_attr_definition
+class OptionalType(_ContainerType):
+    name = "torch.optional"
+
+
+@irdl_attr_definition
+class TupleType(_ContainerType):
+    name = "torch.tuple"
+
+
+@irdl_attr_definition
+class UnionType(_ContainerType):
+    name = "torch.union"
+
+
+@irdl_attr_definition
+class DictType(_ContainerType):
+    name = "torch.dict"
+
+
+_CONTAINED_TORCH_TYPES: dict[str, type[TorchType]] = {
+    t.name.removeprefix("torch."): t
+    for t in (
+        ValueTensorType,
+        NonValueTensorType,
+        IntType,
+        FloatType,
+        BoolType,
+        NoneType,
+        StringType,
+        DeviceType,
+        GeneratorType,
+        NumberType,
+        AnyType,
+        ListType,
+        OptionalType,
+        TupleType,
+        UnionType,
+        DictType,
+    )
+}
+
+# --------------------------------------------------------------------------------------------
+# Ops in torch-mlir's default syntax
+# --------------------------------------------------------------------------------------------
+
+
+def _parse_default_syntax(parser: Parser) -> tuple[list[SSAValue], list[Attribute], dict]:
+    """`%a, %b {attrs} : T1, T2 -> R1, R2` (no `->` when there are no operands or results)."""
+    pos = parser.pos
+    unresolved = (
+        parser.parse_optional_undelimited_comma_separated_list(
+            parser.parse_optional_unresolved_operand, parser.parse_unresolved_operand
+        )
+        or []
+    )
+    attributes = parser.parse_optional_attr_dict()
+    parser.parse_punctuation(":")
+    operand_types: list[Attribute] = []
+    result_types: list[Attribute] = []
+    if unresolved:
+        operand_types = parser.parse_comma_separated_list(parser.Delimiter.NONE, parser.parse_type)
+        if parser.parse_optional_punctuation("->") is not None:
+            result_types = parser.parse_comma_separated_list(
+                parser.Delimiter.NONE, parser.parse_type
+            )
+    else:
+        result_types = parser.parse_comma_separated_list(parser.Delimiter.NONE, parser.parse_type)
+    operands = list(parser.resolve_operands(unresolved, operand_types, pos))
+    return operands, result_types, attributes
+
+
+def _print_default_syntax(printer: Printer, op: Operation) -> None:
+    if op.operands:
+        printer.print_string(" ")
+        printer.print_list(op.operands, printer.print_operand)
+    printer.print_op_attributes(op.attributes)
+    printer.print_string(" :")
+    if op.operands:
+        printer.print_string(" ")
+        printer.print_list(op.operand_types, printer.print_attribute)
+    if op.operands and op.results:
+        printer.print_string(" ->")
+    if op.results:
+        printer.print_string(" ")
+        printer.print_list(op.result_types, printer.print_attribute)
+
+
+@irdl_op_definition
+class TorchDefaultSyntaxOp(IRDLOperation):
+    """Any torch op without a definition of its own, kept as it was written.
+
+    The context makes a subclass per op name (see `default_syntax_op_class`), so the op keeps its
+    real name and round-trips through torch-mlir's default syntax.
+    """
+
+    name = "torch.default_syntax"
+
+    args = var_operand_def()
+    res = var_result_def()
+
+    @classmethod
+    def parse(cls, parser: Parser) -> TorchDefaultSyntaxOp:
+        operands, result_types, attributes = _parse_default_syntax(parser)
+        return cls.create(operands=operands, result_types=result_types, attributes=attributes)
+
+    def print(self, printer: Printer) -> None:
+        _print_default_syntax(printer, self)
+
+
+_DEFAULT_SYNTAX_CLASSES: dict[str, type[TorchDefaultSyntaxOp]] = {}
+
+
+def default_syntax_op_class(name: str) -> type[TorchDefaultSyntaxOp]:
+    """The op class for an undefined torch op `name`; one class per name, made once."""
+    if (cls := _DEFAULT_SYNTAX_CLASSES.get(name)) is None:
+        cls = type(f"TorchOp[{name}]", (TorchDefaultSyntaxOp,), {"name": name})
+        _DEFAULT_SYNTAX_CLASSES[name] = cls
+    return cls
+
+
+class _FixedDefaultSyntaxOp(IRDLOperation):
+    """A defined op whose text is torch-mlir's default syntax with fixed operands/results."""
+
+    @classmethod
+    def parse(cls, parser: Parser) -> Operation:
+        operands, result_types, attributes = _parse_default_syntax(parser)
+        return cls.create(operands=operands, result_types=result_types, attributes=attributes)
+
+    def print(self, printer: Printer) -> None:
+        _print_default_syntax(printer, self)
+
+
+@irdl_op_definition
+class AtenMmOp(_FixedDefaultSyntaxOp):
+    """`torch.aten.mm`: 2-D matrix product."""
+
+    name = "torch.aten.mm"
+
+    self_ = operand_def(ValueTensorType)
+    mat2 = operand_def(ValueTensorType)
+    result = result_def(ValueTensorType)
+
+    traits = traits_def(Pure())
+
+
+# --------------------------------------------------------------------------------------------
+# Constants and literals
+# --------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class ConstantIntOp(IRDLOperation):
+    name = "torch.constant.int"
+
+    value = prop_def(IntegerAttr)
+    result = result_def(IntType)
+
+    traits = traits_def(ConstantLike(), Pure())
+
+    def __init__(self, value: int) -> None:
+        super().__init__(properties={"value": IntegerAttr(value, i64)}, result_types=[IntType()])
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ConstantIntOp:
+        op = cls(parser.parse_integer(allow_boolean=False))
+        op.attributes.update(parser.parse_optional_attr_dict())
+        return op
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(f" {self.value.value.data}")
+        printer.print_op_attributes(self.attributes)
+
+
+def _format_f64(value: float) -> str:
+    """An MLIR float literal that reads back to the same double."""
+    if math.isnan(value) or math.isinf(value):
+        return "0x" + struct.pack(">d", value).hex().upper()
+    text = repr(value)
+    mantissa, _, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + ("e" + exponent if exponent else "")
+
+
+@irdl_op_definition
+class ConstantFloatOp(IRDLOperation):
+    name = "torch.constant.float"
+
+    value = prop_def(FloatAttr)
+    result = result_def(FloatType)
+
+    traits = traits_def(ConstantLike(), Pure())
+
+    def __init__(self, value: float) -> None:
+        super().__init__(
+            properties={"value": FloatAttr(value, Float64Type())}, result_types=[FloatType()]
+        )
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ConstantFloatOp:
+        if (bits := parser.parse_optional_integer(allow_boolean=False)) is not None:
+            # torch-mlir prints inf/nan as the hex bit pattern of the double.
+            value = struct.unpack(">d", bits.to_bytes(8, "big"))[0]
+        else:
+            value = parser.parse_float()
+        op = cls(value)
+        op.attributes.update(parser.parse_optional_attr_dict())
+        return op
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" " + _format_f64(self.value.value.data))
+        printer.print_op_attributes(self.attributes)
+
+
+@irdl_op_definition
+class ConstantBoolOp(IRDLOperation):
+    name = "torch.constant.bool"
+
+    value = prop_def(IntegerAttr)
+    result = result_def(BoolType)
+
+    traits = traits_def(ConstantLike(), Pure())
+
+    def __init__(self, value: bool) -> None:
+        super().__init__(properties={"value": BoolAttr.from_bool(value)}, result_types=[BoolType()])
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ConstantBoolOp:
+        op = cls(parser.parse_boolean())
+        op.attributes.update(parser.parse_optional_attr_dict())
+        return op
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" true" if self.value.value.data else " false")
+        printer.print_op_attributes(self.attributes)
+
+
+@irdl_op_definition
+class ConstantNoneOp(IRDLOperation):
+    name = "torch.constant.none"
+
+    result = result_def(NoneType)
+
+    traits = traits_def(ConstantLike(), Pure())
+
+    assembly_format = "attr-dict"
+
+    def __init__(self) -> None:
+        super().__init__(result_types=[NoneType()])
+
+
+class _ConstantStringLikeOp(IRDLOperation):
+    """A constant whose value is a string literal: `torch.constant.str "x"`."""
+
+    value = prop_def(StringAttr)
+
+    RESULT_TYPE: ClassVar[type[TorchType]]
+
+    @classmethod
+    def parse(cls, parser: Parser) -> Operation:
+        value = parser.parse_str_literal()
+        op = cls.create(
+            properties={"value": StringAttr(value)},
+            result_types=[cls.RESULT_TYPE()],
+            attributes=parser.parse_optional_attr_dict(),
+        )
+        return op
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_string_literal(self.value.data)
+        printer.print_op_attributes(self.attributes)
+
+
+@irdl_op_definition
+class ConstantStrOp(_ConstantStringLikeOp):
+    name = "torch.constant.str"
+
+    result = result_def(StringType)
+    RESULT_TYPE: ClassVar[type[TorchType]] = StringType
+    traits = traits_def(ConstantLike(), Pure())
+
+
+@irdl_op_definition
+class ConstantDeviceOp(_ConstantStringLikeOp):
+    name = "torch.constant.device"
+
+    result = result_def(DeviceType)
+    RESULT_TYPE: ClassVar[type[TorchType]] = DeviceType
+    traits = traits_def(ConstantLike(), Pure())
+
+
+@irdl_op_definition
+class ConstantNumberOp(IRDLOperation):
+    """`torch.constant.number 1` or `2.5`: an int or a float, typed `!torch.number`."""
+
+    name = "torch.constant.number"
+
+    value = prop_def(IntegerAttr | FloatAttr)
+    result = result_def(NumberType)
+
+    traits = traits_def(ConstantLike(), Pure())
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ConstantNumberOp:
+        number = parser.parse_number()
+        value: Attribute = (
+            IntegerAttr(number, i64)
+            if isinstance(number, int)
+            else FloatAttr(number, Float64Type())
+        )
+        return cls.create(
+            properties={"value": value},
+            result_types=[NumberType()],
+            attributes=parser.parse_optional_attr_dict(),
+        )
+
+    def print(self, printer: Printer) -> None:
+        value = self.value.value.data
+        text = _format_f64(value) if isinstance(value, float) else str(value)
+        printer.print_string(" " + text)
+        printer.print_op_attributes(self.attributes)
+
+
+@irdl_op_definition
+class ValueTensorLiteralOp(IRDLOperation):
+    """`torch.vtensor.literal(dense<...> : tensor<...>) : !torch.vtensor<...>`: model weights."""
+
+    name = "torch.vtensor.literal"
+
+    value = prop_def(DenseIntOrFPElementsAttr | DenseResourceAttr)
+    result = result_def(ValueTensorType)
+
+    traits = traits_def(ConstantLike(), Pure())
+
+    assembly_format = "`(` $value `)` attr-dict `:` type($result)"
+
+
+# --------------------------------------------------------------------------------------------
+# Lists, operators, symbolic shapes
+# --------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class PrimListConstructOp(IRDLOperation):
+    name = "torch.prim.ListConstruct"
+
+    elements = var_operand_def()
+    result = result_def(ListType)
+
+    traits = traits_def(Pure())
+
+    assembly_format = "$elements attr-dict `:` functional-type($elements, $result)"
+
+
+@irdl_op_definition
+class OperatorOp(IRDLOperation):
+    """`torch.operator "aten.foo"(%a) : (T) -> R`: an op torch-mlir has no definition for."""
+
+    name = "torch.operator"
+
+    op_name = prop_def(StringAttr, prop_name="name")
+    args = var_operand_def()
+    res = var_result_def()
+
+    assembly_format = "$name `(` $args `)` attr-dict `:` functional-type($args, $res)"
+
+
+@irdl_op_definition
+class SymbolicIntOp(IRDLOperation):
+    """`torch.symbolic_int "s0" {min_val = 2, max_val = 64} : !torch.int`: a dynamic dim."""
+
+    name = "torch.symbolic_int"
+
+    symbol_name = prop_def(StringAttr)
+    min_val = prop_def(IntegerAttr)
+    max_val = prop_def(IntegerAttr)
+    result = result_def(IntType)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> SymbolicIntOp:
+        symbol_name = parser.parse_str_literal()
+        bounds = parser.parse_optional_attr_dict()
+        for key in ("min_val", "max_val"):
+            if not isinstance(bounds.get(key), IntegerAttr):
+                parser.raise_error(f"torch.symbolic_int needs an integer '{key}'")
+        parser.parse_punctuation(":")
+        result_type = parser.parse_type()
+        properties = {"symbol_name": StringAttr(symbol_name)}
+        properties.update({key: bounds.pop(key) for key in ("min_val", "max_val")})
+        return cls.create(properties=properties, attributes=bounds, result_types=[result_type])
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_string_literal(self.symbol_name.data)
+        bounds = f"min_val = {self.min_val.value.data}, max_val = {self.max_val.value.data}"
+        printer.print_string(" {" + bounds + "}")
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        printer.print_attribute(self.result.type)
+
+
+@irdl_op_definition
+class BindSymbolicShapeOp(IRDLOperation):
+    """`torch.bind_symbolic_shape %t, [%s0], affine_map<()[s0] -> (s0, 4)> : T`."""
+
+    name = "torch.bind_symbolic_shape"
+
+    operand = operand_def(ValueTensorType)
+    shape_symbols = var_operand_def(IntType)
+    shape_expressions = prop_def(AffineMapAttr)
+
+    assembly_format = (
+        "$operand `,` `[` $shape_symbols `]` `,` $shape_expressions attr-dict `:` type($operand)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# torch_c: casts between torch and builtin types
+# --------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class ToBuiltinTensorOp(IRDLOperation):
+    name = "torch_c.to_builtin_tensor"
+
+    operand = operand_def(ValueTensorType)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+
+    assembly_format = "$operand attr-dict `:` type($operand) `->` type($result)"
+
+    def __init__(self, operand: SSAValue) -> None:
+        assert isinstance(operand.type, ValueTensorType)
+        super().__init__(operands=[operand], result_types=[operand.type.to_builtin()])
+
+    def verify_(self) -> None:
+        vt = self.operand.type
+        assert isinstance(vt, ValueTensorType)
+        if not (vt.has_sizes and vt.has_dtype) or vt.to_builtin() != self.result.type:
+            raise VerifyException(
+                f"'{self.name}': result type {self.result.type} does not match operand type {vt}"
+            )
+
+
+@irdl_op_definition
+class FromBuiltinTensorOp(IRDLOperation):
+    name = "torch_c.from_builtin_tensor"
+
+    operand = operand_def(TensorType)
+    result = result_def(ValueTensorType)
+
+    traits = traits_def(Pure())
+
+    assembly_format = "$operand attr-dict `:` type($operand) `->` type($result)"
+
+    def __init__(self, operand: SSAValue, result_type: ValueTensorType | None = None) -> None:
+        assert isinstance(operand.type, TensorType)
+        if result_type is None:
+            result_type = ValueTensorType.from_builtin(operand.type)  # type: ignore[assignment]
+        super().__init__(operands=[operand], result_types=[result_type])
+
+    def verify_(self) -> None:
+        vt = self.result.type
+        assert isinstance(vt, ValueTensorType)
+        if not (vt.has_sizes and vt.has_dtype) or vt.to_builtin() != self.operand.type:
+            raise VerifyException(
+                f"'{self.name}': operand type {self.operand.type} does not match result type {vt}"
+            )
+
+
+TORCH_DEFINED_OPS: tuple[type[Operation], ...] = (
+    AtenMmOp,
+    ConstantIntOp,
+    ConstantFloatOp,
+    ConstantBoolOp,
+    ConstantNoneOp,
+    ConstantStrOp,
+    ConstantDeviceOp,
+    ConstantNumberOp,
+    ValueTensorLiteralOp,
+    PrimListConstructOp,
+    OperatorOp,
+    SymbolicIntOp,
+    BindSymbolicShapeOp,
+)
+
+Torch = Dialect(
+    "torch",
+    list(TORCH_DEFINED_OPS),
+    list(_CONTAINED_TORCH_TYPES.values()),
+)
+
+TorchConversion = Dialect("torch_c", [ToBuiltinTensorOp, FromBuiltinTensorOp], [])

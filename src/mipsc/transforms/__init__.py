@@ -1,0 +1,1 @@
+"""One ModulePass per file, each file named after its pass flag."""
