@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import ModulePass
+from xdsl.passes import ModulePass, PassPipelineCallbackType
 
 from mipsc.diagnostics import MipscError
-from mipsc.ir import make_context, parse_module, print_module
-from mipsc.pipeline import PASSES, build_pipeline, describe_passes, run_pipeline
+from mipsc.ir import make_context, parse_module, print_module, split_chunks
+from mipsc.pipeline import build_pipeline, describe_passes, run_pipeline
 from mipsc.remarks import collect_remarks
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,6 +74,15 @@ def write_output(text: str, path: str | None) -> None:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as err:
         raise MipscError(f"cannot write '{path}': {err.strerror}") from None
+
+
+def _between_passes_printer(ctx: Context) -> PassPipelineCallbackType:
+    def show(prev: ModulePass | None, module: ModuleOp, _next: ModulePass | None) -> None:
+        if prev is not None:
+            click.echo(f"// -----// IR after {prev.name} //----- //", err=True)
+            click.echo(print_module(ctx, module), err=True)
+
+    return show
 
 
 def _pass_list_text() -> str:
@@ -134,6 +144,11 @@ def _with_pass_flags(command: F) -> F:
     is_flag=True,
     help="Report, on stderr, what each pass decided about each op and why.",
 )
+@click.option(
+    "--split-input-file",
+    is_flag=True,
+    help="Treat each '// -----'-separated chunk as its own module (for tests).",
+)
 @click.option("--list-passes", is_flag=True, help="List the available passes and exit.")
 @click.pass_context
 @_user_errors
@@ -145,6 +160,7 @@ def opt(
     print_between_passes: bool,
     print_debuginfo: bool,
     remarks: bool,
+    split_input_file: bool,
     list_passes: bool,
 ) -> None:
     """Parse FILE (torch-dialect MLIR; '-' is stdin), run passes, print the module.
@@ -156,22 +172,35 @@ def opt(
         click.echo(_pass_list_text())
         return
     spec = ",".join(p for p in [pipeline, *ctx.meta.get("mipsc_pass_flags", [])] if p)
-    mlir_ctx = make_context()
-
-    def show(prev: ModulePass | None, module: ModuleOp, _next: ModulePass | None) -> None:
-        if print_between_passes and prev is not None:
-            click.echo(f"// -----// IR after {prev.name} //----- //", err=True)
-            click.echo(print_module(mlir_ctx, module), err=True)
-
-    passes = build_pipeline(spec, show)
+    build_pipeline(spec)  # a bad pipeline is reported before reading any input
     text, name = read_input(input_file)
-    module = parse_module(mlir_ctx, text, name)
-    with collect_remarks() as collected:
-        run_pipeline(mlir_ctx, module, passes)
-    if remarks:
-        for remark in collected:
-            click.echo(str(remark), err=True)
-    write_output(print_module(mlir_ctx, module, debuginfo=print_debuginfo), output)
-
-
-__all__ = ["PASSES", "main"]
+    # With --split-input-file each chunk is its own module; an error in one is reported and
+    # the others still run.
+    # Chunks go to stdout as they finish, so their output interleaves with their errors.
+    to_stdout = output in (None, "-")
+    outputs: list[str] = []
+    failed = False
+    for index, chunk in enumerate(split_chunks(text) if split_input_file else [text]):
+        try:
+            chunk_ctx = make_context()
+            module = parse_module(chunk_ctx, chunk, name)
+            show = _between_passes_printer(chunk_ctx) if print_between_passes else None
+            with collect_remarks() as collected:
+                run_pipeline(chunk_ctx, module, build_pipeline(spec, show))
+            if remarks:
+                for remark in collected:
+                    click.echo(str(remark), err=True)
+            printed = ("// -----\n" if index else "") + print_module(
+                chunk_ctx, module, debuginfo=print_debuginfo
+            )
+            if to_stdout:
+                click.echo(printed, nl=False)
+            else:
+                outputs.append(printed)
+        except MipscError as err:
+            click.echo(err.render(), err=True)
+            failed = True
+    if not to_stdout:
+        write_output("".join(outputs), output)
+    if failed:
+        sys.exit(1)

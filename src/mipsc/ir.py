@@ -120,3 +120,22 @@ def print_module(ctx: Context, module: ModuleOp, *, debuginfo: bool = False) -> 
     printer.print_metadata(ctx.loaded_dialects)
     out.write("\n")
     return out.getvalue()
+
+
+SPLIT_MARKER = "// -----"
+
+
+def split_chunks(text: str) -> list[str]:
+    """Split at `// -----` lines, padding each chunk with newlines so line numbers stay true."""
+    chunks: list[str] = []
+    lines_before = 0
+    current: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if line.strip() == SPLIT_MARKER:
+            chunks.append("\n" * lines_before + "".join(current))
+            lines_before += len(current) + 1
+            current = []
+        else:
+            current.append(line)
+    chunks.append("\n" * lines_before + "".join(current))
+    return chunks

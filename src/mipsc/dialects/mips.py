@@ -23,16 +23,10 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from mipsc.dialects.shapes import matmul_shape_error
+
 Dim = int | SSAValue
 """A reified dimension: a static size, or the SSA value of a dynamic one."""
-
-
-def _dims_agree(a: int, b: int) -> bool:
-    return a == DYNAMIC_INDEX or b == DYNAMIC_INDEX or a == b
-
-
-def _fmt(d: int) -> str:
-    return "?" if d == DYNAMIC_INDEX else str(d)
 
 
 def reify_matmul_dims(lhs: SSAValue, rhs: SSAValue) -> tuple[list[Operation], list[Dim]]:
@@ -108,18 +102,9 @@ class MatmulOp(IRDLOperation):
             raise VerifyException(
                 f"result type {self.result.type} must equal the init type {self.init.type}"
             )
-        lhs, rhs, init = shapes["lhs"], shapes["rhs"], shapes["init"]
-        for what, (a_role, a), (b_role, b) in (
-            ("K", ("lhs dim 1", lhs[1]), ("rhs dim 0", rhs[0])),
-            ("M", ("lhs dim 0", lhs[0]), ("init dim 0", init[0])),
-            ("N", ("rhs dim 1", rhs[1]), ("init dim 1", init[1])),
-        ):
-            if not _dims_agree(a, b):
-                raise VerifyException(
-                    f"{what} mismatch: {a_role} is {_fmt(a)} but {b_role} is {_fmt(b)} "
-                    f"(lhs {_fmt(lhs[0])}x{_fmt(lhs[1])}, rhs {_fmt(rhs[0])}x{_fmt(rhs[1])}, "
-                    f"init {_fmt(init[0])}x{_fmt(init[1])})"
-                )
+        error = matmul_shape_error(shapes["lhs"], shapes["rhs"], shapes["init"])
+        if error is not None:
+            raise VerifyException(error)
 
 
 Mips = Dialect("mips", [MatmulOp], [])

@@ -47,6 +47,9 @@ from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import ConstantLike, Pure
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.mlir_lexer import MLIRTokenKind
+
+from mipsc.dialects.shapes import matmul_shape_error
 
 # --------------------------------------------------------------------------------------------
 # Types
@@ -316,8 +319,22 @@ def _parse_default_syntax(parser: Parser) -> tuple[list[SSAValue], list[Attribut
             )
     else:
         result_types = parser.parse_comma_separated_list(parser.Delimiter.NONE, parser.parse_type)
+    _expect_end_of_op(parser)
     operands = list(parser.resolve_operands(unresolved, operand_types, pos))
     return operands, result_types, attributes
+
+
+def _expect_end_of_op(parser: Parser) -> None:
+    """Reject trailing words on the op's line: the op uses a syntax of its own we do not know."""
+    token = parser._current_token
+    before = token.span.input.content[max(0, token.span.start - 256) : token.span.start]
+    same_line = not before.rstrip(" \t").endswith("\n")
+    if token.kind == MLIRTokenKind.BARE_IDENT and same_line and token.text != "loc":
+        parser.raise_error(
+            f"unexpected '{token.text}': this torch op has a custom syntax that mipsc does not "
+            "know (expected torch-mlir's default form `%r = torch.op %a, %b : T1, T2 -> R`)",
+            token.span,
+        )
 
 
 def _print_default_syntax(printer: Printer, op: Operation) -> None:
@@ -392,6 +409,20 @@ class AtenMmOp(_FixedDefaultSyntaxOp):
     result = result_def(ValueTensorType)
 
     traits = traits_def(Pure())
+
+    def verify_(self) -> None:
+        types = (self.self_.type, self.mat2.type, self.result.type)
+        shapes: list[tuple[int, ...] | None] = []
+        for role, ty in zip(("self", "mat2", "result"), types, strict=True):
+            assert isinstance(ty, ValueTensorType)
+            if ty.has_sizes and ty.get_rank() != 2:
+                raise VerifyException(f"{role} must be 2-D, got {ty}")
+            shapes.append(ty.get_shape() if ty.has_sizes else None)
+        lhs, rhs, out = shapes
+        if lhs is not None and rhs is not None:
+            error = matmul_shape_error(lhs, rhs, out, ("self", "mat2", "result"))
+            if error is not None:
+                raise VerifyException(error)
 
 
 # --------------------------------------------------------------------------------------------
@@ -666,6 +697,20 @@ class BindSymbolicShapeOp(IRDLOperation):
     )
 
 
+@irdl_op_definition
+class TensorStaticInfoCastOp(IRDLOperation):
+    """`torch.tensor_static_info_cast %t : T to R`: forgets or adds static shape information."""
+
+    name = "torch.tensor_static_info_cast"
+
+    operand = operand_def(ValueTensorType)
+    result = result_def(ValueTensorType)
+
+    traits = traits_def(Pure())
+
+    assembly_format = "$operand attr-dict `:` type($operand) `to` type($result)"
+
+
 # --------------------------------------------------------------------------------------------
 # torch_c: casts between torch and builtin types
 # --------------------------------------------------------------------------------------------
@@ -735,6 +780,7 @@ TORCH_DEFINED_OPS: tuple[type[Operation], ...] = (
     OperatorOp,
     SymbolicIntOp,
     BindSymbolicShapeOp,
+    TensorStaticInfoCastOp,
 )
 
 Torch = Dialect(
