@@ -7,7 +7,15 @@ from io import StringIO
 from xdsl.context import Context
 from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
 from xdsl.dialects import get_all_dialects
-from xdsl.dialects.builtin import Builtin, FileLineColLoc, IntAttr, ModuleOp, StringAttr, UnknownLoc
+from xdsl.dialects.builtin import (
+    Builtin,
+    FileLineColLoc,
+    IntAttr,
+    ModuleOp,
+    StringAttr,
+    UnknownLoc,
+    UnregisteredOp,
+)
 from xdsl.ir import Dialect, Operation
 from xdsl.parser import Parser
 from xdsl.printer import Printer
@@ -36,7 +44,11 @@ class MipsContext(Context):
             op_type = default_syntax_op_class(name)
             self._loaded_ops[name] = op_type
             return op_type
-        return super().get_optional_op(name, dialect_stack=dialect_stack)
+        op_type = super().get_optional_op(name, dialect_stack=dialect_stack)
+        if op_type is not None and issubclass(op_type, UnregisteredOp):
+            op_type = _unknown_op_class(name, op_type)
+            self._loaded_ops[name] = op_type
+        return op_type
 
     def clone(self) -> MipsContext:
         return MipsContext(
@@ -47,6 +59,19 @@ class MipsContext(Context):
             self._loaded_types.copy(),
             self._registered_dialects.copy(),
         )
+
+
+def _unknown_op_class(name: str, base: type[Operation]) -> type[Operation]:
+    """An unregistered op that is kept in generic form, and says so when written otherwise."""
+
+    def parse(cls: type[Operation], parser: Parser) -> Operation:
+        parser.raise_error(
+            f"unknown operation '{name}': mipsc knows the torch, torch_c, util and mips "
+            "dialects and MLIR's upstream ones; ops of any other dialect must be written in "
+            'the generic form ("dialect.op"(...) : (...) -> ...)'
+        )
+
+    return type(base.__name__, (base,), {"parse": classmethod(parse)})
 
 
 def make_context() -> MipsContext:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects import arith, linalg, tensor
+from xdsl.dialects import arith, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     BFloat16Type,
@@ -22,6 +22,7 @@ from xdsl.dialects.builtin import (
     ModuleOp,
     TensorType,
 )
+from xdsl.dialects.linalg.ops import FillOp
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -68,7 +69,7 @@ def build_zero_init(
         dynamic_sizes.append(dim)
     empty = tensor.EmptyOp(dynamic_sizes, result_type)
     zero = arith.ConstantOp(FloatAttr(0.0, result_type.get_element_type()))  # type: ignore[arg-type]
-    fill = linalg.FillOp([zero.result], [empty.tensor], [result_type])
+    fill = FillOp([zero.result], [empty.tensor], [result_type])
     return [*ops, empty, zero, fill], fill.res[0]
 
 
@@ -91,7 +92,7 @@ class ConvertAtenMm(RewritePattern):
         new_ops = [lhs, rhs, *dim_ops, *init_ops, matmul, back]
         for new_op in new_ops:
             new_op.location = op.location
-        rewriter.replace_op(op, new_ops, [back.result])
+        rewriter.replace(op, new_ops, [back.result])
 
 
 @dataclass(frozen=True)

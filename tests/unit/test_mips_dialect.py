@@ -1,0 +1,83 @@
+"""mips.matmul: the verifier, reify-shape and memory effects."""
+
+import pytest
+from xdsl.dialects import tensor
+from xdsl.dialects.builtin import DYNAMIC_INDEX, TensorType, f16, f32
+from xdsl.ir import Block
+from xdsl.traits import is_side_effect_free
+from xdsl.utils.exceptions import VerifyException
+
+from mipsc.dialects.mips import MatmulOp
+
+Q = DYNAMIC_INDEX
+
+
+def make_matmul(lhs, rhs, init, elts=(f32, f32, f32)):
+    block = Block(arg_types=[TensorType(e, s) for e, s in zip(elts, (lhs, rhs, init), strict=True)])
+    op = MatmulOp(*block.args)
+    block.add_op(op)
+    return op
+
+
+@pytest.mark.parametrize(
+    ("lhs", "rhs", "init"),
+    [
+        ([4, 5], [5, 3], [4, 3]),
+        ([Q, Q], [Q, Q], [Q, Q]),
+        ([Q, 5], [5, 3], [7, 3]),
+        ([4, Q], [6, 3], [4, Q]),
+        ([0, 5], [5, 0], [0, 0]),
+    ],
+)
+def test_valid_shapes(lhs, rhs, init):
+    make_matmul(lhs, rhs, init).verify()
+
+
+@pytest.mark.parametrize(
+    ("lhs", "rhs", "init", "message"),
+    [
+        ([4, 5], [6, 3], [4, 3], "K mismatch: lhs dim 1 is 5 but rhs dim 0 is 6"),
+        ([4, 5], [5, 3], [7, 3], "M mismatch: lhs dim 0 is 4 but init dim 0 is 7"),
+        ([4, 5], [5, 3], [4, 2], "N mismatch: rhs dim 1 is 3 but init dim 1 is 2"),
+        ([Q, 5], [5, 3], [Q, 2], r"\(lhs \?x5, rhs 5x3, init \?x2\)"),
+        ([2, 4, 5], [5, 3], [4, 3], "lhs must be a 2-D tensor"),
+        ([4, 5], [5], [4, 3], "rhs must be a 2-D tensor"),
+    ],
+)
+def test_invalid_shapes(lhs, rhs, init, message):
+    with pytest.raises(VerifyException, match=message):
+        make_matmul(lhs, rhs, init).verify()
+
+
+def test_element_types_must_agree():
+    with pytest.raises(VerifyException, match="lhs f16, rhs f32, init f32, result f32"):
+        make_matmul([4, 5], [5, 3], [4, 3], (f16, f32, f32)).verify()
+
+
+def test_result_type_is_init_type():
+    op = make_matmul([Q, 5], [5, 3], [4, 3])
+    assert op.result.type == TensorType(f32, [4, 3])
+
+
+def test_reify_static_dims_builds_nothing():
+    ops, dims = make_matmul([4, 5], [5, 3], [4, 3]).reify_result_shapes()
+    assert ops == [] and dims == [4, 3]
+
+
+def test_reify_dynamic_dims_uses_tensor_dim_of_the_right_operand():
+    op = make_matmul([Q, 5], [5, Q], [Q, Q])
+    ops, dims = op.reify_result_shapes()
+    m, n = dims
+    dim_ops = [o for o in ops if isinstance(o, tensor.DimOp)]
+    assert [d.source for d in dim_ops] == [op.lhs, op.rhs]
+    assert m is dim_ops[0].result and n is dim_ops[1].result
+    assert [d.index.owner.value.value.data for d in dim_ops] == [0, 1]
+
+
+def test_reify_mixed():
+    ops, dims = make_matmul([7, 5], [5, Q], [7, Q]).reify_result_shapes()
+    assert dims[0] == 7 and len([o for o in ops if isinstance(o, tensor.DimOp)]) == 1
+
+
+def test_matmul_is_side_effect_free():
+    assert is_side_effect_free(make_matmul([4, 5], [5, 3], [4, 3]))
