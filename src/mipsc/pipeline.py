@@ -16,8 +16,9 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from mipsc.diagnostics import MipscError
 from mipsc.ir import verify_module
 from mipsc.transforms.convert_torch_to_mips import ConvertTorchToMipsPass
+from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
 
-PASS_CLASSES: tuple[type[ModulePass], ...] = (ConvertTorchToMipsPass,)
+PASS_CLASSES: tuple[type[ModulePass], ...] = (ConvertTorchToMipsPass, LowerMipsToCallPass)
 
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     cls.name: (lambda cls=cls: cls) for cls in PASS_CLASSES

@@ -1,7 +1,422 @@
-"""The few IREE `flow`/`stream`/`hal` ops that the lowering to kernel calls emits."""
+"""The few IREE `flow` and `stream` ops that the lowering to kernel calls emits.
+
+Only what `lower-mips-to-call` builds is defined, printed in IREE's own custom syntax so that the
+module handed to iree-compile reads like hand-written IREE input.
+"""
 
 from __future__ import annotations
 
-from xdsl.ir import Dialect
+from collections.abc import Sequence
 
-IREE_DIALECTS: tuple[Dialect, ...] = ()
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    ArrayAttr,
+    IndexType,
+    IntegerAttr,
+    ShapedType,
+    StringAttr,
+    SymbolRefAttr,
+)
+from xdsl.ir import (
+    Attribute,
+    Block,
+    Dialect,
+    ParametrizedAttribute,
+    Region,
+    SSAValue,
+    TypeAttribute,
+)
+from xdsl.irdl import (
+    AttrSizedOperandSegments,
+    IRDLOperation,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    opt_prop_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+    var_result_def,
+)
+from xdsl.parser import Parser
+from xdsl.printer import Printer
+from xdsl.traits import (
+    HasParent,
+    IsolatedFromAbove,
+    IsTerminator,
+    NoTerminator,
+    Pure,
+    SymbolOpInterface,
+    SymbolTable,
+)
+from xdsl.utils.exceptions import VerifyException
+
+
+def _dynamic_dim_count(ty: Attribute) -> int:
+    if not isinstance(ty, ShapedType):
+        return 0
+    return sum(1 for d in ty.get_shape() if d == DYNAMIC_INDEX)
+
+
+def _print_typed_with_dims(printer: Printer, ty: Attribute, dims: Sequence[SSAValue]) -> None:
+    """`tensor<?x4xf32>{%m}`: a shaped type followed by the values of its dynamic dims."""
+    printer.print_attribute(ty)
+    if dims:
+        printer.print_string("{")
+        printer.print_list(dims, printer.print_operand)
+        printer.print_string("}")
+
+
+# --------------------------------------------------------------------------------------------
+# stream
+# --------------------------------------------------------------------------------------------
+
+
+@irdl_attr_definition
+class BindingType(ParametrizedAttribute, TypeAttribute):
+    """`!stream.binding`: a buffer handed to a dispatch entry point."""
+
+    name = "stream.binding"
+
+
+@irdl_op_definition
+class ExecutableOp(IRDLOperation):
+    """`stream.executable private @name { export...; builtin.module {...} }`."""
+
+    name = "stream.executable"
+
+    sym_name = prop_def(StringAttr)
+    sym_visibility = opt_prop_def(StringAttr)
+    body = region_def("single_block")
+
+    traits = traits_def(SymbolOpInterface(), SymbolTable(), IsolatedFromAbove(), NoTerminator())
+
+    def __init__(self, sym_name: str, ops: Sequence[IRDLOperation | object]) -> None:
+        super().__init__(
+            properties={"sym_name": StringAttr(sym_name), "sym_visibility": StringAttr("private")},
+            regions=[Region(Block(ops))],  # type: ignore[arg-type]
+        )
+
+    def print(self, printer: Printer) -> None:
+        if self.sym_visibility is not None:
+            printer.print_string(f" {self.sym_visibility.data}")
+        printer.print_string(" ")
+        printer.print_symbol_name(self.sym_name.data)
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" ")
+        printer.print_region(self.body, print_entry_block_args=False)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ExecutableOp:
+        visibility = parser.parse_optional_keyword_in(("public", "private", "nested"))
+        sym_name = parser.parse_symbol_name()
+        attributes = parser.parse_optional_attr_dict()
+        body = parser.parse_region()
+        properties: dict[str, Attribute] = {"sym_name": sym_name}
+        if visibility is not None:
+            properties["sym_visibility"] = StringAttr(visibility)
+        return cls.create(properties=properties, attributes=attributes, regions=[body])
+
+
+@irdl_op_definition
+class ExecutableExportOp(IRDLOperation):
+    """`stream.executable.export public @f workgroups(%w: index, ...) -> (index, index, index)`.
+
+    The region runs on the host: from the workload it computes the workgroup grid.
+    """
+
+    name = "stream.executable.export"
+
+    sym_name = prop_def(StringAttr)
+    sym_visibility = opt_prop_def(StringAttr)
+    function_ref = prop_def(SymbolRefAttr)
+    workgroup_count = region_def("single_block")
+
+    traits = traits_def(SymbolOpInterface(), HasParent(ExecutableOp), IsolatedFromAbove())
+
+    def __init__(self, sym_name: str, workgroup_count: Region) -> None:
+        super().__init__(
+            properties={
+                "sym_name": StringAttr(sym_name),
+                "sym_visibility": StringAttr("public"),
+                "function_ref": SymbolRefAttr(sym_name),
+            },
+            regions=[workgroup_count],
+        )
+
+    def verify_(self) -> None:
+        if self.function_ref.root_reference != self.sym_name:
+            raise VerifyException("mipsc only emits exports named like their function")
+
+    def print(self, printer: Printer) -> None:
+        if self.sym_visibility is not None:
+            printer.print_string(f" {self.sym_visibility.data}")
+        printer.print_string(" ")
+        printer.print_symbol_name(self.sym_name.data)
+        printer.print_string(" workgroups(")
+        block = self.workgroup_count.block
+        printer.print_list(block.args, printer.print_block_argument)
+        printer.print_string(") -> (index, index, index) ")
+        printer.print_region(self.workgroup_count, print_entry_block_args=False)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ExecutableExportOp:
+        visibility = parser.parse_optional_keyword_in(("public", "private", "nested"))
+        sym_name = parser.parse_symbol_name()
+        parser.parse_keyword("workgroups")
+        args = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_argument)
+        parser.parse_punctuation("->")
+        parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_type)
+        region = parser.parse_region(args)
+        op = cls(sym_name.data, region)
+        if visibility is not None:
+            op.sym_visibility = StringAttr(visibility)
+        return op
+
+
+@irdl_op_definition
+class ReturnOp(IRDLOperation):
+    """`stream.return %x, %y, %z : index, index, index`: the grid of a workgroup count region."""
+
+    name = "stream.return"
+
+    operands_ = var_operand_def()
+
+    traits = traits_def(IsTerminator(), HasParent(ExecutableExportOp))
+
+    assembly_format = "attr-dict ($operands_^ `:` type($operands_))?"
+
+    def __init__(self, *values: SSAValue) -> None:
+        super().__init__(operands=[values])
+
+
+@irdl_op_definition
+class ExecutableEndOp(IRDLOperation):
+    name = "stream.executable.end"
+
+    traits = traits_def(IsTerminator(), HasParent(ExecutableOp))
+
+    assembly_format = "attr-dict"
+
+
+@irdl_op_definition
+class BindingSubspanOp(IRDLOperation):
+    """`%m = stream.binding.subspan %b[%off] : !stream.binding -> memref<?x4xf32, ...>{%d}`."""
+
+    name = "stream.binding.subspan"
+
+    binding = operand_def(BindingType)
+    byte_offset = operand_def(IndexType)
+    dynamic_dims = var_operand_def(IndexType)
+    result = result_def()
+
+    def __init__(
+        self,
+        binding: SSAValue,
+        byte_offset: SSAValue,
+        result_type: Attribute,
+        dynamic_dims: Sequence[SSAValue] = (),
+    ) -> None:
+        super().__init__(operands=[binding, byte_offset, dynamic_dims], result_types=[result_type])
+
+    def verify_(self) -> None:
+        if len(self.dynamic_dims) != _dynamic_dim_count(self.result.type):
+            raise VerifyException(
+                f"{self.result.type} needs {_dynamic_dim_count(self.result.type)} dynamic dims, "
+                f"got {len(self.dynamic_dims)}"
+            )
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.binding)
+        printer.print_string("[")
+        printer.print_operand(self.byte_offset)
+        printer.print_string("]")
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : !stream.binding -> ")
+        _print_typed_with_dims(printer, self.result.type, self.dynamic_dims)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> BindingSubspanOp:
+        binding = parser.parse_operand()
+        parser.parse_punctuation("[")
+        offset = parser.parse_operand()
+        parser.parse_punctuation("]")
+        attributes = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        parser.parse_type()
+        parser.parse_punctuation("->")
+        result_type = parser.parse_type()
+        dims: list[SSAValue] = []
+        if parser.parse_optional_punctuation("{") is not None:
+            dims = parser.parse_comma_separated_list(parser.Delimiter.NONE, parser.parse_operand)
+            parser.parse_punctuation("}")
+        op = cls(binding, offset, result_type, dims)
+        op.attributes.update(attributes)
+        return op
+
+
+@irdl_op_definition
+class DispatchWorkgroupIdOp(IRDLOperation):
+    """`%x = stream.dispatch.workgroup.id[0] : index`: this workgroup's place in the grid."""
+
+    name = "stream.dispatch.workgroup.id"
+
+    dimension = prop_def(IntegerAttr)
+    result = result_def(IndexType)
+
+    traits = traits_def(Pure())
+
+    def __init__(self, dimension: int) -> None:
+        super().__init__(
+            properties={"dimension": IntegerAttr(dimension, IndexType())},
+            result_types=[IndexType()],
+        )
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(f"[{self.dimension.value.data}]")
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : index")
+
+    @classmethod
+    def parse(cls, parser: Parser) -> DispatchWorkgroupIdOp:
+        parser.parse_punctuation("[")
+        dimension = parser.parse_integer(allow_boolean=False)
+        parser.parse_punctuation("]")
+        attributes = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        parser.parse_type()
+        op = cls(dimension)
+        op.attributes.update(attributes)
+        return op
+
+
+# --------------------------------------------------------------------------------------------
+# flow
+# --------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class DispatchOp(IRDLOperation):
+    """`flow.dispatch @exe::@entry[workload](args) : (arg types{dims}) -> result{dims}`.
+
+    A result may be tied to an argument (DPS: it reuses that argument's buffer), printed as
+    `-> %arg{dims}`.
+    """
+
+    name = "flow.dispatch"
+
+    workload = var_operand_def(IndexType)
+    arguments = var_operand_def()
+    argument_dims = var_operand_def(IndexType)
+    result_dims = var_operand_def(IndexType)
+    results_ = var_result_def()
+
+    entry_points = prop_def(ArrayAttr[SymbolRefAttr])
+    tied_operands = opt_prop_def(ArrayAttr[IntegerAttr])
+
+    irdl_options = (AttrSizedOperandSegments(as_property=True),)
+
+    def __init__(
+        self,
+        entry_point: SymbolRefAttr,
+        workload: Sequence[SSAValue],
+        arguments: Sequence[SSAValue],
+        argument_dims: Sequence[SSAValue],
+        result_types: Sequence[Attribute],
+        result_dims: Sequence[SSAValue],
+        tied_operands: Sequence[int | None] | None = None,
+    ) -> None:
+        properties: dict[str, Attribute] = {"entry_points": ArrayAttr([entry_point])}
+        if tied_operands is not None:
+            properties["tied_operands"] = ArrayAttr(
+                IntegerAttr(-1 if t is None else t, IndexType()) for t in tied_operands
+            )
+        super().__init__(
+            operands=[workload, arguments, argument_dims, result_dims],
+            result_types=[result_types],
+            properties=properties,
+        )
+
+    def tied_argument(self, result_index: int) -> int | None:
+        if self.tied_operands is None:
+            return None
+        index = self.tied_operands.data[result_index].value.data
+        return None if index < 0 else index
+
+    def verify_(self) -> None:
+        expected = sum(_dynamic_dim_count(a.type) for a in self.arguments)
+        if len(self.argument_dims) != expected:
+            raise VerifyException(
+                f"expected {expected} argument dims, got {len(self.argument_dims)}"
+            )
+        expected = sum(_dynamic_dim_count(r.type) for r in self.results)
+        if len(self.result_dims) != expected:
+            raise VerifyException(f"expected {expected} result dims, got {len(self.result_dims)}")
+        if self.tied_operands is not None and len(self.tied_operands) != len(self.results):
+            raise VerifyException("tied_operands needs one entry per result")
+        for i, result in enumerate(self.results):
+            if (tied := self.tied_argument(i)) is not None and (
+                tied >= len(self.arguments) or self.arguments[tied].type != result.type
+            ):
+                raise VerifyException(f"result {i} is tied to argument {tied} of another type")
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_attribute(self.entry_points.data[0])
+        printer.print_string("[")
+        printer.print_list(self.workload, printer.print_operand)
+        printer.print_string("](")
+        printer.print_list(self.arguments, printer.print_operand)
+        printer.print_string(")")
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : (")
+        dims = list(self.argument_dims)
+        for i, arg in enumerate(self.arguments):
+            if i:
+                printer.print_string(", ")
+            count = _dynamic_dim_count(arg.type)
+            _print_typed_with_dims(printer, arg.type, dims[:count])
+            dims = dims[count:]
+        printer.print_string(") -> ")
+        dims = list(self.result_dims)
+        parts: list[tuple[Attribute | SSAValue, list[SSAValue]]] = []
+        for i, result in enumerate(self.results):
+            count = _dynamic_dim_count(result.type)
+            tied = self.tied_argument(i)
+            parts.append((result.type if tied is None else self.arguments[tied], dims[:count]))
+            dims = dims[count:]
+        if len(parts) != 1:
+            printer.print_string("(")
+        for i, (what, what_dims) in enumerate(parts):
+            if i:
+                printer.print_string(", ")
+            if isinstance(what, SSAValue):
+                printer.print_operand(what)
+                if what_dims:
+                    printer.print_string("{")
+                    printer.print_list(what_dims, printer.print_operand)
+                    printer.print_string("}")
+            else:
+                _print_typed_with_dims(printer, what, what_dims)
+        if len(parts) != 1:
+            printer.print_string(")")
+
+
+Flow = Dialect("flow", [DispatchOp], [])
+Stream = Dialect(
+    "stream",
+    [
+        ExecutableOp,
+        ExecutableExportOp,
+        ExecutableEndOp,
+        ReturnOp,
+        BindingSubspanOp,
+        DispatchWorkgroupIdOp,
+    ],
+    [BindingType],
+)
+
+IREE_DIALECTS: tuple[Dialect, ...] = (Flow, Stream)

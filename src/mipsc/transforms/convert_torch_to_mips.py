@@ -13,9 +13,6 @@ from xdsl.context import Context
 from xdsl.dialects import arith, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
-    BFloat16Type,
-    Float16Type,
-    Float32Type,
     FloatAttr,
     IndexType,
     IntegerAttr,
@@ -33,10 +30,8 @@ from xdsl.pattern_rewriter import (
 )
 
 from mipsc.dialects import mips, torch
+from mipsc.kernel_abi import matmul_symbol
 from mipsc.remarks import emit_remark
-
-KERNEL_ELEMENT_TYPES: tuple[type[Attribute], ...] = (Float32Type, Float16Type, BFloat16Type)
-"""Element types the kernel library implements; other matmuls stay on IREE's own path."""
 
 PASS_NAME = "convert-torch-to-mips"
 
@@ -48,7 +43,7 @@ def unsupported_reason(*types: Attribute) -> str | None:
             return f"operand type {ty} has no known rank"
         if not ty.has_dtype:
             return f"operand type {ty} has no known element type"
-        if not isinstance(ty.dtype, KERNEL_ELEMENT_TYPES):
+        if matmul_symbol(ty.dtype) is None:
             return f"element type {ty.dtype} is not supported by the kernel (f32, f16, bf16 are)"
     return None
 

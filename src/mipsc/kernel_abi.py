@@ -1,0 +1,33 @@
+"""The kernel call contract as the compiler sees it; kernels/mips_kernels.h is the C side.
+
+A test (tests/unit/test_kernel_abi.py) checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
+from xdsl.ir import Attribute
+
+MATMUL_SYMBOLS: dict[type[Attribute], str] = {
+    Float32Type: "mips_matmul_f32",
+    Float16Type: "mips_matmul_f16",
+    BFloat16Type: "mips_matmul_bf16",
+}
+"""Kernel symbol per element type; f16/bf16 accumulate in f32 and round once."""
+
+MATMUL_PARAMS: tuple[str, ...] = (
+    "a", "a_offset", "a_stride0", "a_stride1",
+    "b", "b_offset", "b_stride0", "b_stride1",
+    "c", "c_offset", "c_stride0", "c_stride1",
+    "m", "n", "k",
+    "accumulate",
+)  # fmt: skip
+"""The call's arguments, in order: each operand as base pointer, offset, strides (in elements),
+then the tile's sizes, then 0 (C = A·B) or 1 (C += A·B)."""
+
+PLUGIN_NAME = "mips_kernels"
+
+
+def matmul_symbol(element_type: Attribute) -> str | None:
+    """The kernel for this element type, or None when the library has none."""
+    return MATMUL_SYMBOLS.get(type(element_type))
