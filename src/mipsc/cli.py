@@ -11,13 +11,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipelineCallbackType
 
+from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
 from mipsc.diagnostics import MipscError
 from mipsc.ir import make_context, parse_module, print_module, split_chunks
-from mipsc.pipeline import build_pipeline, describe_passes, run_pipeline
+from mipsc.pipeline import (
+    EMIT_STAGES,
+    build_pipeline,
+    compile_module,
+    describe_passes,
+    lower_module,
+    run_pipeline,
+)
 from mipsc.remarks import collect_remarks
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -204,3 +213,131 @@ def opt(
         write_output("".join(outputs), output)
     if failed:
         sys.exit(1)
+
+
+def _progress(verbose: bool) -> Callable[[str], None]:
+    """Progress lines on stderr, for a terminal or with -v; silent in pipes and tests."""
+    if not (verbose or sys.stderr.isatty()):
+        return lambda _msg: None
+    return lambda msg: click.echo(f"mipsc: {msg}", err=True)
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    epilog="\b\nExamples:\n"
+    "  mipsc compile model.mlir -o model.vmfb\n"
+    "  mipsc compile model.mlir --emit=iree-input\n"
+    "  mipsc compile model.mlir -o m.vmfb --iree-llvmcpu-target-cpu-features=+avx2",
+)
+@click.argument("input_file", metavar="FILE")
+@click.option("-o", "--output", metavar="OUT", help="Where to write (default: FILE with .vmfb).")
+@click.option(
+    "--emit",
+    type=click.Choice(["vmfb", *EMIT_STAGES]),
+    default="vmfb",
+    show_default=True,
+    help="Stop after a stage: mips (after convert-torch-to-mips), iree-input (the MLIR "
+    "handed to iree-compile), or vmfb.",
+)
+@click.option(
+    "--target-cpu",
+    default=DEFAULT_TARGET_CPU,
+    show_default=True,
+    help="CPU for IREE's own code (--iree-llvmcpu-target-cpu).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show each step on stderr.")
+@click.pass_context
+@_user_errors
+def compile(
+    ctx: click.Context,
+    input_file: str,
+    output: str | None,
+    emit: str,
+    target_cpu: str,
+    verbose: bool,
+) -> None:
+    """Compile FILE (torch MLIR from a PyTorch export) into an IREE module whose matmuls run in
+    the mipsc kernel plugin.
+
+    Runs convert-torch-to-mips and lower-mips-to-call, prints the module and runs iree-compile
+    for the local llvm-cpu target. Extra --iree-* flags are passed on to iree-compile. Run the
+    result with `mipsc run`, or with iree-run-module --executable_plugin=$(mipsc plugin-path).
+    """
+    for flag in ctx.args:
+        if not flag.startswith("--iree-"):
+            raise MipscError(f"unknown option '{flag}' (only --iree-* flags go to iree-compile)")
+    text, name = read_input(input_file)
+    progress = _progress(verbose)
+    if emit != "vmfb":
+        write_output(lower_module(text, name, stage=emit, progress=progress), output)
+        return
+    out = Path(output) if output else Path(input_file).with_suffix(".vmfb")
+    if input_file == "-" and not output:
+        raise MipscError("reading from stdin needs -o OUT.vmfb")
+    compile_module(text, name, out, target_cpu=target_cpu, extra_flags=ctx.args, progress=progress)
+    progress(f"wrote {out}")
+
+
+@main.command(
+    epilog="\b\nExamples:\n"
+    "  mipsc run model.vmfb --input=@a.npy --input=@b.npy --output=@out.npy\n"
+    "  mipsc run model.vmfb --input=2x3xf32=1 --input=3x4xf32=2",
+)
+@click.argument("module_file", metavar="MODULE.vmfb")
+@click.option("--function", default="main", show_default=True, help="Function to call.")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="SPEC",
+    help="An input, in order: @file.npy, or a literal like 2x3xf32=1 or 2xf32=1,2.",
+)
+@click.option(
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="@FILE.npy",
+    help="Save the outputs, in order, to .npy files instead of printing them.",
+)
+@click.option("--plugin", metavar="PATH", help="Kernel plugin (default: `mipsc plugin-path`).")
+@_user_errors
+def run(
+    module_file: str,
+    function: str,
+    inputs: tuple[str, ...],
+    outputs: tuple[str, ...],
+    plugin: str | None,
+) -> None:
+    """Run a function of MODULE.vmfb on the CPU, with the kernel plugin loaded for you."""
+    from mipsc import runtime
+
+    arrays = [runtime.parse_input(spec) for spec in inputs]
+    module = runtime.load(module_file, plugin=plugin)
+    results = runtime.call(module, function, arrays)
+    if outputs and len(outputs) != len(results):
+        raise MipscError(
+            f"{function} returned {len(results)} output(s), --output given {len(outputs)}"
+        )
+    for index, result in enumerate(results):
+        if outputs:
+            save_array(outputs[index], result)
+        else:
+            click.echo(f"result[{index}]: {'x'.join(map(str, result.shape))}x{result.dtype}")
+            click.echo(np.array2string(result, threshold=1000))
+
+
+def save_array(spec: str, array: np.ndarray) -> None:
+    path = spec.removeprefix("@")
+    try:
+        np.save(path, array, allow_pickle=False)
+    except OSError as err:
+        raise MipscError(f"cannot write '{path}': {err.strerror}") from None
+
+
+@main.command(name="plugin-path")
+@_user_errors
+def plugin_path() -> None:
+    """Print the path of the kernel plugin, for iree-run-module --executable_plugin=..."""
+    from mipsc.runtime import plugin_path as find_plugin
+
+    click.echo(str(find_plugin()))

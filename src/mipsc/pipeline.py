@@ -6,15 +6,17 @@ hands the printed module to iree-compile.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
 from xdsl.utils.exceptions import ArgSpecParseError
 
+from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU, compile_mlir
 from mipsc.diagnostics import MipscError
-from mipsc.ir import verify_module
+from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.transforms.convert_torch_to_mips import ConvertTorchToMipsPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
 
@@ -44,7 +46,65 @@ def build_pipeline(spec: str, callback: PassPipelineCallbackType | None = None) 
         raise MipscError(f"{err} (known passes: {known})") from None
 
 
+COMPILE_PIPELINE = "convert-torch-to-mips,lower-mips-to-call"
+"""What `mipsc compile` runs before printing the module for iree-compile."""
+
+COMPILE_FLAGS: tuple[str, ...] = ("--iree-opt-const-eval=false",)
+"""iree-compile flags every kernel-calling module needs: const-eval would run our dispatches
+at compile time, where no plugin is loaded (IREE issue 14789); with it off, dispatches on
+constants run once when the module loads."""
+
+
 def run_pipeline(ctx: Context, module: ModuleOp, pipeline: PassPipeline) -> None:
     """Apply `pipeline` and check that the result is still valid IR."""
     pipeline.apply(ctx, module)
     verify_module(module)
+
+
+EMIT_STAGES: dict[str, str] = {
+    "mips": "convert-torch-to-mips",
+    "iree-input": COMPILE_PIPELINE,
+}
+"""`mipsc compile --emit=STAGE`: the passes run before printing that stage's MLIR."""
+
+
+def lower_module(
+    text: str,
+    filename: str,
+    *,
+    stage: str = "iree-input",
+    debuginfo: bool = False,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> str:
+    """Torch MLIR text → parse → the passes up to `stage` → MLIR text."""
+    ctx = make_context()
+    progress(f"parsing {filename}")
+    module = parse_module(ctx, text, filename)
+    verify_module(module)
+    progress(f"running {EMIT_STAGES[stage]}")
+    run_pipeline(ctx, module, build_pipeline(EMIT_STAGES[stage]))
+    return print_module(ctx, module, debuginfo=debuginfo)
+
+
+def compile_module(
+    text: str,
+    filename: str,
+    output: Path,
+    *,
+    target_cpu: str = DEFAULT_TARGET_CPU,
+    extra_flags: Sequence[str] = (),
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> None:
+    """Torch MLIR text → parse → convert → lower → print → iree-compile → `output` (.vmfb).
+
+    The module is printed with each op's source location, so iree-compile's errors point into
+    the user's file.
+    """
+    iree_input = lower_module(text, filename, debuginfo=True, progress=progress)
+    progress(f"iree-compile (llvm-cpu, target-cpu={target_cpu}) -> {output}")
+    compile_mlir(
+        iree_input,
+        output,
+        target_cpu=target_cpu,
+        extra_flags=[*COMPILE_FLAGS, *extra_flags],
+    )

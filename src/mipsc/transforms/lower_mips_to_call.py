@@ -279,7 +279,7 @@ def _erase_dead_zero_fill(init: SSAValue, rewriter: PatternRewriter) -> None:
         if not isinstance(op, Operation) or op.parent is None or any(r.uses for r in op.results):
             continue
         # A fill on tensors only makes a value; xDSL's linalg ops do not say so themselves.
-        if not (is_side_effect_free(op) or isinstance(op, FillOp) and op.res):
+        if not (is_side_effect_free(op) or (isinstance(op, FillOp) and op.res)):
             continue
         worklist += [operand.owner for operand in op.operands]
         rewriter.erase_op(op)

@@ -1,0 +1,223 @@
+"""Running compiled modules: locating and loading the kernel plugin, numpy in and out.
+
+IREE reads `--executable_plugin` once per process, when the first local device is created, so
+the plugin is configured here before any device exists, and every module of this process
+shares that device.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mipsc.diagnostics import MipscError
+from mipsc.kernel_abi import MATMUL_SYMBOLS
+
+PLUGIN_ENV = "MIPSC_PLUGIN"
+PLUGIN_FILE = "libmips_kernels.so"
+DEVICE = "local-task"
+
+_KERNEL_NAME = re.compile(rb"mips_[a-z]+_[a-z0-9]+")
+_KNOWN_KERNELS = frozenset(MATMUL_SYMBOLS.values())
+
+_configured_plugin: Path | None = None
+
+
+def plugin_path() -> Path:
+    """The kernel plugin: $MIPSC_PLUGIN if set, else the one `make kernels` builds."""
+    path = Path(os.environ.get(PLUGIN_ENV) or Path(__file__).parent / "_lib" / PLUGIN_FILE)
+    if not path.is_file():
+        hint = f"${PLUGIN_ENV} points" if os.environ.get(PLUGIN_ENV) else "expected"
+        raise MipscError(
+            f"kernel plugin not found ({hint} at {path}); build it with `make kernels`"
+        )
+    return path.resolve()
+
+
+def required_kernels(vmfb: bytes) -> set[str]:
+    """The kernel symbols a compiled module imports (their names are stored in the module)."""
+    return {m.decode() for m in _KERNEL_NAME.findall(vmfb)} & _KNOWN_KERNELS
+
+
+@cache
+def plugin_kernels(path: Path) -> frozenset[str]:
+    """The kernel symbols a plugin exports; a library that does not load exports nothing."""
+    try:
+        library = ctypes.CDLL(str(path))
+    except OSError as err:
+        raise MipscError(f"cannot load kernel plugin {path}: {err}") from None
+    if not hasattr(library, "iree_hal_executable_plugin_query"):
+        raise MipscError(f"{path} is not an IREE executable plugin (no plugin query function)")
+    return frozenset(name for name in _KNOWN_KERNELS if hasattr(library, name))
+
+
+def _configure_plugin(path: Path) -> None:
+    """Hand the plugin to IREE before the first device of this process exists."""
+    global _configured_plugin
+    if _configured_plugin == path:
+        return
+    if _configured_plugin is not None:
+        raise MipscError(
+            f"this process already runs modules with the plugin {_configured_plugin}; "
+            f"IREE cannot switch to {path} (start a new process)"
+        )
+    import iree.runtime as rt
+
+    rt.flags.parse_flags(f"--executable_plugin={path}")
+    _configured_plugin = path
+
+
+def _check_kernels(needed: set[str], plugin: Path | None, module_name: str) -> None:
+    if not needed:
+        return
+    names = ", ".join(sorted(needed))
+    if plugin is None:
+        raise MipscError(f"{module_name} calls the kernels {names}, but no kernel plugin is loaded")
+    missing = needed - plugin_kernels(plugin)
+    if missing:
+        raise MipscError(
+            f"{module_name} calls the kernels {', '.join(sorted(missing))}, "
+            f"which the plugin {plugin} does not provide"
+        )
+
+
+class Function:
+    """A callable function of a loaded module: numpy arrays in, numpy arrays out."""
+
+    def __init__(self, module: Module, name: str, invoke: Any) -> None:
+        self._module = module
+        self.name = name
+        self._invoke = invoke
+
+    def __call__(self, *args: np.ndarray | float | int) -> np.ndarray | tuple[np.ndarray, ...]:
+        try:
+            results = self._invoke(*args)
+        except (RuntimeError, ValueError) as err:
+            raise MipscError(f"{self._module.name}: calling {self.name} failed: {err}") from None
+        if isinstance(results, tuple | list):
+            return tuple(np.asarray(r.to_host() if hasattr(r, "to_host") else r) for r in results)
+        return np.asarray(results.to_host() if hasattr(results, "to_host") else results)
+
+
+class Module:
+    """A compiled `.vmfb` loaded on the local CPU device, with the kernel plugin when it needs it.
+
+    `Module("m.vmfb").main(a, b)` returns numpy arrays.
+    """
+
+    def __init__(self, vmfb: str | Path | bytes, *, plugin: str | Path | None = None) -> None:
+        import iree.runtime as rt
+
+        if isinstance(vmfb, bytes):
+            data, self.name = vmfb, "<module>"
+        else:
+            try:
+                data = Path(vmfb).read_bytes()
+            except OSError as err:
+                raise MipscError(f"cannot read '{vmfb}': {err.strerror}") from None
+            self.name = str(vmfb)
+        needed = required_kernels(data)
+        plugin_file = Path(plugin).resolve() if plugin is not None else None
+        if needed and plugin_file is None:
+            plugin_file = plugin_path()
+        if plugin_file is not None:
+            _check_kernels(needed, plugin_file, self.name)
+            _configure_plugin(plugin_file)
+        else:
+            _check_kernels(needed, _configured_plugin, self.name)
+        self._context = rt.SystemContext(config=rt.Config(device=rt.get_device(DEVICE)))
+        try:
+            vm_module = rt.VmModule.copy_buffer(self._context.instance, data)
+            self._context.add_vm_module(vm_module)
+        except (RuntimeError, ValueError) as err:
+            raise MipscError(self._explain_load_error(str(err), needed)) from None
+        self._vm_module = vm_module
+        self._bound = self._context.modules[vm_module.name]
+
+    def _explain_load_error(self, message: str, needed: set[str]) -> str:
+        if "no executable loader" in message and needed:
+            return (
+                f"{self.name} needs the kernels {', '.join(sorted(needed))} from the plugin "
+                f"{_configured_plugin}, and IREE could not resolve them"
+            )
+        if "FlatBuffer" in message or "flatbuffer" in message or "INVALID_ARGUMENT" in message:
+            return f"{self.name} is not a valid IREE module (.vmfb): {message.splitlines()[0]}"
+        return f"cannot load {self.name}: {message}"
+
+    @property
+    def function_names(self) -> list[str]:
+        """The functions users call (not IREE's `$async` variants or initializers)."""
+        names = self._vm_module.function_names
+        return [n for n in names if not n.startswith("__") and not n.endswith("$async")]
+
+    def function(self, name: str) -> Function:
+        try:
+            invoke = self._bound[name]
+        except KeyError:
+            raise MipscError(f"{self.name} has no function '{name}'") from None
+        return Function(self, name, invoke)
+
+    def __getattr__(self, name: str) -> Function:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.function(name)
+
+
+def load(vmfb: str | Path | bytes, *, plugin: str | Path | None = None) -> Module:
+    """Load a `.vmfb` made by `mipsc compile`, with the kernel plugin if it calls kernels."""
+    return Module(vmfb, plugin=plugin)
+
+
+def call(module: Module, function: str, inputs: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Call `function` and always get a tuple of outputs."""
+    result = module.function(function)(*inputs)
+    return result if isinstance(result, tuple) else (result,)
+
+
+_DTYPES = {
+    "f32": np.float32,
+    "f64": np.float64,
+    "f16": np.float16,
+    "i64": np.int64,
+    "si64": np.int64,
+    "i32": np.int32,
+    "si32": np.int32,
+    "i8": np.int8,
+    "i1": np.bool_,
+}
+_LITERAL = re.compile(r"^(?P<shape>(?:\d+x)*)(?P<dtype>[a-z]+\d*)=(?P<values>.*)$", re.S)
+
+
+def parse_input(spec: str) -> np.ndarray:
+    """An input as IREE's tools take it: `@file.npy`, or `2x3xf32=1` / `2xf32=1 2` literals."""
+    if spec.startswith("@"):
+        path = spec[1:]
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise MipscError(f"cannot read input '{path}': {err}") from None
+    match = _LITERAL.match(spec.strip())
+    if match is None or match["dtype"] not in _DTYPES:
+        raise MipscError(
+            f"cannot understand input '{spec}': expected @file.npy or a literal such as "
+            f"2x3xf32=1 (dtypes: {', '.join(_DTYPES)})"
+        )
+    shape = tuple(int(d) for d in match["shape"].split("x") if d)
+    dtype = _DTYPES[match["dtype"]]
+    try:
+        values = np.array([float(v) for v in re.split(r"[\s,\[\]]+", match["values"]) if v])
+    except ValueError:
+        raise MipscError(f"input '{spec}' has a value that is not a number") from None
+    count = int(np.prod(shape)) if shape else 1
+    if values.size == 1:
+        return np.full(shape, values[0], dtype=dtype)
+    if values.size != count:
+        raise MipscError(f"input '{spec}' has {values.size} values for a shape of {count}")
+    return values.astype(dtype).reshape(shape)
