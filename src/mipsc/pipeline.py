@@ -49,10 +49,15 @@ def build_pipeline(spec: str, callback: PassPipelineCallbackType | None = None) 
 COMPILE_PIPELINE = "convert-torch-to-mips,lower-mips-to-call"
 """What `mipsc compile` runs before printing the module for iree-compile."""
 
-COMPILE_FLAGS: tuple[str, ...] = ("--iree-opt-const-eval=false",)
-"""iree-compile flags every kernel-calling module needs: const-eval would run our dispatches
-at compile time, where no plugin is loaded (IREE issue 14789); with it off, dispatches on
-constants run once when the module loads."""
+COMPILE_FLAGS: tuple[str, ...] = (
+    "--iree-opt-const-eval=false",
+    "--iree-opt-strip-assertions=false",
+)
+"""iree-compile flags every kernel-calling module needs:
+- const-eval would run our dispatches at compile time, where no plugin is loaded (IREE issue
+  14789); with it off, dispatches on constants run once when the module loads;
+- the shape checks in front of each dispatch (dynamic K, M, N) are `cf.assert`s, which IREE
+  strips by default; a mismatched input would make the kernel read out of bounds."""
 
 
 def run_pipeline(ctx: Context, module: ModuleOp, pipeline: PassPipeline) -> None:

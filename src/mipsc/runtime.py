@@ -100,7 +100,16 @@ class Function:
         try:
             results = self._invoke(*args)
         except (RuntimeError, ValueError) as err:
-            raise MipscError(f"{self._module.name}: calling {self.name} failed: {err}") from None
+            message = str(err)
+            if "dispatch kernel returned non-zero" in message:
+                message = (
+                    "a kernel rejected its arguments, so nothing was computed: the input "
+                    "shapes do not fit (for example, the K dims of a matmul's inputs differ)\n"
+                    f"IREE said: {message.strip()}"
+                )
+            raise MipscError(
+                f"{self._module.name}: calling {self.name} failed: {message}"
+            ) from None
         if isinstance(results, tuple | list):
             return tuple(np.asarray(r.to_host() if hasattr(r, "to_host") else r) for r in results)
         return np.asarray(results.to_host() if hasattr(results, "to_host") else results)

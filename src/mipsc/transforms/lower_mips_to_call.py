@@ -109,12 +109,12 @@ def build_workgroup_count(tile_m: int, tile_n: int) -> Region:
 
 
 def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
-    """The dispatch entry: bindings (A, B, C), then M, N, K; one kernel call per tile."""
+    """The dispatch entry: bindings (A, B, C), then M, N, K, K of B; one kernel call per tile."""
     assert isinstance(key.lhs, TensorType) and isinstance(key.rhs, TensorType)
     assert isinstance(key.out, TensorType)
     binding = iree.BindingType()
-    block = Block(arg_types=[binding, binding, binding, IndexType(), IndexType(), IndexType()])
-    bind_a, bind_b, bind_c, m, n, k = block.args
+    block = Block(arg_types=[binding, binding, binding, *[IndexType()] * 4])
+    bind_a, bind_b, bind_c, m, n, k, k_rhs = block.args
     ops: list[Operation] = []
 
     zero = _index(0)
@@ -129,7 +129,7 @@ def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
         return op.result
 
     a = subspan(bind_a, key.lhs, m, k)
-    b = subspan(bind_b, key.rhs, k, n)
+    b = subspan(bind_b, key.rhs, k_rhs, n)
     c = subspan(bind_c, key.out, m, n)
 
     # This workgroup's tile: rows [i0, i0 + tm) and columns [j0, j0 + tn) of C.
@@ -150,20 +150,25 @@ def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
         ops.extend([sub, meta])
         return [meta.base_buffer, meta.offset, *meta.strides]
 
+    # A K mismatch (dynamic shapes only) becomes k = -1, which the kernel rejects.
+    k_agree = arith.CmpiOp(k, k_rhs, "eq")
+    invalid = _index(-1)
+    checked_k = arith.SelectOp(k_agree, k, invalid)
+    ops += [k_agree, invalid, checked_k]
     args = [
         *tile(a, [i0.result, 0], [tm.result, k]),
         *tile(b, [0, j0.result], [k, tn.result]),
         *tile(c, [i0.result, j0.result], [tm.result, tn.result]),
         tm.result,
         tn.result,
-        k,
+        checked_k.result,
     ]
     accumulate = _index(int(key.accumulate))
     ops.append(accumulate)
     ops.append(func.CallOp(symbol, [*args, accumulate.result], []))
     ops.append(func.ReturnOp())
     block.add_ops(ops)
-    return func.FuncOp(name, ([binding] * 3 + [IndexType()] * 3, []), Region(block))
+    return func.FuncOp(name, ([binding] * 3 + [IndexType()] * 4, []), Region(block))
 
 
 def build_kernel_declaration(symbol: str, element_type: Attribute) -> func.FuncOp:
@@ -244,19 +249,24 @@ class LowerMatmul(RewritePattern):
             return dim_op.result
 
         m, k, n = dim(op.lhs, 0), dim(op.lhs, 1), dim(op.rhs, 1)
+        # K of rhs goes along: the entry passes k = -1 when it differs from K of lhs, so the
+        # kernel fails the call instead of reading past B (static shapes were verified).
+        k_rhs = dim(op.rhs, 0)
 
         def dynamic(ty: Attribute, dims: tuple[SSAValue, SSAValue]) -> list[SSAValue]:
             assert isinstance(ty, TensorType)
             return [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
 
         tensors = [op.lhs, op.rhs] + ([op.init] if accumulate else [])
-        tensor_dims = dynamic(op.lhs.type, (m, k)) + dynamic(op.rhs.type, (k, n))
+        # B is described by its own rows (k_rhs): IREE resolves a tensor's dims from the
+        # dispatch that uses it, so describing it by K of A would hide the mismatch.
+        tensor_dims = dynamic(op.lhs.type, (m, k)) + dynamic(op.rhs.type, (k_rhs, n))
         if accumulate:
             tensor_dims += dynamic(op.init.type, (m, n))
         dispatch = iree.DispatchOp(
             entry,
             workload=[m, n, k],
-            arguments=[*tensors, m, n, k],
+            arguments=[*tensors, m, n, k, k_rhs],
             argument_dims=tensor_dims,
             result_types=[out_type],
             result_dims=dynamic(out_type, (m, n)),
