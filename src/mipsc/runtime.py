@@ -58,6 +58,25 @@ def plugin_kernels(path: Path) -> frozenset[str]:
     return frozenset(name for name in _KNOWN_KERNELS if hasattr(library, name))
 
 
+_device_made = False
+
+
+def _default_plugin(needed: set[str]) -> Path | None:
+    """The plugin to configure when the caller named none.
+
+    Even a module without kernel calls configures it when it exists: the first module of the
+    process creates the device, and a device made without the plugin never gets it.
+    """
+    if _configured_plugin is not None or _device_made:
+        return _configured_plugin
+    try:
+        return plugin_path()
+    except MipscError:
+        if needed:
+            raise
+        return None
+
+
 def _configure_plugin(path: Path) -> None:
     """Hand the plugin to IREE before the first device of this process exists."""
     global _configured_plugin
@@ -68,10 +87,26 @@ def _configure_plugin(path: Path) -> None:
             f"this process already runs modules with the plugin {_configured_plugin}; "
             f"IREE cannot switch to {path} (start a new process)"
         )
+    if _device_made:
+        raise MipscError(
+            "this process created its IREE device before any kernel plugin was given, and IREE "
+            f"cannot add {path} to it now (load a kernel-calling module first, or start a new "
+            "process)"
+        )
     import iree.runtime as rt
 
     rt.flags.parse_flags(f"--executable_plugin={path}")
     _configured_plugin = path
+
+
+def _device() -> Any:
+    """The process's local CPU device (IREE caches it)."""
+    global _device_made
+    import iree.runtime as rt
+
+    device = rt.get_device(DEVICE)
+    _device_made = True
+    return device
 
 
 def _check_kernels(needed: set[str], plugin: Path | None, module_name: str) -> None:
@@ -133,15 +168,13 @@ class Module:
                 raise MipscError(f"cannot read '{vmfb}': {err.strerror}") from None
             self.name = str(vmfb)
         needed = required_kernels(data)
-        plugin_file = Path(plugin).resolve() if plugin is not None else None
-        if needed and plugin_file is None:
-            plugin_file = plugin_path()
+        plugin_file = Path(plugin).resolve() if plugin is not None else _default_plugin(needed)
         if plugin_file is not None:
             _check_kernels(needed, plugin_file, self.name)
             _configure_plugin(plugin_file)
         else:
             _check_kernels(needed, _configured_plugin, self.name)
-        self._context = rt.SystemContext(config=rt.Config(device=rt.get_device(DEVICE)))
+        self._context = rt.SystemContext(config=rt.Config(device=_device()))
         try:
             vm_module = rt.VmModule.copy_buffer(self._context.instance, data)
             self._context.add_vm_module(vm_module)

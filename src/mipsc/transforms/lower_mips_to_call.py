@@ -292,7 +292,7 @@ def _erase_dead_zero_fill(init: SSAValue, rewriter: PatternRewriter) -> None:
         if not (is_side_effect_free(op) or (isinstance(op, FillOp) and op.res)):
             continue
         worklist += [operand.owner for operand in op.operands]
-        rewriter.erase_op(op)
+        rewriter.erase(op)
 
 
 @dataclass(frozen=True)

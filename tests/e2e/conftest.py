@@ -1,0 +1,46 @@
+"""Shared pieces of the end-to-end tests: compile with mipsc, run through the plugin, count calls."""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import pytest
+
+from mipsc.pipeline import compile_module
+from mipsc.runtime import plugin_path
+
+
+@pytest.fixture(scope="session")
+def plugin() -> Path:
+    """The kernel plugin; the suite fails (not skips) without it: run `make kernels`."""
+    return plugin_path()
+
+
+class KernelCalls:
+    """The plugin's debug counters: IREE loads the same library, so they count its calls."""
+
+    def __init__(self, path: Path) -> None:
+        self._lib = ctypes.CDLL(str(path))
+        self._lib.mips_debug_call_count.restype = ctypes.c_uint64
+        self._lib.mips_debug_call_count.argtypes = [ctypes.c_char_p]
+
+    def __getitem__(self, symbol: str) -> int:
+        return int(self._lib.mips_debug_call_count(symbol.encode()))
+
+
+@pytest.fixture(scope="session")
+def kernel_calls(plugin: Path) -> KernelCalls:
+    return KernelCalls(plugin)
+
+
+@pytest.fixture
+def compile_text(tmp_path: Path):
+    """Compile MLIR text with `mipsc compile`'s pipeline; returns the .vmfb path."""
+
+    def compile_(text: str, name: str = "model.mlir", flags: tuple[str, ...] = ()) -> Path:
+        out = tmp_path / (Path(name).stem + ".vmfb")
+        compile_module(text, name, out, extra_flags=flags)
+        return out
+
+    return compile_
