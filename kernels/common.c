@@ -1,0 +1,125 @@
+/* Shared pieces of the kernel library: argument validation, the debug call
+ * counters, and the choice of instruction-set path. */
+#include <string.h>
+
+#include "mips_internal.h"
+
+/* ---- debug counters ----------------------------------------------------- */
+
+uint64_t mips_call_counts[MIPS_K_COUNT];
+
+static const char* const kKernelNames[MIPS_K_COUNT] = {
+    [MIPS_K_F32] = "mips_matmul_f32",
+    [MIPS_K_F16] = "mips_matmul_f16",
+    [MIPS_K_BF16] = "mips_matmul_bf16",
+};
+
+int mips_kernel_index(const char* symbol) {
+  if (symbol == NULL) return -1;
+  for (int i = 0; i < MIPS_K_COUNT; ++i) {
+    if (strcmp(symbol, kKernelNames[i]) == 0) return i;
+  }
+  return -1;
+}
+
+MIPS_EXPORT uint64_t mips_debug_call_count(const char* symbol) {
+  int i = mips_kernel_index(symbol);
+  if (i < 0) return 0;
+  return __atomic_load_n(&mips_call_counts[i], __ATOMIC_RELAXED);
+}
+
+MIPS_EXPORT void mips_debug_reset_counts(void) {
+  for (int i = 0; i < MIPS_K_COUNT; ++i) {
+    __atomic_store_n(&mips_call_counts[i], 0, __ATOMIC_RELAXED);
+  }
+}
+
+/* ---- instruction-set paths ---------------------------------------------- */
+
+int mips_isa_supported(int isa) {
+#if defined(__x86_64__)
+  switch (isa) {
+    case MIPS_ISA_GENERIC:
+      return 1;
+    case MIPS_ISA_AVX2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("f16c");
+    case MIPS_ISA_AVX512:
+      return __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    default:
+      return 0;
+  }
+#else
+  return isa == MIPS_ISA_GENERIC;
+#endif
+}
+
+int mips_best_isa(void) {
+  if (mips_isa_supported(MIPS_ISA_AVX512)) return MIPS_ISA_AVX512;
+  if (mips_isa_supported(MIPS_ISA_AVX2)) return MIPS_ISA_AVX2;
+  return MIPS_ISA_GENERIC;
+}
+
+MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa_name,
+                                      void* params) {
+  int isa;
+  if (isa_name == NULL) return -1;
+  if (strcmp(isa_name, "generic") == 0) {
+    isa = MIPS_ISA_GENERIC;
+  } else if (strcmp(isa_name, "avx2") == 0) {
+    isa = MIPS_ISA_AVX2;
+  } else if (strcmp(isa_name, "avx512") == 0) {
+    isa = MIPS_ISA_AVX512;
+  } else {
+    return -1;
+  }
+  if (!mips_isa_supported(isa)) return -1;
+  switch (mips_kernel_index(symbol)) {
+    case MIPS_K_F32:
+      return mips_matmul_f32_run(params, isa);
+    case MIPS_K_F16:
+      return mips_matmul_f16_run(params, isa);
+    case MIPS_K_BF16:
+      return mips_matmul_bf16_run(params, isa);
+    default:
+      return -1;
+  }
+}
+
+/* ---- argument validation ------------------------------------------------ */
+
+/* Checks one operand of shape rows x cols; 0 if fine. */
+static int check_operand(const void* ptr, int64_t offset, int64_t stride0,
+                         int64_t stride1, int64_t rows, int64_t cols,
+                         int64_t elem_size) {
+  if (offset < 0 || stride0 < 0 || stride1 < 0) return 1;
+  if (rows == 0 || cols == 0) return 0; /* empty: never dereferenced */
+  if (ptr == NULL) return 1;
+  int64_t last0, last1, last, bytes;
+  if (__builtin_mul_overflow(rows - 1, stride0, &last0)) return 1;
+  if (__builtin_mul_overflow(cols - 1, stride1, &last1)) return 1;
+  if (__builtin_add_overflow(offset, last0, &last)) return 1;
+  if (__builtin_add_overflow(last, last1, &last)) return 1;
+  /* one past the last element, in bytes, must fit as well */
+  if (__builtin_mul_overflow(last, elem_size, &bytes)) return 1;
+  if (__builtin_add_overflow(bytes, elem_size, &bytes)) return 1;
+  return 0;
+}
+
+int mips_check_matmul(const void* a, int64_t a_offset, int64_t a_stride0,
+                      int64_t a_stride1, const void* b, int64_t b_offset,
+                      int64_t b_stride0, int64_t b_stride1, const void* c,
+                      int64_t c_offset, int64_t c_stride0, int64_t c_stride1,
+                      int64_t m, int64_t n, int64_t k, int64_t accumulate,
+                      int64_t elem_size) {
+  if (m < 0 || n < 0 || k < 0) return 1;
+  if (accumulate != 0 && accumulate != 1) return 1;
+  if (check_operand(a, a_offset, a_stride0, a_stride1, m, k, elem_size))
+    return 1;
+  if (check_operand(b, b_offset, b_stride0, b_stride1, k, n, elem_size))
+    return 1;
+  if (check_operand(c, c_offset, c_stride0, c_stride1, m, n, elem_size))
+    return 1;
+  return 0;
+}

@@ -1,0 +1,13 @@
+/* mips_matmul_f32: C (+)= A . B on f32 (contract: mips_kernels.h). */
+#include "mips_internal.h"
+
+#define MM_T float
+#define MM_KIND MM_KIND_F32
+#define MM_PARAMS mips_matmul_f32_params
+#define MM_LOAD(x) (x)
+#define MM_STORE(f) (f)
+#define MM_PREFIX mm_f32
+#define MM_KERNEL MIPS_K_F32
+#define MM_EXPORT_NAME mips_matmul_f32
+#define MM_RUN_NAME mips_matmul_f32_run
+#include "matmul_template.inc"

@@ -1,0 +1,138 @@
+/* Internal helpers shared by the kernel sources (not part of the contract;
+ * nothing here is exported from the shared library). */
+#ifndef MIPS_INTERNAL_H_
+#define MIPS_INTERNAL_H_
+
+#include <stdint.h>
+#include <string.h>
+
+#include "mips_kernels.h"
+
+#define MIPS_HIDDEN __attribute__((visibility("hidden")))
+#define MIPS_INLINE static inline __attribute__((always_inline))
+
+/* ---- kernels and their debug counters ---------------------------------- */
+
+enum { MIPS_K_F32 = 0, MIPS_K_F16 = 1, MIPS_K_BF16 = 2, MIPS_K_COUNT = 3 };
+
+/* Index of a kernel name ("mips_matmul_f32", ...) or -1. */
+MIPS_HIDDEN int mips_kernel_index(const char* symbol);
+
+MIPS_HIDDEN extern uint64_t mips_call_counts[MIPS_K_COUNT];
+
+MIPS_INLINE void mips_count_call(int kernel) {
+  __atomic_fetch_add(&mips_call_counts[kernel], 1, __ATOMIC_RELAXED);
+}
+
+/* Element kinds, for the #if's of matmul_contig.inc. */
+#define MM_KIND_F32 0
+#define MM_KIND_F16 1
+#define MM_KIND_BF16 2
+
+/* ---- instruction-set paths --------------------------------------------- */
+
+enum { MIPS_ISA_GENERIC = 0, MIPS_ISA_AVX2 = 1, MIPS_ISA_AVX512 = 2 };
+
+MIPS_HIDDEN int mips_isa_supported(int isa);
+/* Best path for this CPU (reads libgcc's CPU model, already set at load). */
+MIPS_HIDDEN int mips_best_isa(void);
+
+/* Per-type drivers: validate, then run with the given isa path. */
+MIPS_HIDDEN int mips_matmul_f32_run(void* params, int isa);
+MIPS_HIDDEN int mips_matmul_f16_run(void* params, int isa);
+MIPS_HIDDEN int mips_matmul_bf16_run(void* params, int isa);
+
+/* ---- argument validation ------------------------------------------------ */
+
+/* Returns 0 if the call is valid per the contract in mips_kernels.h. */
+MIPS_HIDDEN int mips_check_matmul(const void* a, int64_t a_offset,
+                                  int64_t a_stride0, int64_t a_stride1,
+                                  const void* b, int64_t b_offset,
+                                  int64_t b_stride0, int64_t b_stride1,
+                                  const void* c, int64_t c_offset,
+                                  int64_t c_stride0, int64_t c_stride1,
+                                  int64_t m, int64_t n, int64_t k,
+                                  int64_t accumulate, int64_t elem_size);
+
+/* ---- number formats ------------------------------------------------------
+ * Written with integer/float operations only (no _Float16, no F16C), so the
+ * widening conversions vectorize on any x86-64 path. */
+
+MIPS_INLINE uint32_t mips_f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+MIPS_INLINE float mips_bits_f32(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* bfloat16 -> f32: exact (bf16 is the top half of an f32). */
+MIPS_INLINE float mips_bf16_to_f32(uint16_t h) {
+  return mips_bits_f32((uint32_t)h << 16);
+}
+
+/* f32 -> bfloat16, round to nearest even; NaN stays (quiet) NaN. */
+MIPS_INLINE uint16_t mips_f32_to_bf16(float f) {
+  uint32_t u = mips_f32_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+
+/* IEEE binary16 -> f32: exact, branch-free (selects), handles subnormals
+ * without relying on f32 denormal arithmetic (safe under FTZ/DAZ). */
+MIPS_INLINE float mips_f16_to_f32(uint16_t h) {
+  uint32_t sign = ((uint32_t)h & 0x8000u) << 16;
+  uint32_t exp = ((uint32_t)h >> 10) & 0x1fu;
+  uint32_t mant = (uint32_t)h & 0x3ffu;
+  uint32_t normal = ((exp + 112u) << 23) | (mant << 13);
+  uint32_t special = 0x7f800000u | (mant << 13); /* inf / NaN */
+  uint32_t sub = mips_f32_bits((float)(int32_t)mant * 0x1p-24f);
+  uint32_t mag = exp == 0 ? sub : (exp == 31 ? special : normal);
+  return mips_bits_f32(sign | mag);
+}
+
+#if defined(__x86_64__)
+/* The same with the F16C instruction (only for functions targeting f16c). */
+MIPS_INLINE __attribute__((target("f16c"))) float mips_f16_to_f32_f16c(
+    uint16_t h) {
+  _Float16 x;
+  memcpy(&x, &h, sizeof x);
+  return (float)x;
+}
+#endif
+
+/* f32 -> IEEE binary16, round to nearest even; overflow -> inf; NaN stays
+ * (quiet) NaN. */
+MIPS_INLINE uint16_t mips_f32_to_f16(float f) {
+  uint32_t u = mips_f32_bits(f);
+  uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  uint32_t ax = u & 0x7fffffffu;
+  if (ax > 0x7f800000u) /* NaN: quiet it, keep the top payload bits */
+    return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
+  if (ax >= 0x477ff000u) /* >= 65520 (incl. inf) rounds to inf */
+    return (uint16_t)(sign | 0x7c00u);
+  if (ax >= 0x38800000u) { /* result is a normal half */
+    uint32_t r = ax - 0x38000000u; /* rebias exponent 127 -> 15 */
+    r = (r + 0xfffu + ((r >> 13) & 1u)) >> 13;
+    return (uint16_t)(sign | r);
+  }
+  if (ax <= 0x33000000u) /* <= 2^-25: rounds to (signed) zero */
+    return sign;
+  { /* subnormal half: units of 2^-24 */
+    uint32_t e = ax >> 23; /* 102 .. 112 */
+    uint32_t mant = (ax & 0x7fffffu) | 0x800000u;
+    uint32_t shift = 126u - e; /* 14 .. 24 */
+    uint32_t r = mant >> shift;
+    uint32_t rem = mant & ((1u << shift) - 1u);
+    uint32_t half = 1u << (shift - 1u);
+    if (rem > half || (rem == half && (r & 1u))) r += 1u;
+    return (uint16_t)(sign | r);
+  }
+}
+
+#endif /* MIPS_INTERNAL_H_ */

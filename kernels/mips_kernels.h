@@ -1,0 +1,126 @@
+/* mips_kernels.h -- THE call contract of libmips_kernels.so.
+ *
+ * The compiler (mipsc) emits calls to these symbols as IREE executable
+ * imports; the IREE runtime resolves them through our executable plugin
+ * (plugin.c) and calls them from its worker threads.  The tests in
+ * tests/unit/test_kernels.py call the same exported functions through ctypes.
+ *
+ * ---------------------------------------------------------------------------
+ * Symbols (import names == exported C names)
+ *   mips_matmul_f32    T = float
+ *   mips_matmul_f16    T = uint16_t holding IEEE-754 binary16 bit patterns
+ *   mips_matmul_bf16   T = uint16_t holding bfloat16 bit patterns
+ *
+ * Calling convention (IREE import ABI):
+ *   int fn(void* params, void* context, void* reserved);
+ * params points at the struct below; context and reserved are ignored (the
+ * plugin resolves every context to NULL).  Returns 0 on success.
+ *
+ * Params struct (one per call; 16 fields of 8 bytes, natural C alignment, no
+ * padding, 128 bytes):
+ *
+ *   struct { const T* a; int64_t a_offset, a_stride0, a_stride1;   A is m x k
+ *            const T* b; int64_t b_offset, b_stride0, b_stride1;   B is k x n
+ *            T* c;       int64_t c_offset, c_stride0, c_stride1;   C is m x n
+ *            int64_t m, n, k;
+ *            int64_t accumulate; }
+ *
+ *   Element (i, j) of X lives at x[x_offset + i * x_stride0 + j * x_stride1].
+ *   Offsets and strides are in ELEMENTS, not bytes.  Strides may be any
+ *   non-negative value: transposed views (stride0 == 1), slices/padded rows,
+ *   and stride 0 to broadcast an input.  C must not overlap A or B, and
+ *   distinct (i, j) of C must address distinct elements; otherwise the result
+ *   is unspecified (this is not checked).
+ *
+ *   accumulate == 0:  C  = A . B      (C is only written)
+ *   accumulate == 1:  C  = C + A . B  (C is read, then written)
+ *
+ * Numerics
+ *   f32:      products summed in f32 (the order of the sum and the use of FMA
+ *             are unspecified and may differ between CPUs).
+ *   f16/bf16: inputs widened exactly to f32, products summed in f32, and the
+ *             result rounded ONCE to the output type, round-to-nearest-even
+ *             (overflow -> +-inf, NaN stays NaN).  With accumulate == 1 the
+ *             old C is widened to f32 and added to the f32 sum of A . B, and
+ *             that value is rounded once.
+ *   k == 0:   A . B is the zero matrix (C = 0, or C unchanged when
+ *             accumulating); A and B may then be NULL.
+ *
+ * Errors: the call returns non-zero (an IREE dispatch then fails with
+ * "dispatch kernel returned non-zero") and touches no memory when
+ *   - params is NULL;
+ *   - m, n, k, any offset or any stride is negative;
+ *   - accumulate is neither 0 nor 1;
+ *   - a, b or c is NULL while its matrix is non-empty (A: m*k > 0,
+ *     B: k*n > 0, C: m*n > 0);
+ *   - the largest element index (offset + (rows-1)*stride0 + (cols-1)*stride1)
+ *     of a non-empty operand, or that index times sizeof(T), overflows int64.
+ *
+ * Threading: thread-safe and reentrant; IREE calls one kernel per output
+ * tile from several worker threads at once.  No global mutable state except
+ * the debug call counters below.
+ *
+ * Debug counters (for tests that must prove a kernel really ran):
+ *   mips_debug_call_count(symbol) returns how many times the named kernel was
+ *   entered (every call counts, including rejected ones) since load or the
+ *   last reset; 0 for an unknown or NULL name.  Relaxed atomics, so a count
+ *   read while other threads call is only a snapshot.
+ *
+ * Test hook: mips_debug_matmul_isa(symbol, isa, params) runs one kernel with
+ * the code path for instruction set `isa` forced ("generic" = baseline
+ * x86-64, "avx2" = AVX2+FMA, "avx512" = AVX-512F).  It returns the kernel's
+ * result, or -1 without running anything when the symbol or isa is unknown
+ * or this CPU lacks that isa.  It does not touch the call counters.  The
+ * normal entry points pick the best path the CPU supports on every call.
+ * ---------------------------------------------------------------------------
+ */
+#ifndef MIPS_KERNELS_H_
+#define MIPS_KERNELS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MIPS_EXPORT __attribute__((visibility("default")))
+
+#define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
+  typedef struct NAME {                     \
+    const T* a;                             \
+    int64_t a_offset, a_stride0, a_stride1; \
+    const T* b;                             \
+    int64_t b_offset, b_stride0, b_stride1; \
+    T* c;                                   \
+    int64_t c_offset, c_stride0, c_stride1; \
+    int64_t m, n, k;                        \
+    int64_t accumulate;                     \
+  } NAME
+
+MIPS_DECLARE_MATMUL_PARAMS(mips_matmul_f32_params, float);
+MIPS_DECLARE_MATMUL_PARAMS(mips_matmul_f16_params, uint16_t);
+MIPS_DECLARE_MATMUL_PARAMS(mips_matmul_bf16_params, uint16_t);
+
+_Static_assert(sizeof(mips_matmul_f32_params) == 128, "params layout");
+_Static_assert(offsetof(mips_matmul_f32_params, b) == 32, "params layout");
+_Static_assert(offsetof(mips_matmul_f32_params, c) == 64, "params layout");
+_Static_assert(offsetof(mips_matmul_f32_params, m) == 96, "params layout");
+_Static_assert(offsetof(mips_matmul_f32_params, accumulate) == 120,
+               "params layout");
+
+/* params: mips_matmul_<type>_params*; context, reserved: ignored. */
+MIPS_EXPORT int mips_matmul_f32(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_matmul_f16(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_matmul_bf16(void* params, void* context, void* reserved);
+
+MIPS_EXPORT uint64_t mips_debug_call_count(const char* symbol);
+MIPS_EXPORT void mips_debug_reset_counts(void);
+MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa,
+                                      void* params);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MIPS_KERNELS_H_ */

@@ -1,0 +1,599 @@
+"""ctypes tests of libmips_kernels.so: the matmul kernels and the IREE plugin entry points.
+
+The library is $MIPSC_PLUGIN if set, else src/mipsc/_lib/libmips_kernels.so (`make kernels`).
+The contract under test is documented in kernels/mips_kernels.h.
+
+Tolerances. The kernels sum in f32 in an unspecified order (FMA or not), so each random result is
+checked against an f64 reference with the rigorous bound
+    delta = (k + 2) * 2**-23 * (|A| @ |B| + |C|)      (twice the classic k * 2**-24 bound)
+f32: |got - ref| <= delta.  f16/bf16: the f32 sum s lies in [ref - delta, ref + delta], and the
+kernel returns round_T(s) (one round-to-nearest-even), so got must lie between round_T of the f32
+values just outside that interval.  Tests with small-integer data (exact f32 sums) and the
+identity-matrix tests require bit-exact results.
+"""
+
+import ctypes
+import os
+import pathlib
+import threading
+
+import numpy as np
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+DEFAULT_LIB = REPO_ROOT / "src" / "mipsc" / "_lib" / "libmips_kernels.so"
+
+DTYPES = ("f32", "f16", "bf16")
+STORAGE = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
+ISAS = (b"generic", b"avx2", b"avx512")
+I64 = ctypes.c_int64
+VP = ctypes.c_void_p
+
+
+def _lib_path() -> pathlib.Path:
+    env = os.environ.get("MIPSC_PLUGIN")
+    return pathlib.Path(env) if env else DEFAULT_LIB
+
+
+@pytest.fixture(scope="module")
+def lib():
+    path = _lib_path()
+    if not path.is_file():
+        pytest.fail(
+            f"kernel library {path} not found: run `make kernels` first "
+            "(or point MIPSC_PLUGIN at a built libmips_kernels.so)"
+        )
+    lib = ctypes.CDLL(str(path))
+    for t in DTYPES:
+        fn = getattr(lib, f"mips_matmul_{t}")
+        fn.argtypes = [VP, VP, VP]
+        fn.restype = ctypes.c_int
+    lib.mips_debug_call_count.argtypes = [ctypes.c_char_p]
+    lib.mips_debug_call_count.restype = ctypes.c_uint64
+    lib.mips_debug_reset_counts.argtypes = []
+    lib.mips_debug_reset_counts.restype = None
+    lib.mips_debug_matmul_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, VP]
+    lib.mips_debug_matmul_isa.restype = ctypes.c_int
+    lib.iree_hal_executable_plugin_query.argtypes = [ctypes.c_uint32, VP]
+    lib.iree_hal_executable_plugin_query.restype = VP
+    return lib
+
+
+@pytest.fixture(scope="module")
+def isas(lib):
+    """The forced instruction-set paths this CPU supports (a NULL params call returns 1 then)."""
+    return [isa for isa in ISAS if lib.mips_debug_matmul_isa(b"mips_matmul_f32", isa, None) == 1]
+
+
+# --------------------------------------------------------------------------------------------
+# Params struct and operands
+
+
+class MatmulParams(ctypes.Structure):
+    _fields_ = [
+        ("a", VP), ("a_offset", I64), ("a_stride0", I64), ("a_stride1", I64),
+        ("b", VP), ("b_offset", I64), ("b_stride0", I64), ("b_stride1", I64),
+        ("c", VP), ("c_offset", I64), ("c_stride0", I64), ("c_stride1", I64),
+        ("m", I64), ("n", I64), ("k", I64),
+        ("accumulate", I64),
+    ]  # fmt: skip
+
+
+assert ctypes.sizeof(MatmulParams) == 128
+
+
+def _describe(base: np.ndarray, view: np.ndarray):
+    """(pointer, offset, stride0, stride1) of a 2-D view of base, in elements."""
+    item = base.itemsize
+    off = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    assert off >= 0 and off % item == 0
+    s0, s1 = view.strides
+    assert s0 >= 0 and s1 >= 0 and s0 % item == 0 and s1 % item == 0
+    return base.ctypes.data, off // item, s0 // item, s1 // item
+
+
+def make_params(a_base, a, b_base, b, c_base, c, accumulate) -> MatmulParams:
+    m, k = a.shape
+    k2, n = b.shape
+    assert k == k2 and c.shape == (m, n)
+    return MatmulParams(
+        *_describe(a_base, a), *_describe(b_base, b), *_describe(c_base, c), m, n, k, accumulate
+    )
+
+
+def call(lib, dtype, params, isa=None) -> int:
+    if isa is None:
+        return getattr(lib, f"mips_matmul_{dtype}")(ctypes.addressof(params), None, None)
+    return lib.mips_debug_matmul_isa(f"mips_matmul_{dtype}".encode(), isa, ctypes.addressof(params))
+
+
+# Layouts: name -> (base shape for a rows x cols view, function base -> view).
+LAYOUTS = {
+    "contig": (lambda r, c: (r, c), lambda x, r, c: x),
+    "transposed": (lambda r, c: (c, r), lambda x, r, c: x.T),
+    "sliced": (lambda r, c: (2 * r + 3, c + 5), lambda x, r, c: x[1 : 1 + 2 * r : 2, 2 : 2 + c]),
+    "colstride": (lambda r, c: (r + 1, 2 * c + 1), lambda x, r, c: x[1:, 1::2]),
+    "bcast_row": (lambda r, c: (1, c), lambda x, r, c: np.broadcast_to(x, (r, c))),
+    "bcast_col": (lambda r, c: (r, 1), lambda x, r, c: np.broadcast_to(x, (r, c))),
+}
+# (A, B, C) layout combinations; C is never broadcast.
+COMBOS = [
+    ("contig", "contig", "contig"),
+    ("transposed", "contig", "contig"),
+    ("contig", "transposed", "sliced"),
+    ("sliced", "sliced", "sliced"),
+    ("bcast_row", "contig", "contig"),
+    ("bcast_col", "bcast_row", "sliced"),
+    ("colstride", "colstride", "transposed"),
+    ("transposed", "transposed", "colstride"),
+    ("contig", "bcast_col", "transposed"),
+]
+SHAPES = [  # (m, n, k)
+    (0, 5, 3), (4, 0, 3), (3, 5, 0), (0, 0, 0), (1, 1, 1), (1, 17, 1), (7, 1, 13),
+    (2, 16, 3), (9, 33, 17), (13, 50, 31), (17, 65, 64), (33, 31, 5), (6, 48, 100),
+]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Number formats (numpy reference implementations)
+
+
+def bf16_to_f32(bits: np.ndarray) -> np.ndarray:
+    return (np.asarray(bits, np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+def f32_to_bf16(x: np.ndarray) -> np.ndarray:
+    """Round f32 -> bf16 bits, nearest-even, by comparing the two candidates in f64."""
+    x = np.ascontiguousarray(x, np.float32)
+    u = x.view(np.uint32)
+    lo = u & np.uint32(0xFFFF0000)  # truncation (towards zero)
+    hi = lo + np.uint32(0x10000)  # next bf16 away from zero
+    with np.errstate(over="ignore", invalid="ignore"):
+        xd = x.astype(np.float64)
+        flo = lo.view(np.float32).astype(np.float64)
+        fhi = hi.view(np.float32).astype(np.float64)
+        fhi = np.where(np.isinf(fhi), np.copysign(2.0**128, xd), fhi)  # rounding past the max
+        dlo, dhi = np.abs(xd - flo), np.abs(fhi - xd)
+    pick_hi = (dhi < dlo) | ((dhi == dlo) & ((lo >> 16) & 1).astype(bool))
+    out = np.where(pick_hi, hi >> 16, lo >> 16)
+    out = np.where(np.isnan(x), (u >> 16) | 0x40, out)  # NaN stays a (quiet) NaN
+    return out.astype(np.uint16)
+
+
+def to_f64(x: np.ndarray, dtype: str) -> np.ndarray:
+    with np.errstate(invalid="ignore"):  # signaling NaN bit patterns
+        if dtype == "bf16":
+            return bf16_to_f32(x).astype(np.float64)
+        return np.asarray(x).astype(np.float64)
+
+
+def round_to(x32: np.ndarray, dtype: str) -> np.ndarray:
+    """f32 values -> storage values of dtype, one round-to-nearest-even."""
+    x32 = np.asarray(x32, np.float32)
+    if dtype == "f32":
+        return x32
+    if dtype == "f16":
+        with np.errstate(over="ignore"):
+            return x32.astype(np.float16)
+    return f32_to_bf16(x32)
+
+
+def bits(x: np.ndarray) -> np.ndarray:
+    """The raw bit patterns of x (C order), for bit-exact comparisons."""
+    x = np.ascontiguousarray(x)
+    return x.view(np.uint32 if x.itemsize == 4 else np.uint16)
+
+
+def random_values(rng, shape, dtype):
+    x = rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
+    return round_to(x, dtype)
+
+
+def check_result(got, a64, b64, c64, accumulate, dtype):
+    absum = np.abs(a64) @ np.abs(b64)
+    ref = a64 @ b64
+    if accumulate:
+        ref = ref + c64
+        absum = absum + np.abs(c64)
+    k = a64.shape[1]
+    delta = (k + 2) * 2.0**-23 * absum + 1e-30
+    g = to_f64(got, dtype)
+    if dtype == "f32":
+        np.testing.assert_array_less(np.abs(g - ref), delta + 1e-300)
+        return
+    lo32 = (ref - delta).astype(np.float32)  # f32 just below / above the interval
+    lo32 = np.where(lo32 > ref - delta, np.nextafter(lo32, np.float32(-np.inf)), lo32)
+    hi32 = (ref + delta).astype(np.float32)
+    hi32 = np.where(hi32 < ref + delta, np.nextafter(hi32, np.float32(np.inf)), hi32)
+    lo = to_f64(round_to(lo32, dtype), dtype)
+    hi = to_f64(round_to(hi32, dtype), dtype)
+    bad = ~((lo <= g) & (g <= hi))
+    assert not bad.any(), f"{bad.sum()} elements out of bounds, e.g. {g[bad][:4]} vs {ref[bad][:4]}"
+
+
+def run_case(lib, rng, dtype, m, n, k, combo, accumulate, isa=None):
+    st = STORAGE[dtype]
+    views, bases = [], []
+    for (rows, cols), name in zip(((m, k), (k, n), (m, n)), combo, strict=True):
+        shape_fn, view_fn = LAYOUTS[name]
+        base = random_values(rng, shape_fn(rows, cols), dtype).astype(st)
+        bases.append(base)
+        views.append(view_fn(base, rows, cols))
+    a, b, c = views
+    c_before = bases[2].copy()
+    a64, b64, c64 = (to_f64(np.array(v), dtype) for v in views)
+    params = make_params(bases[0], a, bases[1], b, bases[2], c, accumulate)
+    assert call(lib, dtype, params, isa) == 0
+    # Nothing outside C's view changed.
+    mask = np.zeros(bases[2].shape, bool)
+    LAYOUTS[combo[2]][1](mask, m, n)[...] = True
+    assert np.array_equal(bits(bases[2][~mask]), bits(c_before[~mask]))
+    if k == 0:
+        expect = c_before if accumulate else np.zeros_like(c_before)
+        assert np.array_equal(to_f64(bases[2][mask], dtype), to_f64(expect[mask], dtype))
+        return
+    check_result(np.array(c), a64, b64, c64, accumulate, dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# Correctness
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("accumulate", [0, 1])
+def test_random_shapes_and_layouts(lib, dtype, accumulate):
+    rng = np.random.default_rng(1234 + accumulate)
+    for m, n, k in SHAPES:
+        for combo in COMBOS:
+            run_case(lib, rng, dtype, m, n, k, combo, accumulate)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_isa_path(lib, isas, dtype):
+    """The same checks through each code path this CPU can run (baseline, AVX2, AVX-512)."""
+    assert b"generic" in isas
+    rng = np.random.default_rng(99)
+    shapes = [(1, 1, 1), (5, 7, 3), (8, 32, 9), (13, 50, 31), (17, 65, 64), (6, 100, 40)]
+    for isa in isas:
+        for m, n, k in shapes:
+            for combo in COMBOS[:4]:
+                for accumulate in (0, 1):
+                    run_case(lib, rng, dtype, m, n, k, combo, accumulate, isa)
+
+
+def test_report_isa_paths(isas):
+    print("forced ISA paths available on this CPU:", [i.decode() for i in isas])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c_layout", ["contig", "transposed"])
+def test_small_integers_bit_exact(lib, isas, dtype, c_layout):
+    """Integer data: the f32 sums are exact, so the result must be round_T(exact) bit for bit
+    (sums up to ~8000 exercise f16/bf16 round-to-nearest-even, ties included)."""
+    rng = np.random.default_rng(7)
+    st = STORAGE[dtype]
+    m, n, k = 19, 37, 130
+    a32 = rng.integers(-8, 9, size=(m, k)).astype(np.float32)
+    b32 = rng.integers(-8, 9, size=(k, n)).astype(np.float32)
+    c32 = rng.integers(-300, 301, size=(m, n)).astype(np.float32)
+    a, b = round_to(a32, dtype).astype(st), round_to(b32, dtype).astype(st)
+    for isa in [None, *isas]:
+        for accumulate in (0, 1):
+            c_init = round_to(c32, dtype).astype(st)
+            c_base = np.ascontiguousarray(c_init.T) if c_layout == "transposed" else c_init.copy()
+            c = c_base.T if c_layout == "transposed" else c_base
+            exact = a32.astype(np.float64) @ b32.astype(np.float64)
+            if accumulate:
+                exact += to_f64(c_init, dtype)
+            params = make_params(a, a, b, b, c_base, c, accumulate)
+            assert call(lib, dtype, params, isa) == 0
+            want = round_to(exact.astype(np.float32), dtype).astype(st)
+            assert np.array_equal(bits(c), bits(want)), (isa, accumulate)
+
+
+@pytest.mark.parametrize("dtype", ["f16", "bf16"])
+def test_round_once_ties_and_overflow(lib, dtype):
+    st = STORAGE[dtype]
+    big = 2048.0 if dtype == "f16" else 256.0  # 1 ulp of dtype is 2 here
+    # (a row, b column, old C, accumulate) -> expected value
+    cases = [
+        ([big, 1.0], [1.0, 1.0], 0.0, 0, big),  # tie -> even
+        ([big, 3.0], [1.0, 1.0], 0.0, 0, big + 4),  # tie -> even (up)
+        ([1.0, 0.0], [1.0, 1.0], big, 1, big),  # C + A.B is a tie
+        ([1.0, 2.0**-6], [1.0, 1.0], big, 1, big + 2),  # just above the tie
+        ([3.0, 0.0], [1.0, 1.0], big, 1, big + 4),
+    ]
+    if dtype == "f16":
+        cases += [
+            ([255.0, 1.0], [256.0, 240.0], 0.0, 0, np.inf),  # 65520 rounds to inf
+            ([255.0, 1.0], [256.0, 239.0], 0.0, 0, 65504.0),
+            ([-255.0, -1.0], [256.0, 240.0], 0.0, 0, -np.inf),
+            ([3 * 2.0**-24, 0.0], [0.5, 0.0], 0.0, 0, 2 * 2.0**-24),  # subnormal tie -> even
+            ([5 * 2.0**-24, 0.0], [0.5, 0.0], 0.0, 0, 2 * 2.0**-24),
+            ([5 * 2.0**-24, 2.0**-24], [0.5, 2.0**-6], 0.0, 0, 3 * 2.0**-24),  # above the tie
+            ([2.0**-24, 0.0], [0.5, 0.0], 0.0, 0, 0.0),  # 2**-25 -> 0
+            ([2.0**-24, 0.0], [0.75, 0.0], 0.0, 0, 2.0**-24),
+            ([1023 * 2.0**-24, 0.0], [1.0, 0.0], 2.0**-24, 1, 2.0**-14),  # to the min normal
+        ]
+    for arow, bcol, cval, accumulate, want in cases:
+        a = round_to(np.array([arow], np.float32), dtype).astype(st)
+        b = round_to(np.array([bcol], np.float32).T, dtype).astype(st)
+        c = round_to(np.array([[cval]], np.float32), dtype).astype(st)
+        assert call(lib, dtype, make_params(a, a, b, b, c, c, accumulate)) == 0
+        assert to_f64(c, dtype)[0, 0] == want, (arow, bcol, cval, accumulate)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_inf_nan_propagate(lib, dtype):
+    st = STORAGE[dtype]
+    a = round_to(np.array([[np.inf, 1.0], [np.nan, 1.0], [1.0, 2.0]], np.float32), dtype)
+    a = a.astype(st)
+    b = round_to(np.array([[1.0] * 20, [1.0] * 20], np.float32), dtype).astype(st)
+    c = np.zeros((3, 20), st)
+    assert call(lib, dtype, make_params(a, a, b, b, c, c, 0)) == 0
+    got = to_f64(c, dtype)
+    assert np.all(got[0] == np.inf) and np.all(np.isnan(got[1])) and np.all(got[2] == 3.0)
+
+
+@pytest.mark.parametrize("dtype", ["f16", "bf16"])
+def test_identity_all_finite_values(lib, isas, dtype):
+    """C = A @ I with A holding every finite bit pattern (subnormals included): each value must
+    survive the widening and the final rounding unchanged (-0 may become +0)."""
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    vals = to_f64(bits.view(np.float16) if dtype == "f16" else bits, dtype)
+    bits = bits[np.isfinite(vals)]
+    n = 32
+    bits = np.concatenate([bits, np.zeros((-len(bits)) % n, np.uint16)])
+    a = bits.reshape(-1, n).view(STORAGE[dtype])
+    one = 0x3C00 if dtype == "f16" else 0x3F80
+    eye = (np.eye(n, dtype=np.uint16) * one).view(STORAGE[dtype])
+    for isa in [None, *isas]:
+        for c_layout in ("contig", "transposed"):
+            c_base = np.zeros((n, a.shape[0]) if c_layout == "transposed" else a.shape, a.dtype)
+            c = c_base.T if c_layout == "transposed" else c_base
+            assert call(lib, dtype, make_params(a, a, eye, eye, c_base, c, 0), isa) == 0
+            assert np.array_equal(to_f64(np.array(c), dtype), to_f64(a, dtype)), (isa, c_layout)
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_invalid_arguments_touch_nothing(lib, dtype):
+    st = STORAGE[dtype]
+    a = np.ones((4, 3), st)
+    b = np.ones((3, 5), st)
+    c = np.full((4, 5), 7, st)
+    good = {
+        name: getattr(make_params(a, a, b, b, c, c, 0), name) for name, _ in MatmulParams._fields_
+    }
+    big = 2**62
+    bad_edits = [
+        {"m": -1}, {"n": -1}, {"k": -1},
+        {"a_offset": -1}, {"a_stride0": -1}, {"a_stride1": -3},
+        {"b_offset": -2}, {"b_stride0": -1}, {"b_stride1": -1},
+        {"c_offset": -1}, {"c_stride0": -5}, {"c_stride1": -1},
+        {"accumulate": 2}, {"accumulate": -1},
+        {"a": None}, {"b": None}, {"c": None},
+        {"a_stride0": big},  # (m-1) * stride overflows int64
+        {"b_stride1": 2**61, "n": 5},  # 4 * 2**61 overflows
+        {"c_offset": 2**63 - 1},  # offset + index overflows
+        {"a_offset": 2**62 - 1},  # index fits, bytes do not
+        {"m": 2**40, "a_stride0": 2**30},  # 2**70
+        # A's last element index (a_offset + 3*3 + 2) times itemsize fits; one past it does not.
+        {"a_offset": (2**63 - 1) // a.itemsize - 11},
+    ]  # fmt: skip
+    for edit in bad_edits:
+        params = MatmulParams(**{**good, **edit})
+        before = c.copy()
+        assert call(lib, dtype, params) != 0, edit
+        assert np.array_equal(bits(c), bits(before)), edit
+    assert getattr(lib, f"mips_matmul_{dtype}")(None, None, None) != 0
+    # The unmodified call is fine.
+    assert call(lib, dtype, MatmulParams(**good)) == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_null_pointers_with_empty_shapes(lib, dtype):
+    st = STORAGE[dtype]
+    none = dict.fromkeys(("a", "b", "c"))
+    strides = dict(a_stride0=1, a_stride1=1, b_stride0=1, b_stride1=1, c_stride0=1, c_stride1=1)
+    for m, n, k in [(0, 0, 0), (0, 0, 7), (0, 4, 0), (5, 0, 0)]:  # every operand empty
+        p = MatmulParams(**none, **strides, m=m, n=n, k=k, accumulate=0)
+        assert call(lib, dtype, p) == 0, (m, n, k)
+    for m, n, k in [(0, 4, 3), (3, 0, 5)]:  # C is empty, but B resp. A is not
+        p = MatmulParams(**none, **strides, m=m, n=n, k=k, accumulate=0)
+        assert call(lib, dtype, p) != 0, (m, n, k)
+    # k == 0: A and B are empty (may be NULL), C = 0 or stays.
+    c = round_to(np.full((3, 4), 5.0, np.float32), dtype).astype(st)
+    c_ptr, c_off, c_s0, c_s1 = _describe(c, c)
+    for accumulate, want in ((1, 5.0), (0, 0.0)):
+        p = MatmulParams(c=c_ptr, c_offset=c_off, c_stride0=c_s0, c_stride1=c_s1, m=3, n=4, k=0,
+                         accumulate=accumulate)  # fmt: skip
+        assert call(lib, dtype, p) == 0
+        assert np.all(to_f64(c, dtype) == want)
+
+
+# --------------------------------------------------------------------------------------------
+# Debug counters and threads
+
+
+def _small_problem(dtype):
+    st = STORAGE[dtype]
+    a = np.ones((3, 2), st)
+    b = np.ones((2, 4), st)
+    c = np.zeros((3, 4), st)
+    return c, make_params(a, a, b, b, c, c, 0)
+
+
+def test_debug_counters(lib):
+    lib.mips_debug_reset_counts()
+    for dtype, times in (("f32", 3), ("f16", 1), ("bf16", 0)):
+        _, params = _small_problem(dtype)
+        for _ in range(times):
+            assert call(lib, dtype, params) == 0
+    assert lib.mips_debug_call_count(b"mips_matmul_f32") == 3
+    assert lib.mips_debug_call_count(b"mips_matmul_f16") == 1
+    assert lib.mips_debug_call_count(b"mips_matmul_bf16") == 0
+    assert lib.mips_debug_call_count(b"no_such_kernel") == 0
+    assert lib.mips_debug_call_count(None) == 0
+    # Rejected calls count too; the forced-ISA test hook does not.
+    assert lib.mips_matmul_bf16(None, None, None) != 0
+    assert lib.mips_debug_call_count(b"mips_matmul_bf16") == 1
+    _, params = _small_problem("f32")
+    assert call(lib, "f32", params, b"generic") == 0
+    assert lib.mips_debug_call_count(b"mips_matmul_f32") == 3
+    lib.mips_debug_reset_counts()
+    assert all(lib.mips_debug_call_count(f"mips_matmul_{t}".encode()) == 0 for t in DTYPES)
+
+
+def test_concurrent_calls(lib):
+    """Several threads at once (ctypes drops the GIL): right results and an exact call count."""
+    lib.mips_debug_reset_counts()
+    rng = np.random.default_rng(5)
+    a = rng.uniform(-1, 1, (40, 50)).astype(np.float32)
+    b = rng.uniform(-1, 1, (50, 70)).astype(np.float32)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    threads_n, calls = 4, 50
+    outs = [np.zeros((40, 70), np.float32) for _ in range(threads_n)]
+    errors = []
+
+    def work(c):
+        params = make_params(a, a, b, b, c, c, 0)
+        for _ in range(calls):
+            if call(lib, "f32", params) != 0:
+                errors.append("non-zero")
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in outs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for c in outs:
+        np.testing.assert_allclose(c, want, rtol=0, atol=1e-4)
+    assert lib.mips_debug_call_count(b"mips_matmul_f32") == threads_n * calls
+
+
+# --------------------------------------------------------------------------------------------
+# IREE executable plugin entry points
+
+
+class PluginHeader(ctypes.Structure):
+    _fields_ = [
+        ("version", ctypes.c_uint32),
+        ("name", ctypes.c_char_p),
+        ("description", ctypes.c_char_p),
+        ("features", ctypes.c_uint32),
+        ("sanitizer", ctypes.c_int32),
+        ("reserved", ctypes.c_uint64 * 8),
+    ]
+
+
+class ResolveParams(ctypes.Structure):
+    _fields_ = [
+        ("count", ctypes.c_size_t),
+        ("symbol_names", ctypes.POINTER(ctypes.c_char_p)),
+        ("out_fn_ptrs", ctypes.POINTER(VP)),
+        ("out_fn_contexts", ctypes.POINTER(VP)),
+    ]
+
+
+class Environment(ctypes.Structure):
+    _fields_ = [("allocator_self", VP), ("allocator_ctl", VP)]
+
+
+STATUS = ctypes.c_size_t  # pointer-sized status; 0 = OK
+LOAD_FN = ctypes.CFUNCTYPE(
+    STATUS, ctypes.POINTER(Environment), ctypes.c_size_t, VP, ctypes.POINTER(VP)
+)
+UNLOAD_FN = ctypes.CFUNCTYPE(None, VP)
+RESOLVE_FN = ctypes.CFUNCTYPE(
+    STATUS, VP, ctypes.POINTER(ResolveParams), ctypes.POINTER(ctypes.c_uint32)
+)
+
+
+class PluginV0(ctypes.Structure):
+    _fields_ = [
+        ("header", ctypes.POINTER(PluginHeader)),
+        ("load", LOAD_FN),
+        ("unload", UNLOAD_FN),
+        ("resolve", RESOLVE_FN),
+    ]
+
+
+assert ctypes.sizeof(PluginHeader) == 96
+
+
+@pytest.fixture(scope="module")
+def plugin(lib):
+    addr = lib.iree_hal_executable_plugin_query(1, None)
+    assert addr
+    return PluginV0.from_address(addr)
+
+
+def test_query(lib, plugin):
+    assert lib.iree_hal_executable_plugin_query(0, None) is None
+    assert lib.iree_hal_executable_plugin_query(7, None) is not None  # newer host: still v1
+    header = plugin.header.contents
+    assert header.version == 1
+    assert header.name == b"mips_kernels"
+    assert header.description
+    assert header.features == 0 and header.sanitizer == 0
+    assert list(header.reserved) == [0] * 8
+
+
+def _resolve(plugin, self_ptr, names, prefilled=None):
+    count = len(names)
+    c_names = (ctypes.c_char_p * count)(*names)
+    fns = (VP * count)(*(prefilled or [None] * count))
+    contexts = (VP * count)(*([0xDEAD] * count))
+    params = ResolveParams(count, c_names, fns, contexts)
+    resolution = ctypes.c_uint32(0xFFFF)
+    status = plugin.resolve(self_ptr, ctypes.byref(params), ctypes.byref(resolution))
+    return status, list(fns), list(contexts), resolution.value
+
+
+def _addr(fn) -> int:
+    return ctypes.cast(fn, VP).value
+
+
+def test_load_resolve_unload(lib, plugin):
+    self_ptr = VP(0x1)
+    env = Environment(None, None)
+    assert plugin.load(ctypes.byref(env), 0, None, ctypes.byref(self_ptr)) == 0
+    names = [b"mips_matmul_bf16", b"mips_matmul_f16", b"mips_matmul_f32"]  # sorted, as IREE does
+    status, fns, ctxs, resolution = _resolve(plugin, self_ptr, names)
+    assert status == 0 and resolution == 0
+    assert fns == [_addr(lib.mips_matmul_bf16), _addr(lib.mips_matmul_f16),
+                   _addr(lib.mips_matmul_f32)]  # fmt: skip
+    assert ctxs == [None] * 3
+
+    # An unknown required name: NOT_FOUND (5), but the known ones are still filled in.
+    status, fns, _, _ = _resolve(plugin, self_ptr, [b"mips_matmul_f32", b"no_such_fn"])
+    assert status == 5
+    assert fns == [_addr(lib.mips_matmul_f32), None]
+
+    # Optional names ('?'): unknown stays NULL and sets MISSING_OPTIONAL, known is resolved.
+    status, fns, ctxs, resolution = _resolve(plugin, self_ptr, [b"?mips_matmul_f16", b"?nope"])
+    assert status == 0 and resolution == 1
+    assert fns == [_addr(lib.mips_matmul_f16), None]
+    assert ctxs[0] is None and ctxs[1] == 0xDEAD
+
+    # Entries resolved by someone else are left alone (even unknown ones).
+    status, fns, ctxs, _ = _resolve(
+        plugin, self_ptr, [b"mips_matmul_f32", b"other_plugin_fn"], prefilled=[0x1234, 0x5678]
+    )
+    assert status == 0 and fns == [0x1234, 0x5678] and ctxs == [0xDEAD, 0xDEAD]
+
+    # The resolved pointer is the counting entry point with the import calling convention.
+    lib.mips_debug_reset_counts()
+    _, fns, _, _ = _resolve(plugin, self_ptr, [b"mips_matmul_f32"])
+    import_fn = ctypes.CFUNCTYPE(ctypes.c_int, VP, VP, VP)(fns[0])
+    c, params = _small_problem("f32")
+    assert import_fn(ctypes.addressof(params), None, None) == 0
+    assert np.all(c == 2.0)
+    assert lib.mips_debug_call_count(b"mips_matmul_f32") == 1
+
+    plugin.unload(self_ptr)
