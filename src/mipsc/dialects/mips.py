@@ -1,46 +1,70 @@
 """The `mips` dialect: the ops that our kernel library executes.
 
-`mips.matmul` is tensor-only and in destination-passing style, like `linalg.matmul`: the result
-is `init + lhs · rhs` and has the type of `init`. Keeping the init explicit lets a later lowering
-choose between writing the product (zero init) and accumulating into an existing tensor.
+The ops are tensor-only and in destination-passing style, like `linalg.matmul`: the result is
+`init + lhs · rhs` and has the type of `init`. Keeping the init explicit lets the lowering
+choose between writing the product (zero init) and accumulating into an existing tensor (a
+bias, `beta·C`).
+
+`transpose_lhs` / `transpose_rhs` say that an operand is stored with its last two dims
+swapped (e.g. the `[N, K]` weight of `nn.Linear`): the kernel reads it through swapped strides,
+so no transposed copy is ever made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from xdsl.dialects import tensor
 from xdsl.dialects.arith import ConstantOp
-from xdsl.dialects.builtin import DYNAMIC_INDEX, IndexType, IntegerAttr, TensorType
+from xdsl.dialects.builtin import DYNAMIC_INDEX, IndexType, IntegerAttr, TensorType, UnitAttr
 from xdsl.ir import Attribute, Dialect, Operation, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
     result_def,
     traits_def,
 )
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from mipsc.dialects.shapes import matmul_shape_error
+from mipsc.dialects.shapes import dims_agree, format_dim, matmul_shape_error
 
 Dim = int | SSAValue
 """A reified dimension: a static size, or the SSA value of a dynamic one."""
 
 
-def reify_matmul_dims(lhs: SSAValue, rhs: SSAValue) -> tuple[list[Operation], list[Dim]]:
-    """The result dims [M, N] of `lhs · rhs`, with the ops that compute the dynamic ones.
+def logical_shape(shape: Sequence[int], transposed: bool) -> tuple[int, ...]:
+    """The shape an operand has in the product: its stored shape, last two dims swapped if
+    it is transposed."""
+    shape = tuple(shape)
+    return (*shape[:-2], shape[-1], shape[-2]) if transposed else shape
+
+
+def reify_matmul_dims(
+    lhs: SSAValue,
+    rhs: SSAValue,
+    *,
+    transpose_lhs: bool = False,
+    transpose_rhs: bool = False,
+) -> tuple[list[Operation], list[Dim]]:
+    """The result dims ([B,] M, N) of `lhs · rhs`, with the ops that compute the dynamic ones.
 
     Static dims come back as ints; a dynamic one as a `tensor.dim` of the operand that carries it,
     so callers can build the init tensor before the matmul exists.
     """
+    assert isinstance(lhs.type, TensorType) and isinstance(rhs.type, TensorType)
+    rank = lhs.type.get_num_dims()
+    m_axis = rank - 1 if transpose_lhs else rank - 2
+    n_axis = rank - 2 if transpose_rhs else rank - 1
+    wanted = [(lhs, axis) for axis in range(rank - 2)] + [(lhs, m_axis), (rhs, n_axis)]
     ops: list[Operation] = []
     dims: list[Dim] = []
-    for value, axis in ((lhs, 0), (rhs, 1)):
-        ty = value.type
-        assert isinstance(ty, TensorType)
-        size = ty.get_shape()[axis]
+    for value, axis in wanted:
+        assert isinstance(value.type, TensorType)
+        size = value.type.get_shape()[axis]
         if size != DYNAMIC_INDEX:
             dims.append(size)
             continue
@@ -51,35 +75,60 @@ def reify_matmul_dims(lhs: SSAValue, rhs: SSAValue) -> tuple[list[Operation], li
     return ops, dims
 
 
-@irdl_op_definition
-class MatmulOp(IRDLOperation):
-    """`mips.matmul`: `result = init + lhs · rhs` on 2-D tensors, executed by the kernel."""
+class MatmulLikeOp(IRDLOperation):
+    """What `mips.matmul` and `mips.batch_matmul` share: operands, flags, verifier, reify."""
 
-    name = "mips.matmul"
+    RANK: ClassVar[int]
 
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     init = operand_def(TensorType)
     result = result_def(TensorType)
 
+    transpose_lhs = opt_prop_def(UnitAttr)
+    transpose_rhs = opt_prop_def(UnitAttr)
+
     # Tensors only: no memory is touched, so a dead matmul may be removed.
     traits = traits_def(Pure())
 
     assembly_format = (
+        "(`transpose_lhs` $transpose_lhs^)? (`transpose_rhs` $transpose_rhs^)? "
         "`ins` `(` $lhs `,` $rhs `:` type($lhs) `,` type($rhs) `)` "
         "`outs` `(` $init `:` type($init) `)` attr-dict `->` type($result)"
     )
 
     def __init__(
-        self, lhs: SSAValue, rhs: SSAValue, init: SSAValue, attributes: dict | None = None
+        self,
+        lhs: SSAValue,
+        rhs: SSAValue,
+        init: SSAValue,
+        *,
+        transpose_lhs: bool = False,
+        transpose_rhs: bool = False,
     ) -> None:
-        super().__init__(
-            operands=[lhs, rhs, init], result_types=[init.type], attributes=attributes or {}
-        )
+        properties: dict[str, Attribute] = {}
+        if transpose_lhs:
+            properties["transpose_lhs"] = UnitAttr()
+        if transpose_rhs:
+            properties["transpose_rhs"] = UnitAttr()
+        super().__init__(operands=[lhs, rhs, init], result_types=[init.type], properties=properties)
+
+    @property
+    def is_lhs_transposed(self) -> bool:
+        return self.transpose_lhs is not None
+
+    @property
+    def is_rhs_transposed(self) -> bool:
+        return self.transpose_rhs is not None
 
     def reify_result_shapes(self) -> tuple[list[Operation], list[Dim]]:
         """The result dims, derived from the operands (see `reify_matmul_dims`)."""
-        return reify_matmul_dims(self.lhs, self.rhs)
+        return reify_matmul_dims(
+            self.lhs,
+            self.rhs,
+            transpose_lhs=self.is_lhs_transposed,
+            transpose_rhs=self.is_rhs_transposed,
+        )
 
     def verify_(self) -> None:
         types: dict[str, Attribute] = {
@@ -88,12 +137,12 @@ class MatmulOp(IRDLOperation):
             "init": self.init.type,
             "result": self.result.type,
         }
-        shapes: dict[str, Sequence[int]] = {}
+        shapes: dict[str, tuple[int, ...]] = {}
         for role, ty in types.items():
             assert isinstance(ty, TensorType)
-            if ty.get_num_dims() != 2:
-                raise VerifyException(f"{role} must be a 2-D tensor, got {ty}")
-            shapes[role] = ty.get_shape()
+            if ty.get_num_dims() != self.RANK:
+                raise VerifyException(f"{role} must be a {self.RANK}-D tensor, got {ty}")
+            shapes[role] = tuple(ty.get_shape())
         elements = {role: ty.get_element_type() for role, ty in types.items()}  # type: ignore[union-attr]
         if len(set(elements.values())) != 1:
             listing = ", ".join(f"{role} {el}" for role, el in elements.items())
@@ -102,9 +151,35 @@ class MatmulOp(IRDLOperation):
             raise VerifyException(
                 f"result type {self.result.type} must equal the init type {self.init.type}"
             )
-        error = matmul_shape_error(shapes["lhs"], shapes["rhs"], shapes["init"])
+        lhs = logical_shape(shapes["lhs"], self.is_lhs_transposed)
+        rhs = logical_shape(shapes["rhs"], self.is_rhs_transposed)
+        init = shapes["init"]
+        for axis in range(self.RANK - 2):
+            for role, shape in (("rhs", rhs), ("init", init)):
+                if not dims_agree(lhs[axis], shape[axis]):
+                    raise VerifyException(
+                        f"batch mismatch: lhs dim {axis} is {format_dim(lhs[axis])} but {role} "
+                        f"dim {axis} is {format_dim(shape[axis])}"
+                    )
+        error = matmul_shape_error(lhs[-2:], rhs[-2:], init[-2:])
         if error is not None:
             raise VerifyException(error)
 
 
-Mips = Dialect("mips", [MatmulOp], [])
+@irdl_op_definition
+class MatmulOp(MatmulLikeOp):
+    """`mips.matmul`: `result = init + lhs · rhs` on 2-D tensors, executed by the kernel."""
+
+    name = "mips.matmul"
+    RANK: ClassVar[int] = 2
+
+
+@irdl_op_definition
+class BatchMatmulOp(MatmulLikeOp):
+    """`mips.batch_matmul`: one `mips.matmul` per index of the leading batch dim, one dispatch."""
+
+    name = "mips.batch_matmul"
+    RANK: ClassVar[int] = 3
+
+
+Mips = Dialect("mips", [MatmulOp, BatchMatmulOp], [])

@@ -12,6 +12,7 @@ init is tied to the result and the kernel accumulates `C += A·B` in place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from xdsl.context import Context
@@ -70,9 +71,25 @@ class MatmulKey:
     lhs: Attribute
     rhs: Attribute
     out: Attribute
+    transpose_lhs: bool
+    transpose_rhs: bool
     accumulate: bool
     tile_m: int
     tile_n: int
+
+    @property
+    def batched(self) -> bool:
+        assert isinstance(self.out, TensorType)
+        return self.out.get_num_dims() == 3
+
+
+def _row_major_strides(shape: Sequence[int]) -> list[int | None]:
+    """Static strides of a contiguous buffer of `shape`, None where a dynamic dim makes them so."""
+    strides: list[int | None] = [1]
+    for size in reversed(shape[1:]):
+        prev = strides[0]
+        strides.insert(0, None if prev is None or size == DYNAMIC_INDEX else prev * size)
+    return strides
 
 
 def _binding_memref(ty: TensorType[Attribute]) -> MemRefType[Attribute]:
@@ -81,94 +98,115 @@ def _binding_memref(ty: TensorType[Attribute]) -> MemRefType[Attribute]:
     The offset must stay dynamic (`offset: ?`): IREE packs several buffers into one allocation
     and passes the real offset only when the subspan's type leaves room for it.
     """
-    rows, cols = ty.get_shape()
-    row_stride = None if cols == DYNAMIC_INDEX else cols
-    return MemRefType(ty.get_element_type(), [rows, cols], StridedLayoutAttr([row_stride, 1], None))
+    shape = ty.get_shape()
+    layout = StridedLayoutAttr(_row_major_strides(shape), None)
+    return MemRefType(ty.get_element_type(), shape, layout)
 
 
 def _tile_memref(source: MemRefType[Attribute]) -> MemRefType[Attribute]:
-    """The type `memref.subview` infers for a tile with dynamic offsets and sizes."""
+    """The type `memref.subview` infers for a 2-D tile with dynamic offsets and sizes (a
+    rank-3 source loses its unit batch dim)."""
     layout = source.layout
     assert isinstance(layout, StridedLayoutAttr)
     return MemRefType(
         source.get_element_type(),
         [DYNAMIC_INDEX, DYNAMIC_INDEX],
-        StridedLayoutAttr(layout.strides, None),
+        StridedLayoutAttr(layout.strides.data[-2:], None),
     )
 
 
 def build_workgroup_count(tile_m: int, tile_n: int) -> Region:
-    """The host-side grid: x over N tiles, y over M tiles, from the workload (M, N, K)."""
-    block = Block(arg_types=[IndexType()] * 3)
-    m, n, _k = block.args
-    tm, tn, one = _index(tile_m), _index(tile_n), _index(1)
+    """The host-side grid from the workload (M, N, K, B): x over N tiles, y over M, z over B."""
+    block = Block(arg_types=[IndexType()] * 4)
+    m, n, _k, batch = block.args
+    tm, tn = _index(tile_m), _index(tile_n)
     x = arith.CeilDivSIOp(n, tn)
     y = arith.CeilDivSIOp(m, tm)
-    block.add_ops([tm, tn, one, x, y, iree.ReturnOp(x.result, y.result, one.result)])
+    block.add_ops([tm, tn, x, y, iree.ReturnOp(x.result, y.result, batch)])
     return Region(block)
 
 
+ENTRY_INDEX_ARGS = ("m", "n", "k", "batch", "k_rhs", "batch_rhs")
+"""The index operands of every entry, after the three bindings: the sizes of the product, and
+the rows and batch of B as B itself says (checked against A's in the entry)."""
+
+
 def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
-    """The dispatch entry: bindings (A, B, C), then M, N, K, K of B; one kernel call per tile."""
+    """The dispatch entry: bindings (A, B, C), then ENTRY_INDEX_ARGS; one kernel call per tile."""
     assert isinstance(key.lhs, TensorType) and isinstance(key.rhs, TensorType)
     assert isinstance(key.out, TensorType)
     binding = iree.BindingType()
-    block = Block(arg_types=[binding, binding, binding, *[IndexType()] * 4])
-    bind_a, bind_b, bind_c, m, n, k, k_rhs = block.args
+    arg_types = [binding, binding, binding, *[IndexType()] * len(ENTRY_INDEX_ARGS)]
+    block = Block(arg_types=arg_types)
+    bind_a, bind_b, bind_c, m, n, k, batch, k_rhs, batch_rhs = block.args
     ops: list[Operation] = []
 
     zero = _index(0)
     ops.append(zero)
 
-    def subspan(
-        bind: SSAValue, ty: TensorType[Attribute], rows: SSAValue, cols: SSAValue
-    ) -> SSAValue:
-        dims = [v for v, d in zip((rows, cols), ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
-        op = iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dims)
+    def subspan(bind: SSAValue, ty: TensorType[Attribute], dims: list[SSAValue]) -> SSAValue:
+        """`dims` are the logical sizes ([B,] rows, cols) of the stored tensor."""
+        dynamic = [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
+        op = iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dynamic)
         ops.append(op)
         return op.result
 
-    a = subspan(bind_a, key.lhs, m, k)
-    b = subspan(bind_b, key.rhs, k_rhs, n)
-    c = subspan(bind_c, key.out, m, n)
+    lead, lead_rhs = ([batch], [batch_rhs]) if key.batched else ([], [])
+    a = subspan(bind_a, key.lhs, [*lead, *((k, m) if key.transpose_lhs else (m, k))])
+    b = subspan(bind_b, key.rhs, [*lead_rhs, *((n, k_rhs) if key.transpose_rhs else (k_rhs, n))])
+    c = subspan(bind_c, key.out, [*lead, m, n])
 
-    # This workgroup's tile: rows [i0, i0 + tm) and columns [j0, j0 + tn) of C.
-    wg_x, wg_y = iree.DispatchWorkgroupIdOp(0), iree.DispatchWorkgroupIdOp(1)
+    # This workgroup's tile: rows [i0, i0 + tm) and columns [j0, j0 + tn) of C, in batch z.
+    wg_x, wg_y, wg_z = (iree.DispatchWorkgroupIdOp(d) for d in range(3))
     tile_m, tile_n = _index(key.tile_m), _index(key.tile_n)
     i0 = arith.MuliOp(wg_y, tile_m)
     j0 = arith.MuliOp(wg_x, tile_n)
     rest_m, rest_n = arith.SubiOp(m, i0), arith.SubiOp(n, j0)
     tm, tn = arith.MinSIOp(tile_m, rest_m), arith.MinSIOp(tile_n, rest_n)
-    ops += [wg_x, wg_y, tile_m, tile_n, i0, j0, rest_m, rest_n, tm, tn]
+    ops += [wg_x, wg_y, wg_z, tile_m, tile_n, i0, j0, rest_m, rest_n, tm, tn]
+
+    # Operands that do not fit (dynamic shapes only: static ones were verified) make k = -1,
+    # which the kernel rejects instead of reading out of bounds.
+    k_agree = arith.CmpiOp(k, k_rhs, "eq")
+    batch_agree = arith.CmpiOp(batch, batch_rhs, "eq")
+    agree = arith.AndIOp(k_agree, batch_agree)
+    invalid = _index(-1)
+    checked_k = arith.SelectOp(agree, k, invalid)
+    ops += [k_agree, batch_agree, agree, invalid, checked_k]
 
     def tile(
-        view: SSAValue, offsets: list[SSAValue | int], sizes: list[SSAValue]
+        view: SSAValue, offsets: list[SSAValue | int], sizes: list[SSAValue], swap: bool
     ) -> list[SSAValue]:
+        """Base, offset and (row, col) strides of a 2-D tile of `view`, as the kernel wants
+        them: a transposed operand's strides are swapped."""
         assert isinstance(view.type, MemRefType)
-        sub = memref.SubviewOp.get(view, offsets, sizes, [1, 1], _tile_memref(view.type))
+        if key.batched:  # a unit batch slice, dropped by the rank-reducing subview
+            offsets, sizes = [wg_z.result, *offsets], [1, *sizes]
+        strides = [1] * len(offsets)
+        sub = memref.SubviewOp.get(view, offsets, sizes, strides, _tile_memref(view.type))
         meta = memref.ExtractStridedMetaDataOp(sub)
         ops.extend([sub, meta])
-        return [meta.base_buffer, meta.offset, *meta.strides]
+        row, col = meta.strides[-2:]
+        return [meta.base_buffer, meta.offset, *((col, row) if swap else (row, col))]
 
-    # A K mismatch (dynamic shapes only) becomes k = -1, which the kernel rejects.
-    k_agree = arith.CmpiOp(k, k_rhs, "eq")
-    invalid = _index(-1)
-    checked_k = arith.SelectOp(k_agree, k, invalid)
-    ops += [k_agree, invalid, checked_k]
-    args = [
-        *tile(a, [i0.result, 0], [tm.result, k]),
-        *tile(b, [0, j0.result], [k, tn.result]),
-        *tile(c, [i0.result, j0.result], [tm.result, tn.result]),
-        tm.result,
-        tn.result,
-        checked_k.result,
-    ]
+    a_tile = (
+        tile(a, [0, i0.result], [k, tm.result], swap=True)
+        if key.transpose_lhs
+        else tile(a, [i0.result, 0], [tm.result, k], swap=False)
+    )
+    b_tile = (
+        tile(b, [j0.result, 0], [tn.result, k], swap=True)
+        if key.transpose_rhs
+        else tile(b, [0, j0.result], [k, tn.result], swap=False)
+    )
+    c_tile = tile(c, [i0.result, j0.result], [tm.result, tn.result], swap=False)
     accumulate = _index(int(key.accumulate))
     ops.append(accumulate)
-    ops.append(func.CallOp(symbol, [*args, accumulate.result], []))
+    args = [*a_tile, *b_tile, *c_tile, tm.result, tn.result, checked_k.result, accumulate.result]
+    ops.append(func.CallOp(symbol, args, []))
     ops.append(func.ReturnOp())
     block.add_ops(ops)
-    return func.FuncOp(name, ([binding] * 3 + [IndexType()] * 4, []), Region(block))
+    return func.FuncOp(name, (arg_types, []), Region(block))
 
 
 def build_kernel_declaration(symbol: str, element_type: Attribute) -> func.FuncOp:
@@ -217,22 +255,31 @@ class ExecutableCache:
 
 @dataclass
 class LowerMatmul(RewritePattern):
-    """`mips.matmul` → dims of M, N, K, then one `flow.dispatch` of the matmul's executable."""
+    """`mips.matmul` / `mips.batch_matmul` → their dims, then one `flow.dispatch`."""
 
     executables: ExecutableCache
     tile_m: int
     tile_n: int
 
     @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: mips.MatmulOp, rewriter: PatternRewriter) -> None:
+    def match_and_rewrite(self, op: mips.MatmulLikeOp, rewriter: PatternRewriter) -> None:
         out_type = op.result.type
         assert isinstance(out_type, TensorType)
         if matmul_symbol(out_type.get_element_type()) is None:
             raise MipscError(
-                f"mips.matmul on {out_type.get_element_type()} has no kernel", location_of(op)
+                f"{op.name} on {out_type.get_element_type()} has no kernel", location_of(op)
             )
         accumulate = not is_zero_fill(op.init)
-        key = MatmulKey(op.lhs.type, op.rhs.type, out_type, accumulate, self.tile_m, self.tile_n)
+        key = MatmulKey(
+            op.lhs.type,
+            op.rhs.type,
+            out_type,
+            op.is_lhs_transposed,
+            op.is_rhs_transposed,
+            accumulate,
+            self.tile_m,
+            self.tile_n,
+        )
         entry = self.executables.entry_for(key)
 
         new_ops: list[Operation] = []
@@ -248,28 +295,45 @@ class LowerMatmul(RewritePattern):
             new_ops.append(dim_op)
             return dim_op.result
 
-        m, k, n = dim(op.lhs, 0), dim(op.lhs, 1), dim(op.rhs, 1)
-        # K of rhs goes along: the entry passes k = -1 when it differs from K of lhs, so the
-        # kernel fails the call instead of reading past B (static shapes were verified).
-        k_rhs = dim(op.rhs, 0)
+        # Logical sizes, each read from the operand that stores it; B's rows and batch are
+        # read from B itself (IREE resolves a tensor's dims from the dispatch that uses it, so
+        # describing B by A's K would hide a mismatch).
+        lead = 1 if key.batched else 0
+        lhs_m, lhs_k = (lead + 1, lead) if key.transpose_lhs else (lead, lead + 1)
+        rhs_k, rhs_n = (lead + 1, lead) if key.transpose_rhs else (lead, lead + 1)
+        m, k = dim(op.lhs, lhs_m), dim(op.lhs, lhs_k)
+        k_rhs, n = dim(op.rhs, rhs_k), dim(op.rhs, rhs_n)
+        if key.batched:
+            batch, batch_rhs = dim(op.lhs, 0), dim(op.rhs, 0)
+        else:
+            one = _index(1)
+            new_ops.append(one)
+            batch = batch_rhs = one.result
 
-        def dynamic(ty: Attribute, dims: tuple[SSAValue, SSAValue]) -> list[SSAValue]:
+        def stored(*logical: SSAValue, transposed: bool = False) -> list[SSAValue]:
+            *front, rows, cols = logical
+            return [*front, *((cols, rows) if transposed else (rows, cols))]
+
+        def dynamic(ty: Attribute, dims: list[SSAValue]) -> list[SSAValue]:
             assert isinstance(ty, TensorType)
             return [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
 
+        lead_lhs, lead_rhs = ([batch], [batch_rhs]) if key.batched else ([], [])
+        out_dims = [*lead_lhs, m, n]
         tensors = [op.lhs, op.rhs] + ([op.init] if accumulate else [])
-        # B is described by its own rows (k_rhs): IREE resolves a tensor's dims from the
-        # dispatch that uses it, so describing it by K of A would hide the mismatch.
-        tensor_dims = dynamic(op.lhs.type, (m, k)) + dynamic(op.rhs.type, (k_rhs, n))
+        tensor_dims = dynamic(op.lhs.type, stored(*lead_lhs, m, k, transposed=key.transpose_lhs))
+        tensor_dims += dynamic(
+            op.rhs.type, stored(*lead_rhs, k_rhs, n, transposed=key.transpose_rhs)
+        )
         if accumulate:
-            tensor_dims += dynamic(op.init.type, (m, n))
+            tensor_dims += dynamic(op.init.type, out_dims)
         dispatch = iree.DispatchOp(
             entry,
-            workload=[m, n, k],
-            arguments=[*tensors, m, n, k, k_rhs],
+            workload=[m, n, k, batch],
+            arguments=[*tensors, m, n, k, batch, k_rhs, batch_rhs],
             argument_dims=tensor_dims,
             result_types=[out_type],
-            result_dims=dynamic(out_type, (m, n)),
+            result_dims=dynamic(out_type, out_dims),
             tied_operands=[2] if accumulate else None,
         )
         new_ops.append(dispatch)

@@ -10,34 +10,36 @@ func.func @mm(%a: tensor<37x19xf32>, %b: tensor<19x23xf32>) -> tensor<37x23xf32>
   return %r : tensor<37x23xf32>
 }
 
-// The executable: the grid covers the output in 64x128 tiles (x over N, y over M).
+// The executable: the grid covers the output in 64x128 tiles (x over N, y over M, z over batch).
 // CHECK:      stream.executable private @mips_exe_0 {
-// CHECK-NEXT:   stream.executable.export public @mips_matmul_0 workgroups(%[[M:.*]]: index, %[[N:.*]]: index, %{{.*}}: index) -> (index, index, index) {
+// CHECK-NEXT:   stream.executable.export public @mips_matmul_0 workgroups(%[[M:.*]]: index, %[[N:.*]]: index, %{{.*}}: index, %[[BATCH:.*]]: index) -> (index, index, index) {
 // CHECK-DAG:      %[[TM:.*]] = arith.constant 64 : index
 // CHECK-DAG:      %[[TN:.*]] = arith.constant 128 : index
-// CHECK-DAG:      %[[ONE:.*]] = arith.constant 1 : index
 // CHECK:          %[[X:.*]] = arith.ceildivsi %[[N]], %[[TN]] : index
 // CHECK-NEXT:     %[[Y:.*]] = arith.ceildivsi %[[M]], %[[TM]] : index
-// CHECK-NEXT:     stream.return %[[X]], %[[Y]], %[[ONE]] : index, index, index
+// CHECK-NEXT:     stream.return %[[X]], %[[Y]], %[[BATCH]] : index, index, index
 // CHECK:        builtin.module {
 // The kernel is declared with the memref ABI: a bare base pointer, offset, 2 strides per operand,
 // then m, n, k and the accumulate flag.
 // CHECK-NEXT:     func.func private @mips_matmul_f32(memref<f32>, index, index, index, memref<f32>, index, index, index, memref<f32>, index, index, index, index, index, index, index) -> () attributes {llvm.bareptr = true}
-// CHECK-NEXT:     func.func @mips_matmul_0(%[[BA:.*]]: !stream.binding, %[[BB:.*]]: !stream.binding, %[[BC:.*]]: !stream.binding, %[[EM:.*]]: index, %[[EN:.*]]: index, %[[EK:.*]]: index, %[[EKB:.*]]: index) {
+// CHECK-NEXT:     func.func @mips_matmul_0(%[[BA:.*]]: !stream.binding, %[[BB:.*]]: !stream.binding, %[[BC:.*]]: !stream.binding, %[[EM:.*]]: index, %[[EN:.*]]: index, %[[EK:.*]]: index, %[[EB:.*]]: index, %[[EKB:.*]]: index, %[[EBB:.*]]: index) {
 // Bindings are viewed with a dynamic offset, so IREE passes packed buffers' real offsets.
 // CHECK:            %[[A:.*]] = stream.binding.subspan %[[BA]][%{{.*}}] : !stream.binding -> memref<37x19xf32, strided<[19, 1], offset: ?>>
 // CHECK-NEXT:       %[[B:.*]] = stream.binding.subspan %[[BB]][%{{.*}}] : !stream.binding -> memref<19x23xf32, strided<[23, 1], offset: ?>>
 // CHECK-NEXT:       %[[C:.*]] = stream.binding.subspan %[[BC]][%{{.*}}] : !stream.binding -> memref<37x23xf32, strided<[23, 1], offset: ?>>
 // CHECK-NEXT:       %[[WX:.*]] = stream.dispatch.workgroup.id[0] : index
 // CHECK-NEXT:       %[[WY:.*]] = stream.dispatch.workgroup.id[1] : index
+// CHECK-NEXT:       stream.dispatch.workgroup.id[2] : index
 // CHECK:            %[[I0:.*]] = arith.muli %[[WY]], %{{.*}} : index
 // CHECK-NEXT:       %[[J0:.*]] = arith.muli %[[WX]], %{{.*}} : index
 // CHECK:            %[[TILEM:.*]] = arith.minsi
 // CHECK-NEXT:       %[[TILEN:.*]] = arith.minsi
-// A K mismatch makes k = -1, which the kernel rejects.
+// A K or batch mismatch makes k = -1, which the kernel rejects.
 // CHECK-NEXT:       %[[KOK:.*]] = arith.cmpi eq, %[[EK]], %[[EKB]] : index
+// CHECK-NEXT:       %[[BOK:.*]] = arith.cmpi eq, %[[EB]], %[[EBB]] : index
+// CHECK-NEXT:       %[[OK:.*]] = arith.andi %[[KOK]], %[[BOK]] : i1
 // CHECK-NEXT:       %[[BAD:.*]] = arith.constant -1 : index
-// CHECK-NEXT:       %[[K:.*]] = arith.select %[[KOK]], %[[EK]], %[[BAD]] : index
+// CHECK-NEXT:       %[[K:.*]] = arith.select %[[OK]], %[[EK]], %[[BAD]] : index
 // CHECK-NEXT:       %[[AT:.*]] = memref.subview %[[A]][%[[I0]], 0] [%[[TILEM]], %[[EK]]] [1, 1] : memref<37x19xf32, strided<[19, 1], offset: ?>> to memref<?x?xf32, strided<[19, 1], offset: ?>>
 // CHECK-NEXT:       %[[ABASE:.*]], %[[AOFF:.*]], %{{.*}}, %{{.*}}, %[[AS0:.*]], %[[AS1:.*]] = memref.extract_strided_metadata %[[AT]]
 // CHECK-NEXT:       %[[BT:.*]] = memref.subview %[[B]][0, %[[J0]]] [%[[EK]], %[[TILEN]]] [1, 1]
@@ -48,13 +50,15 @@ func.func @mm(%a: tensor<37x19xf32>, %b: tensor<19x23xf32>) -> tensor<37x23xf32>
 // CHECK-NEXT:       func.call @mips_matmul_f32(%[[ABASE]], %[[AOFF]], %[[AS0]], %[[AS1]], %[[BBASE]], %[[BOFF]], %[[BS0]], %[[BS1]], %[[CBASE]], %[[COFF]], %[[CS0]], %[[CS1]], %[[TILEM]], %[[TILEN]], %[[K]], %[[ACC]])
 // CHECK-NEXT:       func.return
 
-// The host: one dispatch over the workload (M, N, K), no fill left.
+// The host: one dispatch over the workload (M, N, K, batch), no fill left.
 // CHECK-LABEL: func.func @mm(
 // CHECK-NOT:     linalg.fill
-// CHECK-DAG:     %[[HM:.*]] = arith.constant 37 : index
-// CHECK-DAG:     %[[HK:.*]] = arith.constant 19 : index
-// CHECK-DAG:     %[[HN:.*]] = arith.constant 23 : index
-// CHECK:         %[[R:.*]] = flow.dispatch @mips_exe_0::@mips_matmul_0[%[[HM]], %[[HN]], %[[HK]]](%{{.*}}, %{{.*}}, %[[HM]], %[[HN]], %[[HK]], %{{.*}}) : (tensor<37x19xf32>, tensor<19x23xf32>, index, index, index, index) -> tensor<37x23xf32>
+// CHECK:         %[[HM:.*]] = arith.constant 37 : index
+// CHECK-NEXT:    %[[HK:.*]] = arith.constant 19 : index
+// CHECK-NEXT:    %[[HKB:.*]] = arith.constant 19 : index
+// CHECK-NEXT:    %[[HN:.*]] = arith.constant 23 : index
+// CHECK-NEXT:    %[[ONE:.*]] = arith.constant 1 : index
+// CHECK-NEXT:    %[[R:.*]] = flow.dispatch @mips_exe_0::@mips_matmul_0[%[[HM]], %[[HN]], %[[HK]], %[[ONE]]](%{{.*}}, %{{.*}}, %[[HM]], %[[HN]], %[[HK]], %[[ONE]], %[[HKB]], %[[ONE]]) : (tensor<37x19xf32>, tensor<19x23xf32>, index, index, index, index, index, index) -> tensor<37x23xf32>
 // CHECK-NEXT:    func.return %[[R]] : tensor<37x23xf32>
 
 // TILES:      arith.constant 16 : index
