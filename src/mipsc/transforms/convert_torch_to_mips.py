@@ -1,33 +1,44 @@
-"""`convert-torch-to-mips`: hand the matmuls of a torch-dialect module to the mips dialect.
+"""`convert-torch-to-mips`: hand the matmul family of a torch-dialect module to the mips dialect.
 
-Each rewritten op becomes `mips.matmul` on builtin tensors between `torch_c` casts, with a
-zero-filled init, so the surrounding torch ops are untouched and IREE's torch frontend still
-sees valid torch IR around our op.
+Each rewritten op becomes `mips.matmul` / `mips.batch_matmul` on builtin tensors between
+`torch_c` casts, so the surrounding torch ops are untouched and IREE's torch frontend still sees
+valid torch IR around our ops. On the way:
+- a transpose of the last two dims feeding an operand (`aten.t`, `transpose.int`, `permute`,
+  the weight inside `linear`) becomes a `transpose_*` flag: the kernel reads it by strides;
+- leading dims are folded into M (`linear`, N-D · 2-D `matmul`) or into one batch dim, with
+  `tensor.collapse_shape` / `expand_shape`, which cost nothing;
+- a bias or `beta·input` becomes the init the kernel accumulates into, when that is exact.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import arith, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
+    ArrayAttr,
+    DenseArrayBase,
     FloatAttr,
     IndexType,
     IntegerAttr,
     ModuleOp,
     TensorType,
+    i64,
 )
-from xdsl.dialects.linalg.ops import FillOp
+from xdsl.dialects.linalg.ops import BroadcastOp, FillOp
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
     PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
-    op_type_rewrite_pattern,
 )
+from xdsl.traits import is_side_effect_free
 
 from mipsc.dialects import mips, torch
 from mipsc.kernel_abi import matmul_symbol
@@ -35,9 +46,16 @@ from mipsc.remarks import emit_remark
 
 PASS_NAME = "convert-torch-to-mips"
 
+Shape = list[int]
+
+# --------------------------------------------------------------------------------------------
+# Reading torch values
+# --------------------------------------------------------------------------------------------
+
 
 def unsupported_reason(*types: Attribute) -> str | None:
     """Why the kernel cannot take tensors of these torch types, or None if it can."""
+    dtypes = set()
     for ty in types:
         if not isinstance(ty, torch.ValueTensorType) or not ty.has_sizes:
             return f"operand type {ty} has no known rank"
@@ -45,56 +63,518 @@ def unsupported_reason(*types: Attribute) -> str | None:
             return f"operand type {ty} has no known element type"
         if matmul_symbol(ty.dtype) is None:
             return f"element type {ty.dtype} is not supported by the kernel (f32, f16, bf16 are)"
+        dtypes.add(ty.dtype)
+    if len(dtypes) > 1:
+        return f"mixed element types {', '.join(sorted(map(str, dtypes)))}"
     return None
 
 
-def build_zero_init(
-    result_type: TensorType[Attribute], reified: list[mips.Dim]
-) -> tuple[list[Operation], SSAValue]:
-    """`linalg.fill(0, tensor.empty(...))` of `result_type`, sized by the reified dims."""
-    ops: list[Operation] = []
-    dynamic_sizes: list[SSAValue] = []
-    for size, dim in zip(result_type.get_shape(), reified, strict=True):
+def constant_int(value: SSAValue) -> int | None:
+    op = value.owner
+    return op.value.value.data if isinstance(op, torch.ConstantIntOp) else None
+
+
+def constant_number(value: SSAValue) -> float | None:
+    op = value.owner
+    if isinstance(op, torch.ConstantIntOp | torch.ConstantFloatOp | torch.ConstantNumberOp):
+        return float(op.value.value.data)
+    return None
+
+
+def constant_int_list(value: SSAValue) -> list[int] | None:
+    op = value.owner
+    if not isinstance(op, torch.PrimListConstructOp):
+        return None
+    items = [constant_int(v) for v in op.elements]
+    return None if any(i is None for i in items) else items  # type: ignore[return-value]
+
+
+def rank_of(value: SSAValue) -> int:
+    ty = value.type
+    assert isinstance(ty, torch.ValueTensorType)
+    return ty.get_rank()
+
+
+def peel_transpose(value: SSAValue) -> tuple[SSAValue, bool]:
+    """(source, True) when `value` is its source with the last two dims swapped, else
+    (value, False): `aten.t`, `transpose.int` of the last two dims, or such a `permute`."""
+    op = value.owner
+    if not isinstance(op, Operation) or not op.operands:
+        return value, False
+    source = op.operands[0]
+    if not isinstance(source.type, torch.ValueTensorType) or not source.type.has_sizes:
+        return value, False
+    rank = source.type.get_rank()
+    if rank < 2:
+        return value, False
+    last_two = {rank - 2, rank - 1}
+    if op.name == "torch.aten.t" and rank == 2:
+        return source, True
+    if op.name == "torch.aten.transpose.int" and len(op.operands) == 3:
+        dims = [constant_int(v) for v in op.operands[1:]]
+        if None not in dims and {d % rank for d in dims} == last_two:  # type: ignore[operator]
+            return source, True
+    if op.name == "torch.aten.permute" and len(op.operands) == 2:
+        perm = constant_int_list(op.operands[1])
+        swap = [*range(rank - 2), rank - 1, rank - 2]
+        if perm is not None and [p % rank for p in perm] == swap:
+            return source, True
+    return value, False
+
+
+# --------------------------------------------------------------------------------------------
+# Building builtin-tensor IR
+# --------------------------------------------------------------------------------------------
+
+
+def _reassociation(groups: Sequence[Sequence[int]]) -> ArrayAttr[ArrayAttr[IntegerAttr]]:
+    return ArrayAttr(ArrayAttr(IntegerAttr(i, i64) for i in group) for group in groups)
+
+
+def _product(sizes: Sequence[int]) -> int:
+    return DYNAMIC_INDEX if DYNAMIC_INDEX in sizes else math.prod(sizes)
+
+
+@dataclass
+class Emitter:
+    """Collects the ops of one rewrite, in order."""
+
+    ops: list[Operation]
+
+    def add(self, op: Operation) -> Operation:
+        self.ops.append(op)
+        return op
+
+    def live_ops(self, root: Operation) -> list[Operation]:
+        """The ops `root` needs: without the side-effect-free ones whose results nothing uses
+        (sizes that turned out static, for instance)."""
+        live: list[Operation] = []
+        for op in reversed(self.ops):
+            unused = op is not root and all(not r.uses for r in op.results)
+            if unused and op.results and is_side_effect_free(op):
+                op.drop_all_references()
+                continue
+            live.append(op)
+        return live[::-1]
+
+    def to_builtin(self, value: SSAValue) -> SSAValue:
+        return self.add(torch.ToBuiltinTensorOp(value)).results[0]
+
+    def index(self, value: int) -> SSAValue:
+        return self.add(arith.ConstantOp(IntegerAttr(value, IndexType()))).results[0]
+
+    def dim(self, value: SSAValue, axis: int) -> SSAValue:
+        """The size of `axis` as an index value (a constant when static)."""
+        shape = _shape(value)
+        if shape[axis] != DYNAMIC_INDEX:
+            return self.index(shape[axis])
+        return self.add(tensor.DimOp(value, self.index(axis))).results[0]
+
+    def collapse(self, value: SSAValue, groups: Sequence[Sequence[int]]) -> SSAValue:
+        shape = _shape(value)
+        out_shape = [_product([shape[i] for i in g]) for g in groups]
+        out_type = TensorType(_element(value), out_shape)
+        op = tensor.CollapseShapeOp.create(
+            operands=[value],
+            result_types=[out_type],
+            properties={"reassociation": _reassociation(groups)},
+        )
+        return self.add(op).results[0]
+
+    def expand(
+        self,
+        value: SSAValue,
+        groups: Sequence[Sequence[int]],
+        out_shape: Shape,
+        sizes: Sequence[SSAValue],
+    ) -> SSAValue:
+        """Expand to `out_shape`; `sizes` hold the value of every out dim (used when dynamic)."""
+        dynamic = [s for s, d in zip(sizes, out_shape, strict=True) if d == DYNAMIC_INDEX]
+        out_type = TensorType(_element(value), out_shape)
+        op = tensor.ExpandShapeOp(value, dynamic, _reassociation(groups), out_shape, out_type)
+        return self.add(op).results[0]
+
+    def empty(self, shape: Shape, element: Attribute, sizes: Sequence[SSAValue]) -> SSAValue:
+        dynamic = [s for s, d in zip(sizes, shape, strict=True) if d == DYNAMIC_INDEX]
+        return self.add(tensor.EmptyOp(dynamic, TensorType(element, shape))).results[0]
+
+    def zeros(self, shape: Shape, element: Attribute, sizes: Sequence[SSAValue]) -> SSAValue:
+        empty = self.empty(shape, element, sizes)
+        zero = self.add(arith.ConstantOp(FloatAttr(0.0, element)))  # type: ignore[arg-type]
+        return self.add(FillOp([zero.results[0]], [empty], [empty.type])).results[0]
+
+    def broadcast(
+        self, value: SSAValue, shape: Shape, sizes: Sequence[SSAValue], added: Sequence[int]
+    ) -> SSAValue:
+        """`value` repeated along the dims `added` of `shape` (a copy, made by IREE)."""
+        init = self.empty(shape, _element(value), sizes)
+        dims = DenseArrayBase.from_list(i64, list(added))
+        return self.add(BroadcastOp(value, init, dims)).results[0]
+
+    def product(
+        self,
+        lhs: SSAValue,
+        rhs: SSAValue,
+        init: SSAValue,
+        transpose_lhs: bool,
+        transpose_rhs: bool,
+    ) -> SSAValue:
+        cls = mips.BatchMatmulOp if _rank(init) == 3 else mips.MatmulOp
+        op = cls(lhs, rhs, init, transpose_lhs=transpose_lhs, transpose_rhs=transpose_rhs)
+        return self.add(op).results[0]
+
+
+def _shape(value: SSAValue) -> Shape:
+    assert isinstance(value.type, TensorType)
+    return list(value.type.get_shape())
+
+
+def _rank(value: SSAValue) -> int:
+    return len(_shape(value))
+
+
+def _element(value: SSAValue) -> Attribute:
+    assert isinstance(value.type, TensorType)
+    return value.type.get_element_type()
+
+
+@dataclass
+class Operand:
+    """A matmul operand as stored (builtin tensor), and whether it is stored transposed."""
+
+    value: SSAValue
+    transposed: bool
+
+    @property
+    def rank(self) -> int:
+        return _rank(self.value)
+
+    def rows_cols(self) -> tuple[int, int]:
+        """The stored sizes of the logical (rows, cols) of the matrix part."""
+        r, c = _shape(self.value)[-2:]
+        return (c, r) if self.transposed else (r, c)
+
+    def matrix_axes(self) -> tuple[int, int]:
+        rank = self.rank
+        return (rank - 1, rank - 2) if self.transposed else (rank - 2, rank - 1)
+
+
+def _batch_sizes(em: Emitter, operands: Sequence[Operand], batch: Shape) -> list[SSAValue]:
+    """An index value per dim of the result's batch shape, read from an operand that has it."""
+    sizes: list[SSAValue] = []
+    for j, size in enumerate(batch):
         if size != DYNAMIC_INDEX:
+            sizes.append(em.index(size))
             continue
-        if isinstance(dim, int):
-            constant = arith.ConstantOp(IntegerAttr(dim, IndexType()))
-            ops.append(constant)
-            dim = constant.result
-        dynamic_sizes.append(dim)
-    empty = tensor.EmptyOp(dynamic_sizes, result_type)
-    zero = arith.ConstantOp(FloatAttr(0.0, result_type.get_element_type()))  # type: ignore[arg-type]
-    fill = FillOp([zero.result], [empty.tensor], [result_type])
-    return [*ops, empty, zero, fill], fill.res[0]
+        for operand in operands:
+            nb = operand.rank - 2
+            i = j - (len(batch) - nb)
+            if i >= 0 and _shape(operand.value)[i] != 1:
+                sizes.append(em.dim(operand.value, i))
+                break
+        else:  # pragma: no cover - torch's result type comes from the operands
+            raise AssertionError("a dynamic batch dim that no operand has")
+    return sizes
 
 
-class ConvertAtenMm(RewritePattern):
-    """`torch.aten.mm` → casts, zero init, `mips.matmul`, cast back."""
+def _to_batch(
+    em: Emitter, operand: Operand, batch: Shape, batch_sizes: Sequence[SSAValue]
+) -> Operand:
+    """The operand as a rank-3 [P, r, c] tensor over the flattened result batch `batch`,
+    broadcasting (copying) the batch dims it lacks or has as 1."""
+    value = operand.value
+    shape = _shape(value)
+    nb, pad = len(shape) - 2, len(batch) - (len(shape) - 2)
+    repeated = [pad + i for i in range(nb) if shape[i] == 1 and batch[pad + i] != 1]
+    if pad or repeated:
+        # Drop the repeated unit dims (merged into the next kept dim), then broadcast.
+        kept = [i for i in range(len(shape)) if pad + i not in repeated]
+        groups: list[list[int]] = []
+        pending: list[int] = []
+        for i in range(len(shape)):
+            pending.append(i)
+            if i in kept:
+                groups.append(pending)
+                pending = []
+        if len(groups) != len(shape):
+            value = em.collapse(value, groups)
+        full = [*batch, *shape[-2:]]
+        sizes = [*batch_sizes, em.dim(value, _rank(value) - 2), em.dim(value, _rank(value) - 1)]
+        value = em.broadcast(value, full, sizes, [*range(pad), *repeated])
+    if len(batch) != 1:
+        value = em.collapse(value, [list(range(len(batch))), [len(batch)], [len(batch) + 1]])
+    return Operand(value, operand.transposed)
 
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: torch.AtenMmOp, rewriter: PatternRewriter) -> None:
-        result_type = op.result.type
-        if reason := unsupported_reason(op.self_.type, op.mat2.type, result_type):
-            emit_remark(op, PASS_NAME, f"torch.aten.mm left on IREE's path: {reason}")
+
+def emit_matmul(
+    em: Emitter,
+    lhs: Operand,
+    rhs: Operand,
+    out_type: TensorType[Attribute],
+    init: SSAValue | None = None,
+) -> SSAValue:
+    """`lhs · rhs` with torch.matmul's semantics for ranks ≥ 1 (1-D operands are vectors,
+    batch dims broadcast), as one mips op; the result has `out_type`. `init`, when given, has
+    the shape of the result and is accumulated into."""
+    element = out_type.get_element_type()
+    out_shape = list(out_type.get_shape())
+
+    # Vectors become matrices: [K] as lhs is [1, K], as rhs [K, 1].
+    lhs_vector, rhs_vector = lhs.rank == 1, rhs.rank == 1
+    if lhs_vector:
+        k = _shape(lhs.value)[0]
+        lhs = Operand(
+            em.expand(lhs.value, [[0, 1]], [1, k], [em.index(1), em.dim(lhs.value, 0)]), False
+        )
+    if rhs_vector:
+        k = _shape(rhs.value)[0]
+        rhs = Operand(
+            em.expand(rhs.value, [[0, 1]], [k, 1], [em.dim(rhs.value, 0), em.index(1)]), False
+        )
+
+    if init is not None and (lhs_vector or rhs_vector):
+        init = _unit_dims_for_vectors(em, init, lhs_vector, rhs_vector)
+
+    m_size = em.dim(lhs.value, lhs.matrix_axes()[0])
+    n_size = em.dim(rhs.value, rhs.matrix_axes()[1])
+    m, n = lhs.rows_cols()[0], rhs.rows_cols()[1]
+
+    if rhs.rank == 2 and lhs.rank > 2 and not lhs.transposed:
+        # [..., M, K] · [K, N]: fold the leading dims into M, one 2-D product.
+        lead = _shape(lhs.value)[:-2]
+        lead_sizes = [em.dim(lhs.value, i) for i in range(len(lead))]
+        flat = Operand(em.collapse(lhs.value, [list(range(lhs.rank - 1)), [lhs.rank - 1]]), False)
+        rows = _product([*lead, m])
+        flat_init = None
+        if init is not None:
+            flat_init = em.collapse(init, [list(range(_rank(init) - 1)), [_rank(init) - 1]])
+        product = _emit_2d(em, flat, rhs, element, rows, n, n_size, flat_init)
+        full = [*lead, m, n]
+        sizes = [*lead_sizes, m_size, n_size]
+        groups = [list(range(len(lead) + 1)), [len(lead) + 1]]
+        result = em.expand(product, groups, full, sizes)
+    elif lhs.rank == 2 and rhs.rank == 2:
+        result = _emit_2d(em, lhs, rhs, element, m, n, n_size, init, m_size)
+    else:
+        # Vector dims are trailing, so the result's leading dims are the batch dims.
+        batch = out_shape[: max(lhs.rank, rhs.rank) - 2]
+        batch_sizes = _batch_sizes(em, [lhs, rhs], batch)
+        lhs3 = _to_batch(em, lhs, batch, batch_sizes)
+        rhs3 = _to_batch(em, rhs, batch, batch_sizes)
+        flat_batch = _product(batch)
+        flat_size = batch_sizes[0] if len(batch) == 1 else em.dim(lhs3.value, 0)
+        if init is None:
+            init3 = em.zeros([flat_batch, m, n], element, [flat_size, m_size, n_size])
+        else:
+            init3 = (
+                init
+                if len(batch) == 1
+                else em.collapse(init, [list(range(len(batch))), [len(batch)], [len(batch) + 1]])
+            )
+        product = em.product(lhs3.value, rhs3.value, init3, lhs3.transposed, rhs3.transposed)
+        if len(batch) == 1:
+            result = product
+        else:
+            groups = [list(range(len(batch))), [len(batch)], [len(batch) + 1]]
+            result = em.expand(product, groups, [*batch, m, n], [*batch_sizes, m_size, n_size])
+
+    # Drop the unit dims that stood for vectors.
+    if lhs_vector or rhs_vector:
+        shape = _shape(result)
+        rank = len(shape)
+        if lhs_vector and rhs_vector:
+            groups: list[list[int]] = []
+        elif lhs_vector:  # [..., 1, N] -> [..., N]
+            groups = [[i] for i in range(rank - 2)] + [[rank - 2, rank - 1]]
+        else:  # [..., M, 1] -> [..., M]
+            groups = [[i] for i in range(rank - 2)] + [[rank - 2, rank - 1]]
+        result = em.collapse(result, groups)
+    return result
+
+
+def _unit_dims_for_vectors(
+    em: Emitter, init: SSAValue, lhs_vector: bool, rhs_vector: bool
+) -> SSAValue:
+    """Give an init shaped like torch's result the unit dims that the vectors became."""
+    shape = _shape(init)
+    rank = len(shape)
+    sizes = [em.dim(init, i) for i in range(rank)]
+    one = em.index(1)
+    if lhs_vector and rhs_vector:
+        return em.expand(init, [], [1, 1], [one, one])
+    groups = [[i] for i in range(rank - 1)] + [[rank - 1, rank]]
+    if lhs_vector:  # [..., N] -> [..., 1, N]
+        return em.expand(init, groups, [*shape[:-1], 1, shape[-1]], [*sizes[:-1], one, sizes[-1]])
+    return em.expand(init, groups, [*shape, 1], [*sizes, one])  # [..., M] -> [..., M, 1]
+
+
+def _emit_2d(
+    em: Emitter,
+    lhs: Operand,
+    rhs: Operand,
+    element: Attribute,
+    m: int,
+    n: int,
+    n_size: SSAValue,
+    init: SSAValue | None,
+    m_size: SSAValue | None = None,
+) -> SSAValue:
+    if init is None:
+        if m_size is None:
+            m_size = em.dim(lhs.value, lhs.matrix_axes()[0])
+        init = em.zeros([m, n], element, [m_size, n_size])
+    return em.product(lhs.value, rhs.value, init, lhs.transposed, rhs.transposed)
+
+
+# --------------------------------------------------------------------------------------------
+# Patterns
+# --------------------------------------------------------------------------------------------
+
+
+class TorchMatmulPattern(RewritePattern):
+    """Shared flow of every pattern: check the types, build, replace, clean up transposes."""
+
+    OP_NAME: str
+    MATRIX_OPERANDS: tuple[int, ...] = (0, 1)
+
+    def operand_ranks_ok(self, ranks: list[int]) -> bool:
+        return all(r >= 1 for r in ranks)
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if op.name != self.OP_NAME:
             return
+        tensors = [op.operands[i] for i in self.MATRIX_OPERANDS]
+        reason = unsupported_reason(*(v.type for v in tensors), op.results[0].type)
+        if reason is None and not self.operand_ranks_ok([rank_of(v) for v in tensors]):
+            ranks = ", ".join(str(rank_of(v)) for v in tensors)
+            reason = f"operand ranks ({ranks}) are not supported"
+        if reason is not None:
+            emit_remark(op, PASS_NAME, f"{op.name} left on IREE's path: {reason}")
+            return
+        em = Emitter([])
+        result_type = op.results[0].type
         assert isinstance(result_type, torch.ValueTensorType)
-        lhs = torch.ToBuiltinTensorOp(op.self_)
-        rhs = torch.ToBuiltinTensorOp(op.mat2)
-        dim_ops, dims = mips.reify_matmul_dims(lhs.result, rhs.result)
-        init_ops, init = build_zero_init(result_type.to_builtin(), dims)
-        matmul = mips.MatmulOp(lhs.result, rhs.result, init)
-        back = torch.FromBuiltinTensorOp(matmul.result, result_type)
-        new_ops = [lhs, rhs, *dim_ops, *init_ops, matmul, back]
+        value = self.build(em, op, result_type.to_builtin())
+        if value is None:
+            return
+        if value.type != result_type.to_builtin():
+            # The operands may know a dim statically that torch's result type leaves dynamic.
+            cast = tensor.CastOp.create(operands=[value], result_types=[result_type.to_builtin()])
+            value = em.add(cast).results[0]
+        back = em.add(torch.FromBuiltinTensorOp(value, result_type))
+        new_ops = em.live_ops(back)
         for new_op in new_ops:
             new_op.location = op.location
-        rewriter.replace(op, new_ops, [back.result])
+        peeled = [v.owner for v in op.operands if isinstance(v.owner, Operation)]
+        rewriter.replace(op, new_ops, [back.results[0]])
+        for maybe_transpose in peeled:
+            if (
+                maybe_transpose.parent is not None
+                and all(not r.uses for r in maybe_transpose.results)
+                and maybe_transpose.name in TRANSPOSE_OPS
+            ):
+                rewriter.erase(maybe_transpose)
+
+    def operand(self, em: Emitter, value: SSAValue, flip: bool = False) -> Operand:
+        source, transposed = peel_transpose(value)
+        builtin = em.to_builtin(source)
+        return Operand(builtin, transposed ^ flip)
+
+    def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
+        raise NotImplementedError
+
+
+TRANSPOSE_OPS = ("torch.aten.t", "torch.aten.transpose.int", "torch.aten.permute")
+
+
+class ConvertMm(TorchMatmulPattern):
+    """`aten.mm`: [M, K] · [K, N]."""
+
+    OP_NAME = "torch.aten.mm"
+
+    def operand_ranks_ok(self, ranks: list[int]) -> bool:
+        return ranks == [2, 2]
+
+    def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue:
+        return emit_matmul(
+            em, self.operand(em, op.operands[0]), self.operand(em, op.operands[1]), out_type
+        )
+
+
+class ConvertBmm(ConvertMm):
+    """`aten.bmm`: [B, M, K] · [B, K, N], one dispatch over the batch."""
+
+    OP_NAME = "torch.aten.bmm"
+
+    def operand_ranks_ok(self, ranks: list[int]) -> bool:
+        return ranks == [3, 3]
+
+
+class ConvertMv(ConvertMm):
+    """`aten.mv`: [M, K] · [K]."""
+
+    OP_NAME = "torch.aten.mv"
+
+    def operand_ranks_ok(self, ranks: list[int]) -> bool:
+        return ranks == [2, 1]
+
+
+class ConvertMatmul(ConvertMm):
+    """`aten.matmul`: every rank combination of torch.matmul, broadcast batch dims included."""
+
+    OP_NAME = "torch.aten.matmul"
+
+    def operand_ranks_ok(self, ranks: list[int]) -> bool:
+        return all(r >= 1 for r in ranks)
+
+
+class ConvertLinear(TorchMatmulPattern):
+    """`aten.linear(x, w, bias)`: x · wᵀ (+ bias). The [N, K] weight is read transposed by
+    strides; the bias, broadcast to the output, is the init the kernel accumulates into."""
+
+    OP_NAME = "torch.aten.linear"
+
+    def operand_ranks_ok(self, ranks: list[int]) -> bool:
+        return ranks[0] >= 1 and ranks[1] == 2
+
+    def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
+        x = self.operand(em, op.operands[0])
+        w = self.operand(em, op.operands[1], flip=True)
+        bias = op.operands[2] if len(op.operands) > 2 else None
+        if bias is None or isinstance(bias.type, torch.NoneType):
+            return emit_matmul(em, x, w, out_type)
+        if unsupported_reason(bias.type, op.results[0].type) is not None or rank_of(bias) > 1:
+            emit_remark(op, PASS_NAME, "torch.aten.linear left on IREE's path: unusual bias")
+            return None
+        bias_b = em.to_builtin(bias)
+        out_shape = list(out_type.get_shape())
+        sizes = [em.dim(x.value, i) for i in range(x.rank - 1)] + [em.dim(w.value, 0)]
+        if x.rank == 1:
+            sizes = [em.dim(w.value, 0)]
+        added = (
+            list(range(len(out_shape) - 1)) if rank_of(bias) == 1 else list(range(len(out_shape)))
+        )
+        init = em.broadcast(bias_b, out_shape, sizes, added)
+        return emit_matmul(em, x, w, out_type, init)
+
+
+TORCH_PATTERNS: tuple[type[TorchMatmulPattern], ...] = (
+    ConvertMm,
+    ConvertBmm,
+    ConvertMv,
+    ConvertMatmul,
+    ConvertLinear,
+)
 
 
 @dataclass(frozen=True)
 class ConvertTorchToMipsPass(ModulePass):
-    """Rewrite the torch matmuls the kernel library supports into `mips.matmul`."""
+    """Rewrite the torch matmul family the kernel library supports into mips ops."""
 
     name = PASS_NAME
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        PatternRewriteWalker(ConvertAtenMm(), apply_recursively=False).rewrite_module(op)
+        PatternRewriteWalker(
+            GreedyRewritePatternApplier([p() for p in TORCH_PATTERNS]),
+            apply_recursively=False,
+        ).rewrite_module(op)
