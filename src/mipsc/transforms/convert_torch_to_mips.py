@@ -29,7 +29,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     i64,
 )
-from xdsl.dialects.linalg.ops import BroadcastOp, FillOp
+from xdsl.dialects.linalg.ops import BroadcastOp, FillOp, TransposeOp
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -289,13 +289,7 @@ def _to_batch(
     if pad or repeated:
         # Drop the repeated unit dims (merged into the next kept dim), then broadcast.
         kept = [i for i in range(len(shape)) if pad + i not in repeated]
-        groups: list[list[int]] = []
-        pending: list[int] = []
-        for i in range(len(shape)):
-            pending.append(i)
-            if i in kept:
-                groups.append(pending)
-                pending = []
+        groups = _merge_into_kept(len(shape), kept)
         if len(groups) != len(shape):
             value = em.collapse(value, groups)
         full = [*batch, *shape[-2:]]
@@ -546,16 +540,148 @@ class ConvertLinear(TorchMatmulPattern):
         if unsupported_reason(bias.type, op.results[0].type) is not None or rank_of(bias) > 1:
             emit_remark(op, PASS_NAME, "torch.aten.linear left on IREE's path: unusual bias")
             return None
-        bias_b = em.to_builtin(bias)
-        out_shape = list(out_type.get_shape())
-        sizes = [em.dim(x.value, i) for i in range(x.rank - 1)] + [em.dim(w.value, 0)]
-        if x.rank == 1:
-            sizes = [em.dim(w.value, 0)]
-        added = (
-            list(range(len(out_shape) - 1)) if rank_of(bias) == 1 else list(range(len(out_shape)))
-        )
-        init = em.broadcast(bias_b, out_shape, sizes, added)
+        out_n = em.dim(w.value, 0)
+        sizes = [em.dim(x.value, i) for i in range(x.rank - 1)] + [out_n]
+        init = broadcast_to(em, em.to_builtin(bias), out_type, sizes)
         return emit_matmul(em, x, w, out_type, init)
+
+
+def _torch_op(name: str, operands: Sequence[SSAValue], result_type: Attribute) -> Operation:
+    """A torch op without a definition of its own (default syntax), e.g. `aten.mul.Scalar`."""
+    return torch.default_syntax_op_class(name).create(operands=operands, result_types=[result_type])
+
+
+class ConvertAddmmLike(TorchMatmulPattern):
+    """`beta·input + alpha·(a · b)`: `addmm` (2-D) and `baddbmm` (batched).
+
+    With alpha = 1 (the usual case) `beta·input`, broadcast to the output, is the init the kernel
+    accumulates into. Otherwise the product gets a zero init and torch's own `add.Tensor(beta·
+    input, product, alpha)` combines them, so every alpha and beta keeps torch's semantics.
+    """
+
+    OP_NAME = "torch.aten.addmm"
+    MATRIX_OPERANDS = (1, 2)
+    RANK = 2
+
+    def operand_ranks_ok(self, ranks: list[int]) -> bool:
+        return ranks == [self.RANK, self.RANK]
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if op.name != self.OP_NAME:
+            return
+        bias = op.operands[0]
+        reason = unsupported_reason(bias.type, op.results[0].type)
+        if reason is not None:
+            emit_remark(op, PASS_NAME, f"{op.name} left on IREE's path: input {reason}")
+            return
+        super().match_and_rewrite(op, rewriter)
+
+    def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
+        bias, lhs, rhs, beta, alpha = op.operands
+        a, b = self.operand(em, lhs), self.operand(em, rhs)
+        scaled = bias
+        if constant_number(beta) != 1.0:
+            scaled = em.add(_torch_op("torch.aten.mul.Scalar", [bias, beta], bias.type)).results[0]
+        if constant_number(alpha) == 1.0:
+            sizes = [em.dim(a.value, a.matrix_axes()[0]), em.dim(b.value, b.matrix_axes()[1])]
+            if out_type.get_num_dims() == 3:
+                sizes.insert(0, em.dim(a.value, 0))
+            init = broadcast_to(em, em.to_builtin(scaled), out_type, sizes)
+            return self.product(em, a, b, out_type, init)
+        result_type = op.results[0].type
+        assert isinstance(result_type, torch.ValueTensorType)
+        product = self.product(em, a, b, out_type, None)
+        product_t = em.add(torch.FromBuiltinTensorOp(product, result_type)).results[0]
+        add = _torch_op("torch.aten.add.Tensor", [scaled, product_t, alpha], result_type)
+        return em.to_builtin(em.add(add).results[0])
+
+    def product(
+        self,
+        em: Emitter,
+        a: Operand,
+        b: Operand,
+        out_type: TensorType[Attribute],
+        init: SSAValue | None,
+    ) -> SSAValue:
+        return emit_matmul(em, a, b, out_type, init)
+
+
+class ConvertBaddbmm(ConvertAddmmLike):
+    """`baddbmm`: `beta·input + alpha·bmm(a, b)`."""
+
+    OP_NAME = "torch.aten.baddbmm"
+    RANK = 3
+
+
+class ConvertAddbmm(ConvertAddmmLike):
+    """`addbmm`: `beta·input + alpha·Σ_b a[b] · b[b]`, one 2-D product over the concatenated
+    K: [M, B·K] · [B·K, N], where a's [M, B·K] view needs one transposed copy."""
+
+    OP_NAME = "torch.aten.addbmm"
+    RANK = 3
+
+    def product(
+        self,
+        em: Emitter,
+        a: Operand,
+        b: Operand,
+        out_type: TensorType[Attribute],
+        init: SSAValue | None,
+    ) -> SSAValue:
+        a_value = a.value
+        if a.transposed:  # stored [B, K, M]: [M, B, K] is one permutation away too
+            perm = [2, 0, 1]
+        else:
+            perm = [1, 0, 2]
+        shape = _shape(a_value)
+        permuted = [shape[p] for p in perm]
+        sizes = [em.dim(a_value, p) for p in perm]
+        empty = em.empty(permuted, _element(a_value), sizes)
+        moved = em.add(TransposeOp(a_value, empty, DenseArrayBase.from_list(i64, perm))).results[0]
+        lhs = Operand(em.collapse(moved, [[0], [1, 2]]), False)
+        b_groups = [[0, 1], [2]] if not b.transposed else None
+        if b_groups is None:  # stored [B, N, K]: make it [B, K, N] first
+            b_shape = _shape(b.value)
+            b_perm = [0, 2, 1]
+            b_empty = em.empty([b_shape[p] for p in b_perm], _element(b.value),
+                               [em.dim(b.value, p) for p in b_perm])  # fmt: skip
+            b_value = em.add(
+                TransposeOp(b.value, b_empty, DenseArrayBase.from_list(i64, b_perm))
+            ).results[0]
+        else:
+            b_value = b.value
+        rhs = Operand(em.collapse(b_value, [[0, 1], [2]]), False)
+        return emit_matmul(em, lhs, rhs, out_type, init)
+
+
+def broadcast_to(
+    em: Emitter, value: SSAValue, out_type: TensorType[Attribute], sizes: Sequence[SSAValue]
+) -> SSAValue:
+    """`value` (broadcastable to `out_type` the torch way) at its full shape; `sizes` hold the
+    output's dims."""
+    out_shape = list(out_type.get_shape())
+    shape = _shape(value)
+    pad = len(out_shape) - len(shape)
+    repeated = [pad + i for i in range(len(shape)) if shape[i] == 1 and out_shape[pad + i] != 1]
+    if repeated:
+        kept = [i for i in range(len(shape)) if pad + i not in repeated]
+        value = em.collapse(value, _merge_into_kept(len(shape), kept) if kept else [])
+    return em.broadcast(value, out_shape, sizes, [*range(pad), *repeated])
+
+
+def _merge_into_kept(rank: int, kept: Sequence[int]) -> list[list[int]]:
+    """Reassociation groups that merge every dim not in `kept` into the next kept dim (or the
+    last one)."""
+    groups: list[list[int]] = []
+    pending: list[int] = []
+    for i in range(rank):
+        pending.append(i)
+        if i in kept:
+            groups.append(pending)
+            pending = []
+    if pending:
+        groups[-1].extend(pending)
+    return groups
 
 
 TORCH_PATTERNS: tuple[type[TorchMatmulPattern], ...] = (
@@ -564,6 +690,9 @@ TORCH_PATTERNS: tuple[type[TorchMatmulPattern], ...] = (
     ConvertMv,
     ConvertMatmul,
     ConvertLinear,
+    ConvertAddmmLike,
+    ConvertBaddbmm,
+    ConvertAddbmm,
 )
 
 
