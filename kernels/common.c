@@ -1,5 +1,5 @@
-/* Shared pieces of the kernel library: argument validation, the debug call
- * counters, and the choice of instruction-set path. */
+/* Shared pieces of the kernel library: argument validation, the debug
+ * counters (calls and threads), and the choice of instruction-set path. */
 #include <string.h>
 
 #include "mips_internal.h"
@@ -28,10 +28,48 @@ MIPS_EXPORT uint64_t mips_debug_call_count(const char* symbol) {
   return __atomic_load_n(&mips_call_counts[i], __ATOMIC_RELAXED);
 }
 
+/* Distinct threads: a fixed table of thread identities (the address of a
+ * thread-local variable: distinct for threads alive at the same time), filled
+ * lock-free; 0 marks a free slot. */
+#define MIPS_MAX_THREADS 64
+
+uint64_t mips_thread_generation_now = 1;
+_Thread_local uint64_t mips_thread_generation; /* 0: never registered */
+
+static uintptr_t thread_slots[MIPS_MAX_THREADS];
+
+void mips_register_thread(uint64_t generation) {
+  const uintptr_t me = (uintptr_t)&mips_thread_generation;
+  for (int i = 0; i < MIPS_MAX_THREADS; ++i) {
+    uintptr_t seen = 0;
+    if (__atomic_compare_exchange_n(&thread_slots[i], &seen, me, 0,
+                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED) ||
+        seen == me) {
+      break; /* claimed a free slot, or already listed */
+    }
+  }
+  /* A full table leaves this thread out: the count saturates at the size. */
+  mips_thread_generation = generation;
+}
+
+MIPS_EXPORT uint64_t mips_debug_thread_count(void) {
+  uint64_t count = 0;
+  for (int i = 0; i < MIPS_MAX_THREADS; ++i) {
+    if (__atomic_load_n(&thread_slots[i], __ATOMIC_RELAXED) != 0) ++count;
+  }
+  return count;
+}
+
 MIPS_EXPORT void mips_debug_reset_counts(void) {
   for (int i = 0; i < MIPS_K_COUNT; ++i) {
     __atomic_store_n(&mips_call_counts[i], 0, __ATOMIC_RELAXED);
   }
+  /* Empty the table, then start a new generation so every thread registers
+   * again on its next call. */
+  for (int i = 0; i < MIPS_MAX_THREADS; ++i) {
+    __atomic_store_n(&thread_slots[i], 0, __ATOMIC_RELAXED);
+  }
+  __atomic_fetch_add(&mips_thread_generation_now, 1, __ATOMIC_RELEASE);
 }
 
 /* ---- instruction-set paths ---------------------------------------------- */

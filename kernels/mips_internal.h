@@ -20,8 +20,21 @@ MIPS_HIDDEN int mips_kernel_index(const char* symbol);
 
 MIPS_HIDDEN extern uint64_t mips_call_counts[MIPS_K_COUNT];
 
+/* Distinct threads that entered a kernel (mips_debug_thread_count). The
+ * generation starts at 1 and is bumped by each reset; a thread records, in
+ * its own mips_thread_generation, the generation it last registered in, so
+ * only its first call after a reset pays for the table (common.c). */
+MIPS_HIDDEN extern uint64_t mips_thread_generation_now;
+MIPS_HIDDEN extern _Thread_local uint64_t mips_thread_generation;
+MIPS_HIDDEN void mips_register_thread(uint64_t generation);
+
 MIPS_INLINE void mips_count_call(int kernel) {
   __atomic_fetch_add(&mips_call_counts[kernel], 1, __ATOMIC_RELAXED);
+  uint64_t now =
+      __atomic_load_n(&mips_thread_generation_now, __ATOMIC_ACQUIRE);
+  if (__builtin_expect(mips_thread_generation != now, 0)) {
+    mips_register_thread(now);
+  }
 }
 
 /* Element kinds, for the #if's of matmul_contig.inc. */

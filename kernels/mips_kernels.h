@@ -58,19 +58,28 @@
  *
  * Threading: thread-safe and reentrant; IREE calls one kernel per output
  * tile from several worker threads at once.  No global mutable state except
- * the debug call counters below.
+ * the debug counters below.
  *
  * Debug counters (for tests that must prove a kernel really ran):
  *   mips_debug_call_count(symbol) returns how many times the named kernel was
  *   entered (every call counts, including rejected ones) since load or the
  *   last reset; 0 for an unknown or NULL name.  Relaxed atomics, so a count
  *   read while other threads call is only a snapshot.
+ *   mips_debug_thread_count() returns how many distinct threads entered any
+ *   kernel since load or the last reset (proof that IREE spread the tiles
+ *   over its workers).  Threads alive at the same time are always told apart;
+ *   a thread that exited may share its identity (the address of its
+ *   thread-local storage) with a later one, so such a pair counts once.  The
+ *   count saturates at 64.  Each thread pays for registering once per reset
+ *   (a thread-local check on every later call); a reset while kernels run
+ *   may leave the count off by the threads that were registering.
+ *   mips_debug_reset_counts() zeroes both the call and the thread counts.
  *
  * Test hook: mips_debug_matmul_isa(symbol, isa, params) runs one kernel with
  * the code path for instruction set `isa` forced ("generic" = baseline
  * x86-64, "avx2" = AVX2+FMA, "avx512" = AVX-512F).  It returns the kernel's
  * result, or -1 without running anything when the symbol or isa is unknown
- * or this CPU lacks that isa.  It does not touch the call counters.  The
+ * or this CPU lacks that isa.  It does not touch the debug counters.  The
  * normal entry points pick the best path the CPU supports on every call.
  * ---------------------------------------------------------------------------
  */
@@ -115,6 +124,7 @@ MIPS_EXPORT int mips_matmul_f16(void* params, void* context, void* reserved);
 MIPS_EXPORT int mips_matmul_bf16(void* params, void* context, void* reserved);
 
 MIPS_EXPORT uint64_t mips_debug_call_count(const char* symbol);
+MIPS_EXPORT uint64_t mips_debug_thread_count(void);
 MIPS_EXPORT void mips_debug_reset_counts(void);
 MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa,
                                       void* params);

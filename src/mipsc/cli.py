@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -264,18 +265,47 @@ def compile(
     result with `mipsc run`, or with iree-run-module --executable_plugin=$(mipsc plugin-path).
     """
     for flag in ctx.args:
+        if not flag.startswith("-"):
+            raise MipscError(
+                f"unexpected argument '{flag}': compile takes one FILE, and --iree-* flags "
+                "take their value after '=' (--iree-flag=value)"
+            )
         if not flag.startswith("--iree-"):
             raise MipscError(f"unknown option '{flag}' (only --iree-* flags go to iree-compile)")
+    if emit == "vmfb" and input_file == "-" and not output:
+        # Checked before reading: otherwise the user types a whole module first.
+        raise MipscError("reading from stdin needs -o OUT.vmfb")
     text, name = read_input(input_file)
     progress = _progress(verbose)
     if emit != "vmfb":
         write_output(lower_module(text, name, stage=emit, progress=progress), output)
         return
+    if output == "-":
+        _compile_to_stdout(text, name, target_cpu, ctx.args, progress)
+        return
     out = Path(output) if output else Path(input_file).with_suffix(".vmfb")
-    if input_file == "-" and not output:
-        raise MipscError("reading from stdin needs -o OUT.vmfb")
     compile_module(text, name, out, target_cpu=target_cpu, extra_flags=ctx.args, progress=progress)
     progress(f"wrote {out}")
+
+
+def _compile_to_stdout(
+    text: str,
+    name: str,
+    target_cpu: str,
+    extra_flags: list[str],
+    progress: Callable[[str], None],
+) -> None:
+    """`-o -`: the .vmfb goes to stdout (for pipes), never into a terminal."""
+    stdout = sys.stdout.buffer
+    if stdout.isatty():
+        raise MipscError("refusing to write a binary .vmfb to a terminal; use -o FILE.vmfb")
+    with tempfile.TemporaryDirectory(prefix="mipsc-") as tmp:
+        out = Path(tmp) / "out.vmfb"
+        compile_module(
+            text, name, out, target_cpu=target_cpu, extra_flags=extra_flags, progress=progress
+        )
+        stdout.write(out.read_bytes())
+        stdout.flush()
 
 
 @main.command(
@@ -322,14 +352,16 @@ def run(
         if outputs:
             save_array(outputs[index], result)
         else:
-            click.echo(f"result[{index}]: {'x'.join(map(str, result.shape))}x{result.dtype}")
+            click.echo(f"result[{index}]: {runtime.type_string(result)}")
             click.echo(np.array2string(result, threshold=1000))
 
 
 def save_array(spec: str, array: np.ndarray) -> None:
+    """Write `array` to exactly the named file (np.save alone would append .npy)."""
     path = spec.removeprefix("@")
     try:
-        np.save(path, array, allow_pickle=False)
+        with open(path, "wb") as file:
+            np.save(file, array, allow_pickle=False)
     except OSError as err:
         raise MipscError(f"cannot write '{path}': {err.strerror}") from None
 

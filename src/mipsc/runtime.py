@@ -135,19 +135,44 @@ class Function:
         try:
             results = self._invoke(*args)
         except (RuntimeError, ValueError) as err:
-            message = str(err)
-            if "dispatch kernel returned non-zero" in message:
-                message = (
-                    "a kernel rejected its arguments, so nothing was computed: the input "
-                    "shapes do not fit (for example, the K dims of a matmul's inputs differ)\n"
-                    f"IREE said: {message.strip()}"
-                )
             raise MipscError(
-                f"{self._module.name}: calling {self.name} failed: {message}"
+                f"{self._module.name}: calling {self.name} failed: {self._explain(str(err))}"
             ) from None
+        if results is None:
+            return ()
         if isinstance(results, tuple | list):
             return tuple(np.asarray(r.to_host() if hasattr(r, "to_host") else r) for r in results)
         return np.asarray(results.to_host() if hasattr(results, "to_host") else results)
+
+    def _explain(self, message: str) -> str:
+        """IREE's invocation error in the user's terms."""
+        if "dispatch kernel returned non-zero" in message:
+            return (
+                "a kernel rejected its arguments, so nothing was computed: the input "
+                "shapes do not fit (for example, the K dims of a matmul's inputs differ)\n"
+                f"IREE said: {message.strip()}"
+            )
+        if (count := _ARG_COUNT.search(message)) is not None:
+            return f"{self.name} takes {count['want']} input(s), {count['got']} given"
+        plain = iree_message(message)
+        if "mismatch" in plain and "hal.buffer_view.assert" in message:
+            return f"an input does not match {self.name}'s signature: {plain}"
+        return plain
+
+
+_ARG_COUNT = re.compile(r"expected (?P<want>\d+) arguments but passed (?P<got>\d+)")
+# IREE's status text: `Error ...: c/runtime/src/x.c:12: INVALID_ARGUMENT; message; while ...`
+# followed by a VM backtrace (`[ 0] bytecode module@1:178 -`).
+_IREE_PREFIX = re.compile(r"^.*?\S+\.c:\d+: [A-Z_]+; ", re.S)
+_IREE_TYPE_CODE = re.compile(r" \([0-9A-F]{8}\)")
+
+
+def iree_message(message: str) -> str:
+    """The part of an IREE runtime error a user can act on: no C source, status or backtrace."""
+    text = _IREE_PREFIX.sub("", message.strip(), count=1)
+    text = text.split("; while ", 1)[0]
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("["))
+    return _IREE_TYPE_CODE.sub("", text).strip().rstrip(";")
 
 
 class Module:
@@ -190,8 +215,11 @@ class Module:
                 f"{_configured_plugin}, and IREE could not resolve them"
             )
         if "FlatBuffer" in message or "flatbuffer" in message or "INVALID_ARGUMENT" in message:
-            return f"{self.name} is not a valid IREE module (.vmfb): {message.splitlines()[0]}"
-        return f"cannot load {self.name}: {message}"
+            return (
+                f"{self.name} is not a valid IREE module (.vmfb; make one with `mipsc compile`): "
+                f"{iree_message(message)}"
+            )
+        return f"cannot load {self.name}: {iree_message(message)}"
 
     @property
     def function_names(self) -> list[str]:
@@ -200,11 +228,12 @@ class Module:
         return [n for n in names if not n.startswith("__") and not n.endswith("$async")]
 
     def function(self, name: str) -> Function:
-        try:
-            invoke = self._bound[name]
-        except KeyError:
-            raise MipscError(f"{self.name} has no function '{name}'") from None
-        return Function(self, name, invoke)
+        # IREE's own entry points (`__init`, `main$async`) would take or return raw VM values.
+        names = self.function_names
+        if name not in names:
+            listed = ", ".join(names) or "none"
+            raise MipscError(f"{self.name} has no function '{name}' (its functions: {listed})")
+        return Function(self, name, self._bound[name])
 
     def __getattr__(self, name: str) -> Function:
         if name.startswith("_"):
@@ -237,14 +266,32 @@ _DTYPES = {
 _LITERAL = re.compile(r"^(?P<shape>(?:\d+x)*)(?P<dtype>[a-z]+\d*)=(?P<values>.*)$", re.S)
 
 
+def type_string(array: np.ndarray) -> str:
+    """`2x3xf32`, as IREE's tools and `--input` literals write a tensor type."""
+    names = {np.dtype(t): name for name, t in reversed(_DTYPES.items())}
+    dtype = names.get(array.dtype, str(array.dtype))
+    return "x".join([*map(str, array.shape), dtype])
+
+
+def _load_npy(path: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise MipscError(f"cannot read input '{path}': {reason}") from None
+    except ValueError:
+        # np.load falls back to unpickling anything that is not .npy/.npz.
+        raise MipscError(f"cannot read input '{path}': not a .npy file") from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise MipscError(f"cannot read input '{path}': a .npz archive; give one .npy per input")
+    return array
+
+
 def parse_input(spec: str) -> np.ndarray:
     """An input as IREE's tools take it: `@file.npy`, or `2x3xf32=1` / `2xf32=1 2` literals."""
     if spec.startswith("@"):
-        path = spec[1:]
-        try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise MipscError(f"cannot read input '{path}': {err}") from None
+        return _load_npy(spec[1:])
     match = _LITERAL.match(spec.strip())
     if match is None or match["dtype"] not in _DTYPES:
         raise MipscError(
@@ -261,5 +308,7 @@ def parse_input(spec: str) -> np.ndarray:
     if values.size == 1:
         return np.full(shape, values[0], dtype=dtype)
     if values.size != count:
-        raise MipscError(f"input '{spec}' has {values.size} values for a shape of {count}")
+        raise MipscError(
+            f"input '{spec}' has {values.size} values; its shape needs {count} (or 1 for all)"
+        )
     return values.astype(dtype).reshape(shape)

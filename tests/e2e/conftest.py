@@ -24,9 +24,22 @@ class KernelCalls:
         self._lib = ctypes.CDLL(str(path))
         self._lib.mips_debug_call_count.restype = ctypes.c_uint64
         self._lib.mips_debug_call_count.argtypes = [ctypes.c_char_p]
+        self._lib.mips_debug_thread_count.restype = ctypes.c_uint64
+        self._lib.mips_debug_thread_count.argtypes = []
+        self._lib.mips_debug_reset_counts.restype = None
+        self._lib.mips_debug_reset_counts.argtypes = []
 
     def __getitem__(self, symbol: str) -> int:
         return int(self._lib.mips_debug_call_count(symbol.encode()))
+
+    @property
+    def threads(self) -> int:
+        """How many distinct threads entered any kernel since the last reset."""
+        return int(self._lib.mips_debug_thread_count())
+
+    def reset(self) -> None:
+        """Zero the call and thread counts (tests that compare before/after are unaffected)."""
+        self._lib.mips_debug_reset_counts()
 
 
 @pytest.fixture(scope="session")

@@ -173,3 +173,20 @@ def test_plugin_without_the_kernel_is_named(compile_text, tmp_path):
         match=r"calls the kernels mips_matmul_f32, which the plugin .*libstub.so does not provide",
     ):
         mipsc.load(vmfb, plugin=lib)
+
+
+def test_tiles_run_on_several_threads(compile_text, kernel_calls):
+    """128 tiles (16x8 of 64x128) spread over IREE's workers: one per core, and there are >= 2."""
+    vmfb = compile_text(mm_module(1024, 512, 1024), "mm_big.mlir")
+    model = mipsc.load(vmfb)
+    a = RNG.standard_normal((1024, 512), dtype=np.float32)
+    b = RNG.standard_normal((512, 1024), dtype=np.float32)
+    kernel_calls.reset()
+    # Usually the first run already spreads; a few more ride out a busy machine's scheduling.
+    runs = 0
+    while runs < 10 and (runs == 0 or kernel_calls.threads < 2):
+        got = model.main(a, b)
+        runs += 1
+    np.testing.assert_allclose(got, a @ b, rtol=1e-4, atol=1e-3)
+    assert kernel_calls["mips_matmul_f32"] == runs * 16 * 8
+    assert kernel_calls.threads >= 2

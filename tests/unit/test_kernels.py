@@ -50,6 +50,8 @@ def lib():
         fn.restype = ctypes.c_int
     lib.mips_debug_call_count.argtypes = [ctypes.c_char_p]
     lib.mips_debug_call_count.restype = ctypes.c_uint64
+    lib.mips_debug_thread_count.argtypes = []
+    lib.mips_debug_thread_count.restype = ctypes.c_uint64
     lib.mips_debug_reset_counts.argtypes = []
     lib.mips_debug_reset_counts.restype = None
     lib.mips_debug_matmul_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, VP]
@@ -474,6 +476,43 @@ def test_concurrent_calls(lib):
     for c in outs:
         np.testing.assert_allclose(c, want, rtol=0, atol=1e-4)
     assert lib.mips_debug_call_count(b"mips_matmul_f32") == threads_n * calls
+
+
+def test_debug_thread_count(lib):
+    """Each thread alive at once counts once per reset; the forced-ISA hook does not count."""
+    lib.mips_debug_reset_counts()
+    assert lib.mips_debug_thread_count() == 0
+    _, params = _small_problem("f32")
+    assert call(lib, "f32", params, b"generic") == 0
+    assert lib.mips_debug_thread_count() == 0
+    assert call(lib, "f32", params) == 0
+    assert call(lib, "f16", _small_problem("f16")[1]) == 0
+    assert lib.mips_debug_thread_count() == 1  # same thread, two kernels
+
+    threads_n = 3
+    # All workers stay alive until every one has called, so their identities are distinct.
+    barrier = threading.Barrier(threads_n)
+    errors = []
+
+    def work():
+        _, own = _small_problem("bf16")
+        for _ in range(5):
+            if call(lib, "bf16", own) != 0:
+                errors.append("non-zero")
+        barrier.wait(timeout=30)
+
+    threads = [threading.Thread(target=work) for _ in range(threads_n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert lib.mips_debug_thread_count() == threads_n + 1  # the workers and this thread
+
+    lib.mips_debug_reset_counts()
+    assert lib.mips_debug_thread_count() == 0
+    assert call(lib, "f32", params) == 0
+    assert lib.mips_debug_thread_count() == 1  # registers again after a reset
 
 
 # --------------------------------------------------------------------------------------------

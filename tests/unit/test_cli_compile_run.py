@@ -1,0 +1,362 @@
+"""`mipsc compile` and `mipsc run` as a user meets them: outputs, and every user error without a
+traceback.
+
+The .vmfb is compiled once per module. `mipsc run` in this process configures IREE's kernel plugin
+(once per process), so the cases about the plugin itself run in a subprocess.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mipsc.cli import main
+
+MODEL = """func.func @main(%a: !torch.vtensor<[2,3],f32>, %b: !torch.vtensor<[3,4],f32>) -> !torch.vtensor<[2,4],f32> {
+  %0 = torch.aten.mm %a, %b : !torch.vtensor<[2,3],f32>, !torch.vtensor<[3,4],f32> -> !torch.vtensor<[2,4],f32>
+  return %0 : !torch.vtensor<[2,4],f32>
+}
+func.func @neg(%x: !torch.vtensor<[2],f32>) -> !torch.vtensor<[2],f32> {
+  %0 = torch.aten.neg %x : !torch.vtensor<[2],f32> -> !torch.vtensor<[2],f32>
+  return %0 : !torch.vtensor<[2],f32>
+}
+"""
+
+# A torch op mipsc keeps as written and IREE's torch frontend cannot lower (line 3, column 3).
+UNLOWERABLE = """func.func @main(%a: !torch.vtensor<[2,4],f32>) -> !torch.vtensor<[2,4],f32> {
+  %c = torch.constant.int 1
+  %1 = torch.operator "aten.not_a_real_op"(%a, %c) : (!torch.vtensor<[2,4],f32>, !torch.int) -> !torch.vtensor<[2,4],f32>
+  return %1 : !torch.vtensor<[2,4],f32>
+}
+"""
+
+A = np.arange(6, dtype=np.float32).reshape(2, 3)
+B = np.arange(12, dtype=np.float32).reshape(3, 4) - 5
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def assert_ok(result):
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+
+
+def assert_user_error(result, *fragments):
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "error: " in result.output
+    for fragment in fragments:
+        assert fragment in result.output
+
+
+def run_mipsc_process(*args, env=None):
+    """`python -m mipsc ...` in a fresh process (its own IREE plugin configuration)."""
+    return subprocess.run(
+        [sys.executable, "-m", "mipsc", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    """A folder with the model, its .vmfb (compiled once, with the default name) and inputs."""
+    path = tmp_path_factory.mktemp("cli")
+    (path / "model.mlir").write_text(MODEL)
+    result = run("compile", path / "model.mlir")
+    assert_ok(result)
+    assert result.output == ""  # silent when not on a terminal and without -v
+    np.save(path / "a.npy", A)
+    np.save(path / "b.npy", B)
+    np.save(path / "a_int.npy", A.astype(np.int32))
+    return path
+
+
+@pytest.fixture(scope="module")
+def vmfb(work) -> Path:
+    return work / "model.vmfb"
+
+
+# --------------------------------------------------------------------------------------------
+# mipsc compile
+
+
+def test_compile_default_name_is_file_with_vmfb(vmfb):
+    assert vmfb.read_bytes()[:2] == b"PK"  # a .vmfb is a zip-framed flatbuffer
+
+
+def test_compile_stdin_to_output_file(tmp_path):
+    out = tmp_path / "from_stdin.vmfb"
+    assert_ok(run("compile", "-", "-o", out, input=MODEL))
+    assert out.read_bytes()[:2] == b"PK"
+
+
+def test_compile_to_stdout_for_pipes(work):
+    result = run("compile", work / "model.mlir", "-o", "-")
+    assert_ok(result)
+    assert result.stdout_bytes[:2] == b"PK"
+
+
+def test_emit_mips_prints_mlir(work):
+    result = run("compile", work / "model.mlir", "--emit=mips")
+    assert_ok(result)
+    assert "mips.matmul" in result.output and "torch.aten.mm" not in result.output
+    assert "flow.dispatch" not in result.output
+
+
+def test_emit_iree_input_prints_mlir(work, tmp_path):
+    result = run("compile", work / "model.mlir", "--emit=iree-input")
+    assert_ok(result)
+    assert "flow.dispatch" in result.output and "mips_matmul_f32" in result.output
+    out = tmp_path / "input.mlir"
+    assert_ok(run("compile", work / "model.mlir", "--emit=iree-input", "-o", out))
+    assert out.read_text() == result.output
+
+
+@pytest.mark.parametrize("flag", ["--bogus", "-x", "--target_cpu=host"])
+def test_unknown_option_is_rejected(work, flag):
+    assert_user_error(
+        run("compile", work / "model.mlir", flag),
+        f"unknown option '{flag}' (only --iree-* flags go to iree-compile)",
+    )
+
+
+@pytest.mark.parametrize("args", [["other.mlir"], ["--iree-opt-level", "O3"]])
+def test_stray_argument_is_explained(work, args):
+    assert_user_error(
+        run("compile", work / "model.mlir", "-o", work / "x.vmfb", *args),
+        f"unexpected argument '{args[-1]}'",
+        "--iree-flag=value",
+    )
+
+
+def test_unknown_iree_flag_is_forwarded_and_reported(work, tmp_path):
+    result = run("compile", work / "model.mlir", "-o", tmp_path / "x.vmfb", "--iree-bogus-flag")
+    assert_user_error(result, "error: iree-compile does not know the option '--iree-bogus-flag'")
+    assert not (tmp_path / "x.vmfb").exists()
+
+
+@pytest.mark.parametrize("flag", ["--iree-llvmcpu-target-cpu=not-a-cpu", "--target-cpu=not-a-cpu"])
+def test_bad_target_cpu_is_reported(work, tmp_path, flag):
+    result = run("compile", work / "model.mlir", "-o", tmp_path / "x.vmfb", flag)
+    assert_user_error(
+        result,
+        "error: iree-compile does not know the CPU 'not-a-cpu'",
+        "List of accepted CPUs:",
+    )
+    assert result.output.count("is not a recognized processor") == 0
+
+
+def test_iree_compile_error_points_into_the_users_file(tmp_path):
+    source = tmp_path / "unlowerable.mlir"
+    source.write_text(UNLOWERABLE)
+    assert_ok(run("opt", source))  # mipsc itself round-trips the op
+    result = run("compile", source, "-o", tmp_path / "x.vmfb")
+    assert_user_error(
+        result,
+        f"{source}:3:3: error: iree-compile: failed to legalize operation 'torch.operator'",
+        "IREE's torch frontend cannot lower this op",
+        "see current operation",
+    )
+    lines = result.output.splitlines()
+    quoted = UNLOWERABLE.splitlines()[2]
+    assert lines[1:3] == [quoted, "  ^"]  # the user's line, once, with the caret at column 3
+    assert lines.count(quoted) == 1
+
+
+def test_missing_input_file(tmp_path):
+    assert_user_error(
+        run("compile", tmp_path / "nope.mlir"), f"error: cannot read '{tmp_path / 'nope.mlir'}'"
+    )
+
+
+def test_stdin_needs_an_output_name():
+    assert_user_error(run("compile", "-", input=MODEL), "reading from stdin needs -o OUT.vmfb")
+
+
+def test_unwritable_output(work):
+    assert_user_error(
+        run("compile", work / "model.mlir", "-o", "/nonexistent/dir/m.vmfb"),
+        "error: cannot write '/nonexistent/dir/m.vmfb': No such file or directory",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# mipsc run
+
+
+def test_run_npy_inputs_to_npy_output(work, vmfb, tmp_path):
+    out = tmp_path / "c.npy"
+    result = run(
+        "run", vmfb, f"--input=@{work / 'a.npy'}", f"--input=@{work / 'b.npy'}", f"--output=@{out}"
+    )
+    assert_ok(result)
+    assert result.output == ""
+    np.testing.assert_allclose(np.load(out), A @ B, rtol=1e-6)
+
+
+def test_output_is_written_to_exactly_the_named_file(work, vmfb, tmp_path):
+    out = tmp_path / "c.bin"
+    assert_ok(
+        run(
+            "run",
+            vmfb,
+            f"--input=@{work / 'a.npy'}",
+            f"--input=@{work / 'b.npy'}",
+            f"--output=@{out}",
+        )
+    )
+    assert out.is_file() and not (tmp_path / "c.bin.npy").exists()
+
+
+def test_run_literal_inputs_prints_results(vmfb):
+    b_values = ",".join(str(v) for v in B.flatten())
+    result = run("run", vmfb, "--input=2x3xf32=1", f"--input=3x4xf32={b_values}")
+    assert_ok(result)
+    assert result.output.startswith("result[0]: 2x4xf32\n")
+    want = np.ones((2, 3), np.float32) @ B
+    assert np.array2string(want, threshold=1000) in result.output
+
+
+def test_run_other_function_with_1d_literal(vmfb):
+    result = run("run", vmfb, "--function=neg", "--input=2xf32=1,2")
+    assert_ok(result)
+    assert result.output == "result[0]: 2xf32\n[-1. -2.]\n"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("2x3xq32=1", "cannot understand input '2x3xq32=1': expected @file.npy or a literal"),
+        ("2x3xf32", "cannot understand input '2x3xf32'"),
+        ("2x3xf32=1,x", "input '2x3xf32=1,x' has a value that is not a number"),
+        ("2x3xf32=1,2", "input '2x3xf32=1,2' has 2 values; its shape needs 6 (or 1 for all)"),
+    ],
+)
+def test_bad_literal(vmfb, spec, message):
+    assert_user_error(run("run", vmfb, f"--input={spec}", "--input=3x4xf32=1"), message)
+
+
+def test_missing_npy(vmfb, tmp_path):
+    missing = tmp_path / "missing.npy"
+    assert_user_error(
+        run("run", vmfb, f"--input=@{missing}", "--input=3x4xf32=1"),
+        f"error: cannot read input '{missing}': No such file or directory",
+    )
+
+
+def test_input_that_is_not_npy(work, vmfb):
+    assert_user_error(
+        run("run", vmfb, f"--input=@{work / 'model.mlir'}", "--input=3x4xf32=1"),
+        "not a .npy file",
+    )
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_wrong_number_of_inputs(vmfb, count):
+    inputs = ["--input=2x3xf32=1", "--input=3x4xf32=1", "--input=3x4xf32=1"][:count]
+    assert_user_error(run("run", vmfb, *inputs), f"main takes 2 input(s), {count} given")
+
+
+def test_wrong_dtype(work, vmfb):
+    result = run("run", vmfb, f"--input=@{work / 'a_int.npy'}", "--input=3x4xf32=1")
+    assert_user_error(
+        result,
+        "an input does not match main's signature: tensor element type mismatch; "
+        "expected f32 but have si32",
+    )
+    assert "runtime/src" not in result.output and "bytecode module" not in result.output
+
+
+def test_wrong_shape(vmfb):
+    assert_user_error(
+        run("run", vmfb, "--input=3x3xf32=1", "--input=3x4xf32=1"),
+        "expected shape `2x3`, actual shape `3x3`",
+    )
+
+
+def test_not_a_vmfb(work):
+    result = run("run", work / "model.mlir")
+    assert_user_error(result, "model.mlir is not a valid IREE module (.vmfb", "mipsc compile")
+    assert "runtime/src" not in result.output
+
+
+def test_nonexistent_vmfb(tmp_path):
+    assert_user_error(
+        run("run", tmp_path / "nope.vmfb"),
+        f"error: cannot read '{tmp_path / 'nope.vmfb'}': No such file or directory",
+    )
+
+
+def test_output_count_mismatch(vmfb, tmp_path):
+    result = run(
+        "run",
+        vmfb,
+        "--input=2x3xf32=1",
+        "--input=3x4xf32=1",
+        f"--output=@{tmp_path / 'o1.npy'}",
+        f"--output=@{tmp_path / 'o2.npy'}",
+    )
+    assert_user_error(result, "main returned 1 output(s), --output given 2")
+
+
+def test_unwritable_output_path(vmfb):
+    assert_user_error(
+        run(
+            "run",
+            vmfb,
+            "--input=2x3xf32=1",
+            "--input=3x4xf32=1",
+            "--output=@/nonexistent/dir/o.npy",
+        ),
+        "error: cannot write '/nonexistent/dir/o.npy': No such file or directory",
+    )
+
+
+@pytest.mark.parametrize("name", ["nope", "__init", "main$async"])
+def test_function_that_does_not_exist(vmfb, name):
+    assert_user_error(
+        run("run", vmfb, f"--function={name}"),
+        f"has no function '{name}' (its functions: main, neg)",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The plugin
+
+
+def test_plugin_path_prints_an_existing_file():
+    result = run("plugin-path")
+    assert_ok(result)
+    path = Path(result.output.strip())
+    assert path.is_file() and path.name == "libmips_kernels.so"
+
+
+def test_missing_plugin_gives_the_make_kernels_hint(work, vmfb):
+    env = {"MIPSC_PLUGIN": str(work / "no_such_lib.so")}
+    for args in (["plugin-path"], ["run", vmfb, "--input=2x3xf32=1", "--input=3x4xf32=1"]):
+        result = run_mipsc_process(*args, env=env)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith(
+            f"error: kernel plugin not found ($MIPSC_PLUGIN points at {work / 'no_such_lib.so'}); "
+            "build it with `make kernels`"
+        )
+
+
+def test_plugin_that_is_not_a_library(work, vmfb):
+    result = run_mipsc_process(
+        "run", vmfb, f"--plugin={work / 'model.mlir'}", "--input=2x3xf32=1", "--input=3x4xf32=1"
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: cannot load kernel plugin {work / 'model.mlir'}")
