@@ -1,12 +1,13 @@
-"""Remarks: what a pass decided about an op and why, for users who ask (`--remarks`)."""
+"""Remarks: what a pass decided about an op and why, for users who ask (`--remarks`, `--report`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from xdsl.dialects.builtin import StringAttr
 from xdsl.ir import Operation
 
 from mipsc.diagnostics import SourceLocation, location_of
@@ -17,10 +18,16 @@ class Remark:
     location: SourceLocation | None
     pass_name: str
     message: str
+    function: str | None = None
+    op_name: str | None = None
+    routed: bool | None = None
+    """For a matmul-family op: True when it goes to the kernel, False when it stays on IREE's
+    own path; None for other remarks."""
 
     def __str__(self) -> str:
         prefix = f"{self.location}: " if self.location else ""
-        return f"{prefix}remark: [{self.pass_name}] {self.message}"
+        subject = f"{self.op_name} " if self.op_name else ""
+        return f"{prefix}remark: [{self.pass_name}] {subject}{self.message}"
 
 
 _SINK: ContextVar[list[Remark] | None] = ContextVar("mipsc_remarks", default=None)
@@ -37,6 +44,35 @@ def collect_remarks() -> Iterator[list[Remark]]:
         _SINK.reset(token)
 
 
-def emit_remark(op: Operation, pass_name: str, message: str) -> None:
+def enclosing_function(op: Operation) -> str | None:
+    current = op.parent_op()
+    while current is not None:
+        if isinstance(name := current.properties.get("sym_name"), StringAttr):
+            return name.data
+        current = current.parent_op()
+    return None
+
+
+def emit_remark(op: Operation, pass_name: str, message: str, *, routed: bool | None = None) -> None:
     if (sink := _SINK.get()) is not None:
-        sink.append(Remark(location_of(op), pass_name, message))
+        sink.append(
+            Remark(location_of(op), pass_name, message, enclosing_function(op), op.name, routed)
+        )
+
+
+def format_report(remarks: Sequence[Remark]) -> str:
+    """Per function, each matmul-family op found and where it runs (and why)."""
+    entries = [r for r in remarks if r.routed is not None]
+    if not entries:
+        return "no matmul-family ops found"
+    lines: list[str] = []
+    functions = dict.fromkeys(r.function or "<module>" for r in entries)
+    for function in functions:
+        rows = [r for r in entries if (r.function or "<module>") == function]
+        routed = sum(1 for r in rows if r.routed)
+        lines.append(f"@{function}: {routed} of {len(rows)} matmul-family ops run in the kernel")
+        for r in rows:
+            where = "kernel" if r.routed else "IREE  "
+            loc = f"  ({r.location})" if r.location else ""
+            lines.append(f"  [{where}] {r.op_name} {r.message}{loc}")
+    return "\n".join(lines)

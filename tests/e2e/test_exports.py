@@ -13,7 +13,7 @@ from harness import DATA, MANIFEST, load_npz
 import mipsc
 from mipsc.backend.iree_compile import compile_mlir
 from mipsc.ir import make_context, parse_module, print_module, verify_module
-from mipsc.pipeline import compile_module
+from mipsc.pipeline import compile_module, lower_module
 
 pytestmark = pytest.mark.e2e
 
@@ -48,16 +48,27 @@ def test_round_trip_is_accepted_by_iree_and_computes_the_same(name, tmp_path):
     check_outputs(name, mipsc.load(vmfb).main(*inputs))
 
 
+MATMUL_FAMILY = ("aten.mm ", "aten.bmm ", "aten.matmul ", "aten.mv ", "aten.linear ",
+                 "aten.addmm ", "aten.baddbmm ", "aten.addbmm ")  # fmt: skip
+
+
+def kernel_symbol(name: str) -> str:
+    dtype = MANIFEST[name]["inputs"][0]["dtype"]
+    return f"mips_matmul_{dtype}"
+
+
 @pytest.mark.parametrize("name", sorted(MANIFEST))
-def test_mipsc_compile_computes_torch_numbers(name, tmp_path):
+def test_mipsc_compile_computes_torch_numbers(name, tmp_path, kernel_calls):
+    text = (DATA / f"{name}.mlir").read_text()
+    lowered = lower_module(text, f"{name}.mlir")
+    left = [op.strip() for op in MATMUL_FAMILY if op in lowered]
+    assert not left, f"left on IREE's path: {left}"
+    assert "flow.dispatch @mips_exe_0" in lowered
     vmfb = tmp_path / f"{name}.vmfb"
-    compile_module(
-        (DATA / f"{name}.mlir").read_text(),
-        f"{name}.mlir",
-        vmfb,
-        extra_flags=MANIFEST[name].get("compile_flags", []),
-    )
+    compile_module(text, f"{name}.mlir", vmfb, extra_flags=MANIFEST[name].get("compile_flags", []))
     if name in COMPILE_ONLY:
         return
     inputs, _ = load_npz(name)
+    before = kernel_calls[kernel_symbol(name)]
     check_outputs(name, mipsc.load(vmfb).main(*inputs))
+    assert kernel_calls[kernel_symbol(name)] > before

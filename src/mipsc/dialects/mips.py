@@ -17,7 +17,15 @@ from typing import ClassVar
 
 from xdsl.dialects import tensor
 from xdsl.dialects.arith import ConstantOp
-from xdsl.dialects.builtin import DYNAMIC_INDEX, IndexType, IntegerAttr, TensorType, UnitAttr
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    TensorType,
+    UnitAttr,
+)
+from xdsl.dialects.linalg.ops import FillOp
 from xdsl.ir import Attribute, Dialect, Operation, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -73,6 +81,20 @@ def reify_matmul_dims(
         ops += [index, dim]
         dims.append(dim.result)
     return ops, dims
+
+
+def is_zero_init(value: SSAValue) -> bool:
+    """True when `value` is `linalg.fill(0, tensor.empty)`: its old contents are never read, so
+    the kernel may write the product instead of accumulating into it."""
+    fill = value.owner
+    if not isinstance(fill, FillOp) or not isinstance(fill.outputs[0].owner, tensor.EmptyOp):
+        return False
+    constant = fill.inputs[0].owner
+    return (
+        isinstance(constant, ConstantOp)
+        and isinstance(constant.value, FloatAttr | IntegerAttr)
+        and constant.value.value.data == 0
+    )
 
 
 class MatmulLikeOp(IRDLOperation):

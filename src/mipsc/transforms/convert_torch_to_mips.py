@@ -41,6 +41,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.traits import is_side_effect_free
 
 from mipsc.dialects import mips, torch
+from mipsc.dialects.shapes import format_dim
 from mipsc.kernel_abi import matmul_symbol
 from mipsc.remarks import emit_remark
 
@@ -443,7 +444,7 @@ class TorchMatmulPattern(RewritePattern):
             ranks = ", ".join(str(rank_of(v)) for v in tensors)
             reason = f"operand ranks ({ranks}) are not supported"
         if reason is not None:
-            emit_remark(op, PASS_NAME, f"{op.name} left on IREE's path: {reason}")
+            emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=False)
             return
         em = Emitter([])
         result_type = op.results[0].type
@@ -457,6 +458,7 @@ class TorchMatmulPattern(RewritePattern):
             value = em.add(cast).results[0]
         back = em.add(torch.FromBuiltinTensorOp(value, result_type))
         new_ops = em.live_ops(back)
+        emit_remark(op, PASS_NAME, describe_routing(op, new_ops), routed=True)
         for new_op in new_ops:
             new_op.location = op.location
         peeled = [v.owner for v in op.operands if isinstance(v.owner, Operation)]
@@ -476,6 +478,30 @@ class TorchMatmulPattern(RewritePattern):
 
     def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
         raise NotImplementedError
+
+
+def describe_routing(op: Operation, new_ops: Sequence[Operation]) -> str:
+    """`(8x32, 16x32, 16) f32 -> mips.matmul transpose_rhs accumulate`: the operand shapes,
+    the dtype, and what it became."""
+    shapes = []
+    for value in op.operands:
+        if isinstance(value.type, torch.ValueTensorType) and value.type.has_sizes:
+            shapes.append("x".join(format_dim(d) for d in value.type.get_shape()) or "scalar")
+    dtype = op.results[0].type.dtype  # type: ignore[union-attr]
+    products = []
+    for new_op in new_ops:
+        if isinstance(new_op, mips.MatmulLikeOp):
+            flags = [
+                flag
+                for flag, on in (
+                    ("transpose_lhs", new_op.is_lhs_transposed),
+                    ("transpose_rhs", new_op.is_rhs_transposed),
+                    ("accumulate", not mips.is_zero_init(new_op.init)),
+                )
+                if on
+            ]
+            products.append(" ".join([new_op.name, *flags]))
+    return f"({', '.join(shapes)}) {dtype} -> {', '.join(products)}"
 
 
 TRANSPOSE_OPS = ("torch.aten.t", "torch.aten.transpose.int", "torch.aten.permute")
@@ -538,7 +564,7 @@ class ConvertLinear(TorchMatmulPattern):
         if bias is None or isinstance(bias.type, torch.NoneType):
             return emit_matmul(em, x, w, out_type)
         if unsupported_reason(bias.type, op.results[0].type) is not None or rank_of(bias) > 1:
-            emit_remark(op, PASS_NAME, "torch.aten.linear left on IREE's path: unusual bias")
+            emit_remark(op, PASS_NAME, "left on IREE's path: unusual bias", routed=False)
             return None
         out_n = em.dim(w.value, 0)
         sizes = [em.dim(x.value, i) for i in range(x.rank - 1)] + [out_n]
@@ -572,7 +598,7 @@ class ConvertAddmmLike(TorchMatmulPattern):
         bias = op.operands[0]
         reason = unsupported_reason(bias.type, op.results[0].type)
         if reason is not None:
-            emit_remark(op, PASS_NAME, f"{op.name} left on IREE's path: input {reason}")
+            emit_remark(op, PASS_NAME, f"left on IREE's path: input {reason}", routed=False)
             return
         super().match_and_rewrite(op, rewriter)
 

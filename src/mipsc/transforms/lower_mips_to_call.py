@@ -20,7 +20,6 @@ from xdsl.dialects import arith, func, memref, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     BoolAttr,
-    FloatAttr,
     IndexType,
     IntegerAttr,
     MemRefType,
@@ -49,19 +48,6 @@ PASS_NAME = "lower-mips-to-call"
 
 def _index(value: int) -> arith.ConstantOp:
     return arith.ConstantOp(IntegerAttr(value, IndexType()))
-
-
-def is_zero_fill(value: SSAValue) -> bool:
-    """True when `value` is `linalg.fill(0, tensor.empty)`: its old contents are never read."""
-    fill = value.owner
-    if not isinstance(fill, FillOp) or not isinstance(fill.outputs[0].owner, tensor.EmptyOp):
-        return False
-    constant = fill.inputs[0].owner
-    return (
-        isinstance(constant, arith.ConstantOp)
-        and isinstance(constant.value, FloatAttr | IntegerAttr)
-        and constant.value.value.data == 0
-    )
 
 
 @dataclass(frozen=True)
@@ -269,7 +255,7 @@ class LowerMatmul(RewritePattern):
             raise MipscError(
                 f"{op.name} on {out_type.get_element_type()} has no kernel", location_of(op)
             )
-        accumulate = not is_zero_fill(op.init)
+        accumulate = not mips.is_zero_init(op.init)
         key = MatmulKey(
             op.lhs.type,
             op.rhs.type,
