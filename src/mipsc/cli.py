@@ -28,7 +28,7 @@ from mipsc.pipeline import (
     lower_module,
     run_pipeline,
 )
-from mipsc.remarks import collect_remarks
+from mipsc.remarks import collect_remarks, format_report
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -247,6 +247,12 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     help="CPU for IREE's own code (--iree-llvmcpu-target-cpu).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show each step on stderr.")
+@click.option(
+    "--report",
+    is_flag=True,
+    help="List on stderr, per function, each matmul-family op: shapes, dtype, and whether it "
+    "runs in the kernel or why not.",
+)
 @click.pass_context
 @_user_errors
 def compile(
@@ -256,6 +262,7 @@ def compile(
     emit: str,
     target_cpu: str,
     verbose: bool,
+    report: bool,
 ) -> None:
     """Compile FILE (torch MLIR from a PyTorch export) into an IREE module whose matmuls run in
     the mipsc kernel plugin.
@@ -277,15 +284,19 @@ def compile(
         raise MipscError("reading from stdin needs -o OUT.vmfb")
     text, name = read_input(input_file)
     progress = _progress(verbose)
-    if emit != "vmfb":
-        write_output(lower_module(text, name, stage=emit, progress=progress), output)
-        return
-    if output == "-":
-        _compile_to_stdout(text, name, target_cpu, ctx.args, progress)
-        return
-    out = Path(output) if output else Path(input_file).with_suffix(".vmfb")
-    compile_module(text, name, out, target_cpu=target_cpu, extra_flags=ctx.args, progress=progress)
-    progress(f"wrote {out}")
+    with collect_remarks() as collected:
+        if emit != "vmfb":
+            write_output(lower_module(text, name, stage=emit, progress=progress), output)
+        elif output == "-":
+            _compile_to_stdout(text, name, target_cpu, ctx.args, progress)
+        else:
+            out = Path(output) if output else Path(input_file).with_suffix(".vmfb")
+            compile_module(
+                text, name, out, target_cpu=target_cpu, extra_flags=ctx.args, progress=progress
+            )
+            progress(f"wrote {out}")
+    if report:
+        click.echo(format_report(collected), err=True)
 
 
 def _compile_to_stdout(

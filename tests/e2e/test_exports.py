@@ -49,7 +49,8 @@ def test_round_trip_is_accepted_by_iree_and_computes_the_same(name, tmp_path):
 
 
 MATMUL_FAMILY = ("aten.mm ", "aten.bmm ", "aten.matmul ", "aten.mv ", "aten.linear ",
-                 "aten.addmm ", "aten.baddbmm ", "aten.addbmm ")  # fmt: skip
+                 "aten.addmm ", "aten.baddbmm ", "aten.addbmm ",
+                 "aten.scaled_dot_product_attention ")  # fmt: skip
 
 
 def kernel_symbol(name: str) -> str:

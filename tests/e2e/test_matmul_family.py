@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 
 RNG = np.random.default_rng(7)
 MATMUL_FAMILY = ("aten.mm ", "aten.bmm ", "aten.matmul ", "aten.mv ", "aten.linear ",
-                 "aten.addmm ", "aten.baddbmm ", "aten.addbmm ")  # fmt: skip
+                 "aten.addmm ", "aten.baddbmm ", "aten.addbmm ",
+                 "aten.scaled_dot_product_attention ")  # fmt: skip
 
 
 def vt(shape, dtype="f32"):
@@ -193,3 +194,32 @@ def test_f16_linear_matches_torch_rounding(compile_text, kernel_calls):
     # torch's CPU result: f32 accumulation of the products and the bias, one rounding to f16.
     want = (x.astype(np.float32) @ w.astype(np.float32).T + b.astype(np.float32)).astype(np.float16)
     check(compile_text, kernel_calls, text, [x, w, b], want, symbol="mips_matmul_f16", tol=4e-3)
+
+
+def softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_scaled_dot_product_attention(compile_text, kernel_calls):
+    q, k, v = rand(2, 4, 8, 16), rand(2, 4, 10, 16), rand(2, 4, 10, 12)
+    t = [vt(q.shape), vt(k.shape), vt(v.shape)]
+    body = (f"  %zero = torch.constant.float 0.000000e+00\n  %false = torch.constant.bool false\n"
+            f"  %r = torch.aten.scaled_dot_product_attention %a0, %a1, %a2, %none, %zero, %false, %none, %false"
+            f" : {t[0]}, {t[1]}, {t[2]}, !torch.none, !torch.float, !torch.bool, !torch.none, !torch.bool -> {vt((2, 4, 8, 12))}")  # fmt: skip
+    want = softmax(q @ k.transpose(0, 1, 3, 2) / 4.0) @ v
+    check(compile_text, kernel_calls, module(body, t, vt((2, 4, 8, 12))), [q, k, v], want)
+
+
+def test_causal_attention_stays_on_iree_with_a_remark():
+    t = vt((1, 2, 4, 8))
+    body = (f"  %zero = torch.constant.float 0.000000e+00\n  %true = torch.constant.bool true\n"
+            f"  %false = torch.constant.bool false\n"
+            f"  %r = torch.aten.scaled_dot_product_attention %a0, %a0, %a0, %none, %zero, %true, %none, %false"
+            f" : {t}, {t}, {t}, !torch.none, !torch.float, !torch.bool, !torch.none, !torch.bool -> {t}")  # fmt: skip
+    from mipsc.remarks import collect_remarks
+
+    with collect_remarks() as remarks:
+        lowered = lower_module(module(body, [t], t), "causal.mlir")
+    assert "aten.scaled_dot_product_attention" in lowered
+    assert any(r.routed is False and "causal" in r.message for r in remarks)

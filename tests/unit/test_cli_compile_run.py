@@ -360,3 +360,22 @@ def test_plugin_that_is_not_a_library(work, vmfb):
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: cannot load kernel plugin {work / 'model.mlir'}")
+
+
+def test_compile_report_lists_each_matmul(tmp_path):
+    path = tmp_path / "two.mlir"
+    path.write_text(
+        """func.func @main(%a: !torch.vtensor<[2,3],f32>, %b: !torch.vtensor<[3,4],f32>, %i: !torch.vtensor<[3,4],si64>) -> (!torch.vtensor<[2,4],f32>, !torch.vtensor<[3,3],si64>) {
+  %0 = torch.aten.mm %a, %b : !torch.vtensor<[2,3],f32>, !torch.vtensor<[3,4],f32> -> !torch.vtensor<[2,4],f32>
+  %t = torch.aten.t %i : !torch.vtensor<[3,4],si64> -> !torch.vtensor<[4,3],si64>
+  %1 = torch.aten.mm %i, %t : !torch.vtensor<[3,4],si64>, !torch.vtensor<[4,3],si64> -> !torch.vtensor<[3,3],si64>
+  return %0, %1 : !torch.vtensor<[2,4],f32>, !torch.vtensor<[3,3],si64>
+}
+"""
+    )
+    result = CliRunner().invoke(main, ["compile", str(path), "--emit=mips", "--report"])
+    assert result.exit_code == 0, result.output
+    assert "@main: 1 of 2 matmul-family ops run in the kernel" in result.output
+    assert "[kernel] torch.aten.mm (2x3, 3x4) f32 -> mips.matmul" in result.output
+    assert "[IREE  ] torch.aten.mm left on IREE's path: element type si64" in result.output
+    assert f"({path}:4:3)" in result.output

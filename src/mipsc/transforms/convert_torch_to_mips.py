@@ -695,6 +695,70 @@ def broadcast_to(
     return em.broadcast(value, out_shape, sizes, [*range(pad), *repeated])
 
 
+class ConvertScaledDotProductAttention(TorchMatmulPattern):
+    """`scaled_dot_product_attention` without mask, dropout or causality: its two matmuls go to
+    the kernel (`q · kᵀ` reading k by strides, then `· v`), with torch's own `mul.Scalar` and
+    `softmax.int` between them. Other forms stay on IREE's fused attention path."""
+
+    OP_NAME = "torch.aten.scaled_dot_product_attention"
+    MATRIX_OPERANDS = (0, 1, 2)
+
+    def operand_ranks_ok(self, ranks: list[int]) -> bool:
+        return len(set(ranks)) == 1 and ranks[0] >= 2
+
+    def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
+        q, k, v, mask, dropout, causal, scale, *rest = op.operands
+        plain = (
+            isinstance(mask.owner, torch.ConstantNoneOp)
+            and constant_number(dropout) == 0.0
+            and _constant_bool(causal) is False
+            and all(_constant_bool(r) is False for r in rest)
+        )
+        if not plain:
+            emit_remark(
+                op,
+                PASS_NAME,
+                "left on IREE's path (its fused attention): mask, dropout, causal or GQA",
+                routed=False,
+            )
+            return None
+        q_type, k_type = q.type, k.type
+        assert isinstance(q_type, torch.ValueTensorType) and isinstance(
+            k_type, torch.ValueTensorType
+        )
+        head_dim = q_type.get_shape()[-1]
+        if isinstance(scale.owner, torch.ConstantNoneOp):
+            if head_dim == DYNAMIC_INDEX:
+                emit_remark(op, PASS_NAME, "left on IREE's path: dynamic head dim", routed=False)
+                return None
+            factor = 1.0 / math.sqrt(head_dim)
+        elif (factor_or_none := constant_number(scale)) is not None:
+            factor = factor_or_none
+        else:
+            emit_remark(op, PASS_NAME, "left on IREE's path: non-constant scale", routed=False)
+            return None
+        shape = [*q_type.get_shape()[:-1], k_type.get_shape()[-2]]
+        scores_type = torch.ValueTensorType(shape, q_type.dtype)
+        scores = emit_matmul(
+            em, self.operand(em, q), self.operand(em, k, flip=True), scores_type.to_builtin()
+        )
+        scores_t = em.add(torch.FromBuiltinTensorOp(scores, scores_type)).results[0]
+        factor_c = em.add(torch.ConstantFloatOp(factor)).results[0]
+        scaled = em.add(_torch_op("torch.aten.mul.Scalar", [scores_t, factor_c], scores_type))
+        last = em.add(torch.ConstantIntOp(-1)).results[0]
+        none = em.add(torch.ConstantNoneOp()).results[0]
+        probs = em.add(
+            _torch_op("torch.aten.softmax.int", [scaled.results[0], last, none], scores_type)
+        )
+        probs_b = Operand(em.to_builtin(probs.results[0]), False)
+        return emit_matmul(em, probs_b, self.operand(em, v), out_type)
+
+
+def _constant_bool(value: SSAValue) -> bool | None:
+    op = value.owner
+    return bool(op.value.value.data) if isinstance(op, torch.ConstantBoolOp) else None
+
+
 def _merge_into_kept(rank: int, kept: Sequence[int]) -> list[list[int]]:
     """Reassociation groups that merge every dim not in `kept` into the next kept dim (or the
     last one)."""
@@ -719,6 +783,7 @@ TORCH_PATTERNS: tuple[type[TorchMatmulPattern], ...] = (
     ConvertAddmmLike,
     ConvertBaddbmm,
     ConvertAddbmm,
+    ConvertScaledDotProductAttention,
 )
 
 
