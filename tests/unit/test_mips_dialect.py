@@ -7,7 +7,7 @@ from xdsl.ir import Block
 from xdsl.traits import is_side_effect_free
 from xdsl.utils.exceptions import VerifyException
 
-from mipsc.dialects.mips import MatmulOp
+from mipsc.dialects.mips import BatchMatmulOp, MatmulOp
 
 Q = DYNAMIC_INDEX
 
@@ -81,3 +81,39 @@ def test_reify_mixed():
 
 def test_matmul_is_side_effect_free():
     assert is_side_effect_free(make_matmul([4, 5], [5, 3], [4, 3]))
+
+
+def make_op(cls, lhs, rhs, init, **flags):
+    block = Block(arg_types=[TensorType(f32, s) for s in (lhs, rhs, init)])
+    op = cls(*block.args, **flags)
+    block.add_op(op)
+    return op
+
+
+def test_transposed_operands_verify_with_their_logical_shapes():
+    make_op(MatmulOp, [4, 5], [3, 5], [4, 3], transpose_rhs=True).verify()
+    make_op(MatmulOp, [5, 4], [5, 3], [4, 3], transpose_lhs=True).verify()
+    with pytest.raises(VerifyException, match="K mismatch: lhs dim 1 is 5 but rhs dim 0 is 3"):
+        make_op(MatmulOp, [4, 5], [3, 5], [4, 3]).verify()
+
+
+def test_reify_follows_transposes():
+    op = make_op(MatmulOp, [5, Q], [Q, 5], [Q, Q], transpose_lhs=True, transpose_rhs=True)
+    ops, _dims = op.reify_result_shapes()
+    dim_ops = [o for o in ops if isinstance(o, tensor.DimOp)]
+    assert [d.source for d in dim_ops] == [op.lhs, op.rhs]
+    assert [d.index.owner.value.value.data for d in dim_ops] == [1, 0]
+
+
+def test_batch_matmul_verifier():
+    make_op(BatchMatmulOp, [2, 4, 5], [2, 5, 3], [2, 4, 3]).verify()
+    make_op(BatchMatmulOp, [Q, 4, 5], [2, 3, 5], [Q, 4, 3], transpose_rhs=True).verify()
+    with pytest.raises(VerifyException, match="batch mismatch: lhs dim 0 is 2 but rhs dim 0 is 3"):
+        make_op(BatchMatmulOp, [2, 4, 5], [3, 5, 3], [2, 4, 3]).verify()
+    with pytest.raises(VerifyException, match="lhs must be a 3-D tensor"):
+        make_op(BatchMatmulOp, [4, 5], [5, 3], [4, 3]).verify()
+
+
+def test_batch_matmul_reify_includes_the_batch():
+    _ops, dims = make_op(BatchMatmulOp, [Q, 4, 5], [Q, 5, 3], [Q, 4, 3]).reify_result_shapes()
+    assert dims[1:] == [4, 3] and not isinstance(dims[0], int)
