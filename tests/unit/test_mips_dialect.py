@@ -117,3 +117,24 @@ def test_batch_matmul_verifier():
 def test_batch_matmul_reify_includes_the_batch():
     _ops, dims = make_op(BatchMatmulOp, [Q, 4, 5], [Q, 5, 3], [Q, 4, 3]).reify_result_shapes()
     assert dims[1:] == [4, 3] and not isinstance(dims[0], int)
+
+
+@pytest.mark.parametrize(
+    ("m", "n", "batch", "k"),
+    [
+        (37, 23, 1, 19),
+        (1024, 1024, 1, 1024),
+        (256, 384, 1, 512),
+        (1, 1000, 1, 1000),
+        (8, 8, 16, 64),
+    ],
+)
+def test_choose_tiles(m, n, batch, k):
+    from mipsc.transforms.lower_mips_to_call import MIN_TILE, TARGET_TILES, choose_tiles
+
+    tm, tn = choose_tiles(m, n, batch, k)
+    tiles = -(-m // tm) * -(-n // tn) * batch
+    small = 2 * m * n * k * batch < 2_000_000
+    assert tiles == batch if small else tiles >= TARGET_TILES or (tm, tn) == MIN_TILE
+    assert tm % 8 == 0 and tn % 16 == 0
+    assert tm < m + 8 and tn < n + 16  # never a tile far bigger than the matrix

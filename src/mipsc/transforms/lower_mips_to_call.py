@@ -239,6 +239,55 @@ class ExecutableCache:
         return ref
 
 
+MAX_TILE = (256, 256)
+MIN_TILE = (32, 64)
+DYNAMIC_TILE = (64, 128)
+TARGET_TILES = 8
+"""Enough workgroups to keep several cores evenly busy (2 here; the imbalance of one extra
+tile is at most 1/8 of the work), without making tiles so small that packing dominates."""
+SMALL_WORK_FLOPS = 2_000_000
+"""Below this, one tile: the dispatch costs more than what parallelism would save."""
+
+
+def _k_of(op: mips.MatmulLikeOp) -> int:
+    lhs = op.lhs.type
+    assert isinstance(lhs, TensorType)
+    shape = mips.logical_shape(lhs.get_shape(), op.is_lhs_transposed)
+    return shape[-1]
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def choose_tiles(m: int, n: int, batch: int, k: int) -> tuple[int, int]:
+    """Output tile (rows, cols) per workgroup for a product of this shape.
+
+    Start from big tiles (a packed kernel reuses each panel across the whole tile), clamp them
+    to the matrix, then halve the larger one until there are TARGET_TILES workgroups, so large
+    products spread evenly over the cores and small ones do not pay for idle workgroups.
+    Dynamic shapes get a middle-sized tile.
+    """
+    if DYNAMIC_INDEX in (m, n):
+        return DYNAMIC_TILE
+    tm = min(MAX_TILE[0], _round_up(max(m, 1), 8))
+    tn = min(MAX_TILE[1], _round_up(max(n, 1), 16))
+    batch = 1 if batch == DYNAMIC_INDEX else batch
+    flops = 2 * m * n * batch * (k if k != DYNAMIC_INDEX else 64)
+    if flops < SMALL_WORK_FLOPS:
+        return tm, tn
+
+    def count(tm: int, tn: int) -> int:
+        return -(-m // tm) * -(-n // tn) * batch
+
+    while count(tm, tn) < TARGET_TILES and (tm > MIN_TILE[0] or tn > MIN_TILE[1]):
+        if tn > MIN_TILE[1] and (tn >= 2 * tm or tm <= MIN_TILE[0]):
+            tn = max(MIN_TILE[1], _round_up(tn // 2, 16))
+        else:
+            tm = max(MIN_TILE[0], _round_up(tm // 2, 8))
+    return tm, tn
+
+
 @dataclass
 class LowerMatmul(RewritePattern):
     """`mips.matmul` / `mips.batch_matmul` → their dims, then one `flow.dispatch`."""
@@ -246,6 +295,16 @@ class LowerMatmul(RewritePattern):
     executables: ExecutableCache
     tile_m: int
     tile_n: int
+
+    def tiles_for(self, op: mips.MatmulLikeOp) -> tuple[int, int]:
+        """The pass options when given, else a choice for this op's shape."""
+        if self.tile_m and self.tile_n:
+            return self.tile_m, self.tile_n
+        out = op.result.type
+        assert isinstance(out, TensorType)
+        *batch, m, n = out.get_shape()
+        tm, tn = choose_tiles(m, n, batch[0] if batch else 1, _k_of(op))
+        return self.tile_m or tm, self.tile_n or tn
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: mips.MatmulLikeOp, rewriter: PatternRewriter) -> None:
@@ -263,8 +322,7 @@ class LowerMatmul(RewritePattern):
             op.is_lhs_transposed,
             op.is_rhs_transposed,
             accumulate,
-            self.tile_m,
-            self.tile_n,
+            *self.tiles_for(op),
         )
         entry = self.executables.entry_for(key)
 
@@ -351,8 +409,10 @@ class LowerMipsToCallPass(ModulePass):
 
     name = PASS_NAME
 
-    tile_m: int = 64
-    tile_n: int = 128
+    tile_m: int = 0
+    """Rows of C per workgroup; 0 chooses per shape (see choose_tiles)."""
+    tile_n: int = 0
+    """Columns of C per workgroup; 0 chooses per shape."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         cache = ExecutableCache(op)
