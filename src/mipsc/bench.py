@@ -1,0 +1,221 @@
+"""`mipsc bench`: the same matmuls through mipsc, IREE's own codegen and numpy, side by side.
+
+Each thread count runs in its own process (IREE reads its worker count and the kernel plugin
+once per process; OpenBLAS its thread count at import). Inside a process the backends are
+timed interleaved, call by call, so a busy machine slows all of them alike; the median counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mipsc.backend.iree_compile import compile_mlir
+from mipsc.diagnostics import MipscError
+
+IREE_BEST_FLAGS = ("--iree-opt-data-tiling",)
+"""IREE's own codegen at its best on this CPU (with target-cpu=host, which compile_mlir sets)."""
+
+DEFAULT_SHAPES = ((256, 256, 256), (256, 512, 384), (512, 512, 512), (1024, 1024, 1024))
+NP_DTYPES = {"f32": np.float32, "f16": np.float16}
+
+
+@dataclass
+class Result:
+    m: int
+    n: int
+    k: int
+    dtype: str
+    threads: int
+    backend: str
+    median_ms: float
+    gflops: float
+    percent_of_peak: float
+    samples: int
+
+
+@dataclass
+class Report:
+    machine: str
+    peak_gflops_per_core: float
+    openblas_coretype: str | None
+    results: list[Result] = field(default_factory=list)
+
+
+def cpu_peak_gflops_per_core() -> tuple[str, float]:
+    """(description, f32 peak per core): FMA pipes x lanes x 2 flops x clock, from /proc/cpuinfo."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown CPU", float("nan")
+    flags = set(re.search(r"^flags\s*:\s*(.*)$", info, re.M).group(1).split())  # type: ignore[union-attr]
+    mhz_match = re.search(r"^cpu MHz\s*:\s*([\d.]+)", info, re.M)
+    ghz = float(mhz_match.group(1)) / 1000 if mhz_match else float("nan")
+    model = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
+    lanes, isa = (
+        (16, "AVX-512") if "avx512f" in flags else (8, "AVX2") if "avx2" in flags else (4, "SSE")
+    )
+    description = f"{model.group(1) if model else 'x86-64'}, {isa}, {ghz:.2f} GHz"
+    return description, 2 * lanes * 2 * ghz
+
+
+def mm_module(m: int, n: int, k: int, dtype: str) -> str:
+    def t(r: int, c: int) -> str:
+        return f"!torch.vtensor<[{r},{c}],{dtype}>"
+
+    return (
+        f"func.func @main(%a: {t(m, k)}, %b: {t(k, n)}) -> {t(m, n)} {{\n"
+        f"  %0 = torch.aten.mm %a, %b : {t(m, k)}, {t(k, n)} -> {t(m, n)}\n"
+        f"  return %0 : {t(m, n)}\n}}\n"
+    )
+
+
+def compile_backends(work: Path, m: int, n: int, k: int, dtype: str) -> dict[str, Path]:
+    """The .vmfb of each IREE-based backend for one shape."""
+    from mipsc.pipeline import compile_module
+
+    text = mm_module(m, n, k, dtype)
+    paths = {"mipsc": work / f"mipsc_{m}x{n}x{k}_{dtype}.vmfb"}
+    compile_module(text, "bench.mlir", paths["mipsc"])
+    paths["iree-best"] = work / f"iree_{m}x{n}x{k}_{dtype}.vmfb"
+    compile_mlir(text, paths["iree-best"], extra_flags=IREE_BEST_FLAGS)
+    return paths
+
+
+def _time_interleaved(
+    calls: dict[str, Callable[[], object]], min_seconds: float, max_samples: int
+) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():  # warm up: first-call allocations and page faults
+        call()
+    start = time.perf_counter()
+    while (
+        time.perf_counter() - start < min_seconds
+        and len(next(iter(samples.values()))) < max_samples
+    ):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - t0)
+    return samples
+
+
+def worker(spec: dict) -> list[dict]:
+    """One process, one thread count: every shape and dtype, backends interleaved."""
+    import iree.runtime as rt
+
+    from mipsc import runtime
+
+    threads = spec["threads"]
+    rt.flags.parse_flags(f"--task_topology_group_count={threads}")
+    results: list[dict] = []
+    work = Path(spec["work"])
+    for m, n, k in spec["shapes"]:
+        for dtype in spec["dtypes"]:
+            paths = compile_backends(work, m, n, k, dtype)
+            rng = np.random.default_rng(0)
+            np_dtype = NP_DTYPES[dtype]
+            a = rng.standard_normal((m, k)).astype(np_dtype)
+            b = rng.standard_normal((k, n)).astype(np_dtype)
+            calls: dict[str, Callable[[], object]] = {}
+            for backend, path in paths.items():
+                module = runtime.load(path)
+                device = rt.get_device(runtime.DEVICE)
+                da, db = rt.asdevicearray(device, a), rt.asdevicearray(device, b)
+                function = module.function("main")
+                calls[backend] = lambda f=function, da=da, db=db: f(da, db)
+            if dtype == "f32":
+                calls["numpy"] = lambda a=a, b=b: a @ b
+            samples = _time_interleaved(calls, spec["min_seconds"], spec["max_samples"])
+            flops = 2.0 * m * n * k
+            for backend, times in samples.items():
+                median = statistics.median(times)
+                gflops = flops / median / 1e9
+                peak = spec["peak"] * threads
+                percent = 100 * gflops / peak
+                row = Result(
+                    m, n, k, dtype, threads, backend, 1e3 * median, gflops, percent, len(times)
+                )
+                results.append(asdict(row))
+    return results
+
+
+def run_bench(
+    shapes: Sequence[tuple[int, int, int]],
+    dtypes: Sequence[str],
+    threads: Sequence[int],
+    *,
+    min_seconds: float = 2.0,
+    max_samples: int = 200,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> Report:
+    machine, peak = cpu_peak_gflops_per_core()
+    report = Report(machine, peak, os.environ.get("OPENBLAS_CORETYPE"))
+    with tempfile.TemporaryDirectory(prefix="mipsc-bench-") as work:
+        for count in threads:
+            progress(f"{count} thread(s): {len(shapes)} shape(s) x {', '.join(dtypes)}")
+            spec = {
+                "threads": count,
+                "shapes": [list(s) for s in shapes],
+                "dtypes": list(dtypes),
+                "work": work,
+                "min_seconds": min_seconds,
+                "max_samples": max_samples,
+                "peak": peak,
+            }
+            env = dict(os.environ, OPENBLAS_NUM_THREADS=str(count), OMP_NUM_THREADS=str(count))
+            proc = subprocess.run(
+                [sys.executable, "-m", "mipsc.bench"],
+                input=json.dumps(spec),
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise MipscError(f"benchmark worker failed:\n{proc.stderr.strip()[-3000:]}")
+            report.results += [Result(**r) for r in json.loads(proc.stdout)]
+    return report
+
+
+def format_table(report: Report) -> str:
+    coretype = report.openblas_coretype or "unset (OpenBLAS picks its kernel for this CPU)"
+    lines = [
+        f"machine: {report.machine}; peak {report.peak_gflops_per_core:.0f} GFLOP/s per core (f32)",
+        f"OPENBLAS_CORETYPE: {coretype}",
+        "",
+        f"{'shape (MxNxK)':<16}{'dtype':<6}{'thr':>4} {'backend':<10}{'ms':>9}{'GFLOP/s':>9}"
+        f"{'%peak':>7}{'vs iree':>9}{'vs numpy':>9}",
+    ]
+    by_case: dict[tuple, dict[str, Result]] = {}
+    for r in report.results:
+        by_case.setdefault((r.m, r.n, r.k, r.dtype, r.threads), {})[r.backend] = r
+    for (m, n, k, dtype, threads), backends in by_case.items():
+        iree = backends.get("iree-best")
+        numpy_r = backends.get("numpy")
+        for name, r in backends.items():
+            vs_iree = f"{iree.median_ms / r.median_ms:.2f}x" if iree else "-"
+            vs_np = f"{numpy_r.median_ms / r.median_ms:.2f}x" if numpy_r else "-"
+            lines.append(
+                f"{f'{m}x{n}x{k}':<16}{dtype:<6}{threads:>4} {name:<10}{r.median_ms:>9.3f}"
+                f"{r.gflops:>9.1f}{r.percent_of_peak:>6.0f}%{vs_iree:>9}{vs_np:>9}"
+            )
+    lines.append("")
+    lines.append("ratios: how many times faster than that baseline (>1 is faster), medians")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    json.dump(worker(json.loads(sys.stdin.read())), sys.stdout)
