@@ -212,6 +212,14 @@ class Emitter:
         dims = DenseArrayBase.from_list(i64, list(added))
         return self.add(BroadcastOp(value, init, dims)).results[0]
 
+    def transpose(self, value: SSAValue, perm: Sequence[int]) -> SSAValue:
+        """`value` with its dims permuted (a copy, made by IREE)."""
+        shape = _shape(value)
+        sizes = [self.dim(value, p) for p in perm]
+        init = self.empty([shape[p] for p in perm], _element(value), sizes)
+        op = TransposeOp(value, init, DenseArrayBase.from_list(i64, list(perm)))
+        return self.add(op).results[0]
+
     def product(
         self,
         lhs: SSAValue,
@@ -654,28 +662,11 @@ class ConvertAddbmm(ConvertAddmmLike):
         out_type: TensorType[Attribute],
         init: SSAValue | None,
     ) -> SSAValue:
-        a_value = a.value
-        if a.transposed:  # stored [B, K, M]: [M, B, K] is one permutation away too
-            perm = [2, 0, 1]
-        else:
-            perm = [1, 0, 2]
-        shape = _shape(a_value)
-        permuted = [shape[p] for p in perm]
-        sizes = [em.dim(a_value, p) for p in perm]
-        empty = em.empty(permuted, _element(a_value), sizes)
-        moved = em.add(TransposeOp(a_value, empty, DenseArrayBase.from_list(i64, perm))).results[0]
+        # [B, M, K] (or stored [B, K, M]) -> [M, B, K] -> [M, B·K]
+        moved = em.transpose(a.value, [2, 0, 1] if a.transposed else [1, 0, 2])
         lhs = Operand(em.collapse(moved, [[0], [1, 2]]), False)
-        b_groups = [[0, 1], [2]] if not b.transposed else None
-        if b_groups is None:  # stored [B, N, K]: make it [B, K, N] first
-            b_shape = _shape(b.value)
-            b_perm = [0, 2, 1]
-            b_empty = em.empty([b_shape[p] for p in b_perm], _element(b.value),
-                               [em.dim(b.value, p) for p in b_perm])  # fmt: skip
-            b_value = em.add(
-                TransposeOp(b.value, b_empty, DenseArrayBase.from_list(i64, b_perm))
-            ).results[0]
-        else:
-            b_value = b.value
+        # [B, K, N] (or stored [B, N, K] -> [B, K, N]) -> [B·K, N]
+        b_value = em.transpose(b.value, [0, 2, 1]) if b.transposed else b.value
         rhs = Operand(em.collapse(b_value, [[0, 1], [2]]), False)
         return emit_matmul(em, lhs, rhs, out_type, init)
 
