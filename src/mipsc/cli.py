@@ -322,7 +322,9 @@ def _compile_to_stdout(
 @main.command(
     epilog="\b\nExamples:\n"
     "  mipsc run model.vmfb --input=@a.npy --input=@b.npy --output=@out.npy\n"
-    "  mipsc run model.vmfb --input=2x3xf32=1 --input=3x4xf32=2",
+    "  mipsc run model.vmfb --input=2x3xf32=1 --input=3x4xf32=2\n"
+    "  mipsc run model_bf16.vmfb --input=8x32xbf16=@x.bin --output=@out.bin\n"
+    "  mipsc run model.vmfb --parameters=model=weights.irpa --input=@x.npy",
 )
 @click.argument("module_file", metavar="MODULE.vmfb")
 @click.option("--function", default="main", show_default=True, help="Function to call.")
@@ -331,14 +333,24 @@ def _compile_to_stdout(
     "inputs",
     multiple=True,
     metavar="SPEC",
-    help="An input, in order: @file.npy, or a literal like 2x3xf32=1 or 2xf32=1,2.",
+    help="An input, in order: @file.npy, raw bytes with their type like 8x32xbf16=@x.bin, "
+    "or a literal like 2x3xf32=1 or 2xf32=1,2.",
 )
 @click.option(
     "--output",
     "outputs",
     multiple=True,
-    metavar="@FILE.npy",
-    help="Save the outputs, in order, to .npy files instead of printing them.",
+    metavar="@FILE",
+    help="Save the outputs, in order: @FILE.npy as .npy, any other name as raw bytes "
+    "(bf16 results need a raw name; .npy cannot record bf16).",
+)
+@click.option(
+    "--parameters",
+    "parameters",
+    multiple=True,
+    metavar="[SCOPE=]FILE",
+    help="A parameter file (.irpa, .safetensors, .gguf) for the module's external weights of "
+    "SCOPE, e.g. model=weights.irpa; repeatable.",
 )
 @click.option("--plugin", metavar="PATH", help="Kernel plugin (default: `mipsc plugin-path`).")
 @_user_errors
@@ -347,13 +359,15 @@ def run(
     function: str,
     inputs: tuple[str, ...],
     outputs: tuple[str, ...],
+    parameters: tuple[str, ...],
     plugin: str | None,
 ) -> None:
     """Run a function of MODULE.vmfb on the CPU, with the kernel plugin loaded for you."""
     from mipsc import runtime
 
     arrays = [runtime.parse_input(spec) for spec in inputs]
-    module = runtime.load(module_file, plugin=plugin)
+    scoped = [runtime.parse_parameters(spec) for spec in parameters]
+    module = runtime.load(module_file, plugin=plugin, parameters=scoped)
     results = runtime.call(module, function, arrays)
     if outputs and len(outputs) != len(results):
         raise MipscError(
@@ -361,20 +375,10 @@ def run(
         )
     for index, result in enumerate(results):
         if outputs:
-            save_array(outputs[index], result)
+            runtime.save_output(outputs[index], result, index)
         else:
             click.echo(f"result[{index}]: {runtime.type_string(result)}")
             click.echo(np.array2string(result, threshold=1000))
-
-
-def save_array(spec: str, array: np.ndarray) -> None:
-    """Write `array` to exactly the named file (np.save alone would append .npy)."""
-    path = spec.removeprefix("@")
-    try:
-        with open(path, "wb") as file:
-            np.save(file, array, allow_pickle=False)
-    except OSError as err:
-        raise MipscError(f"cannot write '{path}': {err.strerror}") from None
 
 
 @main.command(name="plugin-path")

@@ -3,6 +3,11 @@
 IREE reads `--executable_plugin` once per process, when the first local device is created, so
 the plugin is configured here before any device exists, and every module of this process
 shares that device.
+
+bf16 tensors are `ml_dtypes.bfloat16` arrays (a dependency of iree-base-runtime, whose
+`asdevicearray`/`to_host` map that dtype to and from HAL's BFLOAT_16). Weights exported as
+`#flow.parameter.named<"scope"::"key">` come from parameter files (.irpa, .safetensors, .gguf)
+given per scope, as iree-run-module's `--parameters=scope=file.irpa`.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
+import ml_dtypes
 import numpy as np
 
 from mipsc.diagnostics import MipscError
@@ -155,9 +161,19 @@ class Function:
         if (count := _ARG_COUNT.search(message)) is not None:
             return f"{self.name} takes {count['want']} input(s), {count['got']} given"
         plain = iree_message(message)
+        if "could not map dtype" in plain:
+            return f"an input has a dtype IREE cannot take ({plain}){_BF16_HINT}"
         if "mismatch" in plain and "hal.buffer_view.assert" in message:
-            return f"an input does not match {self.name}'s signature: {plain}"
+            hint = _BF16_HINT if "expected bf16" in plain else ""
+            return f"an input does not match {self.name}'s signature: {plain}{hint}"
         return plain
+
+
+# numpy has no bf16: users meet it as uint16 bit patterns, or as `V2` from a .npy file.
+_BF16_HINT = (
+    "; bf16 inputs are ml_dtypes.bfloat16 arrays: x.astype(ml_dtypes.bfloat16), or "
+    "bits.view(ml_dtypes.bfloat16) for uint16 bit patterns"
+)
 
 
 _ARG_COUNT = re.compile(r"expected (?P<want>\d+) arguments but passed (?P<got>\d+)")
@@ -175,13 +191,94 @@ def iree_message(message: str) -> str:
     return _IREE_TYPE_CODE.sub("", text).strip().rstrip(";")
 
 
+PathLike: TypeAlias = str | os.PathLike[str]
+# {scope: file} or [(scope, file), ...]; a scope may have several files, "" is the unnamed scope.
+Parameters: TypeAlias = Mapping[str, PathLike] | Iterable[tuple[str, PathLike]]
+
+
+def _parameters_hint(scope: str = "scope") -> str:
+    return f"parameters={{'{scope}': 'file.irpa'}} (or `mipsc run --parameters={scope}=file.irpa`)"
+
+
+def parse_parameters(spec: str) -> tuple[str, str]:
+    """`scope=file.irpa`, or `file.irpa` for the unnamed scope, as iree-run-module takes them."""
+    scope, sep, path = spec.partition("=")
+    if not sep:
+        scope, path = "", spec
+    if not path.strip():
+        raise MipscError(
+            f"cannot understand --parameters '{spec}': expected SCOPE=FILE (e.g. "
+            "model=weights.irpa), or FILE for the unnamed scope"
+        )
+    return scope, path
+
+
+def _parameter_files(parameters: Parameters) -> list[tuple[str, Path]]:
+    """(scope, file) pairs from a dict or a list of pairs; anything else is a user error."""
+    if isinstance(parameters, str | bytes | os.PathLike):
+        # A bare path would silently serve the unnamed scope, which exports rarely use.
+        raise MipscError(f"parameters must name each file's scope: {_parameters_hint()}")
+    pairs = parameters.items() if isinstance(parameters, Mapping) else parameters
+    files: list[tuple[str, Path]] = []
+    for pair in pairs:
+        if (
+            not isinstance(pair, tuple | list)
+            or len(pair) != 2
+            or not isinstance(pair[0], str)
+            or not isinstance(pair[1], str | os.PathLike)
+        ):
+            raise MipscError(
+                f"parameters: {pair!r} is not a (scope, file) pair; expected {_parameters_hint()}"
+            )
+        files.append((pair[0], Path(pair[1])))
+    return files
+
+
+def _parameter_indices(parameters: Parameters | None) -> dict[str, Any]:
+    """One IREE parameter index per scope, every file of that scope in it (as iree-run-module).
+
+    Files are opened here, before any device exists, so a bad file fails before anything runs.
+    """
+    import iree.runtime as rt
+
+    indices: dict[str, Any] = {}
+    for scope, path in _parameter_files(parameters or {}):
+        try:
+            with path.open("rb") as file:
+                empty = not file.read(1)
+        except OSError as err:
+            raise MipscError(f"cannot read parameter file '{path}': {err.strerror}") from None
+        if empty:
+            raise MipscError(f"cannot read parameter file '{path}': it is empty")
+        index = indices.setdefault(scope, rt.ParameterIndex())
+        try:
+            index.load(str(path))
+        except (ValueError, RuntimeError, NotImplementedError) as err:
+            raise MipscError(
+                f"cannot read parameter file '{path}': {iree_message(str(err))}"
+            ) from None
+    return indices
+
+
+# IREE's load-time errors for parameters: a scope without files, a key no file of it holds.
+_PARAMETER_SCOPE = re.compile(r"no provider registered that handles scopes like '(?P<scope>[^']*)'")
+_PARAMETER_KEY = re.compile(r"no parameter found in index with key '(?P<key>[^']*)'")
+
+
 class Module:
     """A compiled `.vmfb` loaded on the local CPU device, with the kernel plugin when it needs it.
 
-    `Module("m.vmfb").main(a, b)` returns numpy arrays.
+    `Module("m.vmfb").main(a, b)` returns numpy arrays. `parameters` gives the files of the
+    module's external weights, per scope: `{"model": "weights.irpa"}`.
     """
 
-    def __init__(self, vmfb: str | Path | bytes, *, plugin: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        vmfb: str | Path | bytes,
+        *,
+        plugin: str | Path | None = None,
+        parameters: Parameters | None = None,
+    ) -> None:
         import iree.runtime as rt
 
         if isinstance(vmfb, bytes):
@@ -192,6 +289,7 @@ class Module:
             except OSError as err:
                 raise MipscError(f"cannot read '{vmfb}': {err.strerror}") from None
             self.name = str(vmfb)
+        indices = _parameter_indices(parameters)
         needed = required_kernels(data)
         plugin_file = Path(plugin).resolve() if plugin is not None else _default_plugin(needed)
         if plugin_file is not None:
@@ -201,6 +299,11 @@ class Module:
             _check_kernels(needed, _configured_plugin, self.name)
         self._context = rt.SystemContext(config=rt.Config(device=_device()))
         try:
+            # Registered even without files, so that a module reading parameters fails naming
+            # the scope it needs. It keeps the providers, and they keep their files mapped.
+            providers = [index.create_provider(scope=s) for s, index in indices.items()]
+            params = rt.create_io_parameters_module(self._context.instance, *providers)
+            self._context.add_vm_module(params)
             vm_module = rt.VmModule.copy_buffer(self._context.instance, data)
             self._context.add_vm_module(vm_module)
         except (RuntimeError, ValueError) as err:
@@ -209,6 +312,16 @@ class Module:
         self._bound = self._context.modules[vm_module.name]
 
     def _explain_load_error(self, message: str, needed: set[str]) -> str:
+        if (scope := _PARAMETER_SCOPE.search(message)) is not None:
+            return (
+                f"{self.name} reads its weights from parameters of the scope '{scope['scope']}', "
+                f"and no parameter file was given for it: {_parameters_hint(scope['scope'])}"
+            )
+        if (key := _PARAMETER_KEY.search(message)) is not None:
+            return (
+                f"{self.name} reads the parameter '{key['key']}', which none of the parameter "
+                "files of its scope holds"
+            )
         if "no executable loader" in message and needed:
             return (
                 f"{self.name} needs the kernels {', '.join(sorted(needed))} from the plugin "
@@ -241,9 +354,14 @@ class Module:
         return self.function(name)
 
 
-def load(vmfb: str | Path | bytes, *, plugin: str | Path | None = None) -> Module:
+def load(
+    vmfb: str | Path | bytes,
+    *,
+    plugin: str | Path | None = None,
+    parameters: Parameters | None = None,
+) -> Module:
     """Load a `.vmfb` made by `mipsc compile`, with the kernel plugin if it calls kernels."""
-    return Module(vmfb, plugin=plugin)
+    return Module(vmfb, plugin=plugin, parameters=parameters)
 
 
 def call(module: Module, function: str, inputs: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -252,10 +370,11 @@ def call(module: Module, function: str, inputs: Sequence[np.ndarray]) -> tuple[n
     return result if isinstance(result, tuple) else (result,)
 
 
-_DTYPES = {
+_DTYPES: dict[str, Any] = {
     "f32": np.float32,
     "f64": np.float64,
     "f16": np.float16,
+    "bf16": ml_dtypes.bfloat16,
     "i64": np.int64,
     "si64": np.int64,
     "i32": np.int32,
@@ -273,6 +392,11 @@ def type_string(array: np.ndarray) -> str:
     return "x".join([*map(str, array.shape), dtype])
 
 
+def npy_can_hold(dtype: np.dtype) -> bool:
+    """Whether a .npy file records `dtype`: np.save writes ml_dtypes' bf16 as untyped `<V2`."""
+    return dtype.kind != "V" or dtype.fields is not None
+
+
 def _load_npy(path: str) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
@@ -285,21 +409,48 @@ def _load_npy(path: str) -> np.ndarray:
     if not isinstance(array, np.ndarray):
         array.close()
         raise MipscError(f"cannot read input '{path}': a .npz archive; give one .npy per input")
+    if not npy_can_hold(array.dtype):
+        shape = "x".join(map(str, array.shape))
+        raise MipscError(
+            f"cannot read input '{path}': its elements are untyped {array.dtype.itemsize}-byte "
+            "values (np.save writes bfloat16 so, and np.load cannot tell it back); give the raw "
+            f"bits with their type instead, e.g. --input={shape}{'x' if shape else ''}bf16=@x.bin "
+            "after array.tofile('x.bin')"
+        )
     return array
 
 
+def _load_raw(spec: str, path: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """`2x3xbf16=@x.bin`: the file holds exactly the elements' bytes, as iree-run-module reads."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise MipscError(f"cannot read input '{path}': {err.strerror}") from None
+    itemsize = np.dtype(dtype).itemsize
+    want = int(np.prod(shape)) * itemsize
+    if len(data) != want:
+        type_name = spec.split("=", 1)[0]
+        raise MipscError(
+            f"input '{spec}': '{path}' holds {len(data)} bytes, and {type_name} needs {want}"
+        )
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
 def parse_input(spec: str) -> np.ndarray:
-    """An input as IREE's tools take it: `@file.npy`, or `2x3xf32=1` / `2xf32=1 2` literals."""
+    """An input as IREE's tools take it: `@file.npy`, `2x3xbf16=@raw.bin`, or literals such as
+    `2x3xf32=1` / `2xf32=1,2` (bf16 has no .npy form, hence the raw one)."""
     if spec.startswith("@"):
         return _load_npy(spec[1:])
     match = _LITERAL.match(spec.strip())
     if match is None or match["dtype"] not in _DTYPES:
         raise MipscError(
             f"cannot understand input '{spec}': expected @file.npy or a literal such as "
-            f"2x3xf32=1 (dtypes: {', '.join(_DTYPES)})"
+            f"2x3xf32=1 or 2x3xbf16=@raw.bin (types: {', '.join(_DTYPES)})"
         )
     shape = tuple(int(d) for d in match["shape"].split("x") if d)
     dtype = _DTYPES[match["dtype"]]
+    if match["values"].startswith("@"):
+        return _load_raw(spec, match["values"][1:], shape, dtype)
     try:
         values = np.array([float(v) for v in re.split(r"[\s,\[\]]+", match["values"]) if v])
     except ValueError:
@@ -312,3 +463,27 @@ def parse_input(spec: str) -> np.ndarray:
             f"input '{spec}' has {values.size} values; its shape needs {count} (or 1 for all)"
         )
     return values.astype(dtype).reshape(shape)
+
+
+def save_output(spec: str, array: np.ndarray, index: int = 0) -> None:
+    """`@out.npy` writes a .npy, any other name the raw element bytes, as iree-run-module does.
+
+    A bf16 result has no .npy form (np.load would not know it again), so it needs a raw name.
+    """
+    path = spec.removeprefix("@")
+    as_npy = path.endswith(".npy")
+    if as_npy and not npy_can_hold(array.dtype):
+        raise MipscError(
+            f"result[{index}] is {type_string(array)}, which a .npy file cannot record; write its "
+            f"raw bits instead (e.g. --output=@{path.removesuffix('.npy')}.bin, read back with "
+            f"np.fromfile(path, ml_dtypes.{array.dtype.name}))"
+        )
+    try:
+        with open(path, "wb") as file:
+            if as_npy:
+                # To exactly the named file: np.save given a name would append .npy.
+                np.save(file, array, allow_pickle=False)
+            else:
+                file.write(np.ascontiguousarray(array).tobytes())
+    except OSError as err:
+        raise MipscError(f"cannot write '{path}': {err.strerror}") from None

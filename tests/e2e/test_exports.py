@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from harness import DATA, MANIFEST, load_npz
+from harness import DATA, MANIFEST, load_npz, parameters
 
 import mipsc
 from mipsc.backend.iree_compile import compile_mlir
@@ -17,20 +17,16 @@ from mipsc.pipeline import compile_module, lower_module
 
 pytestmark = pytest.mark.e2e
 
-# Inputs the in-process runtime cannot feed yet: bf16 arrays, and external parameter files.
-COMPILE_ONLY = {
-    name for name, entry in MANIFEST.items()
-    if "parameters" in entry or any(i["dtype"] == "bf16" for i in entry["inputs"])
-}  # fmt: skip
-
 
 def check_outputs(name: str, got) -> None:
+    """Same dtype and shape as torch's outputs, values within the manifest's tolerance."""
     _, want = load_npz(name)
     got = got if isinstance(got, tuple) else (got,)
     assert len(got) == len(want)
     tol = MANIFEST[name]["tolerance"]
     for g, w in zip(got, want, strict=True):
-        assert g.shape == w.shape
+        assert (g.dtype, g.shape) == (w.dtype, w.shape)
+        # Compared in f64: exact for f32, f16 and bf16 (ml_dtypes) values alike.
         np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), **tol)
 
 
@@ -42,10 +38,8 @@ def test_round_trip_is_accepted_by_iree_and_computes_the_same(name, tmp_path):
     text = print_module(ctx, module)
     vmfb = tmp_path / f"{name}.vmfb"
     compile_mlir(text, vmfb, extra_flags=MANIFEST[name].get("compile_flags", []))
-    if name in COMPILE_ONLY:
-        return
     inputs, _ = load_npz(name)
-    check_outputs(name, mipsc.load(vmfb).main(*inputs))
+    check_outputs(name, mipsc.load(vmfb, parameters=parameters(name)).main(*inputs))
 
 
 MATMUL_FAMILY = ("aten.mm ", "aten.bmm ", "aten.matmul ", "aten.mv ", "aten.linear ",
@@ -67,9 +61,7 @@ def test_mipsc_compile_computes_torch_numbers(name, tmp_path, kernel_calls):
     assert "flow.dispatch @mips_exe_0" in lowered
     vmfb = tmp_path / f"{name}.vmfb"
     compile_module(text, f"{name}.mlir", vmfb, extra_flags=MANIFEST[name].get("compile_flags", []))
-    if name in COMPILE_ONLY:
-        return
     inputs, _ = load_npz(name)
     before = kernel_calls[kernel_symbol(name)]
-    check_outputs(name, mipsc.load(vmfb).main(*inputs))
+    check_outputs(name, mipsc.load(vmfb, parameters=parameters(name)).main(*inputs))
     assert kernel_calls[kernel_symbol(name)] > before

@@ -216,6 +216,8 @@ def test_output_is_written_to_exactly_the_named_file(work, vmfb, tmp_path):
         )
     )
     assert out.is_file() and not (tmp_path / "c.bin.npy").exists()
+    # Not .npy: the raw element bytes, as iree-run-module writes them.
+    np.testing.assert_allclose(np.fromfile(out, np.float32).reshape(2, 4), A @ B, rtol=1e-6)
 
 
 def test_run_literal_inputs_prints_results(vmfb):
