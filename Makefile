@@ -10,7 +10,7 @@ KERNEL_HDRS := $(wildcard kernels/*.h)
 KERNEL_CFLAGS ?= -O3 -std=c11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden
 KERNEL_LDFLAGS ?= -shared -lm
 
-.PHONY: install kernels test lint demo clean
+.PHONY: install kernels test lint demo bench clean
 
 # A venv with mipsc (editable) and the test tools, plus the kernel plugin.
 install: $(BIN)/mipsc kernels
@@ -38,6 +38,10 @@ lint: install
 
 demo: install
 	$(BIN)/python tools/demo.py
+
+# mipsc vs IREE's best codegen vs numpy on this machine (see BENCHMARKS.md).
+bench: install
+	$(BIN)/mipsc bench
 
 clean:
 	rm -rf build src/mipsc/_lib

@@ -388,3 +388,70 @@ def plugin_path() -> None:
     from mipsc.runtime import plugin_path as find_plugin
 
     click.echo(str(find_plugin()))
+
+
+def _parse_shape(text: str) -> tuple[int, int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise MipscError(f"bad shape '{text}': write MxNxK, e.g. 1024x1024x1024")
+    m, n, k = (int(p) for p in parts)
+    return m, n, k
+
+
+@main.command(
+    epilog="\b\nExamples:\n"
+    "  mipsc bench\n"
+    "  mipsc bench --shape 2048x2048x2048 --threads 2 --dtype f32 --json out.json",
+)
+@click.option(
+    "--shape",
+    "shapes",
+    multiple=True,
+    metavar="MxNxK",
+    help="A matmul shape (repeatable; default: 256³, 256x512x384, 512³, 1024³).",
+)
+@click.option(
+    "--dtype",
+    "dtypes",
+    multiple=True,
+    type=click.Choice(["f32", "f16"]),
+    help="Element types (repeatable; default: f32).",
+)
+@click.option(
+    "--threads",
+    "threads",
+    multiple=True,
+    type=click.IntRange(1, 256),
+    help="Worker threads for IREE and OpenBLAS (repeatable; default: 1 and 2).",
+)
+@click.option("--seconds", default=2.0, show_default=True, help="Time per case and backend.")
+@click.option("--json", "json_path", metavar="FILE", help="Also write the results as JSON.")
+@_user_errors
+def bench(
+    shapes: tuple[str, ...],
+    dtypes: tuple[str, ...],
+    threads: tuple[int, ...],
+    seconds: float,
+    json_path: str | None,
+) -> None:
+    """Time matmuls through mipsc (the kernel plugin), IREE's own codegen with its best flags
+    (--iree-opt-data-tiling, target-cpu=host) and numpy, interleaved in one run.
+
+    Prints median times, GFLOP/s, % of this CPU's peak and the ratios, and says how
+    OPENBLAS_CORETYPE was set (it changes numpy's speed).
+    """
+    from mipsc.bench import DEFAULT_SHAPES, format_table, run_bench
+
+    report = run_bench(
+        [_parse_shape(s) for s in shapes] or list(DEFAULT_SHAPES),
+        list(dtypes) or ["f32"],
+        list(threads) or [1, 2],
+        min_seconds=seconds,
+        progress=lambda msg: click.echo(f"mipsc bench: {msg}", err=True),
+    )
+    click.echo(format_table(report))
+    if json_path:
+        import dataclasses
+        import json
+
+        write_output(json.dumps(dataclasses.asdict(report), indent=2) + "\n", json_path)
