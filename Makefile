@@ -6,7 +6,7 @@ CC ?= cc
 
 PLUGIN := src/mipsc/_lib/libmips_kernels.so
 KERNEL_SRCS := $(wildcard kernels/*.c)
-KERNEL_HDRS := $(wildcard kernels/*.h)
+KERNEL_HDRS := $(wildcard kernels/*.h) $(wildcard kernels/*.inc)
 KERNEL_CFLAGS ?= -O3 -std=c11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden
 KERNEL_LDFLAGS ?= -shared -lm
 

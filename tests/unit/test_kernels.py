@@ -267,6 +267,157 @@ def test_report_isa_paths(isas):
     print("forced ISA paths available on this CPU:", [i.decode() for i in isas])
 
 
+# --------------------------------------------------------------------------------------------
+# Cache blocking and register tiles (kernels/matmul_gemm.inc)
+
+# Per forced ISA path: (MR, NR, KC, MC, NC) of kernels/matmul_template.inc (keep in sync: the
+# shapes below are built around these values; other values still give valid tests, only less
+# pointed ones).  W_FLOATS is MM_WBUDGET, the f32 workspace of f16/bf16 results when k > KC.
+BLOCKING = {
+    b"generic": (4, 8, 256, 96, 2048),
+    b"avx2": (6, 16, 256, 144, 2048),
+    b"avx512": (12, 32, 256, 192, 2048),
+}
+W_FLOATS = 1 << 20
+# A, B, C layouts for the blocking tests: packing from rows, from columns (transposed, i.e.
+# stride0 == 1, as torch.nn.Linear's weight arrives) and from any strides; C row-major,
+# column-major (computed as C^T = B^T . A^T) and strided.
+BLOCK_COMBOS = [
+    ("contig", "contig", "contig"),
+    ("contig", "transposed", "contig"),
+    ("transposed", "contig", "transposed"),
+    ("sliced", "colstride", "sliced"),
+]
+
+
+def blocking_shapes(mr, nr, kc, mc, nc):
+    """(m, n, k) around the register tile (MR, NR +-1), k blocks (k > KC, K blocks of unequal
+    size), m blocks (m > MC) and n blocks (n > NC)."""
+    return [
+        (mr - 1, nr - 1, 7), (mr, nr, 7), (mr + 1, nr + 1, 7), (2 * mr + 1, 2 * nr - 1, 3),
+        (2 * mr - 1, 3 * nr + 1, 5), (1, nr + 1, 9), (mr + 1, 1, 9),
+        (mr + 1, nr + 1, kc - 1), (mr, nr, kc), (mr - 1, nr + 1, kc + 1), (mr + 1, nr - 1, 2 * kc + 3),
+        (mc - 1, nr + 1, 5), (mc + 1, nr, 5), (2 * mc + mr + 1, 2 * nr + 1, kc + 1),
+        (mr + 1, nc + 1, 4), (3, nc + nr + 1, kc + 5),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_blocking_edges(lib, isas, dtype):
+    """Every forced ISA path on shapes at the edges of its register tile and cache blocks, with
+    operands packed from every layout, accumulating or not."""
+    rng = np.random.default_rng(2024)
+    for isa in isas:
+        for idx, (m, n, k) in enumerate(blocking_shapes(*BLOCKING[isa])):
+            big = m * n * k > 200_000
+            combos = BLOCK_COMBOS[idx % 2 :: 2] if big else BLOCK_COMBOS
+            for combo in combos:
+                for accumulate in (0, 1):
+                    run_case(lib, rng, dtype, m, n, k, combo, accumulate, isa)
+
+
+@pytest.mark.parametrize("dtype", ["f16", "bf16"])
+def test_workspace_chunks(lib, isas, dtype):
+    """f16/bf16 with k > KC keep f32 partial sums in a workspace of at most W_FLOATS floats:
+    a C of more rows than fit is done in row chunks (here m * NC > W_FLOATS)."""
+    rng = np.random.default_rng(77)
+    for isa in isas:
+        _, _, kc, _, nc = BLOCKING[isa]
+        m, n, k = W_FLOATS // nc + 90, nc, kc + 44
+        for combo, accumulate in ((BLOCK_COMBOS[0], 1), (BLOCK_COMBOS[1], 0)):
+            run_case(lib, rng, dtype, m, n, k, combo, accumulate, isa)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_small_integers_bit_exact_blocked(lib, isas, dtype):
+    """Integer data with k > KC (several k blocks) and m > MC: the f32 sums are exact, so the
+    result must be round_T(exact + old C) bit for bit: f16/bf16 are rounded once, after the last
+    k block, not once per block."""
+    rng = np.random.default_rng(11)
+    st = STORAGE[dtype]
+    for isa in [None, *isas]:
+        mr, nr, kc, mc, _ = BLOCKING[isa or isas[-1]]
+        for m, n, k in ((mc + mr + 1, 2 * nr + 3, 2 * kc + 17), (mr + 1, nr - 1, kc + 1)):
+            a32 = rng.integers(-8, 9, size=(m, k)).astype(np.float32)
+            b32 = rng.integers(-8, 9, size=(k, n)).astype(np.float32)
+            c32 = rng.integers(-300, 301, size=(m, n)).astype(np.float32)
+            a, b = round_to(a32, dtype).astype(st), round_to(b32, dtype).astype(st)
+            b_t = np.ascontiguousarray(b.T)  # the same B in the transposed layout: b_t.T
+            for b_base, b_view in ((b, b), (b_t, b_t.T)):
+                for accumulate in (0, 1):
+                    c_init = round_to(c32, dtype).astype(st)
+                    c = c_init.copy()
+                    exact = a32.astype(np.float64) @ b32.astype(np.float64)
+                    if accumulate:
+                        exact += to_f64(c_init, dtype)
+                    params = make_params(a, a, b_base, b_view, c, c, accumulate)
+                    assert call(lib, dtype, params, isa) == 0
+                    want = round_to(exact.astype(np.float32), dtype).astype(st)
+                    assert np.array_equal(bits(c), bits(want)), (isa, m, n, k, accumulate)
+
+
+def test_matrix_vector_shapes(lib, isas):
+    """m == 1 and n == 1 (a contiguous column C is computed as a row), any k."""
+    rng = np.random.default_rng(3)
+    for dtype in DTYPES:
+        for isa in [None, *isas]:
+            for m, n, k in ((1, 300, 520), (300, 1, 520), (1, 1, 700), (97, 1, 3), (1, 97, 1)):
+                for combo in (BLOCK_COMBOS[0], BLOCK_COMBOS[1], BLOCK_COMBOS[2]):
+                    run_case(lib, rng, dtype, m, n, k, combo, 1, isa)
+
+
+# Few rows of C (kernels/matmul_gemm.inc, MM_SMALL_M_ROWS / MM_SMALL_M_DOTS): no packing; B is
+# streamed a row at a time (B rows contiguous, m <= 4, C in chunks of 4096 columns) or read as
+# dot products along k (B transposed and A rows contiguous, m <= 32); just above: blocked.
+FEW_ROWS_SHAPES = [
+    (1, 1, 1), (1, 7, 3), (2, 8, 4), (3, 9, 5), (4, 33, 17), (4, 4100, 6), (5, 20, 9),
+    (1, 300, 1030), (1, 5, 15), (3, 4, 16), (4, 6, 17), (32, 9, 33), (33, 9, 33), (2, 3, 1000),
+]  # fmt: skip
+FEW_ROWS_COMBOS = [
+    ("contig", "contig", "contig"),
+    ("sliced", "sliced", "transposed"),
+    ("transposed", "contig", "colstride"),
+    ("contig", "transposed", "contig"),
+    ("sliced", "transposed", "sliced"),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_few_rows(lib, isas, dtype):
+    rng = np.random.default_rng(21)
+    for isa in [None, *isas]:
+        for m, n, k in FEW_ROWS_SHAPES:
+            for combo in FEW_ROWS_COMBOS:
+                for accumulate in (0, 1):
+                    run_case(lib, rng, dtype, m, n, k, combo, accumulate, isa)
+
+
+def test_concurrent_blocked_calls(lib):
+    """Threads running k-blocked f16 calls (packing buffers and workspace) at once give the
+    same bits as one thread alone: no shared scratch."""
+    rng = np.random.default_rng(8)
+    m, n, k = 70, 90, 600
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float16)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float16)
+    want = np.zeros((m, n), np.float16)
+    assert call(lib, "f16", make_params(a, a, b, b, want, want, 0)) == 0
+    outs = [np.zeros((m, n), np.float16) for _ in range(4)]
+    errors = []
+
+    def work(c):
+        params = make_params(a, a, b, b, c, c, 0)
+        for _ in range(20):
+            if call(lib, "f16", params) != 0 or not np.array_equal(bits(c), bits(want)):
+                errors.append("mismatch")
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in outs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c_layout", ["contig", "transposed"])
 def test_small_integers_bit_exact(lib, isas, dtype, c_layout):

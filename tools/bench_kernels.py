@@ -1,0 +1,323 @@
+"""Time mips_matmul_f32 (one call on the whole matrix, one thread) against numpy's `a @ b`.
+
+Usage (from the repo root, after `make kernels`)::
+
+    .venv/bin/python tools/bench_kernels.py                 # the default table
+    .venv/bin/python tools/bench_kernels.py --reps 15 --peak --dtypes f32 f16 bf16
+    MIPSC_PLUGIN=/path/to/libmips_kernels.so .venv/bin/python tools/bench_kernels.py
+
+Each numpy configuration runs in its own subprocess with OPENBLAS_NUM_THREADS=1 (and
+OMP_NUM_THREADS=1) set before numpy is imported: with the environment's OPENBLAS_CORETYPE, with
+OPENBLAS_CORETYPE=Haswell, and with it unset (OpenBLAS then picks its kernel from cpuid); each
+distinct setting once.  In each
+subprocess the kernel and numpy are timed interleaved (kernel, numpy, kernel, numpy, ...) on the
+same operands, and the median of --reps runs is reported as GFLOP/s (2*m*n*k / time) with the ratio
+kernel / numpy.  threadpoolctl, if importable (e.g. PYTHONPATH=dir of a `pip install --target dir
+threadpoolctl`), reports which OpenBLAS kernel ("architecture") and
+how many threads numpy used.  --peak compiles (with gcc) and runs loops of independent FMAs and
+a chain of dependent adds, to measure this core's clock and f32 FMA peak (256-bit FMAs per second
+x 16 flops) for the "% peak" column.
+
+Cases (M x N x K, C = A . B): 256^3, 512^3, 1024^3, 256x512x384, 1024^3 with B transposed
+(b_stride0 == 1: B is the transpose of a row-major N x K array), and 1024^3 computed as IREE
+does it, one call per 64x128 tile of C with the full K ("tiled 64x128"); and two matrix-vector
+products x @ W (1x4096x4096, B row-major and B^T, as torch.nn.Linear's weight arrives).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEFAULT_LIB = REPO_ROOT / "src" / "mipsc" / "_lib" / "libmips_kernels.so"
+I64 = ctypes.c_int64
+VP = ctypes.c_void_p
+
+CASES = [  # (label, m, n, k, b_transposed, tile)
+    ("256^3", 256, 256, 256, False, None),
+    ("512^3", 512, 512, 512, False, None),
+    ("1024^3", 1024, 1024, 1024, False, None),
+    ("256x512x384", 256, 512, 384, False, None),
+    ("1024^3 B^T", 1024, 1024, 1024, True, None),
+    ("1024^3 tiled 64x128", 1024, 1024, 1024, False, (64, 128)),
+    ("1x4096x4096", 1, 4096, 4096, False, None),
+    ("1x4096x4096 B^T", 1, 4096, 4096, True, None),
+]
+
+
+class MatmulParams(ctypes.Structure):
+    _fields_ = [
+        ("a", VP), ("a_offset", I64), ("a_stride0", I64), ("a_stride1", I64),
+        ("b", VP), ("b_offset", I64), ("b_stride0", I64), ("b_stride1", I64),
+        ("c", VP), ("c_offset", I64), ("c_stride0", I64), ("c_stride1", I64),
+        ("m", I64), ("n", I64), ("k", I64),
+        ("accumulate", I64),
+    ]  # fmt: skip
+
+
+def _view_params(a, b, c) -> MatmulParams:
+    """Params for C = A . B on numpy 2-D views (strides in elements, offsets 0)."""
+    it = a.itemsize
+
+    def desc(x):
+        return (x.ctypes.data, 0, x.strides[0] // it, x.strides[1] // it)
+
+    m, k = a.shape
+    n = b.shape[1]
+    return MatmulParams(*desc(a), *desc(b), *desc(c), m, n, k, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Worker: runs in a subprocess whose environment is already set up for numpy.
+
+
+def _worker(args) -> None:
+    import numpy as np
+
+    lib = ctypes.CDLL(args.lib)
+    kernels = {}
+    for t in args.dtypes:
+        fn = getattr(lib, f"mips_matmul_{t}")
+        fn.argtypes = [VP, VP, VP]
+        fn.restype = ctypes.c_int
+        kernels[t] = fn
+
+    info = {"coretype": os.environ.get("OPENBLAS_CORETYPE"), "threadpoolctl": None}
+    try:
+        import threadpoolctl
+
+        info["threadpoolctl"] = [
+            {key: d.get(key) for key in ("internal_api", "version", "architecture", "num_threads")}
+            for d in threadpoolctl.threadpool_info()
+        ]
+    except ImportError:
+        pass
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for label, m, n, k, b_t, tile in CASES:
+        a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+        b = rng.uniform(-1, 1, (n, k)).astype(np.float32).T if b_t else None
+        if b is None:
+            b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+        ref = a @ b
+        for dtype in args.dtypes:
+            if dtype == "f32":
+                aa, bb, c = a, b, np.empty((m, n), np.float32)
+            elif dtype == "f16":
+                aa, bb, c = a.astype(np.float16), b.astype(np.float16), np.empty((m, n), np.float16)
+            else:  # bf16 (truncated, only timing matters)
+                aa = (a.view(np.uint32) >> 16).astype(np.uint16)
+                bb = (np.ascontiguousarray(b).view(np.uint32) >> 16).astype(np.uint16)
+                bb = np.ascontiguousarray(bb.T).T if b_t else bb
+                c = np.empty((m, n), np.uint16)
+            if tile is None:
+                plist = [_view_params(aa, bb, c)]
+            else:
+                tm, tn = tile
+                plist = [
+                    _view_params(aa[i : i + tm], bb[:, j : j + tn], c[i : i + tm, j : j + tn])
+                    for i in range(0, m, tm)
+                    for j in range(0, n, tn)
+                ]
+            fn = kernels[dtype]
+            addrs = [ctypes.addressof(p) for p in plist]
+
+            def run_kernel(fn=fn, addrs=addrs):
+                for ad in addrs:
+                    if fn(ad, None, None) != 0:
+                        raise RuntimeError("kernel returned non-zero")
+
+            run_kernel()  # warm-up, and a check
+            if dtype == "f32":
+                err = float(np.max(np.abs(c - ref)) / np.max(np.abs(ref)))
+                assert err < 1e-5, (label, err)
+            run_np = (lambda aa=a, bb=b: aa @ bb) if dtype == "f32" else None
+            if run_np is not None:
+                run_np()
+            tk, tnp = [], []
+            for _ in range(args.reps):
+                t0 = time.perf_counter()
+                run_kernel()
+                tk.append(time.perf_counter() - t0)
+                if run_np is not None:
+                    t0 = time.perf_counter()
+                    run_np()
+                    tnp.append(time.perf_counter() - t0)
+            flops = 2.0 * m * n * k
+            rows.append(
+                {
+                    "case": label,
+                    "dtype": dtype,
+                    "kernel_gflops": flops / statistics.median(tk) / 1e9,
+                    "numpy_gflops": flops / statistics.median(tnp) / 1e9 if tnp else None,
+                    "calls": len(addrs),
+                }
+            )
+    print(json.dumps({"info": info, "rows": rows}))
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+
+
+PEAK_C = r"""
+#include <stdio.h>
+#include <time.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+                          return t.tv_sec + t.tv_nsec * 1e-9; }
+#define R12(I) I(0) I(1) I(2) I(3) I(4) I(5) I(6) I(7) I(8) I(9) I(10) I(11)
+#define FY(n) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #n "\n\t"
+#define FX(n) "vfmadd231ps %%xmm14, %%xmm15, %%xmm" #n "\n\t"
+#define ADD4 "add $1, %%rax\n\tadd $1, %%rax\n\tadd $1, %%rax\n\tadd $1, %%rax\n\t"
+#define LOOP(body) "mov %0, %%rcx\n1:\n\t" body "dec %%rcx\n\tjnz 1b\n\t"
+int main(void) {
+  const long iters = 50000000;
+  double clk = 0, ymm = 0, xmm = 0;  /* best of 5: GHz, FMAs per second */
+  for (int rep = 0; rep < 5; ++rep) {
+    double t = now();  /* a chain of dependent adds: one per cycle */
+    __asm__ volatile(LOOP(ADD4 ADD4 ADD4) :: "r"(iters) : "rax", "rcx");
+    t = now() - t;
+    if (12.0 * iters / t / 1e9 > clk) clk = 12.0 * iters / t / 1e9;
+    t = now();
+    __asm__ volatile("vxorps %%ymm14, %%ymm14, %%ymm14\n\tvxorps %%ymm15, %%ymm15, %%ymm15\n\t"
+                     LOOP(R12(FY)) "vzeroupper" :: "r"(iters) : "rcx", "memory");
+    t = now() - t;
+    if (12.0 * iters / t > ymm) ymm = 12.0 * iters / t;
+    t = now();
+    __asm__ volatile(LOOP(R12(FX)) :: "r"(iters) : "rcx", "memory");
+    t = now() - t;
+    if (12.0 * iters / t > xmm) xmm = 12.0 * iters / t;
+  }
+  printf("%.6g %.6g %.6g\n", clk, ymm, xmm);
+  return 0;
+}
+"""
+
+
+def measure_peak() -> dict | None:
+    """This core's clock (GHz, from a chain of dependent adds) and f32 FMA peak (independent
+    256-bit and 128-bit FMAs), or None without gcc."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = pathlib.Path(tmp, "peak.c"), pathlib.Path(tmp, "peak")
+        src.write_text(PEAK_C)
+        subprocess.run([cc, "-O2", "-o", str(exe), str(src)], check=True)
+        out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    ghz, ymm, xmm = (float(x) for x in out.split())
+    return {
+        "ghz": ghz,
+        "ymm_per_cycle": ymm / ghz / 1e9,
+        "xmm_per_cycle": xmm / ghz / 1e9,
+        "gflops": ymm * 16 / 1e9,  # 8 lanes x 2 flops per 256-bit FMA
+    }
+
+
+def cpu_summary() -> str:
+    model, mhz = platform.processor() or "?", "?"
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("cpu MHz"):
+                mhz = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                isa = [f for f in ("avx2", "fma", "f16c", "avx512f", "avx512_bf16") if f in flags]
+                break
+    except OSError:
+        isa = []
+    return f"{model}, cpu MHz {mhz}, ISA: {' '.join(isa)}"
+
+
+def run_worker(args, coretype: str | None) -> dict:
+    env = dict(os.environ)
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    env["OMP_NUM_THREADS"] = "1"
+    env["MKL_NUM_THREADS"] = "1"
+    if coretype is None:
+        env.pop("OPENBLAS_CORETYPE", None)
+    else:
+        env["OPENBLAS_CORETYPE"] = coretype
+    cmd = [sys.executable, __file__, "--worker", "--lib", args.lib, "--reps", str(args.reps)]
+    cmd += ["--dtypes", *args.dtypes]
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--lib", default=os.environ.get("MIPSC_PLUGIN") or str(DEFAULT_LIB))
+    ap.add_argument("--reps", type=int, default=9, help="timed runs per case (median)")
+    ap.add_argument("--dtypes", nargs="+", default=["f32"], choices=["f32", "f16", "bf16"])
+    ap.add_argument("--peak", action="store_true", help="measure the FMA peak (needs gcc)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        _worker(args)
+        return
+    if not pathlib.Path(args.lib).is_file():
+        sys.exit(f"{args.lib} not found: run `make kernels` (or pass --lib)")
+
+    print(f"CPU: {cpu_summary()}")
+    print(f"library: {args.lib}")
+    measured = measure_peak() if args.peak else None
+    peak = None
+    if measured is not None:
+        peak = measured["gflops"]
+        print(
+            f"measured: clock {measured['ghz']:.2f} GHz (dependent adds); "
+            f"{measured['ymm_per_cycle']:.2f} 256-bit and {measured['xmm_per_cycle']:.2f} "
+            f"128-bit FMAs per cycle => f32 peak of one core {peak:.1f} GFLOP/s"
+        )
+    # The environment's OPENBLAS_CORETYPE (this project's sets Haswell), Haswell, and unset.
+    env_ct = os.environ.get("OPENBLAS_CORETYPE")
+    print(f"OPENBLAS_CORETYPE in this environment: {env_ct if env_ct is not None else '(unset)'}")
+    coretypes = list(dict.fromkeys([env_ct, "Haswell", None]))
+    results = [(ct, run_worker(args, ct)) for ct in coretypes]
+
+    for ct, res in results:
+        tpc = res["info"]["threadpoolctl"]
+        used = (
+            ", ".join(
+                f"{d['internal_api']} {d['version']} kernel={d['architecture']} "
+                f"threads={d['num_threads']}"
+                for d in tpc
+            )
+            if tpc
+            else "threadpoolctl not installed"
+        )
+        print(f"\nnumpy with OPENBLAS_CORETYPE={ct if ct is not None else '(unset)'}: {used}")
+        head = f"{'case (MxNxK)':<22}{'dtype':<6}{'calls':>6}{'kernel GF/s':>13}"
+        head += f"{'numpy GF/s':>12}{'kernel/numpy':>14}"
+        if peak is not None:
+            head += f"{'% peak':>8}"
+        print(head)
+        for r in res["rows"]:
+            line = f"{r['case']:<22}{r['dtype']:<6}{r['calls']:>6}{r['kernel_gflops']:>13.1f}"
+            if r["numpy_gflops"]:
+                ratio = r["kernel_gflops"] / r["numpy_gflops"]
+                line += f"{r['numpy_gflops']:>12.1f}{ratio:>14.2f}"
+            else:
+                line += f"{'-':>12}{'-':>14}"
+            if peak is not None:
+                line += f"{100 * r['kernel_gflops'] / peak:>8.0f}"
+            print(line)
+    print(f"\n(median of {args.reps} interleaved runs per case; 1 thread; numpy: a @ b)")
+
+
+if __name__ == "__main__":
+    main()
