@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 from xdsl.context import Context
@@ -11,6 +12,7 @@ from xdsl.dialects.builtin import (
     Builtin,
     FileLineColLoc,
     IntAttr,
+    LocationAttr,
     ModuleOp,
     StringAttr,
     UnknownLoc,
@@ -19,13 +21,23 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Dialect, Operation
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.utils.exceptions import ParseError, VerifyException
+from xdsl.utils.exceptions import MultipleSpansParseError, ParseError, VerifyException
+from xdsl.utils.mlir_lexer import MLIRLexer
 
 from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
 from mipsc.dialects.iree import IREE_DIALECTS
 from mipsc.dialects.mips import Mips
 from mipsc.dialects.torch import Torch, TorchConversion, default_syntax_op_class
 from mipsc.dialects.util import Util
+
+# xDSL 0.74 lexes a string literal with `"(?:[^"\\\n\v\f]+|escape)*"`: after a `"` that is never
+# closed on its line, the nested repetition backtracks exponentially (one stray quote in a
+# model hung mipsc for minutes). The "unrolled" form below matches the same strings, linearly.
+MLIRLexer._unescaped_characters_regex = re.compile(
+    r'"[^"\\\n\v\f]*(?:\\(?:["nt\\]|[0-9A-Fa-f]{2})[^"\\\n\v\f]*)*"'
+)
+
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 
 _PROJECT_DIALECTS: tuple[Dialect, ...] = (Torch, TorchConversion, Util, Mips, *IREE_DIALECTS)
 
@@ -102,39 +114,140 @@ class _LocatingParser(Parser):
         super().__init__(ctx, source.text, source.name)
         self._source = source
         self._filename = StringAttr(source.name)
+        self._last_loc_written = False
+        self._failed_op: int | None = None
+        """Where the innermost op whose parsing raised starts."""
+
+    def parse_optional_location(self) -> LocationAttr | None:
+        # An op's own trailing `loc(...)` is the last location parsed before the op is done.
+        location = super().parse_optional_location()
+        self._last_loc_written = location is not None
+        return location
 
     def parse_operation(self) -> Operation:
         start = self._current_token.span.start
-        op = super().parse_operation()
-        if isinstance(op.location, UnknownLoc):
+        self._failed_op = None
+        self._last_loc_written = False
+        try:
+            op = super().parse_operation()
+        except Exception:
+            if self._failed_op is None:  # the innermost op is the first to see it
+                self._failed_op = start
+            raise
+        # A written `loc(unknown)` stays unknown, so printed modules read back the same.
+        if isinstance(op.location, UnknownLoc) and not self._last_loc_written:
             line, col = self._source.line_col(start)
             op.location = FileLineColLoc(self._filename, IntAttr(line), IntAttr(col))
         return op
 
+    def _raw_scan_balanced(self, pos: int) -> int:
+        # The body of an attribute of a dialect mipsc does not define (`#flow.parameter.named
+        # <...>`) is kept as text. xDSL lets a string in it run past the end of its line, so
+        # one stray quote swallows the following lines into the attribute (and every print
+        # indents them again); MLIR strings end on their line, as here.
+        end = super()._raw_scan_balanced(pos)
+        body = self.lexer.input.content[pos:end]
+        for string in _STRING_LITERAL.finditer(body):
+            if "\n" in string[0]:
+                self.raise_error("this string is not closed on its line", pos + string.start())
+        return end
+
+    def failure_position(self) -> int:
+        """Where to point for a failure that is not a ParseError: the innermost op being
+        parsed (an op constructor or a custom parser rejected its parts), else the token."""
+        return self._current_token.span.start if self._failed_op is None else self._failed_op
+
 
 def parse_module(ctx: Context, text: str, filename: str = "<stdin>") -> ModuleOp:
-    """Parse MLIR text into a module; a syntax error becomes a located `MipscError`."""
+    """Parse MLIR text into a module; every failure becomes a located `MipscError`.
+
+    xDSL reports syntax errors as ParseError, but an op's parser or constructor may also
+    reject what it was given with a VerifyException, ValueError, KeyError, ... (not ParseError):
+    those are the user's input too, so they are reported at the op that failed.
+    """
+    if text.startswith("\ufeff"):  # a byte-order mark, as some editors write: a space keeps
+        text = " " + text[1:]  # every column where the user sees it
     source = SourceFile(filename, text)
     register_source(source)
+    parser: _LocatingParser | None = None
+
+    def located(offset: int | None = None) -> SourceLocation:
+        if offset is None:  # the op that was being parsed
+            offset = parser.failure_position() if parser is not None else 0
+        line, col = source.line_col(offset)
+        return SourceLocation(filename, line, col)
+
     try:
-        module = _LocatingParser(ctx, source).parse_module()
+        parser = _LocatingParser(ctx, source)  # lexes the first token: may fail already
+        module = parser.parse_module()
     except ParseError as err:
-        line, col = source.line_col(err.span.start)
-        raise MipscError(err.msg, SourceLocation(filename, line, col)) from None
+        notes = []
+        if isinstance(err, MultipleSpansParseError):
+            notes = [f"{located(span.start)}: {msg}" for span, msg in err.refs if msg]
+        raise MipscError(_parse_message(err, text), located(err.span.start), notes) from None
+    except RecursionError:
+        raise MipscError("the input nests too deeply", located()) from None
+    except Exception as err:
+        where = located()
+        offset = parser.failure_position() if parser is not None else 0
+        name = _OP_NAME.match(text, offset)
+        what = f"this '{name['name']}' op" if name else "this op"
+        raise MipscError(f"cannot parse {what}: {_plain_message(err)}", where) from None
     return module
 
 
+# `%a, %b = "dialect.op"` or `dialect.op`: the name of the op that starts at an offset.
+_OP_NAME = re.compile(r'(?:%[^\s,=]+\s*(?:,\s*%[^\s,=]+\s*)*=\s*)?"?(?P<name>[\w$.-]+)')
+
+
+_COMMENTS = re.compile(r"//[^\n]*")
+
+
+def _parse_message(err: ParseError, text: str) -> str:
+    """xDSL's message, where it would puzzle: an input with nothing (more) in it, a character
+    that does not show, a template xDSL forgot to fill in."""
+    # Comments blanked out, so that offsets stay true.
+    code = _COMMENTS.sub(lambda m: " " * len(m[0]), text)
+    if err.msg == "Could not parse entire input!" and not code.strip():
+        return "the input is empty: expected an MLIR module"
+    at = min(err.span.start, len(text) - 1)
+    message = err.msg.strip().replace("{first_char}", f"'{text[at]}'" if text else "")
+    if message == "in block definition":  # what xDSL says when a region is never closed
+        message = "expected an op or the '}' that closes the region"
+    prefix = "Unexpected character: "
+    if message.startswith(prefix) and not message[len(prefix) :].isprintable():
+        return f"{prefix}U+{ord(message[len(prefix)]):04X}"
+    last_line = code.rstrip().rfind("\n") + 1
+    if err.span.start >= last_line and code.count("{") > code.count("}"):
+        return f"the input ends in the middle of an op (cut short?): {message}"
+    return message
+
+
+def _plain_message(err: Exception) -> str:
+    """An exception's own words, first line only (xDSL appends the whole module as notes)."""
+    text = str(err).strip().splitlines()
+    return text[0] if text and text[0] else type(err).__name__
+
+
 def verify_module(module: ModuleOp) -> None:
-    """Verify `module`; a failure names the op that does not verify and where it came from."""
+    """Verify `module`; a failure names the op that does not verify and where it came from.
+
+    xDSL's verifiers raise VerifyException, but an op's verifier may also stumble on a shape it
+    did not expect (AssertionError, ValueError, ...); either way the op is invalid input.
+    """
     try:
         module.verify()
-    except VerifyException as whole_module_error:
+    except Exception as whole_module_error:
         for op in module.walk():
             try:
                 op.verify(verify_nested_ops=False)
-            except VerifyException as err:
-                raise MipscError(f"'{op.name}' op {err}", location_of(op)) from None
-        raise MipscError(str(whole_module_error)) from None
+            except Exception as err:
+                message = str(err) if isinstance(err, VerifyException) else _plain_message(err)
+                raise MipscError(f"'{op.name}' op {message}", location_of(op)) from None
+        message = str(whole_module_error)
+        if not isinstance(whole_module_error, VerifyException):
+            message = _plain_message(whole_module_error)
+        raise MipscError(message) from None
 
 
 def print_module(ctx: Context, module: ModuleOp, *, debuginfo: bool = False) -> str:

@@ -52,16 +52,26 @@ COMPILE_PIPELINE = "convert-torch-to-mips,lower-mips-to-call"
 COMPILE_FLAGS: tuple[str, ...] = (
     "--iree-opt-const-eval=false",
     "--iree-opt-strip-assertions=false",
+    "--iree-input-demote-f64-to-f32=false",
 )
 """iree-compile flags every kernel-calling module needs:
 - const-eval would run our dispatches at compile time, where no plugin is loaded (IREE issue
   14789); with it off, dispatches on constants run once when the module loads;
 - the shape checks in front of each dispatch (dynamic K, M, N) are `cf.assert`s, which IREE
-  strips by default; a mismatched input would make the kernel read out of bounds."""
+  strips by default; a mismatched input would make the kernel read out of bounds;
+- IREE demotes f64 to f32 by default, which breaks the f64 tensors of a torch function's
+  signature (an f64 result viewed on an f32 buffer fails at run time) and would round what
+  torch computes in f64; f64 ops stay on IREE's path, in f64."""
 
 
 def run_pipeline(ctx: Context, module: ModuleOp, pipeline: PassPipeline) -> None:
-    """Apply `pipeline` and check that the result is still valid IR."""
+    """Check the input, apply `pipeline`, and check that the result is still valid IR.
+
+    The passes assume valid IR: an invalid op (a mm of mismatched shapes) is the input's
+    error, reported as such, and never reaches a rewrite that would trip over it.
+    """
+    if pipeline.passes:
+        verify_module(module)
     pipeline.apply(ctx, module)
     verify_module(module)
 
@@ -85,7 +95,6 @@ def lower_module(
     ctx = make_context()
     progress(f"parsing {filename}")
     module = parse_module(ctx, text, filename)
-    verify_module(module)
     progress(f"running {EMIT_STAGES[stage]}")
     run_pipeline(ctx, module, build_pipeline(EMIT_STAGES[stage]))
     return print_module(ctx, module, debuginfo=debuginfo)

@@ -140,7 +140,8 @@ class Function:
     def __call__(self, *args: np.ndarray | float | int) -> np.ndarray | tuple[np.ndarray, ...]:
         try:
             results = self._invoke(*args)
-        except (RuntimeError, ValueError) as err:
+        except (RuntimeError, ValueError, IndexError, TypeError) as err:
+            # IREE maps its status codes onto these (OUT_OF_RANGE is an IndexError).
             raise MipscError(
                 f"{self._module.name}: calling {self.name} failed: {self._explain(str(err))}"
             ) from None

@@ -6,7 +6,7 @@ module handed to iree-compile reads like hand-written IREE input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
@@ -60,6 +60,11 @@ def _dynamic_dim_count(ty: Attribute) -> int:
     return sum(1 for d in ty.get_shape() if d == DYNAMIC_INDEX)
 
 
+def _index_operand(parser: Parser) -> Callable[[], SSAValue]:
+    """Parses one `%value` of type index (sizes, workloads)."""
+    return lambda: parser.parse_operand(IndexType())
+
+
 def _print_typed_with_dims(printer: Printer, ty: Attribute, dims: Sequence[SSAValue]) -> None:
     """`tensor<?x4xf32>{%m}`: a shaped type followed by the values of its dynamic dims."""
     printer.print_attribute(ty)
@@ -104,7 +109,8 @@ class ExecutableOp(IRDLOperation):
             printer.print_string(f" {self.sym_visibility.data}")
         printer.print_string(" ")
         printer.print_symbol_name(self.sym_name.data)
-        printer.print_op_attributes(self.attributes)
+        # With the keyword, as IREE writes it: a bare `{` would be read as the body.
+        printer.print_op_attributes(self.attributes, print_keyword=True)
         printer.print_string(" ")
         printer.print_region(self.body, print_entry_block_args=False)
 
@@ -112,12 +118,16 @@ class ExecutableOp(IRDLOperation):
     def parse(cls, parser: Parser) -> ExecutableOp:
         visibility = parser.parse_optional_keyword_in(("public", "private", "nested"))
         sym_name = parser.parse_symbol_name()
-        attributes = parser.parse_optional_attr_dict()
+        attributes = parser.parse_optional_attr_dict_with_keyword()
         body = parser.parse_region()
         properties: dict[str, Attribute] = {"sym_name": sym_name}
         if visibility is not None:
             properties["sym_visibility"] = StringAttr(visibility)
-        return cls.create(properties=properties, attributes=attributes, regions=[body])
+        return cls.create(
+            properties=properties,
+            attributes=attributes.data if attributes is not None else {},
+            regions=[body],
+        )
 
 
 @irdl_op_definition
@@ -160,17 +170,26 @@ class ExecutableExportOp(IRDLOperation):
         printer.print_list(block.args, printer.print_block_argument)
         printer.print_string(") -> (index, index, index) ")
         printer.print_region(self.workgroup_count, print_entry_block_args=False)
+        printer.print_op_attributes(self.attributes, print_keyword=True)
 
     @classmethod
     def parse(cls, parser: Parser) -> ExecutableExportOp:
         visibility = parser.parse_optional_keyword_in(("public", "private", "nested"))
         sym_name = parser.parse_symbol_name()
         parser.parse_keyword("workgroups")
-        args = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_argument)
+
+        def argument() -> Parser.Argument:
+            arg = parser.parse_argument()
+            arg.location = parser.parse_optional_location()  # printed with --print-debuginfo
+            return arg
+
+        args = parser.parse_comma_separated_list(parser.Delimiter.PAREN, argument)
         parser.parse_punctuation("->")
         parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_type)
         region = parser.parse_region(args)
         op = cls(sym_name.data, region)
+        if (attributes := parser.parse_optional_attr_dict_with_keyword()) is not None:
+            op.attributes.update(attributes.data)
         if visibility is not None:
             op.sym_visibility = StringAttr(visibility)
         return op
@@ -240,9 +259,9 @@ class BindingSubspanOp(IRDLOperation):
 
     @classmethod
     def parse(cls, parser: Parser) -> BindingSubspanOp:
-        binding = parser.parse_operand()
+        binding = parser.parse_operand(BindingType())
         parser.parse_punctuation("[")
-        offset = parser.parse_operand()
+        offset = parser.parse_operand(IndexType())
         parser.parse_punctuation("]")
         attributes = parser.parse_optional_attr_dict()
         parser.parse_punctuation(":")
@@ -251,7 +270,7 @@ class BindingSubspanOp(IRDLOperation):
         result_type = parser.parse_type()
         dims: list[SSAValue] = []
         if parser.parse_optional_punctuation("{") is not None:
-            dims = parser.parse_comma_separated_list(parser.Delimiter.NONE, parser.parse_operand)
+            dims = parser.parse_comma_separated_list(parser.Delimiter.NONE, _index_operand(parser))
             parser.parse_punctuation("}")
         op = cls(binding, offset, result_type, dims)
         op.attributes.update(attributes)
@@ -403,6 +422,82 @@ class DispatchOp(IRDLOperation):
                 _print_typed_with_dims(printer, what, what_dims)
         if len(parts) != 1:
             printer.print_string(")")
+
+    @classmethod
+    def parse(cls, parser: Parser) -> DispatchOp:
+        """The syntax `print` writes, so that `--emit=iree-input` output reads back."""
+        pos = parser.pos
+        entry = parser.parse_attribute()
+        if not isinstance(entry, SymbolRefAttr):
+            parser.raise_error("flow.dispatch expects an entry point like @executable::@entry")
+        workload = parser.parse_comma_separated_list(
+            parser.Delimiter.SQUARE, _index_operand(parser)
+        )
+        unresolved = parser.parse_comma_separated_list(
+            parser.Delimiter.PAREN, parser.parse_unresolved_operand
+        )
+        attributes = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+
+        def typed_with_dims() -> tuple[Attribute, list[SSAValue]]:
+            ty = parser.parse_type()
+            dims: list[SSAValue] = []
+            if parser.parse_optional_punctuation("{") is not None:
+                dims = parser.parse_comma_separated_list(
+                    parser.Delimiter.NONE, _index_operand(parser)
+                )
+                parser.parse_punctuation("}")
+            if len(dims) != _dynamic_dim_count(ty):
+                parser.raise_error(f"{ty} needs {_dynamic_dim_count(ty)} dynamic dims")
+            return ty, dims
+
+        typed_args = parser.parse_comma_separated_list(parser.Delimiter.PAREN, typed_with_dims)
+        if len(typed_args) != len(unresolved):
+            parser.raise_error(
+                f"flow.dispatch has {len(unresolved)} arguments and {len(typed_args)} types"
+            )
+        arguments = parser.resolve_operands(unresolved, [t for t, _ in typed_args], pos)
+        names = [(u.operand_name, u.index) for u in unresolved]
+        parser.parse_punctuation("->")
+
+        def result() -> tuple[Attribute, list[SSAValue], int | None]:
+            """`T{dims}`, or `%arg{dims}` for a result tied to (reusing) that argument."""
+            if (tied := parser.parse_optional_unresolved_operand()) is None:
+                return (*typed_with_dims(), None)
+            key = (tied.operand_name, tied.index)
+            if key not in names:
+                parser.raise_error("a tied result must name one of the dispatch arguments")
+            index = names.index(key)
+            ty = typed_args[index][0]
+            dims: list[SSAValue] = []
+            if parser.parse_optional_punctuation("{") is not None:
+                dims = parser.parse_comma_separated_list(
+                    parser.Delimiter.NONE, _index_operand(parser)
+                )
+                parser.parse_punctuation("}")
+            if len(dims) != _dynamic_dim_count(ty):
+                parser.raise_error(f"{ty} needs {_dynamic_dim_count(ty)} dynamic dims")
+            return ty, dims, index
+
+        if parser.parse_optional_punctuation("(") is not None:
+            results = []
+            if parser.parse_optional_punctuation(")") is None:
+                results = parser.parse_comma_separated_list(parser.Delimiter.NONE, result)
+                parser.parse_punctuation(")")
+        else:
+            results = [result()]
+        tied = [t for _, _, t in results]
+        op = cls(
+            entry,
+            workload,
+            arguments,
+            [d for _, dims in typed_args for d in dims],
+            [ty for ty, _, _ in results],
+            [d for _, dims, _ in results for d in dims],
+            tied if any(t is not None for t in tied) else None,
+        )
+        op.attributes.update(attributes)
+        return op
 
 
 Flow = Dialect("flow", [DispatchOp], [])

@@ -49,7 +49,7 @@ from xdsl.traits import ConstantLike, Pure
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.mlir_lexer import MLIRTokenKind
 
-from mipsc.dialects.shapes import matmul_shape_error
+from mipsc.dialects.shapes import dims_agree, matmul_shape_error
 
 # --------------------------------------------------------------------------------------------
 # Types
@@ -148,7 +148,15 @@ class _BaseTensorType(TorchType):
             def parse_dim() -> IntAttr:
                 if parser.parse_optional_punctuation("?") is not None:
                     return IntAttr(DYNAMIC_INDEX)
-                return IntAttr(parser.parse_integer(allow_boolean=False))
+                start = parser.pos
+                size = parser.parse_integer(allow_boolean=False)
+                if size == -1:  # torch-mlir's kUnknownSize, which it prints as `?`
+                    return IntAttr(DYNAMIC_INDEX)
+                if not 0 <= size < 2**63:
+                    parser.raise_error(
+                        f"a dim is a size (0 to 2^63 - 1) or ?, not {size}", start, parser.pos
+                    )
+                return IntAttr(size)
 
             shape = ArrayAttr(parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parse_dim))
         parser.parse_punctuation(",")
@@ -480,8 +488,17 @@ class ConstantFloatOp(IRDLOperation):
 
     @classmethod
     def parse(cls, parser: Parser) -> ConstantFloatOp:
-        if (bits := parser.parse_optional_integer(allow_boolean=False)) is not None:
-            # torch-mlir prints inf/nan as the hex bit pattern of the double.
+        token = parser._current_token
+        if token.kind == MLIRTokenKind.INTEGER_LIT:
+            # torch-mlir prints inf/nan as the hex bit pattern of the double; like MLIR, a
+            # decimal integer is refused rather than read as bits (5 would be 2.5e-323).
+            bits = parser.parse_integer(allow_boolean=False)
+            if not token.text.lower().startswith("0x") or not 0 <= bits < 2**64:
+                parser.raise_error(
+                    f"expected a float (like 5.0) or the 64 bits of a double in hex, not "
+                    f"{token.text}",
+                    token.span,
+                )
             value = struct.unpack(">d", bits.to_bytes(8, "big"))[0]
         else:
             value = parser.parse_float()
@@ -616,6 +633,16 @@ class ValueTensorLiteralOp(IRDLOperation):
     traits = traits_def(ConstantLike(), Pure())
 
     assembly_format = "`(` $value `)` attr-dict `:` type($result)"
+
+    def verify_(self) -> None:
+        # As torch-mlir: the result is the literal's own type, so the weights fill it exactly.
+        literal, result = self.value.type, self.result.type
+        assert isinstance(result, ValueTensorType)
+        if isinstance(literal, TensorType) and result.has_sizes:
+            got = result.get_shape()
+            want = literal.get_shape()
+            if len(got) != len(want) or not all(map(dims_agree, got, want)):
+                raise VerifyException(f"the literal is a {literal}, but the result is {result}")
 
 
 # --------------------------------------------------------------------------------------------

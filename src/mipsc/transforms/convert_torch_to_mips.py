@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import zip_longest
+from typing import NoReturn
 
 from xdsl.context import Context
 from xdsl.dialects import arith, tensor
@@ -40,8 +42,9 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.traits import is_side_effect_free
 
+from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import mips, torch
-from mipsc.dialects.shapes import format_dim
+from mipsc.dialects.shapes import dims_agree, format_dim, format_shape
 from mipsc.kernel_abi import matmul_symbol
 from mipsc.remarks import emit_remark
 
@@ -106,7 +109,7 @@ def peel_transpose(value: SSAValue) -> tuple[SSAValue, bool]:
     if not isinstance(source.type, torch.ValueTensorType) or not source.type.has_sizes:
         return value, False
     rank = source.type.get_rank()
-    if rank < 2:
+    if rank < 2 or not _is_swap_of(value.type, source.type):
         return value, False
     last_two = {rank - 2, rank - 1}
     if op.name == "torch.aten.t" and rank == 2:
@@ -121,6 +124,101 @@ def peel_transpose(value: SSAValue) -> tuple[SSAValue, bool]:
         if perm is not None and [p % rank for p in perm] == swap:
             return source, True
     return value, False
+
+
+def _is_swap_of(result: Attribute, source: torch.ValueTensorType) -> bool:
+    """Whether `result` is `source` with its last two dims swapped: only then may a transpose
+    be read by strides (an ill-typed one would make the kernel read the wrong shape)."""
+    if not isinstance(result, torch.ValueTensorType) or not result.has_sizes:
+        return False
+    shape = list(source.get_shape())
+    swapped = [*shape[:-2], shape[-1], shape[-2]]
+    got = result.get_shape()
+    return (
+        result.dtype == source.dtype
+        and len(got) == len(swapped)
+        and all(dims_agree(a, b) for a, b in zip(got, swapped, strict=True))
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Checking torch's shapes
+#
+# Only `aten.mm` has a verifier; every other op of the family is kept in torch-mlir's default
+# syntax, so nothing has checked that its operands fit and that its result type is what they
+# make. The patterns check it before building anything: a mismatch is the input's error.
+
+
+def _shape_error(op: Operation, message: str) -> NoReturn:
+    raise MipscError(f"'{op.name}' op {message}", location_of(op))
+
+
+def _merge_dims(op: Operation, a: int, b: int, what: str) -> int:
+    """The dim both sides agree on (the static one, if either is)."""
+    if not dims_agree(a, b):
+        _shape_error(op, f"{what}: {format_dim(a)} and {format_dim(b)} differ")
+    return b if a == DYNAMIC_INDEX else a
+
+
+def broadcast_shapes(op: Operation, *shapes: Sequence[int], what: str = "batch dims") -> Shape:
+    """torch's broadcast of `shapes` (aligned on the right: equal, or 1), or an error."""
+    out: Shape = []
+    for dims in zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
+        size = 1
+        for d in dims:
+            if d == 1:
+                continue
+            if size == 1:
+                size = d
+            else:
+                size = _merge_dims(op, size, d, f"{what} do not broadcast")
+        out.append(size)
+    return out[::-1]
+
+
+def matmul_shape(op: Operation, lhs: Sequence[int], rhs: Sequence[int]) -> Shape:
+    """The result shape of torch.matmul(lhs, rhs) for ranks >= 1, or an error naming why not."""
+    a = [1, *lhs] if len(lhs) == 1 else list(lhs)
+    b = [*rhs, 1] if len(rhs) == 1 else list(rhs)
+    if not dims_agree(a[-1], b[-2]):
+        _shape_error(
+            op,
+            f"K mismatch: the lhs [{format_shape(lhs)}] has K = {format_dim(a[-1])} but the "
+            f"rhs [{format_shape(rhs)}] has K = {format_dim(b[-2])}",
+        )
+    batch = broadcast_shapes(op, a[:-2], b[:-2])
+    return [*batch, *([a[-2]] if len(lhs) > 1 else []), *([b[-1]] if len(rhs) > 1 else [])]
+
+
+def check_broadcastable(op: Operation, role: str, shape: Sequence[int], out: Sequence[int]) -> None:
+    """`shape` (a bias, addmm's input) must broadcast to the result shape `out`."""
+    merged = broadcast_shapes(op, shape, out, what=f"the {role} and the result")
+    if len(shape) > len(out) or not all(dims_agree(m, o) for m, o in zip(merged, out, strict=True)):
+        _shape_error(
+            op, f"the {role} [{format_shape(shape)}] does not broadcast to [{format_shape(out)}]"
+        )
+
+
+def refined_result(op: Operation, expected: Sequence[int]) -> Shape:
+    """torch's declared result shape, checked against what the operands make, with every dim
+    either one knows statically."""
+    result = op.results[0].type
+    assert isinstance(result, torch.ValueTensorType)
+    declared = result.get_shape()
+    if len(declared) != len(expected) or not all(
+        dims_agree(d, e) for d, e in zip(declared, expected, strict=True)
+    ):
+        _shape_error(
+            op,
+            f"result type {result} does not fit the operands, which make "
+            f"[{format_shape(expected)}]",
+        )
+    return [e if d == DYNAMIC_INDEX else d for d, e in zip(declared, expected, strict=True)]
+
+
+def _torch_shape(value: SSAValue) -> Shape:
+    assert isinstance(value.type, torch.ValueTensorType)
+    return list(value.type.get_shape())
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,6 +306,14 @@ class Emitter:
         self, value: SSAValue, shape: Shape, sizes: Sequence[SSAValue], added: Sequence[int]
     ) -> SSAValue:
         """`value` repeated along the dims `added` of `shape` (a copy, made by IREE)."""
+        kept = [d for i, d in enumerate(shape) if i not in added]
+        if _shape(value) != kept:
+            # linalg.broadcast wants the kept dims typed alike: a `?` that the other side
+            # knows (the shapes were checked to agree) is cast to it, and the reverse.
+            cast = tensor.CastOp.create(
+                operands=[value], result_types=[TensorType(_element(value), kept)]
+            )
+            value = self.add(cast).results[0]
         init = self.empty(shape, _element(value), sizes)
         dims = DenseArrayBase.from_list(i64, list(added))
         return self.add(BroadcastOp(value, init, dims)).results[0]
@@ -392,6 +498,9 @@ def emit_matmul(
         else:  # [..., M, 1] -> [..., M]
             groups = [[i] for i in range(rank - 2)] + [[rank - 2, rank - 1]]
         result = em.collapse(result, groups)
+    if result.type != out_type:
+        # The operands may leave `?` a dim that the result type knows (or the reverse).
+        result = em.add(tensor.CastOp.create(operands=[result], result_types=[out_type])).results[0]
     return result
 
 
@@ -439,25 +548,42 @@ class TorchMatmulPattern(RewritePattern):
 
     OP_NAME: str
     MATRIX_OPERANDS: tuple[int, ...] = (0, 1)
+    OPERAND_COUNTS: tuple[int, ...] = (2,)
+    """How many operands torch-mlir gives the op; any other form is left alone."""
 
     def operand_ranks_ok(self, ranks: list[int]) -> bool:
         return all(r >= 1 for r in ranks)
 
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if op.name != self.OP_NAME:
-            return
+    def unsupported(self, op: Operation) -> str | None:
+        """Why the kernel cannot take `op`, or None; checked before anything is built."""
+        if len(op.operands) not in self.OPERAND_COUNTS or len(op.results) != 1:
+            return (
+                f"{len(op.operands)} operand(s) and {len(op.results)} result(s) are not "
+                "torch-mlir's form of this op"
+            )
         tensors = [op.operands[i] for i in self.MATRIX_OPERANDS]
         reason = unsupported_reason(*(v.type for v in tensors), op.results[0].type)
         if reason is None and not self.operand_ranks_ok([rank_of(v) for v in tensors]):
             ranks = ", ".join(str(rank_of(v)) for v in tensors)
             reason = f"operand ranks ({ranks}) are not supported"
-        if reason is not None:
+        return reason
+
+    def result_shape(self, op: Operation) -> Shape:
+        """The result shape the operands make (torch.matmul's rules), or a located error."""
+        return matmul_shape(op, *(_torch_shape(op.operands[i]) for i in self.MATRIX_OPERANDS))
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if op.name != self.OP_NAME:
+            return
+        if (reason := self.unsupported(op)) is not None:
             emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=False)
             return
-        em = Emitter([])
         result_type = op.results[0].type
         assert isinstance(result_type, torch.ValueTensorType)
-        value = self.build(em, op, result_type.to_builtin())
+        # Built for the shape the operands make: it may know dims the result type leaves `?`.
+        out_type = TensorType(result_type.dtype, refined_result(op, self.result_shape(op)))
+        em = Emitter([])
+        value = self.build(em, op, out_type)
         if value is None:
             return
         if value.type != result_type.to_builtin():
@@ -561,9 +687,24 @@ class ConvertLinear(TorchMatmulPattern):
     strides; the bias, broadcast to the output, is the init the kernel accumulates into."""
 
     OP_NAME = "torch.aten.linear"
+    OPERAND_COUNTS = (2, 3)
 
     def operand_ranks_ok(self, ranks: list[int]) -> bool:
         return ranks[0] >= 1 and ranks[1] == 2
+
+    def result_shape(self, op: Operation) -> Shape:
+        x, w = _torch_shape(op.operands[0]), _torch_shape(op.operands[1])
+        if not dims_agree(x[-1], w[-1]):
+            _shape_error(
+                op,
+                f"K mismatch: the input [{format_shape(x)}] has K = {format_dim(x[-1])} but the "
+                f"weight [{format_shape(w)}] has K = {format_dim(w[-1])}",
+            )
+        out = [*x[:-1], w[0]]
+        bias = op.operands[2].type if len(op.operands) > 2 else None
+        if isinstance(bias, torch.ValueTensorType) and bias.has_sizes:
+            check_broadcastable(op, "bias", bias.get_shape(), out)
+        return out
 
     def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
         x = self.operand(em, op.operands[0])
@@ -595,20 +736,26 @@ class ConvertAddmmLike(TorchMatmulPattern):
 
     OP_NAME = "torch.aten.addmm"
     MATRIX_OPERANDS = (1, 2)
+    OPERAND_COUNTS = (5,)
     RANK = 2
 
     def operand_ranks_ok(self, ranks: list[int]) -> bool:
         return ranks == [self.RANK, self.RANK]
 
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if op.name != self.OP_NAME:
-            return
-        bias = op.operands[0]
-        reason = unsupported_reason(bias.type, op.results[0].type)
-        if reason is not None:
-            emit_remark(op, PASS_NAME, f"left on IREE's path: input {reason}", routed=False)
-            return
-        super().match_and_rewrite(op, rewriter)
+    def unsupported(self, op: Operation) -> str | None:
+        if (reason := super().unsupported(op)) is not None:
+            return reason
+        if (reason := unsupported_reason(op.operands[0].type, op.results[0].type)) is not None:
+            return f"input {reason}"
+        return None
+
+    def result_shape(self, op: Operation) -> Shape:
+        out = self.product_shape(op, _torch_shape(op.operands[1]), _torch_shape(op.operands[2]))
+        check_broadcastable(op, "input", _torch_shape(op.operands[0]), out)
+        return out
+
+    def product_shape(self, op: Operation, a: Shape, b: Shape) -> Shape:
+        return matmul_shape(op, a, b)
 
     def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
         bias, lhs, rhs, beta, alpha = op.operands
@@ -622,8 +769,7 @@ class ConvertAddmmLike(TorchMatmulPattern):
                 sizes.insert(0, em.dim(a.value, 0))
             init = broadcast_to(em, em.to_builtin(scaled), out_type, sizes)
             return self.product(em, a, b, out_type, init)
-        result_type = op.results[0].type
-        assert isinstance(result_type, torch.ValueTensorType)
+        result_type = torch.ValueTensorType.from_builtin(out_type)
         product = self.product(em, a, b, out_type, None)
         product_t = em.add(torch.FromBuiltinTensorOp(product, result_type)).results[0]
         add = _torch_op("torch.aten.add.Tensor", [scaled, product_t, alpha], result_type)
@@ -653,6 +799,11 @@ class ConvertAddbmm(ConvertAddmmLike):
 
     OP_NAME = "torch.aten.addbmm"
     RANK = 3
+
+    def product_shape(self, op: Operation, a: Shape, b: Shape) -> Shape:
+        """Σ_b a[b] · b[b]: the batch dims must agree, and are summed away."""
+        _merge_dims(op, a[0], b[0], "batch dims")
+        return matmul_shape(op, a[1:], b[1:])
 
     def product(
         self,
@@ -693,9 +844,16 @@ class ConvertScaledDotProductAttention(TorchMatmulPattern):
 
     OP_NAME = "torch.aten.scaled_dot_product_attention"
     MATRIX_OPERANDS = (0, 1, 2)
+    OPERAND_COUNTS = (7, 8)  # q, k, v, mask, dropout, causal, scale[, enable_gqa]
 
     def operand_ranks_ok(self, ranks: list[int]) -> bool:
         return len(set(ranks)) == 1 and ranks[0] >= 2
+
+    def result_shape(self, op: Operation) -> Shape:
+        q, k, v = (_torch_shape(op.operands[i]) for i in range(3))
+        _merge_dims(op, q[-1], k[-1], "the head dims of q and k")
+        _merge_dims(op, k[-2], v[-2], "the sequence lengths of k and v")
+        return [*broadcast_shapes(op, q[:-2], k[:-2], v[:-2]), q[-2], v[-1]]
 
     def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
         q, k, v, mask, dropout, causal, scale, *rest = op.operands
@@ -728,8 +886,9 @@ class ConvertScaledDotProductAttention(TorchMatmulPattern):
         else:
             emit_remark(op, PASS_NAME, "left on IREE's path: non-constant scale", routed=False)
             return None
-        shape = [*q_type.get_shape()[:-1], k_type.get_shape()[-2]]
-        scores_type = torch.ValueTensorType(shape, q_type.dtype)
+        *batch, rows, _ = out_type.get_shape()
+        keys = _merge_dims(op, k_type.get_shape()[-2], _torch_shape(v)[-2], "sequence lengths")
+        scores_type = torch.ValueTensorType([*batch, rows, keys], q_type.dtype)
         scores = emit_matmul(
             em, self.operand(em, q), self.operand(em, k, flip=True), scores_type.to_builtin()
         )
