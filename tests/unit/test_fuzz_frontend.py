@@ -215,6 +215,34 @@ REGRESSIONS = {
         "ok",
         "",
     ),
+    # A static bias broadcast into a `?` dim (and a `?` batch dim into a static 1) made a
+    # linalg.broadcast that does not verify: valid modules refused.
+    "static bias, dynamic output": (
+        "func.func @f(%x: !torch.vtensor<[?,?],f32>, %w: !torch.vtensor<[?,?],f32>, "
+        "%b: !torch.vtensor<[4],f32>) -> !torch.vtensor<[?,?],f32> {\n"
+        "  %0 = torch.aten.linear %x, %w, %b : !torch.vtensor<[?,?],f32>, "
+        "!torch.vtensor<[?,?],f32>, !torch.vtensor<[4],f32> -> !torch.vtensor<[?,?],f32>\n"
+        "  return %0 : !torch.vtensor<[?,?],f32>\n}\n",
+        "ok",
+        "",
+    ),
+    "dynamic batch dim into a static 1": (
+        _MM.format(
+            OP="matmul",
+            A="!torch.vtensor<[1,?,?,1],f32>",
+            B="!torch.vtensor<[?,1,1,?],f32>",
+            R="!torch.vtensor<[1,?,?,?],f32>",
+        ),
+        "ok",
+        "",
+    ),
+    # A stray quote in an attribute of an unknown dialect swallowed the next lines into it.
+    "unclosed quote in a dialect attribute": (
+        'util.global private @w = #flow.parameter.named<"m"\'"5::"w"> : tensor<4xf32>\n'
+        'util.global private @b = #flow.parameter.named<"m::"b"> : tensor<4xf32>\n',
+        "parse-error",
+        "this string is not closed on its line",
+    ),
     # Shapes that do not fit were reported as errors of mips.matmul or tensor.cast.
     "matmul result type": (
         _MM.format(
