@@ -39,6 +39,8 @@ import sys
 import tempfile
 import time
 
+from mipsc.kernel_abi import MatmulParams
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_LIB = REPO_ROOT / "src" / "mipsc" / "_lib" / "libmips_kernels.so"
 I64 = ctypes.c_int64
@@ -54,16 +56,6 @@ CASES = [  # (label, m, n, k, b_transposed, tile)
     ("1x4096x4096", 1, 4096, 4096, False, None),
     ("1x4096x4096 B^T", 1, 4096, 4096, True, None),
 ]
-
-
-class MatmulParams(ctypes.Structure):
-    _fields_ = [
-        ("a", VP), ("a_offset", I64), ("a_stride0", I64), ("a_stride1", I64),
-        ("b", VP), ("b_offset", I64), ("b_stride0", I64), ("b_stride1", I64),
-        ("c", VP), ("c_offset", I64), ("c_stride0", I64), ("c_stride1", I64),
-        ("m", I64), ("n", I64), ("k", I64),
-        ("accumulate", I64),
-    ]  # fmt: skip
 
 
 def _view_params(a, b, c) -> MatmulParams:

@@ -5,6 +5,8 @@ A test (tests/unit/test_kernel_abi.py) checks that the two agree.
 
 from __future__ import annotations
 
+import ctypes
+
 from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
 from xdsl.ir import Attribute
 
@@ -26,6 +28,16 @@ MATMUL_PARAMS: tuple[str, ...] = (
 then the tile's sizes, then 0 (C = A·B) or 1 (C += A·B)."""
 
 PLUGIN_NAME = "mips_kernels"
+
+
+class MatmulParams(ctypes.Structure):
+    """The params struct as ctypes, built from MATMUL_PARAMS: for calling kernels directly
+    (kernel tests, tools/bench_kernels.py). Base pointers are void*, the rest int64."""
+
+    _fields_ = [
+        (name, ctypes.c_void_p if name in ("a", "b", "c") else ctypes.c_int64)
+        for name in MATMUL_PARAMS
+    ]
 
 
 def matmul_symbol(element_type: Attribute) -> str | None:

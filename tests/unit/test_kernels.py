@@ -15,10 +15,13 @@ identity-matrix tests require bit-exact results.
 import ctypes
 import os
 import pathlib
+import re
 import threading
 
 import numpy as np
 import pytest
+
+from mipsc.kernel_abi import MatmulParams
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_LIB = REPO_ROOT / "src" / "mipsc" / "_lib" / "libmips_kernels.so"
@@ -69,16 +72,6 @@ def isas(lib):
 
 # --------------------------------------------------------------------------------------------
 # Params struct and operands
-
-
-class MatmulParams(ctypes.Structure):
-    _fields_ = [
-        ("a", VP), ("a_offset", I64), ("a_stride0", I64), ("a_stride1", I64),
-        ("b", VP), ("b_offset", I64), ("b_stride0", I64), ("b_stride1", I64),
-        ("c", VP), ("c_offset", I64), ("c_stride0", I64), ("c_stride1", I64),
-        ("m", I64), ("n", I64), ("k", I64),
-        ("accumulate", I64),
-    ]  # fmt: skip
 
 
 assert ctypes.sizeof(MatmulParams) == 128
@@ -787,3 +780,18 @@ def test_load_resolve_unload(lib, plugin):
     assert lib.mips_debug_call_count(b"mips_matmul_f32") == 1
 
     plugin.unload(self_ptr)
+
+
+def test_python_contract_matches_the_c_header():
+    """kernel_abi.py (what the lowering emits) and mips_kernels.h (what the kernels read) agree."""
+    from mipsc.kernel_abi import MATMUL_PARAMS, MATMUL_SYMBOLS
+
+    header = (
+        pathlib.Path(__file__).resolve().parents[2] / "kernels" / "mips_kernels.h"
+    ).read_text()
+    body = re.search(r"typedef struct NAME \{(.*?)\} NAME", header, re.S).group(1)
+    fields = re.findall(r"\b(\w+)\s*[,;]", re.sub(r"const T\*|T\*|int64_t", "", body))
+    assert tuple(fields) == MATMUL_PARAMS
+    for symbol in MATMUL_SYMBOLS.values():
+        assert f"MIPS_EXPORT int {symbol}(void* params" in header
+    assert ctypes.sizeof(MatmulParams) == 128
