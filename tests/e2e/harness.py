@@ -37,3 +37,9 @@ def parameters(name: str) -> dict[str, Path]:
     """The model's external parameter files by scope, for `mipsc.load(..., parameters=...)`."""
     spec = MANIFEST[name].get("parameters")
     return {spec["scope"]: DATA / spec["file"]} if spec else {}
+
+
+MATMUL_FAMILY = ("aten.mm ", "aten.bmm ", "aten.matmul ", "aten.mv ", "aten.linear ",
+                 "aten.addmm ", "aten.baddbmm ", "aten.addbmm ",
+                 "aten.scaled_dot_product_attention ")  # fmt: skip
+"""The torch ops (as printed, with their trailing space) that must not reach IREE's codegen."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from harness import DATA, MANIFEST, load_npz, parameters
+from harness import DATA, MANIFEST, MATMUL_FAMILY, load_npz, parameters
 
 import mipsc
 from mipsc.backend.iree_compile import compile_mlir
@@ -40,11 +40,6 @@ def test_round_trip_is_accepted_by_iree_and_computes_the_same(name, tmp_path):
     compile_mlir(text, vmfb, extra_flags=MANIFEST[name].get("compile_flags", []))
     inputs, _ = load_npz(name)
     check_outputs(name, mipsc.load(vmfb, parameters=parameters(name)).main(*inputs))
-
-
-MATMUL_FAMILY = ("aten.mm ", "aten.bmm ", "aten.matmul ", "aten.mv ", "aten.linear ",
-                 "aten.addmm ", "aten.baddbmm ", "aten.addbmm ",
-                 "aten.scaled_dot_product_attention ")  # fmt: skip
 
 
 def kernel_symbol(name: str) -> str:

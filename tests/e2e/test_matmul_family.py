@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness import MATMUL_FAMILY
 
 import mipsc
 from mipsc.pipeline import lower_module
@@ -16,9 +17,6 @@ from mipsc.pipeline import lower_module
 pytestmark = pytest.mark.e2e
 
 RNG = np.random.default_rng(7)
-MATMUL_FAMILY = ("aten.mm ", "aten.bmm ", "aten.matmul ", "aten.mv ", "aten.linear ",
-                 "aten.addmm ", "aten.baddbmm ", "aten.addbmm ",
-                 "aten.scaled_dot_product_attention ")  # fmt: skip
 
 
 def vt(shape, dtype="f32"):
