@@ -16,10 +16,15 @@ import ctypes
 import os
 import pathlib
 import re
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as hs
+from numpy.lib.stride_tricks import as_strided
 
 from mipsc.kernel_abi import MatmulParams
 
@@ -248,10 +253,13 @@ def test_every_isa_path(lib, isas, dtype):
     """The same checks through each code path this CPU can run (baseline, AVX2, AVX-512)."""
     assert b"generic" in isas
     rng = np.random.default_rng(99)
-    shapes = [(1, 1, 1), (5, 7, 3), (8, 32, 9), (13, 50, 31), (17, 65, 64), (6, 100, 40)]
+    shapes = [
+        (0, 5, 3), (4, 0, 3), (3, 5, 0), (1, 1, 1), (1, 17, 1), (7, 1, 13),
+        (5, 7, 3), (8, 32, 9), (13, 50, 31), (17, 65, 64), (6, 100, 40),
+    ]  # fmt: skip
     for isa in isas:
         for m, n, k in shapes:
-            for combo in COMBOS[:4]:
+            for combo in COMBOS:
                 for accumulate in (0, 1):
                     run_case(lib, rng, dtype, m, n, k, combo, accumulate, isa)
 
@@ -499,6 +507,179 @@ def test_identity_all_finite_values(lib, isas, dtype):
             c = c_base.T if c_layout == "transposed" else c_base
             assert call(lib, dtype, make_params(a, a, eye, eye, c_base, c, 0), isa) == 0
             assert np.array_equal(to_f64(np.array(c), dtype), to_f64(a, dtype)), (isa, c_layout)
+
+
+# --------------------------------------------------------------------------------------------
+# Property test (hypothesis): any shape and layout, every ISA path, every dtype
+
+KERNEL_EXAMPLES = int(os.environ.get("MIPSC_KERNEL_EXAMPLES", "0"))
+"""Examples for a local random campaign; 0 means CI's derandomized run of 500."""
+
+
+def _draw_dims(data, blocking):
+    """(m, n, k): mostly small (0 and 1 included) or at the edges of the register tile; now
+    and then one of them at a cache-block edge (MC rows, KC depth, NC columns)."""
+    mr, nr, kc, mc, nc = blocking
+
+    def dim(tile):
+        return data.draw(
+            hs.one_of(
+                hs.integers(0, 3),
+                hs.sampled_from([tile - 1, tile, tile + 1, 2 * tile - 1, 2 * tile + 1]),
+                hs.integers(0, 3 * tile),
+            )
+        )
+
+    m, n, k = dim(mr), dim(nr), dim(8)
+    big = data.draw(hs.sampled_from(["", "", "", "", "m", "n", "k"]))
+    if big == "m":  # MC rows; 4/5 and 32/33 are the few-rows limits of matmul_gemm.inc
+        m = data.draw(hs.sampled_from([4, 5, 32, 33, mc - 1, mc, mc + 1]))
+    elif big == "n":
+        n = data.draw(hs.sampled_from([nc - 1, nc + 1]))
+        m = min(m, 2 * mr + 1)
+    elif big == "k":
+        k = data.draw(hs.sampled_from([kc - 1, kc, kc + 1, 2 * kc + 1]))
+    return m, n, k
+
+
+def _draw_layout(data, rows, cols, is_c):
+    """(offset, stride0, stride1) of a rows x cols operand: row- or column-major, every
+    element or every 2nd/3rd, rows or columns padded, at an offset; an input may be broadcast
+    (stride 0) along rows, columns or both. C's elements never share memory."""
+    step = data.draw(hs.sampled_from([1, 1, 1, 2, 3]))
+    pad = data.draw(hs.sampled_from([0, 0, 1, 7]))
+    offset = data.draw(hs.sampled_from([0, 0, 1, 5]))
+    if data.draw(hs.booleans()):  # row-major
+        s0, s1 = cols * step + pad, step
+    else:  # column-major (transposed)
+        s0, s1 = step, rows * step + pad
+    if not is_c:
+        bcast = data.draw(hs.sampled_from(["", "", "", "", "rows", "cols", "both"]))
+        s0 = 0 if bcast in ("rows", "both") else s0
+        s1 = 0 if bcast in ("cols", "both") else s1
+    return offset, s0, s1
+
+
+def _strided_operand(rng, dtype, rows, cols, layout):
+    """A buffer exactly as long as the layout needs (so that ASan sees any read past the last
+    element) and the rows x cols view of it."""
+    offset, s0, s1 = layout
+    size = offset + (rows - 1) * s0 + (cols - 1) * s1 + 1 if rows and cols else offset
+    buf = random_values(rng, (size,), dtype).astype(STORAGE[dtype])
+    item = buf.itemsize
+    if rows and cols:
+        view = as_strided(buf[offset:], (rows, cols), (s0 * item, s1 * item), writeable=False)
+    else:
+        view = np.zeros((rows, cols), buf.dtype)
+    return buf, view
+
+
+@settings(
+    max_examples=KERNEL_EXAMPLES or 500,
+    derandomize=not KERNEL_EXAMPLES,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=hs.data())
+def test_property_any_shape_layout_isa(lib, isas, data):
+    """Random shapes (0 and 1 sized dims, tile and block edges), strides (transposed, padded
+    rows, strided, offsets, stride-0 broadcast), dtypes, ISA paths and accumulate: the result
+    is within the module docstring's bound of numpy's, and nothing outside C's view changes.
+    `MIPSC_KERNEL_EXAMPLES=5000 pytest tests/unit/test_kernels.py -k property` runs longer."""
+    dtype = data.draw(hs.sampled_from(DTYPES), label="dtype")
+    isa = data.draw(hs.sampled_from([None, *isas]), label="isa")
+    m, n, k = _draw_dims(data, BLOCKING[isa or isas[-1]])
+    accumulate = data.draw(hs.sampled_from([0, 1]))
+    layouts = [
+        _draw_layout(data, rows, cols, is_c)
+        for rows, cols, is_c in ((m, k, False), (k, n, False), (m, n, True))
+    ]
+    note = f"{dtype} isa={isa} m={m} n={n} k={k} accumulate={accumulate} layouts={layouts}"
+    for label, seen in (  # --hypothesis-show-statistics tells how often each case came up
+        (f"{dtype}, isa {isa.decode() if isa else 'best'}", True),
+        ("a 0-sized dim", 0 in (m, n, k)),
+        ("a 1-sized dim", 1 in (m, n, k)),
+        ("an input broadcast (stride 0)", 0 in (*layouts[0][1:], *layouts[1][1:])),
+        ("C column-major", layouts[2][1] < layouts[2][2]),
+    ):
+        if seen:
+            event(label)
+    rng = np.random.default_rng(data.draw(hs.integers(0, 2**32 - 1), label="seed"))
+    (a_buf, a), (b_buf, b), (c_buf, c) = (
+        _strided_operand(rng, dtype, rows, cols, layout)
+        for (rows, cols), layout in zip(((m, k), (k, n), (m, n)), layouts, strict=True)
+    )
+    c_before = c_buf.copy()
+    a64, b64, c64 = (to_f64(np.array(v), dtype) for v in (a, b, c))
+    params = MatmulParams(
+        a_buf.ctypes.data, *layouts[0], b_buf.ctypes.data, *layouts[1],
+        c_buf.ctypes.data, *layouts[2], m, n, k, accumulate,
+    )  # fmt: skip
+    assert call(lib, dtype, params, isa) == 0, note
+    in_c = np.zeros(c_buf.shape, bool)
+    if m and n:
+        offset, s0, s1 = layouts[2]
+        as_strided(in_c[offset:], (m, n), (s0, s1))[...] = True
+    assert np.array_equal(bits(c_buf[~in_c]), bits(c_before[~in_c])), note
+    if not (m and n):
+        return
+    got = np.array(c)
+    if k == 0:
+        want = c64 if accumulate else np.zeros_like(c64)
+        assert np.array_equal(to_f64(got, dtype), want), note
+        return
+    check_result(got, a64, b64, c64, accumulate, dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# Sanitizers: `make test-asan` runs this file against build/asan/libmips_kernels.so
+
+
+def _sanitized(path: pathlib.Path) -> bool:
+    """This process has the ASan runtime (LD_PRELOAD) and the library is instrumented."""
+    return hasattr(ctypes.CDLL(None), "__asan_init") and b"__asan_report_load" in path.read_bytes()
+
+
+_OOB_SCRIPT = """
+import ctypes, os, sys
+import numpy as np
+from mipsc.kernel_abi import MatmulParams
+lib = ctypes.CDLL(os.environ["MIPSC_PLUGIN"])
+lib.mips_debug_matmul_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+m = n = k = 64
+b = np.ones((k, n), np.float32)
+c = np.zeros((m, n), np.float32)
+for a in (np.ones(m * k, np.float32), np.ones(m * k - 1, np.float32)):  # fits; 1 short
+    p = MatmulParams(a.ctypes.data, 0, k, 1, b.ctypes.data, 0, n, 1, c.ctypes.data, 0, n, 1,
+                     m, n, k, 0)
+    rc = lib.mips_debug_matmul_isa(b"mips_matmul_f32", sys.argv[1].encode(), ctypes.byref(p))
+    print(f"returned {rc}, a.size={a.size}", flush=True)
+"""
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_sanitizer_catches_out_of_bounds_read(lib, isas, isa, tmp_path):
+    """Proof that the sanitized build is armed: an A one element shorter than its params say
+    (the kernels cannot know) makes ASan stop the process at the first read past its end, on
+    every ISA path. Runs only under `make test-asan`."""
+    path = _lib_path()
+    if not _sanitized(path):
+        pytest.skip("needs the sanitized plugin and libasan preloaded (`make test-asan`)")
+    if isa not in isas:
+        pytest.skip(f"this CPU has no {isa.decode()}")
+    script = tmp_path / "oob.py"
+    script.write_text(_OOB_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, str(script), isa.decode()],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "MIPSC_PLUGIN": str(path)},
+    )  # fmt: skip
+    assert result.stdout == "returned 0, a.size=4096\n", result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "ERROR: AddressSanitizer: heap-buffer-overflow" in result.stderr, result.stderr
+    assert "READ of size" in result.stderr and "mips_matmul_f32_run" in result.stderr
 
 
 # --------------------------------------------------------------------------------------------
