@@ -134,6 +134,8 @@ static int check_operand(const void* ptr, int64_t offset, int64_t stride0,
   if (offset < 0 || stride0 < 0 || stride1 < 0) return 1;
   if (rows == 0 || cols == 0) return 0; /* empty: never dereferenced */
   if (ptr == NULL) return 1;
+  /* A misaligned T* is undefined behaviour (UBSan: "load of misaligned address"). */
+  if ((uintptr_t)ptr % (uintptr_t)elem_size != 0) return 1;
   int64_t last0, last1, last, bytes;
   if (__builtin_mul_overflow(rows - 1, stride0, &last0)) return 1;
   if (__builtin_mul_overflow(cols - 1, stride1, &last1)) return 1;

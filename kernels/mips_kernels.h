@@ -51,8 +51,8 @@
  *   - params is NULL;
  *   - m, n, k, any offset or any stride is negative;
  *   - accumulate is neither 0 nor 1;
- *   - a, b or c is NULL while its matrix is non-empty (A: m*k > 0,
- *     B: k*n > 0, C: m*n > 0);
+ *   - a, b or c is NULL, or not aligned to sizeof(T), while its matrix is
+ *     non-empty (A: m*k > 0, B: k*n > 0, C: m*n > 0);
  *   - the largest element index (offset + (rows-1)*stride0 + (cols-1)*stride1)
  *     of a non-empty operand, or that index times sizeof(T), overflows int64.
  *

@@ -703,6 +703,7 @@ def test_invalid_arguments_touch_nothing(lib, dtype):
         {"c_offset": -1}, {"c_stride0": -5}, {"c_stride1": -1},
         {"accumulate": 2}, {"accumulate": -1},
         {"a": None}, {"b": None}, {"c": None},
+        {"a": good["a"] + 1}, {"b": good["b"] + 1}, {"c": good["c"] + 1},  # misaligned T*
         {"a_stride0": big},  # (m-1) * stride overflows int64
         {"b_stride1": 2**61, "n": 5},  # 4 * 2**61 overflows
         {"c_offset": 2**63 - 1},  # offset + index overflows
@@ -732,6 +733,10 @@ def test_null_pointers_with_empty_shapes(lib, dtype):
     for m, n, k in [(0, 4, 3), (3, 0, 5)]:  # C is empty, but B resp. A is not
         p = MatmulParams(**none, **strides, m=m, n=n, k=k, accumulate=0)
         assert call(lib, dtype, p) != 0, (m, n, k)
+    # Empty operands are never read: their pointers may be misaligned as well.
+    odd = dict.fromkeys(("a", "b", "c"), 0x1001)
+    for m, n, k in [(0, 0, 0), (0, 0, 7), (0, 4, 0), (5, 0, 0)]:
+        assert call(lib, dtype, MatmulParams(**odd, **strides, m=m, n=n, k=k)) == 0, (m, n, k)
     # k == 0: A and B are empty (may be NULL), C = 0 or stays.
     c = round_to(np.full((3, 4), 5.0, np.float32), dtype).astype(st)
     c_ptr, c_off, c_s0, c_s1 = _describe(c, c)
