@@ -1,8 +1,13 @@
-/* Shared pieces of the kernel library: argument validation, the debug
- * counters (calls and threads), and the choice of instruction-set path. */
+/* Shared pieces of the kernel library: the ABI version, argument validation,
+ * the debug counters (calls and threads), and the choice of instruction-set
+ * path. */
 #include <string.h>
 
 #include "mips_internal.h"
+
+/* ---- ABI version -------------------------------------------------------- */
+
+MIPS_EXPORT int mips_kernel_abi_version(void) { return MIPS_KERNEL_ABI_VERSION; }
 
 /* ---- debug counters ----------------------------------------------------- */
 

@@ -75,6 +75,16 @@
  *   may leave the count off by the threads that were registering.
  *   mips_debug_reset_counts() zeroes both the call and the thread counts.
  *
+ * ABI version: mips_kernel_abi_version() returns MIPS_KERNEL_ABI_VERSION, the
+ * version of this contract the library was built for (defined below, the
+ * only place in C; -DMIPS_KERNEL_ABI_VERSION=<n> overrides it, which the tests
+ * use to build stale plugins).  mipsc's copy is KERNEL_ABI_VERSION in
+ * src/mipsc/kernel_abi.py (a test checks they agree): before handing a plugin
+ * to IREE, mipsc refuses one whose version differs, or that lacks this
+ * function (a build older than the versioning).  Bump both with every change
+ * a compiled module or mipsc could notice: a symbol, the params struct's
+ * layout or meaning, the numerics, the errors.
+ *
  * Test hook: mips_debug_matmul_isa(symbol, isa, params) runs one kernel with
  * the code path for instruction set `isa` forced ("generic" = baseline
  * x86-64, "avx2" = AVX2+FMA, "avx512" = AVX-512F).  It returns the kernel's
@@ -94,6 +104,10 @@ extern "C" {
 #endif
 
 #define MIPS_EXPORT __attribute__((visibility("default")))
+
+#ifndef MIPS_KERNEL_ABI_VERSION
+#define MIPS_KERNEL_ABI_VERSION 1
+#endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
   typedef struct NAME {                     \
@@ -122,6 +136,9 @@ _Static_assert(offsetof(mips_matmul_f32_params, accumulate) == 120,
 MIPS_EXPORT int mips_matmul_f32(void* params, void* context, void* reserved);
 MIPS_EXPORT int mips_matmul_f16(void* params, void* context, void* reserved);
 MIPS_EXPORT int mips_matmul_bf16(void* params, void* context, void* reserved);
+
+/* Returns MIPS_KERNEL_ABI_VERSION (see "ABI version" above). */
+MIPS_EXPORT int mips_kernel_abi_version(void);
 
 MIPS_EXPORT uint64_t mips_debug_call_count(const char* symbol);
 MIPS_EXPORT uint64_t mips_debug_thread_count(void);

@@ -1,6 +1,7 @@
 """The kernel call contract as the compiler sees it; kernels/mips_kernels.h is the C side.
 
-A test (tests/unit/test_kernel_abi.py) checks that the two agree.
+A test (test_python_contract_matches_the_c_header in tests/unit/test_kernels.py) checks that
+the two agree.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ MATMUL_PARAMS: tuple[str, ...] = (
 then the tile's sizes, then 0 (C = A·B) or 1 (C += A·B)."""
 
 PLUGIN_NAME = "mips_kernels"
+
+KERNEL_ABI_VERSION = 1
+"""The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
+Bump both with any change of the symbols, the params struct, the numerics or the errors."""
+
+ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
+"""`int mips_kernel_abi_version(void)`: the version a plugin was built for."""
 
 
 class MatmulParams(ctypes.Structure):

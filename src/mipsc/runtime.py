@@ -24,7 +24,7 @@ import ml_dtypes
 import numpy as np
 
 from mipsc.diagnostics import MipscError
-from mipsc.kernel_abi import MATMUL_SYMBOLS
+from mipsc.kernel_abi import ABI_VERSION_SYMBOL, KERNEL_ABI_VERSION, MATMUL_SYMBOLS
 
 PLUGIN_ENV = "MIPSC_PLUGIN"
 PLUGIN_FILE = "libmips_kernels.so"
@@ -53,15 +53,50 @@ def required_kernels(vmfb: bytes) -> set[str]:
 
 
 @cache
-def plugin_kernels(path: Path) -> frozenset[str]:
-    """The kernel symbols a plugin exports; a library that does not load exports nothing."""
+def _open_plugin(path: Path) -> ctypes.CDLL:
+    """The plugin, loaded into this process (IREE's dlopen later gets the same copy)."""
     try:
         library = ctypes.CDLL(str(path))
     except OSError as err:
         raise MipscError(f"cannot load kernel plugin {path}: {err}") from None
     if not hasattr(library, "iree_hal_executable_plugin_query"):
         raise MipscError(f"{path} is not an IREE executable plugin (no plugin query function)")
+    return library
+
+
+def plugin_kernels(path: Path) -> frozenset[str]:
+    """The kernel symbols a plugin exports."""
+    library = _open_plugin(path)
     return frozenset(name for name in _KNOWN_KERNELS if hasattr(library, name))
+
+
+def plugin_abi_version(path: Path) -> int | None:
+    """The kernel ABI version a plugin was built for; None for a build older than versioning."""
+    library = _open_plugin(path)
+    if not hasattr(library, ABI_VERSION_SYMBOL):
+        return None
+    version = getattr(library, ABI_VERSION_SYMBOL)
+    version.argtypes = []
+    version.restype = ctypes.c_int
+    return int(version())
+
+
+def check_plugin(path: Path) -> None:
+    """A plugin IREE may be given: a loadable IREE plugin built for this mipsc's kernel ABI.
+
+    With another ABI the kernels would read their arguments differently from how the compiled
+    modules pass them: wrong results or a crash, never an error, so it is refused here.
+    """
+    version = plugin_abi_version(path)
+    if version == KERNEL_ABI_VERSION:
+        return
+    built = f"version {version}" if version is not None else f"no {ABI_VERSION_SYMBOL}"
+    age = "a newer" if version is not None and version > KERNEL_ABI_VERSION else "an older"
+    raise MipscError(
+        f"kernel plugin {path} was built for {age} kernel ABI ({built}) than this mipsc's "
+        f"(version {KERNEL_ABI_VERSION}): rebuild it from this mipsc's sources with "
+        f"`make kernels` (or point ${PLUGIN_ENV} or --plugin at such a build)"
+    )
 
 
 _device_made = False
@@ -76,7 +111,10 @@ def _default_plugin(needed: set[str]) -> Path | None:
     if _configured_plugin is not None or _device_made:
         return _configured_plugin
     try:
-        return plugin_path()
+        path = plugin_path()
+        if not needed:
+            check_plugin(path)  # a stale or broken plugin is an error only when it is used
+        return path
     except MipscError:
         if needed:
             raise
@@ -88,6 +126,7 @@ def _configure_plugin(path: Path) -> None:
     global _configured_plugin
     if _configured_plugin == path:
         return
+    check_plugin(path)
     if _configured_plugin is not None:
         raise MipscError(
             f"this process already runs modules with the plugin {_configured_plugin}; "

@@ -17,9 +17,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import mipsc
 from mipsc.cli import main
+from mipsc.diagnostics import MipscError
+from mipsc.kernel_abi import KERNEL_ABI_VERSION, MATMUL_SYMBOLS
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data"
 
 MM_F64 = """func.func @main(%a: !torch.vtensor<[2,3],f64>, %b: !torch.vtensor<[3,4],f64>) -> !torch.vtensor<[2,4],f64> {
   %0 = torch.aten.mm %a, %b : !torch.vtensor<[2,3],f64>, !torch.vtensor<[3,4],f64> -> !torch.vtensor<[2,4],f64>
@@ -242,3 +246,84 @@ def test_wrong_plugin_a_library_that_is_not_a_plugin(tmp_path):
     assert result.stderr.startswith(
         f"error: {lib} is not an IREE executable plugin (no plugin query function)"
     )
+
+
+@pytest.fixture(scope="module")
+def mm_vmfb(tmp_path_factory) -> Path:
+    """A module calling mips_matmul_f32 (37x19 . 19x23)."""
+    vmfb = tmp_path_factory.mktemp("mm") / "mm.vmfb"
+    assert run("compile", DATA / "mm_static.mlir", "-o", vmfb).exit_code == 0
+    return vmfb
+
+
+@pytest.fixture(scope="module")
+def f64_vmfb(tmp_path_factory) -> Path:
+    """A module without kernel calls (its f64 mm stays on IREE's path)."""
+    tmp = tmp_path_factory.mktemp("f64")
+    vmfb = tmp / "f64.vmfb"
+    assert run("compile", write(tmp / "f64.mlir", MM_F64), "-o", vmfb).exit_code == 0
+    return vmfb
+
+
+def run_with_plugin(vmfb: Path, plugin: Path, dtype: str = "f32") -> subprocess.CompletedProcess:
+    shapes = ("37x19", "19x23") if dtype == "f32" else ("2x3", "3x4")
+    return subprocess.run(
+        [sys.executable, "-m", "mipsc", "run", str(vmfb), f"--input={shapes[0]}x{dtype}=1",
+         f"--input={shapes[1]}x{dtype}=1"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "MIPSC_PLUGIN": str(plugin)},
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+@pytest.mark.parametrize(
+    ("version", "age"), [(KERNEL_ABI_VERSION - 1, "an older"), (KERNEL_ABI_VERSION + 1, "a newer")]
+)
+def test_plugin_built_for_another_abi_version(tmp_path, mm_vmfb, f64_vmfb, version, age):
+    """The real kernel sources built with another MIPS_KERNEL_ABI_VERSION: refused before IREE
+    sees them, naming the plugin, both versions and the fix. A module that calls no kernel
+    still runs when such a plugin is merely the default one."""
+    lib = tmp_path / "libmips_kernels.so"
+    subprocess.run(
+        ["cc", "-O0", "-std=c11", "-fPIC", "-shared", "-fvisibility=hidden",
+         f"-DMIPS_KERNEL_ABI_VERSION={version}", "-o", lib,
+         *sorted((REPO / "kernels").glob("*.c")), "-lm"],
+        check=True,
+    )  # fmt: skip
+    want = (
+        f"error: kernel plugin {lib} was built for {age} kernel ABI (version {version}) than "
+        f"this mipsc's (version {KERNEL_ABI_VERSION}): rebuild it from this mipsc's sources "
+        "with `make kernels`"
+    )
+    result = run_with_plugin(mm_vmfb, lib)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(want), result.stderr
+    # mipsc.load says the same, and leaves the process free to load the right plugin.
+    with pytest.raises(MipscError) as err:
+        mipsc.load(mm_vmfb, plugin=lib)
+    assert str(err.value).startswith(want.removeprefix("error: "))
+    result = run_with_plugin(f64_vmfb, lib, "f64")
+    assert result.returncode == 0, result.stderr
+    assert "[[3. 3. 3. 3.]" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+def test_plugin_built_before_abi_versioning(tmp_path, mm_vmfb):
+    """A plugin with the query function and every kernel, but no mips_kernel_abi_version."""
+    source = write(
+        tmp_path / "old.c",
+        "void* iree_hal_executable_plugin_query(unsigned v, void* r) { return 0; }\n"
+        + "".join(f"int {s}(void* p, void* c, void* r) {{ return 1; }}\n"
+                  for s in MATMUL_SYMBOLS.values()),
+    )  # fmt: skip
+    lib = tmp_path / "libmips_kernels.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", lib, source], check=True)
+    result = run_with_plugin(mm_vmfb, lib)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        f"error: kernel plugin {lib} was built for an older kernel ABI (no "
+        f"mips_kernel_abi_version) than this mipsc's (version {KERNEL_ABI_VERSION}): rebuild it "
+        "from this mipsc's sources with `make kernels`"
+    ), result.stderr

@@ -26,7 +26,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as hs
 from numpy.lib.stride_tricks import as_strided
 
-from mipsc.kernel_abi import MatmulParams
+from mipsc.kernel_abi import (
+    ABI_VERSION_SYMBOL,
+    KERNEL_ABI_VERSION,
+    MATMUL_PARAMS,
+    MATMUL_SYMBOLS,
+    MatmulParams,
+)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_LIB = REPO_ROOT / "src" / "mipsc" / "_lib" / "libmips_kernels.so"
@@ -645,7 +651,13 @@ def _sanitized(path: pathlib.Path) -> bool:
 _OOB_SCRIPT = """
 import ctypes, os, sys
 import numpy as np
-from mipsc.kernel_abi import MatmulParams
+from mipsc.kernel_abi import (
+    ABI_VERSION_SYMBOL,
+    KERNEL_ABI_VERSION,
+    MATMUL_PARAMS,
+    MATMUL_SYMBOLS,
+    MatmulParams,
+)
 lib = ctypes.CDLL(os.environ["MIPSC_PLUGIN"])
 lib.mips_debug_matmul_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
 m = n = k = 64
@@ -970,8 +982,6 @@ def test_load_resolve_unload(lib, plugin):
 
 def test_python_contract_matches_the_c_header():
     """kernel_abi.py (what the lowering emits) and mips_kernels.h (what the kernels read) agree."""
-    from mipsc.kernel_abi import MATMUL_PARAMS, MATMUL_SYMBOLS
-
     header = (
         pathlib.Path(__file__).resolve().parents[2] / "kernels" / "mips_kernels.h"
     ).read_text()
@@ -981,3 +991,16 @@ def test_python_contract_matches_the_c_header():
     for symbol in MATMUL_SYMBOLS.values():
         assert f"MIPS_EXPORT int {symbol}(void* params" in header
     assert ctypes.sizeof(MatmulParams) == 128
+    # The ABI version: defined once in C (overridable with -D), once in Python.
+    versions = re.findall(r"#define MIPS_KERNEL_ABI_VERSION (\d+)", header)
+    assert versions == [str(KERNEL_ABI_VERSION)]
+    sources = (REPO_ROOT / "kernels").iterdir()
+    assert sum(f.read_text().count("#define MIPS_KERNEL_ABI_VERSION") for f in sources) == 1
+    assert "#ifndef MIPS_KERNEL_ABI_VERSION" in header
+    assert f"MIPS_EXPORT int {ABI_VERSION_SYMBOL}(void);" in header
+
+
+def test_abi_version(lib):
+    lib.mips_kernel_abi_version.argtypes = []
+    lib.mips_kernel_abi_version.restype = ctypes.c_int
+    assert lib.mips_kernel_abi_version() == KERNEL_ABI_VERSION
