@@ -14,9 +14,8 @@ subprocess the kernel and numpy are timed interleaved (kernel, numpy, kernel, nu
 same operands, and the median of --reps runs is reported as GFLOP/s (2*m*n*k / time) with the ratio
 kernel / numpy.  threadpoolctl, if importable (e.g. PYTHONPATH=dir of a `pip install --target dir
 threadpoolctl`), reports which OpenBLAS kernel ("architecture") and
-how many threads numpy used.  --peak compiles (with gcc) and runs loops of independent FMAs and
-a chain of dependent adds, to measure this core's clock and f32 FMA peak (256-bit FMAs per second
-x 16 flops) for the "% peak" column.
+how many threads numpy used.  --peak measures this core's f32 FMA peak
+(mipsc.peak: a compiled loop of independent vector FMAs) for the "% peak" column.
 
 Cases (M x N x K, C = A . B): 256^3, 512^3, 1024^3, 256x512x384, 1024^3 with B transposed
 (b_stride0 == 1: B is the transpose of a row-major N x K array), and 1024^3 computed as IREE
@@ -32,14 +31,13 @@ import json
 import os
 import pathlib
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 from mipsc.kernel_abi import MatmulParams
+from mipsc.peak import measure_peak
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_LIB = REPO_ROOT / "src" / "mipsc" / "_lib" / "libmips_kernels.so"
@@ -164,60 +162,6 @@ def _worker(args) -> None:
 # Driver
 
 
-PEAK_C = r"""
-#include <stdio.h>
-#include <time.h>
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
-                          return t.tv_sec + t.tv_nsec * 1e-9; }
-#define R12(I) I(0) I(1) I(2) I(3) I(4) I(5) I(6) I(7) I(8) I(9) I(10) I(11)
-#define FY(n) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #n "\n\t"
-#define FX(n) "vfmadd231ps %%xmm14, %%xmm15, %%xmm" #n "\n\t"
-#define ADD4 "add $1, %%rax\n\tadd $1, %%rax\n\tadd $1, %%rax\n\tadd $1, %%rax\n\t"
-#define LOOP(body) "mov %0, %%rcx\n1:\n\t" body "dec %%rcx\n\tjnz 1b\n\t"
-int main(void) {
-  const long iters = 50000000;
-  double clk = 0, ymm = 0, xmm = 0;  /* best of 5: GHz, FMAs per second */
-  for (int rep = 0; rep < 5; ++rep) {
-    double t = now();  /* a chain of dependent adds: one per cycle */
-    __asm__ volatile(LOOP(ADD4 ADD4 ADD4) :: "r"(iters) : "rax", "rcx");
-    t = now() - t;
-    if (12.0 * iters / t / 1e9 > clk) clk = 12.0 * iters / t / 1e9;
-    t = now();
-    __asm__ volatile("vxorps %%ymm14, %%ymm14, %%ymm14\n\tvxorps %%ymm15, %%ymm15, %%ymm15\n\t"
-                     LOOP(R12(FY)) "vzeroupper" :: "r"(iters) : "rcx", "memory");
-    t = now() - t;
-    if (12.0 * iters / t > ymm) ymm = 12.0 * iters / t;
-    t = now();
-    __asm__ volatile(LOOP(R12(FX)) :: "r"(iters) : "rcx", "memory");
-    t = now() - t;
-    if (12.0 * iters / t > xmm) xmm = 12.0 * iters / t;
-  }
-  printf("%.6g %.6g %.6g\n", clk, ymm, xmm);
-  return 0;
-}
-"""
-
-
-def measure_peak() -> dict | None:
-    """This core's clock (GHz, from a chain of dependent adds) and f32 FMA peak (independent
-    256-bit and 128-bit FMAs), or None without gcc."""
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        src, exe = pathlib.Path(tmp, "peak.c"), pathlib.Path(tmp, "peak")
-        src.write_text(PEAK_C)
-        subprocess.run([cc, "-O2", "-o", str(exe), str(src)], check=True)
-        out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
-    ghz, ymm, xmm = (float(x) for x in out.split())
-    return {
-        "ghz": ghz,
-        "ymm_per_cycle": ymm / ghz / 1e9,
-        "xmm_per_cycle": xmm / ghz / 1e9,
-        "gflops": ymm * 16 / 1e9,  # 8 lanes x 2 flops per 256-bit FMA
-    }
-
-
 def cpu_summary() -> str:
     model, mhz = platform.processor() or "?", "?"
     try:
@@ -266,15 +210,11 @@ def main() -> None:
 
     print(f"CPU: {cpu_summary()}")
     print(f"library: {args.lib}")
-    measured = measure_peak() if args.peak else None
     peak = None
-    if measured is not None:
-        peak = measured["gflops"]
-        print(
-            f"measured: clock {measured['ghz']:.2f} GHz (dependent adds); "
-            f"{measured['ymm_per_cycle']:.2f} 256-bit and {measured['xmm_per_cycle']:.2f} "
-            f"128-bit FMAs per cycle => f32 peak of one core {peak:.1f} GFLOP/s"
-        )
+    if args.peak:
+        measured = measure_peak()
+        peak = measured.gflops_per_core
+        print(f"f32 peak of one core: {peak:.1f} GFLOP/s ({measured.how})")
     # The environment's OPENBLAS_CORETYPE (this project's sets Haswell), Haswell, and unset.
     env_ct = os.environ.get("OPENBLAS_CORETYPE")
     print(f"OPENBLAS_CORETYPE in this environment: {env_ct if env_ct is not None else '(unset)'}")

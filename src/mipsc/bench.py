@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -20,16 +18,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 
 from mipsc.backend.iree_compile import compile_mlir
 from mipsc.diagnostics import MipscError
+from mipsc.peak import cpu_model, measure_peak
 
 IREE_BEST_FLAGS = ("--iree-opt-data-tiling",)
 """IREE's own codegen at its best on this CPU (with target-cpu=host, which compile_mlir sets)."""
 
 DEFAULT_SHAPES = ((256, 256, 256), (256, 512, 384), (512, 512, 512), (1024, 1024, 1024))
-NP_DTYPES = {"f32": np.float32, "f16": np.float16}
+NP_DTYPES = {"f32": np.float32, "f16": np.float16, "bf16": ml_dtypes.bfloat16}
+DTYPES = tuple(NP_DTYPES)
 
 
 @dataclass
@@ -50,25 +51,9 @@ class Result:
 class Report:
     machine: str
     peak_gflops_per_core: float
+    peak_how: str
     openblas_coretype: str | None
     results: list[Result] = field(default_factory=list)
-
-
-def cpu_peak_gflops_per_core() -> tuple[str, float]:
-    """(description, f32 peak per core): FMA pipes x lanes x 2 flops x clock, from /proc/cpuinfo."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown CPU", float("nan")
-    flags = set(re.search(r"^flags\s*:\s*(.*)$", info, re.M).group(1).split())  # type: ignore[union-attr]
-    mhz_match = re.search(r"^cpu MHz\s*:\s*([\d.]+)", info, re.M)
-    ghz = float(mhz_match.group(1)) / 1000 if mhz_match else float("nan")
-    model = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
-    lanes, isa = (
-        (16, "AVX-512") if "avx512f" in flags else (8, "AVX2") if "avx2" in flags else (4, "SSE")
-    )
-    description = f"{model.group(1) if model else 'x86-64'}, {isa}, {ghz:.2f} GHz"
-    return description, 2 * lanes * 2 * ghz
 
 
 def mm_module(m: int, n: int, k: int, dtype: str) -> str:
@@ -94,21 +79,46 @@ def compile_backends(work: Path, m: int, n: int, k: int, dtype: str) -> dict[str
     return paths
 
 
+BURST_SECONDS = 0.1
+"""Each backend runs for about this long before the next one takes its turn."""
+
+SETTLE_SECONDS = 0.25
+"""Idle time after a burst of multi-threaded numpy: OpenBLAS's workers spin for up to ~0.1 s
+after each call (THREAD_TIMEOUT) and would otherwise steal a core from the next backend."""
+
+
 def _time_interleaved(
-    calls: dict[str, Callable[[], object]], min_seconds: float, max_samples: int
+    calls: dict[str, Callable[[], object]],
+    min_seconds: float,
+    max_samples: int,
+    settle: Callable[[str], None] = lambda _name: None,
 ) -> dict[str, list[float]]:
+    """Per-call times of each backend, taken in rounds of short bursts, backend after backend.
+
+    Bursts (not single calls) so that each backend runs with its own threads warm and nobody
+    else's spinning, and rounds so that a slow phase of the machine hits every backend alike.
+    The first call of each burst is not counted (it pays for the switch).
+    """
     samples: dict[str, list[float]] = {name: [] for name in calls}
-    for call in calls.values():  # warm up: first-call allocations and page faults
+    for call in calls.values():  # first-call allocations and page faults
         call()
-    start = time.perf_counter()
-    while (
-        time.perf_counter() - start < min_seconds
-        and len(next(iter(samples.values()))) < max_samples
-    ):
+    spent = dict.fromkeys(calls, 0.0)
+    while any(spent[n] < min_seconds and len(samples[n]) < max_samples for n in calls):
         for name, call in calls.items():
-            t0 = time.perf_counter()
             call()
-            samples[name].append(time.perf_counter() - t0)
+            burst_start = time.perf_counter()
+            while True:
+                t0 = time.perf_counter()
+                call()
+                t1 = time.perf_counter()
+                samples[name].append(t1 - t0)
+                if (
+                    t1 - burst_start >= min(BURST_SECONDS, min_seconds)
+                    or len(samples[name]) >= max_samples
+                ):
+                    break
+            spent[name] += time.perf_counter() - burst_start
+            settle(name)
     return samples
 
 
@@ -138,7 +148,14 @@ def worker(spec: dict) -> list[dict]:
                 calls[backend] = lambda f=function, da=da, db=db: f(da, db)
             if dtype == "f32":
                 calls["numpy"] = lambda a=a, b=b: a @ b
-            samples = _time_interleaved(calls, spec["min_seconds"], spec["max_samples"])
+            samples = _time_interleaved(
+                calls,
+                spec["min_seconds"],
+                spec["max_samples"],
+                settle=lambda name: (
+                    time.sleep(SETTLE_SECONDS) if name == "numpy" and threads > 1 else None
+                ),
+            )
             flops = 2.0 * m * n * k
             for backend, times in samples.items():
                 median = statistics.median(times)
@@ -161,8 +178,11 @@ def run_bench(
     max_samples: int = 200,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> Report:
-    machine, peak = cpu_peak_gflops_per_core()
-    report = Report(machine, peak, os.environ.get("OPENBLAS_CORETYPE"))
+    progress("measuring this CPU's f32 FMA peak")
+    peak = measure_peak()
+    report = Report(
+        cpu_model(), peak.gflops_per_core, peak.how, os.environ.get("OPENBLAS_CORETYPE")
+    )
     with tempfile.TemporaryDirectory(prefix="mipsc-bench-") as work:
         for count in threads:
             progress(f"{count} thread(s): {len(shapes)} shape(s) x {', '.join(dtypes)}")
@@ -173,7 +193,7 @@ def run_bench(
                 "work": work,
                 "min_seconds": min_seconds,
                 "max_samples": max_samples,
-                "peak": peak,
+                "peak": peak.gflops_per_core,
             }
             env = dict(os.environ, OPENBLAS_NUM_THREADS=str(count), OMP_NUM_THREADS=str(count))
             proc = subprocess.run(
@@ -193,7 +213,9 @@ def run_bench(
 def format_table(report: Report) -> str:
     coretype = report.openblas_coretype or "unset (OpenBLAS picks its kernel for this CPU)"
     lines = [
-        f"machine: {report.machine}; peak {report.peak_gflops_per_core:.0f} GFLOP/s per core (f32)",
+        f"machine: {report.machine}",
+        f"f32 peak: {report.peak_gflops_per_core:.0f} GFLOP/s per core ({report.peak_how});"
+        " %peak = GFLOP/s / (peak x threads)",
         f"OPENBLAS_CORETYPE: {coretype}",
         "",
         f"{'shape (MxNxK)':<16}{'dtype':<6}{'thr':>4} {'backend':<10}{'ms':>9}{'GFLOP/s':>9}"

@@ -414,8 +414,9 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     "--dtype",
     "dtypes",
     multiple=True,
-    type=click.Choice(["f32", "f16"]),
-    help="Element types (repeatable; default: f32).",
+    type=click.Choice(["f32", "f16", "bf16"]),
+    help="Element types (repeatable; default: f32). numpy is timed for f32 only: it has no "
+    "fast f16/bf16 matmul.",
 )
 @click.option(
     "--threads",
@@ -437,8 +438,9 @@ def bench(
     """Time matmuls through mipsc (the kernel plugin), IREE's own codegen with its best flags
     (--iree-opt-data-tiling, target-cpu=host) and numpy, interleaved in one run.
 
-    Prints median times, GFLOP/s, % of this CPU's peak and the ratios, and says how
-    OPENBLAS_CORETYPE was set (it changes numpy's speed).
+    Each backend runs in short bursts, taking turns, until each has had --seconds; the
+    median call counts. Prints times, GFLOP/s, % of this CPU's measured f32 FMA peak and the
+    ratios, and says how OPENBLAS_CORETYPE was set (it changes numpy's speed).
     """
     from mipsc.bench import DEFAULT_SHAPES, format_table, run_bench
 
