@@ -15,7 +15,7 @@ from harness import DATA, load_npz, tolerance
 
 import mipsc
 from mipsc.diagnostics import MipscError
-from mipsc.transforms.lower_mips_to_call import choose_tiles
+from mipsc.transforms.lower_mips_to_call import DYNAMIC_TILE, choose_tiles
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +59,8 @@ def test_dynamic_mnk_and_partial_tiles(compile_text, kernel_calls, m, k, n):
     before = kernel_calls["mips_matmul_f32"]
     got = mipsc.load(vmfb).main(a, b)
     np.testing.assert_allclose(got, a @ b, rtol=1e-4, atol=1e-4)
-    tiles = -(-m // 64) * -(-n // 128)  # dynamic shapes' tiling: one kernel call per tile
+    tm, tn = DYNAMIC_TILE  # dynamic shapes get this tile: one kernel call per tile
+    tiles = -(-m // tm) * -(-n // tn)
     assert kernel_calls["mips_matmul_f32"] == before + tiles
 
 

@@ -120,21 +120,32 @@ def test_batch_matmul_reify_includes_the_batch():
 
 
 @pytest.mark.parametrize(
-    ("m", "n", "batch", "k"),
+    ("m", "n", "batch", "k", "count"),
     [
-        (37, 23, 1, 19),
-        (1024, 1024, 1, 1024),
-        (256, 384, 1, 512),
-        (1, 1000, 1, 1000),
-        (8, 8, 16, 64),
+        (37, 23, 1, 19, 1),  # small: one workgroup
+        (256, 256, 1, 256, 4),  # 33 MFLOP: four of ~8
+        (512, 512, 1, 512, 8),
+        (1024, 1024, 1, 1024, 8),
+        (2048, 2048, 1, 2048, 32),  # tiles capped at MAX_TILE
+        (256, 384, 1, 512, 8),
+        (1, 1000, 1, 1000, 4),
+        (8, 8, 16, 64, 16),  # the batch alone gives enough workgroups
     ],
 )
-def test_choose_tiles(m, n, batch, k):
-    from mipsc.transforms.lower_mips_to_call import MIN_TILE, TARGET_TILES, choose_tiles
+def test_choose_tiles(m, n, batch, k, count):
+    from mipsc.transforms.lower_mips_to_call import MAX_TILE, TILE_ALIGN, choose_tiles
 
     tm, tn = choose_tiles(m, n, batch, k)
-    tiles = -(-m // tm) * -(-n // tn) * batch
-    small = 2 * m * n * k * batch < 2_000_000
-    assert tiles == batch if small else tiles >= TARGET_TILES or (tm, tn) == MIN_TILE
-    assert tm % 8 == 0 and tn % 16 == 0
-    assert tm < m + 8 and tn < n + 16  # never a tile far bigger than the matrix
+    assert -(-m // tm) * -(-n // tn) * batch == count
+    assert tm % TILE_ALIGN[0] == 0 and tn % TILE_ALIGN[1] == 0
+    assert tm <= MAX_TILE[0] and tn <= MAX_TILE[1]
+    assert tm < m + TILE_ALIGN[0] and tn < n + TILE_ALIGN[1]  # never far bigger than the matrix
+
+
+def test_choose_tiles_splits_evenly():
+    """Equal tiles: the last row of tiles is not a sliver that leaves a core idle."""
+    from mipsc.transforms.lower_mips_to_call import choose_tiles
+
+    tm, tn = choose_tiles(1000, 1000, 1, 1000)
+    assert 1000 - (-(-1000 // tm) - 1) * tm > tm // 2
+    assert 1000 - (-(-1000 // tn) - 1) * tn > tn // 2

@@ -11,10 +11,10 @@ func.func @mm(%a: tensor<37x19xf32>, %b: tensor<19x23xf32>) -> tensor<37x23xf32>
 }
 
 // The executable: the grid covers the output in tiles chosen for the shape (a 37x23 product
-// is small: one 40x32 tile), x over N, y over M, z over batch.
+// is small: one 48x32 tile: rows in multiples of 12, columns of 32), x over N, y over M, z over batch.
 // CHECK:      stream.executable private @mips_exe_0 {
 // CHECK-NEXT:   stream.executable.export public @mips_matmul_0 workgroups(%[[M:.*]]: index, %[[N:.*]]: index, %{{.*}}: index, %[[BATCH:.*]]: index) -> (index, index, index) {
-// CHECK-DAG:      %[[TM:.*]] = arith.constant 40 : index
+// CHECK-DAG:      %[[TM:.*]] = arith.constant 48 : index
 // CHECK-DAG:      %[[TN:.*]] = arith.constant 32 : index
 // CHECK:          %[[X:.*]] = arith.ceildivsi %[[N]], %[[TN]] : index
 // CHECK-NEXT:     %[[Y:.*]] = arith.ceildivsi %[[M]], %[[TM]] : index
