@@ -8,7 +8,9 @@ PLUGIN := src/mipsc/_lib/libmips_kernels.so
 KERNEL_SRCS := $(wildcard kernels/*.c)
 KERNEL_HDRS := $(wildcard kernels/*.h) $(wildcard kernels/*.inc)
 KERNEL_CFLAGS ?= -O3 -std=c11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden
-KERNEL_LDFLAGS ?= -shared -lm
+# -ldl -lpthread: openblas.c dlopens OpenBLAS once (pthread_once); both live in libc since
+# glibc 2.34, where these flags change nothing, and are needed before it.
+KERNEL_LDFLAGS ?= -shared -lm -ldl -lpthread
 
 .PHONY: install kernels kernels-asan test test-asan lint demo bench clean
 
@@ -32,7 +34,7 @@ $(PLUGIN): $(KERNEL_SRCS) $(KERNEL_HDRS)
 ASAN_PLUGIN := build/asan/libmips_kernels.so
 ASAN_CFLAGS ?= -O1 -g -std=c11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden \
 	-fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-ASAN_LDFLAGS ?= -shared -lm -fsanitize=address,undefined
+ASAN_LDFLAGS ?= -shared -lm -ldl -lpthread -fsanitize=address,undefined
 
 kernels-asan: $(ASAN_PLUGIN)
 
@@ -40,14 +42,16 @@ $(ASAN_PLUGIN): $(KERNEL_SRCS) $(KERNEL_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -o $@ $(KERNEL_SRCS) $(ASAN_LDFLAGS)
 
-# tests/unit/test_kernels.py against the sanitized plugin. Python is not built with ASan, so
-# the runtime is preloaded; Python's own leaks are not ours (detect_leaks=0); any report aborts.
+# The kernel tests (builtin and OpenBLAS backends) against the sanitized plugin. Python is not
+# built with ASan, so the runtime is preloaded; Python's own leaks are not ours (detect_leaks=0);
+# any report aborts.
 ASAN_ENV = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
 	ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	MIPSC_PLUGIN=$(abspath $(ASAN_PLUGIN))
 
-TEST_ASAN = $(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_kernels.py
+TEST_ASAN = $(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_kernels.py \
+	tests/unit/test_kernels_openblas.py
 
 test-asan: $(BIN)/mipsc kernels-asan
 	$(TEST_ASAN)

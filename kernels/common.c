@@ -17,6 +17,9 @@ static const char* const kKernelNames[MIPS_K_COUNT] = {
     [MIPS_K_F32] = "mips_matmul_f32",
     [MIPS_K_F16] = "mips_matmul_f16",
     [MIPS_K_BF16] = "mips_matmul_bf16",
+    [MIPS_K_OPENBLAS_F32] = "mips_matmul_openblas_f32",
+    [MIPS_K_OPENBLAS_F32_SGEMM] = "mips_matmul_openblas_f32:sgemm",
+    [MIPS_K_OPENBLAS_F32_FALLBACK] = "mips_matmul_openblas_f32:fallback",
 };
 
 int mips_kernel_index(const char* symbol) {

@@ -13,9 +13,19 @@
 
 /* ---- kernels and their debug counters ---------------------------------- */
 
-enum { MIPS_K_F32 = 0, MIPS_K_F16 = 1, MIPS_K_BF16 = 2, MIPS_K_COUNT = 3 };
+/* One counter per kernel entry point, plus two for the OpenBLAS backend that
+ * say where its valid calls went: to sgemm, or to the builtin f32 kernel. */
+enum {
+  MIPS_K_F32 = 0,
+  MIPS_K_F16 = 1,
+  MIPS_K_BF16 = 2,
+  MIPS_K_OPENBLAS_F32 = 3,
+  MIPS_K_OPENBLAS_F32_SGEMM = 4,    /* "mips_matmul_openblas_f32:sgemm" */
+  MIPS_K_OPENBLAS_F32_FALLBACK = 5, /* "mips_matmul_openblas_f32:fallback" */
+  MIPS_K_COUNT = 6
+};
 
-/* Index of a kernel name ("mips_matmul_f32", ...) or -1. */
+/* Index of a counter name ("mips_matmul_f32", ...) or -1. */
 MIPS_HIDDEN int mips_kernel_index(const char* symbol);
 
 MIPS_HIDDEN extern uint64_t mips_call_counts[MIPS_K_COUNT];
@@ -27,6 +37,11 @@ MIPS_HIDDEN extern uint64_t mips_call_counts[MIPS_K_COUNT];
 MIPS_HIDDEN extern uint64_t mips_thread_generation_now;
 MIPS_HIDDEN extern _Thread_local uint64_t mips_thread_generation;
 MIPS_HIDDEN void mips_register_thread(uint64_t generation);
+
+/* Bumps a counter only (no thread registration): for the sub-counters. */
+MIPS_INLINE void mips_count(int counter) {
+  __atomic_fetch_add(&mips_call_counts[counter], 1, __ATOMIC_RELAXED);
+}
 
 MIPS_INLINE void mips_count_call(int kernel) {
   __atomic_fetch_add(&mips_call_counts[kernel], 1, __ATOMIC_RELAXED);

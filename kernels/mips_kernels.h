@@ -10,6 +10,9 @@
  *   mips_matmul_f32    T = float
  *   mips_matmul_f16    T = uint16_t holding IEEE-754 binary16 bit patterns
  *   mips_matmul_bf16   T = uint16_t holding bfloat16 bit patterns
+ *   mips_matmul_openblas_f32
+ *                      T = float, computed by OpenBLAS's sgemm where it can
+ *                      (see "OpenBLAS backend" below)
  *
  * Calling convention (IREE import ABI):
  *   int fn(void* params, void* context, void* reserved);
@@ -60,10 +63,45 @@
  * tile from several worker threads at once.  No global mutable state except
  * the debug counters below.
  *
+ * OpenBLAS backend: mips_matmul_openblas_f32 takes the same params, checks
+ * them the same way (the same errors) and has the f32 numerics above, but
+ * runs the product in OpenBLAS's cblas_sgemm, single-threaded (IREE's task
+ * system owns the threads and calls one kernel per tile from each worker).
+ *   Library: opened once per process, on the first call (or the first
+ *   mips_openblas_error()), with dlopen(RTLD_NOW | RTLD_LOCAL) of the path in
+ *   the environment variable MIPSC_OPENBLAS_LIB (mipsc sets it to the library
+ *   of the scipy-openblas32 package when the variable is unset).  Accepted:
+ *   scipy-openblas32's prefixed scipy_cblas_sgemm with
+ *   scipy_openblas_set_num_threads (tried first), or a plain OpenBLAS with
+ *   cblas_sgemm and openblas_set_num_threads; its thread count is set to 1
+ *   once, when it is opened.  The outcome, success or failure, holds for the
+ *   life of the process.  If it cannot be opened, every valid call returns
+ *   non-zero and touches no memory; mips_openblas_error() says why.
+ *   Layouts: sgemm runs when every operand has a unit stride in one dimension
+ *   and a leading dimension (the other stride) of at least that dimension's
+ *   length (row-major, column-major or a transposed view; a stride of a
+ *   size-1 dimension is ignored), m, n, k and the leading dimensions fit in
+ *   int (INT_MAX), and m, n, k > 0; a column-major C is computed as
+ *   C^T = B^T . A^T; beta = accumulate ? 1 : 0 (with 0, C is only written).
+ *   Any other call (stride-0 broadcasts, non-unit strides in both
+ *   dimensions, overlapping rows, k == 0, an empty C, sizes beyond int)
+ *   is computed by the builtin f32 kernel instead, exactly as mips_matmul_f32
+ *   would (but counted as below, not as a mips_matmul_f32 call).
+ *   mips_openblas_error() opens the library if that was not tried yet and
+ *   returns NULL when it is usable, else a message saying why not (a static
+ *   string, valid for the life of the process).  mips_openblas_corename()
+ *   returns OpenBLAS's name for the core its kernels were picked for (e.g.
+ *   "Haswell"; OPENBLAS_CORETYPE overrides it), or NULL when the library is
+ *   not open or cannot tell; it never opens the library itself.
+ *
  * Debug counters (for tests that must prove a kernel really ran):
  *   mips_debug_call_count(symbol) returns how many times the named kernel was
  *   entered (every call counts, including rejected ones) since load or the
- *   last reset; 0 for an unknown or NULL name.  Relaxed atomics, so a count
+ *   last reset; 0 for an unknown or NULL name.  Two more names count where
+ *   the valid calls of mips_matmul_openblas_f32 went (after the library was
+ *   opened): "mips_matmul_openblas_f32:sgemm" (OpenBLAS computed it) and
+ *   "mips_matmul_openblas_f32:fallback" (the builtin f32 kernel did; these
+ *   calls do not count as mips_matmul_f32).  Relaxed atomics, so a count
  *   read while other threads call is only a snapshot.
  *   mips_debug_thread_count() returns how many distinct threads entered any
  *   kernel since load or the last reset (proof that IREE spread the tiles
@@ -83,13 +121,16 @@
  * to IREE, mipsc refuses one whose version differs, or that lacks this
  * function (a build older than the versioning).  Bump both with every change
  * a compiled module or mipsc could notice: a symbol, the params struct's
- * layout or meaning, the numerics, the errors.
+ * layout or meaning, the numerics, the errors.  Versions: 1 the three
+ * builtin kernels; 2 adds mips_matmul_openblas_f32, mips_openblas_error,
+ * mips_openblas_corename and the ":sgemm" / ":fallback" counters.
  *
  * Test hook: mips_debug_matmul_isa(symbol, isa, params) runs one kernel with
  * the code path for instruction set `isa` forced ("generic" = baseline
  * x86-64, "avx2" = AVX2+FMA, "avx512" = AVX-512F).  It returns the kernel's
  * result, or -1 without running anything when the symbol or isa is unknown
- * or this CPU lacks that isa.  It does not touch the debug counters.  The
+ * or this CPU lacks that isa (mips_matmul_openblas_f32 is not a symbol it
+ * knows).  It does not touch the debug counters.  The
  * normal entry points pick the best path the CPU supports on every call.
  * ---------------------------------------------------------------------------
  */
@@ -106,7 +147,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 1
+#define MIPS_KERNEL_ABI_VERSION 2
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
@@ -136,6 +177,14 @@ _Static_assert(offsetof(mips_matmul_f32_params, accumulate) == 120,
 MIPS_EXPORT int mips_matmul_f32(void* params, void* context, void* reserved);
 MIPS_EXPORT int mips_matmul_f16(void* params, void* context, void* reserved);
 MIPS_EXPORT int mips_matmul_bf16(void* params, void* context, void* reserved);
+/* params: mips_matmul_f32_params*; OpenBLAS's sgemm (see above). */
+MIPS_EXPORT int mips_matmul_openblas_f32(void* params, void* context,
+                                         void* reserved);
+
+/* NULL when OpenBLAS is open and usable, else why not (opens it if needed). */
+MIPS_EXPORT const char* mips_openblas_error(void);
+/* OpenBLAS's core name, or NULL (never opens the library). */
+MIPS_EXPORT const char* mips_openblas_corename(void);
 
 /* Returns MIPS_KERNEL_ABI_VERSION (see "ABI version" above). */
 MIPS_EXPORT int mips_kernel_abi_version(void);

@@ -1,6 +1,6 @@
 /* The IREE executable plugin "mips_kernels": lets the IREE runtime resolve
- * the imports mips_matmul_{f32,f16,bf16} of compiled executables to the
- * functions in this library.  ABI: iree_plugin_abi.h; kernel contract:
+ * the imports mips_matmul_{f32,f16,bf16} and mips_matmul_openblas_f32 of
+ * compiled executables to the functions in this library.  ABI: iree_plugin_abi.h; kernel contract:
  * mips_kernels.h.
  *
  * Use: iree-run-module --device=local-task \
@@ -20,6 +20,10 @@ static const plugin_symbol kSymbols[] = {
     {"mips_matmul_f32", mips_matmul_f32},
     {"mips_matmul_f16", mips_matmul_f16},
     {"mips_matmul_bf16", mips_matmul_bf16},
+    /* OpenBLAS is opened on its first call, not when resolving: a module
+     * that imports it fails its dispatch if it cannot be opened (mipsc checks
+     * that before it runs one, with mips_openblas_error). */
+    {"mips_matmul_openblas_f32", mips_matmul_openblas_f32},
 };
 
 static mips_iree_import_fn lookup_symbol(const char* name) {
@@ -79,7 +83,7 @@ static const mips_iree_plugin_header kHeader = {
     .version = MIPS_IREE_PLUGIN_VERSION_1,
     .name = "mips_kernels",
     .description = "mipsc matmul kernels: mips_matmul_f32, mips_matmul_f16, "
-                   "mips_matmul_bf16",
+                   "mips_matmul_bf16, mips_matmul_openblas_f32 (OpenBLAS)",
     .features = 0, /* system plugin (uses libc) */
     .sanitizer = MIPS_IREE_PLUGIN_SANITIZER_NONE,
     .reserved = {0},

@@ -16,7 +16,34 @@ MATMUL_SYMBOLS: dict[type[Attribute], str] = {
     Float16Type: "mips_matmul_f16",
     BFloat16Type: "mips_matmul_bf16",
 }
-"""Kernel symbol per element type; f16/bf16 accumulate in f32 and round once."""
+"""The builtin kernel per element type; f16/bf16 accumulate in f32 and round once. These
+element types are the ones the compiler routes to a kernel, whatever the backend."""
+
+KERNEL_BACKENDS: tuple[str, ...] = ("builtin", "openblas")
+"""The kernel libraries a compiled module can call (`lower-mips-to-call{backend=...}`,
+`mipsc compile --kernel-backend`); the first is the default."""
+
+DEFAULT_BACKEND = KERNEL_BACKENDS[0]
+
+BACKEND_SYMBOLS: dict[str, dict[type[Attribute], str]] = {
+    "openblas": {Float32Type: "mips_matmul_openblas_f32"},
+}
+"""Per backend other than builtin, the element types it computes itself; every other type
+stays on the builtin kernel (scipy-openblas32 has no f16/bf16 gemm)."""
+
+OPENBLAS_SYMBOL = BACKEND_SYMBOLS["openblas"][Float32Type]
+"""f32 through OpenBLAS's sgemm, per tile, single-threaded; the plugin opens the library named
+by OPENBLAS_ENV on its first call (mips_kernels.h, "OpenBLAS backend")."""
+
+OPENBLAS_ENV = "MIPSC_OPENBLAS_LIB"
+OPENBLAS_ERROR_SYMBOL = "mips_openblas_error"
+"""`const char* mips_openblas_error(void)`: NULL when the plugin has OpenBLAS, else why not."""
+
+KERNEL_SYMBOLS: tuple[str, ...] = (
+    *MATMUL_SYMBOLS.values(),
+    *(symbol for symbols in BACKEND_SYMBOLS.values() for symbol in symbols.values()),
+)
+"""Every kernel a compiled module may import, with the calling convention of MATMUL_PARAMS."""
 
 MATMUL_PARAMS: tuple[str, ...] = (
     "a", "a_offset", "a_stride0", "a_stride1",
@@ -30,9 +57,10 @@ then the tile's sizes, then 0 (C = A·B) or 1 (C += A·B)."""
 
 PLUGIN_NAME = "mips_kernels"
 
-KERNEL_ABI_VERSION = 1
+KERNEL_ABI_VERSION = 2
 """The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
-Bump both with any change of the symbols, the params struct, the numerics or the errors."""
+Bump both with any change of the symbols, the params struct, the numerics or the errors.
+2: mips_matmul_openblas_f32 and mips_openblas_error."""
 
 ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
 """`int mips_kernel_abi_version(void)`: the version a plugin was built for."""
@@ -48,6 +76,10 @@ class MatmulParams(ctypes.Structure):
     ]
 
 
-def matmul_symbol(element_type: Attribute) -> str | None:
-    """The kernel for this element type, or None when the library has none."""
-    return MATMUL_SYMBOLS.get(type(element_type))
+def matmul_symbol(element_type: Attribute, backend: str = DEFAULT_BACKEND) -> str | None:
+    """The kernel a matmul on `element_type` calls with this backend, or None when no kernel
+    takes that type (it then stays on IREE's path). The one place that picks the symbol."""
+    if backend not in KERNEL_BACKENDS:
+        raise ValueError(f"unknown kernel backend {backend!r} (known: {KERNEL_BACKENDS})")
+    own = BACKEND_SYMBOLS.get(backend, {}).get(type(element_type))
+    return own or MATMUL_SYMBOLS.get(type(element_type))

@@ -13,6 +13,7 @@ given per scope, as iree-run-module's `--parameters=scope=file.irpa`.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,14 +25,24 @@ import ml_dtypes
 import numpy as np
 
 from mipsc.diagnostics import MipscError
-from mipsc.kernel_abi import ABI_VERSION_SYMBOL, KERNEL_ABI_VERSION, MATMUL_SYMBOLS
+from mipsc.kernel_abi import (
+    ABI_VERSION_SYMBOL,
+    KERNEL_ABI_VERSION,
+    KERNEL_SYMBOLS,
+    OPENBLAS_ENV,
+    OPENBLAS_ERROR_SYMBOL,
+    OPENBLAS_SYMBOL,
+)
 
 PLUGIN_ENV = "MIPSC_PLUGIN"
 PLUGIN_FILE = "libmips_kernels.so"
 DEVICE = "local-task"
 
-_KERNEL_NAME = re.compile(rb"mips_[a-z]+_[a-z0-9]+")
-_KNOWN_KERNELS = frozenset(MATMUL_SYMBOLS.values())
+_KNOWN_KERNELS = frozenset(KERNEL_SYMBOLS)
+# Longest first: mips_matmul_openblas_f32 is not read as anything shorter.
+_KERNEL_NAME = re.compile(
+    b"|".join(re.escape(s.encode()) for s in sorted(_KNOWN_KERNELS, key=len, reverse=True))
+)
 
 _configured_plugin: Path | None = None
 
@@ -45,6 +56,75 @@ def plugin_path() -> Path:
             f"kernel plugin not found ({hint} at {path}); build it with `make kernels`"
         )
     return path.resolve()
+
+
+OPENBLAS_PACKAGE = "scipy_openblas32"
+OPENBLAS_FIX = (
+    f"install it with `pip install scipy-openblas32` (or `pip install 'mipsc[openblas]'`), or "
+    f"set {OPENBLAS_ENV} to an OpenBLAS library (libopenblas.so)"
+)
+
+
+def _packaged_openblas() -> Path | None:
+    """The library of the scipy-openblas32 wheel, if installed.
+
+    Found without importing the package: its import loads OpenBLAS into the process (with
+    RTLD_GLOBAL and a thread pool) even when no module of this process calls it.
+    """
+    try:
+        spec = importlib.util.find_spec(OPENBLAS_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        found = sorted((Path(folder) / "lib").glob("libscipy_openblas*.so"))
+        if found:
+            return found[0]
+    return None
+
+
+def openblas_library() -> Path | None:
+    """The OpenBLAS library the kernel plugin's openblas backend opens: $MIPSC_OPENBLAS_LIB, or
+    else the scipy-openblas32 wheel's, which is then put in $MIPSC_OPENBLAS_LIB for the plugin
+    (it reads the variable on its first OpenBLAS call). None when there is neither."""
+    if configured := os.environ.get(OPENBLAS_ENV):
+        return Path(configured)
+    packaged = _packaged_openblas()
+    if packaged is not None:
+        os.environ[OPENBLAS_ENV] = str(packaged)
+    return packaged
+
+
+def check_openblas(plugin: Path, module_name: str) -> None:
+    """A module calling mips_matmul_openblas_f32 runs only if the plugin can open OpenBLAS: the
+    plugin's own loader is asked (it opens the library once per process and keeps the outcome)."""
+    explicit = bool(os.environ.get(OPENBLAS_ENV))
+    library = openblas_library()
+    what = f"{module_name} was compiled with --kernel-backend=openblas ({OPENBLAS_SYMBOL})"
+    if library is None:
+        raise MipscError(
+            f"{what}, and no OpenBLAS was found: the package scipy-openblas32 is not installed "
+            f"and {OPENBLAS_ENV} is not set; {OPENBLAS_FIX}"
+        )
+    error_fn = getattr(_open_plugin(plugin), OPENBLAS_ERROR_SYMBOL)
+    error_fn.argtypes = []
+    error_fn.restype = ctypes.c_char_p
+    reason = error_fn()
+    if reason is None:
+        return
+    if explicit:
+        source = f"${OPENBLAS_ENV}"
+        fix = (
+            f"point {OPENBLAS_ENV} at an OpenBLAS library (libopenblas.so), or unset it to use "
+            "the scipy-openblas32 package (`pip install scipy-openblas32`)"
+        )
+    else:
+        source, fix = "the scipy-openblas32 package", f"reinstall it, or {OPENBLAS_FIX}"
+    raise MipscError(
+        f"{what}, and the kernel plugin cannot use the OpenBLAS library {library} (from "
+        f"{source}): {reason.decode(errors='replace')}; {fix}"
+    )
 
 
 def required_kernels(vmfb: bytes) -> set[str]:
@@ -140,6 +220,7 @@ def _configure_plugin(path: Path) -> None:
         )
     import iree.runtime as rt
 
+    openblas_library()  # sets $MIPSC_OPENBLAS_LIB for the plugin's openblas backend if unset
     rt.flags.parse_flags(f"--executable_plugin={path}")
     _configured_plugin = path
 
@@ -166,6 +247,9 @@ def _check_kernels(needed: set[str], plugin: Path | None, module_name: str) -> N
             f"{module_name} calls the kernels {', '.join(sorted(missing))}, "
             f"which the plugin {plugin} does not provide"
         )
+    if OPENBLAS_SYMBOL in needed:
+        check_plugin(plugin)  # the ABI that has mips_openblas_error
+        check_openblas(plugin, module_name)
 
 
 class Function:

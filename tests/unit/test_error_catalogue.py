@@ -287,7 +287,7 @@ def test_plugin_built_for_another_abi_version(tmp_path, mm_vmfb, f64_vmfb, versi
     subprocess.run(
         ["cc", "-O0", "-std=c11", "-fPIC", "-shared", "-fvisibility=hidden",
          f"-DMIPS_KERNEL_ABI_VERSION={version}", "-o", lib,
-         *sorted((REPO / "kernels").glob("*.c")), "-lm"],
+         *sorted((REPO / "kernels").glob("*.c")), "-lm", "-ldl", "-lpthread"],
         check=True,
     )  # fmt: skip
     want = (

@@ -29,6 +29,7 @@ from numpy.lib.stride_tricks import as_strided
 from mipsc.kernel_abi import (
     ABI_VERSION_SYMBOL,
     KERNEL_ABI_VERSION,
+    KERNEL_SYMBOLS,
     MATMUL_PARAMS,
     MATMUL_SYMBOLS,
     MatmulParams,
@@ -698,9 +699,8 @@ def test_sanitizer_catches_out_of_bounds_read(lib, isas, isa, tmp_path):
 # Errors
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_invalid_arguments_touch_nothing(lib, dtype):
-    st = STORAGE[dtype]
+def invalid_calls(st):
+    """(A, B, C, a valid call as a field dict, edits that each make it invalid): 4x3 . 3x5."""
     a = np.ones((4, 3), st)
     b = np.ones((3, 5), st)
     c = np.full((4, 5), 7, st)
@@ -724,6 +724,12 @@ def test_invalid_arguments_touch_nothing(lib, dtype):
         # A's last element index (a_offset + 3*3 + 2) times itemsize fits; one past it does not.
         {"a_offset": (2**63 - 1) // a.itemsize - 11},
     ]  # fmt: skip
+    return a, b, c, good, bad_edits
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_invalid_arguments_touch_nothing(lib, dtype):
+    _a, _b, c, good, bad_edits = invalid_calls(STORAGE[dtype])
     for edit in bad_edits:
         params = MatmulParams(**{**good, **edit})
         before = c.copy()
@@ -944,12 +950,12 @@ def test_load_resolve_unload(lib, plugin):
     self_ptr = VP(0x1)
     env = Environment(None, None)
     assert plugin.load(ctypes.byref(env), 0, None, ctypes.byref(self_ptr)) == 0
-    names = [b"mips_matmul_bf16", b"mips_matmul_f16", b"mips_matmul_f32"]  # sorted, as IREE does
+    names = sorted(s.encode() for s in KERNEL_SYMBOLS)  # sorted, as IREE does
     status, fns, ctxs, resolution = _resolve(plugin, self_ptr, names)
     assert status == 0 and resolution == 0
-    assert fns == [_addr(lib.mips_matmul_bf16), _addr(lib.mips_matmul_f16),
-                   _addr(lib.mips_matmul_f32)]  # fmt: skip
-    assert ctxs == [None] * 3
+    assert fns == [_addr(getattr(lib, name.decode())) for name in names]
+    assert b"mips_matmul_openblas_f32" in names  # resolved without opening OpenBLAS
+    assert ctxs == [None] * len(names)
 
     # An unknown required name: NOT_FOUND (5), but the known ones are still filled in.
     status, fns, _, _ = _resolve(plugin, self_ptr, [b"mips_matmul_f32", b"no_such_fn"])
@@ -988,8 +994,9 @@ def test_python_contract_matches_the_c_header():
     body = re.search(r"typedef struct NAME \{(.*?)\} NAME", header, re.S).group(1)
     fields = re.findall(r"\b(\w+)\s*[,;]", re.sub(r"const T\*|T\*|int64_t", "", body))
     assert tuple(fields) == MATMUL_PARAMS
-    for symbol in MATMUL_SYMBOLS.values():
-        assert f"MIPS_EXPORT int {symbol}(void* params" in header
+    assert set(MATMUL_SYMBOLS.values()) < set(KERNEL_SYMBOLS)
+    for symbol in KERNEL_SYMBOLS:
+        assert re.search(rf"MIPS_EXPORT int {symbol}\(void\* params,", header), symbol
     assert ctypes.sizeof(MatmulParams) == 128
     # The ABI version: defined once in C (overridable with -D), once in Python.
     versions = re.findall(r"#define MIPS_KERNEL_ABI_VERSION (\d+)", header)
