@@ -20,6 +20,7 @@ from xdsl.passes import ModulePass, PassPipelineCallbackType
 from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
 from mipsc.diagnostics import MipscError
 from mipsc.ir import make_context, parse_module, print_module, split_chunks
+from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS
 from mipsc.pipeline import (
     EMIT_STAGES,
     build_pipeline,
@@ -228,6 +229,7 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     epilog="\b\nExamples:\n"
     "  mipsc compile model.mlir -o model.vmfb\n"
     "  mipsc compile model.mlir --emit=iree-input\n"
+    "  mipsc compile model.mlir -o m.vmfb --kernel-backend=openblas --report\n"
     "  mipsc compile model.mlir -o m.vmfb --iree-llvmcpu-target-cpu-features=+avx2",
 )
 @click.argument("input_file", metavar="FILE")
@@ -246,12 +248,23 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     show_default=True,
     help="CPU for IREE's own code (--iree-llvmcpu-target-cpu).",
 )
+@click.option(
+    "--kernel-backend",
+    type=click.Choice(KERNEL_BACKENDS),
+    default=DEFAULT_BACKEND,
+    show_default=True,
+    help="The kernel library the matmuls call. builtin: mipsc's own kernels. openblas: f32 "
+    "matmuls call OpenBLAS's sgemm per tile, single-threaded (IREE's workers own the threads); "
+    "f16/bf16 stay on the builtin kernels, since scipy-openblas32 has no half-precision gemm. "
+    "Running such a module needs OpenBLAS: `pip install scipy-openblas32`, or "
+    "MIPSC_OPENBLAS_LIB=/path/to/libopenblas.so.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show each step on stderr.")
 @click.option(
     "--report",
     is_flag=True,
-    help="List on stderr, per function, each matmul-family op: shapes, dtype, and whether it "
-    "runs in the kernel or why not.",
+    help="List on stderr, per function, each matmul-family op: shapes, dtype, and which kernel "
+    "it calls or why it stays on IREE's path.",
 )
 @click.pass_context
 @_user_errors
@@ -261,6 +274,7 @@ def compile(
     output: str | None,
     emit: str,
     target_cpu: str,
+    kernel_backend: str,
     verbose: bool,
     report: bool,
 ) -> None:
@@ -286,13 +300,22 @@ def compile(
     progress = _progress(verbose)
     with collect_remarks() as collected:
         if emit != "vmfb":
-            write_output(lower_module(text, name, stage=emit, progress=progress), output)
+            lowered = lower_module(
+                text, name, stage=emit, kernel_backend=kernel_backend, progress=progress
+            )
+            write_output(lowered, output)
         elif output == "-":
-            _compile_to_stdout(text, name, target_cpu, ctx.args, progress)
+            _compile_to_stdout(text, name, target_cpu, ctx.args, kernel_backend, progress)
         else:
             out = Path(output) if output else Path(input_file).with_suffix(".vmfb")
             compile_module(
-                text, name, out, target_cpu=target_cpu, extra_flags=ctx.args, progress=progress
+                text,
+                name,
+                out,
+                target_cpu=target_cpu,
+                extra_flags=ctx.args,
+                kernel_backend=kernel_backend,
+                progress=progress,
             )
             progress(f"wrote {out}")
     if report:
@@ -304,6 +327,7 @@ def _compile_to_stdout(
     name: str,
     target_cpu: str,
     extra_flags: list[str],
+    kernel_backend: str,
     progress: Callable[[str], None],
 ) -> None:
     """`-o -`: the .vmfb goes to stdout (for pipes), never into a terminal."""
@@ -313,7 +337,13 @@ def _compile_to_stdout(
     with tempfile.TemporaryDirectory(prefix="mipsc-") as tmp:
         out = Path(tmp) / "out.vmfb"
         compile_module(
-            text, name, out, target_cpu=target_cpu, extra_flags=extra_flags, progress=progress
+            text,
+            name,
+            out,
+            target_cpu=target_cpu,
+            extra_flags=extra_flags,
+            kernel_backend=kernel_backend,
+            progress=progress,
         )
         stdout.write(out.read_bytes())
         stdout.flush()

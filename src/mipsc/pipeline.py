@@ -17,6 +17,7 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU, compile_mlir
 from mipsc.diagnostics import MipscError
 from mipsc.ir import make_context, parse_module, print_module, verify_module
+from mipsc.kernel_abi import DEFAULT_BACKEND
 from mipsc.transforms.convert_torch_to_mips import ConvertTorchToMipsPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
 
@@ -48,6 +49,14 @@ def build_pipeline(spec: str, callback: PassPipelineCallbackType | None = None) 
 
 COMPILE_PIPELINE = "convert-torch-to-mips,lower-mips-to-call"
 """What `mipsc compile` runs before printing the module for iree-compile."""
+
+
+def compile_pipeline(kernel_backend: str = DEFAULT_BACKEND) -> str:
+    """COMPILE_PIPELINE with the kernel backend given to lower-mips-to-call."""
+    if kernel_backend == DEFAULT_BACKEND:
+        return COMPILE_PIPELINE
+    return f"{COMPILE_PIPELINE}{{backend={kernel_backend}}}"
+
 
 COMPILE_FLAGS: tuple[str, ...] = (
     "--iree-opt-const-eval=false",
@@ -89,14 +98,19 @@ def lower_module(
     *,
     stage: str = "iree-input",
     debuginfo: bool = False,
+    kernel_backend: str = DEFAULT_BACKEND,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> str:
     """Torch MLIR text → parse → the passes up to `stage` → MLIR text."""
+    spec = EMIT_STAGES[stage]
+    if spec == COMPILE_PIPELINE:
+        spec = compile_pipeline(kernel_backend)
+    pipeline = build_pipeline(spec)  # an unknown backend fails before parsing
     ctx = make_context()
     progress(f"parsing {filename}")
     module = parse_module(ctx, text, filename)
-    progress(f"running {EMIT_STAGES[stage]}")
-    run_pipeline(ctx, module, build_pipeline(EMIT_STAGES[stage]))
+    progress(f"running {spec}")
+    run_pipeline(ctx, module, pipeline)
     return print_module(ctx, module, debuginfo=debuginfo)
 
 
@@ -107,14 +121,17 @@ def compile_module(
     *,
     target_cpu: str = DEFAULT_TARGET_CPU,
     extra_flags: Sequence[str] = (),
+    kernel_backend: str = DEFAULT_BACKEND,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> None:
     """Torch MLIR text → parse → convert → lower → print → iree-compile → `output` (.vmfb).
 
     The module is printed with each op's source location, so iree-compile's errors point into
-    the user's file.
+    the user's file. `kernel_backend` is lower-mips-to-call's backend (kernel_abi.KERNEL_BACKENDS).
     """
-    iree_input = lower_module(text, filename, debuginfo=True, progress=progress)
+    iree_input = lower_module(
+        text, filename, debuginfo=True, kernel_backend=kernel_backend, progress=progress
+    )
     progress(f"iree-compile (llvm-cpu, target-cpu={target_cpu}) -> {output}")
     compile_mlir(
         iree_input,

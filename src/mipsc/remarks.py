@@ -23,6 +23,8 @@ class Remark:
     routed: bool | None = None
     """For a matmul-family op: True when it goes to the kernel, False when it stays on IREE's
     own path; None for other remarks."""
+    kernel: str | None = None
+    """For a lowered mips op: the kernel symbol its tiles call."""
 
     def __str__(self) -> str:
         prefix = f"{self.location}: " if self.location else ""
@@ -53,18 +55,40 @@ def enclosing_function(op: Operation) -> str | None:
     return None
 
 
-def emit_remark(op: Operation, pass_name: str, message: str, *, routed: bool | None = None) -> None:
+def emit_remark(
+    op: Operation,
+    pass_name: str,
+    message: str,
+    *,
+    routed: bool | None = None,
+    kernel: str | None = None,
+) -> None:
     if (sink := _SINK.get()) is not None:
         sink.append(
-            Remark(location_of(op), pass_name, message, enclosing_function(op), op.name, routed)
+            Remark(
+                location_of(op),
+                pass_name,
+                message,
+                enclosing_function(op),
+                op.name,
+                routed,
+                kernel,
+            )
         )
 
 
 def format_report(remarks: Sequence[Remark]) -> str:
-    """Per function, each matmul-family op found and where it runs (and why)."""
+    """Per function, each matmul-family op found and where it runs (and why); once lowered, the
+    kernels each routed op calls (its mips ops carry its location)."""
     entries = [r for r in remarks if r.routed is not None]
     if not entries:
         return "no matmul-family ops found"
+    kernels: dict[tuple[str | None, SourceLocation | None], list[str]] = {}
+    for r in remarks:
+        if r.kernel is not None:
+            found = kernels.setdefault((r.function, r.location), [])
+            if r.kernel not in found:
+                found.append(r.kernel)
     lines: list[str] = []
     functions = dict.fromkeys(r.function or "<module>" for r in entries)
     for function in functions:
@@ -74,5 +98,7 @@ def format_report(remarks: Sequence[Remark]) -> str:
         for r in rows:
             where = "kernel" if r.routed else "IREE  "
             loc = f"  ({r.location})" if r.location else ""
-            lines.append(f"  [{where}] {r.op_name} {r.message}{loc}")
+            called = kernels.get((r.function, r.location)) if r.routed else None
+            calls = f" -> calls {', '.join(called)}" if called else ""
+            lines.append(f"  [{where}] {r.op_name} {r.message}{calls}{loc}")
     return "\n".join(lines)

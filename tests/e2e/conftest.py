@@ -51,9 +51,14 @@ def kernel_calls(plugin: Path) -> KernelCalls:
 def compile_text(tmp_path: Path):
     """Compile MLIR text with `mipsc compile`'s pipeline; returns the .vmfb path."""
 
-    def compile_(text: str, name: str = "model.mlir", flags: tuple[str, ...] = ()) -> Path:
-        out = tmp_path / (Path(name).stem + ".vmfb")
-        compile_module(text, name, out, extra_flags=flags)
+    def compile_(
+        text: str,
+        name: str = "model.mlir",
+        flags: tuple[str, ...] = (),
+        kernel_backend: str = "builtin",
+    ) -> Path:
+        out = tmp_path / f"{Path(name).stem}.{kernel_backend}.vmfb"
+        compile_module(text, name, out, extra_flags=flags, kernel_backend=kernel_backend)
         return out
 
     return compile_

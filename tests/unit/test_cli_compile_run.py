@@ -381,3 +381,38 @@ def test_compile_report_lists_each_matmul(tmp_path):
     assert "[kernel] torch.aten.mm (2x3, 3x4) f32 -> mips.matmul" in result.output
     assert "[IREE  ] torch.aten.mm left on IREE's path: element type si64" in result.output
     assert f"({path}:4:3)" in result.output
+
+
+def test_compile_report_names_the_kernel_of_each_backend(tmp_path):
+    """--report says which kernel each routed op calls; --kernel-backend=openblas moves f32 to
+    OpenBLAS and leaves bf16 on the builtin kernel."""
+    path = tmp_path / "two.mlir"
+    a_t, b_t = "!torch.vtensor<[2,3],f32>", "!torch.vtensor<[3,4],f32>"
+    x, y = "!torch.vtensor<[8,16],bf16>", "!torch.vtensor<[16,4],bf16>"
+    path.write_text(
+        f"""func.func @main(%a: {a_t}, %b: {b_t}, %x: {x}, %y: {y}) -> (!torch.vtensor<[2,4],f32>, !torch.vtensor<[8,4],bf16>) {{
+  %0 = torch.aten.mm %a, %b : {a_t}, {b_t} -> !torch.vtensor<[2,4],f32>
+  %1 = torch.aten.mm %x, %y : {x}, {y} -> !torch.vtensor<[8,4],bf16>
+  return %0, %1 : !torch.vtensor<[2,4],f32>, !torch.vtensor<[8,4],bf16>
+}}
+"""
+    )
+    for backend, f32_kernel in (
+        ("builtin", "mips_matmul_f32"),
+        ("openblas", "mips_matmul_openblas_f32"),
+    ):
+        result = CliRunner().invoke(
+            main,
+            ["compile", str(path), "--emit=iree-input", "--report", f"--kernel-backend={backend}"],
+        )
+        assert result.exit_code == 0, result.output
+        assert "@main: 2 of 2 matmul-family ops run in the kernel" in result.output
+        assert (
+            f"[kernel] torch.aten.mm (2x3, 3x4) f32 -> mips.matmul -> calls {f32_kernel}  ({path}:2:3)"
+        ) in result.output
+        assert (
+            f"[kernel] torch.aten.mm (8x16, 16x4) bf16 -> mips.matmul -> calls mips_matmul_bf16  ({path}:3:3)"
+        ) in result.output
+        assert f"func.call @{f32_kernel}(" in result.output
+    bad = CliRunner().invoke(main, ["compile", str(path), "--kernel-backend=mkl"])
+    assert bad.exit_code == 2 and "'mkl' is not one of 'builtin', 'openblas'" in bad.output

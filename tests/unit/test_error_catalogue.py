@@ -20,7 +20,7 @@ from click.testing import CliRunner
 import mipsc
 from mipsc.cli import main
 from mipsc.diagnostics import MipscError
-from mipsc.kernel_abi import KERNEL_ABI_VERSION, MATMUL_SYMBOLS
+from mipsc.kernel_abi import KERNEL_ABI_VERSION, MATMUL_SYMBOLS, OPENBLAS_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
@@ -327,3 +327,60 @@ def test_plugin_built_before_abi_versioning(tmp_path, mm_vmfb):
         f"mips_kernel_abi_version) than this mipsc's (version {KERNEL_ABI_VERSION}): rebuild it "
         "from this mipsc's sources with `make kernels`"
     ), result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# The OpenBLAS backend (each run in its own process: the plugin opens OpenBLAS once per process)
+
+
+@pytest.fixture(scope="module")
+def openblas_vmfb(tmp_path_factory) -> Path:
+    """A module calling mips_matmul_openblas_f32 (37x19 . 19x23)."""
+    vmfb = tmp_path_factory.mktemp("openblas") / "mm.vmfb"
+    result = run("compile", DATA / "mm_static.mlir", "-o", vmfb, "--kernel-backend=openblas")
+    assert result.exit_code == 0, result.output
+    return vmfb
+
+
+def run_without_openblas(vmfb: Path, library: str | None) -> subprocess.CompletedProcess:
+    """`mipsc run` with $MIPSC_OPENBLAS_LIB = library; None: unset, and the scipy-openblas32
+    package hidden as if it were not installed."""
+    env = {k: v for k, v in os.environ.items() if k != OPENBLAS_ENV}
+    if library is not None:
+        env[OPENBLAS_ENV] = library
+    hide = "sys.modules['scipy_openblas32'] = None; " if library is None else ""
+    args = ["run", str(vmfb), "--input=37x19xf32=1", "--input=19x23xf32=1"]
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys; {hide}from mipsc.cli import main; main({args!r})"],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+
+
+def test_openblas_backend_without_openblas(openblas_vmfb):
+    result = run_without_openblas(openblas_vmfb, None)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        f"error: {openblas_vmfb} was compiled with --kernel-backend=openblas "
+        "(mips_matmul_openblas_f32), and no OpenBLAS was found: the package scipy-openblas32 is "
+        f"not installed and {OPENBLAS_ENV} is not set; install it with `pip install "
+        "scipy-openblas32`"
+    ), result.stderr
+
+
+def test_openblas_backend_with_a_wrong_library(openblas_vmfb, mm_vmfb):
+    """$MIPSC_OPENBLAS_LIB naming a missing file: the plugin's own loader says why. A module
+    of the builtin backend does not need it, and runs."""
+    missing = "/nonexistent/libopenblas.so"
+    result = run_without_openblas(openblas_vmfb, missing)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        f"error: {openblas_vmfb} was compiled with --kernel-backend=openblas "
+        f"(mips_matmul_openblas_f32), and the kernel plugin cannot use the OpenBLAS library "
+        f"{missing} (from ${OPENBLAS_ENV}): {missing}: cannot open shared object file: No such "
+        f"file or directory; point {OPENBLAS_ENV} at an OpenBLAS library"
+    ), result.stderr
+    result = run_without_openblas(mm_vmfb, missing)
+    assert result.returncode == 0, result.stderr
+    assert "[[19. 19." in result.stdout

@@ -8,6 +8,10 @@ per tile) over the cores; the kernel comes from the executable plugin at run tim
 
 A zero-filled init is not passed: the kernel writes `C = A·B` into a fresh result. Any other
 init is tied to the result and the kernel accumulates `C += A·B` in place.
+
+The `backend` option picks the kernel library (kernel_abi.matmul_symbol): `builtin` (our own
+kernels) or `openblas` (f32 through OpenBLAS's sgemm, per tile and single-threaded; f16/bf16
+keep the builtin kernels). Each lowered op leaves a remark naming the kernel it calls.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from xdsl.traits import is_side_effect_free
 
 from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import iree, mips
-from mipsc.kernel_abi import matmul_symbol
+from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS, matmul_symbol
+from mipsc.remarks import emit_remark
 
 PASS_NAME = "lower-mips-to-call"
 
@@ -216,15 +221,22 @@ class ExecutableCache:
     """Builds one `stream.executable` per distinct matmul and puts it at the module's top."""
 
     module: ModuleOp
+    backend: str = DEFAULT_BACKEND
     entries: dict[MatmulKey, SymbolRefAttr] = field(default_factory=dict)
+
+    def symbol_for(self, key: MatmulKey) -> str:
+        """The kernel this matmul's tiles call, with this module's backend."""
+        assert isinstance(key.out, TensorType)
+        symbol = matmul_symbol(key.out.get_element_type(), self.backend)
+        assert symbol is not None
+        return symbol
 
     def entry_for(self, key: MatmulKey) -> SymbolRefAttr:
         if (ref := self.entries.get(key)) is not None:
             return ref
         assert isinstance(key.out, TensorType)
         element_type = key.out.get_element_type()
-        symbol = matmul_symbol(element_type)
-        assert symbol is not None
+        symbol = self.symbol_for(key)
         index = len(self.entries)
         # Entry names must be unique module-wide: IREE links all executables into one.
         exe_name, entry_name = f"mips_exe_{index}", f"mips_matmul_{index}"
@@ -342,7 +354,7 @@ class LowerMatmul(RewritePattern):
     def match_and_rewrite(self, op: mips.MatmulLikeOp, rewriter: PatternRewriter) -> None:
         out_type = op.result.type
         assert isinstance(out_type, TensorType)
-        if matmul_symbol(out_type.get_element_type()) is None:
+        if matmul_symbol(out_type.get_element_type(), self.executables.backend) is None:
             raise MipscError(
                 f"{op.name} on {out_type.get_element_type()} has no kernel", location_of(op)
             )
@@ -357,6 +369,9 @@ class LowerMatmul(RewritePattern):
             *self.tiles_for(op),
         )
         entry = self.executables.entry_for(key)
+        symbol = self.executables.symbol_for(key)
+        tiles = f"{key.tile_m}x{key.tile_n}"
+        emit_remark(op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=symbol)
 
         new_ops: list[Operation] = []
 
@@ -445,9 +460,18 @@ class LowerMipsToCallPass(ModulePass):
     """Rows of C per workgroup; 0 chooses per shape (see choose_tiles)."""
     tile_n: int = 0
     """Columns of C per workgroup; 0 chooses per shape."""
+    backend: str = DEFAULT_BACKEND
+    """The kernel library the tiles call: builtin, or openblas (f32 only; see the module doc)."""
+
+    def __post_init__(self) -> None:
+        if self.backend not in KERNEL_BACKENDS:
+            raise MipscError(
+                f"{PASS_NAME}: unknown backend '{self.backend}' (known: "
+                f"{', '.join(KERNEL_BACKENDS)})"
+            )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        cache = ExecutableCache(op)
+        cache = ExecutableCache(op, self.backend)
         PatternRewriteWalker(
             LowerMatmul(cache, self.tile_m, self.tile_n), apply_recursively=False
         ).rewrite_module(op)
