@@ -1,5 +1,8 @@
 """`mipsc bench`: the same matmuls through mipsc, IREE's own codegen and numpy, side by side.
 
+f32 also runs through mipsc with the OpenBLAS kernel backend (`mipsc-openblas`: the same
+dispatch and tiles, each tile one single-threaded sgemm) when OpenBLAS is available.
+
 Each thread count runs in its own process (IREE reads its worker count and the kernel plugin
 once per process; OpenBLAS its thread count at import). Inside a process the backends are
 timed interleaved, call by call, so a busy machine slows all of them alike; the median counts.
@@ -53,6 +56,8 @@ class Report:
     peak_gflops_per_core: float
     peak_how: str
     openblas_coretype: str | None
+    openblas_backend: str | None = None
+    """The `mipsc-openblas` row's library and core, or why there is no such row."""
     results: list[Result] = field(default_factory=list)
 
 
@@ -67,13 +72,22 @@ def mm_module(m: int, n: int, k: int, dtype: str) -> str:
     )
 
 
-def compile_backends(work: Path, m: int, n: int, k: int, dtype: str) -> dict[str, Path]:
+OPENBLAS_BACKEND = "mipsc-openblas"
+"""mipsc with `--kernel-backend=openblas`; f32 only (f16/bf16 would run the builtin kernels)."""
+
+
+def compile_backends(
+    work: Path, m: int, n: int, k: int, dtype: str, openblas: bool = False
+) -> dict[str, Path]:
     """The .vmfb of each IREE-based backend for one shape."""
     from mipsc.pipeline import compile_module
 
     text = mm_module(m, n, k, dtype)
     paths = {"mipsc": work / f"mipsc_{m}x{n}x{k}_{dtype}.vmfb"}
     compile_module(text, "bench.mlir", paths["mipsc"])
+    if openblas and dtype == "f32":
+        paths[OPENBLAS_BACKEND] = work / f"mipsc_openblas_{m}x{n}x{k}_{dtype}.vmfb"
+        compile_module(text, "bench.mlir", paths[OPENBLAS_BACKEND], kernel_backend="openblas")
     paths["iree-best"] = work / f"iree_{m}x{n}x{k}_{dtype}.vmfb"
     compile_mlir(text, paths["iree-best"], extra_flags=IREE_BEST_FLAGS)
     return paths
@@ -134,7 +148,7 @@ def worker(spec: dict) -> list[dict]:
     work = Path(spec["work"])
     for m, n, k in spec["shapes"]:
         for dtype in spec["dtypes"]:
-            paths = compile_backends(work, m, n, k, dtype)
+            paths = compile_backends(work, m, n, k, dtype, spec.get("openblas", False))
             rng = np.random.default_rng(0)
             np_dtype = NP_DTYPES[dtype]
             a = rng.standard_normal((m, k)).astype(np_dtype)
@@ -183,6 +197,7 @@ def run_bench(
     report = Report(
         cpu_model(), peak.gflops_per_core, peak.how, os.environ.get("OPENBLAS_CORETYPE")
     )
+    openblas = "f32" in dtypes and _openblas_backend(report, progress)
     with tempfile.TemporaryDirectory(prefix="mipsc-bench-") as work:
         for count in threads:
             progress(f"{count} thread(s): {len(shapes)} shape(s) x {', '.join(dtypes)}")
@@ -194,6 +209,7 @@ def run_bench(
                 "min_seconds": min_seconds,
                 "max_samples": max_samples,
                 "peak": peak.gflops_per_core,
+                "openblas": openblas,
             }
             env = dict(os.environ, OPENBLAS_NUM_THREADS=str(count), OMP_NUM_THREADS=str(count))
             proc = subprocess.run(
@@ -210,6 +226,24 @@ def run_bench(
     return report
 
 
+def _openblas_backend(report: Report, progress: Callable[[str], None]) -> bool:
+    """Whether the kernel plugin can open OpenBLAS here (after the peak was measured: this
+    opens it in this process); says once, and in the report, why not. The workers inherit
+    $MIPSC_OPENBLAS_LIB, set here when it was not."""
+    from mipsc import runtime
+
+    plugin = runtime.plugin_path()
+    runtime.check_plugin(plugin)
+    problem = runtime.openblas_problem(plugin)
+    if problem is not None:
+        report.openblas_backend = f"skipped: {problem}"
+        progress(f"no {OPENBLAS_BACKEND} row: {problem}")
+        return False
+    core = runtime.openblas_corename(plugin) or "?"
+    report.openblas_backend = f"{runtime.openblas_library()} (core {core})"
+    return True
+
+
 def format_table(report: Report) -> str:
     coretype = report.openblas_coretype or "unset (OpenBLAS picks its kernel for this CPU)"
     lines = [
@@ -217,8 +251,15 @@ def format_table(report: Report) -> str:
         f"f32 peak: {report.peak_gflops_per_core:.0f} GFLOP/s per core ({report.peak_how});"
         " %peak = GFLOP/s / (peak x threads)",
         f"OPENBLAS_CORETYPE: {coretype}",
+    ]
+    if report.openblas_backend is not None:
+        lines.append(
+            f"{OPENBLAS_BACKEND} (f32; one single-threaded sgemm per tile): "
+            f"{report.openblas_backend}"
+        )
+    lines += [
         "",
-        f"{'shape (MxNxK)':<16}{'dtype':<6}{'thr':>4} {'backend':<10}{'ms':>9}{'GFLOP/s':>9}"
+        f"{'shape (MxNxK)':<16}{'dtype':<6}{'thr':>4} {'backend':<15}{'ms':>9}{'GFLOP/s':>9}"
         f"{'%peak':>7}{'vs iree':>9}{'vs numpy':>9}",
     ]
     by_case: dict[tuple, dict[str, Result]] = {}
@@ -231,7 +272,7 @@ def format_table(report: Report) -> str:
             vs_iree = f"{iree.median_ms / r.median_ms:.2f}x" if iree else "-"
             vs_np = f"{numpy_r.median_ms / r.median_ms:.2f}x" if numpy_r else "-"
             lines.append(
-                f"{f'{m}x{n}x{k}':<16}{dtype:<6}{threads:>4} {name:<10}{r.median_ms:>9.3f}"
+                f"{f'{m}x{n}x{k}':<16}{dtype:<6}{threads:>4} {name:<15}{r.median_ms:>9.3f}"
                 f"{r.gflops:>9.1f}{r.percent_of_peak:>6.0f}%{vs_iree:>9}{vs_np:>9}"
             )
     lines.append("")

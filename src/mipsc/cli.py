@@ -466,7 +466,8 @@ def bench(
     json_path: str | None,
 ) -> None:
     """Time matmuls through mipsc (the kernel plugin), IREE's own codegen with its best flags
-    (--iree-opt-data-tiling, target-cpu=host) and numpy, interleaved in one run.
+    (--iree-opt-data-tiling, target-cpu=host) and numpy, interleaved in one run; f32 also
+    through mipsc's OpenBLAS backend (mipsc-openblas) when OpenBLAS is available.
 
     Each backend runs in short bursts, taking turns, until each has had --seconds; the
     median call counts. Prints times, GFLOP/s, % of this CPU's measured f32 FMA peak and the

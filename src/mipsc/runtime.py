@@ -96,23 +96,23 @@ def openblas_library() -> Path | None:
     return packaged
 
 
-def check_openblas(plugin: Path, module_name: str) -> None:
-    """A module calling mips_matmul_openblas_f32 runs only if the plugin can open OpenBLAS: the
-    plugin's own loader is asked (it opens the library once per process and keeps the outcome)."""
+def openblas_problem(plugin: Path) -> str | None:
+    """Why the plugin's OpenBLAS backend cannot run in this process, or None when it can. The
+    plugin's own loader is asked (it opens the library once per process and keeps the outcome),
+    so None means OpenBLAS is now open in this process."""
     explicit = bool(os.environ.get(OPENBLAS_ENV))
     library = openblas_library()
-    what = f"{module_name} was compiled with --kernel-backend=openblas ({OPENBLAS_SYMBOL})"
     if library is None:
-        raise MipscError(
-            f"{what}, and no OpenBLAS was found: the package scipy-openblas32 is not installed "
-            f"and {OPENBLAS_ENV} is not set; {OPENBLAS_FIX}"
+        return (
+            "no OpenBLAS was found: the package scipy-openblas32 is not installed and "
+            f"{OPENBLAS_ENV} is not set; {OPENBLAS_FIX}"
         )
     error_fn = getattr(_open_plugin(plugin), OPENBLAS_ERROR_SYMBOL)
     error_fn.argtypes = []
     error_fn.restype = ctypes.c_char_p
     reason = error_fn()
     if reason is None:
-        return
+        return None
     if explicit:
         source = f"${OPENBLAS_ENV}"
         fix = (
@@ -121,10 +121,30 @@ def check_openblas(plugin: Path, module_name: str) -> None:
         )
     else:
         source, fix = "the scipy-openblas32 package", f"reinstall it, or {OPENBLAS_FIX}"
-    raise MipscError(
-        f"{what}, and the kernel plugin cannot use the OpenBLAS library {library} (from "
-        f"{source}): {reason.decode(errors='replace')}; {fix}"
+    return (
+        f"the kernel plugin cannot use the OpenBLAS library {library} (from {source}): "
+        f"{reason.decode(errors='replace')}; {fix}"
     )
+
+
+def openblas_corename(plugin: Path) -> str | None:
+    """The core OpenBLAS picked its kernels for (OPENBLAS_CORETYPE overrides it), once the
+    plugin has opened it; None before."""
+    corename = _open_plugin(plugin).mips_openblas_corename
+    corename.argtypes = []
+    corename.restype = ctypes.c_char_p
+    name = corename()
+    return name.decode(errors="replace") if name else None
+
+
+def check_openblas(plugin: Path, module_name: str) -> None:
+    """A module calling mips_matmul_openblas_f32 runs only if the plugin can open OpenBLAS."""
+    problem = openblas_problem(plugin)
+    if problem is not None:
+        raise MipscError(
+            f"{module_name} was compiled with --kernel-backend=openblas ({OPENBLAS_SYMBOL}), "
+            f"and {problem}"
+        )
 
 
 def required_kernels(vmfb: bytes) -> set[str]:

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from mipsc.cli import main
+from mipsc.runtime import openblas_library
 
 pytestmark = pytest.mark.e2e
 
@@ -19,9 +20,13 @@ def test_bench_reports_every_backend(tmp_path):
     assert result.exit_code == 0, result.output
     assert "OPENBLAS_CORETYPE:" in result.output
     assert "48x40x32" in result.output
+    assert "mipsc-openblas (f32; one single-threaded sgemm per tile): " in result.output
     report = json.loads(out.read_text())
     backends = {r["backend"] for r in report["results"]}
-    assert backends == {"mipsc", "iree-best", "numpy"}
+    # mipsc-openblas when OpenBLAS is there (the test extra installs scipy-openblas32)
+    openblas = openblas_library() is not None
+    assert backends == {"mipsc", "iree-best", "numpy"} | ({"mipsc-openblas"} if openblas else set())
+    assert report["openblas_backend"].startswith("skipped: ") != openblas
     for r in report["results"]:
         assert r["median_ms"] > 0 and r["gflops"] > 0 and r["samples"] >= 1
         assert (r["m"], r["n"], r["k"], r["threads"]) == (48, 40, 32, 1)
