@@ -77,7 +77,6 @@ static void open_openblas(void) {
       snprintf(g_error, sizeof g_error,
                "%s exports %s but not %s (needed to run it single-threaded)",
                path, kNames[i][0], kNames[i][1]);
-      dlclose(handle);
       goto done;
     }
     ((set_num_threads_fn)set_threads)(1);
@@ -89,7 +88,8 @@ static void open_openblas(void) {
            "%s exports neither scipy_cblas_sgemm nor cblas_sgemm (not an "
            "OpenBLAS library)",
            path);
-  dlclose(handle);
+  /* A library that did not fit stays loaded: once per process, and unloading
+   * one whose constructors may have started threads is not worth the risk. */
 done:
   __atomic_store_n(&g_opened, 1, __ATOMIC_RELEASE);
 }
