@@ -3,6 +3,7 @@
  * path. */
 #include <string.h>
 
+#include "mips_amx.h"
 #include "mips_internal.h"
 
 /* ---- ABI version -------------------------------------------------------- */
@@ -20,6 +21,7 @@ static const char* const kKernelNames[MIPS_K_COUNT] = {
     [MIPS_K_OPENBLAS_F32] = "mips_matmul_openblas_f32",
     [MIPS_K_OPENBLAS_F32_SGEMM] = "mips_matmul_openblas_f32:sgemm",
     [MIPS_K_OPENBLAS_F32_FALLBACK] = "mips_matmul_openblas_f32:fallback",
+    [MIPS_K_BF16_AMX] = "mips_matmul_bf16:amx",
 };
 
 int mips_kernel_index(const char* symbol) {
@@ -93,6 +95,8 @@ int mips_isa_supported(int isa) {
     case MIPS_ISA_AVX512:
       return __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case MIPS_ISA_AMX:
+      return mips_isa_supported(MIPS_ISA_AVX512) && mips_bf16_amx_usable();
     default:
       return 0;
   }
@@ -117,6 +121,8 @@ MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa_name,
     isa = MIPS_ISA_AVX2;
   } else if (strcmp(isa_name, "avx512") == 0) {
     isa = MIPS_ISA_AVX512;
+  } else if (strcmp(isa_name, "amx") == 0) {
+    isa = MIPS_ISA_AMX;
   } else {
     return -1;
   }

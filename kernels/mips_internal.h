@@ -22,7 +22,8 @@ enum {
   MIPS_K_OPENBLAS_F32 = 3,
   MIPS_K_OPENBLAS_F32_SGEMM = 4,    /* "mips_matmul_openblas_f32:sgemm" */
   MIPS_K_OPENBLAS_F32_FALLBACK = 5, /* "mips_matmul_openblas_f32:fallback" */
-  MIPS_K_COUNT = 6
+  MIPS_K_BF16_AMX = 6,              /* "mips_matmul_bf16:amx": bf16 calls run on AMX */
+  MIPS_K_COUNT = 7
 };
 
 /* Index of a counter name ("mips_matmul_f32", ...) or -1. */
@@ -59,10 +60,18 @@ MIPS_INLINE void mips_count_call(int kernel) {
 
 /* ---- instruction-set paths --------------------------------------------- */
 
-enum { MIPS_ISA_GENERIC = 0, MIPS_ISA_AVX2 = 1, MIPS_ISA_AVX512 = 2 };
+/* AMX (matmul_bf16_amx.c) is a path of the bf16 kernel only; the f32 and f16
+ * kernels run their AVX-512 path when given it. */
+enum {
+  MIPS_ISA_GENERIC = 0,
+  MIPS_ISA_AVX2 = 1,
+  MIPS_ISA_AVX512 = 2,
+  MIPS_ISA_AMX = 3
+};
 
 MIPS_HIDDEN int mips_isa_supported(int isa);
-/* Best path for this CPU (reads libgcc's CPU model, already set at load). */
+/* Best vector path for this CPU (reads libgcc's CPU model, already set at
+ * load); never MIPS_ISA_AMX, which the bf16 kernel asks for itself. */
 MIPS_HIDDEN int mips_best_isa(void);
 
 /* Per-type drivers: validate, then run with the given isa path. */

@@ -46,6 +46,12 @@
  *             (overflow -> +-inf, NaN stays NaN).  With accumulate == 1 the
  *             old C is widened to f32 and added to the f32 sum of A . B, and
  *             that value is rounded once.
+ *   bf16 on AMX (CPUs with AMX-BF16, when C has >= 16 rows and columns):
+ *             the same, except that subnormal bf16 inputs are read as zero
+ *             and subnormal f32 partial sums flush to zero (the hardware's
+ *             rule; torch's own AMX kernels do the same).  Set the
+ *             environment variable MIPSC_DISABLE_AMX=1 before the first
+ *             call for the exact vector path.
  *   k == 0:   A . B is the zero matrix (C = 0, or C unchanged when
  *             accumulating); A and B may then be NULL.
  *
@@ -101,7 +107,9 @@
  *   the valid calls of mips_matmul_openblas_f32 went (after the library was
  *   opened): "mips_matmul_openblas_f32:sgemm" (OpenBLAS computed it) and
  *   "mips_matmul_openblas_f32:fallback" (the builtin f32 kernel did; these
- *   calls do not count as mips_matmul_f32).  Relaxed atomics, so a count
+ *   calls do not count as mips_matmul_f32).  "mips_matmul_bf16:amx" counts
+ *   the bf16 calls that ran on AMX (through the test hook too).  Relaxed
+ *   atomics, so a count
  *   read while other threads call is only a snapshot.
  *   mips_debug_thread_count() returns how many distinct threads entered any
  *   kernel since load or the last reset (proof that IREE spread the tiles
@@ -127,7 +135,8 @@
  *
  * Test hook: mips_debug_matmul_isa(symbol, isa, params) runs one kernel with
  * the code path for instruction set `isa` forced ("generic" = baseline
- * x86-64, "avx2" = AVX2+FMA, "avx512" = AVX-512F).  It returns the kernel's
+ * x86-64, "avx2" = AVX2+FMA, "avx512" = AVX-512F, "amx" = AMX-BF16 for
+ * bf16, AVX-512F for f32 and f16).  It returns the kernel's
  * result, or -1 without running anything when the symbol or isa is unknown
  * or this CPU lacks that isa (mips_matmul_openblas_f32 is not a symbol it
  * knows).  It does not touch the debug counters.  The

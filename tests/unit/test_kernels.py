@@ -40,7 +40,8 @@ DEFAULT_LIB = REPO_ROOT / "src" / "mipsc" / "_lib" / "libmips_kernels.so"
 
 DTYPES = ("f32", "f16", "bf16")
 STORAGE = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
-ISAS = (b"generic", b"avx2", b"avx512")
+ISAS = (b"generic", b"avx2", b"avx512", b"amx")
+"""Forced paths; "amx" runs the bf16 kernel on AMX (f32 and f16 take their AVX-512 path)."""
 I64 = ctypes.c_int64
 VP = ctypes.c_void_p
 
@@ -285,6 +286,7 @@ BLOCKING = {
     b"generic": (4, 8, 256, 96, 2048),
     b"avx2": (6, 16, 256, 144, 2048),
     b"avx512": (12, 32, 256, 192, 2048),
+    b"amx": (32, 32, 512, 128, 256),  # bf16's AMX blocks (matmul_bf16_amx.c)
 }
 W_FLOATS = 1 << 20
 # A, B, C layouts for the blocking tests: packing from rows, from columns (transposed, i.e.
@@ -508,12 +510,17 @@ def test_identity_all_finite_values(lib, isas, dtype):
     a = bits.reshape(-1, n).view(STORAGE[dtype])
     one = 0x3C00 if dtype == "f16" else 0x3F80
     eye = (np.eye(n, dtype=np.uint16) * one).view(STORAGE[dtype])
+    want = to_f64(a, dtype)
+    # AMX reads bf16 subnormals as zero (the contract's one exception): so they come out
+    flushed = np.where(np.abs(want) < 2.0**-126, 0.0, want)
     for isa in [None, *isas]:
+        on_amx = dtype == "bf16" and (isa == b"amx" or (isa is None and b"amx" in isas))
         for c_layout in ("contig", "transposed"):
             c_base = np.zeros((n, a.shape[0]) if c_layout == "transposed" else a.shape, a.dtype)
             c = c_base.T if c_layout == "transposed" else c_base
             assert call(lib, dtype, make_params(a, a, eye, eye, c_base, c, 0), isa) == 0
-            assert np.array_equal(to_f64(np.array(c), dtype), to_f64(a, dtype)), (isa, c_layout)
+            got = to_f64(np.array(c), dtype)
+            assert np.array_equal(got, flushed if on_amx else want), (isa, c_layout)
 
 
 # --------------------------------------------------------------------------------------------
@@ -796,6 +803,45 @@ def test_debug_counters(lib):
     assert lib.mips_debug_call_count(b"mips_matmul_f32") == 3
     lib.mips_debug_reset_counts()
     assert all(lib.mips_debug_call_count(f"mips_matmul_{t}".encode()) == 0 for t in DTYPES)
+
+
+def _bf16(x: np.ndarray) -> np.ndarray:
+    """bf16 bit patterns of x (round to nearest even), as uint16."""
+    u = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def test_bf16_runs_on_amx_where_the_cpu_has_it(lib, isas):
+    """By default a bf16 product of >= 16 x 16 outputs runs on AMX (counted), a thinner one on
+    the vector path; both give the f32-accumulated result rounded once."""
+    if b"amx" not in isas:
+        pytest.skip("this CPU (or OS) offers no AMX-BF16")
+    rng = np.random.default_rng(11)
+    for m, n, k, on_amx in ((64, 48, 700, True), (3, 40, 64, False), (40, 5, 64, False)):
+        a = _bf16(rng.uniform(-1, 1, (m, k)))
+        b = _bf16(rng.uniform(-1, 1, (k, n)))
+        c = np.zeros((m, n), np.uint16)
+        lib.mips_debug_reset_counts()
+        assert call(lib, "bf16", make_params(a, a, b, b, c, c, 0)) == 0
+        assert lib.mips_debug_call_count(b"mips_matmul_bf16:amx") == int(on_amx), (m, n, k)
+        want = to_f64(a, "bf16") @ to_f64(b, "bf16")
+        np.testing.assert_allclose(to_f64(c, "bf16"), want, rtol=2**-7, atol=1e-6)
+
+
+def test_amx_can_be_switched_off():
+    """MIPSC_DISABLE_AMX=1 (read once, before the first call) keeps bf16 on the vector paths."""
+    script = (
+        "import ctypes, sys\n"
+        "lib = ctypes.CDLL(sys.argv[1])\n"
+        "lib.mips_debug_matmul_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]\n"
+        "print(lib.mips_debug_matmul_isa(b'mips_matmul_bf16', b'amx', None))\n"
+    )
+    env = {**os.environ, "MIPSC_DISABLE_AMX": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(_lib_path())],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == "-1"  # "this CPU lacks that path"
 
 
 def test_concurrent_calls(lib):
