@@ -127,6 +127,7 @@ def test_batch_matmul_reify_includes_the_batch():
         (512, 512, 1, 512, 8),
         (1024, 1024, 1, 1024, 8),
         (2048, 2048, 1, 2048, 32),  # tiles capped at MAX_TILE
+        (1536, 1536, 1, 1536, 32),  # not 18 (516x256): IREE would run 16 + 2 per worker
         (256, 384, 1, 512, 4),
         (1, 1000, 1, 1000, 4),
         (8, 8, 16, 64, 16),  # the batch alone gives enough workgroups
