@@ -264,7 +264,7 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     "--report",
     is_flag=True,
     help="List on stderr, per function, each matmul-family op: shapes, dtype, and which kernel "
-    "it calls or why it stays on IREE's path.",
+    "it calls in how many output tiles (IREE workgroups), or why it stays on IREE's path.",
 )
 @click.pass_context
 @_user_errors

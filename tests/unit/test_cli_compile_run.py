@@ -408,10 +408,10 @@ def test_compile_report_names_the_kernel_of_each_backend(tmp_path):
         assert result.exit_code == 0, result.output
         assert "@main: 2 of 2 matmul-family ops run in the kernel" in result.output
         assert (
-            f"[kernel] torch.aten.mm (2x3, 3x4) f32 -> mips.matmul -> calls {f32_kernel}  ({path}:2:3)"
+            f"[kernel] torch.aten.mm (2x3, 3x4) f32 -> mips.matmul -> calls {f32_kernel} (1 12x32 tile)  ({path}:2:3)"
         ) in result.output
         assert (
-            f"[kernel] torch.aten.mm (8x16, 16x4) bf16 -> mips.matmul -> calls mips_matmul_bf16  ({path}:3:3)"
+            f"[kernel] torch.aten.mm (8x16, 16x4) bf16 -> mips.matmul -> calls mips_matmul_bf16 (1 12x32 tile)  ({path}:3:3)"
         ) in result.output
         assert f"func.call @{f32_kernel}(" in result.output
     bad = CliRunner().invoke(main, ["compile", str(path), "--kernel-backend=mkl"])

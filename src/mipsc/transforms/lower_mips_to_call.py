@@ -382,7 +382,13 @@ class LowerMatmul(RewritePattern):
         entry = self.executables.entry_for(key)
         symbol = self.executables.symbol_for(key)
         tiles = f"{key.tile_m}x{key.tile_n}"
-        emit_remark(op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=symbol)
+        *batch, rows, cols = out_type.get_shape()
+        if DYNAMIC_INDEX in (rows, cols, *batch):
+            grid = f"{tiles} tiles"
+        else:
+            count = -(-rows // key.tile_m) * -(-cols // key.tile_n) * (batch[0] if batch else 1)
+            grid = f"{count} {tiles} tile{'s' if count > 1 else ''}"
+        emit_remark(op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=f"{symbol} ({grid})")
 
         new_ops: list[Operation] = []
 
