@@ -12,7 +12,7 @@ KERNEL_CFLAGS ?= -O3 -std=c11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden
 # glibc 2.34, where these flags change nothing, and are needed before it.
 KERNEL_LDFLAGS ?= -shared -lm -ldl -lpthread
 
-.PHONY: install kernels kernels-asan test test-asan lint demo bench clean
+.PHONY: install kernels kernels-asan kernels-profile test test-asan lint demo bench clean
 
 # A venv with mipsc (editable) and the test tools, plus the kernel plugin.
 install: $(BIN)/mipsc kernels
@@ -41,6 +41,16 @@ kernels-asan: $(ASAN_PLUGIN)
 $(ASAN_PLUGIN): $(KERNEL_SRCS) $(KERNEL_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -o $@ $(KERNEL_SRCS) $(ASAN_LDFLAGS)
+
+# The same sources with -DMIPS_PROFILE: cycle counters per part of the GEMM, read by
+# tools/profile_kernel.py (single-threaded use only; not a plugin to ship).
+PROFILE_PLUGIN := build/profile/libmips_kernels.so
+
+kernels-profile: $(PROFILE_PLUGIN)
+
+$(PROFILE_PLUGIN): $(KERNEL_SRCS) $(KERNEL_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(KERNEL_CFLAGS) -DMIPS_PROFILE -o $@ $(KERNEL_SRCS) $(KERNEL_LDFLAGS)
 
 # The kernel tests (builtin and OpenBLAS backends) against the sanitized plugin. Python is not
 # built with ASan, so the runtime is preloaded; Python's own leaks are not ours (detect_leaks=0);

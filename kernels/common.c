@@ -82,6 +82,24 @@ MIPS_EXPORT void mips_debug_reset_counts(void) {
   __atomic_fetch_add(&mips_thread_generation_now, 1, __ATOMIC_RELEASE);
 }
 
+/* ---- profiling build ---------------------------------------------------- */
+
+#if defined(MIPS_PROFILE) && defined(__x86_64__)
+uint64_t mips_prof_cycles[MIPS_PROF_COUNT];
+uint64_t mips_prof_calls[MIPS_PROF_COUNT];
+
+/* Copies out, then zeroes, the cycle and call sums (MIPS_PROF_COUNT each);
+ * only in a -DMIPS_PROFILE build (tools/profile_kernel.py). */
+MIPS_EXPORT int mips_debug_profile(uint64_t* cycles, uint64_t* calls) {
+  for (int i = 0; i < MIPS_PROF_COUNT; ++i) {
+    cycles[i] = mips_prof_cycles[i];
+    calls[i] = mips_prof_calls[i];
+    mips_prof_cycles[i] = mips_prof_calls[i] = 0;
+  }
+  return MIPS_PROF_COUNT;
+}
+#endif
+
 /* ---- instruction-set paths ---------------------------------------------- */
 
 int mips_isa_supported(int isa) {

@@ -53,6 +53,33 @@ MIPS_INLINE void mips_count_call(int kernel) {
   }
 }
 
+/* ---- profiling build (-DMIPS_PROFILE; tools/profile_kernel.py) ----------
+ * Time stamp counter cycles and calls per part of the GEMM, summed over all
+ * calls since the last read.  Plain globals: single-threaded use only.  The
+ * normal build compiles the hooks to nothing. */
+enum {
+  MIPS_PROF_UKR = 0,       /* microkernel on packed A and B */
+  MIPS_PROF_UKR_PACK_B,    /* ... that also reads B and packs it */
+  MIPS_PROF_UKR_PACK_A,    /* ... that also reads A and packs it */
+  MIPS_PROF_UKR_PACK_AB,   /* ... both */
+  MIPS_PROF_UKR_THIN,      /* edge microkernels with fewer than MR rows */
+  MIPS_PROF_PACK_A,        /* A slivers packed in a pass of their own */
+  MIPS_PROF_PACK_B,        /* B slivers packed in a pass of their own */
+  MIPS_PROF_CALL,          /* whole calls */
+  MIPS_PROF_COUNT
+};
+#if defined(MIPS_PROFILE) && defined(__x86_64__)
+MIPS_HIDDEN extern uint64_t mips_prof_cycles[MIPS_PROF_COUNT];
+MIPS_HIDDEN extern uint64_t mips_prof_calls[MIPS_PROF_COUNT];
+#define MIPS_PROF_BEGIN(var) const uint64_t var = __builtin_ia32_rdtsc()
+#define MIPS_PROF_END(var, slot, calls)                              \
+  (mips_prof_cycles[(slot)] += __builtin_ia32_rdtsc() - (var),       \
+   mips_prof_calls[(slot)] += (uint64_t)(calls))
+#else
+#define MIPS_PROF_BEGIN(var) ((void)0)
+#define MIPS_PROF_END(var, slot, calls) ((void)0)
+#endif
+
 /* Element kinds, for the #if's of matmul_contig.inc. */
 #define MM_KIND_F32 0
 #define MM_KIND_F16 1

@@ -133,6 +133,11 @@
  * builtin kernels; 2 adds mips_matmul_openblas_f32, mips_openblas_error,
  * mips_openblas_corename and the ":sgemm" / ":fallback" counters.
  *
+ * Profiling build only (-DMIPS_PROFILE, `make kernels-profile`):
+ *   int mips_debug_profile(uint64_t* cycles, uint64_t* calls) copies out and
+ *   zeroes the time-stamp-counter cycles and calls summed per part of the
+ *   GEMM (MIPS_PROF_* in mips_internal.h); single-threaded use only.
+ *
  * Test hook: mips_debug_matmul_isa(symbol, isa, params) runs one kernel with
  * the code path for instruction set `isa` forced ("generic" = baseline
  * x86-64, "avx2" = AVX2+FMA, "avx512" = AVX-512F, "amx" = AMX-BF16 for

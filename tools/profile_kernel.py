@@ -1,0 +1,124 @@
+"""Where a matmul's time goes inside the kernel: a profiling build, one thread, IREE's tiles.
+
+Usage (from the repo root)::
+
+    .venv/bin/python tools/profile_kernel.py 1024x1024x1024            # tiles as mipsc picks them
+    .venv/bin/python tools/profile_kernel.py 2048x2048x2048 --tile 516x256 --dtype f16
+
+Builds build/profile/libmips_kernels.so with -DMIPS_PROFILE (`make kernels-profile`): the GEMM
+then sums time-stamp-counter cycles and calls per part (plain microkernel, microkernels that also
+pack A or B, separate packing passes, edge microkernels, whole calls). This script calls the
+kernel once per output tile, as IREE's workgroups do (same tiles as lower-mips-to-call unless
+--tile), for --reps rounds after two warm-up rounds, and prints each part's share of the calls'
+time and its cycles per call relative to the plain microkernel. Cycles are TSC cycles (a
+constant clock, not the core's); shares and ratios do not depend on that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from mipsc.kernel_abi import MatmulParams
+from mipsc.peak import measure_peak
+from mipsc.transforms.lower_mips_to_call import choose_tiles
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+LIB = REPO_ROOT / "build" / "profile" / "libmips_kernels.so"
+PARTS = (  # kernels/mips_internal.h, MIPS_PROF_*
+    "microkernel, packed A and B",
+    "  ... that also reads and packs B",
+    "  ... that also reads and packs A",
+    "  ... that also reads and packs both",
+    "edge microkernels (< MR rows)",
+    "packing A in a pass of its own",
+    "packing B in a pass of its own",
+)
+CALL = len(PARTS)
+STORAGE = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
+
+
+def _dims(text: str, count: int) -> list[int]:
+    parts = text.lower().split("x")
+    if len(parts) != count or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise SystemExit(f"bad size '{text}': want {count} positive numbers joined by 'x'")
+    return [int(p) for p in parts]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("shape", help="MxNxK")
+    ap.add_argument("--tile", help="RxC output tile (default: what mipsc picks)")
+    ap.add_argument("--dtype", choices=sorted(STORAGE), default="f32")
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    m, n, k = _dims(args.shape, 3)
+    tm, tn = _dims(args.tile, 2) if args.tile else choose_tiles(m, n, 1, k)
+
+    subprocess.run(["make", "-s", "kernels-profile"], cwd=REPO_ROOT, check=True)
+    lib = ctypes.CDLL(str(LIB))
+    if args.dtype == "bf16":  # the vector GEMM, not AMX (which this build does not profile)
+        print("note: bf16 runs with MIPSC_DISABLE_AMX unset may take the AMX path, not profiled")
+    kernel = getattr(lib, f"mips_matmul_{args.dtype}")
+    kernel.argtypes = [ctypes.c_void_p] * 3
+    cycles = (ctypes.c_uint64 * (CALL + 1))()
+    calls = (ctypes.c_uint64 * (CALL + 1))()
+
+    rng = np.random.default_rng(0)
+    st = STORAGE[args.dtype]
+    a = (rng.integers(-3, 4, (m, k))).astype(st)
+    b = (rng.integers(-3, 4, (k, n))).astype(st)
+    c = np.zeros((m, n), st)
+    tiles = [
+        MatmulParams(
+            a.ctypes.data, i * k, k, 1, b.ctypes.data, j, n, 1, c.ctypes.data, i * n + j, n, 1,
+            min(tm, m - i), min(tn, n - j), k, 0,
+        )
+        for i in range(0, m, tm)
+        for j in range(0, n, tn)
+    ]  # fmt: skip
+    for rep in range(-2, args.reps):
+        if rep == 0:
+            lib.mips_debug_profile(cycles, calls)  # drop the warm-up rounds
+            start = time.perf_counter()
+        for p in tiles:
+            if kernel(ctypes.byref(p), None, None) != 0:
+                raise SystemExit("the kernel rejected a tile")
+    seconds = time.perf_counter() - start
+    lib.mips_debug_profile(cycles, calls)
+
+    total = cycles[CALL]
+    plain = cycles[0] / calls[0] if calls[0] else float("nan")
+    print(
+        f"{m}x{n}x{k} {args.dtype}, {len(tiles)} tiles of {tm}x{tn}, one thread, {args.reps} "
+        f"rounds: {total / args.reps / 1e6:.1f} M TSC cycles per product"
+    )
+    print(f"  {'part':<38}{'share':>7}{'calls/round':>13}{'cycles/call':>13}{'vs plain':>10}")
+    for i, name in enumerate(PARTS):
+        if calls[i]:
+            per = cycles[i] / calls[i]
+            print(
+                f"  {name:<38}{100 * cycles[i] / total:>6.1f}%{calls[i] / args.reps:>13.0f}"
+                f"{per:>13.0f}{per / plain:>9.2f}x"
+            )
+    rest = total - sum(cycles[:CALL])
+    print(f"  {'the rest (loops, allocation, stores)':<38}{100 * rest / total:>6.1f}%")
+    # Every FMA runs in a microkernel: their cycles, in seconds, give the microkernels' own rate.
+    tsc_hz = total / seconds
+    ukr = sum(cycles[:5]) / tsc_hz
+    peak = measure_peak()
+    flops = 2.0 * m * n * k * args.reps
+    print(
+        f"  whole calls {flops / seconds / 1e9:.1f} GFLOP/s; the microkernels alone "
+        f"{flops / ukr / 1e9:.1f} GFLOP/s = {100 * flops / ukr / 1e9 / peak.gflops_per_core:.0f}% "
+        f"of the f32 peak ({peak.gflops_per_core:.0f} GFLOP/s, {peak.how})"
+    )
+
+if __name__ == "__main__":
+    sys.exit(main())
