@@ -120,5 +120,6 @@ def main() -> None:
         f"of the f32 peak ({peak.gflops_per_core:.0f} GFLOP/s, {peak.how})"
     )
 
+
 if __name__ == "__main__":
     sys.exit(main())
