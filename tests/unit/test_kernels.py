@@ -844,21 +844,20 @@ def test_amx_can_be_switched_off():
     assert out.stdout.strip() == "-1"  # "this CPU lacks that path"
 
 
-def test_concurrent_calls(lib):
-    """Several threads at once (ctypes drops the GIL): right results and an exact call count."""
-    lib.mips_debug_reset_counts()
-    rng = np.random.default_rng(5)
-    a = rng.uniform(-1, 1, (40, 50)).astype(np.float32)
-    b = rng.uniform(-1, 1, (50, 70)).astype(np.float32)
+def run_concurrently(kernel_call, m, k, n, threads_n, calls, seed):
+    """Each of threads_n threads (ctypes drops the GIL) makes `calls` calls of
+    kernel_call(params) on its own C of one m x k . k x n f32 product; checks every C."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
     want = a.astype(np.float64) @ b.astype(np.float64)
-    threads_n, calls = 4, 50
-    outs = [np.zeros((40, 70), np.float32) for _ in range(threads_n)]
+    outs = [np.zeros((m, n), np.float32) for _ in range(threads_n)]
     errors = []
 
     def work(c):
         params = make_params(a, a, b, b, c, c, 0)
         for _ in range(calls):
-            if call(lib, "f32", params) != 0:
+            if kernel_call(params) != 0:
                 errors.append("non-zero")
 
     threads = [threading.Thread(target=work, args=(c,)) for c in outs]
@@ -869,7 +868,13 @@ def test_concurrent_calls(lib):
     assert not errors
     for c in outs:
         np.testing.assert_allclose(c, want, rtol=0, atol=1e-4)
-    assert lib.mips_debug_call_count(b"mips_matmul_f32") == threads_n * calls
+
+
+def test_concurrent_calls(lib):
+    """Several threads at once: right results and an exact call count."""
+    lib.mips_debug_reset_counts()
+    run_concurrently(lambda p: call(lib, "f32", p), 40, 50, 70, threads_n=4, calls=50, seed=5)
+    assert lib.mips_debug_call_count(b"mips_matmul_f32") == 4 * 50
 
 
 def test_debug_thread_count(lib):

@@ -14,7 +14,6 @@ import ctypes
 import os
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -27,6 +26,7 @@ from test_kernels import (
     check_result,
     invalid_calls,
     make_params,
+    run_concurrently,
 )
 
 from mipsc.kernel_abi import OPENBLAS_ENV, OPENBLAS_SYMBOL, MatmulParams
@@ -339,29 +339,8 @@ def test_concurrent_calls(lib):
     """Several threads in sgemm at once (as IREE's workers call it): right results, exact
     counts. OpenBLAS runs single-threaded in each caller."""
     lib.mips_debug_reset_counts()
-    rng = np.random.default_rng(17)
-    a = rng.uniform(-1, 1, (120, 90)).astype(np.float32)
-    b = rng.uniform(-1, 1, (90, 110)).astype(np.float32)
-    want = a.astype(np.float64) @ b.astype(np.float64)
-    threads_n, calls = 4, 40
-    outs = [np.zeros((120, 110), np.float32) for _ in range(threads_n)]
-    errors = []
-
-    def work(c):
-        params = make_params(a, a, b, b, c, c, 0)
-        for _ in range(calls):
-            if call(lib, params) != 0:
-                errors.append("non-zero")
-
-    threads = [threading.Thread(target=work, args=(c,)) for c in outs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    for c in outs:
-        np.testing.assert_allclose(c, want, rtol=0, atol=1e-4)
-    assert counts(lib)["sgemm"] == threads_n * calls
+    run_concurrently(lambda p: call(lib, p), 120, 90, 110, threads_n=4, calls=40, seed=17)
+    assert counts(lib)["sgemm"] == 4 * 40
 
 
 # --------------------------------------------------------------------------------------------
