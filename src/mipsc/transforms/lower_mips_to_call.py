@@ -16,6 +16,8 @@ keep the builtin kernels). Each lowered op leaves a remark naming the kernel it 
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -257,21 +259,33 @@ column of tiles and B once per row of tiles: big tiles re-pack less. But the ker
 its whole C tile once per block of K while holding a K-block x columns panel of B, so wide
 tiles overflow L2 when two cores run (2048³ f32, 2 threads: 348x512 tiles 0.83x, 516x256
 1.08x the speed of 256x256; 1 thread: 1.08x both; interleaved A/B through IREE)."""
-MIN_TILE = (48, 64)
+MIN_TILE = (24, 32)
 TILE_ALIGN = (12, 32)
 """Tile rows are a multiple of every kernel's register tile height (AVX-512 12, AVX2 6, SSE 4)
 and columns of every width (32, 16, 8): no tile but the last has a partial register tile."""
 DYNAMIC_TILE = (72, 128)
-MAX_TILES = 8
-"""Enough workgroups to keep several cores evenly busy (2 here; the imbalance of one extra
-tile is at most 1/8 of the work), without making tiles so small that packing dominates."""
+MAX_WORKERS = 8
 IREE_TILES_PER_RESERVATION = 8
 """How many workgroups an IREE worker reserves at once when a dispatch has at least this many
 per worker (runtime/src/iree/task: fewer are handed out one by one)."""
-FLOPS_PER_TILE = 16_000_000
-"""At least this much work per workgroup (~0.1 ms at 150 GFLOP/s): a workgroup costs a few
-microseconds of dispatch, and smaller tiles re-pack their panels more often (256x512x384 f32:
-2 tiles ran 1.07x the speed of 8 on 1 and on 2 threads)."""
+
+# The cost model of choose_tiles, in flops (of this machine's AVX-512 f32 kernel, measured
+# through IREE: see BENCHMARKS.md).
+PACK_FLOPS = 64
+"""What packing one element of A or B costs, in flops of the microkernel: a packed B sliver
+of the first row of tiles costs 1.7-8.6x a plain microkernel call (tools/profile_kernel.py)."""
+NARROW_COLS = 32
+"""Tiles of C columns run at C / (C + NARROW_COLS) of the kernel's speed: fewer B slivers per
+A sliver (128x2304x768 f32: 132x256 tiles 1.14-1.17x the speed of 132x192 ones)."""
+WORKGROUP_FLOPS = 1_000_000
+"""What a workgroup costs besides its work (dispatch, the kernel's allocation: ~7 us)."""
+WAKE_FLOPS = 3_000_000
+"""What sharing a dispatch with other workers costs once (waking them: ~20 us): small
+products stay in one workgroup (64³ f32 is 0.5 MFLOP)."""
+ONE_WORKER_WEIGHT = 0.5
+"""How much the time on one worker counts beside the time on all of them. The constants were
+fitted to nine shapes measured through IREE on 1 and 2 threads (BENCHMARKS.md): the choice
+was the fastest measured, or within noise of it, for eight."""
 
 
 def _k_of(op: mips.MatmulLikeOp) -> int:
@@ -302,44 +316,63 @@ def _tile_options(size: int, align: int, smallest: int, largest: int) -> list[tu
     return sorted(options.items(), key=lambda item: item[1])
 
 
-def choose_tiles(m: int, n: int, batch: int, k: int) -> tuple[int, int]:
+def _busiest_worker(tiles: int, workers: int) -> int:
+    """Tiles the busiest of `workers` IREE workers runs: one at a time below
+    IREE_TILES_PER_RESERVATION per worker, else batches of that many."""
+    batch = IREE_TILES_PER_RESERVATION
+    if tiles < batch * workers:
+        return -(-tiles // workers)
+    reservations = -(-tiles // batch)
+    return min(tiles, -(-reservations // workers) * batch)
+
+
+def default_workers() -> int:
+    """The cores of the machine compiling, which mipsc compile targets by default (host)."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+@functools.cache
+def choose_tiles(m: int, n: int, batch: int, k: int, workers: int = 0) -> tuple[int, int]:
     """Output tile (rows, cols) per workgroup for a product of this shape.
 
-    The work asks for one workgroup per FLOPS_PER_TILE, rounded down to a power of two of at
-    most MAX_TILES (counting the batch); among the tilings with a multiple of that many tiles
-    (so 1, 2, 4 or 8 cores get equal shares) whose batches of IREE_TILES_PER_RESERVATION split
-    evenly over two workers, take the one that re-packs the least: each
-    workgroup packs its own panels, so A is read once per column of tiles and B once per row of
-    tiles. Dynamic M or N get a middle-sized tile.
+    Among the ways of cutting C into equal aligned tiles (at most MAX_TILE), take the one with
+    the shortest estimated time on `workers` IREE workers (0: default_workers()), plus
+    ONE_WORKER_WEIGHT times that on one: a tile's cost is its flops (slower for narrow
+    tiles), packing its A and B panels, and a fixed cost per workgroup; the time is the
+    busiest worker's tiles, as IREE hands them out (24 tiles on 2 workers run as 16 + 8).
+    Fewer, larger tiles re-pack less (each workgroup packs its own panels: A is read once per
+    column of tiles and B once per row of tiles); more tiles keep more workers busy. Dynamic
+    M or N get a middle-sized tile.
     """
     if DYNAMIC_INDEX in (m, n):
         return DYNAMIC_TILE
     m, n = max(m, 1), max(n, 1)
-    batch = 1 if batch == DYNAMIC_INDEX else batch
+    batch = 1 if batch == DYNAMIC_INDEX else max(batch, 1)
     k = 64 if k == DYNAMIC_INDEX else max(k, 1)
-    work = 2 * m * n * batch * k // FLOPS_PER_TILE
-    wanted = 1 << max(0, min(MAX_TILES, work).bit_length() - 1) if work else 1
+    workers = workers or default_workers()
 
-    def score(choice: tuple[tuple[int, int], tuple[int, int]]) -> tuple[bool, bool, int, int, int]:
-        (_tm, rows), (tn, cols) = choice
-        count = rows * cols * batch
-        # IREE's workers take 8 workgroups at a time once there are 8 per worker: 24 tiles
-        # on 2 workers run as 16 + 8 (2048³ f32 in 684x256 tiles: 0.77x the speed of 32
-        # tiles of 516x256)
-        uneven = (
-            count >= 2 * IREE_TILES_PER_RESERVATION
-            and count % (2 * IREE_TILES_PER_RESERVATION) != 0
+    def cost(rows: tuple[int, int], cols: tuple[int, int]) -> tuple[float, int]:
+        (tm, tiles_m), (tn, tiles_n) = rows, cols
+        tm, tn = min(tm, m), min(tn, n)
+        tile = (
+            2.0 * tm * tn * k * (tn + NARROW_COLS) / tn
+            + PACK_FLOPS * k * (tm + tn)
+            + WORKGROUP_FLOPS
         )
-        # ties go to wider tiles: longer rows of C and B slivers (128-column tiles measured
-        # ~5% slower than 256-column ones at 512³ and 1024³)
-        return (count < wanted or count % wanted != 0, uneven, m * cols + n * rows, count, -tn)
+        tiles = tiles_m * tiles_n * batch
+        # in units of the ideal time (all the work spread evenly over the workers)
+        shared = _busiest_worker(tiles, workers) * tile + (WAKE_FLOPS if tiles > 1 else 0)
+        time = shared * workers + ONE_WORKER_WEIGHT * tiles * tile
+        return time, -tn  # ties: the wider tile
 
-    choices = [
-        (row, col)
-        for row in _tile_options(m, TILE_ALIGN[0], MIN_TILE[0], MAX_TILE[0])
-        for col in _tile_options(n, TILE_ALIGN[1], MIN_TILE[1], MAX_TILE[1])
-    ]
-    (tm, _rows), (tn, _cols) = min(choices, key=score)
+    (tm, _), (tn, _) = min(
+        (
+            (row, col)
+            for row in _tile_options(m, TILE_ALIGN[0], MIN_TILE[0], MAX_TILE[0])
+            for col in _tile_options(n, TILE_ALIGN[1], MIN_TILE[1], MAX_TILE[1])
+        ),
+        key=lambda choice: cost(*choice),
+    )
     return tm, tn
 
 
@@ -350,6 +383,7 @@ class LowerMatmul(RewritePattern):
     executables: ExecutableCache
     tile_m: int
     tile_n: int
+    workers: int
 
     def tiles_for(self, op: mips.MatmulLikeOp) -> tuple[int, int]:
         """The pass options when given, else a choice for this op's shape."""
@@ -358,7 +392,7 @@ class LowerMatmul(RewritePattern):
         out = op.result.type
         assert isinstance(out, TensorType)
         *batch, m, n = out.get_shape()
-        tm, tn = choose_tiles(m, n, batch[0] if batch else 1, _k_of(op))
+        tm, tn = choose_tiles(m, n, batch[0] if batch else 1, _k_of(op), self.workers)
         return self.tile_m or tm, self.tile_n or tn
 
     @op_type_rewrite_pattern
@@ -477,6 +511,8 @@ class LowerMipsToCallPass(ModulePass):
     """Rows of C per workgroup; 0 chooses per shape (see choose_tiles)."""
     tile_n: int = 0
     """Columns of C per workgroup; 0 chooses per shape."""
+    workers: int = 0
+    """The IREE workers (cores) the tiles are chosen for; 0: this machine's cores (at most 8)."""
     backend: str = DEFAULT_BACKEND
     """The kernel library the tiles call: builtin, or openblas (f32 only; see the module doc)."""
 
@@ -490,5 +526,5 @@ class LowerMipsToCallPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         cache = ExecutableCache(op, self.backend)
         PatternRewriteWalker(
-            LowerMatmul(cache, self.tile_m, self.tile_n), apply_recursively=False
+            LowerMatmul(cache, self.tile_m, self.tile_n, self.workers), apply_recursively=False
         ).rewrite_module(op)
