@@ -259,6 +259,13 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     "Running such a module needs OpenBLAS: `pip install scipy-openblas32`, or "
     "MIPSC_OPENBLAS_LIB=/path/to/libopenblas.so.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 256),
+    default=0,
+    help="The cores the matmuls' output tiles are chosen for (IREE runs one workgroup per "
+    "worker at a time). Default: this machine's cores, as for --target-cpu=host.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show each step on stderr.")
 @click.option(
     "--report",
@@ -275,6 +282,7 @@ def compile(
     emit: str,
     target_cpu: str,
     kernel_backend: str,
+    workers: int,
     verbose: bool,
     report: bool,
 ) -> None:
@@ -301,11 +309,16 @@ def compile(
     with collect_remarks() as collected:
         if emit != "vmfb":
             lowered = lower_module(
-                text, name, stage=emit, kernel_backend=kernel_backend, progress=progress
+                text,
+                name,
+                stage=emit,
+                kernel_backend=kernel_backend,
+                workers=workers,
+                progress=progress,
             )
             write_output(lowered, output)
         elif output == "-":
-            _compile_to_stdout(text, name, target_cpu, ctx.args, kernel_backend, progress)
+            _compile_to_stdout(text, name, target_cpu, ctx.args, kernel_backend, workers, progress)
         else:
             out = Path(output) if output else Path(input_file).with_suffix(".vmfb")
             compile_module(
@@ -315,6 +328,7 @@ def compile(
                 target_cpu=target_cpu,
                 extra_flags=ctx.args,
                 kernel_backend=kernel_backend,
+                workers=workers,
                 progress=progress,
             )
             progress(f"wrote {out}")
@@ -328,6 +342,7 @@ def _compile_to_stdout(
     target_cpu: str,
     extra_flags: list[str],
     kernel_backend: str,
+    workers: int,
     progress: Callable[[str], None],
 ) -> None:
     """`-o -`: the .vmfb goes to stdout (for pipes), never into a terminal."""
@@ -343,6 +358,7 @@ def _compile_to_stdout(
             target_cpu=target_cpu,
             extra_flags=extra_flags,
             kernel_backend=kernel_backend,
+            workers=workers,
             progress=progress,
         )
         stdout.write(out.read_bytes())

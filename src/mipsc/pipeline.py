@@ -51,11 +51,15 @@ COMPILE_PIPELINE = "convert-torch-to-mips,lower-mips-to-call"
 """What `mipsc compile` runs before printing the module for iree-compile."""
 
 
-def compile_pipeline(kernel_backend: str = DEFAULT_BACKEND) -> str:
-    """COMPILE_PIPELINE with the kernel backend given to lower-mips-to-call."""
-    if kernel_backend == DEFAULT_BACKEND:
-        return COMPILE_PIPELINE
-    return f"{COMPILE_PIPELINE}{{backend={kernel_backend}}}"
+def compile_pipeline(kernel_backend: str = DEFAULT_BACKEND, workers: int = 0) -> str:
+    """COMPILE_PIPELINE with lower-mips-to-call's kernel backend and the workers its tiles
+    are chosen for (0: this machine's cores)."""
+    options = []
+    if kernel_backend != DEFAULT_BACKEND:
+        options.append(f"backend={kernel_backend}")
+    if workers:
+        options.append(f"workers={workers}")
+    return f"{COMPILE_PIPELINE}{{{' '.join(options)}}}" if options else COMPILE_PIPELINE
 
 
 COMPILE_FLAGS: tuple[str, ...] = (
@@ -99,12 +103,13 @@ def lower_module(
     stage: str = "iree-input",
     debuginfo: bool = False,
     kernel_backend: str = DEFAULT_BACKEND,
+    workers: int = 0,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> str:
     """Torch MLIR text → parse → the passes up to `stage` → MLIR text."""
     spec = EMIT_STAGES[stage]
     if spec == COMPILE_PIPELINE:
-        spec = compile_pipeline(kernel_backend)
+        spec = compile_pipeline(kernel_backend, workers)
     pipeline = build_pipeline(spec)  # an unknown backend fails before parsing
     ctx = make_context()
     progress(f"parsing {filename}")
@@ -122,6 +127,7 @@ def compile_module(
     target_cpu: str = DEFAULT_TARGET_CPU,
     extra_flags: Sequence[str] = (),
     kernel_backend: str = DEFAULT_BACKEND,
+    workers: int = 0,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> None:
     """Torch MLIR text → parse → convert → lower → print → iree-compile → `output` (.vmfb).
@@ -130,7 +136,12 @@ def compile_module(
     the user's file. `kernel_backend` is lower-mips-to-call's backend (kernel_abi.KERNEL_BACKENDS).
     """
     iree_input = lower_module(
-        text, filename, debuginfo=True, kernel_backend=kernel_backend, progress=progress
+        text,
+        filename,
+        debuginfo=True,
+        kernel_backend=kernel_backend,
+        workers=workers,
+        progress=progress,
     )
     progress(f"iree-compile (llvm-cpu, target-cpu={target_cpu}) -> {output}")
     compile_mlir(

@@ -416,3 +416,25 @@ def test_compile_report_names_the_kernel_of_each_backend(tmp_path):
         assert f"func.call @{f32_kernel}(" in result.output
     bad = CliRunner().invoke(main, ["compile", str(path), "--kernel-backend=mkl"])
     assert bad.exit_code == 2 and "'mkl' is not one of 'builtin', 'openblas'" in bad.output
+
+
+def test_compile_workers_sets_the_tiles(tmp_path):
+    """--workers picks the tiles for that many cores: more cores, more (smaller) tiles."""
+    path = tmp_path / "mm512.mlir"
+    t = "!torch.vtensor<[512,512],f32>"
+    path.write_text(
+        f"func.func @main(%a: {t}, %b: {t}) -> {t} {{\n"
+        f"  %0 = torch.aten.mm %a, %b : {t}, {t} -> {t}\n"
+        f"  return %0 : {t}\n}}\n"
+    )
+    tiles = {}
+    for workers in (1, 8):
+        result = CliRunner().invoke(
+            main,
+            ["compile", str(path), "--emit=iree-input", "--report", f"--workers={workers}"],
+        )
+        assert result.exit_code == 0, result.output
+        tiles[workers] = result.output.split("calls mips_matmul_f32 (")[1].split(" ")[0]
+    assert int(tiles[1]) < int(tiles[8]) == 8
+    bad = CliRunner().invoke(main, ["compile", str(path), "--workers=-1"])
+    assert bad.exit_code == 2 and "-1 is not in the range" in bad.output
