@@ -96,6 +96,11 @@ def compile_backends(
 BURST_SECONDS = 0.1
 """Each backend runs for about this long before the next one takes its turn."""
 
+WARM_SECONDS = 0.02
+"""The start of each burst, not counted: the switch from another backend (and, after a pause,
+an idle core) slows the first calls. Counting them made whichever backend came right after
+multi-threaded numpy's pause up to 1.5x slower on 2 threads at 256x512x384."""
+
 SETTLE_SECONDS = 0.25
 """Idle time after a burst of multi-threaded numpy: OpenBLAS's workers spin for up to ~0.1 s
 after each call (THREAD_TIMEOUT) and would otherwise steal a core from the next backend."""
@@ -110,26 +115,33 @@ def _time_interleaved(
     """Per-call times of each backend, taken in rounds of short bursts, backend after backend.
 
     Bursts (not single calls) so that each backend runs with its own threads warm and nobody
-    else's spinning, and rounds so that a slow phase of the machine hits every backend alike.
-    The first call of each burst is not counted (it pays for the switch).
+    else's spinning; rounds so that a slow phase of the machine hits every backend alike, each
+    round starting one backend later so none always follows the same one. The first
+    WARM_SECONDS of each burst (at least one call) are not counted.
     """
     samples: dict[str, list[float]] = {name: [] for name in calls}
     for call in calls.values():  # first-call allocations and page faults
         call()
     spent = dict.fromkeys(calls, 0.0)
+    order = list(calls)
+    burst = min(BURST_SECONDS, min_seconds)
+    rounds = 0
     while any(spent[n] < min_seconds and len(samples[n]) < max_samples for n in calls):
-        for name, call in calls.items():
+        start = rounds % len(order)
+        rounds += 1
+        for name in order[start:] + order[:start]:
+            call = calls[name]
+            warm_start = time.perf_counter()
             call()
+            while time.perf_counter() - warm_start < min(WARM_SECONDS, burst):
+                call()
             burst_start = time.perf_counter()
             while True:
                 t0 = time.perf_counter()
                 call()
                 t1 = time.perf_counter()
                 samples[name].append(t1 - t0)
-                if (
-                    t1 - burst_start >= min(BURST_SECONDS, min_seconds)
-                    or len(samples[name]) >= max_samples
-                ):
+                if t1 - burst_start >= burst or len(samples[name]) >= max_samples:
                     break
             spent[name] += time.perf_counter() - burst_start
             settle(name)
