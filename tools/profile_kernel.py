@@ -57,6 +57,9 @@ def main() -> None:
     ap.add_argument("--tile", help="RxC output tile (default: what mipsc picks)")
     ap.add_argument("--dtype", choices=sorted(STORAGE), default="f32")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument(
+        "--bt", action="store_true", help="B stored transposed (N x K), as nn.Linear's weight"
+    )
     args = ap.parse_args()
     m, n, k = _dims(args.shape, 3)
     tm, tn = _dims(args.tile, 2) if args.tile else choose_tiles(m, n, 1, k)
@@ -73,11 +76,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     st = STORAGE[args.dtype]
     a = (rng.integers(-3, 4, (m, k))).astype(st)
-    b = (rng.integers(-3, 4, (k, n))).astype(st)
+    b_store = (rng.integers(-3, 4, (n, k) if args.bt else (k, n))).astype(st)
+    bs0, bs1 = (1, k) if args.bt else (n, 1)  # B[q, j] at q * bs0 + j * bs1
     c = np.zeros((m, n), st)
     tiles = [
         MatmulParams(
-            a.ctypes.data, i * k, k, 1, b.ctypes.data, j, n, 1, c.ctypes.data, i * n + j, n, 1,
+            a.ctypes.data, i * k, k, 1, b_store.ctypes.data, j * bs1, bs0, bs1,
+            c.ctypes.data, i * n + j, n, 1,
             min(tm, m - i), min(tn, n - j), k, 0,
         )
         for i in range(0, m, tm)
