@@ -13,8 +13,9 @@
 
 /* ---- kernels and their debug counters ---------------------------------- */
 
-/* One counter per kernel entry point, plus two for the OpenBLAS backend that
- * say where its valid calls went: to sgemm, or to the builtin f32 kernel. */
+/* One counter per kernel entry point, plus sub-counters that say which path a
+ * call took: the OpenBLAS backend's valid calls to sgemm or to the builtin f32
+ * kernel, and the bf16 calls that ran on AMX. */
 enum {
   MIPS_K_F32 = 0,
   MIPS_K_F16 = 1,

@@ -9,7 +9,7 @@ The question a user asks: "is my model faster through mipsc?". For each model th
    ``IREE_BEST_FLAGS`` plus ``--iree-llvmcpu-target-cpu=host``, as ``mipsc bench`` does);
 3. per thread count, in a process of its own: checks both modules against torch's eager output
    (a benchmark of a wrong answer is worthless) and times mipsc, iree-best and torch eager
-   interleaved in bursts (``mipsc.bench._time_interleaved``), medians.
+   interleaved in bursts (``mipsc.bench.time_interleaved``), medians.
 
 Run it with the export venv, which has torch, iree-turbine and (for the timing processes)
 mipsc installed editable on the same iree-base-runtime 3.13 as the project venv::
@@ -33,7 +33,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,9 +47,6 @@ REPO = Path(__file__).resolve().parents[1]
 PROJECT_VENV = REPO / ".venv"
 SEED = 0
 PARAM_SCOPE = "model"
-SETTLE_SECONDS = 0.25
-"""Idle time after a burst of multi-threaded torch: its OpenMP workers spin for a while after
-each parallel region and would otherwise steal a core from the next backend."""
 
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 
@@ -213,7 +209,7 @@ def worker(spec: dict) -> list[dict]:
     import iree.runtime as rt
 
     from mipsc import runtime
-    from mipsc.bench import _time_interleaved
+    from mipsc.bench import settle_after, time_interleaved
 
     threads = spec["threads"]
     torch.set_num_threads(threads)
@@ -260,13 +256,8 @@ def worker(spec: dict) -> list[dict]:
                 return module(x)
 
         calls["torch"] = eager
-        samples = _time_interleaved(
-            calls,
-            spec["min_seconds"],
-            spec["max_samples"],
-            settle=lambda name: (
-                time.sleep(SETTLE_SECONDS) if name == "torch" and threads > 1 else None
-            ),
+        samples = time_interleaved(
+            calls, spec["min_seconds"], spec["max_samples"], settle=settle_after("torch", threads)
         )
         rows.append(
             {

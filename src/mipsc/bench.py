@@ -102,11 +102,23 @@ an idle core) slows the first calls. Counting them made whichever backend came r
 multi-threaded numpy's pause up to 1.5x slower on 2 threads at 256x512x384."""
 
 SETTLE_SECONDS = 0.25
-"""Idle time after a burst of multi-threaded numpy: OpenBLAS's workers spin for up to ~0.1 s
-after each call (THREAD_TIMEOUT) and would otherwise steal a core from the next backend."""
+"""Idle time after a burst of a multi-threaded host library (numpy's OpenBLAS, torch's OpenMP):
+its workers spin for up to ~0.1 s after each call (OpenBLAS's THREAD_TIMEOUT) and would
+otherwise steal a core from the next backend."""
 
 
-def _time_interleaved(
+def settle_after(spinner: str, threads: int) -> Callable[[str], None]:
+    """time_interleaved's `settle`: pause SETTLE_SECONDS after a burst of the backend `spinner`
+    when it runs on several threads."""
+
+    def settle(name: str) -> None:
+        if name == spinner and threads > 1:
+            time.sleep(SETTLE_SECONDS)
+
+    return settle
+
+
+def time_interleaved(
     calls: dict[str, Callable[[], object]],
     min_seconds: float,
     max_samples: int,
@@ -174,13 +186,11 @@ def worker(spec: dict) -> list[dict]:
                 calls[backend] = lambda f=function, da=da, db=db: f(da, db)
             if dtype == "f32":
                 calls["numpy"] = lambda a=a, b=b: a @ b
-            samples = _time_interleaved(
+            samples = time_interleaved(
                 calls,
                 spec["min_seconds"],
                 spec["max_samples"],
-                settle=lambda name: (
-                    time.sleep(SETTLE_SECONDS) if name == "numpy" and threads > 1 else None
-                ),
+                settle=settle_after("numpy", threads),
             )
             flops = 2.0 * m * n * k
             for backend, times in samples.items():

@@ -107,10 +107,7 @@ def openblas_problem(plugin: Path) -> str | None:
             "no OpenBLAS was found: the package scipy-openblas32 is not installed and "
             f"{OPENBLAS_ENV} is not set; {OPENBLAS_FIX}"
         )
-    error_fn = getattr(_open_plugin(plugin), OPENBLAS_ERROR_SYMBOL)
-    error_fn.argtypes = []
-    error_fn.restype = ctypes.c_char_p
-    reason = error_fn()
+    reason = _call_plugin(plugin, OPENBLAS_ERROR_SYMBOL, ctypes.c_char_p)
     if reason is None:
         return None
     if explicit:
@@ -130,10 +127,7 @@ def openblas_problem(plugin: Path) -> str | None:
 def openblas_corename(plugin: Path) -> str | None:
     """The core OpenBLAS picked its kernels for (OPENBLAS_CORETYPE overrides it), once the
     plugin has opened it; None before."""
-    corename = _open_plugin(plugin).mips_openblas_corename
-    corename.argtypes = []
-    corename.restype = ctypes.c_char_p
-    name = corename()
+    name = _call_plugin(plugin, "mips_openblas_corename", ctypes.c_char_p)
     return name.decode(errors="replace") if name else None
 
 
@@ -164,6 +158,14 @@ def _open_plugin(path: Path) -> ctypes.CDLL:
     return library
 
 
+def _call_plugin(path: Path, symbol: str, restype: Any) -> Any:
+    """The result of the plugin's function `symbol`, which takes no arguments."""
+    function = getattr(_open_plugin(path), symbol)
+    function.argtypes = []
+    function.restype = restype
+    return function()
+
+
 def plugin_kernels(path: Path) -> frozenset[str]:
     """The kernel symbols a plugin exports."""
     library = _open_plugin(path)
@@ -175,10 +177,7 @@ def plugin_abi_version(path: Path) -> int | None:
     library = _open_plugin(path)
     if not hasattr(library, ABI_VERSION_SYMBOL):
         return None
-    version = getattr(library, ABI_VERSION_SYMBOL)
-    version.argtypes = []
-    version.restype = ctypes.c_int
-    return int(version())
+    return int(_call_plugin(path, ABI_VERSION_SYMBOL, ctypes.c_int))
 
 
 def check_plugin(path: Path) -> None:
