@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from xdsl.context import Context
-from xdsl.dialects import arith, func, memref, tensor
+from xdsl.builder import ImplicitBuilder
+from xdsl.dialects import arith, func, memref, scf, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     BoolAttr,
@@ -108,14 +109,42 @@ def _tile_memref(source: MemRefType[Attribute]) -> MemRefType[Attribute]:
     )
 
 
-def build_workgroup_count(tile_m: int, tile_n: int) -> Region:
-    """The host-side grid from the workload (M, N, K, B): x over N tiles, y over M, z over B."""
+MAX_GRID_X = 65535
+"""The most workgroups a dispatch asks for. IREE's CPU executable ABI keeps workgroup ids in
+32 bits for x but 16 bits for y and z (iree_hal_executable_workgroup_state_v0_t in
+iree/hal/local/executable_library.h): a larger grid wraps without a word. So every dispatch is
+a 1-D grid of at most this many workgroups, and each workgroup loops over the tiles
+t = id, id + count, ... (once, whenever the tiles fit)."""
+
+
+@dataclass
+class _TileGrid:
+    """The output tiles of a product, built at the implicit builder: their sizes (tile_m x
+    tile_n), how many per column and per row, and in all (⌈N/tn⌉·⌈M/tm⌉·batch)."""
+
+    tile_m: SSAValue
+    tile_n: SSAValue
+    tiles_m: SSAValue
+    tiles_n: SSAValue
+    count: SSAValue
+
+    @staticmethod
+    def build(m: SSAValue, n: SSAValue, batch: SSAValue, key: MatmulKey) -> _TileGrid:
+        tile_m, tile_n = _index(key.tile_m), _index(key.tile_n)
+        tiles_m, tiles_n = arith.CeilDivSIOp(m, tile_m), arith.CeilDivSIOp(n, tile_n)
+        count = arith.MuliOp(arith.MuliOp(tiles_n, tiles_m), batch)
+        return _TileGrid(tile_m.result, tile_n.result, tiles_m.result, tiles_n.result, count.result)
+
+
+def build_workgroup_count(key: MatmulKey) -> Region:
+    """The host-side grid from the workload (M, N, K, B): x = min(tiles, MAX_GRID_X), y = z = 1."""
     block = Block(arg_types=[IndexType()] * 4)
     m, n, _k, batch = block.args
-    tm, tn = _index(tile_m), _index(tile_n)
-    x = arith.CeilDivSIOp(n, tn)
-    y = arith.CeilDivSIOp(m, tm)
-    block.add_ops([tm, tn, x, y, iree.ReturnOp(x.result, y.result, batch)])
+    with ImplicitBuilder(block):
+        grid = _TileGrid.build(m, n, batch, key)
+        x = arith.MinUIOp(grid.count, _index(MAX_GRID_X))
+        one = _index(1)
+        iree.ReturnOp(x.result, one.result, one.result)
     return Region(block)
 
 
@@ -124,82 +153,120 @@ ENTRY_INDEX_ARGS = ("m", "n", "k", "batch", "k_rhs", "batch_rhs")
 the rows and batch of B as B itself says (checked against A's in the entry)."""
 
 
+@dataclass
+class _EntryArgs:
+    """The entry's block arguments by name: bindings A, B, C, then ENTRY_INDEX_ARGS."""
+
+    a: SSAValue
+    b: SSAValue
+    c: SSAValue
+    m: SSAValue
+    n: SSAValue
+    k: SSAValue
+    batch: SSAValue
+    k_rhs: SSAValue
+    batch_rhs: SSAValue
+
+
+@dataclass
+class _Tile:
+    """One output tile: batch z, rows [i0, i0 + tm) and columns [j0, j0 + tn) of C."""
+
+    z: SSAValue
+    i0: SSAValue
+    j0: SSAValue
+    tm: SSAValue
+    tn: SSAValue
+
+
 def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
-    """The dispatch entry: bindings (A, B, C), then ENTRY_INDEX_ARGS; one kernel call per tile."""
-    assert isinstance(key.lhs, TensorType) and isinstance(key.rhs, TensorType)
-    assert isinstance(key.out, TensorType)
+    """The dispatch entry: bindings (A, B, C), then ENTRY_INDEX_ARGS; one kernel call per tile,
+    the workgroup's tiles taken in turn."""
     binding = iree.BindingType()
     arg_types = [binding, binding, binding, *[IndexType()] * len(ENTRY_INDEX_ARGS)]
     block = Block(arg_types=arg_types)
-    bind_a, bind_b, bind_c, m, n, k, batch, k_rhs, batch_rhs = block.args
-    ops: list[Operation] = []
+    args = _EntryArgs(*block.args)
+    with ImplicitBuilder(block):
+        a, b, c = _bind_operands(key, args)
+        checked_k = _checked_k(args)
+        grid = _TileGrid.build(args.m, args.n, args.batch, key)
+        first = iree.DispatchWorkgroupIdOp(0)
+        stride = iree.DispatchWorkgroupCountOp(0)
+        loop = scf.ForOp(first, grid.count, stride, [], Block(arg_types=[IndexType()]))
+        func.ReturnOp()
+    with ImplicitBuilder(loop.body.block) as (t,):
+        tile = _tile_of(t, grid, args)
+        call_args = [
+            *_operand_tile(a, key, tile, [tile.i0, 0], [tile.tm, args.k], key.transpose_lhs),
+            *_operand_tile(b, key, tile, [0, tile.j0], [args.k, tile.tn], key.transpose_rhs),
+            *_operand_tile(c, key, tile, [tile.i0, tile.j0], [tile.tm, tile.tn], False),
+        ]
+        accumulate = _index(int(key.accumulate))
+        func.CallOp(symbol, [*call_args, tile.tm, tile.tn, checked_k, accumulate.result], [])
+        scf.YieldOp()
+    return func.FuncOp(name, (arg_types, []), Region(block))
 
+
+def _bind_operands(key: MatmulKey, args: _EntryArgs) -> tuple[SSAValue, SSAValue, SSAValue]:
+    """The bindings viewed as memrefs of their stored shapes ([B,] rows, cols)."""
+    assert isinstance(key.lhs, TensorType) and isinstance(key.rhs, TensorType)
+    assert isinstance(key.out, TensorType)
     zero = _index(0)
-    ops.append(zero)
 
     def subspan(bind: SSAValue, ty: TensorType[Attribute], dims: list[SSAValue]) -> SSAValue:
-        """`dims` are the logical sizes ([B,] rows, cols) of the stored tensor."""
         dynamic = [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
-        op = iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dynamic)
-        ops.append(op)
-        return op.result
+        return iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dynamic).result
 
-    lead, lead_rhs = ([batch], [batch_rhs]) if key.batched else ([], [])
-    a = subspan(bind_a, key.lhs, [*lead, *((k, m) if key.transpose_lhs else (m, k))])
-    b = subspan(bind_b, key.rhs, [*lead_rhs, *((n, k_rhs) if key.transpose_rhs else (k_rhs, n))])
-    c = subspan(bind_c, key.out, [*lead, m, n])
+    lead, lead_rhs = ([args.batch], [args.batch_rhs]) if key.batched else ([], [])
+    m, n, k, k_rhs = args.m, args.n, args.k, args.k_rhs
+    a = subspan(args.a, key.lhs, [*lead, *((k, m) if key.transpose_lhs else (m, k))])
+    b = subspan(args.b, key.rhs, [*lead_rhs, *((n, k_rhs) if key.transpose_rhs else (k_rhs, n))])
+    c = subspan(args.c, key.out, [*lead, m, n])
+    return a, b, c
 
-    # This workgroup's tile: rows [i0, i0 + tm) and columns [j0, j0 + tn) of C, in batch z.
-    wg_x, wg_y, wg_z = (iree.DispatchWorkgroupIdOp(d) for d in range(3))
-    tile_m, tile_n = _index(key.tile_m), _index(key.tile_n)
-    i0 = arith.MuliOp(wg_y, tile_m)
-    j0 = arith.MuliOp(wg_x, tile_n)
-    rest_m, rest_n = arith.SubiOp(m, i0), arith.SubiOp(n, j0)
-    tm, tn = arith.MinSIOp(tile_m, rest_m), arith.MinSIOp(tile_n, rest_n)
-    ops += [wg_x, wg_y, wg_z, tile_m, tile_n, i0, j0, rest_m, rest_n, tm, tn]
 
-    # Operands that do not fit (dynamic shapes only: static ones were verified) make k = -1,
-    # which the kernel rejects instead of reading out of bounds.
-    k_agree = arith.CmpiOp(k, k_rhs, "eq")
-    batch_agree = arith.CmpiOp(batch, batch_rhs, "eq")
+def _checked_k(args: _EntryArgs) -> SSAValue:
+    """K, or -1 when the operands do not fit (dynamic shapes only: static ones were verified),
+    which the kernel rejects instead of reading out of bounds."""
+    k_agree = arith.CmpiOp(args.k, args.k_rhs, "eq")
+    batch_agree = arith.CmpiOp(args.batch, args.batch_rhs, "eq")
     agree = arith.AndIOp(k_agree, batch_agree)
-    invalid = _index(-1)
-    checked_k = arith.SelectOp(agree, k, invalid)
-    ops += [k_agree, batch_agree, agree, invalid, checked_k]
+    return arith.SelectOp(agree, args.k, _index(-1)).result
 
-    def tile(
-        view: SSAValue, offsets: list[SSAValue | int], sizes: list[SSAValue], swap: bool
-    ) -> list[SSAValue]:
-        """Base, offset and (row, col) strides of a 2-D tile of `view`, as the kernel wants
-        them: a transposed operand's strides are swapped."""
-        assert isinstance(view.type, MemRefType)
-        if key.batched:  # a unit batch slice, dropped by the rank-reducing subview
-            offsets, sizes = [wg_z.result, *offsets], [1, *sizes]
-        strides = [1] * len(offsets)
-        sub = memref.SubviewOp.get(view, offsets, sizes, strides, _tile_memref(view.type))
-        meta = memref.ExtractStridedMetaDataOp(sub)
-        ops.extend([sub, meta])
-        row, col = meta.strides[-2:]
-        return [meta.base_buffer, meta.offset, *((col, row) if swap else (row, col))]
 
-    a_tile = (
-        tile(a, [0, i0.result], [k, tm.result], swap=True)
-        if key.transpose_lhs
-        else tile(a, [i0.result, 0], [tm.result, k], swap=False)
-    )
-    b_tile = (
-        tile(b, [j0.result, 0], [tn.result, k], swap=True)
-        if key.transpose_rhs
-        else tile(b, [0, j0.result], [k, tn.result], swap=False)
-    )
-    c_tile = tile(c, [i0.result, j0.result], [tm.result, tn.result], swap=False)
-    accumulate = _index(int(key.accumulate))
-    ops.append(accumulate)
-    args = [*a_tile, *b_tile, *c_tile, tm.result, tn.result, checked_k.result, accumulate.result]
-    ops.append(func.CallOp(symbol, args, []))
-    ops.append(func.ReturnOp())
-    block.add_ops(ops)
-    return func.FuncOp(name, (arg_types, []), Region(block))
+def _tile_of(t: SSAValue, grid: _TileGrid, args: _EntryArgs) -> _Tile:
+    """Tile number `t` in IREE's order (columns fastest, then rows, then batch), clipped to C."""
+    col = arith.RemUIOp(t, grid.tiles_n)
+    row_and_batch = arith.DivUIOp(t, grid.tiles_n)
+    row = arith.RemUIOp(row_and_batch, grid.tiles_m)
+    z = arith.DivUIOp(row_and_batch, grid.tiles_m)
+    i0, j0 = arith.MuliOp(row, grid.tile_m), arith.MuliOp(col, grid.tile_n)
+    tm = arith.MinSIOp(grid.tile_m, arith.SubiOp(args.m, i0))
+    tn = arith.MinSIOp(grid.tile_n, arith.SubiOp(args.n, j0))
+    return _Tile(z.result, i0.result, j0.result, tm.result, tn.result)
+
+
+def _operand_tile(
+    view: SSAValue,
+    key: MatmulKey,
+    tile: _Tile,
+    offsets: list[SSAValue | int],
+    sizes: list[SSAValue | int],
+    transposed: bool,
+) -> list[SSAValue]:
+    """Base, offset and (row, col) strides of the 2-D tile of `view` at logical `offsets` and
+    `sizes`, as the kernel wants them: a transposed operand is sliced in its stored order and
+    its strides are swapped."""
+    assert isinstance(view.type, MemRefType)
+    if transposed:
+        offsets, sizes = offsets[::-1], sizes[::-1]
+    if key.batched:  # a unit batch slice, dropped by the rank-reducing subview
+        offsets, sizes = [tile.z, *offsets], [1, *sizes]
+    strides = [1] * len(offsets)
+    sub = memref.SubviewOp.get(view, offsets, sizes, strides, _tile_memref(view.type))
+    meta = memref.ExtractStridedMetaDataOp(sub)
+    row, col = meta.strides[-2:]
+    return [meta.base_buffer, meta.offset, *((col, row) if transposed else (row, col))]
 
 
 def build_kernel_declaration(symbol: str, element_type: Attribute) -> func.FuncOp:
@@ -245,7 +312,7 @@ class ExecutableCache:
         inner = ModuleOp(
             [build_kernel_declaration(symbol, element_type), build_entry(entry_name, symbol, key)]
         )
-        export = iree.ExecutableExportOp(entry_name, build_workgroup_count(key.tile_m, key.tile_n))
+        export = iree.ExecutableExportOp(entry_name, build_workgroup_count(key))
         executable = iree.ExecutableOp(exe_name, [export, inner])
         self.module.body.block.insert_op_before(executable, self.module.body.block.first_op)  # type: ignore[arg-type]
         ref = SymbolRefAttr(exe_name, [entry_name])
