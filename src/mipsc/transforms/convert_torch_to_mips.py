@@ -369,9 +369,17 @@ class Operand:
         r, c = _shape(self.value)[-2:]
         return (c, r) if self.transposed else (r, c)
 
-    def matrix_axes(self) -> tuple[int, int]:
-        rank = self.rank
-        return (rank - 1, rank - 2) if self.transposed else (rank - 2, rank - 1)
+    def stored_axis(self, axis: int) -> int:
+        """The stored axis that holds logical `axis` (negative counts from the end)."""
+        axis %= self.rank
+        if self.transposed and axis >= self.rank - 2:
+            return 2 * self.rank - 3 - axis  # rank - 2 <-> rank - 1
+        return axis
+
+    def size(self, em: Emitter, axis: int) -> SSAValue:
+        """The size of logical `axis` as an index value: every size of an operand is read
+        through here, since a transposed one stores its last two dims swapped."""
+        return em.dim(self.value, self.stored_axis(axis))
 
 
 def _batch_sizes(em: Emitter, operands: Sequence[Operand], batch: Shape) -> list[SSAValue]:
@@ -444,14 +452,13 @@ def emit_matmul(
     if init is not None and (lhs_vector or rhs_vector):
         init = _unit_dims_for_vectors(em, init, lhs_vector, rhs_vector)
 
-    m_size = em.dim(lhs.value, lhs.matrix_axes()[0])
-    n_size = em.dim(rhs.value, rhs.matrix_axes()[1])
+    m_size, n_size = lhs.size(em, -2), rhs.size(em, -1)
     m, n = lhs.rows_cols()[0], rhs.rows_cols()[1]
 
     if rhs.rank == 2 and lhs.rank > 2 and not lhs.transposed:
         # [..., M, K] · [K, N]: fold the leading dims into M, one 2-D product.
         lead = _shape(lhs.value)[:-2]
-        lead_sizes = [em.dim(lhs.value, i) for i in range(len(lead))]
+        lead_sizes = [lhs.size(em, i) for i in range(len(lead))]
         flat = Operand(em.collapse(lhs.value, [list(range(lhs.rank - 1)), [lhs.rank - 1]]), False)
         rows = _product([*lead, m])
         flat_init = None
@@ -533,7 +540,7 @@ def _emit_2d(
 ) -> SSAValue:
     if init is None:
         if m_size is None:
-            m_size = em.dim(lhs.value, lhs.matrix_axes()[0])
+            m_size = lhs.size(em, -2)
         init = em.zeros([m, n], element, [m_size, n_size])
     return em.product(lhs.value, rhs.value, init, lhs.transposed, rhs.transposed)
 
@@ -715,8 +722,7 @@ class ConvertLinear(TorchMatmulPattern):
         if unsupported_reason(bias.type, op.results[0].type) is not None or rank_of(bias) > 1:
             emit_remark(op, PASS_NAME, "left on IREE's path: unusual bias", routed=False)
             return None
-        out_n = em.dim(w.value, 0)
-        sizes = [em.dim(x.value, i) for i in range(x.rank - 1)] + [out_n]
+        sizes = [x.size(em, i) for i in range(x.rank - 1)] + [w.size(em, -1)]
         init = broadcast_to(em, em.to_builtin(bias), out_type, sizes)
         return emit_matmul(em, x, w, out_type, init)
 
@@ -760,13 +766,18 @@ class ConvertAddmmLike(TorchMatmulPattern):
     def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
         bias, lhs, rhs, beta, alpha = op.operands
         a, b = self.operand(em, lhs), self.operand(em, rhs)
+        alpha_is_one = constant_number(alpha) == 1.0
+        if constant_number(beta) == 0.0:
+            # torch ignores the input when beta = 0: its NaN and inf must not reach the result.
+            product = self.product(em, a, b, out_type, None)
+            return product if alpha_is_one else _scaled(em, product, alpha, out_type)
         scaled = bias
         if constant_number(beta) != 1.0:
             scaled = em.add(_torch_op("torch.aten.mul.Scalar", [bias, beta], bias.type)).results[0]
-        if constant_number(alpha) == 1.0:
-            sizes = [em.dim(a.value, a.matrix_axes()[0]), em.dim(b.value, b.matrix_axes()[1])]
+        if alpha_is_one:
+            sizes = [a.size(em, -2), b.size(em, -1)]
             if out_type.get_num_dims() == 3:
-                sizes.insert(0, em.dim(a.value, 0))
+                sizes.insert(0, a.size(em, 0))
             init = broadcast_to(em, em.to_builtin(scaled), out_type, sizes)
             return self.product(em, a, b, out_type, init)
         result_type = torch.ValueTensorType.from_builtin(out_type)
@@ -784,6 +795,16 @@ class ConvertAddmmLike(TorchMatmulPattern):
         init: SSAValue | None,
     ) -> SSAValue:
         return emit_matmul(em, a, b, out_type, init)
+
+
+def _scaled(
+    em: Emitter, value: SSAValue, factor: SSAValue, out_type: TensorType[Attribute]
+) -> SSAValue:
+    """`factor · value` by torch's own `mul.Scalar` (`value` a builtin tensor of `out_type`)."""
+    result_type = torch.ValueTensorType.from_builtin(out_type)
+    value_t = em.add(torch.FromBuiltinTensorOp(value, result_type)).results[0]
+    mul = em.add(_torch_op("torch.aten.mul.Scalar", [value_t, factor], result_type))
+    return em.to_builtin(mul.results[0])
 
 
 class ConvertBaddbmm(ConvertAddmmLike):
