@@ -21,8 +21,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from xdsl.context import Context
 from xdsl.builder import ImplicitBuilder
+from xdsl.context import Context
 from xdsl.dialects import arith, func, memref, scf, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
@@ -50,6 +50,7 @@ from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import iree, mips
 from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS, matmul_symbol
 from mipsc.remarks import emit_remark
+from mipsc.transforms.building import building_before
 
 PASS_NAME = "lower-mips-to-call"
 
@@ -98,15 +99,16 @@ def _binding_memref(ty: TensorType[Attribute]) -> MemRefType[Attribute]:
 
 
 def _tile_memref(source: MemRefType[Attribute]) -> MemRefType[Attribute]:
-    """The type `memref.subview` infers for a 2-D tile with dynamic offsets and sizes (a
-    rank-3 source loses its unit batch dim)."""
+    """The type `memref.subview` infers for a tile with dynamic offsets and sizes: [?, ?], or
+    [1, ?, ?] for one batch of a rank-3 source. The unit batch dim is kept, not dropped: with
+    it dropped, a tile whose width IREE folds to 1 (N = 1) has two unit dims, and IREE 3.13
+    crashes folding the ambiguous rank-reduced view (memref.extract_strided_metadata)."""
     layout = source.layout
     assert isinstance(layout, StridedLayoutAttr)
-    return MemRefType(
-        source.get_element_type(),
-        [DYNAMIC_INDEX, DYNAMIC_INDEX],
-        StridedLayoutAttr(layout.strides.data[-2:], None),
-    )
+    shape = [DYNAMIC_INDEX, DYNAMIC_INDEX]
+    if source.get_num_dims() == 3:
+        shape.insert(0, 1)
+    return MemRefType(source.get_element_type(), shape, StridedLayoutAttr(layout.strides, None))
 
 
 MAX_GRID_X = 65535
@@ -260,7 +262,7 @@ def _operand_tile(
     assert isinstance(view.type, MemRefType)
     if transposed:
         offsets, sizes = offsets[::-1], sizes[::-1]
-    if key.batched:  # a unit batch slice, dropped by the rank-reducing subview
+    if key.batched:  # one batch: a [1, rows, cols] slice
         offsets, sizes = [tile.z, *offsets], [1, *sizes]
     strides = [1] * len(offsets)
     sub = memref.SubviewOp.get(view, offsets, sizes, strides, _tile_memref(view.type))
@@ -462,96 +464,145 @@ class LowerMatmul(RewritePattern):
         tm, tn = choose_tiles(m, n, batch[0] if batch else 1, _k_of(op), self.workers)
         return self.tile_m or tm, self.tile_n or tn
 
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: mips.MatmulLikeOp, rewriter: PatternRewriter) -> None:
+    def key_for(self, op: mips.MatmulLikeOp) -> MatmulKey:
+        """What the op's executable depends on; a dtype without a kernel is an error."""
         out_type = op.result.type
         assert isinstance(out_type, TensorType)
         if matmul_symbol(out_type.get_element_type(), self.executables.backend) is None:
             raise MipscError(
                 f"{op.name} on {out_type.get_element_type()} has no kernel", location_of(op)
             )
-        accumulate = not mips.is_zero_init(op.init)
-        key = MatmulKey(
+        return MatmulKey(
             op.lhs.type,
             op.rhs.type,
             out_type,
             op.is_lhs_transposed,
             op.is_rhs_transposed,
-            accumulate,
+            not mips.is_zero_init(op.init),
             *self.tiles_for(op),
         )
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: mips.MatmulLikeOp, rewriter: PatternRewriter) -> None:
+        key = self.key_for(op)
+        if (why := _nothing_to_compute(op)) is not None:
+            emit_remark(op, PASS_NAME, f"no kernel call: {why}", kernel=f"none ({why})")
+            rewriter.replace(op, [], [op.init])
+            return
         entry = self.executables.entry_for(key)
-        symbol = self.executables.symbol_for(key)
-        tiles = f"{key.tile_m}x{key.tile_n}"
-        *batch, rows, cols = out_type.get_shape()
-        if DYNAMIC_INDEX in (rows, cols, *batch):
-            grid = f"{tiles} tiles"
-        else:
-            count = -(-rows // key.tile_m) * -(-cols // key.tile_n) * (batch[0] if batch else 1)
-            grid = f"{count} {tiles} tile{'s' if count > 1 else ''}"
-        emit_remark(op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=f"{symbol} ({grid})")
+        _report_tiles(op, key, self.executables.symbol_for(key))
+        with building_before(rewriter, op):
+            dims = _ProductDims.build(op, key)
+            dispatch = _build_dispatch(op, key, entry, dims)
+        init = op.init
+        rewriter.replace(op, [], [dispatch.results[0]])
+        if not key.accumulate:
+            _erase_dead_zero_fill(init, rewriter)
 
-        new_ops: list[Operation] = []
 
-        def dim(value: SSAValue, axis: int) -> SSAValue:
-            assert isinstance(value.type, TensorType)
-            size = value.type.get_shape()[axis]
-            index = _index(axis if size == DYNAMIC_INDEX else size)
-            new_ops.append(index)
-            if size != DYNAMIC_INDEX:
-                return index.result
-            dim_op = tensor.DimOp(value, index)
-            new_ops.append(dim_op)
-            return dim_op.result
+def _nothing_to_compute(op: mips.MatmulLikeOp) -> str | None:
+    """Why the product is its init alone, when some type says so statically: an empty result
+    (M, N or batch 0: no tile to compute), or K = 0 (every sum is empty). Else None."""
+    lhs, rhs, out = (_logical_shape(v, t) for v, t in (
+        (op.lhs, op.is_lhs_transposed), (op.rhs, op.is_rhs_transposed), (op.result, False)
+    ))  # fmt: skip
+    if 0 in (*out, *lhs[:-1], *rhs[:-2], rhs[-1]):
+        return "the result is empty"
+    if 0 in (lhs[-1], rhs[-2]):
+        return "K = 0, the result is its init"
+    return None
 
-        # Logical sizes, each read from the operand that stores it; B's rows and batch are
-        # read from B itself (IREE resolves a tensor's dims from the dispatch that uses it, so
-        # describing B by A's K would hide a mismatch).
+
+def _logical_shape(value: SSAValue, transposed: bool) -> list[int]:
+    assert isinstance(value.type, TensorType)
+    return list(mips.logical_shape(value.type.get_shape(), transposed))
+
+
+def _report_tiles(op: mips.MatmulLikeOp, key: MatmulKey, symbol: str) -> None:
+    """The remark `--report` shows: the kernel and the tiles (how many, when static)."""
+    assert isinstance(key.out, TensorType)
+    tiles = f"{key.tile_m}x{key.tile_n}"
+    *batch, rows, cols = key.out.get_shape()
+    if DYNAMIC_INDEX in (rows, cols, *batch):
+        grid = f"{tiles} tiles"
+    else:
+        count = -(-rows // key.tile_m) * -(-cols // key.tile_n) * (batch[0] if batch else 1)
+        grid = f"{count} {tiles} tile{'s' if count > 1 else ''}"
+    emit_remark(op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=f"{symbol} ({grid})")
+
+
+def _dim(value: SSAValue, axis: int) -> SSAValue:
+    """Builds the size of `axis` of a tensor as an index value (a constant when static)."""
+    assert isinstance(value.type, TensorType)
+    size = value.type.get_shape()[axis]
+    if size != DYNAMIC_INDEX:
+        return _index(size).result
+    return tensor.DimOp(value, _index(axis)).result
+
+
+@dataclass
+class _ProductDims:
+    """The logical sizes of a product, each read from the operand that stores it. B's rows and
+    batch are read from B itself: IREE resolves a tensor's dims from the dispatch that uses
+    it, so describing B by A's K would hide a mismatch (the entry checks they agree)."""
+
+    m: SSAValue
+    n: SSAValue
+    k: SSAValue
+    batch: SSAValue
+    k_rhs: SSAValue
+    batch_rhs: SSAValue
+
+    @staticmethod
+    def build(op: mips.MatmulLikeOp, key: MatmulKey) -> _ProductDims:
         lead = 1 if key.batched else 0
         lhs_m, lhs_k = (lead + 1, lead) if key.transpose_lhs else (lead, lead + 1)
         rhs_k, rhs_n = (lead + 1, lead) if key.transpose_rhs else (lead, lead + 1)
-        m, k = dim(op.lhs, lhs_m), dim(op.lhs, lhs_k)
-        k_rhs, n = dim(op.rhs, rhs_k), dim(op.rhs, rhs_n)
+        m, k = _dim(op.lhs, lhs_m), _dim(op.lhs, lhs_k)
+        k_rhs, n = _dim(op.rhs, rhs_k), _dim(op.rhs, rhs_n)
         if key.batched:
-            batch, batch_rhs = dim(op.lhs, 0), dim(op.rhs, 0)
+            batch, batch_rhs = _dim(op.lhs, 0), _dim(op.rhs, 0)
         else:
-            one = _index(1)
-            new_ops.append(one)
-            batch = batch_rhs = one.result
+            batch = batch_rhs = _index(1).result
+        return _ProductDims(m, n, k, batch, k_rhs, batch_rhs)
 
-        def stored(*logical: SSAValue, transposed: bool = False) -> list[SSAValue]:
-            *front, rows, cols = logical
-            return [*front, *((cols, rows) if transposed else (rows, cols))]
+    def stored(self, operand: str, key: MatmulKey) -> list[SSAValue]:
+        """The sizes of `lhs`, `rhs` or `out` in their stored order ([B,] rows, cols)."""
+        rows, cols, transposed, batch = {
+            "lhs": (self.m, self.k, key.transpose_lhs, self.batch),
+            "rhs": (self.k_rhs, self.n, key.transpose_rhs, self.batch_rhs),
+            "out": (self.m, self.n, False, self.batch),
+        }[operand]
+        matrix = [cols, rows] if transposed else [rows, cols]
+        return [batch, *matrix] if key.batched else matrix
 
-        def dynamic(ty: Attribute, dims: list[SSAValue]) -> list[SSAValue]:
-            assert isinstance(ty, TensorType)
-            return [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
 
-        lead_lhs, lead_rhs = ([batch], [batch_rhs]) if key.batched else ([], [])
-        out_dims = [*lead_lhs, m, n]
-        tensors = [op.lhs, op.rhs] + ([op.init] if accumulate else [])
-        tensor_dims = dynamic(op.lhs.type, stored(*lead_lhs, m, k, transposed=key.transpose_lhs))
-        tensor_dims += dynamic(
-            op.rhs.type, stored(*lead_rhs, k_rhs, n, transposed=key.transpose_rhs)
-        )
-        if accumulate:
-            tensor_dims += dynamic(op.init.type, out_dims)
-        dispatch = iree.DispatchOp(
-            entry,
-            workload=[m, n, k, batch],
-            arguments=[*tensors, m, n, k, batch, k_rhs, batch_rhs],
-            argument_dims=tensor_dims,
-            result_types=[out_type],
-            result_dims=dynamic(out_type, out_dims),
-            tied_operands=[2] if accumulate else None,
-        )
-        new_ops.append(dispatch)
-        for new_op in new_ops:
-            new_op.location = op.location
-        init = op.init
-        rewriter.replace(op, new_ops, [dispatch.results[0]])
-        if not accumulate:
-            _erase_dead_zero_fill(init, rewriter)
+def _dynamic(ty: Attribute, dims: list[SSAValue]) -> list[SSAValue]:
+    """The values of the dynamic dims of `ty`, among the sizes of all its dims."""
+    assert isinstance(ty, TensorType)
+    return [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
+
+
+def _build_dispatch(
+    op: mips.MatmulLikeOp, key: MatmulKey, entry: SymbolRefAttr, dims: _ProductDims
+) -> iree.DispatchOp:
+    """Builds the `flow.dispatch` of `entry` over the workload (M, N, K, batch); a non-zero
+    init is tied to the result, which the kernel accumulates into."""
+    tensors = [op.lhs, op.rhs]
+    tensor_dims = _dynamic(op.lhs.type, dims.stored("lhs", key))
+    tensor_dims += _dynamic(op.rhs.type, dims.stored("rhs", key))
+    if key.accumulate:
+        tensors.append(op.init)
+        tensor_dims += _dynamic(op.init.type, dims.stored("out", key))
+    return iree.DispatchOp(
+        entry,
+        workload=[dims.m, dims.n, dims.k, dims.batch],
+        arguments=[*tensors, dims.m, dims.n, dims.k, dims.batch, dims.k_rhs, dims.batch_rhs],
+        argument_dims=tensor_dims,
+        result_types=[key.out],
+        result_dims=_dynamic(key.out, dims.stored("out", key)),
+        tied_operands=[2] if key.accumulate else None,
+    )
 
 
 def _erase_dead_zero_fill(init: SSAValue, rewriter: PatternRewriter) -> None:
