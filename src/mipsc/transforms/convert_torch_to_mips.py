@@ -457,15 +457,16 @@ def emit_matmul(
 
     if rhs.rank == 2 and lhs.rank > 2 and not lhs.transposed:
         # [..., M, K] · [K, N]: fold the leading dims into M, one 2-D product.
-        lead = _shape(lhs.value)[:-2]
+        # The product is typed from the result's dims (which know every dim either operand
+        # knows), so that folding and unfolding them agree on which are static.
+        full = [*out_shape, 1] if rhs_vector else list(out_shape)
+        lead = full[:-2]
         lead_sizes = [lhs.size(em, i) for i in range(len(lead))]
         flat = Operand(em.collapse(lhs.value, [list(range(lhs.rank - 1)), [lhs.rank - 1]]), False)
-        rows = _product([*lead, m])
         flat_init = None
         if init is not None:
             flat_init = em.collapse(init, [list(range(_rank(init) - 1)), [_rank(init) - 1]])
-        product = _emit_2d(em, flat, rhs, element, rows, n, n_size, flat_init)
-        full = [*lead, m, n]
+        product = _emit_2d(em, flat, rhs, element, _product(full[:-1]), full[-1], n_size, flat_init)
         sizes = [*lead_sizes, m_size, n_size]
         groups = [list(range(len(lead) + 1)), [len(lead) + 1]]
         result = em.expand(product, groups, full, sizes)
@@ -956,6 +957,9 @@ TORCH_PATTERNS: tuple[type[TorchMatmulPattern], ...] = (
     ConvertAddbmm,
     ConvertScaledDotProductAttention,
 )
+
+MATMUL_FAMILY_OPS = frozenset(p.OP_NAME for p in TORCH_PATTERNS)
+"""The torch ops this pass routes to the kernel when their types allow it."""
 
 
 @dataclass(frozen=True)
