@@ -10,15 +10,25 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects import func
+from xdsl.dialects.builtin import (
+    BFloat16Type,
+    DenseIntOrFPElementsAttr,
+    DenseResourceAttr,
+    Float64Type,
+    ModuleOp,
+    ShapedType,
+)
+from xdsl.ir import Attribute
 from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
 from xdsl.utils.exceptions import ArgSpecParseError
 
 from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU, compile_mlir
 from mipsc.diagnostics import MipscError
+from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.kernel_abi import DEFAULT_BACKEND
-from mipsc.transforms.convert_torch_to_mips import ConvertTorchToMipsPass
+from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
 
 PASS_CLASSES: tuple[type[ModulePass], ...] = (ConvertTorchToMipsPass, LowerMipsToCallPass)
@@ -65,16 +75,64 @@ def compile_pipeline(kernel_backend: str = DEFAULT_BACKEND, workers: int = 0) ->
 COMPILE_FLAGS: tuple[str, ...] = (
     "--iree-opt-const-eval=false",
     "--iree-opt-strip-assertions=false",
-    "--iree-input-demote-f64-to-f32=false",
 )
 """iree-compile flags every kernel-calling module needs:
 - const-eval would run our dispatches at compile time, where no plugin is loaded (IREE issue
   14789); with it off, dispatches on constants run once when the module loads;
 - the shape checks in front of each dispatch (dynamic K, M, N) are `cf.assert`s, which IREE
-  strips by default; a mismatched input would make the kernel read out of bounds;
-- IREE demotes f64 to f32 by default, which breaks the f64 tensors of a torch function's
-  signature (an f64 result viewed on an f32 buffer fails at run time) and would round what
-  torch computes in f64; f64 ops stay on IREE's path, in f64."""
+  strips by default; a mismatched input would make the kernel read out of bounds."""
+
+KEEP_F64 = "--iree-input-demote-f64-to-f32=false"
+"""For modules that compute in f64 (f64 tensors in a function's signature, or an f64 matmul):
+IREE demotes f64 to f32 by default, which breaks an f64 result (viewed on an f32 buffer at run
+time) and would round what torch computes in f64. Not for the others: f64 scalars that torch
+uses inside f32 code (the scales of dequantize_per_tensor) are demoted as torch itself rounds
+them, and kept in f64 they make iree-compile fail ('failed to legalize util.initializer')."""
+
+NO_INLINE_CONSTANTS = "--iree-flow-inline-constants-max-byte-length=0"
+"""For modules with bf16 constants: IREE 3.13 (llvm-cpu) fails on a bf16 constant inlined into
+a dispatch ('arith.constant' op failed to verify that all of {value, result} have same type,
+in iree-convert-bf16-arith-to-f32); kept out of the dispatches, they compile."""
+
+
+def iree_flags_for(module: ModuleOp) -> list[str]:
+    """The iree-compile flags this module needs besides COMPILE_FLAGS (see KEEP_F64 and
+    NO_INLINE_CONSTANTS), read from the module as lowered."""
+    flags = []
+    if _computes_in_f64(module):
+        flags.append(KEEP_F64)
+    if _has_bf16_constant(module):
+        flags.append(NO_INLINE_CONSTANTS)
+    return flags
+
+
+def _element_type(ty: Attribute) -> Attribute | None:
+    if isinstance(ty, torch.ValueTensorType):
+        return ty.dtype if ty.has_dtype else None
+    return ty.get_element_type() if isinstance(ty, ShapedType) else None
+
+
+def _computes_in_f64(module: ModuleOp) -> bool:
+    for op in module.walk():
+        if isinstance(op, func.FuncOp):
+            types = [*op.function_type.inputs, *op.function_type.outputs]
+        elif op.name in MATMUL_FAMILY_OPS:
+            types = [v.type for v in (*op.operands, *op.results)]
+        else:
+            continue
+        if any(isinstance(_element_type(t), Float64Type) for t in types):
+            return True
+    return False
+
+
+def _has_bf16_constant(module: ModuleOp) -> bool:
+    for op in module.walk():
+        for attr in (*op.properties.values(), *op.attributes.values()):
+            if isinstance(attr, DenseIntOrFPElementsAttr | DenseResourceAttr) and isinstance(
+                _element_type(attr.type), BFloat16Type
+            ):
+                return True
+    return False
 
 
 def run_pipeline(ctx: Context, module: ModuleOp, pipeline: PassPipeline) -> None:
@@ -96,6 +154,27 @@ EMIT_STAGES: dict[str, str] = {
 """`mipsc compile --emit=STAGE`: the passes run before printing that stage's MLIR."""
 
 
+def _lower(
+    text: str,
+    filename: str,
+    stage: str,
+    kernel_backend: str,
+    workers: int,
+    progress: Callable[[str], None],
+) -> tuple[Context, ModuleOp]:
+    """Torch MLIR text → parse → the passes up to `stage`: the context and the module."""
+    spec = EMIT_STAGES[stage]
+    if spec == COMPILE_PIPELINE:
+        spec = compile_pipeline(kernel_backend, workers)
+    pipeline = build_pipeline(spec)  # an unknown backend fails before parsing
+    ctx = make_context()
+    progress(f"parsing {filename}")
+    module = parse_module(ctx, text, filename)
+    progress(f"running {spec}")
+    run_pipeline(ctx, module, pipeline)
+    return ctx, module
+
+
 def lower_module(
     text: str,
     filename: str,
@@ -107,15 +186,7 @@ def lower_module(
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> str:
     """Torch MLIR text → parse → the passes up to `stage` → MLIR text."""
-    spec = EMIT_STAGES[stage]
-    if spec == COMPILE_PIPELINE:
-        spec = compile_pipeline(kernel_backend, workers)
-    pipeline = build_pipeline(spec)  # an unknown backend fails before parsing
-    ctx = make_context()
-    progress(f"parsing {filename}")
-    module = parse_module(ctx, text, filename)
-    progress(f"running {spec}")
-    run_pipeline(ctx, module, pipeline)
+    ctx, module = _lower(text, filename, stage, kernel_backend, workers, progress)
     return print_module(ctx, module, debuginfo=debuginfo)
 
 
@@ -134,19 +205,15 @@ def compile_module(
 
     The module is printed with each op's source location, so iree-compile's errors point into
     the user's file. `kernel_backend` is lower-mips-to-call's backend (kernel_abi.KERNEL_BACKENDS).
+    iree-compile gets COMPILE_FLAGS, what this module needs (iree_flags_for), then
+    `extra_flags` (which win).
     """
-    iree_input = lower_module(
-        text,
-        filename,
-        debuginfo=True,
-        kernel_backend=kernel_backend,
-        workers=workers,
-        progress=progress,
-    )
+    ctx, module = _lower(text, filename, "iree-input", kernel_backend, workers, progress)
+    iree_input = print_module(ctx, module, debuginfo=True)
     progress(f"iree-compile (llvm-cpu, target-cpu={target_cpu}) -> {output}")
     compile_mlir(
         iree_input,
         output,
         target_cpu=target_cpu,
-        extra_flags=[*COMPILE_FLAGS, *extra_flags],
+        extra_flags=[*COMPILE_FLAGS, *iree_flags_for(module), *extra_flags],
     )
