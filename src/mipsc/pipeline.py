@@ -29,9 +29,14 @@ from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.kernel_abi import DEFAULT_BACKEND
 from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
+from mipsc.transforms.decompose_torch import DecomposeTorchPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
 
-PASS_CLASSES: tuple[type[ModulePass], ...] = (ConvertTorchToMipsPass, LowerMipsToCallPass)
+PASS_CLASSES: tuple[type[ModulePass], ...] = (
+    DecomposeTorchPass,
+    ConvertTorchToMipsPass,
+    LowerMipsToCallPass,
+)
 
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     cls.name: (lambda cls=cls: cls) for cls in PASS_CLASSES
@@ -57,7 +62,7 @@ def build_pipeline(spec: str, callback: PassPipelineCallbackType | None = None) 
         raise MipscError(f"{err} (known passes: {known})") from None
 
 
-COMPILE_PIPELINE = "convert-torch-to-mips,lower-mips-to-call"
+COMPILE_PIPELINE = "decompose-torch,convert-torch-to-mips,lower-mips-to-call"
 """What `mipsc compile` runs before printing the module for iree-compile."""
 
 
@@ -148,7 +153,7 @@ def run_pipeline(ctx: Context, module: ModuleOp, pipeline: PassPipeline) -> None
 
 
 EMIT_STAGES: dict[str, str] = {
-    "mips": "convert-torch-to-mips",
+    "mips": "decompose-torch,convert-torch-to-mips",
     "iree-input": COMPILE_PIPELINE,
 }
 """`mipsc compile --emit=STAGE`: the passes run before printing that stage's MLIR."""

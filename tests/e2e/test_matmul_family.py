@@ -209,18 +209,17 @@ def test_scaled_dot_product_attention(compile_text, kernel_calls):
     check(compile_text, kernel_calls, module(body, t, vt((2, 4, 8, 12))), [q, k, v], want)
 
 
-def test_causal_attention_stays_on_iree_with_a_remark():
+def test_attention_with_dropout_stays_on_iree_with_a_remark():
     t = vt((1, 2, 4, 8))
-    body = (f"  %zero = torch.constant.float 0.000000e+00\n  %true = torch.constant.bool true\n"
-            f"  %false = torch.constant.bool false\n"
-            f"  %r = torch.aten.scaled_dot_product_attention %a0, %a0, %a0, %none, %zero, %true, %none, %false"
+    body = (f"  %p = torch.constant.float 1.000000e-01\n  %false = torch.constant.bool false\n"
+            f"  %r = torch.aten.scaled_dot_product_attention %a0, %a0, %a0, %none, %p, %false, %none, %false"
             f" : {t}, {t}, {t}, !torch.none, !torch.float, !torch.bool, !torch.none, !torch.bool -> {t}")  # fmt: skip
     from mipsc.remarks import collect_remarks
 
     with collect_remarks() as remarks:
-        lowered = lower_module(module(body, [t], t), "causal.mlir")
+        lowered = lower_module(module(body, [t], t), "dropout.mlir")
     assert "aten.scaled_dot_product_attention" in lowered
-    assert any(r.routed is False and "causal" in r.message for r in remarks)
+    assert any(r.routed is False and "dropout" in r.message for r in remarks)
 
 
 # Inputs that once gave wrong numbers or failed (issue: "never a wrong number"), each with the

@@ -45,8 +45,16 @@ from xdsl.traits import is_side_effect_free
 from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import mips, torch
 from mipsc.dialects.shapes import dims_agree, format_dim, format_shape
-from mipsc.kernel_abi import matmul_symbol
 from mipsc.remarks import emit_remark
+from mipsc.transforms.decompose_torch import PART_OF
+from mipsc.transforms.torch_values import (
+    constant_int,
+    constant_int_list,
+    constant_number,
+    rank_of,
+    torch_shape,
+    unsupported_reason,
+)
 
 PASS_NAME = "convert-torch-to-mips"
 
@@ -55,48 +63,6 @@ Shape = list[int]
 # --------------------------------------------------------------------------------------------
 # Reading torch values
 # --------------------------------------------------------------------------------------------
-
-
-def unsupported_reason(*types: Attribute) -> str | None:
-    """Why the kernel cannot take tensors of these torch types, or None if it can."""
-    dtypes = set()
-    for ty in types:
-        if not isinstance(ty, torch.ValueTensorType) or not ty.has_sizes:
-            return f"operand type {ty} has no known rank"
-        if not ty.has_dtype:
-            return f"operand type {ty} has no known element type"
-        if matmul_symbol(ty.dtype) is None:
-            return f"element type {ty.dtype} is not supported by the kernel (f32, f16, bf16 are)"
-        dtypes.add(ty.dtype)
-    if len(dtypes) > 1:
-        return f"mixed element types {', '.join(sorted(map(str, dtypes)))}"
-    return None
-
-
-def constant_int(value: SSAValue) -> int | None:
-    op = value.owner
-    return op.value.value.data if isinstance(op, torch.ConstantIntOp) else None
-
-
-def constant_number(value: SSAValue) -> float | None:
-    op = value.owner
-    if isinstance(op, torch.ConstantIntOp | torch.ConstantFloatOp | torch.ConstantNumberOp):
-        return float(op.value.value.data)
-    return None
-
-
-def constant_int_list(value: SSAValue) -> list[int] | None:
-    op = value.owner
-    if not isinstance(op, torch.PrimListConstructOp):
-        return None
-    items = [constant_int(v) for v in op.elements]
-    return None if any(i is None for i in items) else items  # type: ignore[return-value]
-
-
-def rank_of(value: SSAValue) -> int:
-    ty = value.type
-    assert isinstance(ty, torch.ValueTensorType)
-    return ty.get_rank()
 
 
 def peel_transpose(value: SSAValue) -> tuple[SSAValue, bool]:
@@ -214,11 +180,6 @@ def refined_result(op: Operation, expected: Sequence[int]) -> Shape:
             f"[{format_shape(expected)}]",
         )
     return [e if d == DYNAMIC_INDEX else d for d, e in zip(declared, expected, strict=True)]
-
-
-def _torch_shape(value: SSAValue) -> Shape:
-    assert isinstance(value.type, torch.ValueTensorType)
-    return list(value.type.get_shape())
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,13 +539,13 @@ class TorchMatmulPattern(RewritePattern):
 
     def result_shape(self, op: Operation) -> Shape:
         """The result shape the operands make (torch.matmul's rules), or a located error."""
-        return matmul_shape(op, *(_torch_shape(op.operands[i]) for i in self.MATRIX_OPERANDS))
+        return matmul_shape(op, *(torch_shape(op.operands[i]) for i in self.MATRIX_OPERANDS))
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         if op.name != self.OP_NAME:
             return
         if (reason := self.unsupported(op)) is not None:
-            emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=False)
+            emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=_counted(op, False))
             return
         result_type = op.results[0].type
         assert isinstance(result_type, torch.ValueTensorType)
@@ -600,7 +561,7 @@ class TorchMatmulPattern(RewritePattern):
             value = em.add(cast).results[0]
         back = em.add(torch.FromBuiltinTensorOp(value, result_type))
         new_ops = em.live_ops(back)
-        emit_remark(op, PASS_NAME, describe_routing(op, new_ops), routed=True)
+        emit_remark(op, PASS_NAME, describe_routing(op, new_ops), routed=_counted(op, True))
         for new_op in new_ops:
             new_op.location = op.location
         peeled = [v.owner for v in op.operands if isinstance(v.owner, Operation)]
@@ -620,6 +581,12 @@ class TorchMatmulPattern(RewritePattern):
 
     def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
         raise NotImplementedError
+
+
+def _counted(op: Operation, routed: bool) -> bool | None:
+    """`routed` for `--report`, or None for a product a decomposition made (decompose-torch's
+    remark on the op it came from counts it; PART_OF)."""
+    return None if PART_OF in op.attributes else routed
 
 
 def describe_routing(op: Operation, new_ops: Sequence[Operation]) -> str:
@@ -701,7 +668,7 @@ class ConvertLinear(TorchMatmulPattern):
         return ranks[0] >= 1 and ranks[1] == 2
 
     def result_shape(self, op: Operation) -> Shape:
-        x, w = _torch_shape(op.operands[0]), _torch_shape(op.operands[1])
+        x, w = torch_shape(op.operands[0]), torch_shape(op.operands[1])
         if not dims_agree(x[-1], w[-1]):
             _shape_error(
                 op,
@@ -721,7 +688,9 @@ class ConvertLinear(TorchMatmulPattern):
         if bias is None or isinstance(bias.type, torch.NoneType):
             return emit_matmul(em, x, w, out_type)
         if unsupported_reason(bias.type, op.results[0].type) is not None or rank_of(bias) > 1:
-            emit_remark(op, PASS_NAME, "left on IREE's path: unusual bias", routed=False)
+            emit_remark(
+                op, PASS_NAME, "left on IREE's path: unusual bias", routed=_counted(op, False)
+            )
             return None
         sizes = [x.size(em, i) for i in range(x.rank - 1)] + [w.size(em, -1)]
         init = broadcast_to(em, em.to_builtin(bias), out_type, sizes)
@@ -757,8 +726,8 @@ class ConvertAddmmLike(TorchMatmulPattern):
         return None
 
     def result_shape(self, op: Operation) -> Shape:
-        out = self.product_shape(op, _torch_shape(op.operands[1]), _torch_shape(op.operands[2]))
-        check_broadcastable(op, "input", _torch_shape(op.operands[0]), out)
+        out = self.product_shape(op, torch_shape(op.operands[1]), torch_shape(op.operands[2]))
+        check_broadcastable(op, "input", torch_shape(op.operands[0]), out)
         return out
 
     def product_shape(self, op: Operation, a: Shape, b: Shape) -> Shape:
@@ -859,78 +828,6 @@ def broadcast_to(
     return em.broadcast(value, out_shape, sizes, [*range(pad), *repeated])
 
 
-class ConvertScaledDotProductAttention(TorchMatmulPattern):
-    """`scaled_dot_product_attention` without mask, dropout or causality: its two matmuls go to
-    the kernel (`q · kᵀ` reading k by strides, then `· v`), with torch's own `mul.Scalar` and
-    `softmax.int` between them. Other forms stay on IREE's fused attention path."""
-
-    OP_NAME = "torch.aten.scaled_dot_product_attention"
-    MATRIX_OPERANDS = (0, 1, 2)
-    OPERAND_COUNTS = (7, 8)  # q, k, v, mask, dropout, causal, scale[, enable_gqa]
-
-    def operand_ranks_ok(self, ranks: list[int]) -> bool:
-        return len(set(ranks)) == 1 and ranks[0] >= 2
-
-    def result_shape(self, op: Operation) -> Shape:
-        q, k, v = (_torch_shape(op.operands[i]) for i in range(3))
-        _merge_dims(op, q[-1], k[-1], "the head dims of q and k")
-        _merge_dims(op, k[-2], v[-2], "the sequence lengths of k and v")
-        return [*broadcast_shapes(op, q[:-2], k[:-2], v[:-2]), q[-2], v[-1]]
-
-    def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
-        q, k, v, mask, dropout, causal, scale, *rest = op.operands
-        plain = (
-            isinstance(mask.owner, torch.ConstantNoneOp)
-            and constant_number(dropout) == 0.0
-            and _constant_bool(causal) is False
-            and all(_constant_bool(r) is False for r in rest)
-        )
-        if not plain:
-            emit_remark(
-                op,
-                PASS_NAME,
-                "left on IREE's path (its fused attention): mask, dropout, causal or GQA",
-                routed=False,
-            )
-            return None
-        q_type, k_type = q.type, k.type
-        assert isinstance(q_type, torch.ValueTensorType) and isinstance(
-            k_type, torch.ValueTensorType
-        )
-        head_dim = q_type.get_shape()[-1]
-        if isinstance(scale.owner, torch.ConstantNoneOp):
-            if head_dim == DYNAMIC_INDEX:
-                emit_remark(op, PASS_NAME, "left on IREE's path: dynamic head dim", routed=False)
-                return None
-            factor = 1.0 / math.sqrt(head_dim)
-        elif (factor_or_none := constant_number(scale)) is not None:
-            factor = factor_or_none
-        else:
-            emit_remark(op, PASS_NAME, "left on IREE's path: non-constant scale", routed=False)
-            return None
-        *batch, rows, _ = out_type.get_shape()
-        keys = _merge_dims(op, k_type.get_shape()[-2], _torch_shape(v)[-2], "sequence lengths")
-        scores_type = torch.ValueTensorType([*batch, rows, keys], q_type.dtype)
-        scores = emit_matmul(
-            em, self.operand(em, q), self.operand(em, k, flip=True), scores_type.to_builtin()
-        )
-        scores_t = em.add(torch.FromBuiltinTensorOp(scores, scores_type)).results[0]
-        factor_c = em.add(torch.ConstantFloatOp(factor)).results[0]
-        scaled = em.add(_torch_op("torch.aten.mul.Scalar", [scores_t, factor_c], scores_type))
-        last = em.add(torch.ConstantIntOp(-1)).results[0]
-        none = em.add(torch.ConstantNoneOp()).results[0]
-        probs = em.add(
-            _torch_op("torch.aten.softmax.int", [scaled.results[0], last, none], scores_type)
-        )
-        probs_b = Operand(em.to_builtin(probs.results[0]), False)
-        return emit_matmul(em, probs_b, self.operand(em, v), out_type)
-
-
-def _constant_bool(value: SSAValue) -> bool | None:
-    op = value.owner
-    return bool(op.value.value.data) if isinstance(op, torch.ConstantBoolOp) else None
-
-
 def _merge_into_kept(rank: int, kept: Sequence[int]) -> list[list[int]]:
     """Reassociation groups that merge every dim not in `kept` into the next kept dim (or the
     last one)."""
@@ -955,7 +852,6 @@ TORCH_PATTERNS: tuple[type[TorchMatmulPattern], ...] = (
     ConvertAddmmLike,
     ConvertBaddbmm,
     ConvertAddbmm,
-    ConvertScaledDotProductAttention,
 )
 
 MATMUL_FAMILY_OPS = frozenset(p.OP_NAME for p in TORCH_PATTERNS)
