@@ -29,8 +29,10 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Dialect, Operation
 from xdsl.parser import AttrParser, Parser
+from xdsl.parser.generic_parser import ParserState
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import MultipleSpansParseError, ParseError, VerifyException
+from xdsl.utils.lexer import Input
 from xdsl.utils.mlir_lexer import MLIRLexer
 
 from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
@@ -39,12 +41,20 @@ from mipsc.dialects.mips import Mips
 from mipsc.dialects.torch import Torch, TorchConversion, default_syntax_op_class
 from mipsc.dialects.util import Util
 
-# xDSL 0.74 lexes a string literal with `"(?:[^"\\\n\v\f]+|escape)*"`: after a `"` that is never
-# closed on its line, the nested repetition backtracks exponentially (one stray quote in a
-# model hung mipsc for minutes). The "unrolled" form below matches the same strings, linearly.
-MLIRLexer._unescaped_characters_regex = re.compile(
-    r'"[^"\\\n\v\f]*(?:\\(?:["nt\\]|[0-9A-Fa-f]{2})[^"\\\n\v\f]*)*"'
-)
+
+class _LinearStringLexer(MLIRLexer):
+    """xDSL's MLIR lexer, for mipsc's own parser only.
+
+    xDSL 0.74 lexes a string literal with `"(?:[^"\\\n\v\f]+|escape)*"`: after a `"` that is
+    never closed on its line, the nested repetition backtracks exponentially (one stray quote
+    in a model hung mipsc for minutes). The "unrolled" form below matches the same strings,
+    linearly. A subclass, so that other users of xDSL in the same process keep xDSL's lexer.
+    """
+
+    _unescaped_characters_regex = re.compile(
+        r'"[^"\\\n\v\f]*(?:\\(?:["nt\\]|[0-9A-Fa-f]{2})[^"\\\n\v\f]*)*"'
+    )
+
 
 _STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 
@@ -264,7 +274,9 @@ class _LocatingParser(Parser):
     """A parser that stamps each op without a `loc(...)` with its place in the source file."""
 
     def __init__(self, ctx: Context, source: SourceFile) -> None:
-        super().__init__(ctx, source.text, source.name)
+        super().__init__(ctx, "", source.name)
+        # xDSL's Parser builds its own MLIRLexer; this one lexes strings in linear time.
+        self._parser_state = ParserState(_LinearStringLexer(Input(source.text, source.name)))
         self._source = source
         self._filename = StringAttr(source.name)
         self._last_loc_written = False

@@ -137,3 +137,24 @@ def test_torch_types_compare_by_their_parameters():
     assert ValueTensorType([2], f32) == ValueTensorType([2], f32)
     assert len({ValueTensorType([2], f32), ValueTensorType([3], f32)}) == 2
     assert ListType([IntType()]) != ListType([ValueTensorType([2], f32)])
+
+
+def test_importing_mipsc_leaves_xdsl_lexer_as_it_is():
+    import re
+
+    import xdsl.utils.mlir_lexer as lexer
+
+    import mipsc.ir
+
+    stock = lexer.MLIRLexer._unescaped_characters_regex
+    assert stock is not mipsc.ir._LinearStringLexer._unescaped_characters_regex
+    assert stock.pattern == re.compile(stock.pattern).pattern and "(?:[^" in stock.pattern
+
+
+def test_a_stray_quote_is_an_error_at_once():
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(MipscError):
+        parse_module(make_context(), 'func.func @f() {\n  %0 = "x' + "a" * 5000 + "\n}\n", "q.mlir")
+    assert time.monotonic() - start < 1.0
