@@ -35,7 +35,15 @@ from xdsl.utils.exceptions import MultipleSpansParseError, ParseError, VerifyExc
 from xdsl.utils.lexer import Input
 from xdsl.utils.mlir_lexer import MLIRLexer
 
-from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
+from mipsc.diagnostics import (
+    MipscError,
+    SourceFile,
+    SourceLocation,
+    file_position,
+    location_of,
+    record_parse_position,
+    register_source,
+)
 from mipsc.dialects.iree import IREE_DIALECTS
 from mipsc.dialects.mips import Mips
 from mipsc.dialects.torch import Torch, TorchConversion, default_syntax_op_class
@@ -301,10 +309,14 @@ class _LocatingParser(Parser):
             if self._failed_op is None:  # the innermost op is the first to see it
                 self._failed_op = start
             raise
-        # A written `loc(unknown)` stays unknown, so printed modules read back the same.
+        # A written `loc(unknown)` stays unknown, so printed modules read back the same; a
+        # written location without a file position (`loc("fc1")`) is kept, and where the op
+        # was found is recorded beside it.
+        line, col = self._source.line_col(start)
         if isinstance(op.location, UnknownLoc) and not self._last_loc_written:
-            line, col = self._source.line_col(start)
             op.location = FileLineColLoc(self._filename, IntAttr(line), IntAttr(col))
+        elif file_position(op.location) is None:
+            record_parse_position(op, SourceLocation(self._source.name, line, col))
         return op
 
     def _raw_scan_balanced(self, pos: int) -> int:

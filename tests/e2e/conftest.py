@@ -11,7 +11,6 @@ import pytest
 from mipsc.pipeline import compile_module
 from mipsc.runtime import plugin_path
 
-
 # Under `make test` the end-to-end tests also run against the sanitized plugin, with libasan
 # preloaded into this process; the tools the tests start (iree-compile) need none of it and
 # run about twice as slow with it.

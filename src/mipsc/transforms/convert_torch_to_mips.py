@@ -45,7 +45,7 @@ from xdsl.traits import is_side_effect_free
 from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import mips, torch
 from mipsc.dialects.shapes import dims_agree, format_dim, format_shape
-from mipsc.remarks import emit_remark
+from mipsc.remarks import emit_remark, share_origin
 from mipsc.transforms.decompose_torch import PART_OF
 from mipsc.transforms.torch_values import (
     constant_int,
@@ -565,6 +565,7 @@ class TorchMatmulPattern(RewritePattern):
         for new_op in new_ops:
             new_op.location = op.location
         peeled = [v.owner for v in op.operands if isinstance(v.owner, Operation)]
+        share_origin(op, *(new_op for new_op in new_ops if isinstance(new_op, mips.MatmulLikeOp)))
         rewriter.replace(op, new_ops, [back.results[0]])
         for maybe_transpose in peeled:
             if (

@@ -35,7 +35,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from mipsc.dialects import torch
-from mipsc.remarks import emit_remark
+from mipsc.remarks import emit_remark, share_origin
 from mipsc.transforms.building import building_before
 from mipsc.transforms.torch_values import (
     constant_bool,
@@ -272,9 +272,9 @@ class DecomposeAttention(RewritePattern):
             f"{' (' + ', '.join(forms) + ')' if forms else ''}{gqa}",
             routed=True,
         )
-        with building_before(rewriter, op):
+        with building_before(rewriter, op) as built:
             out = build_attention(att, op.results[0].type)
-        rewriter.replace_op(op, [], [out])
+        _replace(rewriter, op, out, built)
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,9 +432,9 @@ class DecomposeEinsum(RewritePattern):
             return
         contraction, lhs, rhs = found
         emit_remark(op, PASS_NAME, "-> one matmul in the kernel", routed=True)
-        with building_before(rewriter, op):
+        with building_before(rewriter, op) as built:
             out = build_einsum(contraction, lhs, rhs, op.results[0].type)
-        rewriter.replace_op(op, [], [out])
+        _replace(rewriter, op, out, built)
 
 
 def _read_einsum(op: Operation) -> tuple[Contraction, SSAValue, SSAValue] | str:
@@ -473,12 +473,12 @@ class DecomposeDotAndVectorLinear(RewritePattern):
             emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=False)
             return
         emit_remark(op, PASS_NAME, "-> matmul in the kernel", routed=True)
-        with building_before(rewriter, op):
+        with building_before(rewriter, op) as built:
             shape = torch_shape(op.results[0])
             out = matmul(x, w, shape, op.name)
             if bias is not None and not isinstance(bias.type, torch.NoneType):
                 out = aten("add.Tensor", [out, bias, const_int(1)], result)
-        rewriter.replace_op(op, [], [out])
+        _replace(rewriter, op, out, built)
 
 
 def _is_vector(value: SSAValue) -> bool:
@@ -503,11 +503,11 @@ class DecomposeBilinear(RewritePattern):
             emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=False)
             return
         emit_remark(op, PASS_NAME, "-> two matmuls in the kernel", routed=True)
-        with building_before(rewriter, op):
+        with building_before(rewriter, op) as built:
             out = build_bilinear(x1, x2, w, result)
             if not isinstance(bias.type, torch.NoneType):
                 out = aten("add.Tensor", [out, bias, const_int(1)], result)
-        rewriter.replace_op(op, [], [out])
+        _replace(rewriter, op, out, built)
 
 
 def build_bilinear(x1: SSAValue, x2: SSAValue, w: SSAValue, result: Attribute) -> SSAValue:
@@ -544,6 +544,14 @@ def _fold_size_values(sizes: Sequence[SSAValue]) -> SSAValue:
     for other in sizes[1:]:
         size = aten("mul.int", [size, other], torch.IntType())
     return size
+
+
+def _replace(
+    rewriter: PatternRewriter, op: Operation, out: SSAValue, built: list[Operation]
+) -> None:
+    """Replace `op` by `out`; the products built for it stand for it in the report."""
+    share_origin(op, *(new_op for new_op in built if PART_OF in new_op.attributes))
+    rewriter.replace_op(op, [], [out])
 
 
 PATTERNS: tuple[type[RewritePattern], ...] = (
