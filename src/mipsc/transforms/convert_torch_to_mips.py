@@ -394,83 +394,94 @@ def emit_matmul(
     """`lhs · rhs` with torch.matmul's semantics for ranks ≥ 1 (1-D operands are vectors,
     batch dims broadcast), as one mips op; the result has `out_type`. `init`, when given, has
     the shape of the result and is accumulated into."""
-    element = out_type.get_element_type()
-    out_shape = list(out_type.get_shape())
-
-    # Vectors become matrices: [K] as lhs is [1, K], as rhs [K, 1].
     lhs_vector, rhs_vector = lhs.rank == 1, rhs.rank == 1
-    if lhs_vector:
-        k = _shape(lhs.value)[0]
-        lhs = Operand(
-            em.expand(lhs.value, [[0, 1]], [1, k], [em.index(1), em.dim(lhs.value, 0)]), False
-        )
-    if rhs_vector:
-        k = _shape(rhs.value)[0]
-        rhs = Operand(
-            em.expand(rhs.value, [[0, 1]], [k, 1], [em.dim(rhs.value, 0), em.index(1)]), False
-        )
-
+    lhs, rhs = _vector_as_matrix(em, lhs, 0), _vector_as_matrix(em, rhs, 1)
     if init is not None and (lhs_vector or rhs_vector):
         init = _unit_dims_for_vectors(em, init, lhs_vector, rhs_vector)
-
-    m_size, n_size = lhs.size(em, -2), rhs.size(em, -1)
-    m, n = lhs.rows_cols()[0], rhs.rows_cols()[1]
-
     if rhs.rank == 2 and lhs.rank > 2 and not lhs.transposed:
-        # [..., M, K] · [K, N]: fold the leading dims into M, one 2-D product.
-        # The product is typed from the result's dims (which know every dim either operand
-        # knows), so that folding and unfolding them agree on which are static.
-        full = [*out_shape, 1] if rhs_vector else list(out_shape)
-        lead = full[:-2]
-        lead_sizes = [lhs.size(em, i) for i in range(len(lead))]
-        flat = Operand(em.collapse(lhs.value, [list(range(lhs.rank - 1)), [lhs.rank - 1]]), False)
-        flat_init = None
-        if init is not None:
-            flat_init = em.collapse(init, [list(range(_rank(init) - 1)), [_rank(init) - 1]])
-        product = _emit_2d(em, flat, rhs, element, _product(full[:-1]), full[-1], n_size, flat_init)
-        sizes = [*lead_sizes, m_size, n_size]
-        groups = [list(range(len(lead) + 1)), [len(lead) + 1]]
-        result = em.expand(product, groups, full, sizes)
+        full = [*out_type.get_shape(), 1] if rhs_vector else list(out_type.get_shape())
+        result = _product_folded_into_rows(em, lhs, rhs, full, init)
     elif lhs.rank == 2 and rhs.rank == 2:
+        element = out_type.get_element_type()
+        m, n = lhs.rows_cols()[0], rhs.rows_cols()[1]
+        m_size, n_size = lhs.size(em, -2), rhs.size(em, -1)
         result = _emit_2d(em, lhs, rhs, element, m, n, n_size, init, m_size)
     else:
-        # Vector dims are trailing, so the result's leading dims are the batch dims.
-        batch = out_shape[: max(lhs.rank, rhs.rank) - 2]
-        batch_sizes = _batch_sizes(em, [lhs, rhs], batch)
-        lhs3 = _to_batch(em, lhs, batch, batch_sizes)
-        rhs3 = _to_batch(em, rhs, batch, batch_sizes)
-        flat_batch = _product(batch)
-        flat_size = batch_sizes[0] if len(batch) == 1 else em.dim(lhs3.value, 0)
-        if init is None:
-            init3 = em.zeros([flat_batch, m, n], element, [flat_size, m_size, n_size])
-        else:
-            init3 = (
-                init
-                if len(batch) == 1
-                else em.collapse(init, [list(range(len(batch))), [len(batch)], [len(batch) + 1]])
-            )
-        product = em.product(lhs3.value, rhs3.value, init3, lhs3.transposed, rhs3.transposed)
-        if len(batch) == 1:
-            result = product
-        else:
-            groups = [list(range(len(batch))), [len(batch)], [len(batch) + 1]]
-            result = em.expand(product, groups, [*batch, m, n], [*batch_sizes, m_size, n_size])
-
-    # Drop the unit dims that stood for vectors.
-    if lhs_vector or rhs_vector:
-        shape = _shape(result)
-        rank = len(shape)
-        if lhs_vector and rhs_vector:
-            groups: list[list[int]] = []
-        elif lhs_vector:  # [..., 1, N] -> [..., N]
-            groups = [[i] for i in range(rank - 2)] + [[rank - 2, rank - 1]]
-        else:  # [..., M, 1] -> [..., M]
-            groups = [[i] for i in range(rank - 2)] + [[rank - 2, rank - 1]]
-        result = em.collapse(result, groups)
+        result = _batched_product(em, lhs, rhs, out_type, init)
+    result = _drop_vector_dims(em, result, lhs_vector, rhs_vector)
     if result.type != out_type:
         # The operands may leave `?` a dim that the result type knows (or the reverse).
         result = em.add(tensor.CastOp.create(operands=[result], result_types=[out_type])).results[0]
     return result
+
+
+def _vector_as_matrix(em: Emitter, operand: Operand, unit_axis: int) -> Operand:
+    """A 1-D operand [K] as a matrix: [1, K] as lhs (unit_axis 0), [K, 1] as rhs (1)."""
+    if operand.rank != 1:
+        return operand
+    k = _shape(operand.value)[0]
+    shape = [1, k] if unit_axis == 0 else [k, 1]
+    sizes = [em.index(1), em.dim(operand.value, 0)]
+    sizes = sizes if unit_axis == 0 else sizes[::-1]
+    return Operand(em.expand(operand.value, [[0, 1]], shape, sizes), False)
+
+
+def _product_folded_into_rows(
+    em: Emitter, lhs: Operand, rhs: Operand, full: Shape, init: SSAValue | None
+) -> SSAValue:
+    """[..., M, K] · [K, N]: the leading dims folded into M, one 2-D product, unfolded. The
+    product is typed from the result's dims `full` (which know every dim either operand
+    knows), so that folding and unfolding agree on which dims are static."""
+    lead = full[:-2]
+    lead_sizes = [lhs.size(em, i) for i in range(len(lead))]
+    flat = Operand(em.collapse(lhs.value, [list(range(lhs.rank - 1)), [lhs.rank - 1]]), False)
+    flat_init = None
+    if init is not None:
+        flat_init = em.collapse(init, [list(range(_rank(init) - 1)), [_rank(init) - 1]])
+    element = _element(lhs.value)
+    n_size = rhs.size(em, -1)
+    product = _emit_2d(em, flat, rhs, element, _product(full[:-1]), full[-1], n_size, flat_init)
+    sizes = [*lead_sizes, lhs.size(em, -2), n_size]
+    groups = [list(range(len(lead) + 1)), [len(lead) + 1]]
+    return em.expand(product, groups, full, sizes)
+
+
+def _batched_product(
+    em: Emitter, lhs: Operand, rhs: Operand, out_type: TensorType[Attribute], init: SSAValue | None
+) -> SSAValue:
+    """Operands with batch dims (broadcast between them): one batch_matmul over the batch
+    flattened into one dim. Vector dims are trailing, so the result's leading dims are the
+    batch dims."""
+    batch = list(out_type.get_shape())[: max(lhs.rank, rhs.rank) - 2]
+    batch_sizes = _batch_sizes(em, [lhs, rhs], batch)
+    lhs3 = _to_batch(em, lhs, batch, batch_sizes)
+    rhs3 = _to_batch(em, rhs, batch, batch_sizes)
+    m, n = lhs.rows_cols()[0], rhs.rows_cols()[1]
+    m_size, n_size = lhs.size(em, -2), rhs.size(em, -1)
+    flat_groups = [list(range(len(batch))), [len(batch)], [len(batch) + 1]]
+    if init is None:
+        flat_size = batch_sizes[0] if len(batch) == 1 else em.dim(lhs3.value, 0)
+        element = out_type.get_element_type()
+        init = em.zeros([_product(batch), m, n], element, [flat_size, m_size, n_size])
+    elif len(batch) != 1:
+        init = em.collapse(init, flat_groups)
+    product = em.product(lhs3.value, rhs3.value, init, lhs3.transposed, rhs3.transposed)
+    if len(batch) == 1:
+        return product
+    return em.expand(product, flat_groups, [*batch, m, n], [*batch_sizes, m_size, n_size])
+
+
+def _drop_vector_dims(
+    em: Emitter, result: SSAValue, lhs_vector: bool, rhs_vector: bool
+) -> SSAValue:
+    """The result without the unit dims that stood for vectors: [..., 1, N] -> [..., N],
+    [..., M, 1] -> [..., M], [1, 1] -> []."""
+    if not (lhs_vector or rhs_vector):
+        return result
+    rank = _rank(result)
+    if lhs_vector and rhs_vector:
+        return em.collapse(result, [])
+    return em.collapse(result, [[i] for i in range(rank - 2)] + [[rank - 2, rank - 1]])
 
 
 def _unit_dims_for_vectors(
