@@ -564,8 +564,7 @@ PATTERNS: tuple[type[RewritePattern], ...] = (
 
 @dataclass(frozen=True)
 class DecomposeTorchPass(ModulePass):
-    """Rewrite composite torch ops (attention, einsum, bilinear, dot) into the matmuls the
-    conversion routes."""
+    """Rewrite attention, einsum, bilinear and dot into the matmuls the conversion routes."""
 
     name = PASS_NAME
 
