@@ -183,12 +183,13 @@ REGRESSIONS = {
     ),
     "float bits too wide": ("%0 = torch.constant.float 0x7FF8000000000001FF\n", "parse-error", ""),
     # The patterns indexed the operands of a family op written without them (IndexError).
+    # Since the family ops are typed, such an op is the input's located error, as in MLIR.
     "addmm without operands": (
         "func.func @f(%c: !torch.vtensor<[2,4],f32>) -> !torch.vtensor<[2,4],f32> {\n"
         "  %0, %1 = torch.aten.addmm : !torch.vtensor<[2,3],f32>, !torch.vtensor<[2,3],f32>\n"
         "  return %c : !torch.vtensor<[2,4],f32>\n}\n",
-        "ok",
-        "",
+        "error",
+        "regression.mlir:2:3: error: 'torch.aten.addmm' op Expected 5 operands, but got 0",
     ),
     # A batch dim that torch left `?` while every operand has 1 there (AssertionError).
     "dynamic batch of ones": (

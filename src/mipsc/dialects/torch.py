@@ -37,6 +37,7 @@ from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_operand_def,
     param_def,
     prop_def,
     result_def,
@@ -50,7 +51,16 @@ from xdsl.traits import ConstantLike, Pure
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.mlir_lexer import MLIRTokenKind
 
-from mipsc.dialects.shapes import dims_agree, matmul_shape_error
+from mipsc.dialects.shapes import (
+    check_broadcastable,
+    dims_agree,
+    format_dim,
+    format_shape,
+    matmul_shape,
+    matmul_shape_error,
+    merge_dims,
+    refine,
+)
 
 # --------------------------------------------------------------------------------------------
 # Types
@@ -412,8 +422,71 @@ class _FixedDefaultSyntaxOp(IRDLOperation):
         _print_default_syntax(printer, self)
 
 
+def _ranked_shape(value: SSAValue) -> list[int] | None:
+    ty = value.type
+    if isinstance(ty, ValueTensorType) and ty.has_sizes:
+        return list(ty.get_shape())
+    return None
+
+
+class MatmulFamilyOp(_FixedDefaultSyntaxOp):
+    """A matmul-family op in torch-mlir's default syntax. Its verifier checks, when the
+    shapes are known and of the ranks the op takes, that the operands fit and that the
+    declared result is what they make (torch's rules: dialects/shapes.py)."""
+
+    result = result_def()
+
+    traits = traits_def(Pure())
+
+    def shape_operands(self) -> Sequence[SSAValue]:
+        """The tensors whose shapes make the result's."""
+        raise NotImplementedError
+
+    def ranks_ok(self, ranks: list[int]) -> bool:
+        return all(r >= 1 for r in ranks)
+
+    def expected_shape(self, shapes: list[list[int]]) -> list[int]:
+        """The result shape the operands' `shapes` make; VerifyException when they do not fit."""
+        raise NotImplementedError
+
+    def known_shapes(self) -> list[list[int]] | None:
+        shapes = [_ranked_shape(v) for v in self.shape_operands()]
+        if any(s is None for s in shapes) or not self.ranks_ok([len(s) for s in shapes]):  # type: ignore[arg-type]
+            return None
+        return shapes  # type: ignore[return-value]
+
+    def refined_result_shape(self) -> list[int] | None:
+        """The declared result shape with every dim the operands know, or None when a shape
+        is unknown. Raises VerifyException when they do not fit."""
+        shapes, result = self.known_shapes(), self.result.type
+        if shapes is None or not isinstance(result, ValueTensorType) or not result.has_sizes:
+            return None
+        return refine(result.get_shape(), self.expected_shape(shapes), str(result))
+
+    def verify_(self) -> None:
+        self.refined_result_shape()
+
+
+class _TwoOperandMatmulOp(MatmulFamilyOp):
+    """`self · other` with torch.matmul's shape rule."""
+
+    self_ = operand_def()
+    other = operand_def()
+
+    RANKS: ClassVar[tuple[int, int] | None] = None
+
+    def shape_operands(self) -> Sequence[SSAValue]:
+        return (self.self_, self.other)
+
+    def ranks_ok(self, ranks: list[int]) -> bool:
+        return ranks == list(self.RANKS) if self.RANKS else super().ranks_ok(ranks)
+
+    def expected_shape(self, shapes: list[list[int]]) -> list[int]:
+        return matmul_shape(*shapes)
+
+
 @irdl_op_definition
-class AtenMmOp(_FixedDefaultSyntaxOp):
+class AtenMmOp(MatmulFamilyOp):
     """`torch.aten.mm`: 2-D matrix product."""
 
     name = "torch.aten.mm"
@@ -422,9 +495,17 @@ class AtenMmOp(_FixedDefaultSyntaxOp):
     mat2 = operand_def(ValueTensorType)
     result = result_def(ValueTensorType)
 
-    traits = traits_def(Pure())
+    def shape_operands(self) -> Sequence[SSAValue]:
+        return (self.self_, self.mat2)
+
+    def ranks_ok(self, ranks: list[int]) -> bool:
+        return ranks == [2, 2]
+
+    def expected_shape(self, shapes: list[list[int]]) -> list[int]:
+        return matmul_shape(*shapes)
 
     def verify_(self) -> None:
+        """The same rule, with messages that name mm's operands (self, mat2)."""
         types = (self.self_.type, self.mat2.type, self.result.type)
         shapes: list[tuple[int, ...] | None] = []
         for role, ty in zip(("self", "mat2", "result"), types, strict=True):
@@ -437,6 +518,186 @@ class AtenMmOp(_FixedDefaultSyntaxOp):
             error = matmul_shape_error(lhs, rhs, out, ("self", "mat2", "result"))
             if error is not None:
                 raise VerifyException(error)
+
+
+@irdl_op_definition
+class AtenBmmOp(_TwoOperandMatmulOp):
+    """`torch.aten.bmm`: [B, M, K] · [B, K, N]."""
+
+    name = "torch.aten.bmm"
+    RANKS: ClassVar[tuple[int, int] | None] = (3, 3)
+
+
+@irdl_op_definition
+class AtenMvOp(_TwoOperandMatmulOp):
+    """`torch.aten.mv`: [M, K] · [K]."""
+
+    name = "torch.aten.mv"
+    RANKS: ClassVar[tuple[int, int] | None] = (2, 1)
+
+
+@irdl_op_definition
+class AtenMatmulOp(_TwoOperandMatmulOp):
+    """`torch.aten.matmul`: every rank pair of torch.matmul, batch dims broadcast."""
+
+    name = "torch.aten.matmul"
+
+
+@irdl_op_definition
+class AtenDotOp(_TwoOperandMatmulOp):
+    """`torch.aten.dot`: [K] · [K] -> []."""
+
+    name = "torch.aten.dot"
+    RANKS: ClassVar[tuple[int, int] | None] = (1, 1)
+
+
+@irdl_op_definition
+class AtenLinearOp(MatmulFamilyOp):
+    """`torch.aten.linear(input, weight, bias)`: input · weightᵀ (+ bias); a 1-D weight is a
+    vector."""
+
+    name = "torch.aten.linear"
+
+    input = operand_def()
+    weight = operand_def()
+    bias = opt_operand_def()
+
+    def shape_operands(self) -> Sequence[SSAValue]:
+        return (self.input, self.weight)
+
+    def ranks_ok(self, ranks: list[int]) -> bool:
+        return ranks[0] >= 1 and ranks[1] in (1, 2)
+
+    def expected_shape(self, shapes: list[list[int]]) -> list[int]:
+        x, w = shapes
+        if not dims_agree(x[-1], w[-1]):
+            raise VerifyException(
+                f"K mismatch: the input [{format_shape(x)}] has K = {format_dim(x[-1])} but the "
+                f"weight [{format_shape(w)}] has K = {format_dim(w[-1])}"
+            )
+        out = [*x[:-1], *w[:-1]]
+        if self.bias is not None and (bias := _ranked_shape(self.bias)) is not None:
+            check_broadcastable("bias", bias, out)
+        return out
+
+
+class _AddmmLikeOp(MatmulFamilyOp):
+    """`beta·input + alpha·(mat1 · mat2)`."""
+
+    input = operand_def()
+    mat1 = operand_def()
+    mat2 = operand_def()
+    beta = operand_def()
+    alpha = operand_def()
+
+    RANK: ClassVar[int] = 2
+
+    def shape_operands(self) -> Sequence[SSAValue]:
+        return (self.mat1, self.mat2)
+
+    def ranks_ok(self, ranks: list[int]) -> bool:
+        return ranks == [self.RANK, self.RANK]
+
+    def product_shape(self, a: list[int], b: list[int]) -> list[int]:
+        return matmul_shape(a, b)
+
+    def expected_shape(self, shapes: list[list[int]]) -> list[int]:
+        out = self.product_shape(*shapes)
+        if (input_shape := _ranked_shape(self.input)) is not None:
+            check_broadcastable("input", input_shape, out)
+        return out
+
+
+@irdl_op_definition
+class AtenAddmmOp(_AddmmLikeOp):
+    """`torch.aten.addmm`: 2-D."""
+
+    name = "torch.aten.addmm"
+
+
+@irdl_op_definition
+class AtenBaddbmmOp(_AddmmLikeOp):
+    """`torch.aten.baddbmm`: batched."""
+
+    name = "torch.aten.baddbmm"
+    RANK: ClassVar[int] = 3
+
+
+@irdl_op_definition
+class AtenAddbmmOp(_AddmmLikeOp):
+    """`torch.aten.addbmm`: Σ over the batch of the products."""
+
+    name = "torch.aten.addbmm"
+    RANK: ClassVar[int] = 3
+
+    def product_shape(self, a: list[int], b: list[int]) -> list[int]:
+        merge_dims(a[0], b[0], "batch dims")
+        return matmul_shape(a[1:], b[1:])
+
+
+@irdl_op_definition
+class AtenScaledDotProductAttentionOp(MatmulFamilyOp):
+    """`torch.aten.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal,
+    scale[, enable_gqa])`. The verifier checks the head dims of q and k and the sequence
+    lengths of k and v (grouped-query heads may differ in count)."""
+
+    name = "torch.aten.scaled_dot_product_attention"
+
+    query = operand_def()
+    key = operand_def()
+    value = operand_def()
+    attn_mask = operand_def()
+    dropout_p = operand_def()
+    is_causal = operand_def()
+    flags = var_operand_def()
+    """`scale`, and `enable_gqa` since torch 2.5."""
+
+    def shape_operands(self) -> Sequence[SSAValue]:
+        return (self.query, self.key, self.value)
+
+    def ranks_ok(self, ranks: list[int]) -> bool:
+        return len(set(ranks)) == 1 and ranks[0] >= 2
+
+    def expected_shape(self, shapes: list[list[int]]) -> list[int]:
+        q, k, v = shapes
+        merge_dims(q[-1], k[-1], "the head dims of q and k")
+        merge_dims(k[-2], v[-2], "the sequence lengths of k and v")
+        return [*q[:-1], v[-1]]
+
+    def refined_result_shape(self) -> list[int] | None:
+        shapes = self.known_shapes()
+        if shapes is not None:
+            self.expected_shape(shapes)
+        return None
+
+
+@irdl_op_definition
+class AtenEinsumOp(_FixedDefaultSyntaxOp):
+    """`torch.aten.einsum(equation, tensors, path)`."""
+
+    name = "torch.aten.einsum"
+
+    equation = operand_def()
+    tensors = operand_def()
+    path = operand_def()
+    result = result_def()
+
+    traits = traits_def(Pure())
+
+
+@irdl_op_definition
+class AtenBilinearOp(_FixedDefaultSyntaxOp):
+    """`torch.aten.bilinear(input1, input2, weight, bias)`."""
+
+    name = "torch.aten.bilinear"
+
+    input1 = operand_def()
+    input2 = operand_def()
+    weight = operand_def()
+    bias = operand_def()
+    result = result_def()
+
+    traits = traits_def(Pure())
 
 
 # --------------------------------------------------------------------------------------------
@@ -801,6 +1062,17 @@ class FromBuiltinTensorOp(IRDLOperation):
 
 TORCH_DEFINED_OPS: tuple[type[Operation], ...] = (
     AtenMmOp,
+    AtenBmmOp,
+    AtenMvOp,
+    AtenMatmulOp,
+    AtenDotOp,
+    AtenLinearOp,
+    AtenAddmmOp,
+    AtenBaddbmmOp,
+    AtenAddbmmOp,
+    AtenScaledDotProductAttentionOp,
+    AtenEinsumOp,
+    AtenBilinearOp,
     ConstantIntOp,
     ConstantFloatOp,
     ConstantBoolOp,
@@ -815,6 +1087,14 @@ TORCH_DEFINED_OPS: tuple[type[Operation], ...] = (
     BindSymbolicShapeOp,
     TensorStaticInfoCastOp,
 )
+
+_DEFINED_BY_NAME: dict[str, type[Operation]] = {op.name: op for op in TORCH_DEFINED_OPS}
+
+
+def op_class(name: str) -> type[Operation]:
+    """The class of the torch op `name`: its definition, or the default-syntax class."""
+    return _DEFINED_BY_NAME.get(name) or default_syntax_op_class(name)
+
 
 Torch = Dialect(
     "torch",

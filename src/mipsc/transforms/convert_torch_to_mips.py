@@ -15,8 +15,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import zip_longest
-from typing import NoReturn
 
 from xdsl.context import Context
 from xdsl.dialects import arith, tensor
@@ -41,10 +39,11 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
 )
 from xdsl.traits import is_side_effect_free
+from xdsl.utils.exceptions import VerifyException
 
 from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import mips, torch
-from mipsc.dialects.shapes import dims_agree, format_dim, format_shape
+from mipsc.dialects.shapes import dims_agree, format_dim
 from mipsc.remarks import emit_remark, share_origin
 from mipsc.transforms.decompose_torch import PART_OF
 from mipsc.transforms.torch_values import (
@@ -52,7 +51,6 @@ from mipsc.transforms.torch_values import (
     constant_int_list,
     constant_number,
     rank_of,
-    torch_shape,
     unsupported_reason,
 )
 
@@ -105,81 +103,6 @@ def _is_swap_of(result: Attribute, source: torch.ValueTensorType) -> bool:
         and len(got) == len(swapped)
         and all(dims_agree(a, b) for a, b in zip(got, swapped, strict=True))
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Checking torch's shapes
-#
-# Only `aten.mm` has a verifier; every other op of the family is kept in torch-mlir's default
-# syntax, so nothing has checked that its operands fit and that its result type is what they
-# make. The patterns check it before building anything: a mismatch is the input's error.
-
-
-def _shape_error(op: Operation, message: str) -> NoReturn:
-    raise MipscError(f"'{op.name}' op {message}", location_of(op))
-
-
-def _merge_dims(op: Operation, a: int, b: int, what: str) -> int:
-    """The dim both sides agree on (the static one, if either is)."""
-    if not dims_agree(a, b):
-        _shape_error(op, f"{what}: {format_dim(a)} and {format_dim(b)} differ")
-    return b if a == DYNAMIC_INDEX else a
-
-
-def broadcast_shapes(op: Operation, *shapes: Sequence[int], what: str = "batch dims") -> Shape:
-    """torch's broadcast of `shapes` (aligned on the right: equal, or 1), or an error."""
-    out: Shape = []
-    for dims in zip_longest(*(reversed(s) for s in shapes), fillvalue=1):
-        size = 1
-        for d in dims:
-            if d == 1:
-                continue
-            if size == 1:
-                size = d
-            else:
-                size = _merge_dims(op, size, d, f"{what} do not broadcast")
-        out.append(size)
-    return out[::-1]
-
-
-def matmul_shape(op: Operation, lhs: Sequence[int], rhs: Sequence[int]) -> Shape:
-    """The result shape of torch.matmul(lhs, rhs) for ranks >= 1, or an error naming why not."""
-    a = [1, *lhs] if len(lhs) == 1 else list(lhs)
-    b = [*rhs, 1] if len(rhs) == 1 else list(rhs)
-    if not dims_agree(a[-1], b[-2]):
-        _shape_error(
-            op,
-            f"K mismatch: the lhs [{format_shape(lhs)}] has K = {format_dim(a[-1])} but the "
-            f"rhs [{format_shape(rhs)}] has K = {format_dim(b[-2])}",
-        )
-    batch = broadcast_shapes(op, a[:-2], b[:-2])
-    return [*batch, *([a[-2]] if len(lhs) > 1 else []), *([b[-1]] if len(rhs) > 1 else [])]
-
-
-def check_broadcastable(op: Operation, role: str, shape: Sequence[int], out: Sequence[int]) -> None:
-    """`shape` (a bias, addmm's input) must broadcast to the result shape `out`."""
-    merged = broadcast_shapes(op, shape, out, what=f"the {role} and the result")
-    if len(shape) > len(out) or not all(dims_agree(m, o) for m, o in zip(merged, out, strict=True)):
-        _shape_error(
-            op, f"the {role} [{format_shape(shape)}] does not broadcast to [{format_shape(out)}]"
-        )
-
-
-def refined_result(op: Operation, expected: Sequence[int]) -> Shape:
-    """torch's declared result shape, checked against what the operands make, with every dim
-    either one knows statically."""
-    result = op.results[0].type
-    assert isinstance(result, torch.ValueTensorType)
-    declared = result.get_shape()
-    if len(declared) != len(expected) or not all(
-        dims_agree(d, e) for d, e in zip(declared, expected, strict=True)
-    ):
-        _shape_error(
-            op,
-            f"result type {result} does not fit the operands, which make "
-            f"[{format_shape(expected)}]",
-        )
-    return [e if d == DYNAMIC_INDEX else d for d, e in zip(declared, expected, strict=True)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -526,7 +449,7 @@ def _emit_2d(
 class TorchMatmulPattern(RewritePattern):
     """Shared flow of every pattern: check the types, build, replace, clean up transposes."""
 
-    OP_NAME: str
+    OP_TYPE: type[torch.MatmulFamilyOp]
     MATRIX_OPERANDS: tuple[int, ...] = (0, 1)
     OPERAND_COUNTS: tuple[int, ...] = (2,)
     """How many operands torch-mlir gives the op; any other form is left alone."""
@@ -548,12 +471,8 @@ class TorchMatmulPattern(RewritePattern):
             reason = f"operand ranks ({ranks}) are not supported"
         return reason
 
-    def result_shape(self, op: Operation) -> Shape:
-        """The result shape the operands make (torch.matmul's rules), or a located error."""
-        return matmul_shape(op, *(torch_shape(op.operands[i]) for i in self.MATRIX_OPERANDS))
-
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if op.name != self.OP_NAME:
+        if not isinstance(op, self.OP_TYPE):
             return
         if (reason := self.unsupported(op)) is not None:
             emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=_counted(op, False))
@@ -561,7 +480,7 @@ class TorchMatmulPattern(RewritePattern):
         result_type = op.results[0].type
         assert isinstance(result_type, torch.ValueTensorType)
         # Built for the shape the operands make: it may know dims the result type leaves `?`.
-        out_type = TensorType(result_type.dtype, refined_result(op, self.result_shape(op)))
+        out_type = TensorType(result_type.dtype, _refined_result(op))
         em = Emitter([])
         value = self.build(em, op, out_type)
         if value is None:
@@ -593,6 +512,17 @@ class TorchMatmulPattern(RewritePattern):
 
     def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
         raise NotImplementedError
+
+
+def _refined_result(op: torch.MatmulFamilyOp) -> Shape:
+    """The op's result shape with every dim its operands know; a mismatch (which the verifier
+    reports before any pass, unless the pass runs on unverified IR) is a located error."""
+    try:
+        shape = op.refined_result_shape()
+    except VerifyException as err:
+        raise MipscError(f"'{op.name}' op {err}", location_of(op)) from None
+    assert shape is not None  # unsupported() checked the shapes are known
+    return shape
 
 
 def _counted(op: Operation, routed: bool) -> bool | None:
@@ -631,7 +561,7 @@ TRANSPOSE_OPS = ("torch.aten.t", "torch.aten.transpose.int", "torch.aten.permute
 class ConvertMm(TorchMatmulPattern):
     """`aten.mm`: [M, K] · [K, N]."""
 
-    OP_NAME = "torch.aten.mm"
+    OP_TYPE = torch.AtenMmOp
 
     def operand_ranks_ok(self, ranks: list[int]) -> bool:
         return ranks == [2, 2]
@@ -645,7 +575,7 @@ class ConvertMm(TorchMatmulPattern):
 class ConvertBmm(ConvertMm):
     """`aten.bmm`: [B, M, K] · [B, K, N], one dispatch over the batch."""
 
-    OP_NAME = "torch.aten.bmm"
+    OP_TYPE = torch.AtenBmmOp
 
     def operand_ranks_ok(self, ranks: list[int]) -> bool:
         return ranks == [3, 3]
@@ -654,7 +584,7 @@ class ConvertBmm(ConvertMm):
 class ConvertMv(ConvertMm):
     """`aten.mv`: [M, K] · [K]."""
 
-    OP_NAME = "torch.aten.mv"
+    OP_TYPE = torch.AtenMvOp
 
     def operand_ranks_ok(self, ranks: list[int]) -> bool:
         return ranks == [2, 1]
@@ -663,7 +593,7 @@ class ConvertMv(ConvertMm):
 class ConvertMatmul(ConvertMm):
     """`aten.matmul`: every rank combination of torch.matmul, broadcast batch dims included."""
 
-    OP_NAME = "torch.aten.matmul"
+    OP_TYPE = torch.AtenMatmulOp
 
     def operand_ranks_ok(self, ranks: list[int]) -> bool:
         return all(r >= 1 for r in ranks)
@@ -673,25 +603,11 @@ class ConvertLinear(TorchMatmulPattern):
     """`aten.linear(x, w, bias)`: x · wᵀ (+ bias). The [N, K] weight is read transposed by
     strides; the bias, broadcast to the output, is the init the kernel accumulates into."""
 
-    OP_NAME = "torch.aten.linear"
+    OP_TYPE = torch.AtenLinearOp
     OPERAND_COUNTS = (2, 3)
 
     def operand_ranks_ok(self, ranks: list[int]) -> bool:
         return ranks[0] >= 1 and ranks[1] == 2
-
-    def result_shape(self, op: Operation) -> Shape:
-        x, w = torch_shape(op.operands[0]), torch_shape(op.operands[1])
-        if not dims_agree(x[-1], w[-1]):
-            _shape_error(
-                op,
-                f"K mismatch: the input [{format_shape(x)}] has K = {format_dim(x[-1])} but the "
-                f"weight [{format_shape(w)}] has K = {format_dim(w[-1])}",
-            )
-        out = [*x[:-1], w[0]]
-        bias = op.operands[2].type if len(op.operands) > 2 else None
-        if isinstance(bias, torch.ValueTensorType) and bias.has_sizes:
-            check_broadcastable(op, "bias", bias.get_shape(), out)
-        return out
 
     def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
         x = self.operand(em, op.operands[0])
@@ -711,7 +627,7 @@ class ConvertLinear(TorchMatmulPattern):
 
 def _torch_op(name: str, operands: Sequence[SSAValue], result_type: Attribute) -> Operation:
     """A torch op without a definition of its own (default syntax), e.g. `aten.mul.Scalar`."""
-    return torch.default_syntax_op_class(name).create(operands=operands, result_types=[result_type])
+    return torch.op_class(name).create(operands=operands, result_types=[result_type])
 
 
 class ConvertAddmmLike(TorchMatmulPattern):
@@ -722,7 +638,7 @@ class ConvertAddmmLike(TorchMatmulPattern):
     input, product, alpha)` combines them, so every alpha and beta keeps torch's semantics.
     """
 
-    OP_NAME = "torch.aten.addmm"
+    OP_TYPE = torch.AtenAddmmOp
     MATRIX_OPERANDS = (1, 2)
     OPERAND_COUNTS = (5,)
     RANK = 2
@@ -736,14 +652,6 @@ class ConvertAddmmLike(TorchMatmulPattern):
         if (reason := unsupported_reason(op.operands[0].type, op.results[0].type)) is not None:
             return f"input {reason}"
         return None
-
-    def result_shape(self, op: Operation) -> Shape:
-        out = self.product_shape(op, torch_shape(op.operands[1]), torch_shape(op.operands[2]))
-        check_broadcastable(op, "input", torch_shape(op.operands[0]), out)
-        return out
-
-    def product_shape(self, op: Operation, a: Shape, b: Shape) -> Shape:
-        return matmul_shape(op, a, b)
 
     def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
         bias, lhs, rhs, beta, alpha = op.operands
@@ -792,7 +700,7 @@ def _scaled(
 class ConvertBaddbmm(ConvertAddmmLike):
     """`baddbmm`: `beta·input + alpha·bmm(a, b)`."""
 
-    OP_NAME = "torch.aten.baddbmm"
+    OP_TYPE = torch.AtenBaddbmmOp
     RANK = 3
 
 
@@ -800,13 +708,8 @@ class ConvertAddbmm(ConvertAddmmLike):
     """`addbmm`: `beta·input + alpha·Σ_b a[b] · b[b]`, one 2-D product over the concatenated
     K: [M, B·K] · [B·K, N], where a's [M, B·K] view needs one transposed copy."""
 
-    OP_NAME = "torch.aten.addbmm"
+    OP_TYPE = torch.AtenAddbmmOp
     RANK = 3
-
-    def product_shape(self, op: Operation, a: Shape, b: Shape) -> Shape:
-        """Σ_b a[b] · b[b]: the batch dims must agree, and are summed away."""
-        _merge_dims(op, a[0], b[0], "batch dims")
-        return matmul_shape(op, a[1:], b[1:])
 
     def product(
         self,
@@ -866,7 +769,7 @@ TORCH_PATTERNS: tuple[type[TorchMatmulPattern], ...] = (
     ConvertAddbmm,
 )
 
-MATMUL_FAMILY_OPS = frozenset(p.OP_NAME for p in TORCH_PATTERNS)
+MATMUL_FAMILY_OPS = frozenset(p.OP_TYPE.name for p in TORCH_PATTERNS)
 """The torch ops this pass routes to the kernel when their types allow it."""
 
 

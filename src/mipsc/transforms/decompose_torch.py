@@ -64,7 +64,7 @@ def vtensor(shape: Sequence[int], dtype: Attribute) -> torch.ValueTensorType:
 
 def aten(name: str, operands: Sequence[SSAValue], result_type: Attribute) -> SSAValue:
     """`torch.aten.<name>` in torch-mlir's default syntax."""
-    op_class = torch.default_syntax_op_class(f"torch.aten.{name}")
+    op_class = torch.op_class(f"torch.aten.{name}")
     return op_class.create(operands=list(operands), result_types=[result_type]).results[0]
 
 
@@ -256,7 +256,7 @@ class DecomposeAttention(RewritePattern):
     """`scaled_dot_product_attention` → its two products and torch's softmax between."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if op.name != "torch.aten.scaled_dot_product_attention":
+        if not isinstance(op, torch.AtenScaledDotProductAttentionOp):
             return
         att = read_attention(op)
         if isinstance(att, str):
@@ -424,7 +424,7 @@ class DecomposeEinsum(RewritePattern):
     """`einsum` of two operands whose equation is a contraction → one (batch) matmul."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if op.name != "torch.aten.einsum":
+        if not isinstance(op, torch.AtenEinsumOp):
             return
         found = _read_einsum(op)
         if isinstance(found, str):
@@ -461,10 +461,8 @@ class DecomposeDotAndVectorLinear(RewritePattern):
     """`dot(a, b)` and `linear(x, w)` with a 1-D weight → `matmul` (+ the bias)."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        vector_linear = op.name == "torch.aten.linear" and len(op.operands) in (2, 3)
-        if vector_linear and not _is_vector(op.operands[1]):
-            return
-        if op.name != "torch.aten.dot" and not vector_linear:
+        vector_linear = isinstance(op, torch.AtenLinearOp) and _is_vector(op.weight)
+        if not vector_linear and not isinstance(op, torch.AtenDotOp):
             return
         x, w = op.operands[:2]
         bias = op.operands[2] if len(op.operands) == 3 else None
@@ -492,7 +490,7 @@ class DecomposeBilinear(RewritePattern):
     [N, O, I]; then y = t · x1 as a batch of matrix-vector products."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if op.name != "torch.aten.bilinear" or len(op.operands) != 4:
+        if not isinstance(op, torch.AtenBilinearOp):
             return
         x1, x2, w, bias = op.operands
         result = op.results[0].type
