@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from xdsl.context import Context
 from xdsl.dialects import arith, tensor
@@ -45,6 +46,7 @@ from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import mips, torch
 from mipsc.dialects.shapes import dims_agree, format_dim
 from mipsc.remarks import emit_remark, share_origin
+from mipsc.transforms.building import building_before
 from mipsc.transforms.decompose_torch import PART_OF
 from mipsc.transforms.torch_values import (
     constant_int,
@@ -57,6 +59,7 @@ from mipsc.transforms.torch_values import (
 PASS_NAME = "convert-torch-to-mips"
 
 Shape = list[int]
+OpT = TypeVar("OpT", bound=Operation)
 
 # --------------------------------------------------------------------------------------------
 # Reading torch values
@@ -118,27 +121,13 @@ def _product(sizes: Sequence[int]) -> int:
     return DYNAMIC_INDEX if DYNAMIC_INDEX in sizes else math.prod(sizes)
 
 
-@dataclass
-class Emitter:
-    """Collects the ops of one rewrite, in order."""
+class TensorIRBuilder:
+    """Builds builtin-tensor IR at xDSL's implicit builder (ops are inserted as they are
+    created): the steps a conversion is made of, each one op or a few."""
 
-    ops: list[Operation]
-
-    def add(self, op: Operation) -> Operation:
-        self.ops.append(op)
+    def add(self, op: OpT) -> OpT:
+        """`op`, already inserted by the implicit builder (kept for readable call sites)."""
         return op
-
-    def live_ops(self, root: Operation) -> list[Operation]:
-        """The ops `root` needs: without the side-effect-free ones whose results nothing uses
-        (sizes that turned out static, for instance)."""
-        live: list[Operation] = []
-        for op in reversed(self.ops):
-            unused = op is not root and all(not r.uses for r in op.results)
-            if unused and op.results and is_side_effect_free(op):
-                op.drop_all_references()
-                continue
-            live.append(op)
-        return live[::-1]
 
     def to_builtin(self, value: SSAValue) -> SSAValue:
         return self.add(torch.ToBuiltinTensorOp(value)).results[0]
@@ -260,24 +249,24 @@ class Operand:
             return 2 * self.rank - 3 - axis  # rank - 2 <-> rank - 1
         return axis
 
-    def size(self, em: Emitter, axis: int) -> SSAValue:
+    def size(self, tb: TensorIRBuilder, axis: int) -> SSAValue:
         """The size of logical `axis` as an index value: every size of an operand is read
         through here, since a transposed one stores its last two dims swapped."""
-        return em.dim(self.value, self.stored_axis(axis))
+        return tb.dim(self.value, self.stored_axis(axis))
 
 
-def _batch_sizes(em: Emitter, operands: Sequence[Operand], batch: Shape) -> list[SSAValue]:
+def _batch_sizes(tb: TensorIRBuilder, operands: Sequence[Operand], batch: Shape) -> list[SSAValue]:
     """An index value per dim of the result's batch shape, read from an operand that has it."""
     sizes: list[SSAValue] = []
     for j, size in enumerate(batch):
         if size != DYNAMIC_INDEX:
-            sizes.append(em.index(size))
+            sizes.append(tb.index(size))
             continue
         for operand in operands:
             nb = operand.rank - 2
             i = j - (len(batch) - nb)
             if i >= 0 and _shape(operand.value)[i] != 1:
-                sizes.append(em.dim(operand.value, i))
+                sizes.append(tb.dim(operand.value, i))
                 break
         else:  # pragma: no cover - torch's result type comes from the operands
             raise AssertionError("a dynamic batch dim that no operand has")
@@ -285,7 +274,7 @@ def _batch_sizes(em: Emitter, operands: Sequence[Operand], batch: Shape) -> list
 
 
 def _to_batch(
-    em: Emitter, operand: Operand, batch: Shape, batch_sizes: Sequence[SSAValue]
+    tb: TensorIRBuilder, operand: Operand, batch: Shape, batch_sizes: Sequence[SSAValue]
 ) -> Operand:
     """The operand as a rank-3 [P, r, c] tensor over the flattened result batch `batch`,
     broadcasting (copying) the batch dims it lacks or has as 1."""
@@ -298,17 +287,17 @@ def _to_batch(
         kept = [i for i in range(len(shape)) if pad + i not in repeated]
         groups = _merge_into_kept(len(shape), kept)
         if len(groups) != len(shape):
-            value = em.collapse(value, groups)
+            value = tb.collapse(value, groups)
         full = [*batch, *shape[-2:]]
-        sizes = [*batch_sizes, em.dim(value, _rank(value) - 2), em.dim(value, _rank(value) - 1)]
-        value = em.broadcast(value, full, sizes, [*range(pad), *repeated])
+        sizes = [*batch_sizes, tb.dim(value, _rank(value) - 2), tb.dim(value, _rank(value) - 1)]
+        value = tb.broadcast(value, full, sizes, [*range(pad), *repeated])
     if len(batch) != 1:
-        value = em.collapse(value, [list(range(len(batch))), [len(batch)], [len(batch) + 1]])
+        value = tb.collapse(value, [list(range(len(batch))), [len(batch)], [len(batch) + 1]])
     return Operand(value, operand.transposed)
 
 
 def emit_matmul(
-    em: Emitter,
+    tb: TensorIRBuilder,
     lhs: Operand,
     rhs: Operand,
     out_type: TensorType[Attribute],
@@ -318,84 +307,88 @@ def emit_matmul(
     batch dims broadcast), as one mips op; the result has `out_type`. `init`, when given, has
     the shape of the result and is accumulated into."""
     lhs_vector, rhs_vector = lhs.rank == 1, rhs.rank == 1
-    lhs, rhs = _vector_as_matrix(em, lhs, 0), _vector_as_matrix(em, rhs, 1)
+    lhs, rhs = _vector_as_matrix(tb, lhs, 0), _vector_as_matrix(tb, rhs, 1)
     if init is not None and (lhs_vector or rhs_vector):
-        init = _unit_dims_for_vectors(em, init, lhs_vector, rhs_vector)
+        init = _unit_dims_for_vectors(tb, init, lhs_vector, rhs_vector)
     if rhs.rank == 2 and lhs.rank > 2 and not lhs.transposed:
         full = [*out_type.get_shape(), 1] if rhs_vector else list(out_type.get_shape())
-        result = _product_folded_into_rows(em, lhs, rhs, full, init)
+        result = _product_folded_into_rows(tb, lhs, rhs, full, init)
     elif lhs.rank == 2 and rhs.rank == 2:
         element = out_type.get_element_type()
         m, n = lhs.rows_cols()[0], rhs.rows_cols()[1]
-        m_size, n_size = lhs.size(em, -2), rhs.size(em, -1)
-        result = _emit_2d(em, lhs, rhs, element, m, n, n_size, init, m_size)
+        m_size, n_size = lhs.size(tb, -2), rhs.size(tb, -1)
+        result = _emit_2d(tb, lhs, rhs, element, m, n, n_size, init, m_size)
     else:
-        result = _batched_product(em, lhs, rhs, out_type, init)
-    result = _drop_vector_dims(em, result, lhs_vector, rhs_vector)
+        result = _batched_product(tb, lhs, rhs, out_type, init)
+    result = _drop_vector_dims(tb, result, lhs_vector, rhs_vector)
     if result.type != out_type:
         # The operands may leave `?` a dim that the result type knows (or the reverse).
-        result = em.add(tensor.CastOp.create(operands=[result], result_types=[out_type])).results[0]
+        result = tb.add(tensor.CastOp.create(operands=[result], result_types=[out_type])).results[0]
     return result
 
 
-def _vector_as_matrix(em: Emitter, operand: Operand, unit_axis: int) -> Operand:
+def _vector_as_matrix(tb: TensorIRBuilder, operand: Operand, unit_axis: int) -> Operand:
     """A 1-D operand [K] as a matrix: [1, K] as lhs (unit_axis 0), [K, 1] as rhs (1)."""
     if operand.rank != 1:
         return operand
     k = _shape(operand.value)[0]
     shape = [1, k] if unit_axis == 0 else [k, 1]
-    sizes = [em.index(1), em.dim(operand.value, 0)]
+    sizes = [tb.index(1), tb.dim(operand.value, 0)]
     sizes = sizes if unit_axis == 0 else sizes[::-1]
-    return Operand(em.expand(operand.value, [[0, 1]], shape, sizes), False)
+    return Operand(tb.expand(operand.value, [[0, 1]], shape, sizes), False)
 
 
 def _product_folded_into_rows(
-    em: Emitter, lhs: Operand, rhs: Operand, full: Shape, init: SSAValue | None
+    tb: TensorIRBuilder, lhs: Operand, rhs: Operand, full: Shape, init: SSAValue | None
 ) -> SSAValue:
     """[..., M, K] · [K, N]: the leading dims folded into M, one 2-D product, unfolded. The
     product is typed from the result's dims `full` (which know every dim either operand
     knows), so that folding and unfolding agree on which dims are static."""
     lead = full[:-2]
-    lead_sizes = [lhs.size(em, i) for i in range(len(lead))]
-    flat = Operand(em.collapse(lhs.value, [list(range(lhs.rank - 1)), [lhs.rank - 1]]), False)
+    lead_sizes = [lhs.size(tb, i) for i in range(len(lead))]
+    flat = Operand(tb.collapse(lhs.value, [list(range(lhs.rank - 1)), [lhs.rank - 1]]), False)
     flat_init = None
     if init is not None:
-        flat_init = em.collapse(init, [list(range(_rank(init) - 1)), [_rank(init) - 1]])
+        flat_init = tb.collapse(init, [list(range(_rank(init) - 1)), [_rank(init) - 1]])
     element = _element(lhs.value)
-    n_size = rhs.size(em, -1)
-    product = _emit_2d(em, flat, rhs, element, _product(full[:-1]), full[-1], n_size, flat_init)
-    sizes = [*lead_sizes, lhs.size(em, -2), n_size]
+    n_size = rhs.size(tb, -1)
+    product = _emit_2d(tb, flat, rhs, element, _product(full[:-1]), full[-1], n_size, flat_init)
+    sizes = [*lead_sizes, lhs.size(tb, -2), n_size]
     groups = [list(range(len(lead) + 1)), [len(lead) + 1]]
-    return em.expand(product, groups, full, sizes)
+    return tb.expand(product, groups, full, sizes)
 
 
 def _batched_product(
-    em: Emitter, lhs: Operand, rhs: Operand, out_type: TensorType[Attribute], init: SSAValue | None
+    tb: TensorIRBuilder,
+    lhs: Operand,
+    rhs: Operand,
+    out_type: TensorType[Attribute],
+    init: SSAValue | None,
 ) -> SSAValue:
     """Operands with batch dims (broadcast between them): one batch_matmul over the batch
     flattened into one dim. Vector dims are trailing, so the result's leading dims are the
     batch dims."""
     batch = list(out_type.get_shape())[: max(lhs.rank, rhs.rank) - 2]
-    batch_sizes = _batch_sizes(em, [lhs, rhs], batch)
-    lhs3 = _to_batch(em, lhs, batch, batch_sizes)
-    rhs3 = _to_batch(em, rhs, batch, batch_sizes)
+    batch_sizes = _batch_sizes(tb, [lhs, rhs], batch)
+    lhs3 = _to_batch(tb, lhs, batch, batch_sizes)
+    rhs3 = _to_batch(tb, rhs, batch, batch_sizes)
     m, n = lhs.rows_cols()[0], rhs.rows_cols()[1]
-    m_size, n_size = lhs.size(em, -2), rhs.size(em, -1)
+    m_size, n_size = lhs.size(tb, -2), rhs.size(tb, -1)
     flat_groups = [list(range(len(batch))), [len(batch)], [len(batch) + 1]]
     if init is None:
-        flat_size = batch_sizes[0] if len(batch) == 1 else em.dim(lhs3.value, 0)
+        flat_size = batch_sizes[0] if len(batch) == 1 else tb.dim(lhs3.value, 0)
         element = out_type.get_element_type()
-        init = em.zeros([_product(batch), m, n], element, [flat_size, m_size, n_size])
+        init = tb.zeros([_product(batch), m, n], element, [flat_size, m_size, n_size])
     elif len(batch) != 1:
-        init = em.collapse(init, flat_groups)
-    product = em.product(lhs3.value, rhs3.value, init, lhs3.transposed, rhs3.transposed)
+        init = tb.collapse(init, flat_groups)
+    product = tb.product(lhs3.value, rhs3.value, init, lhs3.transposed, rhs3.transposed)
     if len(batch) == 1:
         return product
-    return em.expand(product, flat_groups, [*batch, m, n], [*batch_sizes, m_size, n_size])
+    return tb.expand(product, flat_groups, [*batch, m, n], [*batch_sizes, m_size, n_size])
 
 
 def _drop_vector_dims(
-    em: Emitter, result: SSAValue, lhs_vector: bool, rhs_vector: bool
+    tb: TensorIRBuilder, result: SSAValue, lhs_vector: bool, rhs_vector: bool
 ) -> SSAValue:
     """The result without the unit dims that stood for vectors: [..., 1, N] -> [..., N],
     [..., M, 1] -> [..., M], [1, 1] -> []."""
@@ -403,28 +396,28 @@ def _drop_vector_dims(
         return result
     rank = _rank(result)
     if lhs_vector and rhs_vector:
-        return em.collapse(result, [])
-    return em.collapse(result, [[i] for i in range(rank - 2)] + [[rank - 2, rank - 1]])
+        return tb.collapse(result, [])
+    return tb.collapse(result, [[i] for i in range(rank - 2)] + [[rank - 2, rank - 1]])
 
 
 def _unit_dims_for_vectors(
-    em: Emitter, init: SSAValue, lhs_vector: bool, rhs_vector: bool
+    tb: TensorIRBuilder, init: SSAValue, lhs_vector: bool, rhs_vector: bool
 ) -> SSAValue:
     """Give an init shaped like torch's result the unit dims that the vectors became."""
     shape = _shape(init)
     rank = len(shape)
-    sizes = [em.dim(init, i) for i in range(rank)]
-    one = em.index(1)
+    sizes = [tb.dim(init, i) for i in range(rank)]
+    one = tb.index(1)
     if lhs_vector and rhs_vector:
-        return em.expand(init, [], [1, 1], [one, one])
+        return tb.expand(init, [], [1, 1], [one, one])
     groups = [[i] for i in range(rank - 1)] + [[rank - 1, rank]]
     if lhs_vector:  # [..., N] -> [..., 1, N]
-        return em.expand(init, groups, [*shape[:-1], 1, shape[-1]], [*sizes[:-1], one, sizes[-1]])
-    return em.expand(init, groups, [*shape, 1], [*sizes, one])  # [..., M] -> [..., M, 1]
+        return tb.expand(init, groups, [*shape[:-1], 1, shape[-1]], [*sizes[:-1], one, sizes[-1]])
+    return tb.expand(init, groups, [*shape, 1], [*sizes, one])  # [..., M] -> [..., M, 1]
 
 
 def _emit_2d(
-    em: Emitter,
+    tb: TensorIRBuilder,
     lhs: Operand,
     rhs: Operand,
     element: Attribute,
@@ -436,9 +429,9 @@ def _emit_2d(
 ) -> SSAValue:
     if init is None:
         if m_size is None:
-            m_size = lhs.size(em, -2)
-        init = em.zeros([m, n], element, [m_size, n_size])
-    return em.product(lhs.value, rhs.value, init, lhs.transposed, rhs.transposed)
+            m_size = lhs.size(tb, -2)
+        init = tb.zeros([m, n], element, [m_size, n_size])
+    return tb.product(lhs.value, rhs.value, init, lhs.transposed, rhs.transposed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,22 +474,19 @@ class TorchMatmulPattern(RewritePattern):
         assert isinstance(result_type, torch.ValueTensorType)
         # Built for the shape the operands make: it may know dims the result type leaves `?`.
         out_type = TensorType(result_type.dtype, _refined_result(op))
-        em = Emitter([])
-        value = self.build(em, op, out_type)
+        with building_before(rewriter, op) as built:
+            value = self.build(TensorIRBuilder(), op, out_type)
+            if value is not None:
+                value = _cast_to(value, result_type.to_builtin())
+                back = torch.FromBuiltinTensorOp(value, result_type)
         if value is None:
+            _erase_all(rewriter, built)
             return
-        if value.type != result_type.to_builtin():
-            # The operands may know a dim statically that torch's result type leaves dynamic.
-            cast = tensor.CastOp.create(operands=[value], result_types=[result_type.to_builtin()])
-            value = em.add(cast).results[0]
-        back = em.add(torch.FromBuiltinTensorOp(value, result_type))
-        new_ops = em.live_ops(back)
+        new_ops = _drop_unused(rewriter, built, back)
         emit_remark(op, PASS_NAME, describe_routing(op, new_ops), routed=_counted(op, True))
-        for new_op in new_ops:
-            new_op.location = op.location
         peeled = [v.owner for v in op.operands if isinstance(v.owner, Operation)]
         share_origin(op, *(new_op for new_op in new_ops if isinstance(new_op, mips.MatmulLikeOp)))
-        rewriter.replace(op, new_ops, [back.results[0]])
+        rewriter.replace(op, [], [back.results[0]])
         for maybe_transpose in peeled:
             if (
                 maybe_transpose.parent is not None
@@ -505,13 +495,43 @@ class TorchMatmulPattern(RewritePattern):
             ):
                 rewriter.erase(maybe_transpose)
 
-    def operand(self, em: Emitter, value: SSAValue, flip: bool = False) -> Operand:
+    def operand(self, tb: TensorIRBuilder, value: SSAValue, flip: bool = False) -> Operand:
         source, transposed = peel_transpose(value)
-        builtin = em.to_builtin(source)
+        builtin = tb.to_builtin(source)
         return Operand(builtin, transposed ^ flip)
 
-    def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
+    def build(
+        self, tb: TensorIRBuilder, op: Operation, out_type: TensorType[Attribute]
+    ) -> SSAValue | None:
         raise NotImplementedError
+
+
+def _cast_to(value: SSAValue, ty: Attribute) -> SSAValue:
+    """Builds `value` as `ty` (the operands may know a dim that torch's type leaves `?`)."""
+    if value.type == ty:
+        return value
+    return tensor.CastOp.create(operands=[value], result_types=[ty]).results[0]
+
+
+def _erase_all(rewriter: PatternRewriter, built: list[Operation]) -> None:
+    """Undo a build that ended in a remark instead of a rewrite."""
+    for new_op in reversed(built):
+        rewriter.erase(new_op)
+
+
+def _drop_unused(
+    rewriter: PatternRewriter, built: list[Operation], root: Operation
+) -> list[Operation]:
+    """The ops built that `root` needs: without the side-effect-free ones whose results
+    nothing uses (sizes that turned out static, for instance)."""
+    live: list[Operation] = []
+    for new_op in reversed(built):
+        unused = new_op is not root and all(not r.uses for r in new_op.results)
+        if unused and new_op.results and is_side_effect_free(new_op):
+            rewriter.erase(new_op)
+            continue
+        live.append(new_op)
+    return live[::-1]
 
 
 def _refined_result(op: torch.MatmulFamilyOp) -> Shape:
@@ -566,9 +586,11 @@ class ConvertMm(TorchMatmulPattern):
     def operand_ranks_ok(self, ranks: list[int]) -> bool:
         return ranks == [2, 2]
 
-    def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue:
+    def build(
+        self, tb: TensorIRBuilder, op: Operation, out_type: TensorType[Attribute]
+    ) -> SSAValue:
         return emit_matmul(
-            em, self.operand(em, op.operands[0]), self.operand(em, op.operands[1]), out_type
+            tb, self.operand(tb, op.operands[0]), self.operand(tb, op.operands[1]), out_type
         )
 
 
@@ -609,20 +631,22 @@ class ConvertLinear(TorchMatmulPattern):
     def operand_ranks_ok(self, ranks: list[int]) -> bool:
         return ranks[0] >= 1 and ranks[1] == 2
 
-    def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
-        x = self.operand(em, op.operands[0])
-        w = self.operand(em, op.operands[1], flip=True)
+    def build(
+        self, tb: TensorIRBuilder, op: Operation, out_type: TensorType[Attribute]
+    ) -> SSAValue | None:
+        x = self.operand(tb, op.operands[0])
+        w = self.operand(tb, op.operands[1], flip=True)
         bias = op.operands[2] if len(op.operands) > 2 else None
         if bias is None or isinstance(bias.type, torch.NoneType):
-            return emit_matmul(em, x, w, out_type)
+            return emit_matmul(tb, x, w, out_type)
         if unsupported_reason(bias.type, op.results[0].type) is not None or rank_of(bias) > 1:
             emit_remark(
                 op, PASS_NAME, "left on IREE's path: unusual bias", routed=_counted(op, False)
             )
             return None
-        sizes = [x.size(em, i) for i in range(x.rank - 1)] + [w.size(em, -1)]
-        init = broadcast_to(em, em.to_builtin(bias), out_type, sizes)
-        return emit_matmul(em, x, w, out_type, init)
+        sizes = [x.size(tb, i) for i in range(x.rank - 1)] + [w.size(tb, -1)]
+        init = broadcast_to(tb, tb.to_builtin(bias), out_type, sizes)
+        return emit_matmul(tb, x, w, out_type, init)
 
 
 def _torch_op(name: str, operands: Sequence[SSAValue], result_type: Attribute) -> Operation:
@@ -653,48 +677,50 @@ class ConvertAddmmLike(TorchMatmulPattern):
             return f"input {reason}"
         return None
 
-    def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
+    def build(
+        self, tb: TensorIRBuilder, op: Operation, out_type: TensorType[Attribute]
+    ) -> SSAValue | None:
         bias, lhs, rhs, beta, alpha = op.operands
-        a, b = self.operand(em, lhs), self.operand(em, rhs)
+        a, b = self.operand(tb, lhs), self.operand(tb, rhs)
         alpha_is_one = constant_number(alpha) == 1.0
         if constant_number(beta) == 0.0:
             # torch ignores the input when beta = 0: its NaN and inf must not reach the result.
-            product = self.product(em, a, b, out_type, None)
-            return product if alpha_is_one else _scaled(em, product, alpha, out_type)
+            product = self.product(tb, a, b, out_type, None)
+            return product if alpha_is_one else _scaled(tb, product, alpha, out_type)
         scaled = bias
         if constant_number(beta) != 1.0:
-            scaled = em.add(_torch_op("torch.aten.mul.Scalar", [bias, beta], bias.type)).results[0]
+            scaled = tb.add(_torch_op("torch.aten.mul.Scalar", [bias, beta], bias.type)).results[0]
         if alpha_is_one:
-            sizes = [a.size(em, -2), b.size(em, -1)]
+            sizes = [a.size(tb, -2), b.size(tb, -1)]
             if out_type.get_num_dims() == 3:
-                sizes.insert(0, a.size(em, 0))
-            init = broadcast_to(em, em.to_builtin(scaled), out_type, sizes)
-            return self.product(em, a, b, out_type, init)
+                sizes.insert(0, a.size(tb, 0))
+            init = broadcast_to(tb, tb.to_builtin(scaled), out_type, sizes)
+            return self.product(tb, a, b, out_type, init)
         result_type = torch.ValueTensorType.from_builtin(out_type)
-        product = self.product(em, a, b, out_type, None)
-        product_t = em.add(torch.FromBuiltinTensorOp(product, result_type)).results[0]
+        product = self.product(tb, a, b, out_type, None)
+        product_t = tb.add(torch.FromBuiltinTensorOp(product, result_type)).results[0]
         add = _torch_op("torch.aten.add.Tensor", [scaled, product_t, alpha], result_type)
-        return em.to_builtin(em.add(add).results[0])
+        return tb.to_builtin(tb.add(add).results[0])
 
     def product(
         self,
-        em: Emitter,
+        tb: TensorIRBuilder,
         a: Operand,
         b: Operand,
         out_type: TensorType[Attribute],
         init: SSAValue | None,
     ) -> SSAValue:
-        return emit_matmul(em, a, b, out_type, init)
+        return emit_matmul(tb, a, b, out_type, init)
 
 
 def _scaled(
-    em: Emitter, value: SSAValue, factor: SSAValue, out_type: TensorType[Attribute]
+    tb: TensorIRBuilder, value: SSAValue, factor: SSAValue, out_type: TensorType[Attribute]
 ) -> SSAValue:
     """`factor · value` by torch's own `mul.Scalar` (`value` a builtin tensor of `out_type`)."""
     result_type = torch.ValueTensorType.from_builtin(out_type)
-    value_t = em.add(torch.FromBuiltinTensorOp(value, result_type)).results[0]
-    mul = em.add(_torch_op("torch.aten.mul.Scalar", [value_t, factor], result_type))
-    return em.to_builtin(mul.results[0])
+    value_t = tb.add(torch.FromBuiltinTensorOp(value, result_type)).results[0]
+    mul = tb.add(_torch_op("torch.aten.mul.Scalar", [value_t, factor], result_type))
+    return tb.to_builtin(mul.results[0])
 
 
 class ConvertBaddbmm(ConvertAddmmLike):
@@ -713,23 +739,23 @@ class ConvertAddbmm(ConvertAddmmLike):
 
     def product(
         self,
-        em: Emitter,
+        tb: TensorIRBuilder,
         a: Operand,
         b: Operand,
         out_type: TensorType[Attribute],
         init: SSAValue | None,
     ) -> SSAValue:
         # [B, M, K] (or stored [B, K, M]) -> [M, B, K] -> [M, B·K]
-        moved = em.transpose(a.value, [2, 0, 1] if a.transposed else [1, 0, 2])
-        lhs = Operand(em.collapse(moved, [[0], [1, 2]]), False)
+        moved = tb.transpose(a.value, [2, 0, 1] if a.transposed else [1, 0, 2])
+        lhs = Operand(tb.collapse(moved, [[0], [1, 2]]), False)
         # [B, K, N] (or stored [B, N, K] -> [B, K, N]) -> [B·K, N]
-        b_value = em.transpose(b.value, [0, 2, 1]) if b.transposed else b.value
-        rhs = Operand(em.collapse(b_value, [[0, 1], [2]]), False)
-        return emit_matmul(em, lhs, rhs, out_type, init)
+        b_value = tb.transpose(b.value, [0, 2, 1]) if b.transposed else b.value
+        rhs = Operand(tb.collapse(b_value, [[0, 1], [2]]), False)
+        return emit_matmul(tb, lhs, rhs, out_type, init)
 
 
 def broadcast_to(
-    em: Emitter, value: SSAValue, out_type: TensorType[Attribute], sizes: Sequence[SSAValue]
+    tb: TensorIRBuilder, value: SSAValue, out_type: TensorType[Attribute], sizes: Sequence[SSAValue]
 ) -> SSAValue:
     """`value` (broadcastable to `out_type` the torch way) at its full shape; `sizes` hold the
     output's dims."""
@@ -739,8 +765,8 @@ def broadcast_to(
     repeated = [pad + i for i in range(len(shape)) if shape[i] == 1 and out_shape[pad + i] != 1]
     if repeated:
         kept = [i for i in range(len(shape)) if pad + i not in repeated]
-        value = em.collapse(value, _merge_into_kept(len(shape), kept) if kept else [])
-    return em.broadcast(value, out_shape, sizes, [*range(pad), *repeated])
+        value = tb.collapse(value, _merge_into_kept(len(shape), kept) if kept else [])
+    return tb.broadcast(value, out_shape, sizes, [*range(pad), *repeated])
 
 
 def _merge_into_kept(rank: int, kept: Sequence[int]) -> list[list[int]]:
