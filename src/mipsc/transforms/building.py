@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from xdsl.builder import ImplicitBuilder
-from xdsl.ir import Operation
+from xdsl.dialects import arith, tensor
+from xdsl.dialects.builtin import DYNAMIC_INDEX, IndexType, IntegerAttr, TensorType
+from xdsl.ir import Operation, SSAValue
 from xdsl.pattern_rewriter import PatternRewriter
 
 
@@ -28,3 +30,18 @@ def building_before(rewriter: PatternRewriter, op: Operation) -> Iterator[list[O
             yield inserted
     finally:
         rewriter.operation_insertion_handler.remove(stamp)
+
+
+def index_constant(value: int) -> SSAValue:
+    """Builds `arith.constant <value> : index` at the implicit builder."""
+    return arith.ConstantOp(IntegerAttr(value, IndexType())).result
+
+
+def dim_size(value: SSAValue, axis: int) -> SSAValue:
+    """Builds, at the implicit builder, the size of `axis` of a builtin tensor as an index
+    value: a constant when the type knows it, else a `tensor.dim`."""
+    assert isinstance(value.type, TensorType)
+    size = value.type.get_shape()[axis]
+    if size != DYNAMIC_INDEX:
+        return index_constant(size)
+    return tensor.DimOp(value, index_constant(axis)).result

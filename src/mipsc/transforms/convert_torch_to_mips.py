@@ -24,7 +24,6 @@ from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
     FloatAttr,
-    IndexType,
     IntegerAttr,
     ModuleOp,
     TensorType,
@@ -46,7 +45,7 @@ from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import mips, torch
 from mipsc.dialects.shapes import dims_agree, format_dim
 from mipsc.remarks import emit_remark, share_origin
-from mipsc.transforms.building import building_before
+from mipsc.transforms.building import building_before, dim_size, index_constant
 from mipsc.transforms.decompose_torch import PART_OF
 from mipsc.transforms.torch_values import (
     constant_int,
@@ -133,14 +132,11 @@ class TensorIRBuilder:
         return self.add(torch.ToBuiltinTensorOp(value)).results[0]
 
     def index(self, value: int) -> SSAValue:
-        return self.add(arith.ConstantOp(IntegerAttr(value, IndexType()))).results[0]
+        return index_constant(value)
 
     def dim(self, value: SSAValue, axis: int) -> SSAValue:
         """The size of `axis` as an index value (a constant when static)."""
-        shape = _shape(value)
-        if shape[axis] != DYNAMIC_INDEX:
-            return self.index(shape[axis])
-        return self.add(tensor.DimOp(value, self.index(axis))).results[0]
+        return dim_size(value, axis)
 
     def collapse(self, value: SSAValue, groups: Sequence[Sequence[int]]) -> SSAValue:
         shape = _shape(value)

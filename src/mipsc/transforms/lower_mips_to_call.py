@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
-from xdsl.dialects import arith, func, memref, scf, tensor
+from xdsl.dialects import arith, func, memref, scf
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     BoolAttr,
@@ -49,7 +49,7 @@ from mipsc.dialects import iree, mips
 from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS, matmul_symbol
 from mipsc.remarks import emit_remark
 from mipsc.tiling import choose_tiles
-from mipsc.transforms.building import building_before
+from mipsc.transforms.building import building_before, dim_size
 
 PASS_NAME = "lower-mips-to-call"
 
@@ -414,15 +414,6 @@ def _report_tiles(op: mips.MatmulLikeOp, key: MatmulKey, symbol: str) -> None:
     emit_remark(op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=f"{symbol} ({grid})")
 
 
-def _dim(value: SSAValue, axis: int) -> SSAValue:
-    """Builds the size of `axis` of a tensor as an index value (a constant when static)."""
-    assert isinstance(value.type, TensorType)
-    size = value.type.get_shape()[axis]
-    if size != DYNAMIC_INDEX:
-        return _index(size).result
-    return tensor.DimOp(value, _index(axis)).result
-
-
 @dataclass
 class _ProductDims:
     """The logical sizes of a product, each read from the operand that stores it. B's rows and
@@ -441,10 +432,10 @@ class _ProductDims:
         lead = 1 if key.batched else 0
         lhs_m, lhs_k = (lead + 1, lead) if key.transpose_lhs else (lead, lead + 1)
         rhs_k, rhs_n = (lead + 1, lead) if key.transpose_rhs else (lead, lead + 1)
-        m, k = _dim(op.lhs, lhs_m), _dim(op.lhs, lhs_k)
-        k_rhs, n = _dim(op.rhs, rhs_k), _dim(op.rhs, rhs_n)
+        m, k = dim_size(op.lhs, lhs_m), dim_size(op.lhs, lhs_k)
+        k_rhs, n = dim_size(op.rhs, rhs_k), dim_size(op.rhs, rhs_n)
         if key.batched:
-            batch, batch_rhs = _dim(op.lhs, 0), _dim(op.rhs, 0)
+            batch, batch_rhs = dim_size(op.lhs, 0), dim_size(op.rhs, 0)
         else:
             batch = batch_rhs = _index(1).result
         return _ProductDims(m, n, k, batch, k_rhs, batch_rhs)
