@@ -449,54 +449,16 @@ class DispatchOp(IRDLOperation):
         )
         attributes = parser.parse_optional_attr_dict()
         parser.parse_punctuation(":")
-
-        def typed_with_dims() -> tuple[Attribute, list[SSAValue]]:
-            ty = parser.parse_type()
-            dims: list[SSAValue] = []
-            if parser.parse_optional_punctuation("{") is not None:
-                dims = parser.parse_comma_separated_list(
-                    parser.Delimiter.NONE, _index_operand(parser)
-                )
-                parser.parse_punctuation("}")
-            if len(dims) != _dynamic_dim_count(ty):
-                parser.raise_error(f"{ty} needs {_dynamic_dim_count(ty)} dynamic dims")
-            return ty, dims
-
-        typed_args = parser.parse_comma_separated_list(parser.Delimiter.PAREN, typed_with_dims)
+        typed_args = parser.parse_comma_separated_list(
+            parser.Delimiter.PAREN, lambda: _parse_typed_with_dims(parser)
+        )
         if len(typed_args) != len(unresolved):
             parser.raise_error(
                 f"flow.dispatch has {len(unresolved)} arguments and {len(typed_args)} types"
             )
         arguments = parser.resolve_operands(unresolved, [t for t, _ in typed_args], pos)
-        names = [(u.operand_name, u.index) for u in unresolved]
         parser.parse_punctuation("->")
-
-        def result() -> tuple[Attribute, list[SSAValue], int | None]:
-            """`T{dims}`, or `%arg{dims}` for a result tied to (reusing) that argument."""
-            if (tied := parser.parse_optional_unresolved_operand()) is None:
-                return (*typed_with_dims(), None)
-            key = (tied.operand_name, tied.index)
-            if key not in names:
-                parser.raise_error("a tied result must name one of the dispatch arguments")
-            index = names.index(key)
-            ty = typed_args[index][0]
-            dims: list[SSAValue] = []
-            if parser.parse_optional_punctuation("{") is not None:
-                dims = parser.parse_comma_separated_list(
-                    parser.Delimiter.NONE, _index_operand(parser)
-                )
-                parser.parse_punctuation("}")
-            if len(dims) != _dynamic_dim_count(ty):
-                parser.raise_error(f"{ty} needs {_dynamic_dim_count(ty)} dynamic dims")
-            return ty, dims, index
-
-        if parser.parse_optional_punctuation("(") is not None:
-            results = []
-            if parser.parse_optional_punctuation(")") is None:
-                results = parser.parse_comma_separated_list(parser.Delimiter.NONE, result)
-                parser.parse_punctuation(")")
-        else:
-            results = [result()]
+        results = _parse_dispatch_results(parser, unresolved, [t for t, _ in typed_args])
         tied = [t for _, _, t in results]
         op = cls(
             entry,
@@ -509,6 +471,51 @@ class DispatchOp(IRDLOperation):
         )
         op.attributes.update(attributes)
         return op
+
+
+def _parse_dims_of(parser: Parser, ty: Attribute) -> list[SSAValue]:
+    """`{%d0, ...}`: the values of the dynamic dims of `ty` (none: nothing written)."""
+    dims: list[SSAValue] = []
+    if parser.parse_optional_punctuation("{") is not None:
+        dims = parser.parse_comma_separated_list(parser.Delimiter.NONE, _index_operand(parser))
+        parser.parse_punctuation("}")
+    if len(dims) != _dynamic_dim_count(ty):
+        parser.raise_error(f"{ty} needs {_dynamic_dim_count(ty)} dynamic dims")
+    return dims
+
+
+def _parse_typed_with_dims(parser: Parser) -> tuple[Attribute, list[SSAValue]]:
+    """`tensor<?x4xf32>{%m}`."""
+    ty = parser.parse_type()
+    return ty, _parse_dims_of(parser, ty)
+
+
+_DispatchResult = tuple[Attribute, list[SSAValue], int | None]
+
+
+def _parse_dispatch_results(
+    parser: Parser, arguments: Sequence[Parser.UnresolvedOperand], types: Sequence[Attribute]
+) -> list[_DispatchResult]:
+    """`T{dims}` or `%arg{dims}` (a result tied to, reusing, that argument), one or several
+    in parentheses: (type, dims, tied argument index or None) each."""
+    names = [(u.operand_name, u.index) for u in arguments]
+
+    def result() -> _DispatchResult:
+        if (tied := parser.parse_optional_unresolved_operand()) is None:
+            return (*_parse_typed_with_dims(parser), None)
+        key = (tied.operand_name, tied.index)
+        if key not in names:
+            parser.raise_error("a tied result must name one of the dispatch arguments")
+        index = names.index(key)
+        return types[index], _parse_dims_of(parser, types[index]), index
+
+    if parser.parse_optional_punctuation("(") is None:
+        return [result()]
+    results: list[_DispatchResult] = []
+    if parser.parse_optional_punctuation(")") is None:
+        results = parser.parse_comma_separated_list(parser.Delimiter.NONE, result)
+        parser.parse_punctuation(")")
+    return results
 
 
 Flow = Dialect("flow", [DispatchOp], [])
