@@ -156,17 +156,13 @@ the rows and batch of B as B itself says (checked against A's in the entry)."""
 
 @dataclass
 class _EntryArgs:
-    """The entry's block arguments by name: bindings A, B, C, then ENTRY_INDEX_ARGS."""
+    """The entry's block arguments by name: bindings A, B, C, then the product's sizes
+    (ENTRY_INDEX_ARGS, the same the host passes: see _ProductDims)."""
 
     a: SSAValue
     b: SSAValue
     c: SSAValue
-    m: SSAValue
-    n: SSAValue
-    k: SSAValue
-    batch: SSAValue
-    k_rhs: SSAValue
-    batch_rhs: SSAValue
+    dims: _ProductDims
 
 
 @dataclass
@@ -186,20 +182,21 @@ def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
     binding = iree.BindingType()
     arg_types = [binding, binding, binding, *[IndexType()] * len(ENTRY_INDEX_ARGS)]
     block = Block(arg_types=arg_types)
-    args = _EntryArgs(*block.args)
+    bind_a, bind_b, bind_c, *sizes = block.args
+    args = _EntryArgs(bind_a, bind_b, bind_c, _ProductDims(*sizes))
     with ImplicitBuilder(block):
         a, b, c = _bind_operands(key, args)
-        checked_k = _checked_k(args)
-        grid = _TileGrid.build(args.m, args.n, args.batch, key)
+        checked_k = _checked_k(args.dims)
+        grid = _TileGrid.build(args.dims.m, args.dims.n, args.dims.batch, key)
         first = iree.DispatchWorkgroupIdOp(0)
         stride = iree.DispatchWorkgroupCountOp(0)
         loop = scf.ForOp(first, grid.count, stride, [], Block(arg_types=[IndexType()]))
         func.ReturnOp()
     with ImplicitBuilder(loop.body.block) as (t,):
-        tile = _tile_of(t, grid, args)
+        tile = _tile_of(t, grid, args.dims)
         call_args = [
-            *_operand_tile(a, key, tile, [tile.i0, 0], [tile.tm, args.k], key.transpose_lhs),
-            *_operand_tile(b, key, tile, [0, tile.j0], [args.k, tile.tn], key.transpose_rhs),
+            *_operand_tile(a, key, tile, [tile.i0, 0], [tile.tm, args.dims.k], key.transpose_lhs),
+            *_operand_tile(b, key, tile, [0, tile.j0], [args.dims.k, tile.tn], key.transpose_rhs),
             *_operand_tile(c, key, tile, [tile.i0, tile.j0], [tile.tm, tile.tn], False),
         ]
         accumulate = _index(int(key.accumulate))
@@ -218,32 +215,30 @@ def _bind_operands(key: MatmulKey, args: _EntryArgs) -> tuple[SSAValue, SSAValue
         dynamic = [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
         return iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dynamic).result
 
-    lead, lead_rhs = ([args.batch], [args.batch_rhs]) if key.batched else ([], [])
-    m, n, k, k_rhs = args.m, args.n, args.k, args.k_rhs
-    a = subspan(args.a, key.lhs, [*lead, *((k, m) if key.transpose_lhs else (m, k))])
-    b = subspan(args.b, key.rhs, [*lead_rhs, *((n, k_rhs) if key.transpose_rhs else (k_rhs, n))])
-    c = subspan(args.c, key.out, [*lead, m, n])
+    a = subspan(args.a, key.lhs, args.dims.stored("lhs", key))
+    b = subspan(args.b, key.rhs, args.dims.stored("rhs", key))
+    c = subspan(args.c, key.out, args.dims.stored("out", key))
     return a, b, c
 
 
-def _checked_k(args: _EntryArgs) -> SSAValue:
+def _checked_k(dims: _ProductDims) -> SSAValue:
     """K, or -1 when the operands do not fit (dynamic shapes only: static ones were verified),
     which the kernel rejects instead of reading out of bounds."""
-    k_agree = arith.CmpiOp(args.k, args.k_rhs, "eq")
-    batch_agree = arith.CmpiOp(args.batch, args.batch_rhs, "eq")
+    k_agree = arith.CmpiOp(dims.k, dims.k_rhs, "eq")
+    batch_agree = arith.CmpiOp(dims.batch, dims.batch_rhs, "eq")
     agree = arith.AndIOp(k_agree, batch_agree)
-    return arith.SelectOp(agree, args.k, _index(-1)).result
+    return arith.SelectOp(agree, dims.k, _index(-1)).result
 
 
-def _tile_of(t: SSAValue, grid: _TileGrid, args: _EntryArgs) -> _Tile:
+def _tile_of(t: SSAValue, grid: _TileGrid, dims: _ProductDims) -> _Tile:
     """Tile number `t` in IREE's order (columns fastest, then rows, then batch), clipped to C."""
     col = arith.RemUIOp(t, grid.tiles_n)
     row_and_batch = arith.DivUIOp(t, grid.tiles_n)
     row = arith.RemUIOp(row_and_batch, grid.tiles_m)
     z = arith.DivUIOp(row_and_batch, grid.tiles_m)
     i0, j0 = arith.MuliOp(row, grid.tile_m), arith.MuliOp(col, grid.tile_n)
-    tm = arith.MinSIOp(grid.tile_m, arith.SubiOp(args.m, i0))
-    tn = arith.MinSIOp(grid.tile_n, arith.SubiOp(args.n, j0))
+    tm = arith.MinSIOp(grid.tile_m, arith.SubiOp(dims.m, i0))
+    tn = arith.MinSIOp(grid.tile_n, arith.SubiOp(dims.n, j0))
     return _Tile(z.result, i0.result, j0.result, tm.result, tn.result)
 
 
