@@ -20,7 +20,7 @@ they are, with a remark.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from xdsl.context import Context
@@ -265,16 +265,11 @@ class DecomposeAttention(RewritePattern):
             return
         gqa = f", {att.groups} query heads per key/value head" if att.groups > 1 else ""
         forms = [f for f, on in (("causal", att.causal), ("masked", att.mask is not None)) if on]
-        emit_remark(
-            op,
-            PASS_NAME,
+        remark = (
             f"-> q·kᵀ and ·v in the kernel, torch's softmax between"
-            f"{' (' + ', '.join(forms) + ')' if forms else ''}{gqa}",
-            routed=True,
+            f"{' (' + ', '.join(forms) + ')' if forms else ''}{gqa}"
         )
-        with building_before(rewriter, op) as built:
-            out = build_attention(att, op.results[0].type)
-        _replace(rewriter, op, out, built)
+        _decompose(rewriter, op, remark, lambda: build_attention(att, op.results[0].type))
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,10 +426,10 @@ class DecomposeEinsum(RewritePattern):
             emit_remark(op, PASS_NAME, f"left on IREE's path: {found}", routed=False)
             return
         contraction, lhs, rhs = found
-        emit_remark(op, PASS_NAME, "-> one matmul in the kernel", routed=True)
-        with building_before(rewriter, op) as built:
-            out = build_einsum(contraction, lhs, rhs, op.results[0].type)
-        _replace(rewriter, op, out, built)
+        _decompose(
+            rewriter, op, "-> one matmul in the kernel",
+            lambda: build_einsum(contraction, lhs, rhs, op.results[0].type),
+        )  # fmt: skip
 
 
 def _read_einsum(op: Operation) -> tuple[Contraction, SSAValue, SSAValue] | str:
@@ -470,13 +465,11 @@ class DecomposeDotAndVectorLinear(RewritePattern):
         if (reason := unsupported_reason(x.type, w.type, result)) is not None:
             emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=False)
             return
-        emit_remark(op, PASS_NAME, "-> matmul in the kernel", routed=True)
-        with building_before(rewriter, op) as built:
-            shape = torch_shape(op.results[0])
-            out = matmul(x, w, shape, op.name)
-            if bias is not None and not isinstance(bias.type, torch.NoneType):
-                out = aten("add.Tensor", [out, bias, const_int(1)], result)
-        _replace(rewriter, op, out, built)
+
+        def build() -> SSAValue:
+            return _plus(matmul(x, w, torch_shape(op.results[0]), op.name), bias, result)
+
+        _decompose(rewriter, op, "-> matmul in the kernel", build)
 
 
 def _is_vector(value: SSAValue) -> bool:
@@ -500,12 +493,10 @@ class DecomposeBilinear(RewritePattern):
         if reason is not None:
             emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=False)
             return
-        emit_remark(op, PASS_NAME, "-> two matmuls in the kernel", routed=True)
-        with building_before(rewriter, op) as built:
-            out = build_bilinear(x1, x2, w, result)
-            if not isinstance(bias.type, torch.NoneType):
-                out = aten("add.Tensor", [out, bias, const_int(1)], result)
-        _replace(rewriter, op, out, built)
+        _decompose(
+            rewriter, op, "-> two matmuls in the kernel",
+            lambda: _plus(build_bilinear(x1, x2, w, result), bias, result),
+        )  # fmt: skip
 
 
 def build_bilinear(x1: SSAValue, x2: SSAValue, w: SSAValue, result: Attribute) -> SSAValue:
@@ -544,12 +535,23 @@ def _fold_size_values(sizes: Sequence[SSAValue]) -> SSAValue:
     return size
 
 
-def _replace(
-    rewriter: PatternRewriter, op: Operation, out: SSAValue, built: list[Operation]
+def _decompose(
+    rewriter: PatternRewriter, op: Operation, remark: str, build: Callable[[], SSAValue]
 ) -> None:
-    """Replace `op` by `out`; the products built for it stand for it in the report."""
+    """Replace `op` by what `build` builds before it, with a remark that counts it as routed;
+    the products built for it stand for it in the report."""
+    emit_remark(op, PASS_NAME, remark, routed=True)
+    with building_before(rewriter, op) as built:
+        out = build()
     share_origin(op, *(new_op for new_op in built if PART_OF in new_op.attributes))
-    rewriter.replace_op(op, [], [out])
+    rewriter.replace(op, [], [out])
+
+
+def _plus(value: SSAValue, bias: SSAValue | None, result_type: Attribute) -> SSAValue:
+    """`value + bias` by torch's `add.Tensor`, or `value` when there is no bias."""
+    if bias is None or isinstance(bias.type, torch.NoneType):
+        return value
+    return aten("add.Tensor", [value, bias, const_int(1)], result_type)
 
 
 PATTERNS: tuple[type[RewritePattern], ...] = (
