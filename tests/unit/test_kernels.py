@@ -40,8 +40,11 @@ DEFAULT_LIB = REPO_ROOT / "src" / "mipsc" / "_lib" / "libmips_kernels.so"
 
 DTYPES = ("f32", "f16", "bf16")
 STORAGE = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
-ISAS = (b"generic", b"avx2", b"avx512", b"amx")
-"""Forced paths; "amx" runs the bf16 kernel on AMX (f32 and f16 take their AVX-512 path)."""
+ISAS = (b"generic", b"avx2", b"avx512", b"amx", b"avx512bf16")
+"""Forced paths; "amx" runs the bf16 kernel on AMX and "avx512bf16" on VDPBF16PS (f32 and f16
+take their AVX-512 path with either)."""
+FLUSHING_BF16_PATHS = (b"amx", b"avx512bf16")
+"""The bf16 paths that read subnormal inputs as zero and flush subnormal sums (mips_kernels.h)."""
 I64 = ctypes.c_int64
 VP = ctypes.c_void_p
 
@@ -72,6 +75,8 @@ def lib():
     lib.mips_debug_reset_counts.restype = None
     lib.mips_debug_matmul_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, VP]
     lib.mips_debug_matmul_isa.restype = ctypes.c_int
+    lib.mips_kernel_info.argtypes = []
+    lib.mips_kernel_info.restype = ctypes.c_char_p
     lib.iree_hal_executable_plugin_query.argtypes = [ctypes.c_uint32, VP]
     lib.iree_hal_executable_plugin_query.restype = VP
     return lib
@@ -81,6 +86,17 @@ def lib():
 def isas(lib):
     """The forced instruction-set paths this CPU supports (a NULL params call returns 1 then)."""
     return [isa for isa in ISAS if lib.mips_debug_matmul_isa(b"mips_matmul_f32", isa, None) == 1]
+
+
+def kernel_info(lib) -> dict[str, str]:
+    """mips_kernel_info()'s key=value fields (config, cpu, paths, blocks)."""
+    text = lib.mips_kernel_info().decode()
+    return dict(re.findall(r"(\w+)=(\S+)", text))
+
+
+def default_bf16_path(lib) -> bytes:
+    """The path the plain bf16 entry point takes on this machine (for >= 16 x 16 outputs)."""
+    return kernel_info(lib)["bf16_path"].encode()
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,6 +303,7 @@ BLOCKING = {
     b"avx2": (6, 16, 256, 144, 2048),
     b"avx512": (12, 32, 256, 192, 2048),
     b"amx": (32, 32, 512, 128, 256),  # bf16's AMX blocks (matmul_bf16_amx.c)
+    b"avx512bf16": (12, 32, 512, 192, 2048),  # bf16's VDPBF16PS blocks (zen4 entry)
 }
 W_FLOATS = 1 << 20
 # A, B, C layouts for the blocking tests: packing from rows, from columns (transposed, i.e.
@@ -511,10 +528,10 @@ def test_identity_all_finite_values(lib, isas, dtype):
     one = 0x3C00 if dtype == "f16" else 0x3F80
     eye = (np.eye(n, dtype=np.uint16) * one).view(STORAGE[dtype])
     want = to_f64(a, dtype)
-    # AMX reads bf16 subnormals as zero (the contract's one exception): so they come out
+    # AMX and VDPBF16PS read bf16 subnormals as zero (the contract's exception): so they come out
     flushed = np.where(np.abs(want) < 2.0**-126, 0.0, want)
     for isa in [None, *isas]:
-        on_amx = dtype == "bf16" and (isa == b"amx" or (isa is None and b"amx" in isas))
+        on_amx = dtype == "bf16" and (isa or default_bf16_path(lib)) in FLUSHING_BF16_PATHS
         for c_layout in ("contig", "transposed"):
             c_base = np.zeros((n, a.shape[0]) if c_layout == "transposed" else a.shape, a.dtype)
             c = c_base.T if c_layout == "transposed" else c_base
@@ -1062,3 +1079,91 @@ def test_abi_version(lib):
     lib.mips_kernel_abi_version.argtypes = []
     lib.mips_kernel_abi_version.restype = ctypes.c_int
     assert lib.mips_kernel_abi_version() == KERNEL_ABI_VERSION
+
+
+# --------------------------------------------------------------------------------------------
+# bf16 on VDPBF16PS (kernels/matmul_bf16_dp.c): the numerics the contract states for it
+
+
+def _bf16_dp_case(lib, arow, bcol, m=16, n=16):
+    """C = A @ B with every row of A = arow and every column of B = bcol (bf16 bit patterns),
+    through the forced avx512bf16 path; returns C[0, 0] as a float and checks all agree."""
+    a = np.tile(np.asarray(arow, np.uint16), (m, 1))
+    b = np.tile(np.asarray(bcol, np.uint16)[:, None], (1, n))
+    c = np.zeros((m, n), np.uint16)
+    assert call(lib, "bf16", make_params(a, a, b, b, c, c, 0), b"avx512bf16") == 0
+    assert np.all(c == c[0, 0])
+    return float(to_f64(c[:1, :1], "bf16")[0, 0])
+
+
+def test_bf16_avx512bf16_numerics(lib, isas):
+    """The VDPBF16PS path: per k pair (k even) two FMAs in f32, k + 1 first, each rounded to
+    nearest even; subnormal bf16 inputs read as zero; subnormal f32 sums flushed to zero; the
+    final bf16 rounding as on every path. The first two cases pin the order and rounding of
+    the f32 sum (no wider sum of a pair); the last two tell the path apart from the exact
+    widening path (forced "avx512"), which keeps subnormals."""
+    if b"avx512bf16" not in isas:
+        pytest.skip("this CPU has no AVX512-BF16")
+    one, neg_one, tiny = _bf16(np.float32(1.0)), _bf16(np.float32(-1.0)), _bf16(np.float32(2**-24))
+    # Pairs (1, 0), (2^-24, 2^-24), (-1, 0) times (1, 0), (1, 1), (1, 0): exact sum 2^-23. Each
+    # 2^-24 added to 1 alone is a tie and rounds back to 1; the -1 then leaves 0 (a pair summed
+    # exactly before one rounding would give 2^-23).
+    arow = [one, 0, tiny, tiny, neg_one, 0]
+    bcol = [one, 0, one, one, one, 0]
+    assert _bf16_dp_case(lib, arow, bcol) == 0.0
+    # Within a pair the k + 1 product comes first: (2^-24, -1) . (1, 1) after 1 gives
+    # 1 - 1 = 0, then 0 + 2^-24 = 2^-24 (the other order would give 0).
+    assert _bf16_dp_case(lib, [one, 0, tiny, neg_one], [one, 0, one, one]) == 2.0**-24
+    # A subnormal bf16 input (2^-127) times 2^100 reads as 0 (exactly: 2^-27).
+    big = _bf16(np.float32(2.0**100))
+    assert _bf16_dp_case(lib, [0x0040, 0], [big, 0]) == 0.0
+    # 2^-63 * 2^-64 = 2^-127 is a subnormal f32 sum: flushed (exactly: the bf16 0x0040).
+    p63, p64 = _bf16(np.float32(2.0**-63)), _bf16(np.float32(2.0**-64))
+    assert _bf16_dp_case(lib, [p63, 0], [p64, 0]) == 0.0
+    # The widening path keeps the subnormals.
+    for arow_, bcol_, want in (
+        ([0x0040, 0], [big, 0], 2.0**-27),
+        ([p63, 0], [p64, 0], 2.0**-127),
+    ):
+        a = np.tile(np.asarray(arow_, np.uint16), (16, 1))
+        b = np.tile(np.asarray(bcol_, np.uint16)[:, None], (1, 16))
+        c = np.zeros((16, 16), np.uint16)
+        assert call(lib, "bf16", make_params(a, a, b, b, c, c, 0), b"avx512") == 0
+        assert float(to_f64(c[:1, :1], "bf16")[0, 0]) == want
+
+
+def test_bf16_avx512bf16_error_bound(lib, isas):
+    """Normal-range data: the VDPBF16PS result is round_bf16(s) with s an f32 sum within the
+    documented bound of the exact one, (k + 2) * 2^-23 * (|A| @ |B| + |C|) (check_result), and
+    it agrees with the exact path to 1 bf16 ulp; with k > KC (f32 partial sums kept between k
+    blocks), accumulating, and B transposed."""
+    if b"avx512bf16" not in isas:
+        pytest.skip("this CPU has no AVX512-BF16")
+    rng = np.random.default_rng(5)
+    for m, n, k, combo, accumulate in (
+        (64, 96, 2048, ("contig", "contig", "contig"), 0),
+        (37, 45, 1100, ("contig", "transposed", "contig"), 1),
+        (50, 33, 301, ("transposed", "contig", "transposed"), 1),
+    ):
+        run_case(lib, rng, "bf16", m, n, k, combo, accumulate, b"avx512bf16")
+    a = _bf16(rng.uniform(-1, 1, (48, 1500)))
+    b = _bf16(rng.uniform(-1, 1, (1500, 40)))
+    got, exact = np.zeros((48, 40), np.uint16), np.zeros((48, 40), np.uint16)
+    assert call(lib, "bf16", make_params(a, a, b, b, got, got, 0), b"avx512bf16") == 0
+    assert call(lib, "bf16", make_params(a, a, b, b, exact, exact, 0), b"avx512") == 0
+    g, e = to_f64(got, "bf16"), to_f64(exact, "bf16")
+    assert np.all(np.abs(g - e) <= 2.0**-7 * np.abs(e) + 1e-30)
+
+
+def test_bf16_default_path_is_counted(lib):
+    """The plain bf16 entry point takes the configured path (mips_kernel_info's bf16_path) for
+    >= 16 x 16 outputs, and counts it."""
+    path = default_bf16_path(lib)
+    rng = np.random.default_rng(2)
+    a, b = _bf16(rng.uniform(-1, 1, (32, 64))), _bf16(rng.uniform(-1, 1, (64, 32)))
+    c = np.zeros((32, 32), np.uint16)
+    lib.mips_debug_reset_counts()
+    assert call(lib, "bf16", make_params(a, a, b, b, c, c, 0)) == 0
+    for counter in FLUSHING_BF16_PATHS:
+        want = int(path == counter)
+        assert lib.mips_debug_call_count(b"mips_matmul_bf16:" + counter) == want, counter
