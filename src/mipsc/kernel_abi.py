@@ -66,6 +66,10 @@ as on AMX), the per-CPU configuration and mips_kernel_info."""
 ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
 """`int mips_kernel_abi_version(void)`: the version a plugin was built for."""
 
+KERNEL_INFO_SYMBOL = "mips_kernel_info"
+"""`const char* mips_kernel_info(void)`: the kernel configuration and paths this machine gets
+(`key=value` fields; MIPSC_KERNEL_CONFIG=<name> forces an entry)."""
+
 
 class MatmulParams(ctypes.Structure):
     """The params struct as ctypes, built from MATMUL_PARAMS: for calling kernels directly

@@ -1167,3 +1167,72 @@ def test_bf16_default_path_is_counted(lib):
     for counter in FLUSHING_BF16_PATHS:
         want = int(path == counter)
         assert lib.mips_debug_call_count(b"mips_matmul_bf16:" + counter) == want, counter
+
+
+# --------------------------------------------------------------------------------------------
+# The per-CPU configuration (kernels/mips_config.c): MIPSC_KERNEL_CONFIG and the plain entries
+
+_CONFIG_SCRIPT = """
+import ctypes, sys
+import numpy as np
+lib = ctypes.CDLL(sys.argv[1])
+lib.mips_kernel_info.restype = ctypes.c_char_p
+print(lib.mips_kernel_info().decode())
+from mipsc.kernel_abi import MatmulParams
+rng = np.random.default_rng(0)
+bad = 0
+for m, n, k in ((40, 70, 600), (100, 33, 1100), (3, 50, 20)):
+    a = rng.integers(-4, 5, (m, k)).astype(np.float32)
+    b = rng.integers(-4, 5, (k, n)).astype(np.float32)
+    want = a @ b
+    for dtype in ("f32", "f16", "bf16"):
+        if dtype == "f32":
+            aa, bb, c = a, b, np.zeros((m, n), np.float32)
+        elif dtype == "f16":
+            aa, bb, c = a.astype(np.float16), b.astype(np.float16), np.zeros((m, n), np.float16)
+        else:
+            aa = (a.view(np.uint32) >> 16).astype(np.uint16)
+            bb = (b.view(np.uint32) >> 16).astype(np.uint16)
+            c = np.zeros((m, n), np.uint16)
+        p = MatmulParams(aa.ctypes.data, 0, k, 1, bb.ctypes.data, 0, n, 1, c.ctypes.data, 0, n,
+                         1, m, n, k, 0)
+        fn = getattr(lib, "mips_matmul_" + dtype)
+        fn.argtypes = [ctypes.c_void_p] * 3
+        assert fn(ctypes.addressof(p), None, None) == 0
+        got = (c.astype(np.uint32) << 16).view(np.float32) if dtype == "bf16" else c
+        # integer sums up to 4*4*1100 = 17600: exact in f32; f16/bf16 round them once
+        ref = want.astype(np.float16) if dtype == "f16" else want
+        if dtype == "bf16":
+            u = want.view(np.uint32).astype(np.uint64)
+            ref = (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
+        bad += int(not np.array_equal(np.asarray(got, np.float32), np.asarray(ref, np.float32)))
+print("bad", bad)
+"""
+
+
+@pytest.mark.parametrize("name", ["zen4", "zen5", "intel-avx512", "avx2", "sse2"])
+def test_kernel_config_override(name, isas):
+    """MIPSC_KERNEL_CONFIG=<entry> (read once per process): the entry and its paths are taken
+    when this CPU has the entry's ISA, else ignored (and said so); either way the plain entry
+    points give exact integer results for every type, k blocked or not."""
+    out = subprocess.run(
+        [sys.executable, "-c", _CONFIG_SCRIPT, str(_lib_path())],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "MIPSC_KERNEL_CONFIG": name},
+    )  # fmt: skip
+    first = out.stdout.splitlines()[0]
+    needs = {"zen4": b"avx512", "zen5": b"avx512", "intel-avx512": b"avx512", "avx2": b"avx2"}
+    if needs.get(name, b"generic") in isas:
+        assert first == f"config={name} (MIPSC_KERNEL_CONFIG)", first
+        info = dict(re.findall(r"(\w+)=(\S+)", out.stdout))
+        f32_path = {"avx2": "avx2", "sse2": "generic"}.get(name, "avx512")
+        assert info["f32_path"] == f32_path
+        if b"amx" in isas:
+            assert info["bf16_path"] == "amx"
+        elif name in ("zen4", "zen5") and b"avx512bf16" in isas:
+            assert info["bf16_path"] == "avx512bf16"
+        else:
+            assert info["bf16_path"] == f32_path
+    else:
+        assert f"MIPSC_KERNEL_CONFIG={name} ignored: this CPU lacks" in first, first
+    assert out.stdout.splitlines()[-1] == "bad 0", out.stdout
