@@ -11,6 +11,7 @@
  * at 0 (the generic entries).
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,20 @@ static void env_int(const char* var, int* field) {
   if (end != NULL && *end == '\0' && v > 0 && v <= 1 << 20) *field = (int)v;
 }
 
+static void write_info(const char* why, const char* note) {
+  snprintf(g_info, sizeof g_info,
+           "config=%s (%s%s)\n"
+           "cpu=%s family=0x%x model=0x%x l1d=%lld l2=%lld l3=%lld\n"
+           "f32_path=%s f16_path=%s bf16_path=%s\n"
+           "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d\n"
+           "about=%s\n",
+           g_config.name, why, note, g_cpu.vendor[0] ? g_cpu.vendor : "unknown", g_cpu.family,
+           g_cpu.model, (long long)g_cpu.l1d, (long long)g_cpu.l2, (long long)g_cpu.l3,
+           isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa),
+           g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
+           g_config.bf16_nc, g_config.b_prefetch_rows, g_config.about);
+}
+
 static void choose(void) {
   read_cpu(&g_cpu);
   const mips_kernel_config* e = detect_entry(&g_cpu);
@@ -250,17 +265,7 @@ static void choose(void) {
   env_int("MIPSC_KERNEL_BF16_KC", &g_config.bf16_kc);
   env_int("MIPSC_KERNEL_BF16_MC", &g_config.bf16_mc);
   env_int("MIPSC_KERNEL_BF16_NC", &g_config.bf16_nc);
-  snprintf(g_info, sizeof g_info,
-           "config=%s (%s%s)\n"
-           "cpu=%s family=0x%x model=0x%x l1d=%lld l2=%lld l3=%lld\n"
-           "f32_path=%s f16_path=%s bf16_path=%s\n"
-           "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d\n"
-           "about=%s\n",
-           g_config.name, why, note, g_cpu.vendor[0] ? g_cpu.vendor : "unknown", g_cpu.family,
-           g_cpu.model, (long long)g_cpu.l1d, (long long)g_cpu.l2, (long long)g_cpu.l3,
-           isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa),
-           g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
-           g_config.bf16_nc, g_config.b_prefetch_rows, g_config.about);
+  write_info(why, note);
 }
 
 const mips_kernel_config* mips_config(void) {
@@ -271,4 +276,33 @@ const mips_kernel_config* mips_config(void) {
 MIPS_EXPORT const char* mips_kernel_info(void) {
   mips_config();
   return g_info;
+}
+
+/* The field of the configuration named key, or NULL. */
+static int* config_field(const char* key) {
+  static const struct {
+    const char* key;
+    size_t offset;
+  } kFields[] = {
+      {"kc", offsetof(mips_kernel_config, kc)},
+      {"mc", offsetof(mips_kernel_config, mc)},
+      {"nc", offsetof(mips_kernel_config, nc)},
+      {"bf16_kc", offsetof(mips_kernel_config, bf16_kc)},
+      {"bf16_mc", offsetof(mips_kernel_config, bf16_mc)},
+      {"bf16_nc", offsetof(mips_kernel_config, bf16_nc)},
+      {"b_prefetch_rows", offsetof(mips_kernel_config, b_prefetch_rows)},
+  };
+  if (key == NULL) return NULL;
+  for (size_t i = 0; i < sizeof kFields / sizeof kFields[0]; ++i)
+    if (strcmp(key, kFields[i].key) == 0) return (int*)((char*)&g_config + kFields[i].offset);
+  return NULL;
+}
+
+MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value) {
+  mips_config();
+  int* field = config_field(key);
+  if (field == NULL || value < 1 || value > (1 << 20)) return -1;
+  *field = (int)value;
+  write_info("set by mips_debug_set_config", "");
+  return 0;
 }

@@ -173,7 +173,12 @@
  * f32_path / f16_path / bf16_path (the ISA names of the test hook below),
  * the blocks, and about (the entry's CPUs and the source of its numbers);
  * a static string, valid for the life of the process.  `mipsc kernel-info`
- * prints it.  "mips_matmul_bf16:avx512bf16" counts the bf16 calls that ran
+ * prints it.  For tuning runs only (tools/tune_kernels.py),
+ * mips_debug_set_config(key, value) sets one block of the live configuration
+ * ("kc", "mc", "nc", "bf16_kc", "bf16_mc", "bf16_nc", "b_prefetch_rows"; 1 to
+ * 2^20) and returns 0, or -1 for another key or value; it must not run while
+ * any kernel runs (not synchronized), and a later mips_kernel_info() shows
+ * the change.  "mips_matmul_bf16:avx512bf16" counts the bf16 calls that ran
  * on VDPBF16PS.
  *
  * Test hook: mips_debug_matmul_isa(symbol, isa, params) runs one kernel with
@@ -242,6 +247,8 @@ MIPS_EXPORT const char* mips_openblas_corename(void);
 /* This process's kernel configuration and paths, as text (see "Kernel
  * configuration" above). */
 MIPS_EXPORT const char* mips_kernel_info(void);
+/* Tuning only: sets one block of the live configuration (see above). */
+MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value);
 
 /* Returns MIPS_KERNEL_ABI_VERSION (see "ABI version" above). */
 MIPS_EXPORT int mips_kernel_abi_version(void);

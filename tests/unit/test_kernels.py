@@ -1236,3 +1236,24 @@ def test_kernel_config_override(name, isas):
     else:
         assert f"MIPSC_KERNEL_CONFIG={name} ignored: this CPU lacks" in first, first
     assert out.stdout.splitlines()[-1] == "bad 0", out.stdout
+
+
+def test_debug_set_config_changes_the_live_blocks():
+    """mips_debug_set_config (tools/tune_kernels.py) sets one block of the live configuration,
+    shown by mips_kernel_info; other keys and values are refused. In a subprocess: the change
+    lasts for the process."""
+    script = (
+        "import ctypes, sys\n"
+        "lib = ctypes.CDLL(sys.argv[1])\n"
+        "lib.mips_kernel_info.restype = ctypes.c_char_p\n"
+        "lib.mips_debug_set_config.argtypes = [ctypes.c_char_p, ctypes.c_int64]\n"
+        "print(lib.mips_debug_set_config(b'bf16_kc', 96), lib.mips_debug_set_config(b'kc', 64),\n"
+        "      lib.mips_debug_set_config(b'nope', 5), lib.mips_debug_set_config(b'mc', 0))\n"
+        "print(lib.mips_kernel_info().decode())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(_lib_path())], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[0] == "0 0 -1 -1"
+    info = dict(re.findall(r"(\w+)=(\S+)", out))
+    assert info["bf16_kc"] == "96" and info["kc"] == "64"
