@@ -43,8 +43,11 @@
 #ifndef MIPS_BF16DP_MR /* -D overrides, for tuning experiments */
 #define MIPS_BF16DP_MR 12
 #endif
+#ifndef MIPS_BF16DP_NV
+#define MIPS_BF16DP_NV 2
+#endif
 #define DP_MR MIPS_BF16DP_MR /* rows of the register tile */
-#define DP_NV 2                /* zmm vectors per row of the tile */
+#define DP_NV MIPS_BF16DP_NV /* zmm vectors per row of the tile */
 #define DP_NR (DP_NV * 16)     /* columns of the register tile */
 _Static_assert(DP_MR >= 1 && DP_MR <= 16 && DP_MR * DP_NV <= 28, "register tile");
 

@@ -47,6 +47,7 @@ static const mips_kernel_config kEntries[] = {
         .kc = 256, .mc = 192, .nc = 2048,
         .bf16_kc = 512, .bf16_mc = 192, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
+        .pack_a_t16 = 1,
     },
     {
         .name = "zen5",
@@ -57,6 +58,7 @@ static const mips_kernel_config kEntries[] = {
         .kc = 256, .mc = 192, .nc = 2048,
         .bf16_kc = 512, .bf16_mc = 192, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
+        .pack_a_t16 = 1,
     },
     {
         .name = "intel-avx512",
@@ -69,6 +71,7 @@ static const mips_kernel_config kEntries[] = {
         .kc = 256, .mc = 192, .nc = 2048,
         .bf16_kc = 512, .bf16_mc = 192, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
+        .pack_a_t16 = 1,
     },
     {
         .name = "avx2",
@@ -79,6 +82,7 @@ static const mips_kernel_config kEntries[] = {
         .kc = 256, .mc = 144, .nc = 2048,
         .bf16_kc = 256, .bf16_mc = 144, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
+        .pack_a_t16 = 1,
     },
     {
         .name = "sse2",
@@ -88,6 +92,7 @@ static const mips_kernel_config kEntries[] = {
         .kc = 0, .mc = 0, .nc = 0,
         .bf16_kc = 0, .bf16_mc = 0, .bf16_nc = 0,
         .b_prefetch_rows = 16,
+        .pack_a_t16 = 1,
     },
 };
 enum { kNumEntries = (int)(sizeof kEntries / sizeof kEntries[0]) };
@@ -222,13 +227,14 @@ static void write_info(const char* why, const char* note) {
            "config=%s (%s%s)\n"
            "cpu=%s family=0x%x model=0x%x l1d=%lld l2=%lld l3=%lld\n"
            "f32_path=%s f16_path=%s bf16_path=%s\n"
-           "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d\n"
+           "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d "
+           "pack_a_t16=%d\n"
            "about=%s\n",
            g_config.name, why, note, g_cpu.vendor[0] ? g_cpu.vendor : "unknown", g_cpu.family,
            g_cpu.model, (long long)g_cpu.l1d, (long long)g_cpu.l2, (long long)g_cpu.l3,
            isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa),
            g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
-           g_config.bf16_nc, g_config.b_prefetch_rows, g_config.about);
+           g_config.bf16_nc, g_config.b_prefetch_rows, g_config.pack_a_t16, g_config.about);
 }
 
 static void choose(void) {
@@ -265,6 +271,9 @@ static void choose(void) {
   env_int("MIPSC_KERNEL_BF16_KC", &g_config.bf16_kc);
   env_int("MIPSC_KERNEL_BF16_MC", &g_config.bf16_mc);
   env_int("MIPSC_KERNEL_BF16_NC", &g_config.bf16_nc);
+  const char* t16 = getenv("MIPSC_KERNEL_PACK_A_T16");
+  if (t16 != NULL && (strcmp(t16, "0") == 0 || strcmp(t16, "1") == 0))
+    g_config.pack_a_t16 = t16[0] == '1';
   write_info(why, note);
 }
 
@@ -291,6 +300,7 @@ static int* config_field(const char* key) {
       {"bf16_mc", offsetof(mips_kernel_config, bf16_mc)},
       {"bf16_nc", offsetof(mips_kernel_config, bf16_nc)},
       {"b_prefetch_rows", offsetof(mips_kernel_config, b_prefetch_rows)},
+      {"pack_a_t16", offsetof(mips_kernel_config, pack_a_t16)},
   };
   if (key == NULL) return NULL;
   for (size_t i = 0; i < sizeof kFields / sizeof kFields[0]; ++i)
@@ -301,7 +311,8 @@ static int* config_field(const char* key) {
 MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value) {
   mips_config();
   int* field = config_field(key);
-  if (field == NULL || value < 1 || value > (1 << 20)) return -1;
+  const int flag = strcmp(key, "pack_a_t16") == 0;
+  if (field == NULL || value < !flag || value > (flag ? 1 : 1 << 20)) return -1;
   *field = (int)value;
   write_info("set by mips_debug_set_config", "");
   return 0;

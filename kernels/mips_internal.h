@@ -120,6 +120,9 @@ typedef struct mips_kernel_config {
   int kc, mc, nc;    /* blocks of the f32-packed GEMM (matmul_gemm.inc) */
   int bf16_kc, bf16_mc, bf16_nc; /* blocks of the VDPBF16PS GEMM */
   int b_prefetch_rows; /* rows of B prefetched ahead while a microkernel packs B */
+  int pack_a_t16;      /* AVX-512, row-major A: 1 packs A slivers in a pass of their own
+                        * with 16 x 16 register transposes, 0 in the first microkernel
+                        * that uses them (as the other paths do) */
 } mips_kernel_config;
 
 /* The configuration of this process, chosen on the first call (thread-safe,
@@ -127,7 +130,7 @@ typedef struct mips_kernel_config {
 MIPS_HIDDEN const mips_kernel_config* mips_config(void);
 
 typedef struct {
-  int kc, mc, nc, b_prefetch_rows;
+  int kc, mc, nc, b_prefetch_rows, pack_a_t16;
 } mips_blocks;
 /* The blocks of the f32-packed GEMM compiled for `isa`: the configuration's
  * when it runs f32 on that path, else the given defaults (a path forced by
@@ -139,11 +142,13 @@ MIPS_INLINE void mips_get_blocks(int isa, int kc, int mc, int nc, int ahead, mip
     b->mc = c->mc;
     b->nc = c->nc;
     b->b_prefetch_rows = c->b_prefetch_rows;
+    b->pack_a_t16 = c->pack_a_t16;
   } else {
     b->kc = kc;
     b->mc = mc;
     b->nc = nc;
     b->b_prefetch_rows = ahead;
+    b->pack_a_t16 = 1;
   }
 }
 

@@ -1257,29 +1257,33 @@ def test_debug_set_config_changes_the_live_blocks():
         "lib.mips_kernel_info.restype = ctypes.c_char_p\n"
         "lib.mips_debug_set_config.argtypes = [ctypes.c_char_p, ctypes.c_int64]\n"
         "print(lib.mips_debug_set_config(b'bf16_kc', 96), lib.mips_debug_set_config(b'kc', 64),\n"
-        "      lib.mips_debug_set_config(b'nope', 5), lib.mips_debug_set_config(b'mc', 0))\n"
+        "      lib.mips_debug_set_config(b'nope', 5), lib.mips_debug_set_config(b'mc', 0),\n"
+        "      lib.mips_debug_set_config(b'pack_a_t16', 0),\n"
+        "      lib.mips_debug_set_config(b'pack_a_t16', 2))\n"
         "print(lib.mips_kernel_info().decode())\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script, str(_lib_path())], capture_output=True, text=True, check=True
     ).stdout
-    assert out.splitlines()[0] == "0 0 -1 -1"
+    assert out.splitlines()[0] == "0 0 -1 -1 0 -1"
     info = dict(re.findall(r"(\w+)=(\S+)", out))
-    assert info["bf16_kc"] == "96" and info["kc"] == "64"
+    assert info["bf16_kc"] == "96" and info["kc"] == "64" and info["pack_a_t16"] == "0"
 
 
 def test_small_blocks_from_the_environment():
-    """MIPSC_KERNEL_KC / _MC / _NC and the BF16_ ones (read once per process) replace the
-    configuration's blocks; small ones (many k, m and n blocks, rounded to the register tile)
+    """MIPSC_KERNEL_KC / _MC / _NC, the BF16_ ones and PACK_A_T16 (read once per process)
+    replace the configuration's fields; small blocks (many k, m and n blocks, rounded to the register tile)
     still give exact integer results on every type."""
     env = {
         **os.environ,
         "MIPSC_KERNEL_KC": "40", "MIPSC_KERNEL_MC": "30", "MIPSC_KERNEL_NC": "70",
         "MIPSC_KERNEL_BF16_KC": "40", "MIPSC_KERNEL_BF16_MC": "20", "MIPSC_KERNEL_BF16_NC": "40",
+        "MIPSC_KERNEL_PACK_A_T16": "0",
     }  # fmt: skip
     out = subprocess.run(
         [sys.executable, "-c", _CONFIG_SCRIPT, str(_lib_path())],
         capture_output=True, text=True, check=True, env=env,
     ).stdout  # fmt: skip
     assert "kc=40 mc=30 nc=70 bf16_kc=40 bf16_mc=20 bf16_nc=40" in out, out
+    assert "pack_a_t16=0" in out, out
     assert out.splitlines()[-1] == "bad 0", out
