@@ -310,6 +310,15 @@ static int* config_field(const char* key) {
 
 MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value) {
   mips_config();
+  if (key != NULL && (strcmp(key, "isa") == 0 || strcmp(key, "bf16_isa") == 0)) {
+    /* a path (MIPS_ISA_*) this CPU has; f32/f16 have no AMX or VDPBF16PS path */
+    const int bf16 = key[0] == 'b';
+    if (value < 0 || value >= MIPS_ISA_COUNT || !mips_isa_supported((int)value)) return -1;
+    if (!bf16 && (value == MIPS_ISA_AMX || value == MIPS_ISA_AVX512BF16)) return -1;
+    *(bf16 ? &g_config.bf16_isa : &g_config.isa) = (int)value;
+    write_info("set by mips_debug_set_config", "");
+    return 0;
+  }
   int* field = config_field(key);
   const int flag = strcmp(key, "pack_a_t16") == 0;
   if (field == NULL || value < !flag || value > (flag ? 1 : 1 << 20)) return -1;

@@ -177,7 +177,10 @@
  * prints it.  For tuning runs only (tools/tune_kernels.py),
  * mips_debug_set_config(key, value) sets one block of the live configuration
  * ("kc", "mc", "nc", "bf16_kc", "bf16_mc", "bf16_nc", "b_prefetch_rows"; 1 to
- * 2^20; "pack_a_t16", 0 or 1: how AVX-512 packs a row-major A) and returns 0, or -1 for another key or value; it must not run while
+ * 2^20; "pack_a_t16", 0 or 1: how AVX-512 packs a row-major A; "isa" and
+ * "bf16_isa": the path, as the index of the name in the test hook's list
+ * below, "generic" = 0 .. "avx512bf16" = 4, one this CPU has, AMX and
+ * AVX512-BF16 for bf16 only) and returns 0, or -1 for another key or value; it must not run while
  * any kernel runs (not synchronized), and a later mips_kernel_info() shows
  * the change.  "mips_matmul_bf16:avx512bf16" counts the bf16 calls that ran
  * on VDPBF16PS.

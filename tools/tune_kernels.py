@@ -12,6 +12,10 @@ per thread count, as `mipsc bench` does.
     .venv/bin/python tools/tune_kernels.py --param bf16_kc=512,256,384,1024 \\
         --shape 1024x1024x1024 --dtype bf16 --threads 1 --threads 2
 
+The code path can be swept the same way (`isa` for f32/f16, `bf16_isa` for bf16, as
+MIPS_ISA_* numbers: 0 generic, 1 avx2, 2 avx512, 3 amx, 4 avx512bf16; only paths this CPU has),
+e.g. `--param bf16_isa=4,2` times VDPBF16PS against widening bf16 to f32.
+
 The values that win go into the CPU's entry in kernels/mips_config.c (with the measurement as
 their source); `mipsc kernel-info` shows the entry this machine gets.
 """

@@ -1259,15 +1259,17 @@ def test_debug_set_config_changes_the_live_blocks():
         "print(lib.mips_debug_set_config(b'bf16_kc', 96), lib.mips_debug_set_config(b'kc', 64),\n"
         "      lib.mips_debug_set_config(b'nope', 5), lib.mips_debug_set_config(b'mc', 0),\n"
         "      lib.mips_debug_set_config(b'pack_a_t16', 0),\n"
-        "      lib.mips_debug_set_config(b'pack_a_t16', 2))\n"
+        "      lib.mips_debug_set_config(b'pack_a_t16', 2),\n"
+        "      lib.mips_debug_set_config(b'bf16_isa', 0), lib.mips_debug_set_config(b'isa', 3))\n"
         "print(lib.mips_kernel_info().decode())\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script, str(_lib_path())], capture_output=True, text=True, check=True
     ).stdout
-    assert out.splitlines()[0] == "0 0 -1 -1 0 -1"
+    assert out.splitlines()[0] == "0 0 -1 -1 0 -1 0 -1"  # isa 3 (AMX) is bf16's only
     info = dict(re.findall(r"(\w+)=(\S+)", out))
     assert info["bf16_kc"] == "96" and info["kc"] == "64" and info["pack_a_t16"] == "0"
+    assert info["bf16_path"] == "generic"
 
 
 def test_small_blocks_from_the_environment():
