@@ -303,8 +303,27 @@ BLOCKING = {
     b"avx2": (6, 16, 256, 144, 2048),
     b"avx512": (12, 32, 256, 192, 2048),
     b"amx": (32, 32, 512, 128, 256),  # bf16's AMX blocks (matmul_bf16_amx.c)
-    b"avx512bf16": (12, 32, 512, 192, 2048),  # bf16's VDPBF16PS blocks (zen4 entry)
+    b"avx512bf16": (12, 32, 2048, 96, 2048),  # bf16's VDPBF16PS blocks (zen4 entry)
 }
+
+
+def _configured_blocking() -> None:
+    """The configured paths run with this machine's configuration blocks (kernels/mips_config.c,
+    mips_kernel_info): build the edge cases around those."""
+    if not _lib_path().is_file():
+        return
+    lib = ctypes.CDLL(str(_lib_path()))
+    lib.mips_kernel_info.restype = ctypes.c_char_p
+    info = dict(re.findall(r"(\w+)=(\S+)", lib.mips_kernel_info().decode()))
+    for path, prefix in ((info["f32_path"], ""), (info["bf16_path"], "bf16_")):
+        isa = path.encode()
+        if isa in BLOCKING and isa != b"amx":
+            mr, nr, *_ = BLOCKING[isa]
+            kc, mc, nc = (int(info[prefix + b]) for b in ("kc", "mc", "nc"))
+            BLOCKING[isa] = (mr, nr, kc, mc // mr * mr, nc // nr * nr)
+
+
+_configured_blocking()
 W_FLOATS = 1 << 20
 # A, B, C layouts for the blocking tests: packing from rows, from columns (transposed, i.e.
 # stride0 == 1, as torch.nn.Linear's weight arrives) and from any strides; C row-major,
