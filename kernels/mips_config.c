@@ -26,7 +26,9 @@
 /* Blocks of a generic entry from the caches (BLIS's rule of thumb, Low et
  * al., "Analytical modeling is enough for high-performance BLIS", TOMS 2016):
  * a B sliver (KC x NR) in half of L1d, an A block (MC x KC) in half of L2, a
- * B panel (KC x NC) in half of L3; KC a multiple of 32, MC of the tile. */
+ * B panel (KC x NC) in half of L3; KC a multiple of 32, MC of the tile.  The
+ * bounds only keep an odd cpuid answer (0 or huge sizes) in the range the
+ * tests cover. */
 static int clamp_block(int64_t v, int lo, int hi, int mult) {
   if (v < lo) v = lo;
   if (v > hi) v = hi;
@@ -199,6 +201,20 @@ static const char* isa_name(int isa) {
   }
 }
 
+/* The register tile (rows x columns of C) of each path's kernel: MM_MR x
+ * MM_NV * lanes in matmul_template.inc, DP_MR x DP_NR in matmul_bf16_dp.c,
+ * 32 x 32 in matmul_bf16_amx.c (the tests check them against their own
+ * table, BLOCKING). */
+static void isa_tile(int isa, int* mr, int* nr) {
+  switch (isa) {
+    case MIPS_ISA_AVX2: *mr = 6; *nr = 16; return;
+    case MIPS_ISA_AVX512: *mr = 12; *nr = 32; return;
+    case MIPS_ISA_AMX: *mr = 32; *nr = 32; return;
+    case MIPS_ISA_AVX512BF16: *mr = 12; *nr = 32; return;
+    default: *mr = 4; *nr = 8; return;
+  }
+}
+
 int mips_isa_from_name(const char* name) {
   if (name == NULL) return -1;
   for (int isa = 0; isa < MIPS_ISA_COUNT; ++isa)
@@ -210,8 +226,9 @@ static void fill_blocks(mips_kernel_config* c, const cpu_info* ci) {
   const int64_t l1 = ci->l1d > 0 ? ci->l1d : 32 * 1024;
   const int64_t l2 = ci->l2 > 0 ? ci->l2 : 256 * 1024;
   const int64_t l3 = ci->l3 > 0 ? ci->l3 : 4 * 1024 * 1024;
-  const int64_t nr = c->isa == MIPS_ISA_AVX512 ? 32 : c->isa == MIPS_ISA_AVX2 ? 16 : 8;
-  if (c->kc == 0) c->kc = clamp_block(l1 / 2 / (nr * 4), 64, 512, 32);
+  int mr, nr;
+  isa_tile(c->isa, &mr, &nr);
+  if (c->kc == 0) c->kc = clamp_block(l1 / 2 / ((int64_t)nr * 4), 64, 512, 32);
   if (c->mc == 0) c->mc = clamp_block(l2 / 2 / (c->kc * 4), 48, 1024, 48);
   if (c->nc == 0) c->nc = clamp_block(l3 / 2 / (c->kc * 4), 256, 8192, 64);
   if (c->bf16_kc == 0) c->bf16_kc = c->kc;
@@ -230,17 +247,20 @@ static void env_int(const char* var, int* field) {
 }
 
 static void write_info(const char* why, const char* note) {
+  int mr, nr, bmr, bnr;
+  isa_tile(g_config.isa, &mr, &nr);
+  isa_tile(g_config.bf16_isa, &bmr, &bnr);
   snprintf(g_info, sizeof g_info,
            "config=%s (%s%s)\n"
            "cpu=%s family=0x%x model=0x%x l1d=%lld l2=%lld l3=%lld\n"
-           "f32_path=%s f16_path=%s bf16_path=%s\n"
+           "f32_path=%s f16_path=%s bf16_path=%s f32_tile=%dx%d bf16_tile=%dx%d\n"
            "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d "
            "pack_a_t16=%d\n"
            "about=%s\n",
            g_config.name, why, note, g_cpu.vendor[0] ? g_cpu.vendor : "unknown", g_cpu.family,
            g_cpu.model, (long long)g_cpu.l1d, (long long)g_cpu.l2, (long long)g_cpu.l3,
-           isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa),
-           g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
+           isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa), mr,
+           nr, bmr, bnr, g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
            g_config.bf16_nc, g_config.b_prefetch_rows, g_config.pack_a_t16, g_config.about);
 }
 

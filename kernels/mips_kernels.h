@@ -172,7 +172,8 @@
  * mips_kernel_info() returns the choice as text, "key=value" fields on
  * lines: config (and why), cpu (vendor, family, model, l1d/l2/l3 bytes),
  * f32_path / f16_path / bf16_path (the ISA names of the test hook below),
- * the blocks, and about (the entry's CPUs and the source of its numbers);
+ * f32_tile / bf16_tile (the register tile of that path's kernel, rows x
+ * columns of C; f16 has f32's), the blocks, and about (the entry's CPUs and the source of its numbers);
  * a static string, valid for the life of the process.  `mipsc kernel-info`
  * prints it.  For tuning runs only (tools/tune_kernels.py),
  * mips_debug_set_config(key, value) sets one block of the live configuration

@@ -1308,3 +1308,11 @@ def test_small_blocks_from_the_environment():
     assert "kc=40 mc=30 nc=70 bf16_kc=40 bf16_mc=20 bf16_nc=40" in out, out
     assert "pack_a_t16=0" in out, out
     assert out.splitlines()[-1] == "bad 0", out
+
+
+def test_kernel_info_tiles_match_the_kernels(lib):
+    """mips_kernel_info's register tiles are those of the kernels the paths run (BLOCKING)."""
+    info = kernel_info(lib)
+    for path, tile in ((info["f32_path"], info["f32_tile"]), (info["bf16_path"], info["bf16_tile"])):
+        mr, nr, *_ = BLOCKING[path.encode()]
+        assert tile == f"{mr}x{nr}", (path, tile)
