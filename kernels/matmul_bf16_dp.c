@@ -153,7 +153,8 @@ DP_TARGET static void dp_pack(uint32_t* restrict dst, const uint16_t* restrict s
  * streams (reading a sliver at a time, 64 bytes per row, was ~1 cycle per
  * element on Zen 4: 20% of a 132x256x512 call). */
 DP_TARGET static void dp_pack_b_rows(uint32_t* restrict bpk, const uint16_t* restrict b,
-                                     int64_t bs0, int64_t nfull, int64_t kc, int64_t sb) {
+                                     int64_t bs0, int64_t nfull, int64_t kc, int64_t sb,
+                                     int64_t ahead) {
   const int64_t kp = (kc + 1) / 2;
   __m512i lo_idx, hi_idx;
   {
@@ -171,6 +172,15 @@ DP_TARGET static void dp_pack_b_rows(uint32_t* restrict bpk, const uint16_t* res
     const uint16_t* s0 = b + 2 * p * bs0;
     const uint16_t* s1 = s0 + bs0;
     const int odd = 2 * p + 1 == kc; /* the last pair of an odd kc: k + 1 is zero */
+    if (2 * p + ahead + 1 < kc) {
+      /* (each row is a new page for a wide B: the hardware prefetchers
+       * do not cross pages) */
+      const uint16_t* f0 = s0 + ahead * bs0;
+      for (int64_t t = 0; t < nfull; ++t) {
+        __builtin_prefetch(f0 + t * DP_NR);
+        __builtin_prefetch(f0 + bs0 + t * DP_NR);
+      }
+    }
     for (int64_t t = 0; t < nfull; ++t) {
       const __m512i r0 = _mm512_loadu_si512(s0 + t * DP_NR);
       const __m512i r1 = odd ? _mm512_setzero_si512() : _mm512_loadu_si512(s1 + t * DP_NR);
@@ -320,7 +330,8 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
         int64_t jr0 = 0;
         if (bs1 == 1 && DP_NR == 32) {
           jr0 = nc / DP_NR * DP_NR;
-          dp_pack_b_rows(bpk, b + pc * bs0 + jc, bs0, nc / DP_NR, kc, sb);
+          dp_pack_b_rows(bpk, b + pc * bs0 + jc, bs0, nc / DP_NR, kc, sb,
+                         cfg->b_prefetch_rows);
         }
         for (int64_t jr = jr0; jr < nc; jr += DP_NR) {
           const int valid = nc - jr < DP_NR ? (int)(nc - jr) : DP_NR;
