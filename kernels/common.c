@@ -22,6 +22,7 @@ static const char* const kKernelNames[MIPS_K_COUNT] = {
     [MIPS_K_OPENBLAS_F32_SGEMM] = "mips_matmul_openblas_f32:sgemm",
     [MIPS_K_OPENBLAS_F32_FALLBACK] = "mips_matmul_openblas_f32:fallback",
     [MIPS_K_BF16_AMX] = "mips_matmul_bf16:amx",
+    [MIPS_K_BF16_DP] = "mips_matmul_bf16:avx512bf16",
 };
 
 int mips_kernel_index(const char* symbol) {
@@ -115,6 +116,9 @@ int mips_isa_supported(int isa) {
              __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     case MIPS_ISA_AMX:
       return mips_isa_supported(MIPS_ISA_AVX512) && mips_bf16_amx_usable();
+    case MIPS_ISA_AVX512BF16: /* + BW/VL for the packing and the stores */
+      return mips_isa_supported(MIPS_ISA_AVX512) && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
     default:
       return 0;
   }
@@ -123,28 +127,12 @@ int mips_isa_supported(int isa) {
 #endif
 }
 
-int mips_best_isa(void) {
-  if (mips_isa_supported(MIPS_ISA_AVX512)) return MIPS_ISA_AVX512;
-  if (mips_isa_supported(MIPS_ISA_AVX2)) return MIPS_ISA_AVX2;
-  return MIPS_ISA_GENERIC;
-}
+int mips_best_isa(void) { return mips_config()->isa; }
 
 MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa_name,
                                       void* params) {
-  int isa;
-  if (isa_name == NULL) return -1;
-  if (strcmp(isa_name, "generic") == 0) {
-    isa = MIPS_ISA_GENERIC;
-  } else if (strcmp(isa_name, "avx2") == 0) {
-    isa = MIPS_ISA_AVX2;
-  } else if (strcmp(isa_name, "avx512") == 0) {
-    isa = MIPS_ISA_AVX512;
-  } else if (strcmp(isa_name, "amx") == 0) {
-    isa = MIPS_ISA_AMX;
-  } else {
-    return -1;
-  }
-  if (!mips_isa_supported(isa)) return -1;
+  const int isa = mips_isa_from_name(isa_name);
+  if (isa < 0 || !mips_isa_supported(isa)) return -1;
   switch (mips_kernel_index(symbol)) {
     case MIPS_K_F32:
       return mips_matmul_f32_run(params, isa);

@@ -24,7 +24,8 @@ enum {
   MIPS_K_OPENBLAS_F32_SGEMM = 4,    /* "mips_matmul_openblas_f32:sgemm" */
   MIPS_K_OPENBLAS_F32_FALLBACK = 5, /* "mips_matmul_openblas_f32:fallback" */
   MIPS_K_BF16_AMX = 6,              /* "mips_matmul_bf16:amx": bf16 calls run on AMX */
-  MIPS_K_COUNT = 7
+  MIPS_K_BF16_DP = 7, /* "mips_matmul_bf16:avx512bf16": bf16 calls run on VDPBF16PS */
+  MIPS_K_COUNT = 8
 };
 
 /* Index of a counter name ("mips_matmul_f32", ...) or -1. */
@@ -94,13 +95,66 @@ enum {
   MIPS_ISA_GENERIC = 0,
   MIPS_ISA_AVX2 = 1,
   MIPS_ISA_AVX512 = 2,
-  MIPS_ISA_AMX = 3
+  MIPS_ISA_AMX = 3,        /* bf16 on AMX tiles (f32/f16: AVX-512) */
+  MIPS_ISA_AVX512BF16 = 4, /* bf16 on VDPBF16PS (f32/f16: AVX-512) */
+  MIPS_ISA_COUNT = 5
 };
 
+/* 1 if this CPU (and OS, and for AMX this process) can run the path. */
 MIPS_HIDDEN int mips_isa_supported(int isa);
-/* Best vector path for this CPU (reads libgcc's CPU model, already set at
- * load); never MIPS_ISA_AMX, which the bf16 kernel asks for itself. */
+/* The MIPS_ISA_* named "generic", "avx2", "avx512", "amx", "avx512bf16";
+ * -1 for another name. */
+MIPS_HIDDEN int mips_isa_from_name(const char* name);
+
+/* The configured path for f32/f16 (mips_config()->isa); never AMX. */
 MIPS_HIDDEN int mips_best_isa(void);
+
+/* ---- per-microarchitecture configuration (mips_config.c) ----------------
+ * One entry per CPU family: which per-ISA kernel runs each type, and its
+ * cache blocks (in elements: KC over k, MC rows of A, NC columns of B). */
+typedef struct mips_kernel_config {
+  const char* name;  /* MIPSC_KERNEL_CONFIG value: "zen4", "zen5", ... */
+  const char* about; /* the CPUs it is for, where its numbers come from */
+  int isa;           /* f32 and f16 path (MIPS_ISA_*) */
+  int bf16_isa;      /* bf16 path: AMX, AVX512BF16, or the f32 path (widen) */
+  int kc, mc, nc;    /* blocks of the f32-packed GEMM (matmul_gemm.inc) */
+  int bf16_kc, bf16_mc, bf16_nc; /* blocks of the VDPBF16PS GEMM */
+  int b_prefetch_rows; /* rows of B prefetched ahead while a microkernel packs B */
+  int pack_a_t16;      /* AVX-512, row-major A: 1 packs A slivers in a pass of their own
+                        * with 16 x 16 register transposes, 0 in the first microkernel
+                        * that uses them (as the other paths do) */
+} mips_kernel_config;
+
+/* The configuration of this process, chosen on the first call (thread-safe,
+ * then constant). */
+MIPS_HIDDEN const mips_kernel_config* mips_config(void);
+
+typedef struct {
+  int kc, mc, nc, b_prefetch_rows, pack_a_t16;
+} mips_blocks;
+/* The blocks of the f32-packed GEMM compiled for `isa`: the configuration's
+ * when it runs f32 on that path, else the given defaults (a path forced by
+ * the test hook on a CPU configured for another). */
+MIPS_INLINE void mips_get_blocks(int isa, int kc, int mc, int nc, int ahead, mips_blocks* b) {
+  const mips_kernel_config* c = mips_config();
+  if (c->isa == isa) {
+    b->kc = c->kc;
+    b->mc = c->mc;
+    b->nc = c->nc;
+    b->b_prefetch_rows = c->b_prefetch_rows;
+    b->pack_a_t16 = c->pack_a_t16;
+  } else {
+    b->kc = kc;
+    b->mc = mc;
+    b->nc = nc;
+    b->b_prefetch_rows = ahead;
+    b->pack_a_t16 = 1;
+  }
+}
+
+/* The VDPBF16PS GEMM (matmul_bf16_dp.c) for a validated, normalized call
+ * with m, n, k > 0; 0, or -1 (nothing written) without memory. */
+MIPS_HIDDEN int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p);
 
 /* Per-type drivers: validate, then run with the given isa path. */
 MIPS_HIDDEN int mips_matmul_f32_run(void* params, int isa);

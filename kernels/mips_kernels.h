@@ -52,6 +52,22 @@
  *             rule; torch's own AMX kernels do the same).  Set the
  *             environment variable MIPSC_DISABLE_AMX=1 before the first
  *             call for the exact vector path.
+ *   bf16 on AVX512-BF16 (VDPBF16PS; the configuration's bf16 path on AMD
+ *             Zen 4 / Zen 5, when C has >= 16 rows and columns): products
+ *             exact, summed in f32, one rounding to bf16 at the end as
+ *             above, with the instruction's rules (Intel SDM, VDPBF16PS;
+ *             checked on Zen 4): k is taken in pairs (k, k+1), k even, and
+ *             each pair is two FMAs into the f32 sum, the k+1 product first,
+ *             each rounded to nearest even (so the sum order is fixed: pairs
+ *             in k order within a k block); bf16 inputs and the running sum
+ *             are read with subnormals as zero, and a subnormal f32 sum is
+ *             flushed to zero (MXCSR is ignored).  The old C (accumulate)
+ *             and the final rounding are exact as on the other paths.  So
+ *             the error bound is that of any f32 sum of the k products
+ *             ((k + 2) * 2^-23 * sum |a||b| before the final rounding, the
+ *             tests' bound), plus at most 2^-126 per flushed subnormal.
+ *             MIPSC_KERNEL_CONFIG=avx2 (or the test hook's "avx512") gives
+ *             the exact widening path.
  *   k == 0:   A . B is the zero matrix (C = 0, or C unchanged when
  *             accumulating); A and B may then be NULL.
  *
@@ -138,14 +154,47 @@
  *   zeroes the time-stamp-counter cycles and calls summed per part of the
  *   GEMM (MIPS_PROF_* in mips_internal.h); single-threaded use only.
  *
+ * Kernel configuration: the kernels are written once per instruction set
+ * (a fixed register tile each: SSE2 4x8, AVX2 6x16, AVX-512 12x32 f32
+ * tiles, AVX512-BF16 12x32, AMX 32x32); a configuration per CPU family
+ * (kernels/mips_config.c: "zen4", "zen5", "intel-avx512", "avx2", "sse2")
+ * says which of them each type runs and with which cache blocks (KC, MC, NC
+ * in elements), B prefetch distance (rows) and A pack routine.  It is chosen
+ * once per process, on the first call, from cpuid: vendor, family and model,
+ * the ISA features
+ * (with the OS's register state), and the L1d / L2 / L3 sizes from cpuid's
+ * cache leaves (4 on Intel, 0x8000001D on AMD), which give the blocks of the
+ * generic entries.  The environment variable MIPSC_KERNEL_CONFIG=<name>
+ * forces an entry (ignored, and said so, if this CPU lacks its ISA);
+ * MIPSC_KERNEL_KC / _MC / _NC, MIPSC_KERNEL_BF16_KC / _MC / _NC and
+ * MIPSC_KERNEL_PACK_A_T16 (0 or 1) override single fields (for tuning runs).  AMX, where this
+ * process may use it, is the bf16 path whatever the entry says.
+ * mips_kernel_info() returns the choice as text, "key=value" fields on
+ * lines: config (and why), cpu (vendor, family, model, l1d/l2/l3 bytes),
+ * f32_path / f16_path / bf16_path (the ISA names of the test hook below),
+ * f32_tile / bf16_tile (the register tile of that path's kernel, rows x
+ * columns of C; f16 has f32's), the blocks, and about (the entry's CPUs and the source of its numbers);
+ * a static string, valid for the life of the process.  `mipsc kernel-info`
+ * prints it.  For tuning runs only (tools/tune_kernels.py),
+ * mips_debug_set_config(key, value) sets one block of the live configuration
+ * ("kc", "mc", "nc", "bf16_kc", "bf16_mc", "bf16_nc", "b_prefetch_rows"; 1 to
+ * 2^20; "pack_a_t16", 0 or 1: how AVX-512 packs a row-major A; "isa" and
+ * "bf16_isa": the path, as the index of the name in the test hook's list
+ * below, "generic" = 0 .. "avx512bf16" = 4, one this CPU has, AMX and
+ * AVX512-BF16 for bf16 only) and returns 0, or -1 for another key or value; it must not run while
+ * any kernel runs (not synchronized), and a later mips_kernel_info() shows
+ * the change.  "mips_matmul_bf16:avx512bf16" counts the bf16 calls that ran
+ * on VDPBF16PS.
+ *
  * Test hook: mips_debug_matmul_isa(symbol, isa, params) runs one kernel with
  * the code path for instruction set `isa` forced ("generic" = baseline
  * x86-64, "avx2" = AVX2+FMA, "avx512" = AVX-512F, "amx" = AMX-BF16 for
- * bf16, AVX-512F for f32 and f16).  It returns the kernel's
+ * bf16, "avx512bf16" = VDPBF16PS for bf16; f32 and f16 run AVX-512F with
+ * the last two).  It returns the kernel's
  * result, or -1 without running anything when the symbol or isa is unknown
  * or this CPU lacks that isa (mips_matmul_openblas_f32 is not a symbol it
  * knows).  It does not touch the debug counters.  The
- * normal entry points pick the best path the CPU supports on every call.
+ * normal entry points take the configuration's paths (above).
  * ---------------------------------------------------------------------------
  */
 #ifndef MIPS_KERNELS_H_
@@ -161,7 +210,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 2
+#define MIPS_KERNEL_ABI_VERSION 3
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
@@ -199,6 +248,12 @@ MIPS_EXPORT int mips_matmul_openblas_f32(void* params, void* context,
 MIPS_EXPORT const char* mips_openblas_error(void);
 /* OpenBLAS's core name, or NULL (never opens the library). */
 MIPS_EXPORT const char* mips_openblas_corename(void);
+
+/* This process's kernel configuration and paths, as text (see "Kernel
+ * configuration" above). */
+MIPS_EXPORT const char* mips_kernel_info(void);
+/* Tuning only: sets one block of the live configuration (see above). */
+MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value);
 
 /* Returns MIPS_KERNEL_ABI_VERSION (see "ABI version" above). */
 MIPS_EXPORT int mips_kernel_abi_version(void);

@@ -436,6 +436,17 @@ def plugin_path() -> None:
     click.echo(str(find_plugin()))
 
 
+@main.command(name="kernel-info")
+@_user_errors
+def kernel_info() -> None:
+    """Print the kernel configuration this machine gets: the CPU (from cpuid), the code path
+    per element type and the cache blocks (MIPSC_KERNEL_CONFIG=<name> forces an entry)."""
+    from mipsc.runtime import kernel_info as read_info
+    from mipsc.runtime import plugin_path as find_plugin
+
+    click.echo(read_info(find_plugin()), nl=False)
+
+
 def _parse_shape(text: str) -> tuple[int, int, int]:
     parts = text.lower().split("x")
     if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):

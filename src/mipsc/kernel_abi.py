@@ -57,13 +57,18 @@ then the tile's sizes, then 0 (C = A·B) or 1 (C += A·B)."""
 
 PLUGIN_NAME = "mips_kernels"
 
-KERNEL_ABI_VERSION = 2
+KERNEL_ABI_VERSION = 3
 """The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
 Bump both with any change of the symbols, the params struct, the numerics or the errors.
-2: mips_matmul_openblas_f32 and mips_openblas_error."""
+2: mips_matmul_openblas_f32 and mips_openblas_error. 3: bf16 on VDPBF16PS (subnormals flushed,
+as on AMX), the per-CPU configuration and mips_kernel_info."""
 
 ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
 """`int mips_kernel_abi_version(void)`: the version a plugin was built for."""
+
+KERNEL_INFO_SYMBOL = "mips_kernel_info"
+"""`const char* mips_kernel_info(void)`: the kernel configuration and paths this machine gets
+(`key=value` fields; MIPSC_KERNEL_CONFIG=<name> forces an entry)."""
 
 
 class MatmulParams(ctypes.Structure):

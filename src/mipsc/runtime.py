@@ -28,6 +28,7 @@ from mipsc.diagnostics import MipscError
 from mipsc.kernel_abi import (
     ABI_VERSION_SYMBOL,
     KERNEL_ABI_VERSION,
+    KERNEL_INFO_SYMBOL,
     KERNEL_SYMBOLS,
     OPENBLAS_ENV,
     OPENBLAS_ERROR_SYMBOL,
@@ -178,6 +179,14 @@ def plugin_abi_version(path: Path) -> int | None:
     if not hasattr(library, ABI_VERSION_SYMBOL):
         return None
     return int(_call_plugin(path, ABI_VERSION_SYMBOL, ctypes.c_int))
+
+
+def kernel_info(path: Path) -> str:
+    """Which kernel configuration and paths the plugin picks on this machine (its
+    KERNEL_INFO_SYMBOL text: config, cpu, per-type paths, cache blocks; mips_kernels.h,
+    "Kernel configuration"). MIPSC_KERNEL_CONFIG in the environment forces an entry."""
+    check_plugin(path)
+    return _call_plugin(path, KERNEL_INFO_SYMBOL, ctypes.c_char_p).decode()
 
 
 def check_plugin(path: Path) -> None:

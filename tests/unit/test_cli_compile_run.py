@@ -343,6 +343,20 @@ def test_plugin_path_prints_an_existing_file():
     assert path.is_file() and path.name == "libmips_kernels.so"
 
 
+def test_kernel_info_names_the_configuration_and_paths():
+    """`mipsc kernel-info` prints the plugin's choice; MIPSC_KERNEL_CONFIG forces an entry every
+    x86-64 CPU can run (sse2), and an unknown name is ignored, and said so."""
+    result = run_mipsc_process("kernel-info")
+    assert result.returncode == 0, result.stderr
+    for key in ("config=", "cpu=", "f32_path=", "bf16_path=", "kc=", "about="):
+        assert key in result.stdout, result.stdout
+    forced = run_mipsc_process("kernel-info", env={"MIPSC_KERNEL_CONFIG": "sse2"})
+    assert forced.stdout.startswith("config=sse2 (MIPSC_KERNEL_CONFIG)"), forced.stdout
+    assert "f32_path=generic f16_path=generic bf16_path=generic" in forced.stdout
+    bogus = run_mipsc_process("kernel-info", env={"MIPSC_KERNEL_CONFIG": "no-such-cpu"})
+    assert "MIPSC_KERNEL_CONFIG=no-such-cpu ignored: no such entry" in bogus.stdout
+
+
 def test_missing_plugin_gives_the_make_kernels_hint(work, vmfb):
     env = {"MIPSC_PLUGIN": str(work / "no_such_lib.so")}
     for args in (["plugin-path"], ["run", vmfb, "--input=2x3xf32=1", "--input=3x4xf32=1"]):

@@ -40,8 +40,11 @@ DEFAULT_LIB = REPO_ROOT / "src" / "mipsc" / "_lib" / "libmips_kernels.so"
 
 DTYPES = ("f32", "f16", "bf16")
 STORAGE = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
-ISAS = (b"generic", b"avx2", b"avx512", b"amx")
-"""Forced paths; "amx" runs the bf16 kernel on AMX (f32 and f16 take their AVX-512 path)."""
+ISAS = (b"generic", b"avx2", b"avx512", b"amx", b"avx512bf16")
+"""Forced paths; "amx" runs the bf16 kernel on AMX and "avx512bf16" on VDPBF16PS (f32 and f16
+take their AVX-512 path with either)."""
+FLUSHING_BF16_PATHS = (b"amx", b"avx512bf16")
+"""The bf16 paths that read subnormal inputs as zero and flush subnormal sums (mips_kernels.h)."""
 I64 = ctypes.c_int64
 VP = ctypes.c_void_p
 
@@ -72,6 +75,8 @@ def lib():
     lib.mips_debug_reset_counts.restype = None
     lib.mips_debug_matmul_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, VP]
     lib.mips_debug_matmul_isa.restype = ctypes.c_int
+    lib.mips_kernel_info.argtypes = []
+    lib.mips_kernel_info.restype = ctypes.c_char_p
     lib.iree_hal_executable_plugin_query.argtypes = [ctypes.c_uint32, VP]
     lib.iree_hal_executable_plugin_query.restype = VP
     return lib
@@ -81,6 +86,17 @@ def lib():
 def isas(lib):
     """The forced instruction-set paths this CPU supports (a NULL params call returns 1 then)."""
     return [isa for isa in ISAS if lib.mips_debug_matmul_isa(b"mips_matmul_f32", isa, None) == 1]
+
+
+def kernel_info(lib) -> dict[str, str]:
+    """mips_kernel_info()'s key=value fields (config, cpu, paths, blocks)."""
+    text = lib.mips_kernel_info().decode()
+    return dict(re.findall(r"(\w+)=(\S+)", text))
+
+
+def default_bf16_path(lib) -> bytes:
+    """The path the plain bf16 entry point takes on this machine (for >= 16 x 16 outputs)."""
+    return kernel_info(lib)["bf16_path"].encode()
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,7 +303,27 @@ BLOCKING = {
     b"avx2": (6, 16, 256, 144, 2048),
     b"avx512": (12, 32, 256, 192, 2048),
     b"amx": (32, 32, 512, 128, 256),  # bf16's AMX blocks (matmul_bf16_amx.c)
+    b"avx512bf16": (12, 32, 2048, 96, 2048),  # bf16's VDPBF16PS blocks (zen4 entry)
 }
+
+
+def _configured_blocking() -> None:
+    """The configured paths run with this machine's configuration blocks (kernels/mips_config.c,
+    mips_kernel_info): build the edge cases around those."""
+    if not _lib_path().is_file():
+        return
+    lib = ctypes.CDLL(str(_lib_path()))
+    lib.mips_kernel_info.restype = ctypes.c_char_p
+    info = dict(re.findall(r"(\w+)=(\S+)", lib.mips_kernel_info().decode()))
+    for path, prefix in ((info["f32_path"], ""), (info["bf16_path"], "bf16_")):
+        isa = path.encode()
+        if isa in BLOCKING and isa != b"amx":
+            mr, nr, *_ = BLOCKING[isa]
+            kc, mc, nc = (int(info[prefix + b]) for b in ("kc", "mc", "nc"))
+            BLOCKING[isa] = (mr, nr, kc, mc // mr * mr, nc // nr * nr)
+
+
+_configured_blocking()
 W_FLOATS = 1 << 20
 # A, B, C layouts for the blocking tests: packing from rows, from columns (transposed, i.e.
 # stride0 == 1, as torch.nn.Linear's weight arrives) and from any strides; C row-major,
@@ -511,10 +547,10 @@ def test_identity_all_finite_values(lib, isas, dtype):
     one = 0x3C00 if dtype == "f16" else 0x3F80
     eye = (np.eye(n, dtype=np.uint16) * one).view(STORAGE[dtype])
     want = to_f64(a, dtype)
-    # AMX reads bf16 subnormals as zero (the contract's one exception): so they come out
+    # AMX and VDPBF16PS read bf16 subnormals as zero (the contract's exception): so they come out
     flushed = np.where(np.abs(want) < 2.0**-126, 0.0, want)
     for isa in [None, *isas]:
-        on_amx = dtype == "bf16" and (isa == b"amx" or (isa is None and b"amx" in isas))
+        on_amx = dtype == "bf16" and (isa or default_bf16_path(lib)) in FLUSHING_BF16_PATHS
         for c_layout in ("contig", "transposed"):
             c_base = np.zeros((n, a.shape[0]) if c_layout == "transposed" else a.shape, a.dtype)
             c = c_base.T if c_layout == "transposed" else c_base
@@ -669,12 +705,15 @@ from mipsc.kernel_abi import (
 lib = ctypes.CDLL(os.environ["MIPSC_PLUGIN"])
 lib.mips_debug_matmul_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
 m = n = k = 64
-b = np.ones((k, n), np.float32)
-c = np.zeros((m, n), np.float32)
-for a in (np.ones(m * k, np.float32), np.ones(m * k - 1, np.float32)):  # fits; 1 short
+dtype = sys.argv[2]
+st = np.float32 if dtype == "f32" else np.uint16
+b = np.ones((k, n), st)
+c = np.zeros((m, n), st)
+for a in (np.ones(m * k, st), np.ones(m * k - 1, st)):  # fits; 1 short
     p = MatmulParams(a.ctypes.data, 0, k, 1, b.ctypes.data, 0, n, 1, c.ctypes.data, 0, n, 1,
                      m, n, k, 0)
-    rc = lib.mips_debug_matmul_isa(b"mips_matmul_f32", sys.argv[1].encode(), ctypes.byref(p))
+    rc = lib.mips_debug_matmul_isa(f"mips_matmul_{dtype}".encode(), sys.argv[1].encode(),
+                                   ctypes.byref(p))
     print(f"returned {rc}, a.size={a.size}", flush=True)
 """
 
@@ -683,23 +722,29 @@ for a in (np.ones(m * k, np.float32), np.ones(m * k - 1, np.float32)):  # fits; 
 def test_sanitizer_catches_out_of_bounds_read(lib, isas, isa, tmp_path):
     """Proof that the sanitized build is armed: an A one element shorter than its params say
     (the kernels cannot know) makes ASan stop the process at the first read past its end, on
-    every ISA path. Runs only under `make test-asan`."""
+    every ISA path (bf16 on the VDPBF16PS one, f32 on the others). Runs only under
+    `make test-asan`."""
     path = _lib_path()
     if not _sanitized(path):
         pytest.skip("needs the sanitized plugin and libasan preloaded (`make test-asan`)")
     if isa not in isas:
         pytest.skip(f"this CPU has no {isa.decode()}")
+    dtype = "bf16" if isa == b"avx512bf16" else "f32"
     script = tmp_path / "oob.py"
     script.write_text(_OOB_SCRIPT)
     result = subprocess.run(
-        [sys.executable, str(script), isa.decode()],
+        [sys.executable, str(script), isa.decode(), dtype],
         capture_output=True, text=True, timeout=120, check=False,
         env={**os.environ, "MIPSC_PLUGIN": str(path)},
     )  # fmt: skip
     assert result.stdout == "returned 0, a.size=4096\n", result.stdout + result.stderr
     assert result.returncode != 0
-    assert "ERROR: AddressSanitizer: heap-buffer-overflow" in result.stderr, result.stderr
-    assert "READ of size" in result.stderr and "mips_matmul_f32_run" in result.stderr
+    # A 64-byte load that straddles the end is reported as "unknown-crash" (ASan names only
+    # accesses that start in the redzone), the narrower ones as "heap-buffer-overflow".
+    assert re.search(
+        r"ERROR: AddressSanitizer: (heap-buffer-overflow|unknown-crash)", result.stderr
+    ), result.stderr
+    assert "READ of size" in result.stderr and f"mips_matmul_{dtype}_run" in result.stderr
 
 
 # --------------------------------------------------------------------------------------------
@@ -1062,3 +1107,212 @@ def test_abi_version(lib):
     lib.mips_kernel_abi_version.argtypes = []
     lib.mips_kernel_abi_version.restype = ctypes.c_int
     assert lib.mips_kernel_abi_version() == KERNEL_ABI_VERSION
+
+
+# --------------------------------------------------------------------------------------------
+# bf16 on VDPBF16PS (kernels/matmul_bf16_dp.c): the numerics the contract states for it
+
+
+def _bf16_dp_case(lib, arow, bcol, m=16, n=16):
+    """C = A @ B with every row of A = arow and every column of B = bcol (bf16 bit patterns),
+    through the forced avx512bf16 path; returns C[0, 0] as a float and checks all agree."""
+    a = np.tile(np.asarray(arow, np.uint16), (m, 1))
+    b = np.tile(np.asarray(bcol, np.uint16)[:, None], (1, n))
+    c = np.zeros((m, n), np.uint16)
+    assert call(lib, "bf16", make_params(a, a, b, b, c, c, 0), b"avx512bf16") == 0
+    assert np.all(c == c[0, 0])
+    return float(to_f64(c[:1, :1], "bf16")[0, 0])
+
+
+def test_bf16_avx512bf16_numerics(lib, isas):
+    """The VDPBF16PS path: per k pair (k even) two FMAs in f32, k + 1 first, each rounded to
+    nearest even; subnormal bf16 inputs read as zero; subnormal f32 sums flushed to zero; the
+    final bf16 rounding as on every path. The first two cases pin the order and rounding of
+    the f32 sum (no wider sum of a pair); the last two tell the path apart from the exact
+    widening path (forced "avx512"), which keeps subnormals."""
+    if b"avx512bf16" not in isas:
+        pytest.skip("this CPU has no AVX512-BF16")
+    one, neg_one, tiny = _bf16(np.float32(1.0)), _bf16(np.float32(-1.0)), _bf16(np.float32(2**-24))
+    # Pairs (1, 0), (2^-24, 2^-24), (-1, 0) times (1, 0), (1, 1), (1, 0): exact sum 2^-23. Each
+    # 2^-24 added to 1 alone is a tie and rounds back to 1; the -1 then leaves 0 (a pair summed
+    # exactly before one rounding would give 2^-23).
+    arow = [one, 0, tiny, tiny, neg_one, 0]
+    bcol = [one, 0, one, one, one, 0]
+    assert _bf16_dp_case(lib, arow, bcol) == 0.0
+    # Within a pair the k + 1 product comes first: (2^-24, -1) . (1, 1) after 1 gives
+    # 1 - 1 = 0, then 0 + 2^-24 = 2^-24 (the other order would give 0).
+    assert _bf16_dp_case(lib, [one, 0, tiny, neg_one], [one, 0, one, one]) == 2.0**-24
+    # A subnormal bf16 input (2^-127) times 2^100 reads as 0 (exactly: 2^-27).
+    big = _bf16(np.float32(2.0**100))
+    assert _bf16_dp_case(lib, [0x0040, 0], [big, 0]) == 0.0
+    # 2^-63 * 2^-64 = 2^-127 is a subnormal f32 sum: flushed (exactly: the bf16 0x0040).
+    p63, p64 = _bf16(np.float32(2.0**-63)), _bf16(np.float32(2.0**-64))
+    assert _bf16_dp_case(lib, [p63, 0], [p64, 0]) == 0.0
+    # The widening path keeps the subnormals.
+    for arow_, bcol_, want in (
+        ([0x0040, 0], [big, 0], 2.0**-27),
+        ([p63, 0], [p64, 0], 2.0**-127),
+    ):
+        a = np.tile(np.asarray(arow_, np.uint16), (16, 1))
+        b = np.tile(np.asarray(bcol_, np.uint16)[:, None], (1, 16))
+        c = np.zeros((16, 16), np.uint16)
+        assert call(lib, "bf16", make_params(a, a, b, b, c, c, 0), b"avx512") == 0
+        assert float(to_f64(c[:1, :1], "bf16")[0, 0]) == want
+
+
+def test_bf16_avx512bf16_error_bound(lib, isas):
+    """Normal-range data: the VDPBF16PS result is round_bf16(s) with s an f32 sum within the
+    documented bound of the exact one, (k + 2) * 2^-23 * (|A| @ |B| + |C|) (check_result), and
+    it agrees with the exact path to 1 bf16 ulp; with k > KC (f32 partial sums kept between k
+    blocks), accumulating, and B transposed."""
+    if b"avx512bf16" not in isas:
+        pytest.skip("this CPU has no AVX512-BF16")
+    rng = np.random.default_rng(5)
+    for m, n, k, combo, accumulate in (
+        (64, 96, 2048, ("contig", "contig", "contig"), 0),
+        (37, 45, 1100, ("contig", "transposed", "contig"), 1),
+        (50, 33, 301, ("transposed", "contig", "transposed"), 1),
+    ):
+        run_case(lib, rng, "bf16", m, n, k, combo, accumulate, b"avx512bf16")
+    a = _bf16(rng.uniform(-1, 1, (48, 1500)))
+    b = _bf16(rng.uniform(-1, 1, (1500, 40)))
+    got, exact = np.zeros((48, 40), np.uint16), np.zeros((48, 40), np.uint16)
+    assert call(lib, "bf16", make_params(a, a, b, b, got, got, 0), b"avx512bf16") == 0
+    assert call(lib, "bf16", make_params(a, a, b, b, exact, exact, 0), b"avx512") == 0
+    g, e = to_f64(got, "bf16"), to_f64(exact, "bf16")
+    assert np.all(np.abs(g - e) <= 2.0**-7 * np.abs(e) + 1e-30)
+
+
+def test_bf16_default_path_is_counted(lib):
+    """The plain bf16 entry point takes the configured path (mips_kernel_info's bf16_path) for
+    >= 16 x 16 outputs, and counts it."""
+    path = default_bf16_path(lib)
+    rng = np.random.default_rng(2)
+    a, b = _bf16(rng.uniform(-1, 1, (32, 64))), _bf16(rng.uniform(-1, 1, (64, 32)))
+    c = np.zeros((32, 32), np.uint16)
+    lib.mips_debug_reset_counts()
+    assert call(lib, "bf16", make_params(a, a, b, b, c, c, 0)) == 0
+    for counter in FLUSHING_BF16_PATHS:
+        want = int(path == counter)
+        assert lib.mips_debug_call_count(b"mips_matmul_bf16:" + counter) == want, counter
+
+
+# --------------------------------------------------------------------------------------------
+# The per-CPU configuration (kernels/mips_config.c): MIPSC_KERNEL_CONFIG and the plain entries
+
+_CONFIG_SCRIPT = """
+import ctypes, sys
+import numpy as np
+lib = ctypes.CDLL(sys.argv[1])
+lib.mips_kernel_info.restype = ctypes.c_char_p
+print(lib.mips_kernel_info().decode())
+from mipsc.kernel_abi import MatmulParams
+rng = np.random.default_rng(0)
+bad = 0
+for m, n, k in ((40, 70, 600), (100, 33, 1100), (3, 50, 20)):
+    a = rng.integers(-4, 5, (m, k)).astype(np.float32)
+    b = rng.integers(-4, 5, (k, n)).astype(np.float32)
+    want = a @ b
+    for dtype in ("f32", "f16", "bf16"):
+        if dtype == "f32":
+            aa, bb, c = a, b, np.zeros((m, n), np.float32)
+        elif dtype == "f16":
+            aa, bb, c = a.astype(np.float16), b.astype(np.float16), np.zeros((m, n), np.float16)
+        else:
+            aa = (a.view(np.uint32) >> 16).astype(np.uint16)
+            bb = (b.view(np.uint32) >> 16).astype(np.uint16)
+            c = np.zeros((m, n), np.uint16)
+        p = MatmulParams(aa.ctypes.data, 0, k, 1, bb.ctypes.data, 0, n, 1, c.ctypes.data, 0, n,
+                         1, m, n, k, 0)
+        fn = getattr(lib, "mips_matmul_" + dtype)
+        fn.argtypes = [ctypes.c_void_p] * 3
+        assert fn(ctypes.addressof(p), None, None) == 0
+        got = (c.astype(np.uint32) << 16).view(np.float32) if dtype == "bf16" else c
+        # integer sums up to 4*4*1100 = 17600: exact in f32; f16/bf16 round them once
+        ref = want.astype(np.float16) if dtype == "f16" else want
+        if dtype == "bf16":
+            u = want.view(np.uint32).astype(np.uint64)
+            ref = (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
+        bad += int(not np.array_equal(np.asarray(got, np.float32), np.asarray(ref, np.float32)))
+print("bad", bad)
+"""
+
+
+@pytest.mark.parametrize("name", ["zen4", "zen5", "intel-avx512", "avx2", "sse2"])
+def test_kernel_config_override(name, isas):
+    """MIPSC_KERNEL_CONFIG=<entry> (read once per process): the entry and its paths are taken
+    when this CPU has the entry's ISA, else ignored (and said so); either way the plain entry
+    points give exact integer results for every type, k blocked or not."""
+    out = subprocess.run(
+        [sys.executable, "-c", _CONFIG_SCRIPT, str(_lib_path())],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "MIPSC_KERNEL_CONFIG": name},
+    )  # fmt: skip
+    first = out.stdout.splitlines()[0]
+    needs = {"zen4": b"avx512", "zen5": b"avx512", "intel-avx512": b"avx512", "avx2": b"avx2"}
+    if needs.get(name, b"generic") in isas:
+        assert first == f"config={name} (MIPSC_KERNEL_CONFIG)", first
+        info = dict(re.findall(r"(\w+)=(\S+)", out.stdout))
+        f32_path = {"avx2": "avx2", "sse2": "generic"}.get(name, "avx512")
+        assert info["f32_path"] == f32_path
+        if b"amx" in isas:
+            assert info["bf16_path"] == "amx"
+        elif name in ("zen4", "zen5") and b"avx512bf16" in isas:
+            assert info["bf16_path"] == "avx512bf16"
+        else:
+            assert info["bf16_path"] == f32_path
+    else:
+        assert f"MIPSC_KERNEL_CONFIG={name} ignored: this CPU lacks" in first, first
+    assert out.stdout.splitlines()[-1] == "bad 0", out.stdout
+
+
+def test_debug_set_config_changes_the_live_blocks():
+    """mips_debug_set_config (tools/tune_kernels.py) sets one block of the live configuration,
+    shown by mips_kernel_info; other keys and values are refused. In a subprocess: the change
+    lasts for the process."""
+    script = (
+        "import ctypes, sys\n"
+        "lib = ctypes.CDLL(sys.argv[1])\n"
+        "lib.mips_kernel_info.restype = ctypes.c_char_p\n"
+        "lib.mips_debug_set_config.argtypes = [ctypes.c_char_p, ctypes.c_int64]\n"
+        "print(lib.mips_debug_set_config(b'bf16_kc', 96), lib.mips_debug_set_config(b'kc', 64),\n"
+        "      lib.mips_debug_set_config(b'nope', 5), lib.mips_debug_set_config(b'mc', 0),\n"
+        "      lib.mips_debug_set_config(b'pack_a_t16', 0),\n"
+        "      lib.mips_debug_set_config(b'pack_a_t16', 2),\n"
+        "      lib.mips_debug_set_config(b'bf16_isa', 0), lib.mips_debug_set_config(b'isa', 3))\n"
+        "print(lib.mips_kernel_info().decode())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(_lib_path())], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[0] == "0 0 -1 -1 0 -1 0 -1"  # isa 3 (AMX) is bf16's only
+    info = dict(re.findall(r"(\w+)=(\S+)", out))
+    assert info["bf16_kc"] == "96" and info["kc"] == "64" and info["pack_a_t16"] == "0"
+    assert info["bf16_path"] == "generic"
+
+
+def test_small_blocks_from_the_environment():
+    """MIPSC_KERNEL_KC / _MC / _NC, the BF16_ ones and PACK_A_T16 (read once per process)
+    replace the configuration's fields; small blocks (many k, m and n blocks, rounded to the register tile)
+    still give exact integer results on every type."""
+    env = {
+        **os.environ,
+        "MIPSC_KERNEL_KC": "40", "MIPSC_KERNEL_MC": "30", "MIPSC_KERNEL_NC": "70",
+        "MIPSC_KERNEL_BF16_KC": "40", "MIPSC_KERNEL_BF16_MC": "20", "MIPSC_KERNEL_BF16_NC": "40",
+        "MIPSC_KERNEL_PACK_A_T16": "0",
+    }  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _CONFIG_SCRIPT, str(_lib_path())],
+        capture_output=True, text=True, check=True, env=env,
+    ).stdout  # fmt: skip
+    assert "kc=40 mc=30 nc=70 bf16_kc=40 bf16_mc=20 bf16_nc=40" in out, out
+    assert "pack_a_t16=0" in out, out
+    assert out.splitlines()[-1] == "bad 0", out
+
+
+def test_kernel_info_tiles_match_the_kernels(lib):
+    """mips_kernel_info's register tiles are those of the kernels the paths run (BLOCKING)."""
+    info = kernel_info(lib)
+    for path, tile in ((info["f32_path"], info["f32_tile"]), (info["bf16_path"], info["bf16_tile"])):
+        mr, nr, *_ = BLOCKING[path.encode()]
+        assert tile == f"{mr}x{nr}", (path, tile)

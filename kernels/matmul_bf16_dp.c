@@ -1,0 +1,375 @@
+/* bf16 matmul on AVX512-BF16 (VDPBF16PS): the "avx512bf16" path.
+ *
+ * One VDPBF16PS zmm takes 16 f32 lanes and, per lane, two bf16 pairs:
+ *   acc += a[k+1] * b[k+1];  acc += a[k] * b[k]
+ * (two FMAs, odd element first; see "Numerics" in mips_kernels.h), i.e. 32
+ * multiply-adds, twice the lanes of an f32 FMA.  On Zen 4 it issues one per
+ * cycle like a 512-bit FMA, so bf16 peaks at twice the f32 rate (AMD's Zen 4
+ * software optimization guide; measured here: BENCHMARKS.md).
+ *
+ * The blocking is the GotoBLAS one of matmul_gemm.inc (and matmul_bf16_amx.c)
+ * with operands packed in k pairs, and block sizes from the per-CPU
+ * configuration (mips_config.c):
+ *
+ *   for i0 in m, step MW             (row chunks, so that W stays bounded)
+ *    for jc in n, step NC            (B panel)
+ *     for pc in k, step KC           (k blocks of nearly equal even size <= KC)
+ *       pack B[pc:+kc, jc:+nc] -> Bp (NR-column slivers of (k, k+1) pairs)
+ *       for ic in m, step MC         (A block)
+ *         pack A[ic:+mc, pc:+kc] -> Ap (MR-row slivers of (k, k+1) pairs)
+ *         for jr in nc, step NR; for ir in mc, step MR:
+ *           microkernel: MR x NR of C += Ap sliver . Bp sliver
+ *
+ * Packed layouts (32-bit words, each a (k, k+1) bf16 pair, k even; an odd kc
+ * gets a zero k + 1):  A sliver: word p * MR + i = row i, pair p;  B sliver:
+ * word p * NR + j = column j, pair p.  Edge slivers are zero-padded to MR rows
+ * / NR columns and never stored.  The microkernel keeps MR x NR f32 sums in
+ * MR * NR / 16 zmm registers; per pair it loads NR / 16 vectors of B,
+ * broadcasts MR words of A and issues MR * NR / 16 VDPBF16PS.
+ *
+ * With several k blocks the f32 partial sums go to a workspace W between
+ * blocks; the last block adds the old C (accumulate) in f32 and rounds to
+ * bf16 once (round to nearest even, in integer arithmetic: exact, no
+ * flush), as the contract says.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mips_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#ifndef MIPS_BF16DP_MR /* -D overrides, for tuning experiments */
+#define MIPS_BF16DP_MR 12
+#endif
+#ifndef MIPS_BF16DP_NV
+#define MIPS_BF16DP_NV 2
+#endif
+#define DP_MR MIPS_BF16DP_MR /* rows of the register tile */
+#define DP_NV MIPS_BF16DP_NV /* zmm vectors per row of the tile */
+#define DP_NR (DP_NV * 16)     /* columns of the register tile */
+_Static_assert(DP_MR >= 1 && DP_MR <= 16 && DP_MR * DP_NV <= 28, "register tile");
+
+#define DP_TARGET \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
+
+static int64_t dp_round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+/* The (k, k+1) pair of row i of a row-contiguous operand, as one word. */
+static inline uint32_t dp_pair(const uint16_t* s, int64_t cs, int64_t q, int64_t kc) {
+  const uint32_t lo = s[q * cs];
+  const uint32_t hi = q + 1 < kc ? s[(q + 1) * cs] : 0u;
+  return lo | (hi << 16);
+}
+
+/* In-register transpose of 16 x 16 32-bit words: r[i] lane j -> r[j] lane i. */
+DP_TARGET static inline void dp_transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512 a0 = t[4 * i], a1 = t[4 * i + 1], a2 = t[4 * i + 2], a3 = t[4 * i + 3];
+    r[4 * i] = _mm512_shuffle_ps(a0, a2, 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(a0, a2, 0xee);
+    r[4 * i + 2] = _mm512_shuffle_ps(a1, a3, 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(a1, a3, 0xee);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88);
+    t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xdd);
+    t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88);
+    t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xdd);
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+  }
+}
+
+/* Packs R "rows" x kc into pairs: dst[p * R + r] = (src[r, 2p], src[r, 2p+1])
+ * where element (r, q) is src[r * rs + q * cs]; rows valid..R-1 and the pair
+ * of an odd kc's last k are zero.  An A sliver is MR rows of A (rs, cs =
+ * a_stride0, a_stride1); a B sliver is NR columns of B (rs, cs = b_stride1,
+ * b_stride0). */
+DP_TARGET static void dp_pack(uint32_t* restrict dst, const uint16_t* restrict src,
+                              int64_t rs, int64_t cs, const int R, int valid, int64_t kc) {
+  const int64_t kp = (kc + 1) / 2;
+  int64_t p = 0;
+  if (cs == 1) {
+    /* each row's pairs are contiguous words: 16 x 16 word transposes */
+    for (; p + 16 <= kc / 2; p += 16) {
+      for (int g = 0; g < R; g += 16) {
+        const int rows = valid - g < 16 ? (valid - g > 0 ? valid - g : 0) : 16;
+        const int outs = R - g < 16 ? R - g : 16;
+        __m512 r[16];
+        for (int i = 0; i < 16; ++i)
+          r[i] = i < rows ? _mm512_loadu_ps(src + (g + i) * rs + 2 * p) : _mm512_setzero_ps();
+        dp_transpose16(r);
+        const __mmask16 keep = (__mmask16)((1u << outs) - 1u);
+        for (int j = 0; j < 16; ++j)
+          _mm512_mask_storeu_ps((float*)(dst + (p + j) * R + g), keep, r[j]);
+      }
+    }
+  } else if (rs == 1 && valid == R && R % 16 == 0) {
+    /* each k's R values are contiguous: interleave rows 2p and 2p+1 */
+    __m512i lo_idx, hi_idx;
+    {
+      uint16_t lo[32], hi[32];
+      for (int j = 0; j < 16; ++j) {
+        lo[2 * j] = (uint16_t)j;
+        lo[2 * j + 1] = (uint16_t)(32 + j);
+        hi[2 * j] = (uint16_t)(16 + j);
+        hi[2 * j + 1] = (uint16_t)(48 + j);
+      }
+      lo_idx = _mm512_loadu_si512(lo);
+      hi_idx = _mm512_loadu_si512(hi);
+    }
+    for (; p < kc / 2; ++p) {
+      const uint16_t* s0 = src + 2 * p * cs;
+      const uint16_t* s1 = s0 + cs;
+      for (int g = 0; g < R; g += 32) {
+        const int left = R - g;
+        const __mmask32 m = left >= 32 ? 0xffffffffu : (1u << left) - 1u;
+        const __m512i r0 = _mm512_maskz_loadu_epi16(m, s0 + g);
+        const __m512i r1 = _mm512_maskz_loadu_epi16(m, s1 + g);
+        _mm512_storeu_si512(dst + p * R + g, _mm512_permutex2var_epi16(r0, lo_idx, r1));
+        if (left > 16)
+          _mm512_storeu_si512(dst + p * R + g + 16, _mm512_permutex2var_epi16(r0, hi_idx, r1));
+      }
+    }
+  }
+  for (; p < kp; ++p) {
+    for (int r = 0; r < R; ++r)
+      dst[p * R + r] = r < valid ? dp_pair(src + r * rs, cs, 2 * p, kc) : 0u;
+  }
+}
+
+/* Packs the full NR-column slivers of a B panel with contiguous rows
+ * (b_stride1 == 1): slivers jr / NR < nfull, kc rows (bs0 apart).  Row pair
+ * by row pair across the whole panel, so that B is read in two sequential
+ * streams (reading a sliver at a time, 64 bytes per row, was ~1 cycle per
+ * element on Zen 4: 20% of a 132x256x512 call). */
+DP_TARGET static void dp_pack_b_rows(uint32_t* restrict bpk, const uint16_t* restrict b,
+                                     int64_t bs0, int64_t nfull, int64_t kc, int64_t sb,
+                                     int64_t ahead) {
+  const int64_t kp = (kc + 1) / 2;
+  __m512i lo_idx, hi_idx;
+  {
+    uint16_t lo[32], hi[32];
+    for (int j = 0; j < 16; ++j) {
+      lo[2 * j] = (uint16_t)j;
+      lo[2 * j + 1] = (uint16_t)(32 + j);
+      hi[2 * j] = (uint16_t)(16 + j);
+      hi[2 * j + 1] = (uint16_t)(48 + j);
+    }
+    lo_idx = _mm512_loadu_si512(lo);
+    hi_idx = _mm512_loadu_si512(hi);
+  }
+  for (int64_t p = 0; p < kp; ++p) {
+    const uint16_t* s0 = b + 2 * p * bs0;
+    const uint16_t* s1 = s0 + bs0;
+    const int odd = 2 * p + 1 == kc; /* the last pair of an odd kc: k + 1 is zero */
+    if (2 * p + ahead + 1 < kc) {
+      /* (each row is a new page for a wide B: the hardware prefetchers
+       * do not cross pages) */
+      const uint16_t* f0 = s0 + ahead * bs0;
+      for (int64_t t = 0; t < nfull; ++t) {
+        __builtin_prefetch(f0 + t * DP_NR);
+        __builtin_prefetch(f0 + bs0 + t * DP_NR);
+      }
+    }
+    for (int64_t t = 0; t < nfull; ++t) {
+      const __m512i r0 = _mm512_loadu_si512(s0 + t * DP_NR);
+      const __m512i r1 = odd ? _mm512_setzero_si512() : _mm512_loadu_si512(s1 + t * DP_NR);
+      uint32_t* d = bpk + t * sb + p * DP_NR;
+      _mm512_storeu_si512(d, _mm512_permutex2var_epi16(r0, lo_idx, r1));
+      _mm512_storeu_si512(d + 16, _mm512_permutex2var_epi16(r0, hi_idx, r1));
+    }
+  }
+}
+
+/* Rounds 16 f32 to bf16 (nearest even, NaN stays quiet NaN), as
+ * mips_f32_to_bf16 does one at a time (integer arithmetic: no flush). */
+DP_TARGET static __m256i dp_round_bf16(__m512 x) {
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i abs = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(abs, _mm512_set1_epi32(0x7f800000));
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_srli_epi32(
+      _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+  const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet));
+}
+
+typedef struct {
+  uint16_t* c; /* C at the tile's (0, 0) */
+  int64_t cs0, cs1;
+  float* w; /* W at the tile's (0, 0), row stride ldw (full MR x NR tiles) */
+  int64_t ldw;
+  int first, last, accumulate;
+} dp_out;
+
+/* The MR x NR tile (mr x nr of it valid) over kp pairs. */
+DP_TARGET __attribute__((noinline)) static void dp_ukr(int64_t kp, const uint32_t* restrict ap,
+                                                       const uint32_t* restrict bp,
+                                                       const dp_out* o, int mr, int nr) {
+  __m512 acc[DP_MR][DP_NV];
+  if (o->first) {
+    for (int i = 0; i < DP_MR; ++i)
+      for (int v = 0; v < DP_NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  } else {
+    for (int i = 0; i < DP_MR; ++i)
+      for (int v = 0; v < DP_NV; ++v) acc[i][v] = _mm512_loadu_ps(o->w + i * o->ldw + 16 * v);
+  }
+  if (o->last) {
+    for (int i = 0; i < mr; ++i) { /* a row of the tile: 64 bytes of bf16 */
+      __builtin_prefetch(o->c + i * o->cs0, 1);
+    }
+  }
+  for (int64_t p = 0; p < kp; ++p) {
+    __m512bh bv[DP_NV];
+    for (int v = 0; v < DP_NV; ++v)
+      bv[v] = (__m512bh)_mm512_loadu_si512(bp + p * DP_NR + 16 * v);
+    for (int i = 0; i < DP_MR; ++i) {
+      const __m512bh av = (__m512bh)_mm512_set1_epi32((int)ap[p * DP_MR + i]);
+      for (int v = 0; v < DP_NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, bv[v]);
+    }
+  }
+  if (!o->last) {
+    for (int i = 0; i < DP_MR; ++i)
+      for (int v = 0; v < DP_NV; ++v) _mm512_storeu_ps(o->w + i * o->ldw + 16 * v, acc[i][v]);
+    return;
+  }
+  for (int i = 0; i < mr; ++i) {
+    uint16_t* crow = o->c + i * o->cs0;
+    for (int v = 0; v < DP_NV; ++v) {
+      const int cols = nr - 16 * v;
+      if (cols <= 0) break;
+      uint16_t* cp = crow + 16 * v * o->cs1;
+      __m512 x = acc[i][v];
+      if (o->cs1 == 1) {
+        const __mmask16 mask = cols >= 16 ? 0xffffu : (__mmask16)((1u << cols) - 1u);
+        if (o->accumulate) {
+          const __m256i old = _mm256_maskz_loadu_epi16(mask, cp);
+          x = _mm512_add_ps(
+              x, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(old), 16)));
+        }
+        _mm256_mask_storeu_epi16(cp, mask, dp_round_bf16(x));
+      } else {
+        float t[16];
+        _mm512_storeu_ps(t, x);
+        const int n = cols < 16 ? cols : 16;
+        for (int j = 0; j < n; ++j) {
+          float y = t[j];
+          if (o->accumulate) y += mips_bf16_to_f32(cp[j * o->cs1]);
+          cp[j * o->cs1] = mips_f32_to_bf16(y);
+        }
+      }
+    }
+  }
+}
+
+DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
+  const mips_kernel_config* cfg = mips_config();
+  const int64_t m = p->m, n = p->n, k = p->k;
+  const uint16_t* a = p->a + p->a_offset;
+  const uint16_t* b = p->b + p->b_offset;
+  uint16_t* c = p->c + p->c_offset;
+  const int64_t as0 = p->a_stride0, as1 = p->a_stride1;
+  const int64_t bs0 = p->b_stride0, bs1 = p->b_stride1;
+  const int64_t KC = dp_round_up(cfg->bf16_kc, 32);
+  const int64_t MC = dp_round_up(cfg->bf16_mc, DP_MR);
+  const int64_t NC = dp_round_up(cfg->bf16_nc, DP_NR);
+  /* k in nkb blocks of nearly equal even size <= KC (pairs never straddle) */
+  const int64_t nkb = (k + KC - 1) / KC;
+  const int64_t kcb = dp_round_up((k + nkb - 1) / nkb, 2);
+  const int64_t kpb = kcb / 2;
+  const int use_w = nkb > 1;
+  const int64_t nc_max = dp_round_up(n < NC ? n : NC, DP_NR);
+  const int64_t mc_max = dp_round_up(m < MC ? m : MC, DP_MR);
+  int64_t mw = m; /* rows of C per chunk (W's rows) */
+  if (use_w) {
+    mw = (1 << 20) / nc_max / mc_max * mc_max; /* W: at most 4 MiB */
+    if (mw < mc_max) mw = mc_max;
+    if (mw > m) mw = m;
+  }
+  const size_t nb = (size_t)((kpb * DP_NR + 16) * (nc_max / DP_NR));
+  const size_t na = (size_t)(mc_max * kpb);
+  const size_t nw = use_w ? (size_t)(dp_round_up(mw, mc_max) * nc_max) : 0;
+  const size_t bytes = ((nb + na) * sizeof(uint32_t) + nw * sizeof(float) + 63) / 64 * 64;
+  uint32_t* buf = (uint32_t*)aligned_alloc(64, bytes);
+  if (buf == NULL) return -1;
+  uint32_t* bpk = buf;
+  uint32_t* apk = bpk + nb;
+  float* w = (float*)(apk + na);
+
+  dp_out o;
+  o.cs0 = p->c_stride0;
+  o.cs1 = p->c_stride1;
+  o.ldw = nc_max;
+  o.accumulate = p->accumulate != 0;
+  o.w = w;
+  for (int64_t i0 = 0; i0 < m; i0 += mw) {
+    const int64_t i1 = m - i0 < mw ? m : i0 + mw;
+    for (int64_t jc = 0; jc < n; jc += nc_max) {
+      const int64_t nc = n - jc < nc_max ? n - jc : nc_max;
+      for (int64_t pc = 0; pc < k; pc += kcb) {
+        const int64_t kc = k - pc < kcb ? k - pc : kcb;
+        const int64_t kp = (kc + 1) / 2;
+        /* words from one packed B sliver to the next: one cache line more
+         * than the sliver, so that the slivers' rows, packed side by side,
+         * do not all fall into the same L1 sets (kp * 128 bytes is a
+         * multiple of 4 KiB for most k) */
+        const int64_t sb = kp * DP_NR + 16;
+        o.first = pc == 0;
+        o.last = pc + kc == k;
+        MIPS_PROF_BEGIN(tb_);
+        int64_t jr0 = 0;
+        if (bs1 == 1 && DP_NR == 32) {
+          jr0 = nc / DP_NR * DP_NR;
+          dp_pack_b_rows(bpk, b + pc * bs0 + jc, bs0, nc / DP_NR, kc, sb,
+                         cfg->b_prefetch_rows);
+        }
+        for (int64_t jr = jr0; jr < nc; jr += DP_NR) {
+          const int valid = nc - jr < DP_NR ? (int)(nc - jr) : DP_NR;
+          dp_pack(bpk + jr / DP_NR * sb, b + pc * bs0 + (jc + jr) * bs1, bs1, bs0, DP_NR, valid, kc);
+        }
+        MIPS_PROF_END(tb_, MIPS_PROF_PACK_B, 1);
+        for (int64_t ic = i0; ic < i1; ic += mc_max) {
+          const int64_t mc = i1 - ic < mc_max ? i1 - ic : mc_max;
+          MIPS_PROF_BEGIN(ta_);
+          for (int64_t ir = 0; ir < mc; ir += DP_MR) {
+            const int valid = mc - ir < DP_MR ? (int)(mc - ir) : DP_MR;
+            dp_pack(apk + ir * kp, a + (ic + ir) * as0 + pc * as1, as0, as1, DP_MR, valid, kc);
+          }
+          MIPS_PROF_END(ta_, MIPS_PROF_PACK_A, 1);
+          for (int64_t jr = 0; jr < nc; jr += DP_NR) {
+            const int nr = nc - jr < DP_NR ? (int)(nc - jr) : DP_NR;
+            for (int64_t ir = 0; ir < mc; ir += DP_MR) {
+              const int mr = mc - ir < DP_MR ? (int)(mc - ir) : DP_MR;
+              o.c = c + (ic + ir) * o.cs0 + (jc + jr) * o.cs1;
+              o.w = w + (ic + ir - i0) * o.ldw + jr;
+              MIPS_PROF_BEGIN(tu_);
+              dp_ukr(kp, apk + ir * kp, bpk + jr / DP_NR * sb, &o, mr, nr);
+              MIPS_PROF_END(tu_, MIPS_PROF_UKR, 1);
+            }
+          }
+        }
+      }
+    }
+  }
+  free(buf);
+  return 0;
+}
+
+#else /* not x86-64 */
+
+int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
+  (void)p;
+  return -1;
+}
+
+#endif

@@ -1,0 +1,355 @@
+/* The per-microarchitecture kernel configuration (mips_kernels.h,
+ * "Kernel configuration").
+ *
+ * Modelled on BLIS's split: the kernels (matmul_gemm.inc, matmul_bf16_dp.c,
+ * matmul_bf16_amx.c) are written once per instruction set, with a fixed
+ * register tile each; this file holds one entry per CPU family that says
+ * which of those kernels to run and with which cache blocks.  The entry is
+ * chosen once per process from cpuid (vendor, family, model, features), or
+ * named by MIPSC_KERNEL_CONFIG; cache sizes are read from cpuid's cache
+ * leaves (4 on Intel, 0x8000001D on AMD) and fill the blocks an entry leaves
+ * at 0 (the generic entries).
+ */
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mips_amx.h"
+#include "mips_internal.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+/* Blocks of a generic entry from the caches (BLIS's rule of thumb, Low et
+ * al., "Analytical modeling is enough for high-performance BLIS", TOMS 2016):
+ * a B sliver (KC x NR) in half of L1d, an A block (MC x KC) in half of L2, a
+ * B panel (KC x NC) in half of L3; KC a multiple of 32, MC of the tile.  The
+ * bounds only keep an odd cpuid answer (0 or huge sizes) in the range the
+ * tests cover. */
+static int clamp_block(int64_t v, int lo, int hi, int mult) {
+  if (v < lo) v = lo;
+  if (v > hi) v = hi;
+  return (int)(v / mult * mult);
+}
+
+/* The entries.  mr/nr: the register tile of the path's kernel (fixed per
+ * ISA); 0 in a block: derived from the caches as above.  The numbers' source
+ * is in each entry's `about`. */
+static const mips_kernel_config kEntries[] = {
+    {
+        .name = "zen4",
+        .about = "AMD Zen 4 (family 0x19 with AVX-512): 512-bit ops on 256-bit units, "
+                 "32 f32 flops/cycle/core, VDPBF16PS at twice that; blocks measured on "
+                 "an EPYC (family 25 model 17, BENCHMARKS.md)",
+        .isa = MIPS_ISA_AVX512,
+        .bf16_isa = MIPS_ISA_AVX512BF16,
+        /* Measured on that EPYC, kernel alone on IREE's tiles (516x256x2048,
+         * 516x256x1024, 132x256x512), interleaved against KC 256 / MC 192:
+         * f32 KC 512 + MC 96 +3-7%; bf16 KC 2048 + MC 96 +7-10% at k >= 1024
+         * (k in one block: no f32 partial sums to reload).  The B sliver then
+         * lives in L2, not L1 (64 / 128 KiB; A block + B sliver <= 1/2 of the
+         * 1 MiB L2), which Zen 4's L2 bandwidth sustains. */
+        .kc = 512, .mc = 96, .nc = 2048,
+        .bf16_kc = 2048, .bf16_mc = 96, .bf16_nc = 2048,
+        .b_prefetch_rows = 16,
+        .pack_a_t16 = 1,
+    },
+    {
+        .name = "zen5",
+        .about = "AMD Zen 5 (family 0x1a with AVX-512): full 512-bit FMA units, 64 f32 "
+                 "flops/cycle/core, 48 KiB L1d, 1 MiB L2; blocks as zen4 (not measured on "
+                 "Zen 5)",
+        .isa = MIPS_ISA_AVX512,
+        .bf16_isa = MIPS_ISA_AVX512BF16,
+        .kc = 512, .mc = 96, .nc = 2048,
+        .bf16_kc = 2048, .bf16_mc = 96, .bf16_nc = 2048,
+        .b_prefetch_rows = 16,
+        .pack_a_t16 = 1,
+    },
+    {
+        .name = "intel-avx512",
+        .about = "Intel AVX-512 server cores (Skylake-SP .. Sapphire Rapids): two 512-bit "
+                 "FMA units; bf16 on AMX where usable, else widened to f32 (VDPBF16PS "
+                 "peaked at ~110 GFLOP/s against 222 for f32 FMAs on a Sapphire Rapids VM); "
+                 "blocks measured there (BENCHMARKS.md, 2026-11-29)",
+        .isa = MIPS_ISA_AVX512,
+        .bf16_isa = MIPS_ISA_AVX512,
+        .kc = 256, .mc = 192, .nc = 2048,
+        .bf16_kc = 512, .bf16_mc = 192, .bf16_nc = 2048,
+        .b_prefetch_rows = 16,
+        .pack_a_t16 = 1,
+    },
+    {
+        .name = "avx2",
+        .about = "any x86-64 with AVX2+FMA+F16C (Haswell+, Zen 1-3): blocks measured on an "
+                 "AVX2-only AMD EPYC (Zen, 32 KiB L1d, 512 KiB L2)",
+        .isa = MIPS_ISA_AVX2,
+        .bf16_isa = MIPS_ISA_AVX2,
+        .kc = 256, .mc = 144, .nc = 2048,
+        .bf16_kc = 256, .bf16_mc = 144, .bf16_nc = 2048,
+        .b_prefetch_rows = 16,
+        .pack_a_t16 = 1,
+    },
+    {
+        .name = "sse2",
+        .about = "baseline x86-64 (SSE2): blocks from the caches (half of L1d / L2 / L3)",
+        .isa = MIPS_ISA_GENERIC,
+        .bf16_isa = MIPS_ISA_GENERIC,
+        .kc = 0, .mc = 0, .nc = 0,
+        .bf16_kc = 0, .bf16_mc = 0, .bf16_nc = 0,
+        .b_prefetch_rows = 16,
+        .pack_a_t16 = 1,
+    },
+};
+enum { kNumEntries = (int)(sizeof kEntries / sizeof kEntries[0]) };
+
+typedef struct {
+  char vendor[13];
+  unsigned family, model;
+  int64_t l1d, l2, l3; /* bytes per core (L3: per instance), 0 if unknown */
+} cpu_info;
+
+static mips_kernel_config g_config;
+static cpu_info g_cpu;
+static char g_info[1024];
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+#if defined(__x86_64__)
+/* Sizes of the data/unified caches from a deterministic cache-parameters
+ * leaf (4 on Intel, 0x8000001D on AMD: same layout). */
+static void read_caches(unsigned leaf, cpu_info* ci) {
+  for (unsigned sub = 0; sub < 16; ++sub) {
+    unsigned a, b, c, d;
+    __cpuid_count(leaf, sub, a, b, c, d);
+    const unsigned type = a & 0x1f; /* 0: no more; 1 data; 2 instruction; 3 unified */
+    if (type == 0) break;
+    if (type == 2) continue;
+    const unsigned level = (a >> 5) & 7;
+    const int64_t bytes = (int64_t)(((b >> 22) & 0x3ff) + 1) * (((b >> 12) & 0x3ff) + 1) *
+                          ((b & 0xfff) + 1) * ((int64_t)c + 1);
+    if (level == 1) ci->l1d = bytes;
+    if (level == 2) ci->l2 = bytes;
+    if (level == 3) ci->l3 = bytes;
+  }
+}
+
+static void read_cpu(cpu_info* ci) {
+  unsigned a, b, c, d;
+  memset(ci, 0, sizeof *ci);
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return;
+  const unsigned max_leaf = a;
+  memcpy(ci->vendor, &b, 4);
+  memcpy(ci->vendor + 4, &d, 4);
+  memcpy(ci->vendor + 8, &c, 4);
+  __get_cpuid(1, &a, &b, &c, &d);
+  const unsigned base_family = (a >> 8) & 0xf, base_model = (a >> 4) & 0xf;
+  ci->family = base_family == 0xf ? base_family + ((a >> 20) & 0xff) : base_family;
+  ci->model = base_family == 0xf || base_family == 0x6 ? base_model | (((a >> 16) & 0xf) << 4)
+                                                        : base_model;
+  if (strcmp(ci->vendor, "AuthenticAMD") == 0) {
+    unsigned max_ext = __get_cpuid_max(0x80000000u, NULL);
+    __get_cpuid(0x80000001u, &a, &b, &c, &d);
+    const int topoext = (c >> 22) & 1;
+    if (topoext && max_ext >= 0x8000001Du) {
+      read_caches(0x8000001Du, ci);
+    } else if (max_ext >= 0x80000006u) { /* older AMD: size fields in KiB */
+      __get_cpuid(0x80000005u, &a, &b, &c, &d);
+      ci->l1d = (int64_t)(c >> 24) * 1024;
+      __get_cpuid(0x80000006u, &a, &b, &c, &d);
+      ci->l2 = (int64_t)(c >> 16) * 1024;
+      ci->l3 = (int64_t)(d >> 18) * 512 * 1024;
+    }
+  } else if (max_leaf >= 4) {
+    read_caches(4, ci);
+  }
+}
+#else
+static void read_cpu(cpu_info* ci) { memset(ci, 0, sizeof *ci); }
+#endif
+
+static const mips_kernel_config* find_entry(const char* name) {
+  for (int i = 0; i < kNumEntries; ++i)
+    if (strcmp(kEntries[i].name, name) == 0) return &kEntries[i];
+  return NULL;
+}
+
+/* The entry for this CPU: by vendor and family for the tuned ones, else by
+ * the widest vector path it has. */
+static const mips_kernel_config* detect_entry(const cpu_info* ci) {
+  const int avx512 = mips_isa_supported(MIPS_ISA_AVX512);
+  const int amd = strcmp(ci->vendor, "AuthenticAMD") == 0;
+  const int intel = strcmp(ci->vendor, "GenuineIntel") == 0;
+  if (amd && avx512 && ci->family == 0x19) return find_entry("zen4");
+  if (amd && avx512 && ci->family >= 0x1a) return find_entry("zen5");
+  if (intel && avx512) return find_entry("intel-avx512");
+  if (avx512) return find_entry("zen4"); /* another AVX-512 CPU: the closest tuned entry */
+  if (mips_isa_supported(MIPS_ISA_AVX2)) return find_entry("avx2");
+  return find_entry("sse2");
+}
+
+static const char* isa_name(int isa) {
+  switch (isa) {
+    case MIPS_ISA_GENERIC: return "generic";
+    case MIPS_ISA_AVX2: return "avx2";
+    case MIPS_ISA_AVX512: return "avx512";
+    case MIPS_ISA_AMX: return "amx";
+    case MIPS_ISA_AVX512BF16: return "avx512bf16";
+    default: return "?";
+  }
+}
+
+/* The register tile (rows x columns of C) of each path's kernel: MM_MR x
+ * MM_NV * lanes in matmul_template.inc, DP_MR x DP_NR in matmul_bf16_dp.c,
+ * 32 x 32 in matmul_bf16_amx.c (the tests check them against their own
+ * table, BLOCKING). */
+static void isa_tile(int isa, int* mr, int* nr) {
+  switch (isa) {
+    case MIPS_ISA_AVX2: *mr = 6; *nr = 16; return;
+    case MIPS_ISA_AVX512: *mr = 12; *nr = 32; return;
+    case MIPS_ISA_AMX: *mr = 32; *nr = 32; return;
+    case MIPS_ISA_AVX512BF16: *mr = 12; *nr = 32; return;
+    default: *mr = 4; *nr = 8; return;
+  }
+}
+
+int mips_isa_from_name(const char* name) {
+  if (name == NULL) return -1;
+  for (int isa = 0; isa < MIPS_ISA_COUNT; ++isa)
+    if (strcmp(name, isa_name(isa)) == 0) return isa;
+  return -1;
+}
+
+static void fill_blocks(mips_kernel_config* c, const cpu_info* ci) {
+  const int64_t l1 = ci->l1d > 0 ? ci->l1d : 32 * 1024;
+  const int64_t l2 = ci->l2 > 0 ? ci->l2 : 256 * 1024;
+  const int64_t l3 = ci->l3 > 0 ? ci->l3 : 4 * 1024 * 1024;
+  int mr, nr;
+  isa_tile(c->isa, &mr, &nr);
+  if (c->kc == 0) c->kc = clamp_block(l1 / 2 / ((int64_t)nr * 4), 64, 512, 32);
+  if (c->mc == 0) c->mc = clamp_block(l2 / 2 / (c->kc * 4), 48, 1024, 48);
+  if (c->nc == 0) c->nc = clamp_block(l3 / 2 / (c->kc * 4), 256, 8192, 64);
+  if (c->bf16_kc == 0) c->bf16_kc = c->kc;
+  if (c->bf16_mc == 0) c->bf16_mc = c->mc;
+  if (c->bf16_nc == 0) c->bf16_nc = c->nc;
+}
+
+/* Replaces a field by the environment variable's value if set (for tuning:
+ * MIPSC_KERNEL_KC, ...). */
+static void env_int(const char* var, int* field) {
+  const char* s = getenv(var);
+  if (s == NULL || *s == '\0') return;
+  char* end = NULL;
+  const long v = strtol(s, &end, 10);
+  if (end != NULL && *end == '\0' && v > 0 && v <= 1 << 20) *field = (int)v;
+}
+
+static void write_info(const char* why, const char* note) {
+  int mr, nr, bmr, bnr;
+  isa_tile(g_config.isa, &mr, &nr);
+  isa_tile(g_config.bf16_isa, &bmr, &bnr);
+  snprintf(g_info, sizeof g_info,
+           "config=%s (%s%s)\n"
+           "cpu=%s family=0x%x model=0x%x l1d=%lld l2=%lld l3=%lld\n"
+           "f32_path=%s f16_path=%s bf16_path=%s f32_tile=%dx%d bf16_tile=%dx%d\n"
+           "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d "
+           "pack_a_t16=%d\n"
+           "about=%s\n",
+           g_config.name, why, note, g_cpu.vendor[0] ? g_cpu.vendor : "unknown", g_cpu.family,
+           g_cpu.model, (long long)g_cpu.l1d, (long long)g_cpu.l2, (long long)g_cpu.l3,
+           isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa), mr,
+           nr, bmr, bnr, g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
+           g_config.bf16_nc, g_config.b_prefetch_rows, g_config.pack_a_t16, g_config.about);
+}
+
+static void choose(void) {
+  read_cpu(&g_cpu);
+  const mips_kernel_config* e = detect_entry(&g_cpu);
+  const char* why = "detected from cpuid";
+  char note[160] = "";
+  const char* want = getenv("MIPSC_KERNEL_CONFIG");
+  if (want != NULL && *want != '\0') {
+    const mips_kernel_config* f = find_entry(want);
+    if (f == NULL) {
+      snprintf(note, sizeof note, "; MIPSC_KERNEL_CONFIG=%.40s ignored: no such entry", want);
+    } else if (!mips_isa_supported(f->isa)) {
+      snprintf(note, sizeof note, "; MIPSC_KERNEL_CONFIG=%.40s ignored: this CPU lacks %s",
+               want, isa_name(f->isa));
+    } else {
+      e = f;
+      why = "MIPSC_KERNEL_CONFIG";
+    }
+  }
+  g_config = *e;
+  /* bf16: AMX wherever this process may use it (any entry), else the
+   * entry's path if the CPU has it, else the f32 path (widening). */
+  if (mips_isa_supported(g_config.isa) && g_config.isa == MIPS_ISA_AVX512 &&
+      mips_bf16_amx_usable()) {
+    g_config.bf16_isa = MIPS_ISA_AMX;
+  } else if (!mips_isa_supported(g_config.bf16_isa)) {
+    g_config.bf16_isa = g_config.isa;
+  }
+  fill_blocks(&g_config, &g_cpu);
+  env_int("MIPSC_KERNEL_KC", &g_config.kc);
+  env_int("MIPSC_KERNEL_MC", &g_config.mc);
+  env_int("MIPSC_KERNEL_NC", &g_config.nc);
+  env_int("MIPSC_KERNEL_BF16_KC", &g_config.bf16_kc);
+  env_int("MIPSC_KERNEL_BF16_MC", &g_config.bf16_mc);
+  env_int("MIPSC_KERNEL_BF16_NC", &g_config.bf16_nc);
+  const char* t16 = getenv("MIPSC_KERNEL_PACK_A_T16");
+  if (t16 != NULL && (strcmp(t16, "0") == 0 || strcmp(t16, "1") == 0))
+    g_config.pack_a_t16 = t16[0] == '1';
+  write_info(why, note);
+}
+
+const mips_kernel_config* mips_config(void) {
+  pthread_once(&g_once, choose);
+  return &g_config;
+}
+
+MIPS_EXPORT const char* mips_kernel_info(void) {
+  mips_config();
+  return g_info;
+}
+
+/* The field of the configuration named key, or NULL. */
+static int* config_field(const char* key) {
+  static const struct {
+    const char* key;
+    size_t offset;
+  } kFields[] = {
+      {"kc", offsetof(mips_kernel_config, kc)},
+      {"mc", offsetof(mips_kernel_config, mc)},
+      {"nc", offsetof(mips_kernel_config, nc)},
+      {"bf16_kc", offsetof(mips_kernel_config, bf16_kc)},
+      {"bf16_mc", offsetof(mips_kernel_config, bf16_mc)},
+      {"bf16_nc", offsetof(mips_kernel_config, bf16_nc)},
+      {"b_prefetch_rows", offsetof(mips_kernel_config, b_prefetch_rows)},
+      {"pack_a_t16", offsetof(mips_kernel_config, pack_a_t16)},
+  };
+  if (key == NULL) return NULL;
+  for (size_t i = 0; i < sizeof kFields / sizeof kFields[0]; ++i)
+    if (strcmp(key, kFields[i].key) == 0) return (int*)((char*)&g_config + kFields[i].offset);
+  return NULL;
+}
+
+MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value) {
+  mips_config();
+  if (key != NULL && (strcmp(key, "isa") == 0 || strcmp(key, "bf16_isa") == 0)) {
+    /* a path (MIPS_ISA_*) this CPU has; f32/f16 have no AMX or VDPBF16PS path */
+    const int bf16 = key[0] == 'b';
+    if (value < 0 || value >= MIPS_ISA_COUNT || !mips_isa_supported((int)value)) return -1;
+    if (!bf16 && (value == MIPS_ISA_AMX || value == MIPS_ISA_AVX512BF16)) return -1;
+    *(bf16 ? &g_config.bf16_isa : &g_config.isa) = (int)value;
+    write_info("set by mips_debug_set_config", "");
+    return 0;
+  }
+  int* field = config_field(key);
+  const int flag = strcmp(key, "pack_a_t16") == 0;
+  if (field == NULL || value < !flag || value > (flag ? 1 : 1 << 20)) return -1;
+  *field = (int)value;
+  write_info("set by mips_debug_set_config", "");
+  return 0;
+}
