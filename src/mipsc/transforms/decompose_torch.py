@@ -163,6 +163,8 @@ def read_attention(op: Operation) -> Attention | str:
 def _scale_of(q: SSAValue, scale: SSAValue) -> float | None:
     if isinstance(scale.type, torch.NoneType):
         head_dim = torch_shape(q)[-1]
+        if head_dim == 0:  # the scores are empty sums (0) whatever the scale
+            return 1.0
         return None if head_dim == DYNAMIC_INDEX else 1.0 / math.sqrt(head_dim)
     return constant_number(scale)
 
@@ -208,6 +210,8 @@ def build_attention(att: Attention, result_type: Attribute) -> SSAValue:
     scores = aten("mul.Scalar", [scores, const_float(att.scale)], scores.type)
     scores = _add_bias(att, scores)
     probs = aten("softmax.int", [scores, const_int(-1), none()], scores.type)
+    if att.mask is not None:
+        probs = _zero_fully_masked_rows(scores, probs)
     out_shape = list(result_type.get_shape())  # type: ignore[attr-defined]
     return _grouped_product(att, probs, att.v, out_shape)
 
@@ -230,6 +234,18 @@ def _grouped_product(
     product = matmul(flat, rhs, [*grouped, cols], part_of)
     sizes = [*lead_sizes, const_int(heads), size_of(lhs, -2), size_of(rhs, -1)]
     return view(product, shape, sizes)
+
+
+def _zero_fully_masked_rows(scores: SSAValue, probs: SSAValue) -> SSAValue:
+    """torch's `_safe_softmax` (torch >= 2.5): a row whose scores are all -inf (a query the
+    mask hides from every key) is 0, not the NaN softmax gives."""
+    shape = torch_shape(scores)
+    bool_type = IntegerType(1)
+    hidden = aten("eq.Scalar", [scores, const_float(-math.inf)], vtensor(shape, bool_type))
+    true = torch.ConstantBoolOp(True).result
+    row_shape = [*shape[:-1], 1]
+    all_hidden = aten("all.dim", [hidden, const_int(-1), true], vtensor(row_shape, bool_type))
+    return aten("where.ScalarSelf", [all_hidden, const_float(0.0), probs], probs.type)
 
 
 def _add_bias(att: Attention, scores: SSAValue) -> SSAValue:
