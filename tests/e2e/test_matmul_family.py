@@ -296,3 +296,16 @@ def test_dynamic_k_of_zero_at_run_time(compile_text, kernel_calls):
     body = f"  %r = torch.aten.mm %a0, %a1 : {vt((3, None))}, {vt((None, 4))} -> {vt((3, 4))}"
     text = module(body, [vt((3, None)), vt((None, 4))], vt((3, 4)))
     check(compile_text, kernel_calls, text, [rand(3, 0), rand(0, 4)], np.zeros((3, 4)))
+
+
+def test_a_dynamic_dim_that_is_1_at_run_time_is_refused_not_broadcast_wrongly(compile_text):
+    # addmm's input [?] given 1 element where N = 3: torch broadcasts; mipsc (like
+    # torch.export, whose dynamic dims are never 1) does not, and once read past its end.
+    body = f"  %r = torch.aten.addmm %a0, %a1, %a2, %one, %one : {vt((None,))}, {vt((None, 7))}, {vt((7, None))}, !torch.int, !torch.int -> {vt((None, None))}"
+    vmfb = compile_text(module(body, [vt((None,)), vt((None, 7)), vt((7, None))], vt((None, None))))
+    model = mipsc.load(vmfb)
+    a, b = np.ones((5, 7), np.float32), np.ones((7, 3), np.float32)
+    got = model.main(np.arange(3, dtype=np.float32), a, b)
+    np.testing.assert_array_equal(got, a @ b + np.arange(3))
+    with pytest.raises(Exception, match="assumes dynamic dims do not broadcast"):
+        model.main(np.full(1, 100, np.float32), a, b)

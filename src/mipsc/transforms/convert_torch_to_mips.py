@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from xdsl.context import Context
-from xdsl.dialects import arith, tensor
+from xdsl.dialects import arith, cf, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     ArrayAttr,
@@ -174,8 +174,13 @@ class TensorIRBuilder:
     def broadcast(
         self, value: SSAValue, shape: Shape, sizes: Sequence[SSAValue], added: Sequence[int]
     ) -> SSAValue:
-        """`value` repeated along the dims `added` of `shape` (a copy, made by IREE)."""
+        """`value` repeated along the dims `added` of `shape` (a copy, made by IREE). Its own
+        dynamic dims must equal the result's at run time: a `?` that is 1 there would need a
+        broadcast decided at run time, which mipsc (like torch.export, which assumes dynamic
+        dims are not 0 or 1) does not make; a check stops it instead of reading out of bounds."""
         kept = [d for i, d in enumerate(shape) if i not in added]
+        kept_sizes = [size for i, size in enumerate(sizes) if i not in added]
+        self.check_same_sizes(value, kept_sizes)
         if _shape(value) != kept:
             # linalg.broadcast wants the kept dims typed alike: a `?` that the other side
             # knows (the shapes were checked to agree) is cast to it, and the reverse.
@@ -186,6 +191,19 @@ class TensorIRBuilder:
         init = self.empty(shape, _element(value), sizes)
         dims = DenseArrayBase.from_list(i64, list(added))
         return self.add(BroadcastOp(value, init, dims)).results[0]
+
+    def check_same_sizes(self, value: SSAValue, sizes: Sequence[SSAValue]) -> None:
+        """A run-time check (`cf.assert`, kept by --iree-opt-strip-assertions=false) that
+        each dynamic dim of `value` equals the size it is meant to have."""
+        for axis, size in enumerate(_shape(value)):
+            if size == DYNAMIC_INDEX:
+                same = arith.CmpiOp(self.dim(value, axis), sizes[axis], "eq")
+                cf.AssertOp(
+                    same,
+                    f"a dynamic dim ({axis}) of a tensor broadcast into a matmul's result "
+                    "differs from the result's: mipsc, like torch.export, assumes dynamic dims "
+                    "do not broadcast (are not 1)",
+                )
 
     def transpose(self, value: SSAValue, perm: Sequence[int]) -> SSAValue:
         """`value` with its dims permuted (a copy, made by IREE)."""
