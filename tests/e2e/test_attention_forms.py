@@ -58,6 +58,15 @@ FORMS = [
          mask_bool=True, hidden_row=True),
     Form("hidden_row_float", (2, 5, 4), (2, 6, 4), (2, 6, 3), mask=(2, 5, 6), hidden_row=True),
     Form("head_dim_zero", (2, 3, 4, 0), (2, 3, 5, 0), (2, 3, 5, 6)),
+    # A head dim known only at run time: the scale 1/sqrt(E) is computed then. (Left on
+    # IREE's path, this form once came back wrong by up to 2.8.)
+    Form("dynamic_head_dim", (2, 3, 4, None), (2, 3, 5, None), (2, 3, 5, None),
+         mask=(2, 1, 1, 5), mask_bool=True, runtime=(8, 8, 8)),
+    # A query head count known only at run time: the groups are counted then (H / Hkv).
+    Form("gqa_dynamic_query_heads", (2, None, 6, 8), (2, 2, 7, 8), (2, 2, 7, 8), gqa=True,
+         mask=(2, 1, 6, 7), runtime=(6,)),
+    Form("dynamic_head_dim_f16", (1, 2, 6, None), (1, 2, 6, None), (1, 2, 6, 4), dtype="f16",
+         causal=True, runtime=(16, 16)),
 ]  # fmt: skip
 
 
@@ -158,3 +167,11 @@ def test_attention_matches_torchs_definition(attention_module, kernel_calls, for
     assert np.isfinite(got.astype(np.float64)).all()
     tol = {"f32": 2e-5, "f16": 4e-3, "bf16": 3e-2}[form.dtype]
     np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol, atol=tol)
+
+
+def test_grouped_heads_with_a_dynamic_key_value_count_stay_with_a_remark():
+    form = Form("kv_dynamic", (2, None, 6, 8), (2, None, 7, 8), (2, None, 7, 8), gqa=True)
+    with collect_remarks() as remarks:
+        lowered = lower_module("module {\n" + function(form) + "}\n", "kv.mlir")
+    assert "torch.aten.scaled_dot_product_attention" in lowered
+    assert any(r.routed is False and "key/value head count" in r.message for r in remarks)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerType, ModuleOp, StringAttr
+from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerType, ModuleOp, Signedness, StringAttr
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -129,7 +129,8 @@ class Attention:
     v: SSAValue
     mask: SSAValue | None
     causal: bool
-    scale: float
+    scale: float | None
+    """None: 1/sqrt(E) of a head dim E known only at run time."""
     groups: int
     """Query heads per key/value head (1 without grouped-query attention)."""
 
@@ -149,8 +150,8 @@ def read_attention(op: Operation) -> Attention | str:
     flags = [constant_bool(causal), *(constant_bool(r) for r in rest)]
     if None in flags:
         return "a flag (is_causal, enable_gqa) that is not a constant"
-    if (factor := _scale_of(q, scale)) is None:
-        return "a scale that is neither None nor a constant, or a dynamic head dim"
+    if (factor := _scale_of(q, scale)) is None and not isinstance(scale.type, torch.NoneType):
+        return "a scale that is neither None nor a constant"
     if (mask_reason := _mask_reason(mask, q)) is not None:
         return mask_reason
     groups = _groups(q, k, v, gqa=any(flags[1:]))
@@ -182,13 +183,20 @@ def _mask_reason(mask: SSAValue, q: SSAValue) -> str | None:
 
 
 def _groups(q: SSAValue, k: SSAValue, v: SSAValue, gqa: bool) -> int | str:
-    """Query heads per key/value head; 1 unless grouped-query attention."""
+    """Query heads per key/value head: 1 unless grouped-query attention, 0 when the head
+    counts are known only at run time (the groups are counted then)."""
     q_shape, k_shape, v_shape = (torch_shape(x) for x in (q, k, v))
-    if not gqa or len(q_shape) < 3 or q_shape[-3] == k_shape[-3]:
+    heads, kv_heads = q_shape[-3] if len(q_shape) >= 3 else 1, k_shape[-3] if gqa else 1
+    if not gqa or len(q_shape) < 3 or (heads == kv_heads != DYNAMIC_INDEX):
         return 1
-    heads, kv_heads = q_shape[-3], k_shape[-3]
-    if DYNAMIC_INDEX in (heads, kv_heads, v_shape[-3]) or kv_heads != v_shape[-3]:
-        return "grouped-query heads of dynamic or unequal counts"
+    if DYNAMIC_INDEX in (kv_heads, v_shape[-3]):
+        # Viewing q as [..., ?, ?, E] leaves IREE 3.13's view lowering two dynamic dims in one
+        # group, and its numbers mismatch at run time.
+        return "a key/value head count known only at run time"
+    if heads == DYNAMIC_INDEX:
+        return 0
+    if kv_heads != v_shape[-3]:
+        return "unequal key and value head counts"
     if kv_heads == 0 or heads % kv_heads:
         return f"{heads} query heads do not group evenly over {kv_heads} key/value heads"
     return heads // kv_heads
@@ -207,7 +215,7 @@ def build_attention(att: Attention, result_type: Attribute) -> SSAValue:
         vtensor([*k_shape[:-2], k_shape[-1], keys], dtype),
     )
     scores = _grouped_product(att, att.q, k_t, [*batch, length, keys])
-    scores = aten("mul.Scalar", [scores, const_float(att.scale)], scores.type)
+    scores = _scaled_scores(att, scores)
     scores = _add_bias(att, scores)
     probs = aten("softmax.int", [scores, const_int(-1), none()], scores.type)
     if att.mask is not None:
@@ -220,20 +228,53 @@ def _grouped_product(
     att: Attention, lhs: SSAValue, rhs: SSAValue, shape: Sequence[int]
 ) -> SSAValue:
     """`lhs · rhs` of shape [..., H, L, C]; with G query heads per key/value head, lhs is
-    viewed as [..., H/G, G·L, K] so that rhs ([..., H/G, K, C]) is never repeated."""
+    viewed as [..., H/G, G·L, K] so that rhs ([..., H/G, K, C]) is never repeated. G = 0:
+    counted at run time (H / Hkv)."""
     part_of = "torch.aten.scaled_dot_product_attention"
     if att.groups == 1:
         return matmul(lhs, rhs, shape, part_of)
-    *lead, heads, length, cols = shape
-    rows = torch_shape(lhs)[-1]
-    grouped = [*lead, heads // att.groups, _mul_dims(att.groups, length)]
+    *lead, _, length, cols = shape
+    kv_heads = torch_shape(rhs)[-3]
+    groups = att.groups or DYNAMIC_INDEX
+    grouped = [*lead, kv_heads, _mul_dims(groups, length)]
     lead_sizes = [size_of(lhs, i) for i in range(len(lead))]
-    merged = aten("mul.int", [const_int(att.groups), size_of(lhs, -2)], torch.IntType())
-    kv_heads = const_int(heads // att.groups)
-    flat = view(lhs, [*grouped, rows], [*lead_sizes, kv_heads, merged, size_of(lhs, -1)])
+    kv_size = size_of(rhs, -3)
+    if att.groups:
+        group_size = const_int(att.groups)
+    else:
+        group_size = aten("floordiv.int", [size_of(lhs, -3), kv_size], torch.IntType())
+    merged = aten("mul.int", [group_size, size_of(lhs, -2)], torch.IntType())
+    rows = torch_shape(lhs)[-1]
+    flat = view(lhs, [*grouped, rows], [*lead_sizes, kv_size, merged, size_of(lhs, -1)])
     product = matmul(flat, rhs, [*grouped, cols], part_of)
-    sizes = [*lead_sizes, const_int(heads), size_of(lhs, -2), size_of(rhs, -1)]
+    sizes = [*lead_sizes, size_of(lhs, -3), size_of(lhs, -2), size_of(rhs, -1)]
     return view(product, shape, sizes)
+
+
+TORCH_DTYPE_CODES = {"f32": 6, "f16": 5, "bf16": 15}
+"""torch's ScalarType codes (c10/core/ScalarType.h) of the float types the kernels take."""
+
+
+def _scaled_scores(att: Attention, scores: SSAValue) -> SSAValue:
+    """scores · scale; with no scale given and a head dim E known only at run time, the
+    scale 1/sqrt(E) is computed then (as a 0-d tensor of the scores' type)."""
+    if att.scale is not None:
+        return aten("mul.Scalar", [scores, const_float(att.scale)], scores.type)
+    dtype = scores.type.dtype  # type: ignore[union-attr]
+    si64 = IntegerType(64, Signedness.SIGNED)
+    to_tensor = torch.op_class("torch.prim.NumToTensor.Scalar")
+    head_dim = to_tensor.create(operands=[size_of(att.q, -1)], result_types=[vtensor([], si64)])
+    as_float = aten(
+        "to.dtype",
+        [head_dim.results[0], const_int(TORCH_DTYPE_CODES[str(dtype)]), _false(), _false(), none()],
+        vtensor([], dtype),
+    )
+    scale = aten("rsqrt", [as_float], vtensor([], dtype))
+    return aten("mul.Tensor", [scores, scale], scores.type)
+
+
+def _false() -> SSAValue:
+    return torch.ConstantBoolOp(False).result
 
 
 def _zero_fully_masked_rows(scores: SSAValue, probs: SSAValue) -> SSAValue:
@@ -279,7 +320,7 @@ class DecomposeAttention(RewritePattern):
             emit_remark(op, PASS_NAME, f"left on IREE's path (its fused attention): {att}",
                         routed=False)  # fmt: skip
             return
-        gqa = f", {att.groups} query heads per key/value head" if att.groups > 1 else ""
+        gqa = f", {att.groups or 'H/Hkv'} query heads per key/value head" if att.groups != 1 else ""
         forms = [f for f, on in (("causal", att.causal), ("masked", att.mask is not None)) if on]
         remark = (
             f"-> q·kᵀ and ·v in the kernel, torch's softmax between"
