@@ -36,6 +36,9 @@ EINSUMS = [
     ("permuted_out", "ij,jk->ki", (3, 4), (4, 5), (5, 3)),
     ("two_sums", "bij,bjiq->bq", (2, 3, 4), (2, 4, 3, 5), (2, 5)),
     ("dynamic", "bij,bjk->bik", (None, None, 4), (None, 4, None), (None, None, None)),
+    # batch labels of size 1 on one side broadcast, as torch.einsum does
+    ("broadcast_ellipsis", "...ij,...jk->...ik", (2, 1, 4, 5), (1, 3, 5, 6), (2, 3, 4, 6)),
+    ("broadcast_batch", "bij,bjk->bik", (1, 3, 4), (2, 4, 5), (2, 3, 5)),
 ]
 
 
@@ -132,6 +135,7 @@ def test_dot_and_linear_with_a_vector_weight(contractions, kernel_calls):
         ("ij,jk->", (3, 4), (4, 5), (), "a label summed within one operand"),
         ("ii,ij->ij", (3, 3), (3, 4), (3, 4), "a diagonal"),
         ("...ij,...jk->...ik", (2, 3, 4), (4, 5), (2, 3, 5), "an ellipsis that broadcasts"),
+        ("ij,jk->ik", (3, 1), (4, 5), (3, 5), "has sizes that do not broadcast"),
     ],
 )
 def test_other_einsums_stay_with_a_remark(equation, lhs, rhs, out, why):

@@ -408,7 +408,8 @@ def build_einsum(c: Contraction, lhs: SSAValue, rhs: SSAValue, result_type: Attr
     for term, value in ((c.lhs, lhs), (c.rhs, rhs)):
         for axis, label in enumerate(term):
             shape = torch_shape(value)[axis]
-            if label not in shapes or shapes[label] == DYNAMIC_INDEX:
+            # A batch label may be 1 on one side (broadcast by the matmul): take the other.
+            if label not in shapes or shapes[label] in (DYNAMIC_INDEX, 1):
                 shapes[label], sizes[label] = shape, size_of(value, axis)
     a = _as_matrix(lhs, c.lhs, c.batch, c.rows, c.sums, shapes, sizes)
     b = _as_matrix(rhs, c.rhs, c.batch, c.sums, c.cols, shapes, sizes)
@@ -501,7 +502,20 @@ def _read_einsum(op: Operation) -> tuple[Contraction, SSAValue, SSAValue] | str:
     found = parse_einsum(equation.value.data, [len(torch_shape(lhs)), len(torch_shape(rhs))])
     if isinstance(found, str):
         return f"'{equation.value.data}' is {found}, not a contraction of two operands"
+    if (label := _mismatched_label(found, torch_shape(lhs), torch_shape(rhs))) is not None:
+        return f"label '{label}' of '{equation.value.data}' has sizes that do not broadcast"
     return found, lhs, rhs
+
+
+def _mismatched_label(c: Contraction, lhs: Sequence[int], rhs: Sequence[int]) -> str | None:
+    """A label whose static sizes differ between the operands, unless it is a batch label
+    that one side has as 1 (which the matmul broadcasts)."""
+    for label in set(c.lhs) & set(c.rhs):
+        a, b = lhs[c.lhs.index(label)], rhs[c.rhs.index(label)]
+        if DYNAMIC_INDEX in (a, b) or a == b or (label in c.batch and 1 in (a, b)):
+            continue
+        return label
+    return None
 
 
 # --------------------------------------------------------------------------------------------
