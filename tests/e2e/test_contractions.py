@@ -62,6 +62,14 @@ OTHERS = """  func.func @bilinear(%x1: !torch.vtensor<[2,3,5],f32>, %x2: !torch.
     %r = torch.aten.bilinear %x1, %x2, %w, %none : !torch.vtensor<[?,5],f32>, !torch.vtensor<[?,6],f32>, !torch.vtensor<[7,5,6],f32>, !torch.none -> !torch.vtensor<[?,7],f32>
     return %r : !torch.vtensor<[?,7],f32>
   }
+  func.func @bilinear_empty(%x1: !torch.vtensor<[0,5],f32>, %x2: !torch.vtensor<[0,6],f32>, %w: !torch.vtensor<[7,5,6],f32>, %b: !torch.vtensor<[7],f32>) -> !torch.vtensor<[0,7],f32> {
+    %r = torch.aten.bilinear %x1, %x2, %w, %b : !torch.vtensor<[0,5],f32>, !torch.vtensor<[0,6],f32>, !torch.vtensor<[7,5,6],f32>, !torch.vtensor<[7],f32> -> !torch.vtensor<[0,7],f32>
+    return %r : !torch.vtensor<[0,7],f32>
+  }
+  func.func @bilinear_no_inputs(%x1: !torch.vtensor<[3,0],f32>, %x2: !torch.vtensor<[3,6],f32>, %w: !torch.vtensor<[7,0,6],f32>, %b: !torch.vtensor<[7],f32>) -> !torch.vtensor<[3,7],f32> {
+    %r = torch.aten.bilinear %x1, %x2, %w, %b : !torch.vtensor<[3,0],f32>, !torch.vtensor<[3,6],f32>, !torch.vtensor<[7,0,6],f32>, !torch.vtensor<[7],f32> -> !torch.vtensor<[3,7],f32>
+    return %r : !torch.vtensor<[3,7],f32>
+  }
   func.func @dot(%a: !torch.vtensor<[9],f32>, %b: !torch.vtensor<[9],f32>) -> !torch.vtensor<[],f32> {
     %r = torch.aten.dot %a, %b : !torch.vtensor<[9],f32>, !torch.vtensor<[9],f32> -> !torch.vtensor<[],f32>
     return %r : !torch.vtensor<[],f32>
@@ -93,7 +101,7 @@ def test_every_contraction_is_routed():
     for op in (*MATMUL_FAMILY, "aten.einsum ", "aten.bilinear ", "aten.dot "):
         assert op not in lowered, f"{op.strip()} left on IREE's path"
     counted = [r for r in remarks if r.routed is not None]
-    assert len(counted) == len(EINSUMS) + 5 and all(r.routed for r in counted)
+    assert len(counted) == len(EINSUMS) + 7 and all(r.routed for r in counted)
 
 
 @pytest.mark.parametrize(("name", "equation", "lhs", "rhs", "out"), EINSUMS, ids=[e[0] for e in EINSUMS])
@@ -116,6 +124,16 @@ def test_bilinear(contractions, kernel_calls):
     assert kernel_calls["mips_matmul_f32"] - before >= 2
     got = contractions.bilinear_no_bias(x1[0], x2[0], w)
     np.testing.assert_allclose(got, want[0] - b, rtol=1e-5, atol=1e-5)
+
+
+def test_bilinear_of_empty_sums_or_an_empty_result(contractions):
+    b = RNG.standard_normal(7).astype(np.float32)
+    got = contractions.bilinear_empty(np.zeros((0, 5), np.float32), np.zeros((0, 6), np.float32),
+                                      RNG.standard_normal((7, 5, 6)).astype(np.float32), b)  # fmt: skip
+    assert got.shape == (0, 7)
+    got = contractions.bilinear_no_inputs(np.zeros((3, 0), np.float32), np.ones((3, 6), np.float32),
+                                          np.zeros((7, 0, 6), np.float32), b)  # fmt: skip
+    np.testing.assert_array_equal(got, np.broadcast_to(b, (3, 7)))
 
 
 def test_dot_and_linear_with_a_vector_weight(contractions, kernel_calls):

@@ -574,6 +574,10 @@ def build_bilinear(x1: SSAValue, x2: SSAValue, w: SSAValue, result: Attribute) -
     """Σ_ij x1_i W_oij x2_j for x1 [..., I], x2 [..., J], W [O, I, J] (see DecomposeBilinear)."""
     o, i, j = torch_shape(w)
     lead = torch_shape(x1)[:-1]
+    if 0 in (o, i, j, *lead):  # empty sums or an empty result: zeros (views of 0 crash IREE)
+        sizes = [*(size_of(x1, axis) for axis in range(len(lead))), size_of(w, 0)]
+        dtype_code = const_int(TORCH_DTYPE_CODES[str(w.type.dtype)])  # type: ignore[union-attr]
+        return aten("zeros", [int_list(sizes), dtype_code, none(), none(), none()], result)
     rows = _fold_dims(lead)
     dtype = w.type.dtype  # type: ignore[union-attr]
     o_s, i_s, j_s = (size_of(w, axis) for axis in range(3))
