@@ -54,8 +54,9 @@ $(PROFILE_PLUGIN): $(KERNEL_SRCS) $(KERNEL_HDRS)
 
 # The kernel tests (builtin and OpenBLAS backends) against the sanitized plugin. Python is not
 # built with ASan, so the runtime is preloaded; Python's own leaks are not ours (detect_leaks=0);
-# any report aborts.
-ASAN_ENV = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+# any report aborts. libstdc++ is preloaded too: IREE's runtime reports a failed call as a C++
+# exception, which ASan's __cxa_throw interceptor can only pass on if libstdc++ was there first.
+ASAN_ENV = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libstdc++.so)" \
 	ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	MIPSC_PLUGIN=$(abspath $(ASAN_PLUGIN))
