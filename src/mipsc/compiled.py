@@ -7,6 +7,7 @@ kernel plugin. Nothing is written beside the caller's files unless `save` is cal
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
 from mipsc.kernel_abi import DEFAULT_BACKEND
+from mipsc.pipeline import compile_module
 from mipsc.remarks import Remark, collect_remarks, format_report
 
 
@@ -103,6 +105,7 @@ def compile(
     iree_flags: Sequence[str] = (),
     plugin: str | Path | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
+    strict_export: bool = True,
 ) -> CompiledModel:
     """Compile a PyTorch module for the CPU with every float matmul in mipsc's kernels.
 
@@ -117,7 +120,6 @@ def compile(
     compile) is a `MipscError`.
     """
     from mipsc.frontends.from_torch import export_module
-    from mipsc.pipeline import compile_module
 
     workdir = tempfile.TemporaryDirectory(prefix="mipsc-")
     work = Path(workdir.name)
@@ -128,23 +130,36 @@ def compile(
         dynamic_shapes=dynamic_shapes,
         external_weights=external_weights,
         parameters_file=work / "model.irpa",
+        strict=strict_export,
     )
-    with collect_remarks() as remarks:
-        compile_module(
-            exported.mlir,
-            exported.name,
-            work / "model.vmfb",
-            target_cpu=target_cpu,
-            extra_flags=iree_flags,
-            kernel_backend=kernel_backend,
-            workers=workers,
-            progress=progress,
-        )
+    options = (target_cpu, kernel_backend, workers, tuple(iree_flags))
+    key = hashlib.sha256(repr(options).encode() + exported.mlir.encode()).hexdigest()
+    if key not in _CACHE:
+        with collect_remarks() as remarks:
+            compile_module(
+                exported.mlir,
+                exported.name,
+                work / "model.vmfb",
+                target_cpu=target_cpu,
+                extra_flags=iree_flags,
+                kernel_backend=kernel_backend,
+                workers=workers,
+                progress=progress,
+            )
+        _CACHE[key] = ((work / "model.vmfb").read_bytes(), list(remarks))
+    else:
+        progress("the same module was compiled before in this process: reusing it")
+    vmfb, found = _CACHE[key]
     return CompiledModel(
-        vmfb=(work / "model.vmfb").read_bytes(),
+        vmfb=vmfb,
         mlir=exported.mlir,
         parameters=exported.parameters,
-        remarks=list(remarks),
+        remarks=list(found),
         workdir=workdir,
         plugin=plugin,
     )
+
+
+_CACHE: dict[str, tuple[bytes, list[Remark]]] = {}
+"""Compiled modules of this process by (options, exported MLIR): an identical export (e.g. a
+torch.compile recompile of the same graph) skips iree-compile."""

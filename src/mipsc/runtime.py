@@ -402,7 +402,8 @@ def _as_output(result: Any, as_torch: bool) -> Any:
 
     if array.dtype.name == "bfloat16":
         return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
-    return torch.from_numpy(np.ascontiguousarray(array))
+    # (np.ascontiguousarray would make a 0-d result 1-d)
+    return torch.from_numpy(array if array.flags.c_contiguous else array.copy())
 
 
 # numpy has no bf16: users meet it as uint16 bit patterns, or as `V2` from a .npy file.

@@ -128,13 +128,16 @@ def export_module(
     dynamic_shapes: Any = None,
     external_weights: bool | None = None,
     parameters_file: Path | None = None,
+    strict: bool = True,
 ) -> Exported:
     """Export `module` (an `nn.Module`, or a function of tensors) called on `example_args`.
 
     `dynamic_shapes` is torch.export's (a tuple with one `{dim: Dim}` per input, or a dict by
     argument name); strings may stand for `Dim`s. `external_weights`: True writes the weights
     to `parameters_file` (.irpa, scope `model`), False inlines them, None decides by size
-    (EXTERNAL_WEIGHTS_BYTES). A module torch.export cannot trace is a MipscError.
+    (EXTERNAL_WEIGHTS_BYTES). `strict=False` traces without dynamo (torch.export's non-strict
+    mode), as needed inside a torch.compile backend. A module torch.export cannot trace is a
+    MipscError.
     """
     torch, aot = import_torch()
     if not isinstance(module, torch.nn.Module):
@@ -160,9 +163,15 @@ def export_module(
         # torch.export's pytree code warns on every export, and a failed trace logs tracebacks
         # on stderr before raising: the user gets the error itself, as a MipscError.
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message="When strict_export == False")
         torch_log.setLevel(logging.CRITICAL)
         try:
-            exported = aot.export(module, args=args, dynamic_shapes=_dims(dynamic_shapes, torch))
+            exported = aot.export(
+                module,
+                args=args,
+                dynamic_shapes=_dims(dynamic_shapes, torch),
+                strict_export=strict,
+            )
         except MipscError:
             raise
         except Exception as err:
