@@ -378,6 +378,8 @@ def _as_input(value: Any, index: int, cli: bool = False) -> Any:
     numpy arrays (bf16 as ml_dtypes.bfloat16); anything else is a MipscError naming it."""
     if isinstance(value, np.ndarray | np.generic | int | float) and not isinstance(value, bool):
         return value
+    if type(value).__module__.startswith("iree."):
+        return value  # IREE's own arrays (DeviceArray, HalBufferView) go in as they are
     if _is_torch_tensor(value):
         import torch
 
