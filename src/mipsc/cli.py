@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
 import tempfile
 import traceback
@@ -296,6 +297,12 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     "worker at a time). Default: this machine's cores, as for --target-cpu=host.",
 )
 @click.option(
+    "--print-debuginfo",
+    is_flag=True,
+    help="With --emit=mips or iree-input: print each op's source location as loc(...), as "
+    "the module handed to iree-compile has them.",
+)
+@click.option(
     "-v",
     "--verbose",
     is_flag=True,
@@ -321,6 +328,7 @@ def compile(
     target_cpu: str,
     kernel_backend: str,
     workers: int,
+    print_debuginfo: bool,
     verbose: bool,
     report: bool,
 ) -> None:
@@ -380,6 +388,7 @@ def compile(
                 text,
                 name,
                 stage=emit,
+                debuginfo=print_debuginfo,
                 kernel_backend=kernel_backend,
                 workers=workers,
                 progress=progress,
@@ -398,10 +407,35 @@ def compile(
                 kernel_backend=kernel_backend,
                 workers=workers,
                 progress=progress,
+                show_command=_command_printer(ctx) if verbose else None,
             )
             progress(f"wrote {out}")
     if report:
         click.echo(format_report(collected), err=True)
+
+
+def _command_printer(ctx: click.Context) -> Callable[[list[str]], None]:
+    """Prints iree-compile's exact command line, fed by the mipsc command that prints the same
+    module (iree-compile reads it on stdin): copy, paste, and it runs."""
+    p = ctx.params
+    mipsc = ["mipsc", "compile", p["input_file"], "--emit=iree-input", "--print-debuginfo"]
+    mipsc += [f"--example-input={spec}" for spec in p["example_inputs"]]
+    mipsc += [f"--dynamic-dim={spec}" for spec in p["dynamic_dims"]]
+    if p["external_weights"] is not None:
+        mipsc.append("--external-weights" if p["external_weights"] else "--inline-weights")
+    if p["kernel_backend"] != DEFAULT_BACKEND:
+        mipsc.append(f"--kernel-backend={p['kernel_backend']}")
+    if p["workers"]:
+        mipsc.append(f"--workers={p['workers']}")
+
+    def show(command: list[str]) -> None:
+        click.echo(
+            "mipsc: iree-compile command (the module goes to its stdin):\n"
+            f"  {shlex.join(mipsc)} \\\n    | {shlex.join(command)}",
+            err=True,
+        )
+
+    return show
 
 
 def _model_path(input_file: str) -> Path:
@@ -593,8 +627,10 @@ def plugin_path() -> None:
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
     parts = text.lower().split("x")
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
         raise MipscError(f"bad shape '{text}': write MxNxK, e.g. 1024x1024x1024")
+    if any(int(p) == 0 for p in parts):
+        raise MipscError(f"bad shape '{text}': M, N and K must be at least 1 (nothing to time)")
     m, n, k = (int(p) for p in parts)
     return m, n, k
 

@@ -14,8 +14,8 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
 from xdsl.utils.exceptions import ArgSpecParseError
 
-from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU, compile_mlir
-from mipsc.diagnostics import MipscError
+from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU, compile_mlir, compiled_cpu
+from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, register_source
 from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.kernel_abi import DEFAULT_BACKEND
 from mipsc.transforms.convert_torch_to_mips import ConvertTorchToMipsPass
@@ -119,6 +119,31 @@ def lower_module(
     return print_module(ctx, module, debuginfo=debuginfo)
 
 
+ELIDED = "dense_resource<__elided__>"
+
+
+def check_weights_present(text: str, filename: str) -> None:
+    """An export printed with its weights elided cannot be compiled: say so, at the first one,
+    instead of letting iree-compile fail deep in code generation."""
+    at = text.find(ELIDED)
+    if at < 0:
+        return
+    register_source(SourceFile(filename, text))  # so that the error quotes the line
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    raise MipscError(
+        f"the weights of this export were left out when it was printed ({ELIDED}): there is "
+        "nothing to compute with",
+        SourceLocation(filename, line, column),
+        [
+            "print the module with its weights: iree-turbine's exported.save_mlir(path) or "
+            "str(exported.mlir_module) (print_readable() elides them, as does MLIR's "
+            "--mlir-elide-elementsattrs-if-larger); or let mipsc export it: mipsc.compile or "
+            "`mipsc compile model.py:NAME`"
+        ],
+    )
+
+
 def compile_module(
     text: str,
     filename: str,
@@ -129,12 +154,15 @@ def compile_module(
     kernel_backend: str = DEFAULT_BACKEND,
     workers: int = 0,
     progress: Callable[[str], None] = lambda _msg: None,
+    show_command: Callable[[list[str]], None] | None = None,
 ) -> None:
     """Torch MLIR text → parse → convert → lower → print → iree-compile → `output` (.vmfb).
 
     The module is printed with each op's source location, so iree-compile's errors point into
     the user's file. `kernel_backend` is lower-mips-to-call's backend (kernel_abi.KERNEL_BACKENDS).
+    `show_command` gets the exact iree-compile command line (it reads the module from stdin).
     """
+    check_weights_present(text, filename)
     iree_input = lower_module(
         text,
         filename,
@@ -149,4 +177,7 @@ def compile_module(
         output,
         target_cpu=target_cpu,
         extra_flags=[*COMPILE_FLAGS, *extra_flags],
+        show_command=show_command,
     )
+    if (cpu := compiled_cpu(output)) is not None:
+        progress(f"IREE's code in {output} is for the CPU '{cpu}' (--target-cpu={target_cpu})")

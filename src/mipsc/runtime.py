@@ -511,6 +511,11 @@ _PARAMETER_SCOPE = re.compile(r"no provider registered that handles scopes like 
 _PARAMETER_KEY = re.compile(r"no parameter found in index with key '(?P<key>[^']*)'")
 
 
+class NoSuchFunction(MipscError, AttributeError):
+    """`module.x` for a function the module does not have: a MipscError, and an AttributeError
+    so that `hasattr(module, "x")` and `getattr(module, "x", None)` work."""
+
+
 class Module:
     """A compiled `.vmfb` loaded on the local CPU device, with the kernel plugin when it needs it.
 
@@ -610,7 +615,7 @@ class Module:
         names = self.function_names
         if name not in names:
             listed = ", ".join(names) or "none"
-            raise MipscError(f"{self.name} has no function '{name}' (its functions: {listed})")
+            raise NoSuchFunction(f"{self.name} has no function '{name}' (its functions: {listed})")
         return Function(self, name, self._bound[name])
 
     def __getattr__(self, name: str) -> Function:
