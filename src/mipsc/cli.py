@@ -375,9 +375,10 @@ def compile(
     )
     if written is not None:
         run_out = output if output and output != "-" else str(default_out)
+        how = f": run with `mipsc run {run_out} --parameters={written} ...`"
         click.echo(
-            f"mipsc: the weights are in {written} (scope 'model'): run with "
-            f"`mipsc run {run_out} --parameters={written} ...`",
+            f"mipsc: the weights are in {written} (scope 'model')"
+            + (how if emit == "vmfb" else ""),
             err=True,
         )
     with collect_remarks() as collected:

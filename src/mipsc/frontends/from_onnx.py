@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from mipsc.backend.iree_compile import iree_tool_path
 from mipsc.diagnostics import MipscError
 
 ONNX_EXTRA = "pip install 'mipsc[onnx]' (the onnx package)"
@@ -27,12 +28,6 @@ EXTERNAL_WEIGHTS_BYTES = 16 * 2**20
 """Above this file size, the initializers go to an .irpa (scope `model`) instead of inline."""
 
 _LEFT_OVER = re.compile(r'torch\.operator "onnx\.(?P<op>\w+)"')
-
-
-def _tool(name: str) -> str:
-    from iree.compiler.tools.binaries import find_tool
-
-    return str(find_tool(name))
 
 
 def _run(command: list[str], input_text: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -89,7 +84,7 @@ def import_onnx(
             reason = f"not an ONNX model ({reason})"
         raise MipscError(f"cannot import '{path}': {reason}")
     progress(f"converting onnx ops to torch ops (iree-opt {ONNX_TO_TORCH_PIPELINE})")
-    converted = _run([_tool("iree-opt"), ONNX_TO_TORCH_PIPELINE, "-"], imported.stdout)
+    converted = _run([iree_tool_path("iree-opt"), ONNX_TO_TORCH_PIPELINE, "-"], imported.stdout)
     if converted.returncode != 0:
         raise MipscError(
             f"IREE could not convert the ops of '{path}' to torch ops: "
