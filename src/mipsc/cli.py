@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipelineCallbackType
@@ -430,6 +429,9 @@ def _command_printer(ctx: click.Context) -> Callable[[list[str]], None]:
         mipsc.append(f"--workers={p['workers']}")
 
     def show(command: list[str]) -> None:
+        if command[1] != "-":  # a large module goes through a temporary file
+            click.echo(f"mipsc: iree-compile command: {shlex.join(command)}", err=True)
+            command = [command[0], "-", *command[2:]]
         click.echo(
             "mipsc: iree-compile command (the module goes to its stdin):\n"
             f"  {shlex.join(mipsc)} \\\n    | {shlex.join(command)}",
@@ -614,6 +616,8 @@ def run(
             runtime.save_output(outputs[index], result, index)
         else:
             click.echo(f"result[{index}]: {runtime.type_string(result)}")
+            import numpy as np  # (not at the top: `mipsc compile` never needs it)
+
             click.echo(np.array2string(result, threshold=1000))
 
 

@@ -113,10 +113,39 @@ def lower_module(
     pipeline = build_pipeline(spec)  # an unknown backend fails before parsing
     ctx = make_context()
     progress(f"parsing {filename}")
-    module = parse_module(ctx, text, filename)
+    body, resources = split_resources(text)
+    module = parse_module(ctx, body, filename)
     progress(f"running {spec}")
     run_pipeline(ctx, module, pipeline)
-    return print_module(ctx, module, debuginfo=debuginfo)
+    printed = print_module(ctx, module, debuginfo=debuginfo)
+    if resources and "{-#" not in printed:
+        return printed + resources
+    if resources:  # the passes made resources of their own: let xDSL print them all
+        ctx = make_context()
+        module = parse_module(ctx, text, filename)
+        run_pipeline(ctx, module, build_pipeline(spec))
+        return print_module(ctx, module, debuginfo=debuginfo)
+    return printed
+
+
+def split_resources(text: str) -> tuple[str, str]:
+    """(the module, its trailing `{-# dialect_resources: ... #-}` section, or "").
+
+    mipsc's passes never read weight blobs, so the section (almost all of an export with inline
+    weights) is not lexed, decoded and re-encoded by xDSL but handed on as it was: that round
+    trip cost seconds and several copies of the weights in memory. The module keeps its lines,
+    so locations stay right.
+    """
+    # (Index arithmetic, not slices: a slice of the section is a copy of the weights. Searched
+    # forward, at a line start: the section is at the end and nearly all of the text.)
+    start = text.find("\n{-#") + 1
+    if start <= 0 or not text[-64:].rstrip().endswith("#-}"):
+        return text, ""
+    if not text[max(0, start - 64) : start].rstrip().endswith("}"):
+        return text, ""
+    if text.find("dialect_resources", start, start + 256) < 0:
+        return text, ""
+    return text[:start], text[start:]
 
 
 ELIDED = "dense_resource<__elided__>"

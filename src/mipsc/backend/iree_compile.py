@@ -6,6 +6,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -72,15 +73,30 @@ def compile_mlir(
 ) -> None:
     """Compile MLIR text to a .vmfb; a failure becomes a `MipscError` at the user's location.
 
-    `show_command` is handed the command line first (iree-compile reads the text on stdin).
+    iree-compile reads the text on stdin, or, above FILE_INPUT_BYTES (exports with inline
+    weights), from a temporary file: a pipe fed in 4 KiB writes cost ~1 s per 100 MB.
+    `show_command` is handed the command line first.
     """
     command = [iree_compile_path(), "-", *target_flags(target_cpu), *extra_flags, "-o", str(output)]
-    if show_command is not None:
-        show_command(command)
-    # Bytes, not text: with `-o -` the .vmfb itself would come back through this pipe.
-    proc = subprocess.run(command, input=mlir_text.encode(), capture_output=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="mipsc-") as tmp:
+        source = None
+        if len(mlir_text) > FILE_INPUT_BYTES:
+            source = Path(tmp) / "iree-input.mlir"
+            source.write_text(mlir_text, encoding="utf-8")
+            command[1] = str(source)
+        if show_command is not None:
+            show_command(command)
+        # Bytes, not text: with `-o -` the .vmfb itself would come back through this pipe.
+        data = None if source is not None else mlir_text.encode()
+        proc = subprocess.run(command, input=data, capture_output=True, check=False)
     if proc.returncode != 0:
-        raise iree_compile_error(proc.stderr.decode(errors="replace"), proc.returncode)
+        stderr = proc.stderr.decode(errors="replace")
+        if source is not None:  # mipsc's own file is no place to point the user at
+            stderr = stderr.replace(str(source), "-")
+        raise iree_compile_error(stderr, proc.returncode)
+
+
+FILE_INPUT_BYTES = 8 * 2**20
 
 
 _TARGET_CPU = re.compile(rb'cpu = "(?P<cpu>[\w.+-]+)"')
