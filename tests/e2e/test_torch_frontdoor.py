@@ -96,6 +96,10 @@ def test_external_weights_go_to_an_irpa_and_save_writes_both(tmp_path):
     vmfb, irpa = model.save(tmp_path / "mlp.vmfb")
     assert irpa == tmp_path / "mlp.irpa" and irpa.stat().st_size > 0
     # A file without a scope serves the module's only scope (`model`).
+    # The choice holds for one export: the same module inlines its weights when asked next.
+    inline = mipsc.compile(module, x, external_weights=False)
+    assert inline.parameters is None and "#flow.parameter.named" not in inline.mlir
+    torch.testing.assert_close(inline(x), module(x).detach(), rtol=1e-5, atol=1e-5)
     again = mipsc.load(vmfb, parameters=irpa)
     np.testing.assert_allclose(
         again.main(x.numpy()), module(x).detach().numpy(), rtol=1e-5, atol=1e-5

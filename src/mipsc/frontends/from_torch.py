@@ -15,7 +15,8 @@ import re
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,10 +154,50 @@ def export_module(
         external_weights = weight_bytes(module) > EXTERNAL_WEIGHTS_BYTES
     if external_weights and weight_bytes(module) == 0:
         external_weights = False
-    if external_weights:
-        if parameters_file is None:
-            raise MipscError("external weights need a parameter file to write (.irpa)")
+    if external_weights and parameters_file is None:
+        raise MipscError("external weights need a parameter file to write (.irpa)")
+    with _weights_placed(module, aot, external=external_weights):
+        text = _trace(module, args, dynamic_shapes, strict, torch, aot)
+        if not external_weights:
+            return Exported(text, name, None)
+        assert parameters_file is not None
+        try:
+            aot.save_module_parameters(parameters_file, module)
+        except OSError as err:
+            raise MipscError(f"cannot write '{parameters_file}': {err.strerror}") from None
+    return Exported(text, name, parameters_file)
+
+
+_TRAIT = "_turbine_external_tensor_trait"  # where aot.externalize_module_parameters marks a tensor
+
+
+@contextmanager
+def _weights_placed(module: Any, aot: Any, *, external: bool) -> Iterator[None]:
+    """Weights marked external (scope `model`) or not for one export, and as they were after:
+    iree-turbine's mark stays on the tensors, so an inline export after an external one would
+    otherwise read parameters nobody gives it."""
+    tensors = [*module.parameters(), *module.buffers()]
+    before = [getattr(t, _TRAIT, None) for t in tensors]
+    if external:
         aot.externalize_module_parameters(module, external_scope=PARAMETER_SCOPE)
+    else:
+        for tensor in tensors:
+            if hasattr(tensor, _TRAIT):
+                delattr(tensor, _TRAIT)
+    try:
+        yield
+    finally:
+        for tensor, trait in zip(tensors, before, strict=True):
+            if trait is not None:
+                setattr(tensor, _TRAIT, trait)
+            elif hasattr(tensor, _TRAIT):
+                delattr(tensor, _TRAIT)
+
+
+def _trace(
+    module: Any, args: tuple[Any, ...], dynamic_shapes: Any, strict: bool, torch: Any, aot: Any
+) -> str:
+    """aot.export's torch MLIR text; torch.export's failure as a MipscError, without its logs."""
     torch_log = logging.getLogger("torch")
     level = torch_log.level
     with warnings.catch_warnings():
@@ -186,15 +227,7 @@ def export_module(
             ) from None
         finally:
             torch_log.setLevel(level)
-    text = str(exported.mlir_module)
-    if external_weights:
-        assert parameters_file is not None
-        try:
-            aot.save_module_parameters(parameters_file, module)
-        except OSError as err:
-            raise MipscError(f"cannot write '{parameters_file}': {err.strerror}") from None
-        return Exported(text, name, parameters_file)
-    return Exported(text, name, None)
+    return str(exported.mlir_module)
 
 
 # --- A module named in a Python file: `mipsc compile model.py:make_model` ----------------------
