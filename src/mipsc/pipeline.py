@@ -6,6 +6,7 @@ hands the printed module to iree-compile.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -148,6 +149,24 @@ def split_resources(text: str) -> tuple[str, str]:
     return text[:start], text[start:]
 
 
+_BF16_BLOB = re.compile(r"dense_resource<[^>]*> : tensor<[0-9x?]*bf16>")
+_NO_INLINE_CONSTANTS = "--iree-flow-inline-constants-max-byte-length=0"
+
+
+def workaround_flags(text: str, extra_flags: Sequence[str]) -> list[str]:
+    """iree-compile flags that work around IREE 3.13 bugs this module would meet.
+
+    A bf16 `dense_resource` weight that IREE inlines into a dispatch makes
+    iree-convert-bf16-arith-to-f32 fail ("'arith.constant' op failed to verify that all of
+    {value, result} have same type"): keeping constants out of dispatches avoids it. (Only the
+    module is searched, not its blobs.)
+    """
+    if any(flag.startswith(_NO_INLINE_CONSTANTS.split("=")[0]) for flag in extra_flags):
+        return []
+    body, _ = split_resources(text)
+    return [_NO_INLINE_CONSTANTS] if _BF16_BLOB.search(body) else []
+
+
 ELIDED = "dense_resource<__elided__>"
 
 
@@ -205,7 +224,7 @@ def compile_module(
         iree_input,
         output,
         target_cpu=target_cpu,
-        extra_flags=[*COMPILE_FLAGS, *extra_flags],
+        extra_flags=[*COMPILE_FLAGS, *workaround_flags(text, extra_flags), *extra_flags],
         show_command=show_command,
     )
     if (cpu := compiled_cpu(output)) is not None:

@@ -262,3 +262,18 @@ def test_cli_python_syntax_error_points_at_the_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.startswith("bad.py:3:")
     assert "error: invalid Python" in done.stderr
+
+
+def test_bf16_module_with_inline_weights(kernel_calls):
+    """bf16 weights inline hit an IREE 3.13 bug unless constants stay out of dispatches: mipsc
+    passes the workaround flag by itself."""
+    torch.manual_seed(3)
+    module = MLP().to(torch.bfloat16)
+    x = torch.randn(4, 8).to(torch.bfloat16)
+    model = mipsc.compile(module, x)
+    _all_routed(model, 2)
+    before = kernel_calls["mips_matmul_bf16"]
+    got = model(x)
+    assert got.dtype == torch.bfloat16
+    assert kernel_calls["mips_matmul_bf16"] == before + 2
+    torch.testing.assert_close(got.float(), module(x).detach().float(), rtol=2e-2, atol=2e-2)

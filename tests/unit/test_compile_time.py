@@ -77,3 +77,12 @@ def test_errors_of_a_large_module_do_not_point_into_mipsc_files(tmp_path, monkey
         iree_compile.compile_mlir("module {\n  func.func private @f(", tmp_path / "x.vmfb")
     assert "iree-input.mlir" not in info.value.render()
     assert "mipsc-" not in info.value.render()
+
+
+def test_bf16_blobs_get_the_inline_constants_workaround():
+    from mipsc.pipeline import workaround_flags
+
+    bf16 = (DATA / "mlp_bf16.mlir").read_text()
+    assert workaround_flags(bf16, []) == ["--iree-flow-inline-constants-max-byte-length=0"]
+    assert workaround_flags(bf16, ["--iree-flow-inline-constants-max-byte-length=64"]) == []
+    assert workaround_flags((DATA / "mlp.mlir").read_text(), []) == []
