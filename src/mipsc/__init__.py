@@ -50,7 +50,15 @@ def compile(module: _Any, *example_args: _Any, **options: _Any) -> CompiledModel
     return compile_model(module, *example_args, **options)
 
 
-__all__ = ["__version__", "compile", "load"]
+__all__ = ["MipscError", "__version__", "compile", "load"]
+
+
+def __getattr__(name: str) -> _Any:
+    if name == "MipscError":  # every user-facing failure; imported on first use (it needs xDSL)
+        from mipsc.diagnostics import MipscError
+
+        return MipscError
+    raise AttributeError(f"module 'mipsc' has no attribute '{name}'")
 
 
 def __dir__() -> list[str]:

@@ -8,6 +8,7 @@ kernel plugin. Nothing is written beside the caller's files unless `save` is cal
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -133,7 +134,9 @@ def compile(
         strict=strict_export,
     )
     options = (target_cpu, kernel_backend, workers, tuple(iree_flags))
-    key = hashlib.sha256(repr(options).encode() + exported.mlir.encode()).hexdigest()
+    # Keyed without source locations: the same graph traced from two call sites is one module.
+    unlocated = _LOCATION.sub("", exported.mlir)
+    key = hashlib.sha256(repr(options).encode() + unlocated.encode()).hexdigest()
     if key not in _CACHE:
         with collect_remarks() as remarks:
             compile_module(
@@ -160,6 +163,7 @@ def compile(
     )
 
 
+_LOCATION = re.compile(r' ?loc\("[^"\n]*":\d+:\d+\)')
 _CACHE: dict[str, tuple[bytes, list[Remark]]] = {}
 """Compiled modules of this process by (options, exported MLIR): an identical export (e.g. a
 torch.compile recompile of the same graph) skips iree-compile."""

@@ -277,3 +277,31 @@ def test_bf16_module_with_inline_weights(kernel_calls):
     assert got.dtype == torch.bfloat16
     assert kernel_calls["mips_matmul_bf16"] == before + 2
     torch.testing.assert_close(got.float(), module(x).detach().float(), rtol=2e-2, atol=2e-2)
+
+
+class Unlowerable(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        return torch.median(y @ y.T, dim=1).values  # IREE's torch frontend lacks median.dim
+
+
+def test_errors_and_report_point_at_the_python_line():
+    """torch's source locations reach iree-compile: its error names the line of forward."""
+    here = Path(__file__).resolve()
+    lines = here.read_text().splitlines()
+    median_line = next(i for i, line in enumerate(lines, 1) if "torch.median(y @ y.T" in line)
+    with pytest.raises(MipscError) as info:
+        mipsc.compile(Unlowerable(), torch.randn(2, 8))
+    text = info.value.render()
+    assert text.startswith(f"{here}:{median_line}:9: error: iree-compile: failed to legalize")
+    assert "(torch.aten.median.dim)" in text
+    assert text.splitlines()[1].strip().startswith("return torch.median(y @ y.T")
+    model = mipsc.compile(MLP(), torch.randn(2, 8))
+    fc1_line = next(
+        i for i, line in enumerate(lines, 1) if "self.fc2(torch.relu(self.fc1(x)))" in line
+    )
+    assert f"({here}:{fc1_line}:" in model.report

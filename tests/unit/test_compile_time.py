@@ -86,3 +86,43 @@ def test_bf16_blobs_get_the_inline_constants_workaround():
     assert workaround_flags(bf16, []) == ["--iree-flow-inline-constants-max-byte-length=0"]
     assert workaround_flags(bf16, ["--iree-flow-inline-constants-max-byte-length=64"]) == []
     assert workaround_flags((DATA / "mlp.mlir").read_text(), []) == []
+
+
+EXPORT_WITH_LOCATIONS = """#loc1 = loc("/src/model.py":8:0)
+#loc2 = loc("/venv/lib/python3.11/site-packages/torch/_dynamo/functional_export.py":232:0)
+#loc4 = loc(callsite(#loc1 at #loc2))
+module @module {
+  func.func @main(%arg0: !torch.vtensor<[2,8],f32> loc(callsite(#loc1 at #loc2))) -> !torch.vtensor<[2,8],f32> {
+    %0 = torch.aten.relu %arg0 : !torch.vtensor<[2,8],f32> -> !torch.vtensor<[2,8],f32> loc(#loc5)
+    %1 = torch.aten.relu %0 : !torch.vtensor<[2,8],f32> -> !torch.vtensor<[2,8],f32> loc(#loc2)
+    return %1 : !torch.vtensor<[2,8],f32> loc(#loc4)
+  } loc(#loc4)
+} loc(#loc)
+#loc = loc(unknown)
+#loc3 = loc("/src/model.py":9:0)
+#loc5 = loc(callsite(#loc3 at #loc2))
+
+{-#
+  dialect_resources: {
+    builtin: {
+      w: "0x04000000loc(#loc1)"
+    }
+  }
+#-}
+"""
+
+
+def test_torch_locations_become_the_users_python_lines():
+    from mipsc.frontends.from_torch import python_locations
+
+    text = python_locations(EXPORT_WITH_LOCATIONS)
+    assert "#loc" not in text.split("{-#")[0]  # no aliases left for xDSL to trip on
+    assert (
+        'relu %arg0 : !torch.vtensor<[2,8],f32> -> !torch.vtensor<[2,8],f32> loc("/src/model.py":9:1)'
+        in text
+    )
+    # A stack only in Python's libraries keeps no location; the blobs are not touched.
+    assert "-> !torch.vtensor<[2,8],f32>\n    return" in text
+    assert text.endswith(EXPORT_WITH_LOCATIONS[EXPORT_WITH_LOCATIONS.index("{-#") :])
+    module = lower_module(text, "<export>", debuginfo=True)  # mipsc reads and keeps them
+    assert 'loc("/src/model.py":9:1)' in module

@@ -27,8 +27,10 @@ def test_import_mipsc_and_help_do_not_import_torch_or_onnx():
 
 def test_dir_mipsc_shows_the_api_only():
     import mipsc
+    from mipsc.diagnostics import MipscError
 
-    assert dir(mipsc) == ["__version__", "compile", "load"]
+    assert dir(mipsc) == ["MipscError", "__version__", "compile", "load"]
+    assert mipsc.MipscError is MipscError
 
 
 # `sys.modules[name] = None` makes `import name` fail as if the package were not installed.

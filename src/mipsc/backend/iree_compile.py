@@ -161,7 +161,7 @@ def iree_compile_error(stderr: str, returncode: int) -> MipscError:
     # The first error is the cause; the errors after it ("failed to serialize executables")
     # are its consequences, and the op dumps of the notes are IR nobody asked for.
     first = errors[0]
-    message = first.message
+    message = _shorten(first.message)
     notes = []
     rest_of = diagnostics[diagnostics.index(first) + 1 :]
     if (legalize := _LEGALIZE.match(message)) is not None:

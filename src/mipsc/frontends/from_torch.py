@@ -23,7 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, register_source
+from mipsc.diagnostics import (
+    _SOURCES,
+    MipscError,
+    SourceFile,
+    SourceLocation,
+    register_source,
+)
 
 PARAMETER_SCOPE = "model"
 """The scope of exported parameters: `mipsc run --parameters=model=FILE.irpa` (or just FILE)."""
@@ -227,7 +233,73 @@ def _trace(
             ) from None
         finally:
             torch_log.setLevel(level)
-    return str(exported.mlir_module)
+    # With the source locations torch recorded, turned into the user's Python lines.
+    return python_locations(exported.mlir_module.operation.get_asm(enable_debug_info=True))
+
+
+_LOC_ALIAS = re.compile(r"^(#loc\d*) = (loc\(.*\))[ \t]*\n?", re.M)
+_LOC_USE = re.compile(r" ?loc\((#loc\d*|callsite\([^()]*\)|unknown)\)")
+_FILE_LOC = re.compile(r'^"(?P<file>[^"]+)":(?P<line>\d+):(?P<col>\d+)$')
+
+
+def python_locations(text: str) -> str:
+    """An export's debug locations as the user's own Python lines.
+
+    iree-turbine prints each op's location as a call stack, through location aliases
+    (`loc(#loc7)`, `#loc7 = loc(callsite(#loc1 at #loc5))`), which xDSL does not read. Each
+    becomes the innermost frame outside Python's libraries (`loc("model.py":14:1)`), so that
+    `--report` and iree-compile's errors point at the line of `forward` an op came from; a stack
+    with no such frame loses its location. The weight blobs after the module are not touched.
+    """
+    cut = text.find("\n{-#") + 1 or len(text)
+    body, rest = text[:cut], text[cut:]
+    aliases = dict(_LOC_ALIAS.findall(body))
+    body = _LOC_ALIAS.sub("", body)
+
+    def frames(expr: str, depth: int = 0) -> list[str]:
+        """The `"file":line:col` frames of a location, innermost first."""
+        expr = expr.strip()
+        if depth > 64:
+            return []
+        if expr.startswith("#loc"):
+            return frames(aliases.get(expr, "loc(unknown)"), depth + 1)
+        if expr.startswith("loc(") and expr.endswith(")"):
+            expr = expr[4:-1].strip()
+        if expr.startswith("callsite(") and " at " in expr:
+            callee, caller = expr[len("callsite(") : -1].split(" at ", 1)
+            return frames(callee, depth + 1) + frames(caller, depth + 1)
+        return [expr] if _FILE_LOC.match(expr) else []
+
+    def user_frame(match: re.Match[str]) -> str:
+        for frame in frames(match[1]):
+            found = _FILE_LOC.match(frame)
+            assert found is not None
+            if not _is_library(found["file"]):
+                line, column = int(found["line"]), int(found["col"])
+                if column == 0:  # torch records lines only: point at the line's first word
+                    column = _indent(found["file"], line) + 1
+                return f' loc("{found["file"]}":{line}:{column})'
+        return ""
+
+    return _LOC_USE.sub(user_frame, body) + rest
+
+
+def _is_library(file: str) -> bool:
+    return "site-packages" in file or "/lib/python3" in file or file.startswith("<")
+
+
+def _indent(file: str, line: int) -> int:
+    """How far a line of a Python file is indented (0 if unreadable); the file is kept, so that
+    an error located in it quotes its line."""
+    source = _SOURCES.get(file)
+    if source is None:
+        try:
+            source = SourceFile(file, Path(file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            return 0
+        register_source(source)
+    text = source.line_text(line) or ""
+    return len(text) - len(text.lstrip())
 
 
 # --- A module named in a Python file: `mipsc compile model.py:make_model` ----------------------
