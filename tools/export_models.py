@@ -130,6 +130,90 @@ class Attention(nn.Module):
         return self.out(torch.softmax(scores, dim=-1) @ v)
 
 
+class LlamaLayer(nn.Module):
+    """A Llama-style decoder layer: RMSNorm, rotary embeddings, causal grouped-query attention
+    (scaled_dot_product_attention with is_causal and enable_gqa), a SiLU-gated MLP, no biases."""
+
+    def __init__(self, dim: int = 32, heads: int = 4, kv_heads: int = 2, seq: int = 16) -> None:
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, dim // heads
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.k = nn.Linear(dim, kv_heads * self.head_dim, bias=False)
+        self.v = nn.Linear(dim, kv_heads * self.head_dim, bias=False)
+        self.o = nn.Linear(dim, dim, bias=False)
+        self.gate = nn.Linear(dim, 2 * dim, bias=False)
+        self.up = nn.Linear(dim, 2 * dim, bias=False)
+        self.down = nn.Linear(2 * dim, dim, bias=False)
+        self.norm1 = nn.Parameter(1.0 + 0.1 * torch.randn(dim))
+        self.norm2 = nn.Parameter(1.0 + 0.1 * torch.randn(dim))
+        inv_freq = 1.0 / (10000 ** (torch.arange(0, self.head_dim, 2).float() / self.head_dim))
+        angles = torch.outer(torch.arange(seq).float(), inv_freq)
+        self.register_buffer("cos", torch.cat([angles.cos()] * 2, -1))
+        self.register_buffer("sin", torch.cat([angles.sin()] * 2, -1))
+
+    @staticmethod
+    def rms_norm(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * weight
+
+    def rotary(self, x: torch.Tensor) -> torch.Tensor:
+        half = x.shape[-1] // 2
+        rotated = torch.cat([-x[..., half:], x[..., :half]], -1)
+        return x * self.cos + rotated * self.sin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, d = x.shape
+        h = self.rms_norm(x, self.norm1)
+        q = self.q(h).view(b, s, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k(h).view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v(h).view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
+        q, k = self.rotary(q), self.rotary(k)
+        att = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        x = x + self.o(att.transpose(1, 2).reshape(b, s, d))
+        h = self.rms_norm(x, self.norm2)
+        return x + self.down(nn.functional.silu(self.gate(h)) * self.up(h))
+
+
+class BertLayer(nn.Module):
+    """A BERT-style encoder layer with a padding mask, as Hugging Face writes it: the int mask
+    becomes an additive float mask (0, or the most negative float) for the attention."""
+
+    def __init__(self, dim: int = 32, heads: int = 4) -> None:
+        super().__init__()
+        self.heads, self.head_dim = heads, dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.ff1, self.ff2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        b, s, d = x.shape
+        q, k, v = self.qkv(x).view(b, s, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        bias = (1.0 - attention_mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        att = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        x = self.ln1(x + self.out(att.transpose(1, 2).reshape(b, s, d)))
+        return self.ln2(x + self.ff2(nn.functional.gelu(self.ff1(x))))
+
+
+class Gpt2Block(nn.Module):
+    """A GPT-2 block: pre-LayerNorm, causal attention (is_causal), tanh-GELU MLP."""
+
+    def __init__(self, dim: int = 32, heads: int = 4) -> None:
+        super().__init__()
+        self.heads, self.head_dim = heads, dim // heads
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.c_attn, self.c_proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.c_fc, self.mlp_proj = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, d = x.shape
+        q, k, v = self.c_attn(self.ln1(x)).split(d, dim=2)
+        q, k, v = (t.view(b, s, self.heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        att = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.c_proj(att.transpose(1, 2).reshape(b, s, d))
+        mlp_out = self.mlp_proj(nn.functional.gelu(self.c_fc(self.ln2(x)), approximate="tanh"))
+        return x + mlp_out
+
+
 def mlp(d_in: int = 32, d_hidden: int = 64, d_out: int = 16) -> nn.Sequential:
     """Linear -> ReLU -> Linear; weights are module parameters, i.e. export constants."""
     return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
@@ -286,6 +370,37 @@ def case_mlp_bf16() -> Case:
     )
 
 
+def case_llama_layer() -> Case:
+    return Case(
+        "llama_layer",
+        "Llama-style decoder layer: hidden 32, 4 query heads on 2 key/value heads (causal GQA "
+        "attention), RMSNorm, rotary, SiLU-gated MLP; batch 2, 16 tokens",
+        LlamaLayer().eval(),
+        (randn(2, 16, 32),),
+    )
+
+
+def case_bert_layer_masked() -> Case:
+    mask = torch.ones(2, 16, dtype=torch.int64)
+    mask[0, 11:] = 0  # the first sequence is padded after 11 tokens
+    return Case(
+        "bert_layer_masked",
+        "BERT-style encoder layer, hidden 32, 4 heads, with a padding mask (HF's additive "
+        "float mask); batch 2, 16 tokens, the first padded after 11",
+        BertLayer().eval(),
+        (randn(2, 16, 32), mask),
+    )
+
+
+def case_gpt2_block() -> Case:
+    return Case(
+        "gpt2_block",
+        "GPT-2 block: hidden 32, 4 heads, causal attention, tanh-GELU MLP; batch 2, 16 tokens",
+        Gpt2Block().eval(),
+        (randn(2, 16, 32),),
+    )
+
+
 BUILDERS: dict[str, Callable[[], Case]] = {
     "mm_static": case_mm_static,
     "mm_dynamic": case_mm_dynamic,
@@ -302,6 +417,9 @@ BUILDERS: dict[str, Callable[[], Case]] = {
     "mv": case_mv,
     "mlp_f16": case_mlp_f16,
     "mlp_bf16": case_mlp_bf16,
+    "llama_layer": case_llama_layer,
+    "bert_layer_masked": case_bert_layer_masked,
+    "gpt2_block": case_gpt2_block,
 }
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from mipsc.kernel_abi import MatmulParams
 from mipsc.peak import measure_peak
-from mipsc.transforms.lower_mips_to_call import choose_tiles
+from mipsc.tiling import choose_tiles
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 LIB = REPO_ROOT / "build" / "profile" / "libmips_kernels.so"

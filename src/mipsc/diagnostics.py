@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import bisect
+import weakref
 from dataclasses import dataclass, field
 
-from xdsl.dialects.builtin import FileLineColLoc, StringAttr
-from xdsl.ir import Operation
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    CallSiteLoc,
+    FileLineColLoc,
+    FusedLoc,
+    NameLoc,
+    StringAttr,
+)
+from xdsl.ir import Attribute, Operation
 
 
 @dataclass
@@ -59,14 +67,40 @@ def register_source(source: SourceFile) -> None:
     _SOURCES[source.name] = source
 
 
+_PARSED_AT: weakref.WeakKeyDictionary[Operation, SourceLocation] = weakref.WeakKeyDictionary()
+"""Where the parser found each op whose written `loc(...)` names no file position (a
+`loc("fc1")`), so that its errors and remarks still point into the file."""
+
+
+def record_parse_position(op: Operation, where: SourceLocation) -> None:
+    _PARSED_AT[op] = where
+
+
 def location_of(op: Operation) -> SourceLocation | None:
-    """The source location of `op`, or of its closest ancestor that has one."""
+    """The source location of `op`: the file position inside its location (seeing through
+    name, call-site and fused locations), else where it was parsed, else its closest
+    ancestor's."""
     current: Operation | None = op
     while current is not None:
-        loc = current.location
-        if isinstance(loc, FileLineColLoc) and isinstance(loc.filename, StringAttr):
-            return SourceLocation(loc.filename.data, loc.line.data, loc.column.data)
+        if (found := file_position(current.location)) is not None:
+            return found
+        if (parsed := _PARSED_AT.get(current)) is not None:
+            return parsed
         current = current.parent_op()
+    return None
+
+
+def file_position(loc: Attribute) -> SourceLocation | None:
+    """The file position a location holds: `loc("f":1:2)`, inside `loc("name"(...))`, the
+    callee of `loc(callsite(callee at caller))`, the first of `loc(fused[...])`."""
+    if isinstance(loc, FileLineColLoc) and isinstance(loc.filename, StringAttr):
+        return SourceLocation(loc.filename.data, loc.line.data, loc.column.data)
+    if isinstance(loc, NameLoc):
+        return file_position(loc.location)
+    if isinstance(loc, CallSiteLoc):
+        return file_position(loc.callee) or file_position(loc.caller)
+    if isinstance(loc, FusedLoc) and isinstance(loc.locations, ArrayAttr):
+        return next(filter(None, map(file_position, loc.locations.data)), None)
     return None
 
 

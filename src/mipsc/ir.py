@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import re
+import struct
 from io import StringIO
 
 from xdsl.context import Context
 from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
 from xdsl.dialects import get_all_dialects
 from xdsl.dialects.builtin import (
+    AnyFloat,
+    BFloat16Type,
     Builtin,
+    BytesAttr,
+    DenseIntOrFPElementsAttr,
     FileLineColLoc,
+    Float16Type,
+    Float32Type,
+    Float64Type,
     IntAttr,
     LocationAttr,
     ModuleOp,
@@ -18,24 +27,42 @@ from xdsl.dialects.builtin import (
     UnknownLoc,
     UnregisteredOp,
 )
-from xdsl.ir import Dialect, Operation
-from xdsl.parser import Parser
+from xdsl.ir import Attribute, Dialect, Operation
+from xdsl.parser import AttrParser, Parser
+from xdsl.parser.generic_parser import ParserState
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import MultipleSpansParseError, ParseError, VerifyException
+from xdsl.utils.lexer import Input
 from xdsl.utils.mlir_lexer import MLIRLexer
 
-from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
+from mipsc.diagnostics import (
+    MipscError,
+    SourceFile,
+    SourceLocation,
+    file_position,
+    location_of,
+    record_parse_position,
+    register_source,
+)
 from mipsc.dialects.iree import IREE_DIALECTS
 from mipsc.dialects.mips import Mips
 from mipsc.dialects.torch import Torch, TorchConversion, default_syntax_op_class
 from mipsc.dialects.util import Util
 
-# xDSL 0.74 lexes a string literal with `"(?:[^"\\\n\v\f]+|escape)*"`: after a `"` that is never
-# closed on its line, the nested repetition backtracks exponentially (one stray quote in a
-# model hung mipsc for minutes). The "unrolled" form below matches the same strings, linearly.
-MLIRLexer._unescaped_characters_regex = re.compile(
-    r'"[^"\\\n\v\f]*(?:\\(?:["nt\\]|[0-9A-Fa-f]{2})[^"\\\n\v\f]*)*"'
-)
+
+class _LinearStringLexer(MLIRLexer):
+    """xDSL's MLIR lexer, for mipsc's own parser only.
+
+    xDSL 0.74 lexes a string literal with `"(?:[^"\\\n\v\f]+|escape)*"`: after a `"` that is
+    never closed on its line, the nested repetition backtracks exponentially (one stray quote
+    in a model hung mipsc for minutes). The "unrolled" form below matches the same strings,
+    linearly. A subclass, so that other users of xDSL in the same process keep xDSL's lexer.
+    """
+
+    _unescaped_characters_regex = re.compile(
+        r'"[^"\\\n\v\f]*(?:\\(?:["nt\\]|[0-9A-Fa-f]{2})[^"\\\n\v\f]*)*"'
+    )
+
 
 _STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 
@@ -107,16 +134,164 @@ def make_context() -> MipsContext:
     return ctx
 
 
+# --------------------------------------------------------------------------------------------
+# Float bit patterns
+#
+# MLIR writes a float it cannot print exactly in decimal (NaN, ±inf, some payloads) as its bit
+# pattern, `0xFF800000`, in dense literals too (`dense<0xFF800000> : tensor<f32>`: -inf, as
+# exporters write attention masks). xDSL 0.74 reads such an element as the integer 4286578688,
+# and writes NaN payloads of some types back changed. mipsc's parser and printer read and
+# write them bit for bit.
+
+_FLOAT_BITS_FORMAT: dict[type[AnyFloat], str] = {
+    Float16Type: "<e",
+    Float32Type: "<f",
+    Float64Type: "<d",
+}
+
+
+def _float_width(ty: AnyFloat) -> int | None:
+    """Bytes of a float type whose bits mipsc reads and writes exactly, else None."""
+    if isinstance(ty, BFloat16Type):
+        return 2
+    return struct.calcsize(fmt) if (fmt := _FLOAT_BITS_FORMAT.get(type(ty))) else None
+
+
+def float_from_bits(bits: int, ty: AnyFloat) -> float:
+    """The value of the bit pattern `bits` of float type `ty` (bf16, f16, f32, f64)."""
+    if isinstance(ty, BFloat16Type):
+        return struct.unpack("<f", struct.pack("<I", bits << 16))[0]
+    return struct.unpack(_FLOAT_BITS_FORMAT[type(ty)], bits.to_bytes(_float_width(ty), "little"))[0]  # type: ignore[arg-type]
+
+
+def float_to_bits(value: float, ty: AnyFloat) -> int:
+    """The bit pattern of `value` as float type `ty`; exact for a value read from such bits."""
+    if isinstance(ty, BFloat16Type):
+        return struct.unpack("<I", struct.pack("<f", value))[0] >> 16
+    width = _float_width(ty)
+    assert width is not None
+    return int.from_bytes(struct.pack(_FLOAT_BITS_FORMAT[type(ty)], value), "little")
+
+
+class _BitPatternElement(AttrParser._TensorLiteralElement):  # pyright: ignore[reportPrivateUsage]
+    """A `0x...` element of a dense literal: of a float type, its bit pattern."""
+
+    def to_type(self, parser: AttrParser, type: Attribute) -> object:
+        if not isinstance(type, AnyFloat):
+            return super().to_type(parser, type)  # type: ignore[arg-type]
+        width = _float_width(type)
+        if width is None:
+            parser.raise_error(f"mipsc reads no bit patterns of {type}", at_position=self.span)
+        assert isinstance(self.value, int)
+        if self.is_negative or self.value >= 1 << (8 * width):
+            parser.raise_error(
+                f"hexadecimal float constant {self.span.text} does not fit {type}",
+                at_position=self.span,
+            )
+        return float_from_bits(self.value, type)
+
+
+def _with_bit_patterns(
+    attr: DenseIntOrFPElementsAttr, literal_bits: list[int | None]
+) -> DenseIntOrFPElementsAttr:
+    """`attr` with each element written as a bit pattern stored as exactly those bits (xDSL
+    stores the values, and quiets a bf16 signaling NaN on the way)."""
+    element = attr.get_element_type()
+    if not isinstance(element, AnyFloat) or all(bits is None for bits in literal_bits):
+        return attr
+    width = _float_width(element)
+    assert width is not None  # _BitPatternElement rejected the others
+    data = bytearray(attr.data.data)
+    if len(literal_bits) == 1:  # a splat
+        data = bytearray(literal_bits[0].to_bytes(width, "little") * len(attr))  # type: ignore[union-attr]
+    else:
+        for i, bits in enumerate(literal_bits):
+            if bits is not None:
+                data[i * width : (i + 1) * width] = bits.to_bytes(width, "little")
+    return DenseIntOrFPElementsAttr(attr.type, BytesAttr(bytes(data)))
+
+
+class _FloatBitsPrinter(Printer):
+    """xDSL's printer, writing every NaN and inf as its exact bit pattern, as MLIR does."""
+
+    def print_float(self, value: float, type: AnyFloat) -> None:
+        width = _float_width(type)
+        if math.isfinite(value) or width is None:
+            super().print_float(value, type)
+            return
+        self.print_string(f"0x{float_to_bits(value, type):0{2 * width}X}")
+
+    def print_attribute(self, attribute: Attribute) -> None:
+        bits = _float_bits_to_print(attribute)
+        if bits is None:
+            super().print_attribute(attribute)
+            return
+        assert isinstance(attribute, DenseIntOrFPElementsAttr)
+        element = attribute.get_element_type()
+        assert isinstance(element, AnyFloat)
+        self.print_string("dense<")
+        if len(set(bits)) == 1:
+            self._print_float_bits(bits[0], element)
+        else:
+            self._print_nested_bits(bits, list(attribute.get_shape()), element)
+        self.print_string("> : ")
+        self.print_attribute(attribute.get_type())
+
+    def _print_float_bits(self, bits: int, element: AnyFloat) -> None:
+        value = float_from_bits(bits, element)
+        if math.isfinite(value):
+            super().print_float(value, element)
+        else:
+            self.print_string(f"0x{bits:0{2 * _float_width(element)}X}")  # type: ignore[operator]
+
+    def _print_nested_bits(self, bits: list[int], shape: list[int], element: AnyFloat) -> None:
+        self.print_string("[")
+        if len(shape) > 1:
+            step = len(bits) // shape[0]
+            chunks = [bits[i : i + step] for i in range(0, len(bits), step)]
+            self.print_list(chunks, lambda c: self._print_nested_bits(c, shape[1:], element))
+        else:
+            self.print_list(bits, lambda b: self._print_float_bits(b, element))
+        self.print_string("]")
+
+
+def _float_bits_to_print(attribute: Attribute) -> list[int] | None:
+    """The elements' bits of a dense float attribute that xDSL would not print exactly (one
+    with a NaN or inf, of at most 100 elements or a splat: larger ones are printed as their
+    raw bytes), else None."""
+    if not isinstance(attribute, DenseIntOrFPElementsAttr):
+        return None
+    element = attribute.get_element_type()
+    if not isinstance(element, AnyFloat) or (width := _float_width(element)) is None:
+        return None
+    data = attribute.data.data
+    count = len(data) // width
+    if count > 100:
+        if data != data[:width] * count:
+            return None
+        data = data[:width]
+    bits = [int.from_bytes(data[i : i + width], "little") for i in range(0, len(data), width)]
+    if not bits:
+        return None
+    if all(math.isfinite(float_from_bits(b, element)) for b in bits):
+        return None
+    return bits
+
+
 class _LocatingParser(Parser):
     """A parser that stamps each op without a `loc(...)` with its place in the source file."""
 
     def __init__(self, ctx: Context, source: SourceFile) -> None:
-        super().__init__(ctx, source.text, source.name)
+        super().__init__(ctx, "", source.name)
+        # xDSL's Parser builds its own MLIRLexer; this one lexes strings in linear time.
+        self._parser_state = ParserState(_LinearStringLexer(Input(source.text, source.name)))
         self._source = source
         self._filename = StringAttr(source.name)
         self._last_loc_written = False
         self._failed_op: int | None = None
         """Where the innermost op whose parsing raised starts."""
+        self._literal_bits: list[int | None] = []
+        """The bit patterns written in the dense literal being parsed, None for other elements."""
 
     def parse_optional_location(self) -> LocationAttr | None:
         # An op's own trailing `loc(...)` is the last location parsed before the op is done.
@@ -134,10 +309,14 @@ class _LocatingParser(Parser):
             if self._failed_op is None:  # the innermost op is the first to see it
                 self._failed_op = start
             raise
-        # A written `loc(unknown)` stays unknown, so printed modules read back the same.
+        # A written `loc(unknown)` stays unknown, so printed modules read back the same; a
+        # written location without a file position (`loc("fc1")`) is kept, and where the op
+        # was found is recorded beside it.
+        line, col = self._source.line_col(start)
         if isinstance(op.location, UnknownLoc) and not self._last_loc_written:
-            line, col = self._source.line_col(start)
             op.location = FileLineColLoc(self._filename, IntAttr(line), IntAttr(col))
+        elif file_position(op.location) is None:
+            record_parse_position(op, SourceLocation(self._source.name, line, col))
         return op
 
     def _raw_scan_balanced(self, pos: int) -> int:
@@ -151,6 +330,23 @@ class _LocatingParser(Parser):
             if "\n" in string[0]:
                 self.raise_error("this string is not closed on its line", pos + string.start())
         return end
+
+    def _parse_tensor_literal_element(self) -> AttrParser._TensorLiteralElement:
+        element = super()._parse_tensor_literal_element()
+        if isinstance(element.value, int) and "0x" in element.span.text.lower():
+            element = _BitPatternElement(element.is_negative, element.value, element.span)
+            self._literal_bits.append(element.value)
+        else:
+            self._literal_bits.append(None)
+        return element
+
+    def parse_dense_int_or_fp_elements_attr(  # type: ignore[override]
+        self,
+        type: Attribute | None,
+    ) -> DenseIntOrFPElementsAttr:
+        self._literal_bits = []
+        attr = super().parse_dense_int_or_fp_elements_attr(type)  # type: ignore[arg-type]
+        return _with_bit_patterns(attr, self._literal_bits)
 
     def failure_position(self) -> int:
         """Where to point for a failure that is not a ParseError: the innermost op being
@@ -253,7 +449,7 @@ def verify_module(module: ModuleOp) -> None:
 def print_module(ctx: Context, module: ModuleOp, *, debuginfo: bool = False) -> str:
     """MLIR text of `module` with its resource blobs; `debuginfo` adds each op's `loc(...)`."""
     out = StringIO()
-    printer = Printer(stream=out, print_debuginfo=debuginfo)
+    printer = _FloatBitsPrinter(stream=out, print_debuginfo=debuginfo)
     printer.print_op(module)
     printer.print_metadata(ctx.loaded_dialects)
     out.write("\n")

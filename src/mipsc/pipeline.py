@@ -6,23 +6,37 @@ hands the printed module to iree-compile.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects import func
+from xdsl.dialects.builtin import (
+    BFloat16Type,
+    DenseIntOrFPElementsAttr,
+    DenseResourceAttr,
+    Float64Type,
+    ModuleOp,
+    ShapedType,
+)
+from xdsl.ir import Attribute
 from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
 from xdsl.utils.exceptions import ArgSpecParseError
 
 from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU, compile_mlir, compiled_cpu
 from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, register_source
+from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.kernel_abi import DEFAULT_BACKEND
-from mipsc.transforms.convert_torch_to_mips import ConvertTorchToMipsPass
+from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
+from mipsc.transforms.decompose_torch import DecomposeTorchPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
 
-PASS_CLASSES: tuple[type[ModulePass], ...] = (ConvertTorchToMipsPass, LowerMipsToCallPass)
+PASS_CLASSES: tuple[type[ModulePass], ...] = (
+    DecomposeTorchPass,
+    ConvertTorchToMipsPass,
+    LowerMipsToCallPass,
+)
 
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     cls.name: (lambda cls=cls: cls) for cls in PASS_CLASSES
@@ -48,7 +62,7 @@ def build_pipeline(spec: str, callback: PassPipelineCallbackType | None = None) 
         raise MipscError(f"{err} (known passes: {known})") from None
 
 
-COMPILE_PIPELINE = "convert-torch-to-mips,lower-mips-to-call"
+COMPILE_PIPELINE = "decompose-torch,convert-torch-to-mips,lower-mips-to-call"
 """What `mipsc compile` runs before printing the module for iree-compile."""
 
 
@@ -66,16 +80,64 @@ def compile_pipeline(kernel_backend: str = DEFAULT_BACKEND, workers: int = 0) ->
 COMPILE_FLAGS: tuple[str, ...] = (
     "--iree-opt-const-eval=false",
     "--iree-opt-strip-assertions=false",
-    "--iree-input-demote-f64-to-f32=false",
 )
 """iree-compile flags every kernel-calling module needs:
 - const-eval would run our dispatches at compile time, where no plugin is loaded (IREE issue
   14789); with it off, dispatches on constants run once when the module loads;
 - the shape checks in front of each dispatch (dynamic K, M, N) are `cf.assert`s, which IREE
-  strips by default; a mismatched input would make the kernel read out of bounds;
-- IREE demotes f64 to f32 by default, which breaks the f64 tensors of a torch function's
-  signature (an f64 result viewed on an f32 buffer fails at run time) and would round what
-  torch computes in f64; f64 ops stay on IREE's path, in f64."""
+  strips by default; a mismatched input would make the kernel read out of bounds."""
+
+KEEP_F64 = "--iree-input-demote-f64-to-f32=false"
+"""For modules that compute in f64 (f64 tensors in a function's signature, or an f64 matmul):
+IREE demotes f64 to f32 by default, which breaks an f64 result (viewed on an f32 buffer at run
+time) and would round what torch computes in f64. Not for the others: f64 scalars that torch
+uses inside f32 code (the scales of dequantize_per_tensor) are demoted as torch itself rounds
+them, and kept in f64 they make iree-compile fail ('failed to legalize util.initializer')."""
+
+NO_INLINE_CONSTANTS = "--iree-flow-inline-constants-max-byte-length=0"
+"""For modules with bf16 constants: IREE 3.13 (llvm-cpu) fails on a bf16 constant inlined into
+a dispatch ('arith.constant' op failed to verify that all of {value, result} have same type,
+in iree-convert-bf16-arith-to-f32); kept out of the dispatches, they compile."""
+
+
+def iree_flags_for(module: ModuleOp) -> list[str]:
+    """The iree-compile flags this module needs besides COMPILE_FLAGS (see KEEP_F64 and
+    NO_INLINE_CONSTANTS), read from the module as lowered."""
+    flags = []
+    if _computes_in_f64(module):
+        flags.append(KEEP_F64)
+    if _has_bf16_constant(module):
+        flags.append(NO_INLINE_CONSTANTS)
+    return flags
+
+
+def _element_type(ty: Attribute) -> Attribute | None:
+    if isinstance(ty, torch.ValueTensorType):
+        return ty.dtype if ty.has_dtype else None
+    return ty.get_element_type() if isinstance(ty, ShapedType) else None
+
+
+def _computes_in_f64(module: ModuleOp) -> bool:
+    for op in module.walk():
+        if isinstance(op, func.FuncOp):
+            types = [*op.function_type.inputs, *op.function_type.outputs]
+        elif op.name in MATMUL_FAMILY_OPS:
+            types = [v.type for v in (*op.operands, *op.results)]
+        else:
+            continue
+        if any(isinstance(_element_type(t), Float64Type) for t in types):
+            return True
+    return False
+
+
+def _has_bf16_constant(module: ModuleOp) -> bool:
+    for op in module.walk():
+        for attr in (*op.properties.values(), *op.attributes.values()):
+            if isinstance(attr, DenseIntOrFPElementsAttr | DenseResourceAttr) and isinstance(
+                _element_type(attr.type), BFloat16Type
+            ):
+                return True
+    return False
 
 
 def run_pipeline(ctx: Context, module: ModuleOp, pipeline: PassPipeline) -> None:
@@ -91,10 +153,43 @@ def run_pipeline(ctx: Context, module: ModuleOp, pipeline: PassPipeline) -> None
 
 
 EMIT_STAGES: dict[str, str] = {
-    "mips": "convert-torch-to-mips",
+    "mips": "decompose-torch,convert-torch-to-mips",
     "iree-input": COMPILE_PIPELINE,
 }
 """`mipsc compile --emit=STAGE`: the passes run before printing that stage's MLIR."""
+
+
+def _lower(
+    text: str,
+    filename: str,
+    stage: str,
+    kernel_backend: str,
+    workers: int,
+    progress: Callable[[str], None],
+) -> tuple[Context, ModuleOp, str]:
+    """Torch MLIR text → parse → the passes up to `stage`: the context, the module, and the
+    module's resource section, set aside unparsed (see split_resources; "" when xDSL has the
+    blobs)."""
+    spec = EMIT_STAGES[stage]
+    if spec == COMPILE_PIPELINE:
+        spec = compile_pipeline(kernel_backend, workers)
+    pipeline = build_pipeline(spec)  # an unknown backend fails before parsing
+    ctx = make_context()
+    progress(f"parsing {filename}")
+    body, resources = split_resources(text)
+    module = parse_module(ctx, body, filename)
+    progress(f"running {spec}")
+    run_pipeline(ctx, module, pipeline)
+    return ctx, module, resources
+
+
+def _print(ctx: Context, module: ModuleOp, resources: str, debuginfo: bool) -> str:
+    """The module's text, its resource section (set aside by _lower) after it."""
+    printed = print_module(ctx, module, debuginfo=debuginfo)
+    if resources and "{-#" in printed:
+        # No pass makes blobs: one that did would need its section merged with this one.
+        raise AssertionError("a pass made resource blobs; split_resources cannot append")
+    return printed + resources
 
 
 def lower_module(
@@ -108,25 +203,8 @@ def lower_module(
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> str:
     """Torch MLIR text → parse → the passes up to `stage` → MLIR text."""
-    spec = EMIT_STAGES[stage]
-    if spec == COMPILE_PIPELINE:
-        spec = compile_pipeline(kernel_backend, workers)
-    pipeline = build_pipeline(spec)  # an unknown backend fails before parsing
-    ctx = make_context()
-    progress(f"parsing {filename}")
-    body, resources = split_resources(text)
-    module = parse_module(ctx, body, filename)
-    progress(f"running {spec}")
-    run_pipeline(ctx, module, pipeline)
-    printed = print_module(ctx, module, debuginfo=debuginfo)
-    if resources and "{-#" not in printed:
-        return printed + resources
-    if resources:  # the passes made resources of their own: let xDSL print them all
-        ctx = make_context()
-        module = parse_module(ctx, text, filename)
-        run_pipeline(ctx, module, build_pipeline(spec))
-        return print_module(ctx, module, debuginfo=debuginfo)
-    return printed
+    ctx, module, resources = _lower(text, filename, stage, kernel_backend, workers, progress)
+    return _print(ctx, module, resources, debuginfo)
 
 
 def split_resources(text: str) -> tuple[str, str]:
@@ -147,24 +225,6 @@ def split_resources(text: str) -> tuple[str, str]:
     if text.find("dialect_resources", start, start + 256) < 0:
         return text, ""
     return text[:start], text[start:]
-
-
-_BF16_BLOB = re.compile(r"dense_resource<[^>]*> : tensor<[0-9x?]*bf16>")
-_NO_INLINE_CONSTANTS = "--iree-flow-inline-constants-max-byte-length=0"
-
-
-def workaround_flags(text: str, extra_flags: Sequence[str]) -> list[str]:
-    """iree-compile flags that work around IREE 3.13 bugs this module would meet.
-
-    A bf16 `dense_resource` weight that IREE inlines into a dispatch makes
-    iree-convert-bf16-arith-to-f32 fail ("'arith.constant' op failed to verify that all of
-    {value, result} have same type"): keeping constants out of dispatches avoids it. (Only the
-    module is searched, not its blobs.)
-    """
-    if any(flag.startswith(_NO_INLINE_CONSTANTS.split("=")[0]) for flag in extra_flags):
-        return []
-    body, _ = split_resources(text)
-    return [_NO_INLINE_CONSTANTS] if _BF16_BLOB.search(body) else []
 
 
 ELIDED = "dense_resource<__elided__>"
@@ -208,23 +268,18 @@ def compile_module(
 
     The module is printed with each op's source location, so iree-compile's errors point into
     the user's file. `kernel_backend` is lower-mips-to-call's backend (kernel_abi.KERNEL_BACKENDS).
-    `show_command` gets the exact iree-compile command line (it reads the module from stdin).
+    iree-compile gets COMPILE_FLAGS, what this module needs (iree_flags_for), then
+    `extra_flags` (which win). `show_command` gets the exact iree-compile command line.
     """
     check_weights_present(text, filename)
-    iree_input = lower_module(
-        text,
-        filename,
-        debuginfo=True,
-        kernel_backend=kernel_backend,
-        workers=workers,
-        progress=progress,
-    )
+    ctx, module, resources = _lower(text, filename, "iree-input", kernel_backend, workers, progress)
+    iree_input = _print(ctx, module, resources, debuginfo=True)
     progress(f"iree-compile (llvm-cpu, target-cpu={target_cpu}) -> {output}")
     compile_mlir(
         iree_input,
         output,
         target_cpu=target_cpu,
-        extra_flags=[*COMPILE_FLAGS, *workaround_flags(text, extra_flags), *extra_flags],
+        extra_flags=[*COMPILE_FLAGS, *iree_flags_for(module), *extra_flags],
         show_command=show_command,
     )
     if (cpu := compiled_cpu(output)) is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,6 +27,9 @@ class Remark:
     own path; None for other remarks."""
     kernel: str | None = None
     """For a lowered mips op: the kernel symbol its tiles call."""
+    origin: int | None = None
+    """The source op this remark is about, by identity (see `share_origin`): the report joins
+    a matmul-family op with the kernels its products call by it, not by location."""
 
     def __str__(self) -> str:
         prefix = f"{self.location}: " if self.location else ""
@@ -33,6 +38,24 @@ class Remark:
 
 
 _SINK: ContextVar[list[Remark] | None] = ContextVar("mipsc_remarks", default=None)
+
+_ORIGINS: weakref.WeakKeyDictionary[Operation, int] = weakref.WeakKeyDictionary()
+_NEXT_ORIGIN = itertools.count(1)
+
+
+def origin_of(op: Operation) -> int:
+    """The identity of the source op `op` stands for (itself, unless `share_origin` made it
+    part of another)."""
+    if (origin := _ORIGINS.get(op)) is None:
+        origin = _ORIGINS[op] = next(_NEXT_ORIGIN)
+    return origin
+
+
+def share_origin(source: Operation, *made: Operation) -> None:
+    """`made` (the ops a rewrite built for `source`) stand for `source` in the report."""
+    origin = origin_of(source)
+    for op in made:
+        _ORIGINS[op] = origin
 
 
 @contextmanager
@@ -73,20 +96,21 @@ def emit_remark(
                 op.name,
                 routed,
                 kernel,
+                origin_of(op),
             )
         )
 
 
 def format_report(remarks: Sequence[Remark]) -> str:
     """Per function, each matmul-family op found and where it runs (and why); once lowered, the
-    kernels each routed op calls (its mips ops carry its location)."""
+    kernels each routed op calls (joined by identity: its mips ops share its origin)."""
     entries = [r for r in remarks if r.routed is not None]
     if not entries:
         return "no matmul-family ops found"
-    kernels: dict[tuple[str | None, SourceLocation | None], list[str]] = {}
+    kernels: dict[int | None, list[str]] = {}
     for r in remarks:
         if r.kernel is not None:
-            found = kernels.setdefault((r.function, r.location), [])
+            found = kernels.setdefault(r.origin, [])
             if r.kernel not in found:
                 found.append(r.kernel)
     lines: list[str] = []
@@ -98,7 +122,7 @@ def format_report(remarks: Sequence[Remark]) -> str:
         for r in rows:
             where = "kernel" if r.routed else "IREE  "
             loc = f"  ({r.location})" if r.location else ""
-            called = kernels.get((r.function, r.location)) if r.routed else None
+            called = kernels.get(r.origin) if r.routed else None
             calls = f" -> calls {', '.join(called)}" if called else ""
             lines.append(f"  [{where}] {r.op_name} {r.message}{calls}{loc}")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from harness import DATA, load_npz, tolerance
 
 import mipsc
 from mipsc.diagnostics import MipscError
-from mipsc.transforms.lower_mips_to_call import DYNAMIC_TILE, choose_tiles
+from mipsc.tiling import DYNAMIC_TILE, choose_tiles
 
 pytestmark = pytest.mark.e2e
 

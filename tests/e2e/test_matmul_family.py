@@ -209,15 +209,90 @@ def test_scaled_dot_product_attention(compile_text, kernel_calls):
     check(compile_text, kernel_calls, module(body, t, vt((2, 4, 8, 12))), [q, k, v], want)
 
 
-def test_causal_attention_stays_on_iree_with_a_remark():
+def test_attention_with_dropout_stays_on_iree_with_a_remark():
     t = vt((1, 2, 4, 8))
-    body = (f"  %zero = torch.constant.float 0.000000e+00\n  %true = torch.constant.bool true\n"
-            f"  %false = torch.constant.bool false\n"
-            f"  %r = torch.aten.scaled_dot_product_attention %a0, %a0, %a0, %none, %zero, %true, %none, %false"
+    body = (f"  %p = torch.constant.float 1.000000e-01\n  %false = torch.constant.bool false\n"
+            f"  %r = torch.aten.scaled_dot_product_attention %a0, %a0, %a0, %none, %p, %false, %none, %false"
             f" : {t}, {t}, {t}, !torch.none, !torch.float, !torch.bool, !torch.none, !torch.bool -> {t}")  # fmt: skip
     from mipsc.remarks import collect_remarks
 
     with collect_remarks() as remarks:
-        lowered = lower_module(module(body, [t], t), "causal.mlir")
+        lowered = lower_module(module(body, [t], t), "dropout.mlir")
     assert "aten.scaled_dot_product_attention" in lowered
-    assert any(r.routed is False and "causal" in r.message for r in remarks)
+    assert any(r.routed is False and "dropout" in r.message for r in remarks)
+
+
+# Inputs that once gave wrong numbers or failed (issue: "never a wrong number"), each with the
+# right value.
+
+
+def test_linear_of_a_transposed_input_with_a_dynamic_dim(compile_text, kernel_calls):
+    # The bias init was sized from the stored dim (6) instead of the logical M (7).
+    x, w, b = rand(6, 7), rand(4, 6), rand(4)
+    body = (f"  %xt = torch.aten.t %a0 : {vt((6, None))} -> {vt((None, 6))}\n"
+            f"  %r = torch.aten.linear %xt, %a1, %a2 : {vt((None, 6))}, {vt((4, 6))}, {vt((4,))} -> {vt((None, 4))}")  # fmt: skip
+    text = module(body, [vt((6, None)), vt((4, 6)), vt((4,))], vt((None, 4)))
+    check(compile_text, kernel_calls, text, [x, w, b], x.T @ w.T + b)
+
+
+def test_linear_of_a_transposed_weight_view_with_a_dynamic_n(compile_text, kernel_calls):
+    x, v, b = rand(3, 6), rand(6, 9), rand(9)
+    body = (f"  %w = torch.aten.t %a1 : {vt((6, None))} -> {vt((None, 6))}\n"
+            f"  %r = torch.aten.linear %a0, %w, %a2 : {vt((3, 6))}, {vt((None, 6))}, {vt((None,))} -> {vt((3, None))}")  # fmt: skip
+    text = module(body, [vt((3, 6)), vt((6, None)), vt((None,))], vt((3, None)))
+    check(compile_text, kernel_calls, text, [x, v, b], x @ v + b)
+
+
+@pytest.mark.parametrize("alpha", ["%one", "%alpha"])
+def test_addmm_with_beta_zero_ignores_nan_in_the_input(compile_text, kernel_calls, alpha):
+    alpha_type = "!torch.int" if alpha == "%one" else "!torch.float"
+    body = (f"  %zero = torch.constant.int 0\n"
+            f"  %r = torch.aten.addmm %a0, %a1, %a2, %zero, {alpha} : {vt((1, 1))}, {vt((1, 1))}, {vt((1, 1))}, !torch.int, {alpha_type} -> {vt((1, 1))}")  # fmt: skip
+    text = module(body, [vt((1, 1))] * 3, vt((1, 1)))
+    nan, one = np.full((1, 1), np.nan, np.float32), np.ones((1, 1), np.float32)
+    want = np.ones((1, 1)) * (1.0 if alpha == "%one" else 2.0)
+    check(compile_text, kernel_calls, text, [nan, one, one], want)
+
+
+def empty_product_result(text, inputs):
+    """Compile and run a module whose products are empty: no kernel call is needed."""
+    from pathlib import Path
+    from tempfile import TemporaryDirectory
+
+    from mipsc.pipeline import compile_module
+
+    with TemporaryDirectory() as tmp:
+        vmfb = Path(tmp) / "empty.vmfb"
+        compile_module(text, "empty.mlir", vmfb)
+        return mipsc.load(vmfb).main(*inputs)
+
+
+def test_k_zero_gives_zeros_and_linear_returns_its_bias():
+    body = f"  %r = torch.aten.mm %a0, %a1 : {vt((1, 0))}, {vt((0, 1))} -> {vt((1, 1))}"
+    got = empty_product_result(module(body, [vt((1, 0)), vt((0, 1))], vt((1, 1))),
+                               [np.zeros((1, 0), np.float32), np.zeros((0, 1), np.float32)])  # fmt: skip
+    np.testing.assert_array_equal(got, [[0.0]])
+
+    x, w, b = np.zeros((3, 0), np.float32), np.zeros((4, 0), np.float32), rand(4)
+    body = f"  %r = torch.aten.linear %a0, %a1, %a2 : {vt((3, 0))}, {vt((4, 0))}, {vt((4,))} -> {vt((3, 4))}"
+    got = empty_product_result(module(body, [vt((3, 0)), vt((4, 0)), vt((4,))], vt((3, 4))), [x, w, b])
+    np.testing.assert_array_equal(got, np.broadcast_to(b, (3, 4)))
+
+    a, c = np.zeros((2, 3, 0), np.float32), np.zeros((2, 0, 5), np.float32)
+    body = f"  %r = torch.aten.bmm %a0, %a1 : {vt((2, 3, 0))}, {vt((2, 0, 5))} -> {vt((2, 3, 5))}"
+    got = empty_product_result(module(body, [vt((2, 3, 0)), vt((2, 0, 5))], vt((2, 3, 5))), [a, c])
+    np.testing.assert_array_equal(got, np.zeros((2, 3, 5)))
+
+
+@pytest.mark.parametrize(("m", "n"), [(0, 4), (4, 0), (0, 0)])
+def test_empty_results_keep_working(m, n):
+    body = f"  %r = torch.aten.mm %a0, %a1 : {vt((m, 3))}, {vt((3, n))} -> {vt((m, n))}"
+    got = empty_product_result(module(body, [vt((m, 3)), vt((3, n))], vt((m, n))),
+                               [rand(m, 3), rand(3, n)])  # fmt: skip
+    assert got.shape == (m, n)
+
+
+def test_dynamic_k_of_zero_at_run_time(compile_text, kernel_calls):
+    body = f"  %r = torch.aten.mm %a0, %a1 : {vt((3, None))}, {vt((None, 4))} -> {vt((3, 4))}"
+    text = module(body, [vt((3, None)), vt((None, 4))], vt((3, 4)))
+    check(compile_text, kernel_calls, text, [rand(3, 0), rand(0, 4)], np.zeros((3, 4)))

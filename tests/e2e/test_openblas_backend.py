@@ -13,7 +13,7 @@ from harness import DATA
 
 import mipsc
 from mipsc.kernel_abi import OPENBLAS_SYMBOL
-from mipsc.transforms.lower_mips_to_call import DYNAMIC_TILE, choose_tiles
+from mipsc.tiling import DYNAMIC_TILE, choose_tiles
 
 pytestmark = pytest.mark.e2e
 

@@ -438,3 +438,39 @@ def test_compile_workers_sets_the_tiles(tmp_path):
     assert int(tiles[1]) < int(tiles[8]) == 8
     bad = CliRunner().invoke(main, ["compile", str(path), "--workers=-1"])
     assert bad.exit_code == 2 and "-1 is not in the range" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("loc_f32", "loc_f16", "where_f32", "where_f16"),
+    [
+        # name locations without a file position: where the ops were parsed
+        ('loc("fc1")', 'loc("fc2")', "named.mlir:2:3", "named.mlir:3:3"),
+        # the same source location for both
+        ('loc("model.py":7:1)', 'loc("model.py":7:1)', "model.py:7:1", "model.py:7:1"),
+        # call-site and fused locations: the callee's / the first file position
+        ('loc(callsite("fc"("layers.py":12:3) at "model.py":40:9))',
+         'loc(fused["model.py":41:2, "layers.py":30:1])', "layers.py:12:3", "model.py:41:2"),
+    ],
+)  # fmt: skip
+def test_report_joins_each_op_with_its_own_kernels(tmp_path, loc_f32, loc_f16, where_f32, where_f16):
+    # Joined by location, both rows once showed both kernels and the function's location.
+    path = tmp_path / "named.mlir"
+    a, b = "!torch.vtensor<[2,3],f32>", "!torch.vtensor<[3,4],f32>"
+    c, d = "!torch.vtensor<[2,3],f16>", "!torch.vtensor<[3,4],f16>"
+    path.write_text(
+        f"""func.func @main(%a: {a}, %b: {b}, %c: {c}, %d: {d}) -> (!torch.vtensor<[2,4],f32>, !torch.vtensor<[2,4],f16>) {{
+  %0 = torch.aten.mm %a, %b : {a}, {b} -> !torch.vtensor<[2,4],f32> {loc_f32}
+  %1 = torch.aten.mm %c, %d : {c}, {d} -> !torch.vtensor<[2,4],f16> {loc_f16}
+  return %0, %1 : !torch.vtensor<[2,4],f32>, !torch.vtensor<[2,4],f16>
+}}
+"""
+    )
+    result = CliRunner().invoke(main, ["compile", str(path), "--emit=iree-input", "--report"])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("  [kernel]")]
+    assert len(rows) == 2, result.output
+    f32_row, f16_row = rows
+    assert "f32 ->" in f32_row and "calls mips_matmul_f32 (1 " in f32_row
+    assert "mips_matmul_f16" not in f32_row and f32_row.endswith(f"{where_f32})")
+    assert "f16 ->" in f16_row and "calls mips_matmul_f16 (1 " in f16_row
+    assert "mips_matmul_f32" not in f16_row and f16_row.endswith(f"{where_f16})")

@@ -79,15 +79,6 @@ def test_errors_of_a_large_module_do_not_point_into_mipsc_files(tmp_path, monkey
     assert "mipsc-" not in info.value.render()
 
 
-def test_bf16_blobs_get_the_inline_constants_workaround():
-    from mipsc.pipeline import workaround_flags
-
-    bf16 = (DATA / "mlp_bf16.mlir").read_text()
-    assert workaround_flags(bf16, []) == ["--iree-flow-inline-constants-max-byte-length=0"]
-    assert workaround_flags(bf16, ["--iree-flow-inline-constants-max-byte-length=64"]) == []
-    assert workaround_flags((DATA / "mlp.mlir").read_text(), []) == []
-
-
 EXPORT_WITH_LOCATIONS = """#loc1 = loc("/src/model.py":8:0)
 #loc2 = loc("/venv/lib/python3.11/site-packages/torch/_dynamo/functional_export.py":232:0)
 #loc4 = loc(callsite(#loc1 at #loc2))

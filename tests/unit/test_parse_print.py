@@ -103,3 +103,58 @@ def test_split_chunks_keep_line_numbers():
     assert len(chunks) == 3
     assert chunks[1].splitlines()[2] == "b"
     assert chunks[2].splitlines()[5] == "d"
+
+
+@pytest.mark.parametrize(
+    ("use", "column"),
+    [
+        # an operand used with another shape than its definition's (the function argument)
+        ("%0 = torch.aten.mm %arg0, %arg1 : !torch.vtensor<[4,19],f32>, !torch.vtensor<[18,23],f32> -> !torch.vtensor<[4,23],f32>", 29),
+        # another dtype
+        ("%0 = torch.aten.relu %arg1 : !torch.vtensor<[19,23],f16> -> !torch.vtensor<[19,23],f16>", 24),
+        # another rank
+        ("%0 = torch.aten.relu %arg1 : !torch.vtensor<[19,23,1],f32> -> !torch.vtensor<[19,23,1],f32>", 24),
+    ],
+)
+def test_a_use_typed_unlike_its_definition_is_a_located_error(use, column):
+    # Every torch tensor type once compared equal to every other, and such uses were retyped.
+    text = ("func.func @main(%arg0: !torch.vtensor<[4,19],f32>, %arg1: !torch.vtensor<[19,23],f32>) {\n"
+            f"  {use}\n  return\n}}\n")  # fmt: skip
+    with pytest.raises(MipscError) as info:
+        parse_module(make_context(), text, "use.mlir")
+    err = info.value
+    assert (err.location.line, err.location.column) == (2, column)
+    assert "previously used or defined with type !torch.vtensor<[19,23],f32>" in err.message
+
+
+def test_torch_types_compare_by_their_parameters():
+    from xdsl.dialects.builtin import f16, f32
+
+    from mipsc.dialects.torch import IntType, ListType, ValueTensorType
+
+    assert ValueTensorType([18, 23], f32) != ValueTensorType([19, 23], f32)
+    assert ValueTensorType([2], f32) != ValueTensorType([2], f16)
+    assert ValueTensorType([2], f32) == ValueTensorType([2], f32)
+    assert len({ValueTensorType([2], f32), ValueTensorType([3], f32)}) == 2
+    assert ListType([IntType()]) != ListType([ValueTensorType([2], f32)])
+
+
+def test_importing_mipsc_leaves_xdsl_lexer_as_it_is():
+    import re
+
+    import xdsl.utils.mlir_lexer as lexer
+
+    import mipsc.ir
+
+    stock = lexer.MLIRLexer._unescaped_characters_regex
+    assert stock is not mipsc.ir._LinearStringLexer._unescaped_characters_regex
+    assert stock.pattern == re.compile(stock.pattern).pattern and "(?:[^" in stock.pattern
+
+
+def test_a_stray_quote_is_an_error_at_once():
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(MipscError):
+        parse_module(make_context(), 'func.func @f() {\n  %0 = "x' + "a" * 5000 + "\n}\n", "q.mlir")
+    assert time.monotonic() - start < 1.0

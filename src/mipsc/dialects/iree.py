@@ -277,11 +277,8 @@ class BindingSubspanOp(IRDLOperation):
         return op
 
 
-@irdl_op_definition
-class DispatchWorkgroupIdOp(IRDLOperation):
-    """`%x = stream.dispatch.workgroup.id[0] : index`: this workgroup's place in the grid."""
-
-    name = "stream.dispatch.workgroup.id"
+class _WorkgroupGridQuery(IRDLOperation):
+    """`%x = stream.dispatch.workgroup.<what>[d] : index`: one dimension of the grid."""
 
     dimension = prop_def(IntegerAttr)
     result = result_def(IndexType)
@@ -300,7 +297,7 @@ class DispatchWorkgroupIdOp(IRDLOperation):
         printer.print_string(" : index")
 
     @classmethod
-    def parse(cls, parser: Parser) -> DispatchWorkgroupIdOp:
+    def parse(cls, parser: Parser) -> _WorkgroupGridQuery:
         parser.parse_punctuation("[")
         dimension = parser.parse_integer(allow_boolean=False)
         parser.parse_punctuation("]")
@@ -310,6 +307,20 @@ class DispatchWorkgroupIdOp(IRDLOperation):
         op = cls(dimension)
         op.attributes.update(attributes)
         return op
+
+
+@irdl_op_definition
+class DispatchWorkgroupIdOp(_WorkgroupGridQuery):
+    """`%x = stream.dispatch.workgroup.id[0] : index`: this workgroup's place in the grid."""
+
+    name = "stream.dispatch.workgroup.id"
+
+
+@irdl_op_definition
+class DispatchWorkgroupCountOp(_WorkgroupGridQuery):
+    """`%x = stream.dispatch.workgroup.count[0] : index`: the grid's size in one dimension."""
+
+    name = "stream.dispatch.workgroup.count"
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,6 +521,7 @@ Stream = Dialect(
         ReturnOp,
         BindingSubspanOp,
         DispatchWorkgroupIdOp,
+        DispatchWorkgroupCountOp,
     ],
     [BindingType],
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from xdsl.dialects.builtin import (
@@ -82,11 +83,15 @@ def _print_contained_type(printer: Printer, ty: Attribute) -> None:
         printer.print_attribute(ty)
 
 
+# The shared parameters of a base class are dataclass fields only if the base is a dataclass
+# itself: without this, every `!torch.vtensor` compared equal to every other (and a use typed
+# [18,23] of a value defined [19,23] was accepted).
+@dataclass(frozen=True, init=False)
 class _BaseTensorType(TorchType):
     """`<[d0,?,...],dtype>`; `*` for an unknown rank and `unk` for an unknown dtype."""
 
-    shape: Attribute = param_def()  # ArrayAttr[IntAttr], or NoneAttr when unranked
-    dtype: Attribute = param_def()  # a builtin/torch element type, or NoneAttr when unknown
+    shape: Attribute = param_def()  # noqa: RUF009 (xDSL field specifier) ArrayAttr[IntAttr], or NoneAttr when unranked
+    dtype: Attribute = param_def()  # noqa: RUF009 a builtin/torch element type, or NoneAttr if unknown
 
     def __init__(self, shape: Sequence[int] | None = None, dtype: Attribute | None = None) -> None:
         shape_attr: Attribute = (
@@ -233,10 +238,11 @@ class AnyType(_ScalarType):
     name = "torch.any"
 
 
+@dataclass(frozen=True, init=False)  # see _BaseTensorType
 class _ContainerType(TorchType):
     """`<T, U, ...>` of contained types."""
 
-    contained: ArrayAttr[Attribute] = param_def()
+    contained: ArrayAttr[Attribute] = param_def()  # noqa: RUF009 (xDSL field specifier)
 
     def __init__(self, *contained: Attribute) -> None:
         super().__init__(ArrayAttr(contained))

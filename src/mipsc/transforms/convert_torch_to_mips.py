@@ -45,8 +45,16 @@ from xdsl.traits import is_side_effect_free
 from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import mips, torch
 from mipsc.dialects.shapes import dims_agree, format_dim, format_shape
-from mipsc.kernel_abi import matmul_symbol
-from mipsc.remarks import emit_remark
+from mipsc.remarks import emit_remark, share_origin
+from mipsc.transforms.decompose_torch import PART_OF
+from mipsc.transforms.torch_values import (
+    constant_int,
+    constant_int_list,
+    constant_number,
+    rank_of,
+    torch_shape,
+    unsupported_reason,
+)
 
 PASS_NAME = "convert-torch-to-mips"
 
@@ -55,48 +63,6 @@ Shape = list[int]
 # --------------------------------------------------------------------------------------------
 # Reading torch values
 # --------------------------------------------------------------------------------------------
-
-
-def unsupported_reason(*types: Attribute) -> str | None:
-    """Why the kernel cannot take tensors of these torch types, or None if it can."""
-    dtypes = set()
-    for ty in types:
-        if not isinstance(ty, torch.ValueTensorType) or not ty.has_sizes:
-            return f"operand type {ty} has no known rank"
-        if not ty.has_dtype:
-            return f"operand type {ty} has no known element type"
-        if matmul_symbol(ty.dtype) is None:
-            return f"element type {ty.dtype} is not supported by the kernel (f32, f16, bf16 are)"
-        dtypes.add(ty.dtype)
-    if len(dtypes) > 1:
-        return f"mixed element types {', '.join(sorted(map(str, dtypes)))}"
-    return None
-
-
-def constant_int(value: SSAValue) -> int | None:
-    op = value.owner
-    return op.value.value.data if isinstance(op, torch.ConstantIntOp) else None
-
-
-def constant_number(value: SSAValue) -> float | None:
-    op = value.owner
-    if isinstance(op, torch.ConstantIntOp | torch.ConstantFloatOp | torch.ConstantNumberOp):
-        return float(op.value.value.data)
-    return None
-
-
-def constant_int_list(value: SSAValue) -> list[int] | None:
-    op = value.owner
-    if not isinstance(op, torch.PrimListConstructOp):
-        return None
-    items = [constant_int(v) for v in op.elements]
-    return None if any(i is None for i in items) else items  # type: ignore[return-value]
-
-
-def rank_of(value: SSAValue) -> int:
-    ty = value.type
-    assert isinstance(ty, torch.ValueTensorType)
-    return ty.get_rank()
 
 
 def peel_transpose(value: SSAValue) -> tuple[SSAValue, bool]:
@@ -214,11 +180,6 @@ def refined_result(op: Operation, expected: Sequence[int]) -> Shape:
             f"[{format_shape(expected)}]",
         )
     return [e if d == DYNAMIC_INDEX else d for d, e in zip(declared, expected, strict=True)]
-
-
-def _torch_shape(value: SSAValue) -> Shape:
-    assert isinstance(value.type, torch.ValueTensorType)
-    return list(value.type.get_shape())
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,9 +330,17 @@ class Operand:
         r, c = _shape(self.value)[-2:]
         return (c, r) if self.transposed else (r, c)
 
-    def matrix_axes(self) -> tuple[int, int]:
-        rank = self.rank
-        return (rank - 1, rank - 2) if self.transposed else (rank - 2, rank - 1)
+    def stored_axis(self, axis: int) -> int:
+        """The stored axis that holds logical `axis` (negative counts from the end)."""
+        axis %= self.rank
+        if self.transposed and axis >= self.rank - 2:
+            return 2 * self.rank - 3 - axis  # rank - 2 <-> rank - 1
+        return axis
+
+    def size(self, em: Emitter, axis: int) -> SSAValue:
+        """The size of logical `axis` as an index value: every size of an operand is read
+        through here, since a transposed one stores its last two dims swapped."""
+        return em.dim(self.value, self.stored_axis(axis))
 
 
 def _batch_sizes(em: Emitter, operands: Sequence[Operand], batch: Shape) -> list[SSAValue]:
@@ -425,83 +394,94 @@ def emit_matmul(
     """`lhs · rhs` with torch.matmul's semantics for ranks ≥ 1 (1-D operands are vectors,
     batch dims broadcast), as one mips op; the result has `out_type`. `init`, when given, has
     the shape of the result and is accumulated into."""
-    element = out_type.get_element_type()
-    out_shape = list(out_type.get_shape())
-
-    # Vectors become matrices: [K] as lhs is [1, K], as rhs [K, 1].
     lhs_vector, rhs_vector = lhs.rank == 1, rhs.rank == 1
-    if lhs_vector:
-        k = _shape(lhs.value)[0]
-        lhs = Operand(
-            em.expand(lhs.value, [[0, 1]], [1, k], [em.index(1), em.dim(lhs.value, 0)]), False
-        )
-    if rhs_vector:
-        k = _shape(rhs.value)[0]
-        rhs = Operand(
-            em.expand(rhs.value, [[0, 1]], [k, 1], [em.dim(rhs.value, 0), em.index(1)]), False
-        )
-
+    lhs, rhs = _vector_as_matrix(em, lhs, 0), _vector_as_matrix(em, rhs, 1)
     if init is not None and (lhs_vector or rhs_vector):
         init = _unit_dims_for_vectors(em, init, lhs_vector, rhs_vector)
-
-    m_size = em.dim(lhs.value, lhs.matrix_axes()[0])
-    n_size = em.dim(rhs.value, rhs.matrix_axes()[1])
-    m, n = lhs.rows_cols()[0], rhs.rows_cols()[1]
-
     if rhs.rank == 2 and lhs.rank > 2 and not lhs.transposed:
-        # [..., M, K] · [K, N]: fold the leading dims into M, one 2-D product.
-        lead = _shape(lhs.value)[:-2]
-        lead_sizes = [em.dim(lhs.value, i) for i in range(len(lead))]
-        flat = Operand(em.collapse(lhs.value, [list(range(lhs.rank - 1)), [lhs.rank - 1]]), False)
-        rows = _product([*lead, m])
-        flat_init = None
-        if init is not None:
-            flat_init = em.collapse(init, [list(range(_rank(init) - 1)), [_rank(init) - 1]])
-        product = _emit_2d(em, flat, rhs, element, rows, n, n_size, flat_init)
-        full = [*lead, m, n]
-        sizes = [*lead_sizes, m_size, n_size]
-        groups = [list(range(len(lead) + 1)), [len(lead) + 1]]
-        result = em.expand(product, groups, full, sizes)
+        full = [*out_type.get_shape(), 1] if rhs_vector else list(out_type.get_shape())
+        result = _product_folded_into_rows(em, lhs, rhs, full, init)
     elif lhs.rank == 2 and rhs.rank == 2:
+        element = out_type.get_element_type()
+        m, n = lhs.rows_cols()[0], rhs.rows_cols()[1]
+        m_size, n_size = lhs.size(em, -2), rhs.size(em, -1)
         result = _emit_2d(em, lhs, rhs, element, m, n, n_size, init, m_size)
     else:
-        # Vector dims are trailing, so the result's leading dims are the batch dims.
-        batch = out_shape[: max(lhs.rank, rhs.rank) - 2]
-        batch_sizes = _batch_sizes(em, [lhs, rhs], batch)
-        lhs3 = _to_batch(em, lhs, batch, batch_sizes)
-        rhs3 = _to_batch(em, rhs, batch, batch_sizes)
-        flat_batch = _product(batch)
-        flat_size = batch_sizes[0] if len(batch) == 1 else em.dim(lhs3.value, 0)
-        if init is None:
-            init3 = em.zeros([flat_batch, m, n], element, [flat_size, m_size, n_size])
-        else:
-            init3 = (
-                init
-                if len(batch) == 1
-                else em.collapse(init, [list(range(len(batch))), [len(batch)], [len(batch) + 1]])
-            )
-        product = em.product(lhs3.value, rhs3.value, init3, lhs3.transposed, rhs3.transposed)
-        if len(batch) == 1:
-            result = product
-        else:
-            groups = [list(range(len(batch))), [len(batch)], [len(batch) + 1]]
-            result = em.expand(product, groups, [*batch, m, n], [*batch_sizes, m_size, n_size])
-
-    # Drop the unit dims that stood for vectors.
-    if lhs_vector or rhs_vector:
-        shape = _shape(result)
-        rank = len(shape)
-        if lhs_vector and rhs_vector:
-            groups: list[list[int]] = []
-        elif lhs_vector:  # [..., 1, N] -> [..., N]
-            groups = [[i] for i in range(rank - 2)] + [[rank - 2, rank - 1]]
-        else:  # [..., M, 1] -> [..., M]
-            groups = [[i] for i in range(rank - 2)] + [[rank - 2, rank - 1]]
-        result = em.collapse(result, groups)
+        result = _batched_product(em, lhs, rhs, out_type, init)
+    result = _drop_vector_dims(em, result, lhs_vector, rhs_vector)
     if result.type != out_type:
         # The operands may leave `?` a dim that the result type knows (or the reverse).
         result = em.add(tensor.CastOp.create(operands=[result], result_types=[out_type])).results[0]
     return result
+
+
+def _vector_as_matrix(em: Emitter, operand: Operand, unit_axis: int) -> Operand:
+    """A 1-D operand [K] as a matrix: [1, K] as lhs (unit_axis 0), [K, 1] as rhs (1)."""
+    if operand.rank != 1:
+        return operand
+    k = _shape(operand.value)[0]
+    shape = [1, k] if unit_axis == 0 else [k, 1]
+    sizes = [em.index(1), em.dim(operand.value, 0)]
+    sizes = sizes if unit_axis == 0 else sizes[::-1]
+    return Operand(em.expand(operand.value, [[0, 1]], shape, sizes), False)
+
+
+def _product_folded_into_rows(
+    em: Emitter, lhs: Operand, rhs: Operand, full: Shape, init: SSAValue | None
+) -> SSAValue:
+    """[..., M, K] · [K, N]: the leading dims folded into M, one 2-D product, unfolded. The
+    product is typed from the result's dims `full` (which know every dim either operand
+    knows), so that folding and unfolding agree on which dims are static."""
+    lead = full[:-2]
+    lead_sizes = [lhs.size(em, i) for i in range(len(lead))]
+    flat = Operand(em.collapse(lhs.value, [list(range(lhs.rank - 1)), [lhs.rank - 1]]), False)
+    flat_init = None
+    if init is not None:
+        flat_init = em.collapse(init, [list(range(_rank(init) - 1)), [_rank(init) - 1]])
+    element = _element(lhs.value)
+    n_size = rhs.size(em, -1)
+    product = _emit_2d(em, flat, rhs, element, _product(full[:-1]), full[-1], n_size, flat_init)
+    sizes = [*lead_sizes, lhs.size(em, -2), n_size]
+    groups = [list(range(len(lead) + 1)), [len(lead) + 1]]
+    return em.expand(product, groups, full, sizes)
+
+
+def _batched_product(
+    em: Emitter, lhs: Operand, rhs: Operand, out_type: TensorType[Attribute], init: SSAValue | None
+) -> SSAValue:
+    """Operands with batch dims (broadcast between them): one batch_matmul over the batch
+    flattened into one dim. Vector dims are trailing, so the result's leading dims are the
+    batch dims."""
+    batch = list(out_type.get_shape())[: max(lhs.rank, rhs.rank) - 2]
+    batch_sizes = _batch_sizes(em, [lhs, rhs], batch)
+    lhs3 = _to_batch(em, lhs, batch, batch_sizes)
+    rhs3 = _to_batch(em, rhs, batch, batch_sizes)
+    m, n = lhs.rows_cols()[0], rhs.rows_cols()[1]
+    m_size, n_size = lhs.size(em, -2), rhs.size(em, -1)
+    flat_groups = [list(range(len(batch))), [len(batch)], [len(batch) + 1]]
+    if init is None:
+        flat_size = batch_sizes[0] if len(batch) == 1 else em.dim(lhs3.value, 0)
+        element = out_type.get_element_type()
+        init = em.zeros([_product(batch), m, n], element, [flat_size, m_size, n_size])
+    elif len(batch) != 1:
+        init = em.collapse(init, flat_groups)
+    product = em.product(lhs3.value, rhs3.value, init, lhs3.transposed, rhs3.transposed)
+    if len(batch) == 1:
+        return product
+    return em.expand(product, flat_groups, [*batch, m, n], [*batch_sizes, m_size, n_size])
+
+
+def _drop_vector_dims(
+    em: Emitter, result: SSAValue, lhs_vector: bool, rhs_vector: bool
+) -> SSAValue:
+    """The result without the unit dims that stood for vectors: [..., 1, N] -> [..., N],
+    [..., M, 1] -> [..., M], [1, 1] -> []."""
+    if not (lhs_vector or rhs_vector):
+        return result
+    rank = _rank(result)
+    if lhs_vector and rhs_vector:
+        return em.collapse(result, [])
+    return em.collapse(result, [[i] for i in range(rank - 2)] + [[rank - 2, rank - 1]])
 
 
 def _unit_dims_for_vectors(
@@ -533,7 +513,7 @@ def _emit_2d(
 ) -> SSAValue:
     if init is None:
         if m_size is None:
-            m_size = em.dim(lhs.value, lhs.matrix_axes()[0])
+            m_size = lhs.size(em, -2)
         init = em.zeros([m, n], element, [m_size, n_size])
     return em.product(lhs.value, rhs.value, init, lhs.transposed, rhs.transposed)
 
@@ -570,13 +550,13 @@ class TorchMatmulPattern(RewritePattern):
 
     def result_shape(self, op: Operation) -> Shape:
         """The result shape the operands make (torch.matmul's rules), or a located error."""
-        return matmul_shape(op, *(_torch_shape(op.operands[i]) for i in self.MATRIX_OPERANDS))
+        return matmul_shape(op, *(torch_shape(op.operands[i]) for i in self.MATRIX_OPERANDS))
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         if op.name != self.OP_NAME:
             return
         if (reason := self.unsupported(op)) is not None:
-            emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=False)
+            emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=_counted(op, False))
             return
         result_type = op.results[0].type
         assert isinstance(result_type, torch.ValueTensorType)
@@ -592,10 +572,11 @@ class TorchMatmulPattern(RewritePattern):
             value = em.add(cast).results[0]
         back = em.add(torch.FromBuiltinTensorOp(value, result_type))
         new_ops = em.live_ops(back)
-        emit_remark(op, PASS_NAME, describe_routing(op, new_ops), routed=True)
+        emit_remark(op, PASS_NAME, describe_routing(op, new_ops), routed=_counted(op, True))
         for new_op in new_ops:
             new_op.location = op.location
         peeled = [v.owner for v in op.operands if isinstance(v.owner, Operation)]
+        share_origin(op, *(new_op for new_op in new_ops if isinstance(new_op, mips.MatmulLikeOp)))
         rewriter.replace(op, new_ops, [back.results[0]])
         for maybe_transpose in peeled:
             if (
@@ -612,6 +593,12 @@ class TorchMatmulPattern(RewritePattern):
 
     def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
         raise NotImplementedError
+
+
+def _counted(op: Operation, routed: bool) -> bool | None:
+    """`routed` for `--report`, or None for a product a decomposition made (decompose-torch's
+    remark on the op it came from counts it; PART_OF)."""
+    return None if PART_OF in op.attributes else routed
 
 
 def describe_routing(op: Operation, new_ops: Sequence[Operation]) -> str:
@@ -693,7 +680,7 @@ class ConvertLinear(TorchMatmulPattern):
         return ranks[0] >= 1 and ranks[1] == 2
 
     def result_shape(self, op: Operation) -> Shape:
-        x, w = _torch_shape(op.operands[0]), _torch_shape(op.operands[1])
+        x, w = torch_shape(op.operands[0]), torch_shape(op.operands[1])
         if not dims_agree(x[-1], w[-1]):
             _shape_error(
                 op,
@@ -713,10 +700,11 @@ class ConvertLinear(TorchMatmulPattern):
         if bias is None or isinstance(bias.type, torch.NoneType):
             return emit_matmul(em, x, w, out_type)
         if unsupported_reason(bias.type, op.results[0].type) is not None or rank_of(bias) > 1:
-            emit_remark(op, PASS_NAME, "left on IREE's path: unusual bias", routed=False)
+            emit_remark(
+                op, PASS_NAME, "left on IREE's path: unusual bias", routed=_counted(op, False)
+            )
             return None
-        out_n = em.dim(w.value, 0)
-        sizes = [em.dim(x.value, i) for i in range(x.rank - 1)] + [out_n]
+        sizes = [x.size(em, i) for i in range(x.rank - 1)] + [w.size(em, -1)]
         init = broadcast_to(em, em.to_builtin(bias), out_type, sizes)
         return emit_matmul(em, x, w, out_type, init)
 
@@ -750,8 +738,8 @@ class ConvertAddmmLike(TorchMatmulPattern):
         return None
 
     def result_shape(self, op: Operation) -> Shape:
-        out = self.product_shape(op, _torch_shape(op.operands[1]), _torch_shape(op.operands[2]))
-        check_broadcastable(op, "input", _torch_shape(op.operands[0]), out)
+        out = self.product_shape(op, torch_shape(op.operands[1]), torch_shape(op.operands[2]))
+        check_broadcastable(op, "input", torch_shape(op.operands[0]), out)
         return out
 
     def product_shape(self, op: Operation, a: Shape, b: Shape) -> Shape:
@@ -760,13 +748,18 @@ class ConvertAddmmLike(TorchMatmulPattern):
     def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
         bias, lhs, rhs, beta, alpha = op.operands
         a, b = self.operand(em, lhs), self.operand(em, rhs)
+        alpha_is_one = constant_number(alpha) == 1.0
+        if constant_number(beta) == 0.0:
+            # torch ignores the input when beta = 0: its NaN and inf must not reach the result.
+            product = self.product(em, a, b, out_type, None)
+            return product if alpha_is_one else _scaled(em, product, alpha, out_type)
         scaled = bias
         if constant_number(beta) != 1.0:
             scaled = em.add(_torch_op("torch.aten.mul.Scalar", [bias, beta], bias.type)).results[0]
-        if constant_number(alpha) == 1.0:
-            sizes = [em.dim(a.value, a.matrix_axes()[0]), em.dim(b.value, b.matrix_axes()[1])]
+        if alpha_is_one:
+            sizes = [a.size(em, -2), b.size(em, -1)]
             if out_type.get_num_dims() == 3:
-                sizes.insert(0, em.dim(a.value, 0))
+                sizes.insert(0, a.size(em, 0))
             init = broadcast_to(em, em.to_builtin(scaled), out_type, sizes)
             return self.product(em, a, b, out_type, init)
         result_type = torch.ValueTensorType.from_builtin(out_type)
@@ -784,6 +777,16 @@ class ConvertAddmmLike(TorchMatmulPattern):
         init: SSAValue | None,
     ) -> SSAValue:
         return emit_matmul(em, a, b, out_type, init)
+
+
+def _scaled(
+    em: Emitter, value: SSAValue, factor: SSAValue, out_type: TensorType[Attribute]
+) -> SSAValue:
+    """`factor · value` by torch's own `mul.Scalar` (`value` a builtin tensor of `out_type`)."""
+    result_type = torch.ValueTensorType.from_builtin(out_type)
+    value_t = em.add(torch.FromBuiltinTensorOp(value, result_type)).results[0]
+    mul = em.add(_torch_op("torch.aten.mul.Scalar", [value_t, factor], result_type))
+    return em.to_builtin(mul.results[0])
 
 
 class ConvertBaddbmm(ConvertAddmmLike):
@@ -837,78 +840,6 @@ def broadcast_to(
     return em.broadcast(value, out_shape, sizes, [*range(pad), *repeated])
 
 
-class ConvertScaledDotProductAttention(TorchMatmulPattern):
-    """`scaled_dot_product_attention` without mask, dropout or causality: its two matmuls go to
-    the kernel (`q · kᵀ` reading k by strides, then `· v`), with torch's own `mul.Scalar` and
-    `softmax.int` between them. Other forms stay on IREE's fused attention path."""
-
-    OP_NAME = "torch.aten.scaled_dot_product_attention"
-    MATRIX_OPERANDS = (0, 1, 2)
-    OPERAND_COUNTS = (7, 8)  # q, k, v, mask, dropout, causal, scale[, enable_gqa]
-
-    def operand_ranks_ok(self, ranks: list[int]) -> bool:
-        return len(set(ranks)) == 1 and ranks[0] >= 2
-
-    def result_shape(self, op: Operation) -> Shape:
-        q, k, v = (_torch_shape(op.operands[i]) for i in range(3))
-        _merge_dims(op, q[-1], k[-1], "the head dims of q and k")
-        _merge_dims(op, k[-2], v[-2], "the sequence lengths of k and v")
-        return [*broadcast_shapes(op, q[:-2], k[:-2], v[:-2]), q[-2], v[-1]]
-
-    def build(self, em: Emitter, op: Operation, out_type: TensorType[Attribute]) -> SSAValue | None:
-        q, k, v, mask, dropout, causal, scale, *rest = op.operands
-        plain = (
-            isinstance(mask.owner, torch.ConstantNoneOp)
-            and constant_number(dropout) == 0.0
-            and _constant_bool(causal) is False
-            and all(_constant_bool(r) is False for r in rest)
-        )
-        if not plain:
-            emit_remark(
-                op,
-                PASS_NAME,
-                "left on IREE's path (its fused attention): mask, dropout, causal or GQA",
-                routed=False,
-            )
-            return None
-        q_type, k_type = q.type, k.type
-        assert isinstance(q_type, torch.ValueTensorType) and isinstance(
-            k_type, torch.ValueTensorType
-        )
-        head_dim = q_type.get_shape()[-1]
-        if isinstance(scale.owner, torch.ConstantNoneOp):
-            if head_dim == DYNAMIC_INDEX:
-                emit_remark(op, PASS_NAME, "left on IREE's path: dynamic head dim", routed=False)
-                return None
-            factor = 1.0 / math.sqrt(head_dim)
-        elif (factor_or_none := constant_number(scale)) is not None:
-            factor = factor_or_none
-        else:
-            emit_remark(op, PASS_NAME, "left on IREE's path: non-constant scale", routed=False)
-            return None
-        *batch, rows, _ = out_type.get_shape()
-        keys = _merge_dims(op, k_type.get_shape()[-2], _torch_shape(v)[-2], "sequence lengths")
-        scores_type = torch.ValueTensorType([*batch, rows, keys], q_type.dtype)
-        scores = emit_matmul(
-            em, self.operand(em, q), self.operand(em, k, flip=True), scores_type.to_builtin()
-        )
-        scores_t = em.add(torch.FromBuiltinTensorOp(scores, scores_type)).results[0]
-        factor_c = em.add(torch.ConstantFloatOp(factor)).results[0]
-        scaled = em.add(_torch_op("torch.aten.mul.Scalar", [scores_t, factor_c], scores_type))
-        last = em.add(torch.ConstantIntOp(-1)).results[0]
-        none = em.add(torch.ConstantNoneOp()).results[0]
-        probs = em.add(
-            _torch_op("torch.aten.softmax.int", [scaled.results[0], last, none], scores_type)
-        )
-        probs_b = Operand(em.to_builtin(probs.results[0]), False)
-        return emit_matmul(em, probs_b, self.operand(em, v), out_type)
-
-
-def _constant_bool(value: SSAValue) -> bool | None:
-    op = value.owner
-    return bool(op.value.value.data) if isinstance(op, torch.ConstantBoolOp) else None
-
-
 def _merge_into_kept(rank: int, kept: Sequence[int]) -> list[list[int]]:
     """Reassociation groups that merge every dim not in `kept` into the next kept dim (or the
     last one)."""
@@ -933,8 +864,10 @@ TORCH_PATTERNS: tuple[type[TorchMatmulPattern], ...] = (
     ConvertAddmmLike,
     ConvertBaddbmm,
     ConvertAddbmm,
-    ConvertScaledDotProductAttention,
 )
+
+MATMUL_FAMILY_OPS = frozenset(p.OP_NAME for p in TORCH_PATTERNS)
+"""The torch ops this pass routes to the kernel when their types allow it."""
 
 
 @dataclass(frozen=True)

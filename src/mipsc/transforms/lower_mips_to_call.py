@@ -16,13 +16,12 @@ keep the builtin kernels). Each lowered op leaves a remark naming the kernel it 
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
-from xdsl.dialects import arith, func, memref, tensor
+from xdsl.dialects import arith, func, memref, scf, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     BoolAttr,
@@ -49,6 +48,8 @@ from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import iree, mips
 from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS, matmul_symbol
 from mipsc.remarks import emit_remark
+from mipsc.tiling import choose_tiles
+from mipsc.transforms.building import building_before
 
 PASS_NAME = "lower-mips-to-call"
 
@@ -97,25 +98,54 @@ def _binding_memref(ty: TensorType[Attribute]) -> MemRefType[Attribute]:
 
 
 def _tile_memref(source: MemRefType[Attribute]) -> MemRefType[Attribute]:
-    """The type `memref.subview` infers for a 2-D tile with dynamic offsets and sizes (a
-    rank-3 source loses its unit batch dim)."""
+    """The type `memref.subview` infers for a tile with dynamic offsets and sizes: [?, ?], or
+    [1, ?, ?] for one batch of a rank-3 source. The unit batch dim is kept, not dropped: with
+    it dropped, a tile whose width IREE folds to 1 (N = 1) has two unit dims, and IREE 3.13
+    crashes folding the ambiguous rank-reduced view (memref.extract_strided_metadata)."""
     layout = source.layout
     assert isinstance(layout, StridedLayoutAttr)
-    return MemRefType(
-        source.get_element_type(),
-        [DYNAMIC_INDEX, DYNAMIC_INDEX],
-        StridedLayoutAttr(layout.strides.data[-2:], None),
-    )
+    shape = [DYNAMIC_INDEX, DYNAMIC_INDEX]
+    if source.get_num_dims() == 3:
+        shape.insert(0, 1)
+    return MemRefType(source.get_element_type(), shape, StridedLayoutAttr(layout.strides, None))
 
 
-def build_workgroup_count(tile_m: int, tile_n: int) -> Region:
-    """The host-side grid from the workload (M, N, K, B): x over N tiles, y over M, z over B."""
+MAX_GRID_X = 65535
+"""The most workgroups a dispatch asks for. IREE's CPU executable ABI keeps workgroup ids in
+32 bits for x but 16 bits for y and z (iree_hal_executable_workgroup_state_v0_t in
+iree/hal/local/executable_library.h): a larger grid wraps without a word. So every dispatch is
+a 1-D grid of at most this many workgroups, and each workgroup loops over the tiles
+t = id, id + count, ... (once, whenever the tiles fit)."""
+
+
+@dataclass
+class _TileGrid:
+    """The output tiles of a product, built at the implicit builder: their sizes (tile_m x
+    tile_n), how many per column and per row, and in all (⌈N/tn⌉·⌈M/tm⌉·batch)."""
+
+    tile_m: SSAValue
+    tile_n: SSAValue
+    tiles_m: SSAValue
+    tiles_n: SSAValue
+    count: SSAValue
+
+    @staticmethod
+    def build(m: SSAValue, n: SSAValue, batch: SSAValue, key: MatmulKey) -> _TileGrid:
+        tile_m, tile_n = _index(key.tile_m), _index(key.tile_n)
+        tiles_m, tiles_n = arith.CeilDivSIOp(m, tile_m), arith.CeilDivSIOp(n, tile_n)
+        count = arith.MuliOp(arith.MuliOp(tiles_n, tiles_m), batch)
+        return _TileGrid(tile_m.result, tile_n.result, tiles_m.result, tiles_n.result, count.result)
+
+
+def build_workgroup_count(key: MatmulKey) -> Region:
+    """The host-side grid from the workload (M, N, K, B): x = min(tiles, MAX_GRID_X), y = z = 1."""
     block = Block(arg_types=[IndexType()] * 4)
     m, n, _k, batch = block.args
-    tm, tn = _index(tile_m), _index(tile_n)
-    x = arith.CeilDivSIOp(n, tn)
-    y = arith.CeilDivSIOp(m, tm)
-    block.add_ops([tm, tn, x, y, iree.ReturnOp(x.result, y.result, batch)])
+    with ImplicitBuilder(block):
+        grid = _TileGrid.build(m, n, batch, key)
+        x = arith.MinUIOp(grid.count, _index(MAX_GRID_X))
+        one = _index(1)
+        iree.ReturnOp(x.result, one.result, one.result)
     return Region(block)
 
 
@@ -124,82 +154,120 @@ ENTRY_INDEX_ARGS = ("m", "n", "k", "batch", "k_rhs", "batch_rhs")
 the rows and batch of B as B itself says (checked against A's in the entry)."""
 
 
+@dataclass
+class _EntryArgs:
+    """The entry's block arguments by name: bindings A, B, C, then ENTRY_INDEX_ARGS."""
+
+    a: SSAValue
+    b: SSAValue
+    c: SSAValue
+    m: SSAValue
+    n: SSAValue
+    k: SSAValue
+    batch: SSAValue
+    k_rhs: SSAValue
+    batch_rhs: SSAValue
+
+
+@dataclass
+class _Tile:
+    """One output tile: batch z, rows [i0, i0 + tm) and columns [j0, j0 + tn) of C."""
+
+    z: SSAValue
+    i0: SSAValue
+    j0: SSAValue
+    tm: SSAValue
+    tn: SSAValue
+
+
 def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
-    """The dispatch entry: bindings (A, B, C), then ENTRY_INDEX_ARGS; one kernel call per tile."""
-    assert isinstance(key.lhs, TensorType) and isinstance(key.rhs, TensorType)
-    assert isinstance(key.out, TensorType)
+    """The dispatch entry: bindings (A, B, C), then ENTRY_INDEX_ARGS; one kernel call per tile,
+    the workgroup's tiles taken in turn."""
     binding = iree.BindingType()
     arg_types = [binding, binding, binding, *[IndexType()] * len(ENTRY_INDEX_ARGS)]
     block = Block(arg_types=arg_types)
-    bind_a, bind_b, bind_c, m, n, k, batch, k_rhs, batch_rhs = block.args
-    ops: list[Operation] = []
+    args = _EntryArgs(*block.args)
+    with ImplicitBuilder(block):
+        a, b, c = _bind_operands(key, args)
+        checked_k = _checked_k(args)
+        grid = _TileGrid.build(args.m, args.n, args.batch, key)
+        first = iree.DispatchWorkgroupIdOp(0)
+        stride = iree.DispatchWorkgroupCountOp(0)
+        loop = scf.ForOp(first, grid.count, stride, [], Block(arg_types=[IndexType()]))
+        func.ReturnOp()
+    with ImplicitBuilder(loop.body.block) as (t,):
+        tile = _tile_of(t, grid, args)
+        call_args = [
+            *_operand_tile(a, key, tile, [tile.i0, 0], [tile.tm, args.k], key.transpose_lhs),
+            *_operand_tile(b, key, tile, [0, tile.j0], [args.k, tile.tn], key.transpose_rhs),
+            *_operand_tile(c, key, tile, [tile.i0, tile.j0], [tile.tm, tile.tn], False),
+        ]
+        accumulate = _index(int(key.accumulate))
+        func.CallOp(symbol, [*call_args, tile.tm, tile.tn, checked_k, accumulate.result], [])
+        scf.YieldOp()
+    return func.FuncOp(name, (arg_types, []), Region(block))
 
+
+def _bind_operands(key: MatmulKey, args: _EntryArgs) -> tuple[SSAValue, SSAValue, SSAValue]:
+    """The bindings viewed as memrefs of their stored shapes ([B,] rows, cols)."""
+    assert isinstance(key.lhs, TensorType) and isinstance(key.rhs, TensorType)
+    assert isinstance(key.out, TensorType)
     zero = _index(0)
-    ops.append(zero)
 
     def subspan(bind: SSAValue, ty: TensorType[Attribute], dims: list[SSAValue]) -> SSAValue:
-        """`dims` are the logical sizes ([B,] rows, cols) of the stored tensor."""
         dynamic = [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
-        op = iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dynamic)
-        ops.append(op)
-        return op.result
+        return iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dynamic).result
 
-    lead, lead_rhs = ([batch], [batch_rhs]) if key.batched else ([], [])
-    a = subspan(bind_a, key.lhs, [*lead, *((k, m) if key.transpose_lhs else (m, k))])
-    b = subspan(bind_b, key.rhs, [*lead_rhs, *((n, k_rhs) if key.transpose_rhs else (k_rhs, n))])
-    c = subspan(bind_c, key.out, [*lead, m, n])
+    lead, lead_rhs = ([args.batch], [args.batch_rhs]) if key.batched else ([], [])
+    m, n, k, k_rhs = args.m, args.n, args.k, args.k_rhs
+    a = subspan(args.a, key.lhs, [*lead, *((k, m) if key.transpose_lhs else (m, k))])
+    b = subspan(args.b, key.rhs, [*lead_rhs, *((n, k_rhs) if key.transpose_rhs else (k_rhs, n))])
+    c = subspan(args.c, key.out, [*lead, m, n])
+    return a, b, c
 
-    # This workgroup's tile: rows [i0, i0 + tm) and columns [j0, j0 + tn) of C, in batch z.
-    wg_x, wg_y, wg_z = (iree.DispatchWorkgroupIdOp(d) for d in range(3))
-    tile_m, tile_n = _index(key.tile_m), _index(key.tile_n)
-    i0 = arith.MuliOp(wg_y, tile_m)
-    j0 = arith.MuliOp(wg_x, tile_n)
-    rest_m, rest_n = arith.SubiOp(m, i0), arith.SubiOp(n, j0)
-    tm, tn = arith.MinSIOp(tile_m, rest_m), arith.MinSIOp(tile_n, rest_n)
-    ops += [wg_x, wg_y, wg_z, tile_m, tile_n, i0, j0, rest_m, rest_n, tm, tn]
 
-    # Operands that do not fit (dynamic shapes only: static ones were verified) make k = -1,
-    # which the kernel rejects instead of reading out of bounds.
-    k_agree = arith.CmpiOp(k, k_rhs, "eq")
-    batch_agree = arith.CmpiOp(batch, batch_rhs, "eq")
+def _checked_k(args: _EntryArgs) -> SSAValue:
+    """K, or -1 when the operands do not fit (dynamic shapes only: static ones were verified),
+    which the kernel rejects instead of reading out of bounds."""
+    k_agree = arith.CmpiOp(args.k, args.k_rhs, "eq")
+    batch_agree = arith.CmpiOp(args.batch, args.batch_rhs, "eq")
     agree = arith.AndIOp(k_agree, batch_agree)
-    invalid = _index(-1)
-    checked_k = arith.SelectOp(agree, k, invalid)
-    ops += [k_agree, batch_agree, agree, invalid, checked_k]
+    return arith.SelectOp(agree, args.k, _index(-1)).result
 
-    def tile(
-        view: SSAValue, offsets: list[SSAValue | int], sizes: list[SSAValue], swap: bool
-    ) -> list[SSAValue]:
-        """Base, offset and (row, col) strides of a 2-D tile of `view`, as the kernel wants
-        them: a transposed operand's strides are swapped."""
-        assert isinstance(view.type, MemRefType)
-        if key.batched:  # a unit batch slice, dropped by the rank-reducing subview
-            offsets, sizes = [wg_z.result, *offsets], [1, *sizes]
-        strides = [1] * len(offsets)
-        sub = memref.SubviewOp.get(view, offsets, sizes, strides, _tile_memref(view.type))
-        meta = memref.ExtractStridedMetaDataOp(sub)
-        ops.extend([sub, meta])
-        row, col = meta.strides[-2:]
-        return [meta.base_buffer, meta.offset, *((col, row) if swap else (row, col))]
 
-    a_tile = (
-        tile(a, [0, i0.result], [k, tm.result], swap=True)
-        if key.transpose_lhs
-        else tile(a, [i0.result, 0], [tm.result, k], swap=False)
-    )
-    b_tile = (
-        tile(b, [j0.result, 0], [tn.result, k], swap=True)
-        if key.transpose_rhs
-        else tile(b, [0, j0.result], [k, tn.result], swap=False)
-    )
-    c_tile = tile(c, [i0.result, j0.result], [tm.result, tn.result], swap=False)
-    accumulate = _index(int(key.accumulate))
-    ops.append(accumulate)
-    args = [*a_tile, *b_tile, *c_tile, tm.result, tn.result, checked_k.result, accumulate.result]
-    ops.append(func.CallOp(symbol, args, []))
-    ops.append(func.ReturnOp())
-    block.add_ops(ops)
-    return func.FuncOp(name, (arg_types, []), Region(block))
+def _tile_of(t: SSAValue, grid: _TileGrid, args: _EntryArgs) -> _Tile:
+    """Tile number `t` in IREE's order (columns fastest, then rows, then batch), clipped to C."""
+    col = arith.RemUIOp(t, grid.tiles_n)
+    row_and_batch = arith.DivUIOp(t, grid.tiles_n)
+    row = arith.RemUIOp(row_and_batch, grid.tiles_m)
+    z = arith.DivUIOp(row_and_batch, grid.tiles_m)
+    i0, j0 = arith.MuliOp(row, grid.tile_m), arith.MuliOp(col, grid.tile_n)
+    tm = arith.MinSIOp(grid.tile_m, arith.SubiOp(args.m, i0))
+    tn = arith.MinSIOp(grid.tile_n, arith.SubiOp(args.n, j0))
+    return _Tile(z.result, i0.result, j0.result, tm.result, tn.result)
+
+
+def _operand_tile(
+    view: SSAValue,
+    key: MatmulKey,
+    tile: _Tile,
+    offsets: list[SSAValue | int],
+    sizes: list[SSAValue | int],
+    transposed: bool,
+) -> list[SSAValue]:
+    """Base, offset and (row, col) strides of the 2-D tile of `view` at logical `offsets` and
+    `sizes`, as the kernel wants them: a transposed operand is sliced in its stored order and
+    its strides are swapped."""
+    assert isinstance(view.type, MemRefType)
+    if transposed:
+        offsets, sizes = offsets[::-1], sizes[::-1]
+    if key.batched:  # one batch: a [1, rows, cols] slice
+        offsets, sizes = [tile.z, *offsets], [1, *sizes]
+    strides = [1] * len(offsets)
+    sub = memref.SubviewOp.get(view, offsets, sizes, strides, _tile_memref(view.type))
+    meta = memref.ExtractStridedMetaDataOp(sub)
+    row, col = meta.strides[-2:]
+    return [meta.base_buffer, meta.offset, *((col, row) if transposed else (row, col))]
 
 
 def build_kernel_declaration(symbol: str, element_type: Attribute) -> func.FuncOp:
@@ -245,7 +313,7 @@ class ExecutableCache:
         inner = ModuleOp(
             [build_kernel_declaration(symbol, element_type), build_entry(entry_name, symbol, key)]
         )
-        export = iree.ExecutableExportOp(entry_name, build_workgroup_count(key.tile_m, key.tile_n))
+        export = iree.ExecutableExportOp(entry_name, build_workgroup_count(key))
         executable = iree.ExecutableOp(exe_name, [export, inner])
         self.module.body.block.insert_op_before(executable, self.module.body.block.first_op)  # type: ignore[arg-type]
         ref = SymbolRefAttr(exe_name, [entry_name])
@@ -253,127 +321,11 @@ class ExecutableCache:
         return ref
 
 
-MAX_TILE = (516, 256)
-"""The largest tile. Each workgroup packs its own panels of A and B, so A is packed once per
-column of tiles and B once per row of tiles: big tiles re-pack less. But the kernel sweeps
-its whole C tile once per block of K while holding a K-block x columns panel of B, so wide
-tiles overflow L2 when two cores run (2048³ f32, 2 threads: 348x512 tiles 0.83x, 516x256
-1.08x the speed of 256x256; 1 thread: 1.08x both; interleaved A/B through IREE)."""
-MIN_TILE = (24, 32)
-TILE_ALIGN = (12, 32)
-"""Tile rows are a multiple of every kernel's register tile height (AVX-512 12, AVX2 6, SSE 4)
-and columns of every width (32, 16, 8): no tile but the last has a partial register tile."""
-DYNAMIC_TILE = (72, 128)
-MAX_WORKERS = 8
-IREE_TILES_PER_RESERVATION = 8
-"""How many workgroups an IREE worker reserves at once when a dispatch has at least this many
-per worker (runtime/src/iree/task: fewer are handed out one by one)."""
-
-# The cost model of choose_tiles, in flops (of this machine's AVX-512 f32 kernel, measured
-# through IREE: see BENCHMARKS.md).
-PACK_FLOPS = 64
-"""What packing one element of A or B costs, in flops of the microkernel: a packed B sliver
-of the first row of tiles costs 1.7-8.6x a plain microkernel call (tools/profile_kernel.py)."""
-NARROW_COLS = 32
-"""Tiles of C columns run at C / (C + NARROW_COLS) of the kernel's speed: fewer B slivers per
-A sliver (128x2304x768 f32: 132x256 tiles 1.14-1.17x the speed of 132x192 ones)."""
-WORKGROUP_FLOPS = 1_000_000
-"""What a workgroup costs besides its work (dispatch, the kernel's allocation: ~7 us)."""
-WAKE_FLOPS = 3_000_000
-"""What sharing a dispatch with other workers costs once (waking them: ~20 us): small
-products stay in one workgroup (64³ f32 is 0.5 MFLOP)."""
-ONE_WORKER_WEIGHT = 0.5
-"""How much the time on one worker counts beside the time on all of them. The constants were
-fitted to nine shapes measured through IREE on 1 and 2 threads (BENCHMARKS.md): the choice
-was the fastest measured, or within noise of it, for eight."""
-
-
 def _k_of(op: mips.MatmulLikeOp) -> int:
     lhs = op.lhs.type
     assert isinstance(lhs, TensorType)
     shape = mips.logical_shape(lhs.get_shape(), op.is_lhs_transposed)
     return shape[-1]
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
-def _even_tile(size: int, parts: int, align: int) -> int:
-    """The aligned tile that covers `size` in about `parts` equal pieces."""
-    return _round_up(-(-size // parts), align)
-
-
-def _tile_options(size: int, align: int, smallest: int, largest: int) -> list[tuple[int, int]]:
-    """(tile, tiles) for each way of cutting `size` into equal aligned tiles within bounds."""
-    options: dict[int, int] = {}
-    for parts in range(1, size + 1):
-        tile = _even_tile(size, parts, align)
-        if parts > 1 and tile < smallest:
-            break
-        if tile <= max(largest, align):
-            options.setdefault(tile, -(-size // tile))
-    return sorted(options.items(), key=lambda item: item[1])
-
-
-def _busiest_worker(tiles: int, workers: int) -> int:
-    """Tiles the busiest of `workers` IREE workers runs: one at a time below
-    IREE_TILES_PER_RESERVATION per worker, else batches of that many."""
-    batch = IREE_TILES_PER_RESERVATION
-    if tiles < batch * workers:
-        return -(-tiles // workers)
-    reservations = -(-tiles // batch)
-    return min(tiles, -(-reservations // workers) * batch)
-
-
-def default_workers() -> int:
-    """The cores of the machine compiling, which mipsc compile targets by default (host)."""
-    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
-
-
-@functools.cache
-def choose_tiles(m: int, n: int, batch: int, k: int, workers: int = 0) -> tuple[int, int]:
-    """Output tile (rows, cols) per workgroup for a product of this shape.
-
-    Among the ways of cutting C into equal aligned tiles (at most MAX_TILE), take the one with
-    the shortest estimated time on `workers` IREE workers (0: default_workers()), plus
-    ONE_WORKER_WEIGHT times that on one: a tile's cost is its flops (slower for narrow
-    tiles), packing its A and B panels, and a fixed cost per workgroup; the time is the
-    busiest worker's tiles, as IREE hands them out (24 tiles on 2 workers run as 16 + 8).
-    Fewer, larger tiles re-pack less (each workgroup packs its own panels: A is read once per
-    column of tiles and B once per row of tiles); more tiles keep more workers busy. Dynamic
-    M or N get a middle-sized tile.
-    """
-    if DYNAMIC_INDEX in (m, n):
-        return DYNAMIC_TILE
-    m, n = max(m, 1), max(n, 1)
-    batch = 1 if batch == DYNAMIC_INDEX else max(batch, 1)
-    k = 64 if k == DYNAMIC_INDEX else max(k, 1)
-    workers = workers or default_workers()
-
-    def cost(rows: tuple[int, int], cols: tuple[int, int]) -> tuple[float, int]:
-        (tm, tiles_m), (tn, tiles_n) = rows, cols
-        tm, tn = min(tm, m), min(tn, n)
-        tile = (
-            2.0 * tm * tn * k * (tn + NARROW_COLS) / tn
-            + PACK_FLOPS * k * (tm + tn)
-            + WORKGROUP_FLOPS
-        )
-        tiles = tiles_m * tiles_n * batch
-        # in units of the ideal time (all the work spread evenly over the workers)
-        shared = _busiest_worker(tiles, workers) * tile + (WAKE_FLOPS if tiles > 1 else 0)
-        time = shared * workers + ONE_WORKER_WEIGHT * tiles * tile
-        return time, -tn  # ties: the wider tile
-
-    (tm, _), (tn, _) = min(
-        (
-            (row, col)
-            for row in _tile_options(m, TILE_ALIGN[0], MIN_TILE[0], MAX_TILE[0])
-            for col in _tile_options(n, TILE_ALIGN[1], MIN_TILE[1], MAX_TILE[1])
-        ),
-        key=lambda choice: cost(*choice),
-    )
-    return tm, tn
 
 
 @dataclass
@@ -395,96 +347,145 @@ class LowerMatmul(RewritePattern):
         tm, tn = choose_tiles(m, n, batch[0] if batch else 1, _k_of(op), self.workers)
         return self.tile_m or tm, self.tile_n or tn
 
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: mips.MatmulLikeOp, rewriter: PatternRewriter) -> None:
+    def key_for(self, op: mips.MatmulLikeOp) -> MatmulKey:
+        """What the op's executable depends on; a dtype without a kernel is an error."""
         out_type = op.result.type
         assert isinstance(out_type, TensorType)
         if matmul_symbol(out_type.get_element_type(), self.executables.backend) is None:
             raise MipscError(
                 f"{op.name} on {out_type.get_element_type()} has no kernel", location_of(op)
             )
-        accumulate = not mips.is_zero_init(op.init)
-        key = MatmulKey(
+        return MatmulKey(
             op.lhs.type,
             op.rhs.type,
             out_type,
             op.is_lhs_transposed,
             op.is_rhs_transposed,
-            accumulate,
+            not mips.is_zero_init(op.init),
             *self.tiles_for(op),
         )
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: mips.MatmulLikeOp, rewriter: PatternRewriter) -> None:
+        key = self.key_for(op)
+        if (why := _nothing_to_compute(op)) is not None:
+            emit_remark(op, PASS_NAME, f"no kernel call: {why}", kernel=f"none ({why})")
+            rewriter.replace(op, [], [op.init])
+            return
         entry = self.executables.entry_for(key)
-        symbol = self.executables.symbol_for(key)
-        tiles = f"{key.tile_m}x{key.tile_n}"
-        *batch, rows, cols = out_type.get_shape()
-        if DYNAMIC_INDEX in (rows, cols, *batch):
-            grid = f"{tiles} tiles"
-        else:
-            count = -(-rows // key.tile_m) * -(-cols // key.tile_n) * (batch[0] if batch else 1)
-            grid = f"{count} {tiles} tile{'s' if count > 1 else ''}"
-        emit_remark(op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=f"{symbol} ({grid})")
+        _report_tiles(op, key, self.executables.symbol_for(key))
+        with building_before(rewriter, op):
+            dims = _ProductDims.build(op, key)
+            dispatch = _build_dispatch(op, key, entry, dims)
+        init = op.init
+        rewriter.replace(op, [], [dispatch.results[0]])
+        if not key.accumulate:
+            _erase_dead_zero_fill(init, rewriter)
 
-        new_ops: list[Operation] = []
 
-        def dim(value: SSAValue, axis: int) -> SSAValue:
-            assert isinstance(value.type, TensorType)
-            size = value.type.get_shape()[axis]
-            index = _index(axis if size == DYNAMIC_INDEX else size)
-            new_ops.append(index)
-            if size != DYNAMIC_INDEX:
-                return index.result
-            dim_op = tensor.DimOp(value, index)
-            new_ops.append(dim_op)
-            return dim_op.result
+def _nothing_to_compute(op: mips.MatmulLikeOp) -> str | None:
+    """Why the product is its init alone, when some type says so statically: an empty result
+    (M, N or batch 0: no tile to compute), or K = 0 (every sum is empty). Else None."""
+    lhs, rhs, out = (_logical_shape(v, t) for v, t in (
+        (op.lhs, op.is_lhs_transposed), (op.rhs, op.is_rhs_transposed), (op.result, False)
+    ))  # fmt: skip
+    if 0 in (*out, *lhs[:-1], *rhs[:-2], rhs[-1]):
+        return "the result is empty"
+    if 0 in (lhs[-1], rhs[-2]):
+        return "K = 0, the result is its init"
+    return None
 
-        # Logical sizes, each read from the operand that stores it; B's rows and batch are
-        # read from B itself (IREE resolves a tensor's dims from the dispatch that uses it, so
-        # describing B by A's K would hide a mismatch).
+
+def _logical_shape(value: SSAValue, transposed: bool) -> list[int]:
+    assert isinstance(value.type, TensorType)
+    return list(mips.logical_shape(value.type.get_shape(), transposed))
+
+
+def _report_tiles(op: mips.MatmulLikeOp, key: MatmulKey, symbol: str) -> None:
+    """The remark `--report` shows: the kernel and the tiles (how many, when static)."""
+    assert isinstance(key.out, TensorType)
+    tiles = f"{key.tile_m}x{key.tile_n}"
+    *batch, rows, cols = key.out.get_shape()
+    if DYNAMIC_INDEX in (rows, cols, *batch):
+        grid = f"{tiles} tiles"
+    else:
+        count = -(-rows // key.tile_m) * -(-cols // key.tile_n) * (batch[0] if batch else 1)
+        grid = f"{count} {tiles} tile{'s' if count > 1 else ''}"
+    emit_remark(op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=f"{symbol} ({grid})")
+
+
+def _dim(value: SSAValue, axis: int) -> SSAValue:
+    """Builds the size of `axis` of a tensor as an index value (a constant when static)."""
+    assert isinstance(value.type, TensorType)
+    size = value.type.get_shape()[axis]
+    if size != DYNAMIC_INDEX:
+        return _index(size).result
+    return tensor.DimOp(value, _index(axis)).result
+
+
+@dataclass
+class _ProductDims:
+    """The logical sizes of a product, each read from the operand that stores it. B's rows and
+    batch are read from B itself: IREE resolves a tensor's dims from the dispatch that uses
+    it, so describing B by A's K would hide a mismatch (the entry checks they agree)."""
+
+    m: SSAValue
+    n: SSAValue
+    k: SSAValue
+    batch: SSAValue
+    k_rhs: SSAValue
+    batch_rhs: SSAValue
+
+    @staticmethod
+    def build(op: mips.MatmulLikeOp, key: MatmulKey) -> _ProductDims:
         lead = 1 if key.batched else 0
         lhs_m, lhs_k = (lead + 1, lead) if key.transpose_lhs else (lead, lead + 1)
         rhs_k, rhs_n = (lead + 1, lead) if key.transpose_rhs else (lead, lead + 1)
-        m, k = dim(op.lhs, lhs_m), dim(op.lhs, lhs_k)
-        k_rhs, n = dim(op.rhs, rhs_k), dim(op.rhs, rhs_n)
+        m, k = _dim(op.lhs, lhs_m), _dim(op.lhs, lhs_k)
+        k_rhs, n = _dim(op.rhs, rhs_k), _dim(op.rhs, rhs_n)
         if key.batched:
-            batch, batch_rhs = dim(op.lhs, 0), dim(op.rhs, 0)
+            batch, batch_rhs = _dim(op.lhs, 0), _dim(op.rhs, 0)
         else:
-            one = _index(1)
-            new_ops.append(one)
-            batch = batch_rhs = one.result
+            batch = batch_rhs = _index(1).result
+        return _ProductDims(m, n, k, batch, k_rhs, batch_rhs)
 
-        def stored(*logical: SSAValue, transposed: bool = False) -> list[SSAValue]:
-            *front, rows, cols = logical
-            return [*front, *((cols, rows) if transposed else (rows, cols))]
+    def stored(self, operand: str, key: MatmulKey) -> list[SSAValue]:
+        """The sizes of `lhs`, `rhs` or `out` in their stored order ([B,] rows, cols)."""
+        rows, cols, transposed, batch = {
+            "lhs": (self.m, self.k, key.transpose_lhs, self.batch),
+            "rhs": (self.k_rhs, self.n, key.transpose_rhs, self.batch_rhs),
+            "out": (self.m, self.n, False, self.batch),
+        }[operand]
+        matrix = [cols, rows] if transposed else [rows, cols]
+        return [batch, *matrix] if key.batched else matrix
 
-        def dynamic(ty: Attribute, dims: list[SSAValue]) -> list[SSAValue]:
-            assert isinstance(ty, TensorType)
-            return [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
 
-        lead_lhs, lead_rhs = ([batch], [batch_rhs]) if key.batched else ([], [])
-        out_dims = [*lead_lhs, m, n]
-        tensors = [op.lhs, op.rhs] + ([op.init] if accumulate else [])
-        tensor_dims = dynamic(op.lhs.type, stored(*lead_lhs, m, k, transposed=key.transpose_lhs))
-        tensor_dims += dynamic(
-            op.rhs.type, stored(*lead_rhs, k_rhs, n, transposed=key.transpose_rhs)
-        )
-        if accumulate:
-            tensor_dims += dynamic(op.init.type, out_dims)
-        dispatch = iree.DispatchOp(
-            entry,
-            workload=[m, n, k, batch],
-            arguments=[*tensors, m, n, k, batch, k_rhs, batch_rhs],
-            argument_dims=tensor_dims,
-            result_types=[out_type],
-            result_dims=dynamic(out_type, out_dims),
-            tied_operands=[2] if accumulate else None,
-        )
-        new_ops.append(dispatch)
-        for new_op in new_ops:
-            new_op.location = op.location
-        init = op.init
-        rewriter.replace(op, new_ops, [dispatch.results[0]])
-        if not accumulate:
-            _erase_dead_zero_fill(init, rewriter)
+def _dynamic(ty: Attribute, dims: list[SSAValue]) -> list[SSAValue]:
+    """The values of the dynamic dims of `ty`, among the sizes of all its dims."""
+    assert isinstance(ty, TensorType)
+    return [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
+
+
+def _build_dispatch(
+    op: mips.MatmulLikeOp, key: MatmulKey, entry: SymbolRefAttr, dims: _ProductDims
+) -> iree.DispatchOp:
+    """Builds the `flow.dispatch` of `entry` over the workload (M, N, K, batch); a non-zero
+    init is tied to the result, which the kernel accumulates into."""
+    tensors = [op.lhs, op.rhs]
+    tensor_dims = _dynamic(op.lhs.type, dims.stored("lhs", key))
+    tensor_dims += _dynamic(op.rhs.type, dims.stored("rhs", key))
+    if key.accumulate:
+        tensors.append(op.init)
+        tensor_dims += _dynamic(op.init.type, dims.stored("out", key))
+    return iree.DispatchOp(
+        entry,
+        workload=[dims.m, dims.n, dims.k, dims.batch],
+        arguments=[*tensors, dims.m, dims.n, dims.k, dims.batch, dims.k_rhs, dims.batch_rhs],
+        argument_dims=tensor_dims,
+        result_types=[key.out],
+        result_dims=_dynamic(key.out, dims.stored("out", key)),
+        tied_operands=[2] if key.accumulate else None,
+    )
 
 
 def _erase_dead_zero_fill(init: SSAValue, rewriter: PatternRewriter) -> None:

@@ -10,15 +10,21 @@ func.func @mm(%a: tensor<37x19xf32>, %b: tensor<19x23xf32>) -> tensor<37x23xf32>
   return %r : tensor<37x23xf32>
 }
 
-// The executable: the grid covers the output in tiles chosen for the shape (a 37x23 product
-// is small: one 48x32 tile: rows in multiples of 12, columns of 32), x over N, y over M, z over batch.
+// The executable: the tiles are chosen for the shape (a 37x23 product is small: one 48x32 tile:
+// rows in multiples of 12, columns of 32). The grid is 1-D, at most 65535 workgroups (IREE keeps
+// workgroup ids y and z in 16 bits), and each workgroup loops over tiles id, id + count, ...
 // CHECK:      stream.executable private @mips_exe_0 {
 // CHECK-NEXT:   stream.executable.export public @mips_matmul_0 workgroups(%[[M:.*]]: index, %[[N:.*]]: index, %{{.*}}: index, %[[BATCH:.*]]: index) -> (index, index, index) {
-// CHECK-DAG:      %[[TM:.*]] = arith.constant 48 : index
-// CHECK-DAG:      %[[TN:.*]] = arith.constant 32 : index
-// CHECK:          %[[X:.*]] = arith.ceildivsi %[[N]], %[[TN]] : index
-// CHECK-NEXT:     %[[Y:.*]] = arith.ceildivsi %[[M]], %[[TM]] : index
-// CHECK-NEXT:     stream.return %[[X]], %[[Y]], %[[BATCH]] : index, index, index
+// CHECK-NEXT:     %[[TM:.*]] = arith.constant 48 : index
+// CHECK-NEXT:     %[[TN:.*]] = arith.constant 32 : index
+// CHECK-NEXT:     %[[TILESM:.*]] = arith.ceildivsi %[[M]], %[[TM]] : index
+// CHECK-NEXT:     %[[TILESN:.*]] = arith.ceildivsi %[[N]], %[[TN]] : index
+// CHECK-NEXT:     %[[PER:.*]] = arith.muli %[[TILESN]], %[[TILESM]] : index
+// CHECK-NEXT:     %[[ALL:.*]] = arith.muli %[[PER]], %[[BATCH]] : index
+// CHECK-NEXT:     %[[CAP:.*]] = arith.constant 65535 : index
+// CHECK-NEXT:     %[[X:.*]] = arith.minui %[[ALL]], %[[CAP]] : index
+// CHECK-NEXT:     %[[ONE:.*]] = arith.constant 1 : index
+// CHECK-NEXT:     stream.return %[[X]], %[[ONE]], %[[ONE]] : index, index, index
 // CHECK:        builtin.module {
 // The kernel is declared with the memref ABI: a bare base pointer, offset, 2 strides per operand,
 // then m, n, k and the accumulate flag.
@@ -28,27 +34,41 @@ func.func @mm(%a: tensor<37x19xf32>, %b: tensor<19x23xf32>) -> tensor<37x23xf32>
 // CHECK:            %[[A:.*]] = stream.binding.subspan %[[BA]][%{{.*}}] : !stream.binding -> memref<37x19xf32, strided<[19, 1], offset: ?>>
 // CHECK-NEXT:       %[[B:.*]] = stream.binding.subspan %[[BB]][%{{.*}}] : !stream.binding -> memref<19x23xf32, strided<[23, 1], offset: ?>>
 // CHECK-NEXT:       %[[C:.*]] = stream.binding.subspan %[[BC]][%{{.*}}] : !stream.binding -> memref<37x23xf32, strided<[23, 1], offset: ?>>
-// CHECK-NEXT:       %[[WX:.*]] = stream.dispatch.workgroup.id[0] : index
-// CHECK-NEXT:       %[[WY:.*]] = stream.dispatch.workgroup.id[1] : index
-// CHECK-NEXT:       stream.dispatch.workgroup.id[2] : index
-// CHECK:            %[[I0:.*]] = arith.muli %[[WY]], %{{.*}} : index
-// CHECK-NEXT:       %[[J0:.*]] = arith.muli %[[WX]], %{{.*}} : index
-// CHECK:            %[[TILEM:.*]] = arith.minsi
-// CHECK-NEXT:       %[[TILEN:.*]] = arith.minsi
 // A K or batch mismatch makes k = -1, which the kernel rejects.
 // CHECK-NEXT:       %[[KOK:.*]] = arith.cmpi eq, %[[EK]], %[[EKB]] : index
 // CHECK-NEXT:       %[[BOK:.*]] = arith.cmpi eq, %[[EB]], %[[EBB]] : index
 // CHECK-NEXT:       %[[OK:.*]] = arith.andi %[[KOK]], %[[BOK]] : i1
 // CHECK-NEXT:       %[[BAD:.*]] = arith.constant -1 : index
 // CHECK-NEXT:       %[[K:.*]] = arith.select %[[OK]], %[[EK]], %[[BAD]] : index
-// CHECK-NEXT:       %[[AT:.*]] = memref.subview %[[A]][%[[I0]], 0] [%[[TILEM]], %[[EK]]] [1, 1] : memref<37x19xf32, strided<[19, 1], offset: ?>> to memref<?x?xf32, strided<[19, 1], offset: ?>>
-// CHECK-NEXT:       %[[ABASE:.*]], %[[AOFF:.*]], %{{.*}}, %{{.*}}, %[[AS0:.*]], %[[AS1:.*]] = memref.extract_strided_metadata %[[AT]]
-// CHECK-NEXT:       %[[BT:.*]] = memref.subview %[[B]][0, %[[J0]]] [%[[EK]], %[[TILEN]]] [1, 1]
-// CHECK-NEXT:       %[[BBASE:.*]], %[[BOFF:.*]], %{{.*}}, %{{.*}}, %[[BS0:.*]], %[[BS1:.*]] = memref.extract_strided_metadata %[[BT]]
-// CHECK-NEXT:       %[[CT:.*]] = memref.subview %[[C]][%[[I0]], %[[J0]]] [%[[TILEM]], %[[TILEN]]] [1, 1]
-// CHECK-NEXT:       %[[CBASE:.*]], %[[COFF:.*]], %{{.*}}, %{{.*}}, %[[CS0:.*]], %[[CS1:.*]] = memref.extract_strided_metadata %[[CT]]
-// CHECK-NEXT:       %[[ACC:.*]] = arith.constant 0 : index
-// CHECK-NEXT:       func.call @mips_matmul_f32(%[[ABASE]], %[[AOFF]], %[[AS0]], %[[AS1]], %[[BBASE]], %[[BOFF]], %[[BS0]], %[[BS1]], %[[CBASE]], %[[COFF]], %[[CS0]], %[[CS1]], %[[TILEM]], %[[TILEN]], %[[K]], %[[ACC]])
+// CHECK-NEXT:       %[[ETM:.*]] = arith.constant 48 : index
+// CHECK-NEXT:       %[[ETN:.*]] = arith.constant 32 : index
+// CHECK-NEXT:       %[[ETILESM:.*]] = arith.ceildivsi %[[EM]], %[[ETM]] : index
+// CHECK-NEXT:       %[[ETILESN:.*]] = arith.ceildivsi %[[EN]], %[[ETN]] : index
+// CHECK-NEXT:       %[[EPER:.*]] = arith.muli %[[ETILESN]], %[[ETILESM]] : index
+// CHECK-NEXT:       %[[EALL:.*]] = arith.muli %[[EPER]], %[[EB]] : index
+// CHECK-NEXT:       %[[WX:.*]] = stream.dispatch.workgroup.id[0] : index
+// CHECK-NEXT:       %[[WC:.*]] = stream.dispatch.workgroup.count[0] : index
+// CHECK-NEXT:       scf.for %[[T:.*]] = %[[WX]] to %[[EALL]] step %[[WC]] {
+// Tile t: columns fastest, then rows, then batch (IREE's own order of x, y, z).
+// CHECK-NEXT:         %[[COL:.*]] = arith.remui %[[T]], %[[ETILESN]] : index
+// CHECK-NEXT:         %[[RB:.*]] = arith.divui %[[T]], %[[ETILESN]] : index
+// CHECK-NEXT:         %[[ROW:.*]] = arith.remui %[[RB]], %[[ETILESM]] : index
+// CHECK-NEXT:         arith.divui %[[RB]], %[[ETILESM]] : index
+// CHECK-NEXT:         %[[I0:.*]] = arith.muli %[[ROW]], %[[ETM]] : index
+// CHECK-NEXT:         %[[J0:.*]] = arith.muli %[[COL]], %[[ETN]] : index
+// CHECK-NEXT:         %[[RESTM:.*]] = arith.subi %[[EM]], %[[I0]] : index
+// CHECK-NEXT:         %[[TILEM:.*]] = arith.minsi %[[ETM]], %[[RESTM]] : index
+// CHECK-NEXT:         %[[RESTN:.*]] = arith.subi %[[EN]], %[[J0]] : index
+// CHECK-NEXT:         %[[TILEN:.*]] = arith.minsi %[[ETN]], %[[RESTN]] : index
+// CHECK-NEXT:         %[[AT:.*]] = memref.subview %[[A]][%[[I0]], 0] [%[[TILEM]], %[[EK]]] [1, 1] : memref<37x19xf32, strided<[19, 1], offset: ?>> to memref<?x?xf32, strided<[19, 1], offset: ?>>
+// CHECK-NEXT:         %[[ABASE:.*]], %[[AOFF:.*]], %{{.*}}, %{{.*}}, %[[AS0:.*]], %[[AS1:.*]] = memref.extract_strided_metadata %[[AT]]
+// CHECK-NEXT:         %[[BT:.*]] = memref.subview %[[B]][0, %[[J0]]] [%[[EK]], %[[TILEN]]] [1, 1]
+// CHECK-NEXT:         %[[BBASE:.*]], %[[BOFF:.*]], %{{.*}}, %{{.*}}, %[[BS0:.*]], %[[BS1:.*]] = memref.extract_strided_metadata %[[BT]]
+// CHECK-NEXT:         %[[CT:.*]] = memref.subview %[[C]][%[[I0]], %[[J0]]] [%[[TILEM]], %[[TILEN]]] [1, 1]
+// CHECK-NEXT:         %[[CBASE:.*]], %[[COFF:.*]], %{{.*}}, %{{.*}}, %[[CS0:.*]], %[[CS1:.*]] = memref.extract_strided_metadata %[[CT]]
+// CHECK-NEXT:         %[[ACC:.*]] = arith.constant 0 : index
+// CHECK-NEXT:         func.call @mips_matmul_f32(%[[ABASE]], %[[AOFF]], %[[AS0]], %[[AS1]], %[[BBASE]], %[[BOFF]], %[[BS0]], %[[BS1]], %[[CBASE]], %[[COFF]], %[[CS0]], %[[CS1]], %[[TILEM]], %[[TILEN]], %[[K]], %[[ACC]])
+// CHECK-NEXT:       }
 // CHECK-NEXT:       func.return
 
 // The host: one dispatch over the workload (M, N, K, batch), no fill left.

@@ -1,0 +1,127 @@
+"""Tile policy: which output tile each workgroup of a kernel dispatch computes.
+
+The lowering (mechanism) asks `choose_tiles` for a product's shape; the cost model and its
+constants (measured through IREE, see BENCHMARKS.md) live here, apart from the IR they shape.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from xdsl.dialects.builtin import DYNAMIC_INDEX
+
+MAX_TILE = (516, 256)
+"""The largest tile. Each workgroup packs its own panels of A and B, so A is packed once per
+column of tiles and B once per row of tiles: big tiles re-pack less. But the kernel sweeps
+its whole C tile once per block of K while holding a K-block x columns panel of B, so wide
+tiles overflow L2 when two cores run (2048³ f32, 2 threads: 348x512 tiles 0.83x, 516x256
+1.08x the speed of 256x256; 1 thread: 1.08x both; interleaved A/B through IREE)."""
+MIN_TILE = (24, 32)
+TILE_ALIGN = (12, 32)
+"""Tile rows are a multiple of every kernel's register tile height (AVX-512 12, AVX2 6, SSE 4)
+and columns of every width (32, 16, 8): no tile but the last has a partial register tile."""
+DYNAMIC_TILE = (72, 128)
+MAX_WORKERS = 8
+IREE_TILES_PER_RESERVATION = 8
+"""How many workgroups an IREE worker reserves at once when a dispatch has at least this many
+per worker (runtime/src/iree/task: fewer are handed out one by one)."""
+
+# The cost model of choose_tiles, in flops (of this machine's AVX-512 f32 kernel, measured
+# through IREE: see BENCHMARKS.md).
+PACK_FLOPS = 64
+"""What packing one element of A or B costs, in flops of the microkernel: a packed B sliver
+of the first row of tiles costs 1.7-8.6x a plain microkernel call (tools/profile_kernel.py)."""
+NARROW_COLS = 32
+"""Tiles of C columns run at C / (C + NARROW_COLS) of the kernel's speed: fewer B slivers per
+A sliver (128x2304x768 f32: 132x256 tiles 1.14-1.17x the speed of 132x192 ones)."""
+WORKGROUP_FLOPS = 1_000_000
+"""What a workgroup costs besides its work (dispatch, the kernel's allocation: ~7 us)."""
+WAKE_FLOPS = 3_000_000
+"""What sharing a dispatch with other workers costs once (waking them: ~20 us): small
+products stay in one workgroup (64³ f32 is 0.5 MFLOP)."""
+ONE_WORKER_WEIGHT = 0.5
+"""How much the time on one worker counts beside the time on all of them. The constants were
+fitted to nine shapes measured through IREE on 1 and 2 threads (BENCHMARKS.md): the choice
+was the fastest measured, or within noise of it, for eight."""
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _even_tile(size: int, parts: int, align: int) -> int:
+    """The aligned tile that covers `size` in about `parts` equal pieces."""
+    return _round_up(-(-size // parts), align)
+
+
+def _tile_options(size: int, align: int, smallest: int, largest: int) -> list[tuple[int, int]]:
+    """(tile, tiles) for each way of cutting `size` into equal aligned tiles within bounds."""
+    options: dict[int, int] = {}
+    for parts in range(1, size + 1):
+        tile = _even_tile(size, parts, align)
+        if parts > 1 and tile < smallest:
+            break
+        if tile <= max(largest, align):
+            options.setdefault(tile, -(-size // tile))
+    return sorted(options.items(), key=lambda item: item[1])
+
+
+def _busiest_worker(tiles: int, workers: int) -> int:
+    """Tiles the busiest of `workers` IREE workers runs: one at a time below
+    IREE_TILES_PER_RESERVATION per worker, else batches of that many."""
+    batch = IREE_TILES_PER_RESERVATION
+    if tiles < batch * workers:
+        return -(-tiles // workers)
+    reservations = -(-tiles // batch)
+    return min(tiles, -(-reservations // workers) * batch)
+
+
+def default_workers() -> int:
+    """The cores of the machine compiling, which mipsc compile targets by default (host)."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+@functools.cache
+def choose_tiles(m: int, n: int, batch: int, k: int, workers: int = 0) -> tuple[int, int]:
+    """Output tile (rows, cols) per workgroup for a product of this shape.
+
+    Among the ways of cutting C into equal aligned tiles (at most MAX_TILE), take the one with
+    the shortest estimated time on `workers` IREE workers (0: default_workers()), plus
+    ONE_WORKER_WEIGHT times that on one: a tile's cost is its flops (slower for narrow
+    tiles), packing its A and B panels, and a fixed cost per workgroup; the time is the
+    busiest worker's tiles, as IREE hands them out (24 tiles on 2 workers run as 16 + 8).
+    Fewer, larger tiles re-pack less (each workgroup packs its own panels: A is read once per
+    column of tiles and B once per row of tiles); more tiles keep more workers busy. Dynamic
+    M or N get a middle-sized tile.
+    """
+    if DYNAMIC_INDEX in (m, n):
+        return DYNAMIC_TILE
+    m, n = max(m, 1), max(n, 1)
+    batch = 1 if batch == DYNAMIC_INDEX else max(batch, 1)
+    k = 64 if k == DYNAMIC_INDEX else max(k, 1)
+    workers = workers or default_workers()
+
+    def cost(rows: tuple[int, int], cols: tuple[int, int]) -> tuple[float, int]:
+        (tm, tiles_m), (tn, tiles_n) = rows, cols
+        tm, tn = min(tm, m), min(tn, n)
+        tile = (
+            2.0 * tm * tn * k * (tn + NARROW_COLS) / tn
+            + PACK_FLOPS * k * (tm + tn)
+            + WORKGROUP_FLOPS
+        )
+        tiles = tiles_m * tiles_n * batch
+        # in units of the ideal time (all the work spread evenly over the workers)
+        shared = _busiest_worker(tiles, workers) * tile + (WAKE_FLOPS if tiles > 1 else 0)
+        time = shared * workers + ONE_WORKER_WEIGHT * tiles * tile
+        return time, -tn  # ties: the wider tile
+
+    (tm, _), (tn, _) = min(
+        (
+            (row, col)
+            for row in _tile_options(m, TILE_ALIGN[0], MIN_TILE[0], MAX_TILE[0])
+            for col in _tile_options(n, TILE_ALIGN[1], MIN_TILE[1], MAX_TILE[1])
+        ),
+        key=lambda choice: cost(*choice),
+    )
+    return tm, tn

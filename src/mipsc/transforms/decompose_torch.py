@@ -1,0 +1,575 @@
+"""`decompose-torch`: composite torch ops become the few canonical ones the conversion routes.
+
+torch-to-torch, before `convert-torch-to-mips` (as torch-mlir runs DecomposeComplexOps before
+its conversions), so that the conversion handles a handful of canonical matmul patterns:
+
+- `scaled_dot_product_attention`, in every form exporters write (a float or boolean mask,
+  `is_causal`, a custom `scale`, grouped-query heads with `enable_gqa`, 3-D or 4-D, L != S,
+  Ev != E, dynamic batch and sequence), becomes torch's own definition of it:
+  `softmax(q·kᵀ·scale + bias, -1)·v`, where kᵀ is a `transpose.int` the conversion reads by
+  strides and the bias is the mask (`where` of -inf for a boolean one, `tril` for causality).
+  Grouped heads are not copied per query head: q is viewed as [..., Hkv, G·L, E], so each key
+  head meets its G query heads in one product.
+
+Each decomposed op leaves one remark (routed: its matmuls all run in the kernel); the products
+it becomes carry `mipsc.part_of` so that the conversion's remarks do not count them again.
+Forms the kernels cannot take (dropout, dtypes without a kernel, a non-constant flag) stay as
+they are, with a remark.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerType, ModuleOp, StringAttr
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+)
+
+from mipsc.dialects import torch
+from mipsc.remarks import emit_remark, share_origin
+from mipsc.transforms.building import building_before
+from mipsc.transforms.torch_values import (
+    constant_bool,
+    constant_number,
+    torch_shape,
+    unsupported_reason,
+)
+
+PASS_NAME = "decompose-torch"
+
+PART_OF = "mipsc.part_of"
+"""Attribute on the products a decomposition makes: the op they came from."""
+
+TORCH_BOOL_DTYPE = 11
+"""torch's ScalarType code of bool (c10/core/ScalarType.h), for `aten.ones(..., dtype=)`."""
+
+
+# --------------------------------------------------------------------------------------------
+# Building torch ops (at the implicit builder)
+# --------------------------------------------------------------------------------------------
+
+
+def vtensor(shape: Sequence[int], dtype: Attribute) -> torch.ValueTensorType:
+    return torch.ValueTensorType(list(shape), dtype)
+
+
+def aten(name: str, operands: Sequence[SSAValue], result_type: Attribute) -> SSAValue:
+    """`torch.aten.<name>` in torch-mlir's default syntax."""
+    op_class = torch.default_syntax_op_class(f"torch.aten.{name}")
+    return op_class.create(operands=list(operands), result_types=[result_type]).results[0]
+
+
+def const_int(value: int) -> SSAValue:
+    return torch.ConstantIntOp(value).result
+
+
+def const_float(value: float) -> SSAValue:
+    return torch.ConstantFloatOp(value).result
+
+
+def none() -> SSAValue:
+    return torch.ConstantNoneOp().results[0]
+
+
+def size_of(value: SSAValue, axis: int) -> SSAValue:
+    """The size of `axis` of a tensor as a `!torch.int` (a constant when static)."""
+    size = torch_shape(value)[axis]
+    if size != DYNAMIC_INDEX:
+        return const_int(size)
+    return aten("size.int", [value, const_int(axis)], torch.IntType())
+
+
+def int_list(items: Sequence[SSAValue]) -> SSAValue:
+    op = torch.PrimListConstructOp.create(
+        operands=list(items), result_types=[torch.ListType(torch.IntType())]
+    )
+    return op.results[0]
+
+
+def view(value: SSAValue, shape: Sequence[int], sizes: Sequence[SSAValue]) -> SSAValue:
+    """`aten.view` of `value` as `shape`; `sizes` hold every dim's size as a `!torch.int`."""
+    ty = value.type
+    assert isinstance(ty, torch.ValueTensorType)
+    return aten("view", [value, int_list(sizes)], vtensor(shape, ty.dtype))
+
+
+def matmul(lhs: SSAValue, rhs: SSAValue, shape: Sequence[int], part_of: str) -> SSAValue:
+    """`aten.matmul`, marked as part of the op `part_of` (see PART_OF)."""
+    ty = lhs.type
+    assert isinstance(ty, torch.ValueTensorType)
+    product = aten("matmul", [lhs, rhs], vtensor(shape, ty.dtype))
+    product.owner.attributes[PART_OF] = StringAttr(part_of)  # type: ignore[union-attr]
+    return product
+
+
+def _mul_dims(a: int, b: int) -> int:
+    return DYNAMIC_INDEX if DYNAMIC_INDEX in (a, b) else a * b
+
+
+# --------------------------------------------------------------------------------------------
+# scaled_dot_product_attention
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Attention:
+    """The parts of one `scaled_dot_product_attention` call, checked."""
+
+    q: SSAValue
+    k: SSAValue
+    v: SSAValue
+    mask: SSAValue | None
+    causal: bool
+    scale: float
+    groups: int
+    """Query heads per key/value head (1 without grouped-query attention)."""
+
+
+def read_attention(op: Operation) -> Attention | str:
+    """The call's parts, or why it stays as it is."""
+    if len(op.operands) not in (7, 8) or len(op.results) != 1:
+        return "not torch-mlir's form of the op"
+    q, k, v, mask, dropout, causal, scale, *rest = op.operands
+    if (reason := unsupported_reason(q.type, k.type, v.type, op.results[0].type)) is not None:
+        return reason
+    ranks = {len(torch_shape(x)) for x in (q, k, v)}
+    if len(ranks) != 1 or min(ranks) < 2:
+        return "q, k and v of different ranks, or of rank < 2"
+    if constant_number(dropout) != 0.0:
+        return "dropout"
+    flags = [constant_bool(causal), *(constant_bool(r) for r in rest)]
+    if None in flags:
+        return "a flag (is_causal, enable_gqa) that is not a constant"
+    if (factor := _scale_of(q, scale)) is None:
+        return "a scale that is neither None nor a constant, or a dynamic head dim"
+    if (mask_reason := _mask_reason(mask, q)) is not None:
+        return mask_reason
+    groups = _groups(q, k, v, gqa=any(flags[1:]))
+    if isinstance(groups, str):
+        return groups
+    has_mask = not isinstance(mask.type, torch.NoneType)
+    return Attention(q, k, v, mask if has_mask else None, bool(flags[0]), factor, groups)
+
+
+def _scale_of(q: SSAValue, scale: SSAValue) -> float | None:
+    if isinstance(scale.type, torch.NoneType):
+        head_dim = torch_shape(q)[-1]
+        return None if head_dim == DYNAMIC_INDEX else 1.0 / math.sqrt(head_dim)
+    return constant_number(scale)
+
+
+def _mask_reason(mask: SSAValue, q: SSAValue) -> str | None:
+    if isinstance(mask.type, torch.NoneType):
+        return None
+    ty, q_type = mask.type, q.type
+    assert isinstance(q_type, torch.ValueTensorType)
+    if not isinstance(ty, torch.ValueTensorType) or not ty.has_sizes or not ty.has_dtype:
+        return "a mask of unknown rank or dtype"
+    if ty.dtype != q_type.dtype and ty.dtype != IntegerType(1):
+        return f"a mask of element type {ty.dtype} (bool or {q_type.dtype} are routed)"
+    return None
+
+
+def _groups(q: SSAValue, k: SSAValue, v: SSAValue, gqa: bool) -> int | str:
+    """Query heads per key/value head; 1 unless grouped-query attention."""
+    q_shape, k_shape, v_shape = (torch_shape(x) for x in (q, k, v))
+    if not gqa or len(q_shape) < 3 or q_shape[-3] == k_shape[-3]:
+        return 1
+    heads, kv_heads = q_shape[-3], k_shape[-3]
+    if DYNAMIC_INDEX in (heads, kv_heads, v_shape[-3]) or kv_heads != v_shape[-3]:
+        return "grouped-query heads of dynamic or unequal counts"
+    if kv_heads == 0 or heads % kv_heads:
+        return f"{heads} query heads do not group evenly over {kv_heads} key/value heads"
+    return heads // kv_heads
+
+
+def build_attention(att: Attention, result_type: Attribute) -> SSAValue:
+    """torch's definition: softmax(q·kᵀ·scale + bias, -1)·v, the products grouped by
+    key/value head."""
+    q_shape, k_shape = torch_shape(att.q), torch_shape(att.k)
+    *batch, length, _ = q_shape
+    keys = k_shape[-2]
+    dtype = att.q.type.dtype  # type: ignore[union-attr]
+    k_t = aten(
+        "transpose.int",
+        [att.k, const_int(-2), const_int(-1)],
+        vtensor([*k_shape[:-2], k_shape[-1], keys], dtype),
+    )
+    scores = _grouped_product(att, att.q, k_t, [*batch, length, keys])
+    scores = aten("mul.Scalar", [scores, const_float(att.scale)], scores.type)
+    scores = _add_bias(att, scores)
+    probs = aten("softmax.int", [scores, const_int(-1), none()], scores.type)
+    out_shape = list(result_type.get_shape())  # type: ignore[attr-defined]
+    return _grouped_product(att, probs, att.v, out_shape)
+
+
+def _grouped_product(
+    att: Attention, lhs: SSAValue, rhs: SSAValue, shape: Sequence[int]
+) -> SSAValue:
+    """`lhs · rhs` of shape [..., H, L, C]; with G query heads per key/value head, lhs is
+    viewed as [..., H/G, G·L, K] so that rhs ([..., H/G, K, C]) is never repeated."""
+    part_of = "torch.aten.scaled_dot_product_attention"
+    if att.groups == 1:
+        return matmul(lhs, rhs, shape, part_of)
+    *lead, heads, length, cols = shape
+    rows = torch_shape(lhs)[-1]
+    grouped = [*lead, heads // att.groups, _mul_dims(att.groups, length)]
+    lead_sizes = [size_of(lhs, i) for i in range(len(lead))]
+    merged = aten("mul.int", [const_int(att.groups), size_of(lhs, -2)], torch.IntType())
+    kv_heads = const_int(heads // att.groups)
+    flat = view(lhs, [*grouped, rows], [*lead_sizes, kv_heads, merged, size_of(lhs, -1)])
+    product = matmul(flat, rhs, [*grouped, cols], part_of)
+    sizes = [*lead_sizes, const_int(heads), size_of(lhs, -2), size_of(rhs, -1)]
+    return view(product, shape, sizes)
+
+
+def _add_bias(att: Attention, scores: SSAValue) -> SSAValue:
+    """scores + the causal bias (-inf above the diagonal) + the mask (-inf where a boolean
+    mask is false, a float mask added), as torch defines them."""
+    shape = torch_shape(scores)
+    if att.causal:
+        rows, cols = size_of(scores, -2), size_of(scores, -1)
+        bool_type = vtensor(shape[-2:], IntegerType(1))
+        ones = aten(
+            "ones", [int_list([rows, cols]), const_int(TORCH_BOOL_DTYPE), none(), none(), none()],
+            bool_type,
+        )  # fmt: skip
+        keep = aten("tril", [ones, const_int(0)], bool_type)
+        scores = aten("where.ScalarOther", [keep, scores, const_float(-math.inf)], scores.type)
+    if att.mask is None:
+        return scores
+    if att.mask.type.dtype == IntegerType(1):  # type: ignore[union-attr]
+        return aten("where.ScalarOther", [att.mask, scores, const_float(-math.inf)], scores.type)
+    return aten("add.Tensor", [scores, att.mask, const_int(1)], scores.type)
+
+
+class DecomposeAttention(RewritePattern):
+    """`scaled_dot_product_attention` → its two products and torch's softmax between."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if op.name != "torch.aten.scaled_dot_product_attention":
+            return
+        att = read_attention(op)
+        if isinstance(att, str):
+            emit_remark(op, PASS_NAME, f"left on IREE's path (its fused attention): {att}",
+                        routed=False)  # fmt: skip
+            return
+        gqa = f", {att.groups} query heads per key/value head" if att.groups > 1 else ""
+        forms = [f for f, on in (("causal", att.causal), ("masked", att.mask is not None)) if on]
+        emit_remark(
+            op,
+            PASS_NAME,
+            f"-> q·kᵀ and ·v in the kernel, torch's softmax between"
+            f"{' (' + ', '.join(forms) + ')' if forms else ''}{gqa}",
+            routed=True,
+        )
+        with building_before(rewriter, op) as built:
+            out = build_attention(att, op.results[0].type)
+        _replace(rewriter, op, out, built)
+
+
+# --------------------------------------------------------------------------------------------
+# einsum
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Contraction:
+    """A two-operand einsum as one (batch) matmul: each label's role, in operand order."""
+
+    lhs: str
+    rhs: str
+    out: str
+    batch: str
+    rows: str
+    """Labels only of lhs (and of the output): folded into M."""
+    sums: str
+    """Labels of both operands but not of the output: folded into K."""
+    cols: str
+    """Labels only of rhs (and of the output): folded into N."""
+
+
+def parse_einsum(equation: str, ranks: Sequence[int]) -> Contraction | str:
+    """The contraction `equation` describes for two operands of `ranks`, or why it is not one
+    (a label summed within one operand, a diagonal, a broadcast ellipsis)."""
+    equation = equation.replace(" ", "")
+    inputs, arrow, out = equation.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != 2 or len(ranks) != 2:
+        return "not an equation of two operands"
+    if "..." in equation:
+        expanded = _expand_ellipsis(terms, out if arrow else None, ranks)
+        if isinstance(expanded, str):
+            return expanded
+        terms, out = expanded
+    elif not arrow:  # implicit output: the labels seen once, sorted
+        out = "".join(sorted(c for c in set(inputs) - {","} if inputs.count(c) == 1))
+    lhs, rhs = terms
+    if any(len(t) != r for t, r in zip(terms, ranks, strict=True)):
+        return "labels that do not match the operands' ranks"
+    if any(len(set(t)) != len(t) for t in (lhs, rhs, out)):
+        return "a label repeated in one term (a diagonal)"
+    if any(c not in lhs + rhs for c in out):
+        return "an output label of no operand"
+    if any(c not in out and c not in other for t, other in ((lhs, rhs), (rhs, lhs)) for c in t):
+        return "a label summed within one operand"
+    batch = "".join(c for c in out if c in lhs and c in rhs)
+    rows = "".join(c for c in lhs if c in out and c not in rhs)
+    sums = "".join(c for c in lhs if c not in out)
+    cols = "".join(c for c in rhs if c in out and c not in lhs)
+    return Contraction(lhs, rhs, out, batch, rows, sums, cols)
+
+
+_ELLIPSIS_LABELS = "0123456789"
+"""Labels that stand for the dims of an ellipsis (no einsum label is a digit)."""
+
+
+def _expand_ellipsis(
+    terms: list[str], out: str | None, ranks: Sequence[int]
+) -> tuple[list[str], str] | str:
+    """Terms (and output) with `...` written as labels; both operands' ellipses must cover the
+    same number of dims (broadcasting them against each other is left to IREE)."""
+    counts = [r - (len(t) - 3) for t, r in zip(terms, ranks, strict=True) if "..." in t]
+    if len(set(counts)) > 1 or not counts or counts[0] < 0 or counts[0] > 10:
+        return "an ellipsis that broadcasts"
+    dims = _ELLIPSIS_LABELS[: counts[0]]
+    terms = [t.replace("...", dims) for t in terms]
+    if out is None:
+        joined = "".join(terms)
+        out = dims + "".join(sorted(c for c in set(joined) - set(dims) if joined.count(c) == 1))
+    return terms, out.replace("...", dims)
+
+
+def build_einsum(c: Contraction, lhs: SSAValue, rhs: SSAValue, result_type: Attribute) -> SSAValue:
+    """permute → view → one matmul over the batch labels → view → permute."""
+    sizes: dict[str, SSAValue] = {}
+    shapes: dict[str, int] = {}
+    for term, value in ((c.lhs, lhs), (c.rhs, rhs)):
+        for axis, label in enumerate(term):
+            shape = torch_shape(value)[axis]
+            if label not in shapes or shapes[label] == DYNAMIC_INDEX:
+                shapes[label], sizes[label] = shape, size_of(value, axis)
+    a = _as_matrix(lhs, c.lhs, c.batch, c.rows, c.sums, shapes, sizes)
+    b = _as_matrix(rhs, c.rhs, c.batch, c.sums, c.cols, shapes, sizes)
+    product_shape = [
+        *(shapes[x] for x in c.batch),
+        _fold_dims([shapes[x] for x in c.rows]),
+        _fold_dims([shapes[x] for x in c.cols]),
+    ]
+    product = matmul(a, b, product_shape, "torch.aten.einsum")
+    done = c.batch + c.rows + c.cols
+    unfolded = _view_labels(product, done, shapes, sizes)
+    return _permute(unfolded, done, c.out, result_type)
+
+
+def _as_matrix(
+    value: SSAValue,
+    term: str,
+    batch: str,
+    rows: str,
+    cols: str,
+    shapes: dict[str, int],
+    sizes: dict[str, SSAValue],
+) -> SSAValue:
+    """`value` with its labels permuted to batch, rows, cols, viewed as [batch..., R, C]."""
+    value = _permute(value, term, batch + rows + cols)
+    if len(rows) == 1 and len(cols) == 1:
+        return value
+    shape = [
+        *(shapes[x] for x in batch),
+        _fold_dims([shapes[x] for x in rows]),
+        _fold_dims([shapes[x] for x in cols]),
+    ]
+    folded = [
+        *(sizes[x] for x in batch),
+        _fold_size_values([sizes[x] for x in rows]),
+        _fold_size_values([sizes[x] for x in cols]),
+    ]
+    return view(value, shape, folded)
+
+
+def _view_labels(
+    value: SSAValue, labels: str, shapes: dict[str, int], sizes: dict[str, SSAValue]
+) -> SSAValue:
+    """`value` ([batch..., R, C]) viewed with one dim per label."""
+    if len(torch_shape(value)) == len(labels):
+        return value
+    return view(value, [shapes[x] for x in labels], [sizes[x] for x in labels])
+
+
+def _permute(
+    value: SSAValue, labels: str, order: str, result_type: Attribute | None = None
+) -> SSAValue:
+    """`value`, whose dims are `labels`, with its dims in `order` (itself if they are)."""
+    if labels == order:
+        return value
+    perm = [labels.index(x) for x in order]
+    shape = torch_shape(value)
+    ty = value.type
+    assert isinstance(ty, torch.ValueTensorType)
+    out_type = result_type or vtensor([shape[p] for p in perm], ty.dtype)
+    return aten("permute", [value, int_list([const_int(p) for p in perm])], out_type)
+
+
+class DecomposeEinsum(RewritePattern):
+    """`einsum` of two operands whose equation is a contraction → one (batch) matmul."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if op.name != "torch.aten.einsum":
+            return
+        found = _read_einsum(op)
+        if isinstance(found, str):
+            emit_remark(op, PASS_NAME, f"left on IREE's path: {found}", routed=False)
+            return
+        contraction, lhs, rhs = found
+        emit_remark(op, PASS_NAME, "-> one matmul in the kernel", routed=True)
+        with building_before(rewriter, op) as built:
+            out = build_einsum(contraction, lhs, rhs, op.results[0].type)
+        _replace(rewriter, op, out, built)
+
+
+def _read_einsum(op: Operation) -> tuple[Contraction, SSAValue, SSAValue] | str:
+    equation, operands = (op.operands[0].owner, op.operands[1].owner) if op.operands else (0, 0)
+    if not isinstance(equation, torch.ConstantStrOp):
+        return "an equation that is not a constant"
+    if not isinstance(operands, torch.PrimListConstructOp) or len(operands.elements) != 2:
+        return "not two operands"
+    lhs, rhs = operands.elements
+    if (reason := unsupported_reason(lhs.type, rhs.type, op.results[0].type)) is not None:
+        return reason
+    found = parse_einsum(equation.value.data, [len(torch_shape(lhs)), len(torch_shape(rhs))])
+    if isinstance(found, str):
+        return f"'{equation.value.data}' is {found}, not a contraction of two operands"
+    return found, lhs, rhs
+
+
+# --------------------------------------------------------------------------------------------
+# dot, linear with a 1-D weight, bilinear
+# --------------------------------------------------------------------------------------------
+
+
+class DecomposeDotAndVectorLinear(RewritePattern):
+    """`dot(a, b)` and `linear(x, w)` with a 1-D weight → `matmul` (+ the bias)."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        vector_linear = op.name == "torch.aten.linear" and len(op.operands) in (2, 3)
+        if vector_linear and not _is_vector(op.operands[1]):
+            return
+        if op.name != "torch.aten.dot" and not vector_linear:
+            return
+        x, w = op.operands[:2]
+        bias = op.operands[2] if len(op.operands) == 3 else None
+        result = op.results[0].type
+        if (reason := unsupported_reason(x.type, w.type, result)) is not None:
+            emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=False)
+            return
+        emit_remark(op, PASS_NAME, "-> matmul in the kernel", routed=True)
+        with building_before(rewriter, op) as built:
+            shape = torch_shape(op.results[0])
+            out = matmul(x, w, shape, op.name)
+            if bias is not None and not isinstance(bias.type, torch.NoneType):
+                out = aten("add.Tensor", [out, bias, const_int(1)], result)
+        _replace(rewriter, op, out, built)
+
+
+def _is_vector(value: SSAValue) -> bool:
+    ty = value.type
+    return isinstance(ty, torch.ValueTensorType) and ty.has_sizes and ty.get_rank() == 1
+
+
+class DecomposeBilinear(RewritePattern):
+    """`bilinear(x1, x2, W, b)`: y[..., o] = Σ_ij x1[..., i]·W[o, i, j]·x2[..., j] + b[o], as
+    two products and no copy of W: t = x2 · (W viewed [O·I, J])ᵀ, read by strides, viewed
+    [N, O, I]; then y = t · x1 as a batch of matrix-vector products."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if op.name != "torch.aten.bilinear" or len(op.operands) != 4:
+            return
+        x1, x2, w, bias = op.operands
+        result = op.results[0].type
+        reason = unsupported_reason(x1.type, x2.type, w.type, result)
+        if reason is None and (len(torch_shape(w)) != 3 or len(torch_shape(x1)) < 1):
+            reason = "operand ranks"
+        if reason is not None:
+            emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=False)
+            return
+        emit_remark(op, PASS_NAME, "-> two matmuls in the kernel", routed=True)
+        with building_before(rewriter, op) as built:
+            out = build_bilinear(x1, x2, w, result)
+            if not isinstance(bias.type, torch.NoneType):
+                out = aten("add.Tensor", [out, bias, const_int(1)], result)
+        _replace(rewriter, op, out, built)
+
+
+def build_bilinear(x1: SSAValue, x2: SSAValue, w: SSAValue, result: Attribute) -> SSAValue:
+    """Σ_ij x1_i W_oij x2_j for x1 [..., I], x2 [..., J], W [O, I, J] (see DecomposeBilinear)."""
+    o, i, j = torch_shape(w)
+    lead = torch_shape(x1)[:-1]
+    rows = _fold_dims(lead)
+    dtype = w.type.dtype  # type: ignore[union-attr]
+    o_s, i_s, j_s = (size_of(w, axis) for axis in range(3))
+    rows_s = _fold_size_values([size_of(x1, axis) for axis in range(len(lead))])
+    oi, oi_s = _mul_dims(o, i), aten("mul.int", [o_s, i_s], torch.IntType())
+    w_flat = view(w, [oi, j], [oi_s, j_s])
+    w_t = aten("transpose.int", [w_flat, const_int(0), const_int(1)], vtensor([j, oi], dtype))
+    x2_flat = view(x2, [rows, j], [rows_s, j_s])
+    t = matmul(x2_flat, w_t, [rows, oi], "torch.aten.bilinear")
+    t3 = view(t, [rows, o, i], [rows_s, o_s, i_s])
+    x1_col = view(x1, [rows, i, 1], [rows_s, i_s, const_int(1)])
+    y = matmul(t3, x1_col, [rows, o, 1], "torch.aten.bilinear")
+    out_sizes = [*(size_of(x1, axis) for axis in range(len(lead))), o_s]
+    return view(y, list(result.get_shape()), out_sizes)  # type: ignore[attr-defined]
+
+
+def _fold_dims(dims: Sequence[int]) -> int:
+    size = 1
+    for d in dims:
+        size = _mul_dims(size, d)
+    return size
+
+
+def _fold_size_values(sizes: Sequence[SSAValue]) -> SSAValue:
+    if not sizes:
+        return const_int(1)
+    size = sizes[0]
+    for other in sizes[1:]:
+        size = aten("mul.int", [size, other], torch.IntType())
+    return size
+
+
+def _replace(
+    rewriter: PatternRewriter, op: Operation, out: SSAValue, built: list[Operation]
+) -> None:
+    """Replace `op` by `out`; the products built for it stand for it in the report."""
+    share_origin(op, *(new_op for new_op in built if PART_OF in new_op.attributes))
+    rewriter.replace_op(op, [], [out])
+
+
+PATTERNS: tuple[type[RewritePattern], ...] = (
+    DecomposeAttention,
+    DecomposeEinsum,
+    DecomposeDotAndVectorLinear,
+    DecomposeBilinear,
+)
+
+
+@dataclass(frozen=True)
+class DecomposeTorchPass(ModulePass):
+    """Rewrite composite torch ops (attention, einsum, bilinear, dot) into the matmuls the
+    conversion routes."""
+
+    name = PASS_NAME
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        PatternRewriteWalker(
+            GreedyRewritePatternApplier([p() for p in PATTERNS]), apply_recursively=False
+        ).rewrite_module(op)

@@ -1,0 +1,141 @@
+"""einsum contractions, bilinear, dot and linear with a 1-D weight: through the kernel, against
+numpy. All cases share one module (one function each), so one iree-compile covers them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from harness import MATMUL_FAMILY
+
+import mipsc
+from mipsc.pipeline import compile_module, lower_module
+from mipsc.remarks import collect_remarks
+
+pytestmark = pytest.mark.e2e
+
+RNG = np.random.default_rng(5)
+
+
+def vt(shape, dtype="f32"):
+    return f"!torch.vtensor<[{','.join('?' if d is None else str(d) for d in shape)}],{dtype}>"
+
+
+def concrete(shape, fill=3):
+    return tuple(fill if d is None else d for d in shape)
+
+
+EINSUMS = [
+    # (name, equation, lhs, rhs, out)
+    ("bmm", "bij,bjk->bik", (2, 3, 4), (2, 4, 5), (2, 3, 5)),
+    ("scores", "bhqd,bhkd->bhqk", (2, 3, 5, 8), (2, 3, 7, 8), (2, 3, 5, 7)),
+    ("ellipsis", "...ij,jk->...ik", (2, 3, 4, 6), (6, 5), (2, 3, 4, 5)),
+    ("vecmat", "bn,nd->bd", (4, 6), (6, 3), (4, 3)),
+    ("implicit", "ij,jk", (3, 4), (4, 5), (3, 5)),
+    ("outer", "i,j->ij", (3,), (4,), (3, 4)),
+    ("folded", "abc,cde->abde", (2, 3, 4), (4, 5, 6), (2, 3, 5, 6)),
+    ("permuted_out", "ij,jk->ki", (3, 4), (4, 5), (5, 3)),
+    ("two_sums", "bij,bjiq->bq", (2, 3, 4), (2, 4, 3, 5), (2, 5)),
+    ("dynamic", "bij,bjk->bik", (None, None, 4), (None, 4, None), (None, None, None)),
+]
+
+
+def einsum_function(name, equation, lhs, rhs, out):
+    return f"""  func.func @{name}(%a: {vt(lhs)}, %b: {vt(rhs)}) -> {vt(out)} {{
+    %eq = torch.constant.str "{equation}"
+    %none = torch.constant.none
+    %ops = torch.prim.ListConstruct %a, %b : ({vt(lhs)}, {vt(rhs)}) -> !torch.list<vtensor>
+    %r = torch.aten.einsum %eq, %ops, %none : !torch.str, !torch.list<vtensor>, !torch.none -> {vt(out)}
+    return %r : {vt(out)}
+  }}
+"""
+
+
+OTHERS = """  func.func @bilinear(%x1: !torch.vtensor<[2,3,5],f32>, %x2: !torch.vtensor<[2,3,6],f32>, %w: !torch.vtensor<[7,5,6],f32>, %b: !torch.vtensor<[7],f32>) -> !torch.vtensor<[2,3,7],f32> {
+    %r = torch.aten.bilinear %x1, %x2, %w, %b : !torch.vtensor<[2,3,5],f32>, !torch.vtensor<[2,3,6],f32>, !torch.vtensor<[7,5,6],f32>, !torch.vtensor<[7],f32> -> !torch.vtensor<[2,3,7],f32>
+    return %r : !torch.vtensor<[2,3,7],f32>
+  }
+  func.func @bilinear_no_bias(%x1: !torch.vtensor<[?,5],f32>, %x2: !torch.vtensor<[?,6],f32>, %w: !torch.vtensor<[7,5,6],f32>) -> !torch.vtensor<[?,7],f32> {
+    %none = torch.constant.none
+    %r = torch.aten.bilinear %x1, %x2, %w, %none : !torch.vtensor<[?,5],f32>, !torch.vtensor<[?,6],f32>, !torch.vtensor<[7,5,6],f32>, !torch.none -> !torch.vtensor<[?,7],f32>
+    return %r : !torch.vtensor<[?,7],f32>
+  }
+  func.func @dot(%a: !torch.vtensor<[9],f32>, %b: !torch.vtensor<[9],f32>) -> !torch.vtensor<[],f32> {
+    %r = torch.aten.dot %a, %b : !torch.vtensor<[9],f32>, !torch.vtensor<[9],f32> -> !torch.vtensor<[],f32>
+    return %r : !torch.vtensor<[],f32>
+  }
+  func.func @linear_vector_weight(%x: !torch.vtensor<[4,6],f32>, %w: !torch.vtensor<[6],f32>, %b: !torch.vtensor<[],f32>) -> !torch.vtensor<[4],f32> {
+    %r = torch.aten.linear %x, %w, %b : !torch.vtensor<[4,6],f32>, !torch.vtensor<[6],f32>, !torch.vtensor<[],f32> -> !torch.vtensor<[4],f32>
+    return %r : !torch.vtensor<[4],f32>
+  }
+  func.func @linear_vector_both(%x: !torch.vtensor<[6],f32>, %w: !torch.vtensor<[6],f32>) -> !torch.vtensor<[],f32> {
+    %none = torch.constant.none
+    %r = torch.aten.linear %x, %w, %none : !torch.vtensor<[6],f32>, !torch.vtensor<[6],f32>, !torch.none -> !torch.vtensor<[],f32>
+    return %r : !torch.vtensor<[],f32>
+  }
+"""
+
+TEXT = "module {\n" + "".join(einsum_function(*e) for e in EINSUMS) + OTHERS + "}\n"
+
+
+@pytest.fixture(scope="module")
+def contractions(tmp_path_factory):
+    vmfb = tmp_path_factory.mktemp("contractions") / "contractions.vmfb"
+    compile_module(TEXT, "contractions.mlir", vmfb)
+    return mipsc.load(vmfb)
+
+
+def test_every_contraction_is_routed():
+    with collect_remarks() as remarks:
+        lowered = lower_module(TEXT, "contractions.mlir")
+    for op in (*MATMUL_FAMILY, "aten.einsum ", "aten.bilinear ", "aten.dot "):
+        assert op not in lowered, f"{op.strip()} left on IREE's path"
+    counted = [r for r in remarks if r.routed is not None]
+    assert len(counted) == len(EINSUMS) + 5 and all(r.routed for r in counted)
+
+
+@pytest.mark.parametrize(("name", "equation", "lhs", "rhs", "out"), EINSUMS, ids=[e[0] for e in EINSUMS])
+def test_einsum(contractions, kernel_calls, name, equation, lhs, rhs, out):
+    a = RNG.standard_normal(concrete(lhs)).astype(np.float32)
+    b = RNG.standard_normal(concrete(rhs)).astype(np.float32)
+    before = kernel_calls["mips_matmul_f32"]
+    got = contractions.function(name)(a, b)
+    assert kernel_calls["mips_matmul_f32"] > before
+    np.testing.assert_allclose(got, np.einsum(equation, a, b), rtol=1e-5, atol=1e-5)
+
+
+def test_bilinear(contractions, kernel_calls):
+    x1, x2 = RNG.standard_normal((2, 3, 5)), RNG.standard_normal((2, 3, 6))
+    w, b = RNG.standard_normal((7, 5, 6)), RNG.standard_normal(7)
+    x1, x2, w, b = (v.astype(np.float32) for v in (x1, x2, w, b))
+    want = np.einsum("...i,oij,...j->...o", x1, w, x2) + b
+    before = kernel_calls["mips_matmul_f32"]
+    np.testing.assert_allclose(contractions.bilinear(x1, x2, w, b), want, rtol=1e-5, atol=1e-5)
+    assert kernel_calls["mips_matmul_f32"] - before >= 2
+    got = contractions.bilinear_no_bias(x1[0], x2[0], w)
+    np.testing.assert_allclose(got, want[0] - b, rtol=1e-5, atol=1e-5)
+
+
+def test_dot_and_linear_with_a_vector_weight(contractions, kernel_calls):
+    a, b = RNG.standard_normal(9).astype(np.float32), RNG.standard_normal(9).astype(np.float32)
+    before = kernel_calls["mips_matmul_f32"]
+    np.testing.assert_allclose(contractions.dot(a, b), np.dot(a, b), rtol=1e-5)
+    x, w = RNG.standard_normal((4, 6)).astype(np.float32), RNG.standard_normal(6).astype(np.float32)
+    bias = np.array(0.5, np.float32)
+    np.testing.assert_allclose(contractions.linear_vector_weight(x, w, bias), x @ w + 0.5, rtol=1e-5)
+    np.testing.assert_allclose(contractions.linear_vector_both(x[0], w), x[0] @ w, rtol=1e-5)
+    assert kernel_calls["mips_matmul_f32"] - before >= 3
+
+
+@pytest.mark.parametrize(
+    ("equation", "lhs", "rhs", "out", "why"),
+    [
+        ("ij,jk->", (3, 4), (4, 5), (), "a label summed within one operand"),
+        ("ii,ij->ij", (3, 3), (3, 4), (3, 4), "a diagonal"),
+        ("...ij,...jk->...ik", (2, 3, 4), (4, 5), (2, 3, 5), "an ellipsis that broadcasts"),
+    ],
+)
+def test_other_einsums_stay_with_a_remark(equation, lhs, rhs, out, why):
+    with collect_remarks() as remarks:
+        lowered = lower_module("module {\n" + einsum_function("f", equation, lhs, rhs, out) + "}\n", "e.mlir")
+    assert "torch.aten.einsum" in lowered
+    assert any(r.routed is False and why in r.message for r in remarks)

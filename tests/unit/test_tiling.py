@@ -1,0 +1,53 @@
+"""The tile policy (mipsc.tiling): equal aligned tiles, chosen for IREE's workers."""
+
+import pytest
+
+from mipsc.tiling import MAX_TILE, TILE_ALIGN, _busiest_worker, choose_tiles
+
+
+@pytest.mark.parametrize(
+    ("m", "n", "batch", "k", "count"),
+    [
+        (37, 23, 1, 19, 1),  # small: one workgroup
+        (256, 256, 1, 256, 2),  # one per worker
+        (256, 512, 1, 384, 2),
+        (512, 512, 1, 512, 2),  # 516x256: B packed once
+        (1024, 1024, 1, 1024, 8),
+        (2048, 2048, 1, 2048, 32),  # tiles capped at MAX_TILE
+        (1536, 1536, 1, 1536, 32),  # not 18 or 24: IREE would run them as 16 + 2 / 16 + 8
+        (128, 2304, 1, 768, 12),  # one row of tiles: the weights are packed once
+        (1, 1000, 1, 1000, 4),
+        (8, 8, 16, 64, 16),  # the batch alone gives enough workgroups
+    ],
+)
+def test_choose_tiles(m, n, batch, k, count):
+    tm, tn = choose_tiles(m, n, batch, k, workers=2)
+    assert -(-m // tm) * -(-n // tn) * batch == count
+    assert tm % TILE_ALIGN[0] == 0 and tn % TILE_ALIGN[1] == 0
+    assert tm <= MAX_TILE[0] and tn <= MAX_TILE[1]
+    assert tm < m + TILE_ALIGN[0] and tn < n + TILE_ALIGN[1]  # never far bigger than the matrix
+
+
+def test_choose_tiles_follows_the_workers():
+    """More cores get more (smaller) tiles for the same product; one core gets the fewest."""
+
+    def tiles(workers):
+        tm, tn = choose_tiles(512, 512, 1, 512, workers=workers)
+        return -(-512 // tm) * -(-512 // tn)
+
+    assert tiles(1) <= tiles(2) < tiles(4) < tiles(8)
+    assert tiles(8) >= 8
+
+
+def test_busiest_worker_follows_iree_batches():
+    assert _busiest_worker(9, 2) == 5  # one at a time
+    assert _busiest_worker(24, 2) == 16  # batches of 8: 16 + 8
+    assert _busiest_worker(32, 2) == 16
+    assert _busiest_worker(1, 4) == 1
+
+
+def test_choose_tiles_splits_evenly():
+    """Equal tiles: the last row of tiles is not a sliver that leaves a core idle."""
+    tm, tn = choose_tiles(1000, 1000, 1, 1000, workers=2)
+    assert 1000 - (-(-1000 // tm) - 1) * tm > tm // 2
+    assert 1000 - (-(-1000 // tn) - 1) * tn > tn // 2
