@@ -66,9 +66,12 @@ ASAN_ENV = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
 # The kernel tests call the kernels through ctypes; the end-to-end ones (the committed exports,
 # the matmul family, the layout property test) through real IREE dispatches, where a buffer
 # smaller than a kernel call describes is an error too.
+# Two processes: tests/e2e/conftest.py drops LD_PRELOAD from the environment (for iree-compile),
+# and the kernel tests' own subprocesses need it.
 TEST_ASAN = $(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_kernels.py \
-	tests/unit/test_kernels_openblas.py tests/e2e/test_exports.py tests/e2e/test_matmul_family.py \
-	tests/e2e/test_property_layouts.py
+	tests/unit/test_kernels_openblas.py && \
+	$(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_exports.py \
+	tests/e2e/test_matmul_family.py tests/e2e/test_property_layouts.py
 
 test-asan: $(BIN)/mipsc kernels-asan
 	$(TEST_ASAN)
