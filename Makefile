@@ -14,13 +14,16 @@ KERNEL_LDFLAGS ?= -shared -lm -ldl -lpthread
 
 .PHONY: install kernels kernels-asan kernels-profile test test-asan lint demo bench clean
 
-# A venv with mipsc (editable) and the test tools, plus the kernel plugin.
+# A venv with mipsc (editable), the test tools and the front doors' extras (torch and
+# iree-turbine, onnx: their tests skip without them), plus the kernel plugin.
+# EXTRAS=test installs without the front doors' packages.
+EXTRAS ?= test,torch,onnx
 install: $(BIN)/mipsc kernels
 
 $(BIN)/mipsc: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
 	@touch $@
 
 kernels: $(PLUGIN)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,32 +33,37 @@ def run_case(work: Path, vmfb: Path, a: np.ndarray, b: np.ndarray) -> np.ndarray
     return np.load(work / "c.npy")
 
 
+# The demo's files stay here (build/ is git-ignored), so that its closing advice can be run.
+WORK = Path(__file__).resolve().parents[1] / "build" / "demo"
+
+
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="mipsc-demo-") as tmp:
-        work = Path(tmp)
-        (work / "mm.mlir").write_text(MODEL)
-        print(sh(str(BIN / "mipsc"), "opt", str(work / "mm.mlir"), "--convert-torch-to-mips"))
-        vmfb = work / "mm.vmfb"
-        sh(str(BIN / "mipsc"), "compile", str(work / "mm.mlir"), "-o", str(vmfb))
+    work = WORK
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "mm.mlir").write_text(MODEL)
+    print(sh(str(BIN / "mipsc"), "opt", str(work / "mm.mlir"), "--convert-torch-to-mips"))
+    vmfb = work / "mm.vmfb"
+    sh(str(BIN / "mipsc"), "compile", str(work / "mm.mlir"), "-o", str(vmfb))
 
-        rng = np.random.default_rng(0)
-        a = rng.standard_normal((300, 300), dtype=np.float32)
-        c = run_case(work, vmfb, a, np.eye(300, dtype=np.float32))
-        ok_identity = np.array_equal(c, a)
-        print(f"A x I == A (300x300): {'OK' if ok_identity else 'FAILED'}")
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((300, 300), dtype=np.float32)
+    c = run_case(work, vmfb, a, np.eye(300, dtype=np.float32))
+    ok_identity = np.array_equal(c, a)
+    print(f"A x I == A (300x300): {'OK' if ok_identity else 'FAILED'}")
 
-        a = rng.standard_normal((257, 129), dtype=np.float32)
-        b = rng.standard_normal((129, 383), dtype=np.float32)
-        c = run_case(work, vmfb, a, b)
-        err = float(np.max(np.abs(c - a @ b)))
-        ok_random = bool(np.allclose(c, a @ b, rtol=1e-4, atol=1e-4))
-        print(f"random 257x129 · 129x383 vs numpy: max abs error {err:.2e}: "
-              f"{'OK' if ok_random else 'FAILED'}")  # fmt: skip
-        plugin = sh(str(BIN / "mipsc"), "plugin-path").strip()
-        print(f"\nThe same module runs with plain IREE too:\n  iree-run-module --device=local-task "
-              f"--executable_plugin={plugin} --module=mm.vmfb --function=main "
-              f"--input=@a.npy --input=@b.npy")  # fmt: skip
-        return 0 if ok_identity and ok_random else 1
+    a = rng.standard_normal((257, 129), dtype=np.float32)
+    b = rng.standard_normal((129, 383), dtype=np.float32)
+    c = run_case(work, vmfb, a, b)
+    err = float(np.max(np.abs(c - a @ b)))
+    ok_random = bool(np.allclose(c, a @ b, rtol=1e-4, atol=1e-4))
+    print(f"random 257x129 · 129x383 vs numpy: max abs error {err:.2e}: "
+          f"{'OK' if ok_random else 'FAILED'}")  # fmt: skip
+    plugin = sh(str(BIN / "mipsc"), "plugin-path").strip()
+    print(f"\nThe files are in {work}. The same module runs with plain IREE too:\n"
+          f"  {BIN / 'iree-run-module'} --device=local-task --executable_plugin={plugin} "
+          f"--module={vmfb} --function=main --input=@{work / 'a.npy'} "
+          f"--input=@{work / 'b.npy'}")  # fmt: skip
+    return 0 if ok_identity and ok_random else 1
 
 
 if __name__ == "__main__":

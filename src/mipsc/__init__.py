@@ -1,16 +1,21 @@
 """mipsc: route the matmuls of PyTorch models to a hand-picked kernel library through IREE.
 
 import mipsc
-model = mipsc.load("model.vmfb")   # the kernel plugin is loaded for you
+model = mipsc.compile(torch_module, example_input)   # needs `pip install 'mipsc[torch]'`
+out = model(x)                     # numpy arrays or torch tensors in, the same kind out
+model = mipsc.load("model.vmfb")   # a .vmfb from `mipsc compile`; the kernel plugin is loaded
 out = model.main(a, b)             # numpy arrays in, numpy arrays out (bf16: ml_dtypes.bfloat16)
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
+    from pathlib import Path
+
+    from mipsc.compiled import CompiledModel
     from mipsc.runtime import Module, Parameters
 
 __version__ = "0.1.0"
@@ -24,11 +29,37 @@ def load(
 ) -> Module:
     """Load a `.vmfb` made by `mipsc compile`; see `mipsc.runtime.Module`.
 
-    `parameters={"model": "weights.irpa"}` supplies external weights, per scope.
+    `parameters={"model": "weights.irpa"}` supplies external weights, per scope; a single file,
+    `parameters="weights.irpa"`, serves a module that reads one scope. Errors are `MipscError`.
     """
     from mipsc.runtime import load as load_module
 
     return load_module(vmfb, plugin=plugin, parameters=parameters)
 
 
-__all__ = ["__version__", "load"]
+def compile(module: _Any, *example_args: _Any, **options: _Any) -> CompiledModel:
+    """Compile a torch `nn.Module` called on `example_args` (tensors or numpy arrays) into a
+    model called like it, whose float matmuls run in mipsc's kernels.
+
+    Options: `dynamic_shapes` (torch.export's, or `({0: "batch"},)`), `external_weights`,
+    `target_cpu`, `kernel_backend`, `workers`, `iree_flags`, `plugin`; see
+    `mipsc.compiled.compile`. Needs `pip install 'mipsc[torch]'`.
+    """
+    from mipsc.compiled import compile as compile_model
+
+    return compile_model(module, *example_args, **options)
+
+
+__all__ = ["MipscError", "__version__", "compile", "load"]
+
+
+def __getattr__(name: str) -> _Any:
+    if name == "MipscError":  # every user-facing failure; imported on first use (it needs xDSL)
+        from mipsc.diagnostics import MipscError
+
+        return MipscError
+    raise AttributeError(f"module 'mipsc' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

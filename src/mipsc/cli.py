@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
 import tempfile
 import traceback
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipelineCallbackType
@@ -174,7 +174,8 @@ def opt(
     split_input_file: bool,
     list_passes: bool,
 ) -> None:
-    """Parse FILE (torch-dialect MLIR; '-' is stdin), run passes, print the module.
+    """Parse FILE (torch-dialect MLIR, '-' for stdin, or an .onnx file), run passes, print
+    the module.
 
     Passes come from -p and from the per-pass flags, in that order. With no pass the module is
     printed back unchanged in meaning (a round-trip that iree-compile accepts).
@@ -184,7 +185,7 @@ def opt(
         return
     spec = ",".join(p for p in [pipeline, *ctx.meta.get("mipsc_pass_flags", [])] if p)
     build_pipeline(spec)  # a bad pipeline is reported before reading any input
-    text, name = read_input(input_file)
+    text, name, _ = read_model(input_file, external_weights=False)
     # With --split-input-file each chunk is its own module; an error in one is reported and
     # the others still run.
     # Chunks go to stdout as they finish, so their output interleaves with their errors.
@@ -228,19 +229,47 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     epilog="\b\nExamples:\n"
     "  mipsc compile model.mlir -o model.vmfb\n"
+    "  mipsc compile model.onnx -o model.vmfb --report\n"
+    "  mipsc compile model.py:make_model --example-input 4x8xf32 -o model.vmfb\n"
+    "  mipsc compile model.py:make_model --example-input 4x8xf32 --dynamic-dim 0:0=batch\n"
     "  mipsc compile model.mlir --emit=iree-input\n"
     "  mipsc compile model.mlir -o m.vmfb --kernel-backend=openblas --report\n"
     "  mipsc compile model.mlir -o m.vmfb --iree-llvmcpu-target-cpu-features=+avx2",
 )
 @click.argument("input_file", metavar="FILE")
-@click.option("-o", "--output", metavar="OUT", help="Where to write (default: FILE with .vmfb).")
+@click.option(
+    "-o", "--output", metavar="OUT", help="Where to write (default: FILE's name with .vmfb)."
+)
 @click.option(
     "--emit",
-    type=click.Choice(["vmfb", *EMIT_STAGES]),
+    type=click.Choice(["vmfb", "torch", *EMIT_STAGES]),
     default="vmfb",
     show_default=True,
-    help="Stop after a stage: mips (after convert-torch-to-mips), iree-input (the MLIR "
-    "handed to iree-compile), or vmfb.",
+    help="Stop after a stage: torch (the torch MLIR of a .py or .onnx input, before mipsc's "
+    "passes), mips (after convert-torch-to-mips), iree-input (the MLIR handed to "
+    "iree-compile), or vmfb.",
+)
+@click.option(
+    "--example-input",
+    "example_inputs",
+    multiple=True,
+    metavar="SPEC",
+    help="For a model.py:NAME input: an example input of the module's forward, in order, as "
+    "4x8xf32 (its shape and dtype), @x.npy or a literal like 4x8xf32=1.",
+)
+@click.option(
+    "--dynamic-dim",
+    "dynamic_dims",
+    multiple=True,
+    metavar="INPUT:DIM[=NAME]",
+    help="For a model.py:NAME input: make dim DIM of input INPUT (both from 0) dynamic; dims "
+    "given one NAME are one size (e.g. 0:0=batch 1:0=batch).",
+)
+@click.option(
+    "--external-weights/--inline-weights",
+    default=None,
+    help="For .py and .onnx inputs: put the weights in OUT's name with .irpa (run with "
+    "--parameters=FILE.irpa), or inline them in the module. Default: external above 16 MiB.",
 )
 @click.option(
     "--target-cpu",
@@ -266,7 +295,19 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     help="The cores the matmuls' output tiles are chosen for (IREE runs one workgroup per "
     "worker at a time). Default: this machine's cores, as for --target-cpu=host.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Show each step on stderr.")
+@click.option(
+    "--print-debuginfo",
+    is_flag=True,
+    help="With --emit=mips or iree-input: print each op's source location as loc(...), as "
+    "the module handed to iree-compile has them.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show each step on stderr, with the exact iree-compile command and the CPU it "
+    "compiled for.",
+)
 @click.option(
     "--report",
     is_flag=True,
@@ -280,14 +321,26 @@ def compile(
     input_file: str,
     output: str | None,
     emit: str,
+    example_inputs: tuple[str, ...],
+    dynamic_dims: tuple[str, ...],
+    external_weights: bool | None,
     target_cpu: str,
     kernel_backend: str,
     workers: int,
+    print_debuginfo: bool,
     verbose: bool,
     report: bool,
 ) -> None:
-    """Compile FILE (torch MLIR from a PyTorch export) into an IREE module whose matmuls run in
-    the mipsc kernel plugin.
+    """Compile FILE into an IREE module whose matmuls run in the mipsc kernel plugin.
+
+    \b
+    FILE is one of:
+      model.mlir         torch MLIR from a PyTorch export (iree-turbine's aot.export)
+      model.onnx         an ONNX model (needs `pip install 'mipsc[onnx]'`)
+      model.py:NAME      an nn.Module named in a Python file (an instance, or a class or
+                         function making one with no arguments, or a (module, example
+                         inputs) pair), exported with iree-turbine; give its inputs with
+                         --example-input (needs `pip install 'mipsc[torch]'`)
 
     Runs convert-torch-to-mips and lower-mips-to-call, prints the module and runs iree-compile
     for the local llvm-cpu target. Extra --iree-* flags are passed on to iree-compile. Run the
@@ -304,14 +357,38 @@ def compile(
     if emit == "vmfb" and input_file == "-" and not output:
         # Checked before reading: otherwise the user types a whole module first.
         raise MipscError("reading from stdin needs -o OUT.vmfb")
-    text, name = read_input(input_file)
     progress = _progress(verbose)
+    default_out = _model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
+    weights_file = (
+        Path(output).with_suffix(".irpa")
+        if output and output != "-"
+        else default_out.with_suffix(".irpa")
+    )
+    text, name, written = read_model(
+        input_file,
+        example_inputs=example_inputs,
+        dynamic_dims=dynamic_dims,
+        external_weights=external_weights,
+        parameters_file=weights_file,
+        progress=progress,
+    )
+    if written is not None:
+        run_out = output if output and output != "-" else str(default_out)
+        how = f": run with `mipsc run {run_out} --parameters={written} ...`"
+        click.echo(
+            f"mipsc: the weights are in {written} (scope 'model')"
+            + (how if emit == "vmfb" else ""),
+            err=True,
+        )
     with collect_remarks() as collected:
-        if emit != "vmfb":
+        if emit == "torch":
+            write_output(text, output)
+        elif emit != "vmfb":
             lowered = lower_module(
                 text,
                 name,
                 stage=emit,
+                debuginfo=print_debuginfo,
                 kernel_backend=kernel_backend,
                 workers=workers,
                 progress=progress,
@@ -320,7 +397,7 @@ def compile(
         elif output == "-":
             _compile_to_stdout(text, name, target_cpu, ctx.args, kernel_backend, workers, progress)
         else:
-            out = Path(output) if output else Path(input_file).with_suffix(".vmfb")
+            out = Path(output) if output else default_out
             compile_module(
                 text,
                 name,
@@ -330,10 +407,117 @@ def compile(
                 kernel_backend=kernel_backend,
                 workers=workers,
                 progress=progress,
+                show_command=_command_printer(ctx) if verbose else None,
             )
             progress(f"wrote {out}")
     if report:
         click.echo(format_report(collected), err=True)
+
+
+def _command_printer(ctx: click.Context) -> Callable[[list[str]], None]:
+    """Prints iree-compile's exact command line, fed by the mipsc command that prints the same
+    module (iree-compile reads it on stdin): copy, paste, and it runs."""
+    p = ctx.params
+    mipsc = ["mipsc", "compile", p["input_file"], "--emit=iree-input", "--print-debuginfo"]
+    mipsc += [f"--example-input={spec}" for spec in p["example_inputs"]]
+    mipsc += [f"--dynamic-dim={spec}" for spec in p["dynamic_dims"]]
+    if p["external_weights"] is not None:
+        mipsc.append("--external-weights" if p["external_weights"] else "--inline-weights")
+    if p["kernel_backend"] != DEFAULT_BACKEND:
+        mipsc.append(f"--kernel-backend={p['kernel_backend']}")
+    if p["workers"]:
+        mipsc.append(f"--workers={p['workers']}")
+
+    def show(command: list[str]) -> None:
+        if command[1] != "-":  # a large module goes through a temporary file
+            click.echo(f"mipsc: iree-compile command: {shlex.join(command)}", err=True)
+            command = [command[0], "-", *command[2:]]
+        click.echo(
+            "mipsc: iree-compile command (the module goes to its stdin):\n"
+            f"  {shlex.join(mipsc)} \\\n    | {shlex.join(command)}",
+            err=True,
+        )
+
+    return show
+
+
+def _model_path(input_file: str) -> Path:
+    """The file part of FILE (`model.py:make_model` → model.py)."""
+    if input_file == "-":
+        return Path("stdin")
+    return Path(input_file.split(":", 1)[0] if ".py:" in input_file else input_file)
+
+
+def read_model(
+    input_file: str,
+    *,
+    example_inputs: tuple[str, ...] = (),
+    dynamic_dims: tuple[str, ...] = (),
+    external_weights: bool | None = None,
+    parameters_file: Path | None = None,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> tuple[str, str, Path | None]:
+    """(torch MLIR text, name for diagnostics, the .irpa written or None) of any input kind:
+    MLIR text, an .onnx file, or a module named in a Python file."""
+    if input_file.endswith(".onnx"):
+        from mipsc.frontends.from_onnx import import_onnx
+
+        if example_inputs or dynamic_dims:
+            raise MipscError(
+                "--example-input and --dynamic-dim are for model.py:NAME inputs; an ONNX file "
+                "carries its input shapes"
+            )
+        text, written = import_onnx(
+            Path(input_file),
+            external_weights=external_weights,
+            parameters_file=parameters_file,
+            progress=progress,
+        )
+        return text, f"<{input_file} as torch MLIR>", written
+    from mipsc.frontends.from_torch import is_python_spec
+
+    if is_python_spec(input_file):
+        return _export_python(
+            input_file, example_inputs, dynamic_dims, external_weights, parameters_file, progress
+        )
+    if example_inputs or dynamic_dims:
+        raise MipscError(
+            "--example-input and --dynamic-dim are for model.py:NAME inputs; an MLIR file "
+            "carries its input shapes"
+        )
+    text, name = read_input(input_file)
+    return text, name, None
+
+
+def _export_python(
+    spec: str,
+    example_inputs: tuple[str, ...],
+    dynamic_dims: tuple[str, ...],
+    external_weights: bool | None,
+    parameters_file: Path | None,
+    progress: Callable[[str], None],
+) -> tuple[str, str, Path | None]:
+    from mipsc import runtime
+    from mipsc.frontends.from_torch import dynamic_dims_spec, export_module, load_python_model
+
+    arrays = [runtime.parse_example_input(s, seed=i) for i, s in enumerate(example_inputs)]
+    progress(f"loading {spec}")
+    module, examples = load_python_model(spec)
+    args: tuple[object, ...] = tuple(arrays) if arrays else (examples or ())
+    if not args:
+        raise MipscError(
+            f"{spec} needs example inputs to be exported: give one --example-input per "
+            "argument of its forward, e.g. --example-input 4x8xf32"
+        )
+    progress(f"exporting {spec} with iree-turbine (aot.export)")
+    exported = export_module(
+        module,
+        args,
+        dynamic_shapes=dynamic_dims_spec(dynamic_dims, len(args)),
+        external_weights=external_weights,
+        parameters_file=parameters_file,
+    )
+    return exported.mlir, f"<{spec} export>", exported.parameters
 
 
 def _compile_to_stdout(
@@ -373,7 +557,12 @@ def _compile_to_stdout(
     "  mipsc run model.vmfb --parameters=model=weights.irpa --input=@x.npy",
 )
 @click.argument("module_file", metavar="MODULE.vmfb")
-@click.option("--function", default="main", show_default=True, help="Function to call.")
+@click.option(
+    "--function",
+    default=None,
+    help="Function to call (default: main, or the module's only function, e.g. an ONNX "
+    "model's main_graph).",
+)
 @click.option(
     "--input",
     "inputs",
@@ -396,13 +585,13 @@ def _compile_to_stdout(
     multiple=True,
     metavar="[SCOPE=]FILE",
     help="A parameter file (.irpa, .safetensors, .gguf) for the module's external weights of "
-    "SCOPE, e.g. model=weights.irpa; repeatable.",
+    "SCOPE, e.g. model=weights.irpa; without SCOPE, for the module's only scope; repeatable.",
 )
 @click.option("--plugin", metavar="PATH", help="Kernel plugin (default: `mipsc plugin-path`).")
 @_user_errors
 def run(
     module_file: str,
-    function: str,
+    function: str | None,
     inputs: tuple[str, ...],
     outputs: tuple[str, ...],
     parameters: tuple[str, ...],
@@ -414,6 +603,9 @@ def run(
     arrays = [runtime.parse_input(spec) for spec in inputs]
     scoped = [runtime.parse_parameters(spec) for spec in parameters]
     module = runtime.load(module_file, plugin=plugin, parameters=scoped)
+    if function is None:
+        names = module.function_names
+        function = names[0] if len(names) == 1 and "main" not in names else "main"
     results = runtime.call(module, function, arrays)
     if outputs and len(outputs) != len(results):
         raise MipscError(
@@ -424,6 +616,8 @@ def run(
             runtime.save_output(outputs[index], result, index)
         else:
             click.echo(f"result[{index}]: {runtime.type_string(result)}")
+            import numpy as np  # (not at the top: `mipsc compile` never needs it)
+
             click.echo(np.array2string(result, threshold=1000))
 
 
@@ -449,8 +643,10 @@ def kernel_info() -> None:
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
     parts = text.lower().split("x")
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
         raise MipscError(f"bad shape '{text}': write MxNxK, e.g. 1024x1024x1024")
+    if any(int(p) == 0 for p in parts):
+        raise MipscError(f"bad shape '{text}': M, N and K must be at least 1 (nothing to time)")
     m, n, k = (int(p) for p in parts)
     return m, n, k
 

@@ -23,8 +23,8 @@ from xdsl.ir import Attribute
 from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
 from xdsl.utils.exceptions import ArgSpecParseError
 
-from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU, compile_mlir
-from mipsc.diagnostics import MipscError
+from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU, compile_mlir, compiled_cpu
+from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, register_source
 from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.kernel_abi import DEFAULT_BACKEND
@@ -166,18 +166,30 @@ def _lower(
     kernel_backend: str,
     workers: int,
     progress: Callable[[str], None],
-) -> tuple[Context, ModuleOp]:
-    """Torch MLIR text → parse → the passes up to `stage`: the context and the module."""
+) -> tuple[Context, ModuleOp, str]:
+    """Torch MLIR text → parse → the passes up to `stage`: the context, the module, and the
+    module's resource section, set aside unparsed (see split_resources; "" when xDSL has the
+    blobs)."""
     spec = EMIT_STAGES[stage]
     if spec == COMPILE_PIPELINE:
         spec = compile_pipeline(kernel_backend, workers)
     pipeline = build_pipeline(spec)  # an unknown backend fails before parsing
     ctx = make_context()
     progress(f"parsing {filename}")
-    module = parse_module(ctx, text, filename)
+    body, resources = split_resources(text)
+    module = parse_module(ctx, body, filename)
     progress(f"running {spec}")
     run_pipeline(ctx, module, pipeline)
-    return ctx, module
+    return ctx, module, resources
+
+
+def _print(ctx: Context, module: ModuleOp, resources: str, debuginfo: bool) -> str:
+    """The module's text, its resource section (set aside by _lower) after it."""
+    printed = print_module(ctx, module, debuginfo=debuginfo)
+    if resources and "{-#" in printed:
+        # No pass makes blobs: one that did would need its section merged with this one.
+        raise AssertionError("a pass made resource blobs; split_resources cannot append")
+    return printed + resources
 
 
 def lower_module(
@@ -191,8 +203,53 @@ def lower_module(
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> str:
     """Torch MLIR text → parse → the passes up to `stage` → MLIR text."""
-    ctx, module = _lower(text, filename, stage, kernel_backend, workers, progress)
-    return print_module(ctx, module, debuginfo=debuginfo)
+    ctx, module, resources = _lower(text, filename, stage, kernel_backend, workers, progress)
+    return _print(ctx, module, resources, debuginfo)
+
+
+def split_resources(text: str) -> tuple[str, str]:
+    """(the module, its trailing `{-# dialect_resources: ... #-}` section, or "").
+
+    mipsc's passes never read weight blobs, so the section (almost all of an export with inline
+    weights) is not lexed, decoded and re-encoded by xDSL but handed on as it was: that round
+    trip cost seconds and several copies of the weights in memory. The module keeps its lines,
+    so locations stay right.
+    """
+    # (Index arithmetic, not slices: a slice of the section is a copy of the weights. Searched
+    # forward, at a line start: the section is at the end and nearly all of the text.)
+    start = text.find("\n{-#") + 1
+    if start <= 0 or not text[-64:].rstrip().endswith("#-}"):
+        return text, ""
+    if not text[max(0, start - 64) : start].rstrip().endswith("}"):
+        return text, ""
+    if text.find("dialect_resources", start, start + 256) < 0:
+        return text, ""
+    return text[:start], text[start:]
+
+
+ELIDED = "dense_resource<__elided__>"
+
+
+def check_weights_present(text: str, filename: str) -> None:
+    """An export printed with its weights elided cannot be compiled: say so, at the first one,
+    instead of letting iree-compile fail deep in code generation."""
+    at = text.find(ELIDED)
+    if at < 0:
+        return
+    register_source(SourceFile(filename, text))  # so that the error quotes the line
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    raise MipscError(
+        f"the weights of this export were left out when it was printed ({ELIDED}): there is "
+        "nothing to compute with",
+        SourceLocation(filename, line, column),
+        [
+            "print the module with its weights: iree-turbine's exported.save_mlir(path) or "
+            "str(exported.mlir_module) (print_readable() elides them, as does MLIR's "
+            "--mlir-elide-elementsattrs-if-larger); or let mipsc export it: mipsc.compile or "
+            "`mipsc compile model.py:NAME`"
+        ],
+    )
 
 
 def compile_module(
@@ -205,20 +262,25 @@ def compile_module(
     kernel_backend: str = DEFAULT_BACKEND,
     workers: int = 0,
     progress: Callable[[str], None] = lambda _msg: None,
+    show_command: Callable[[list[str]], None] | None = None,
 ) -> None:
     """Torch MLIR text → parse → convert → lower → print → iree-compile → `output` (.vmfb).
 
     The module is printed with each op's source location, so iree-compile's errors point into
     the user's file. `kernel_backend` is lower-mips-to-call's backend (kernel_abi.KERNEL_BACKENDS).
     iree-compile gets COMPILE_FLAGS, what this module needs (iree_flags_for), then
-    `extra_flags` (which win).
+    `extra_flags` (which win). `show_command` gets the exact iree-compile command line.
     """
-    ctx, module = _lower(text, filename, "iree-input", kernel_backend, workers, progress)
-    iree_input = print_module(ctx, module, debuginfo=True)
+    check_weights_present(text, filename)
+    ctx, module, resources = _lower(text, filename, "iree-input", kernel_backend, workers, progress)
+    iree_input = _print(ctx, module, resources, debuginfo=True)
     progress(f"iree-compile (llvm-cpu, target-cpu={target_cpu}) -> {output}")
     compile_mlir(
         iree_input,
         output,
         target_cpu=target_cpu,
         extra_flags=[*COMPILE_FLAGS, *iree_flags_for(module), *extra_flags],
+        show_command=show_command,
     )
+    if (cpu := compiled_cpu(output)) is not None:
+        progress(f"IREE's code in {output} is for the CPU '{cpu}' (--target-cpu={target_cpu})")

@@ -16,6 +16,7 @@ import ctypes
 import importlib.util
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -288,22 +289,36 @@ class Function:
         self.name = name
         self._invoke = invoke
 
-    def __call__(self, *args: np.ndarray | float | int) -> np.ndarray | tuple[np.ndarray, ...]:
+    def __call__(self, *args: Any) -> Any:
+        """Call with numpy arrays (bf16: ml_dtypes.bfloat16) or torch tensors, in order.
+
+        Returns one array, or a tuple for several results; torch tensors when any input was a
+        torch tensor. A failure (wrong count, shape or dtype; a kernel's refusal) is a
+        MipscError that names the input.
+        """
+        return self.call(args)
+
+    def call(self, args: Sequence[Any], *, cli: bool = False) -> Any:
+        """`__call__`, with hints worded for `mipsc run`'s flags when `cli`."""
+        arrays = [_as_input(arg, index, cli) for index, arg in enumerate(args)]
         try:
-            results = self._invoke(*args)
+            results = self._invoke(*arrays)
         except (RuntimeError, ValueError, IndexError, TypeError) as err:
             # IREE maps its status codes onto these (OUT_OF_RANGE is an IndexError).
             raise MipscError(
-                f"{self._module.name}: calling {self.name} failed: {self._explain(str(err))}"
+                f"{self._module.name}: calling {self.name} failed: "
+                f"{self._explain(str(err), arrays, cli)}"
             ) from None
+        as_torch = any(_is_torch_tensor(arg) for arg in args)
         if results is None:
             return ()
         if isinstance(results, tuple | list):
-            return tuple(np.asarray(r.to_host() if hasattr(r, "to_host") else r) for r in results)
-        return np.asarray(results.to_host() if hasattr(results, "to_host") else results)
+            return tuple(_as_output(r, as_torch) for r in results)
+        return _as_output(results, as_torch)
 
-    def _explain(self, message: str) -> str:
+    def _explain(self, message: str, arrays: Sequence[np.ndarray], cli: bool) -> str:
         """IREE's invocation error in the user's terms."""
+        hint = _BF16_CLI_HINT if cli else _BF16_HINT
         if "dispatch kernel returned non-zero" in message:
             return (
                 "a kernel rejected its arguments, so nothing was computed: the input "
@@ -314,17 +329,102 @@ class Function:
             return f"{self.name} takes {count['want']} input(s), {count['got']} given"
         plain = iree_message(message)
         if "could not map dtype" in plain:
-            return f"an input has a dtype IREE cannot take ({plain}){_BF16_HINT}"
+            return f"an input has a dtype IREE cannot take ({plain}){hint}"
         if "mismatch" in plain and "hal.buffer_view.assert" in message:
-            hint = _BF16_HINT if "expected bf16" in plain else ""
-            return f"an input does not match {self.name}'s signature: {plain}{hint}"
+            which, index = _which_input(plain, arrays)
+            bf16 = ""
+            if "expected bf16" in plain:
+                shape = arrays[index].shape if index is not None else (8, 32)
+                bf16 = hint.replace("8x32x", "".join(f"{d}x" for d in shape))
+            return f"{which} does not match {self.name}'s signature: {plain}{bf16}"
         return plain
+
+
+_ACTUAL_SHAPE = re.compile(r"actual shape `(?P<shape>[^`]*)`")
+_HAVE_TYPE = re.compile(r"element type mismatch; expected \S+ but have (?P<type>\S+)")
+
+
+def iree_element_type(dtype: np.dtype) -> str:
+    """The element type name IREE's messages use for a numpy dtype (f32, si64, ui16, bf16)."""
+    if dtype.name == "bfloat16":
+        return "bf16"
+    bits = dtype.itemsize * 8
+    return {"f": f"f{bits}", "i": f"si{bits}", "u": f"ui{bits}", "b": "i8"}.get(
+        dtype.kind, dtype.name
+    )
+
+
+def _which_input(plain: str, arrays: Sequence[np.ndarray]) -> tuple[str, int | None]:
+    """`input 2 (%arg1)`: the input IREE's signature check refused, found by its actual shape or
+    element type (IREE checks the inputs in order and names none)."""
+
+    def shape(a: np.ndarray) -> str:
+        return "x".join(map(str, a.shape))
+
+    if (found := _ACTUAL_SHAPE.search(plain)) is not None:
+        candidates = [i for i, a in enumerate(arrays) if shape(a) == found["shape"]]
+    elif (found := _HAVE_TYPE.search(plain)) is not None:
+        candidates = [
+            i for i, a in enumerate(arrays) if iree_element_type(a.dtype) == found["type"]
+        ]
+    else:
+        candidates = []
+    if len(candidates) == 1:
+        return f"input {candidates[0] + 1} (%arg{candidates[0]})", candidates[0]
+    if candidates:
+        listed = ", ".join(f"{i + 1} (%arg{i})" for i in candidates)
+        return f"one of the inputs {listed}", None
+    return "an input", None
+
+
+def _is_torch_tensor(value: Any) -> bool:
+    torch = sys.modules.get("torch")  # never imported here: a tensor means torch is loaded
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def _as_input(value: Any, index: int, cli: bool = False) -> Any:
+    """A call argument as IREE takes it: numpy arrays and scalars pass; torch tensors become
+    numpy arrays (bf16 as ml_dtypes.bfloat16); anything else is a MipscError naming it."""
+    if isinstance(value, np.ndarray | np.generic | int | float) and not isinstance(value, bool):
+        return value
+    if type(value).__module__.startswith("iree."):
+        return value  # IREE's own arrays (DeviceArray, HalBufferView) go in as they are
+    if _is_torch_tensor(value):
+        import torch
+
+        tensor = value.detach().cpu().contiguous()
+        if tensor.dtype == torch.bfloat16:
+            return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        return tensor.numpy()
+    kind = type(value).__name__
+    fix = (
+        "give it as --input=@file.npy or a literal like 2x3xf32=1"
+        if cli
+        else "pass a numpy array, e.g. np.asarray(x, dtype=np.float32), or a torch tensor"
+    )
+    raise MipscError(f"input {index + 1} (%arg{index}) is a {kind}, not an array: {fix}")
+
+
+def _as_output(result: Any, as_torch: bool) -> Any:
+    array = np.asarray(result.to_host() if hasattr(result, "to_host") else result)
+    if not as_torch:
+        return array
+    import torch
+
+    if array.dtype.name == "bfloat16":
+        return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
+    # (np.ascontiguousarray would make a 0-d result 1-d)
+    return torch.from_numpy(array if array.flags.c_contiguous else array.copy())
 
 
 # numpy has no bf16: users meet it as uint16 bit patterns, or as `V2` from a .npy file.
 _BF16_HINT = (
     "; bf16 inputs are ml_dtypes.bfloat16 arrays: x.astype(ml_dtypes.bfloat16), or "
     "bits.view(ml_dtypes.bfloat16) for uint16 bit patterns"
+)
+_BF16_CLI_HINT = (
+    "; a .npy cannot hold bf16 (np.save writes it as uint16 bits or untyped): give the raw bits "
+    "with their type instead, e.g. --input=8x32xbf16=@x.bin after array.tofile('x.bin')"
 )
 
 
@@ -344,8 +444,9 @@ def iree_message(message: str) -> str:
 
 
 PathLike: TypeAlias = str | os.PathLike[str]
-# {scope: file} or [(scope, file), ...]; a scope may have several files, "" is the unnamed scope.
-Parameters: TypeAlias = Mapping[str, PathLike] | Iterable[tuple[str, PathLike]]
+# {scope: file}, [(scope, file), ...] or one file; a scope may have several files. "" is the
+# unnamed scope, whose files also serve a module that reads one named scope.
+Parameters: TypeAlias = PathLike | Mapping[str, PathLike] | Iterable[tuple[str, PathLike]]
 
 
 def _parameters_hint(scope: str = "scope") -> str:
@@ -367,9 +468,11 @@ def parse_parameters(spec: str) -> tuple[str, str]:
 
 def _parameter_files(parameters: Parameters) -> list[tuple[str, Path]]:
     """(scope, file) pairs from a dict or a list of pairs; anything else is a user error."""
-    if isinstance(parameters, str | bytes | os.PathLike):
-        # A bare path would silently serve the unnamed scope, which exports rarely use.
-        raise MipscError(f"parameters must name each file's scope: {_parameters_hint()}")
+    if isinstance(parameters, bytes):
+        raise MipscError(f"parameters must be a file or files by scope: {_parameters_hint()}")
+    if isinstance(parameters, str | os.PathLike):
+        # As `--parameters=FILE`: the unnamed scope, or the module's only scope (see Module).
+        return [("", Path(parameters))]
     pairs = parameters.items() if isinstance(parameters, Mapping) else parameters
     files: list[tuple[str, Path]] = []
     for pair in pairs:
@@ -417,6 +520,11 @@ _PARAMETER_SCOPE = re.compile(r"no provider registered that handles scopes like 
 _PARAMETER_KEY = re.compile(r"no parameter found in index with key '(?P<key>[^']*)'")
 
 
+class NoSuchFunction(MipscError, AttributeError):
+    """`module.x` for a function the module does not have: a MipscError, and an AttributeError
+    so that `hasattr(module, "x")` and `getattr(module, "x", None)` work."""
+
+
 class Module:
     """A compiled `.vmfb` loaded on the local CPU device, with the kernel plugin when it needs it.
 
@@ -449,17 +557,36 @@ class Module:
             _configure_plugin(plugin_file)
         else:
             _check_kernels(needed, _configured_plugin, self.name)
-        self._context = rt.SystemContext(config=rt.Config(device=_device()))
-        try:
-            # Registered even without files, so that a module reading parameters fails naming
-            # the scope it needs. It keeps the providers, and they keep their files mapped.
-            providers = [index.create_provider(scope=s) for s, index in indices.items()]
-            params = rt.create_io_parameters_module(self._context.instance, *providers)
-            self._context.add_vm_module(params)
-            vm_module = rt.VmModule.copy_buffer(self._context.instance, data)
-            self._context.add_vm_module(vm_module)
-        except (RuntimeError, ValueError) as err:
-            raise MipscError(self._explain_load_error(str(err), needed)) from None
+        # Files given without a scope serve the unnamed scope; when the module reads another
+        # one, they serve that (the first load names it), as long as it reads only one.
+        unscoped_as = ""
+        while True:
+            self._context = rt.SystemContext(config=rt.Config(device=_device()))
+            try:
+                # Registered even without files, so that a module reading parameters fails
+                # naming the scope it needs. It keeps the providers, which keep files mapped.
+                providers = [
+                    index.create_provider(scope=s or unscoped_as) for s, index in indices.items()
+                ]
+                params = rt.create_io_parameters_module(self._context.instance, *providers)
+                self._context.add_vm_module(params)
+                vm_module = rt.VmModule.copy_buffer(self._context.instance, data)
+                self._context.add_vm_module(vm_module)
+                break
+            except (RuntimeError, ValueError) as err:
+                missing = _PARAMETER_SCOPE.search(str(err))
+                if missing and "" in indices and not unscoped_as and missing["scope"]:
+                    unscoped_as = missing["scope"]
+                    continue
+                if missing and unscoped_as:
+                    raise MipscError(
+                        f"{self.name} reads parameters of more than one scope ('{unscoped_as}', "
+                        f"'{missing['scope']}'), so a file without a scope is ambiguous: name "
+                        f"each file's scope, e.g. {_parameters_hint(missing['scope'])}"
+                    ) from None
+                raise MipscError(self._explain_load_error(str(err), needed)) from None
+        self.parameter_scopes = {s or unscoped_as: s for s in indices}
+        """The scopes the parameter files serve (a file given without one: the module's)."""
         self._vm_module = vm_module
         self._bound = self._context.modules[vm_module.name]
 
@@ -497,7 +624,7 @@ class Module:
         names = self.function_names
         if name not in names:
             listed = ", ".join(names) or "none"
-            raise MipscError(f"{self.name} has no function '{name}' (its functions: {listed})")
+            raise NoSuchFunction(f"{self.name} has no function '{name}' (its functions: {listed})")
         return Function(self, name, self._bound[name])
 
     def __getattr__(self, name: str) -> Function:
@@ -518,7 +645,7 @@ def load(
 
 def call(module: Module, function: str, inputs: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
     """Call `function` and always get a tuple of outputs."""
-    result = module.function(function)(*inputs)
+    result = module.function(function).call(inputs, cli=True)
     return result if isinstance(result, tuple) else (result,)
 
 
@@ -615,6 +742,27 @@ def parse_input(spec: str) -> np.ndarray:
             f"input '{spec}' has {values.size} values; its shape needs {count} (or 1 for all)"
         )
     return values.astype(dtype).reshape(shape)
+
+
+_TYPE_ONLY = re.compile(r"^(?P<shape>(?:\d+x)*)(?P<dtype>[a-z]+\d*)$")
+
+
+def parse_example_input(spec: str, seed: int = 0) -> np.ndarray:
+    """An example input for an export: `4x8xf32` (random normal floats, zero integers: only
+    the shape and dtype matter to a trace), or anything `parse_input` takes."""
+    match = _TYPE_ONLY.match(spec.strip())
+    if match is None:
+        return parse_input(spec)
+    if match["dtype"] not in _DTYPES:
+        raise MipscError(
+            f"cannot understand example input '{spec}': unknown element type "
+            f"'{match['dtype']}' (types: {', '.join(_DTYPES)})"
+        )
+    shape = tuple(int(d) for d in match["shape"].split("x") if d)
+    dtype = np.dtype(_DTYPES[match["dtype"]])
+    if dtype.kind == "f" or dtype.name == "bfloat16":
+        return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return np.zeros(shape, dtype)
 
 
 def save_output(spec: str, array: np.ndarray, index: int = 0) -> None:

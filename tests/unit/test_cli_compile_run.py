@@ -273,7 +273,7 @@ def test_wrong_dtype(work, vmfb):
     result = run("run", vmfb, f"--input=@{work / 'a_int.npy'}", "--input=3x4xf32=1")
     assert_user_error(
         result,
-        "an input does not match main's signature: tensor element type mismatch; "
+        "input 1 (%arg0) does not match main's signature: tensor element type mismatch; "
         "expected f32 but have si32",
     )
     assert "runtime/src" not in result.output and "bytecode module" not in result.output

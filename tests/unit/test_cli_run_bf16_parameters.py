@@ -155,7 +155,19 @@ def test_bf16_npy_input_points_to_the_raw_form(work):
 
 def test_uint16_npy_for_a_bf16_input_says_how_to_pass_it(work):
     result = run("run", work / "bf16.vmfb", f"--input=@{work / 'a_bits.npy'}", "--input=3x4xbf16=1")
-    assert_user_error(result, "expected bf16 but have ui16", "ml_dtypes.bfloat16")
+    # The CLI's hint names the CLI's way (raw bits with their type), not the Python one.
+    assert_user_error(
+        result,
+        "input 1 (%arg0) does not match main's signature",
+        "expected bf16 but have ui16",
+        "--input=2x3xbf16=@x.bin",
+    )
+    assert "ml_dtypes" not in result.output
+
+
+def test_uint16_array_for_a_bf16_input_gets_the_python_hint(work):
+    with pytest.raises(MipscError, match=r"input 1 \(%arg0\).*ml_dtypes\.bfloat16"):
+        mipsc.load(work / "bf16.vmfb").main(A.view(np.uint16), B)
 
 
 @pytest.mark.parametrize(
@@ -225,8 +237,10 @@ def test_one_scope_from_several_files(work):
     [
         lambda work: {"model": work / "wb.irpa"},
         lambda work: [("model", str(work / "w.irpa")), ("model", work / "b.irpa")],
+        lambda work: str(work / "wb.irpa"),  # one file, no scope: the module's only scope
+        lambda work: [("", work / "w.irpa"), ("", work / "b.irpa")],
     ],
-    ids=["dict", "pairs"],
+    ids=["dict", "pairs", "bare-path", "unscoped-pairs"],
 )
 def test_python_api_parameters(work, parameters):
     got = mipsc.load(work / "params.vmfb", parameters=parameters(work)).main(X)
@@ -235,8 +249,8 @@ def test_python_api_parameters(work, parameters):
 
 @pytest.mark.parametrize(
     "parameters",
-    [lambda work: str(work / "wb.irpa"), lambda work: [("model",)], lambda work: {1: "x.irpa"}],
-    ids=["bare-path", "short-pair", "non-str-scope"],
+    [lambda work: b"wb.irpa", lambda work: [("model",)], lambda work: {1: "x.irpa"}],
+    ids=["bytes", "short-pair", "non-str-scope"],
 )
 def test_python_api_malformed_parameters(work, parameters):
     with pytest.raises(MipscError, match="parameters"):
@@ -291,3 +305,34 @@ def test_parameters_spec_forms():
     assert parse_parameters("model=w.irpa") == ("model", "w.irpa")
     assert parse_parameters("w.irpa") == ("", "w.irpa")  # the unnamed scope, as iree-run-module
     assert parse_parameters("=w.irpa") == ("", "w.irpa")
+
+
+# Parameters without a scope (`--parameters=FILE`): the module's scope when it has one.
+TWO_SCOPES = PARAM_MODEL.replace('"model"::"b"', '"extra"::"b"')
+
+
+def test_unscoped_parameter_file_serves_the_only_scope(work):
+    result = run(
+        "run", work / "params.vmfb", "--input=2x3xf32=1", f"--parameters={work / 'wb.irpa'}"
+    )
+    assert_ok(result)
+    assert np.array2string(np.ones((2, 3), np.float32) @ W + BIAS) in result.output
+
+
+def test_unscoped_parameter_file_with_two_scopes_names_them(work, tmp_path):
+    (tmp_path / "two.mlir").write_text(TWO_SCOPES)
+    assert_ok(run("compile", tmp_path / "two.mlir"))
+    result = run(
+        "run", tmp_path / "two.vmfb", "--input=2x3xf32=1", f"--parameters={work / 'wb.irpa'}"
+    )
+    assert_user_error(
+        result, "reads parameters of more than one scope ('model', 'extra')", "--parameters=extra="
+    )
+    with pytest.raises(MipscError, match="more than one scope"):
+        mipsc.load(tmp_path / "two.vmfb", parameters=work / "wb.irpa")
+    # Named scopes work as before, and an unscoped file can serve the remaining one.
+    ok = run(
+        "run", tmp_path / "two.vmfb", "--input=2x3xf32=1",
+        f"--parameters=extra={work / 'b.irpa'}", f"--parameters={work / 'w.irpa'}",
+    )  # fmt: skip
+    assert_ok(ok)

@@ -62,7 +62,7 @@ def test_unreadable_input(tmp_path, command):
 
 
 def test_not_mlir_for_compile(tmp_path):
-    path = write(tmp_path / "model.py", "import torch\n")
+    path = write(tmp_path / "model.txt", "import torch\n")  # (a .py is a module to export)
     assert_user_error(
         run("compile", path, "-o", tmp_path / "m.vmfb"), f"{path}:1:", "unknown operation"
     )

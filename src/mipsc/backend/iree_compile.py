@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import subprocess
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -20,15 +24,34 @@ _DIAGNOSTIC = re.compile(
 
 
 @cache
-def iree_compile_path() -> str:
-    """The iree-compile binary shipped by the iree-base-compiler package."""
+def iree_tool_path(name: str) -> str:
+    """A tool binary of the iree-base-compiler package (iree-compile, iree-opt).
+
+    Found where the package keeps it (`iree/compiler/_mlir_libs/`) without importing
+    `iree.compiler`, whose import alone costs ~0.17 s of every `mipsc compile`; IREE's own
+    `find_tool` (which also honours $IREE_TOOL_PATH) is the fallback.
+    """
+    if not os.environ.get("IREE_TOOL_PATH"):
+        try:
+            spec = importlib.util.find_spec("iree.compiler")
+        except (ImportError, ValueError):
+            spec = None
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            candidate = Path(folder) / "_mlir_libs" / name
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
     try:
         from iree.compiler.tools.binaries import find_tool
     except ImportError as err:  # pragma: no cover - a broken install
         raise MipscError(
             "iree-base-compiler is not installed (pip install iree-base-compiler)"
         ) from err
-    return str(find_tool("iree-compile"))
+    return str(find_tool(name))
+
+
+def iree_compile_path() -> str:
+    """The iree-compile binary shipped by the iree-base-compiler package."""
+    return iree_tool_path("iree-compile")
 
 
 def target_flags(target_cpu: str = DEFAULT_TARGET_CPU) -> list[str]:
@@ -46,19 +69,53 @@ def compile_mlir(
     *,
     target_cpu: str = DEFAULT_TARGET_CPU,
     extra_flags: Sequence[str] = (),
+    show_command: Callable[[list[str]], None] | None = None,
 ) -> None:
-    """Compile MLIR text to a .vmfb; a failure becomes a `MipscError` at the user's location."""
+    """Compile MLIR text to a .vmfb; a failure becomes a `MipscError` at the user's location.
+
+    iree-compile reads the text on stdin, or, above FILE_INPUT_BYTES (exports with inline
+    weights), from a temporary file: a pipe fed in 4 KiB writes cost ~1 s per 100 MB.
+    `show_command` is handed the command line first.
+    """
     command = [iree_compile_path(), "-", *target_flags(target_cpu), *extra_flags, "-o", str(output)]
-    # Bytes, not text: with `-o -` the .vmfb itself would come back through this pipe.
-    proc = subprocess.run(command, input=mlir_text.encode(), capture_output=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="mipsc-") as tmp:
+        source = None
+        if len(mlir_text) > FILE_INPUT_BYTES:
+            source = Path(tmp) / "iree-input.mlir"
+            source.write_text(mlir_text, encoding="utf-8")
+            command[1] = str(source)
+        if show_command is not None:
+            show_command(command)
+        # Bytes, not text: with `-o -` the .vmfb itself would come back through this pipe.
+        data = None if source is not None else mlir_text.encode()
+        proc = subprocess.run(command, input=data, capture_output=True, check=False)
     if proc.returncode != 0:
-        raise iree_compile_error(proc.stderr.decode(errors="replace"), proc.returncode)
+        stderr = proc.stderr.decode(errors="replace")
+        if source is not None:  # mipsc's own file is no place to point the user at
+            stderr = stderr.replace(str(source), "-")
+        raise iree_compile_error(stderr, proc.returncode)
+
+
+FILE_INPUT_BYTES = 8 * 2**20
+
+
+_TARGET_CPU = re.compile(rb'cpu = "(?P<cpu>[\w.+-]+)"')
+
+
+def compiled_cpu(vmfb: Path) -> str | None:
+    """The CPU name IREE compiled a .vmfb's code for (what `host` resolved to): the module
+    keeps its executable target, `cpu = "znver4"`, as text. None if not found."""
+    try:
+        found = _TARGET_CPU.search(vmfb.read_bytes())
+    except OSError:
+        return None
+    return found["cpu"].decode() if found else None
 
 
 # MLIR quotes the source line under a diagnostic when it can open the file; mipsc quotes it
 # itself, so iree-compile's copy (a line, then a line with only a caret) is dropped.
 _SOURCE_ECHO = re.compile(r"^.*\n[ \t]*\^[ \t]*$", re.M)
-_LEGALIZE = re.compile(r"^(failed to legalize operation '[^']+'[^:]*): .*$")
+_LEGALIZE = re.compile(r"^(failed to legalize operation '[^']+')")
 _OUTPUT_FILE = re.compile(r"cannot open output file '(?P<path>[^']*)': (?P<reason>.*)")
 _BAD_CPU = re.compile(r"'(?P<cpu>[^']*)' is not a recognized processor")
 _ACCEPTED_CPUS = re.compile(r"^List of accepted CPUs: .*$", re.M)
@@ -94,23 +151,107 @@ def iree_compile_error(stderr: str, returncode: int) -> MipscError:
             f"iree-compile does not know the option '{bad_flag['flag']}'",
             notes=[f"did you mean '{hint['flag']}'?"] if hint else [],
         )
-    match = _DIAGNOSTIC.search(rest)
-    if match is None:
-        return MipscError(f"iree-compile failed (exit {returncode}):\n{rest}")
-    location = None
-    if match["file"] not in ("-", "<stdin>"):
-        location = SourceLocation(match["file"], int(match["line"]), int(match["col"]))
-    message = match["msg"]
+    diagnostics = _diagnostics(rest)
+    errors = [d for d in diagnostics if d.kind == "error"]
+    if not errors:
+        lines = [_shorten(line) for line in rest.splitlines()]
+        return MipscError(
+            f"iree-compile failed (exit {returncode})", notes=[_said(lines)] if lines else []
+        )
+    # The first error is the cause; the errors after it ("failed to serialize executables")
+    # are its consequences, and the op dumps of the notes are IR nobody asked for.
+    first = errors[0]
+    message = _shorten(first.message)
     notes = []
+    rest_of = diagnostics[diagnostics.index(first) + 1 :]
     if (legalize := _LEGALIZE.match(message)) is not None:
         # The op is printed again by the "see current operation" note; keep the headline short.
         message = legalize[1]
+        if message.endswith("'torch.operator'"):
+            # A torch op mipsc keeps in the generic form: name the aten op it holds.
+            dumped = "\n".join(d.message for d in rest_of)
+            if (held := _OPERATOR_NAME.search(dumped)) is not None:
+                message += f" ({held[1]})"
         if "'torch." in message:
             notes.append(
                 "IREE's torch frontend cannot lower this op (mipsc rewrites torch.aten.mm and "
                 "hands every other torch op to iree-compile as written)"
             )
-    details = rest[match.end() :].strip()
-    if details:
-        notes.append(f"iree-compile said:\n{details}")
-    return MipscError(f"iree-compile: {message}", location, notes)
+    lines = [_shorten(line) for line in first.body[:1]]
+    for diagnostic in rest_of:
+        where = f"{diagnostic.location}: " if diagnostic.location else ""
+        lines.append(_shorten(f"{where}{diagnostic.kind}: {diagnostic.message}"))
+        lines += [_shorten(line) for line in diagnostic.body[:1]]
+    if lines:
+        notes.append(_said(lines))
+    return MipscError(f"iree-compile: {message}", first.location, notes)
+
+
+_OPERATOR_NAME = re.compile(r'"torch\.operator"\(.*?<\{name = "([\w.]+)"')
+
+
+def _said(lines: list[str]) -> str:
+    """iree-compile's other lines as one note, at most MAX_NOTE_LINES of them."""
+    shown = lines[:MAX_NOTE_LINES]
+    if len(lines) > MAX_NOTE_LINES:
+        shown.append(
+            f"... ({len(lines) - MAX_NOTE_LINES} more; rerun the iree-compile command that "
+            "`mipsc compile -v` prints to see everything)"
+        )
+    return "iree-compile said:\n" + "\n".join(shown)
+
+
+# iree-compile's stderr as diagnostics: a header line `LOC: error|note|warning: msg`, then the
+# lines that belong to it (a source echo, an op dump after "see current operation:").
+_HEADER = re.compile(
+    r"^(?:(?P<file>[^\s:][^:\n]*):(?P<line>\d+):(?P<col>\d+): |(?P<unknown><unknown>:0: )?)"
+    r"(?P<kind>error|note|warning|remark): (?P<msg>.*)$"
+)
+_LONG_ATTR = re.compile(r"#hal\.(?:executable|device)\.target<")
+MAX_NOTE_LINES = 12
+MAX_LINE = 200
+
+
+@dataclass
+class _Diagnostic:
+    kind: str
+    message: str
+    location: SourceLocation | None
+    body: list[str]
+
+
+def _diagnostics(stderr: str) -> list[_Diagnostic]:
+    found: list[_Diagnostic] = []
+    for line in stderr.splitlines():
+        header = _HEADER.match(line)
+        if header is not None:
+            location = None
+            if header["file"] and header["file"] not in ("-", "<stdin>"):
+                location = SourceLocation(header["file"], int(header["line"]), int(header["col"]))
+            found.append(_Diagnostic(header["kind"], header["msg"].strip(), location, []))
+        elif found and line.strip():
+            found[-1].body.append(line)
+    return found
+
+
+def _shorten(text: str) -> str:
+    """A line without IREE's target attributes (2,000 characters of CPU features) and cut to
+    MAX_LINE characters."""
+    start = _LONG_ATTR.search(text)
+    while start is not None:
+        end = _matching_angle(text, start.end() - 1)
+        text = text[: start.end()] + "..." + text[end:]
+        start = _LONG_ATTR.search(text, start.end() + 3)
+    return text if len(text) <= MAX_LINE else text[: MAX_LINE - 3] + "..."
+
+
+def _matching_angle(text: str, open_at: int) -> int:
+    depth = 0
+    for i in range(open_at, len(text)):
+        if text[i] == "<":
+            depth += 1
+        elif text[i] == ">" and text[i - 1] != "-":
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(text)

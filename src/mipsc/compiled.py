@@ -1,0 +1,169 @@
+"""`mipsc.compile`: a PyTorch module in, a loaded model whose matmuls run in the kernels out.
+
+The road is the command line's: iree-turbine's `aot.export` → torch MLIR → mipsc's pipeline
+(parse, convert-torch-to-mips, lower-mips-to-call) → iree-compile → `.vmfb`, loaded with the
+kernel plugin. Nothing is written beside the caller's files unless `save` is called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
+from mipsc.kernel_abi import DEFAULT_BACKEND
+from mipsc.pipeline import compile_module
+from mipsc.remarks import Remark, collect_remarks, format_report
+
+
+class CompiledModel:
+    """A compiled module, called like the original: `model(x)` or `model.forward(x)`.
+
+    Inputs are numpy arrays (bf16: `ml_dtypes.bfloat16`) or torch tensors, in the order of the
+    module's `forward`; the outputs are of the same kind (torch tensors when any input was one):
+    one array or tensor, or a tuple for several. Shapes must be the example inputs' except in
+    the dims made dynamic. A mismatch is a `MipscError` naming the input.
+    """
+
+    def __init__(
+        self,
+        *,
+        vmfb: bytes,
+        mlir: str,
+        parameters: Path | None,
+        remarks: list[Remark],
+        workdir: tempfile.TemporaryDirectory[str],
+        plugin: str | Path | None = None,
+    ) -> None:
+        from mipsc.frontends.from_torch import PARAMETER_SCOPE
+        from mipsc.runtime import Module
+
+        self.vmfb = vmfb
+        """The compiled module's bytes (what `mipsc compile` writes as a .vmfb)."""
+        self.mlir = mlir
+        """The torch MLIR that iree-turbine exported (what mipsc compiled)."""
+        self.parameters = parameters
+        """The .irpa holding the weights (scope `model`), or None when they are inline."""
+        self.remarks = remarks
+        """What mipsc decided about each matmul-family op (see `report`)."""
+        self._workdir = workdir  # holds the .irpa for as long as the model lives
+        scoped = {PARAMETER_SCOPE: parameters} if parameters is not None else None
+        self.module = Module(vmfb, plugin=plugin, parameters=scoped)
+        self.module.name = "<compiled model>"
+
+    def __call__(self, *args: Any) -> Any:
+        return self.module.function("main")(*args)
+
+    def forward(self, *args: Any) -> Any:
+        """The same as calling the model."""
+        return self(*args)
+
+    @property
+    def report(self) -> str:
+        """Per function, each matmul-family op, its shapes and dtype, and the kernel it calls
+        (or why it stays on IREE's path): `mipsc compile --report`'s text."""
+        return format_report(self.remarks)
+
+    @property
+    def routed(self) -> tuple[int, int]:
+        """(matmul-family ops that run in the kernels, all matmul-family ops)."""
+        rows = [r for r in self.remarks if r.routed is not None]
+        return sum(1 for r in rows if r.routed), len(rows)
+
+    def save(self, path: str | Path) -> list[Path]:
+        """Write the .vmfb to `path` and, for external weights, the .irpa beside it (same stem).
+
+        Returns the files written; run them with `mipsc run PATH --parameters=PATH.irpa`.
+        """
+        out = Path(path)
+        try:
+            out.write_bytes(self.vmfb)
+            written = [out]
+            if self.parameters is not None:
+                irpa = out.with_suffix(".irpa")
+                shutil.copyfile(self.parameters, irpa)
+                written.append(irpa)
+        except OSError as err:
+            from mipsc.diagnostics import MipscError
+
+            raise MipscError(f"cannot write '{err.filename}': {err.strerror}") from None
+        return written
+
+
+def compile(
+    module: Any,
+    *example_args: Any,
+    dynamic_shapes: Any = None,
+    external_weights: bool | None = None,
+    target_cpu: str = DEFAULT_TARGET_CPU,
+    kernel_backend: str = DEFAULT_BACKEND,
+    workers: int = 0,
+    iree_flags: Sequence[str] = (),
+    plugin: str | Path | None = None,
+    progress: Callable[[str], None] = lambda _msg: None,
+    strict_export: bool = True,
+) -> CompiledModel:
+    """Compile a PyTorch module for the CPU with every float matmul in mipsc's kernels.
+
+    `module` is a `torch.nn.Module` (or a function of tensors); `example_args` are tensors or
+    numpy arrays of the shapes and dtypes it will be called with. `dynamic_shapes` marks dims
+    that may change, as torch.export takes it: one `{dim: Dim}` (or `{dim: "name"}`; one name
+    is one size) per input, e.g. `({0: "batch"},)`. Weights are inlined up to 16 MiB and put in
+    a parameter file (.irpa) above; `external_weights` forces either. `target_cpu`,
+    `kernel_backend`, `workers` and `iree_flags` are `mipsc compile`'s options.
+
+    Needs the `mipsc[torch]` extra. Every failure (an untraceable module, an op IREE cannot
+    compile) is a `MipscError`.
+    """
+    from mipsc.frontends.from_torch import export_module
+
+    workdir = tempfile.TemporaryDirectory(prefix="mipsc-")
+    work = Path(workdir.name)
+    progress("exporting with iree-turbine (aot.export)")
+    exported = export_module(
+        module,
+        example_args,
+        dynamic_shapes=dynamic_shapes,
+        external_weights=external_weights,
+        parameters_file=work / "model.irpa",
+        strict=strict_export,
+    )
+    options = (target_cpu, kernel_backend, workers, tuple(iree_flags))
+    # Keyed without source locations: the same graph traced from two call sites is one module.
+    unlocated = _LOCATION.sub("", exported.mlir)
+    key = hashlib.sha256(repr(options).encode() + unlocated.encode()).hexdigest()
+    if key not in _CACHE:
+        with collect_remarks() as remarks:
+            compile_module(
+                exported.mlir,
+                exported.name,
+                work / "model.vmfb",
+                target_cpu=target_cpu,
+                extra_flags=iree_flags,
+                kernel_backend=kernel_backend,
+                workers=workers,
+                progress=progress,
+            )
+        _CACHE[key] = ((work / "model.vmfb").read_bytes(), list(remarks))
+    else:
+        progress("the same module was compiled before in this process: reusing it")
+    vmfb, found = _CACHE[key]
+    return CompiledModel(
+        vmfb=vmfb,
+        mlir=exported.mlir,
+        parameters=exported.parameters,
+        remarks=list(found),
+        workdir=workdir,
+        plugin=plugin,
+    )
+
+
+_LOCATION = re.compile(r' ?loc\("[^"\n]*":\d+:\d+\)')
+_CACHE: dict[str, tuple[bytes, list[Remark]]] = {}
+"""Compiled modules of this process by (options, exported MLIR): an identical export (e.g. a
+torch.compile recompile of the same graph) skips iree-compile."""

@@ -1,0 +1,425 @@
+"""A PyTorch module → torch-dialect MLIR, through iree-turbine's `aot.export`.
+
+torch and iree-turbine come with the `mipsc[torch]` extra; they are imported here, on first
+use, never by `import mipsc`. Weights are inlined as `dense_resource` blobs for small modules,
+and written to a parameter file (.irpa, scope `model`) for large ones, which the exported MLIR
+then reads as `#flow.parameter.named<"model"::"name">`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import re
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mipsc.diagnostics import (
+    _SOURCES,
+    MipscError,
+    SourceFile,
+    SourceLocation,
+    register_source,
+)
+
+PARAMETER_SCOPE = "model"
+"""The scope of exported parameters: `mipsc run --parameters=model=FILE.irpa` (or just FILE)."""
+
+EXTERNAL_WEIGHTS_BYTES = 16 * 2**20
+"""Above this many bytes of parameters and buffers, weights go to an .irpa instead of inline."""
+
+TORCH_EXTRA = "pip install 'mipsc[torch]' (torch==2.13.0 and iree-turbine)"
+
+
+def import_torch() -> tuple[Any, Any]:
+    """(torch, iree.turbine.aot), or a MipscError saying how to install them."""
+    try:
+        import torch
+        from iree.turbine import aot
+    except ImportError as err:
+        raise MipscError(
+            f"exporting a PyTorch module needs torch and iree-turbine ({err.name} is not "
+            f"installed): {TORCH_EXTRA}"
+        ) from None
+    return torch, aot
+
+
+@dataclass
+class Exported:
+    """A module exported to torch MLIR: what `mipsc.pipeline.compile_module` takes."""
+
+    mlir: str
+    name: str
+    """The name diagnostics use for the MLIR text (no such file exists)."""
+    parameters: Path | None
+    """The .irpa holding the weights (scope PARAMETER_SCOPE), or None when they are inline."""
+
+
+def weight_bytes(module: Any) -> int:
+    """Bytes of a module's parameters and buffers (0 for a plain function)."""
+    tensors = [*module.parameters(), *module.buffers()] if hasattr(module, "parameters") else []
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def to_torch(value: Any, index: int) -> Any:
+    """A numpy array (bf16 as ml_dtypes.bfloat16) or torch tensor as a torch tensor."""
+    torch, _ = import_torch()
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray | np.generic):
+        array = np.asarray(value)
+        if array.dtype.name == "bfloat16":
+            return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
+        return torch.from_numpy(np.ascontiguousarray(array).copy())
+    raise MipscError(
+        f"example input {index + 1} is a {type(value).__name__}: pass a torch tensor or a numpy "
+        "array (e.g. np.asarray(x, dtype=np.float32))"
+    )
+
+
+def _dims(dynamic_shapes: Any, torch: Any) -> Any:
+    """torch.export's dynamic_shapes, where a string stands for the Dim of that name (so
+    `[{0: "batch"}, {0: "batch"}]` makes dim 0 of both inputs one dynamic size)."""
+    made: dict[str, Any] = {}
+
+    def walk(spec: Any) -> Any:
+        if isinstance(spec, str):
+            if not spec.isidentifier():
+                raise MipscError(f"dynamic dim name '{spec}' is not a Python identifier")
+            return made.setdefault(spec, torch.export.Dim(spec))
+        if isinstance(spec, dict):
+            return {k: walk(v) for k, v in spec.items()}
+        if isinstance(spec, list | tuple):
+            return type(spec)(walk(v) for v in spec)
+        return spec
+
+    return walk(dynamic_shapes)
+
+
+class _Function:
+    """Wraps a plain function of tensors as a module (torch.export takes modules)."""
+
+    def __new__(cls, fn: Callable[..., Any]) -> Any:
+        torch, _ = import_torch()
+
+        class Function(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.fn = fn
+
+            def forward(self, *args: Any) -> Any:
+                return self.fn(*args)
+
+        return Function()
+
+
+def _summary(err: BaseException, limit: int = 12) -> str:
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    cut = lines[:limit] + (["..."] if len(lines) > limit else [])
+    return f"{type(err).__name__}: " + "\n".join(cut)
+
+
+def export_module(
+    module: Any,
+    example_args: Sequence[Any],
+    *,
+    dynamic_shapes: Any = None,
+    external_weights: bool | None = None,
+    parameters_file: Path | None = None,
+    strict: bool = True,
+) -> Exported:
+    """Export `module` (an `nn.Module`, or a function of tensors) called on `example_args`.
+
+    `dynamic_shapes` is torch.export's (a tuple with one `{dim: Dim}` per input, or a dict by
+    argument name); strings may stand for `Dim`s. `external_weights`: True writes the weights
+    to `parameters_file` (.irpa, scope `model`), False inlines them, None decides by size
+    (EXTERNAL_WEIGHTS_BYTES). `strict=False` traces without dynamo (torch.export's non-strict
+    mode), as needed inside a torch.compile backend. A module torch.export cannot trace is a
+    MipscError.
+    """
+    torch, aot = import_torch()
+    if not isinstance(module, torch.nn.Module):
+        if not callable(module):
+            raise MipscError(
+                f"cannot export a {type(module).__name__}: expected a torch.nn.Module or a "
+                "function of tensors"
+            )
+        module = _Function(module)
+    name = f"<{type(module).__name__} export>"
+    args = tuple(to_torch(a, i) for i, a in enumerate(example_args))
+    if external_weights is None:
+        external_weights = weight_bytes(module) > EXTERNAL_WEIGHTS_BYTES
+    if external_weights and weight_bytes(module) == 0:
+        external_weights = False
+    if external_weights and parameters_file is None:
+        raise MipscError("external weights need a parameter file to write (.irpa)")
+    with _weights_placed(module, aot, external=external_weights):
+        text = _trace(module, args, dynamic_shapes, strict, torch, aot)
+        if not external_weights:
+            return Exported(text, name, None)
+        assert parameters_file is not None
+        try:
+            aot.save_module_parameters(parameters_file, module)
+        except OSError as err:
+            raise MipscError(f"cannot write '{parameters_file}': {err.strerror}") from None
+    return Exported(text, name, parameters_file)
+
+
+_TRAIT = "_turbine_external_tensor_trait"  # where aot.externalize_module_parameters marks a tensor
+
+
+@contextmanager
+def _weights_placed(module: Any, aot: Any, *, external: bool) -> Iterator[None]:
+    """Weights marked external (scope `model`) or not for one export, and as they were after:
+    iree-turbine's mark stays on the tensors, so an inline export after an external one would
+    otherwise read parameters nobody gives it."""
+    tensors = [*module.parameters(), *module.buffers()]
+    before = [getattr(t, _TRAIT, None) for t in tensors]
+    if external:
+        aot.externalize_module_parameters(module, external_scope=PARAMETER_SCOPE)
+    else:
+        for tensor in tensors:
+            if hasattr(tensor, _TRAIT):
+                delattr(tensor, _TRAIT)
+    try:
+        yield
+    finally:
+        for tensor, trait in zip(tensors, before, strict=True):
+            if trait is not None:
+                setattr(tensor, _TRAIT, trait)
+            elif hasattr(tensor, _TRAIT):
+                delattr(tensor, _TRAIT)
+
+
+def _trace(
+    module: Any, args: tuple[Any, ...], dynamic_shapes: Any, strict: bool, torch: Any, aot: Any
+) -> str:
+    """aot.export's torch MLIR text; torch.export's failure as a MipscError, without its logs."""
+    torch_log = logging.getLogger("torch")
+    level = torch_log.level
+    with warnings.catch_warnings():
+        # torch.export's pytree code warns on every export, and a failed trace logs tracebacks
+        # on stderr before raising: the user gets the error itself, as a MipscError.
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message="When strict_export == False")
+        torch_log.setLevel(logging.CRITICAL)
+        try:
+            exported = aot.export(
+                module,
+                args=args,
+                dynamic_shapes=_dims(dynamic_shapes, torch),
+                strict_export=strict,
+            )
+        except MipscError:
+            raise
+        except Exception as err:
+            raise MipscError(
+                f"torch.export could not trace {type(module).__name__} on the example inputs",
+                notes=[
+                    _summary(err),
+                    "mipsc exports with iree-turbine's aot.export (torch.export underneath): "
+                    "the module's forward must be traceable with those inputs "
+                    "(see torch.export's documentation on graph breaks and dynamic shapes)",
+                ],
+            ) from None
+        finally:
+            torch_log.setLevel(level)
+    # With the source locations torch recorded, turned into the user's Python lines.
+    return python_locations(exported.mlir_module.operation.get_asm(enable_debug_info=True))
+
+
+_LOC_ALIAS = re.compile(r"^(#loc\d*) = (loc\(.*\))[ \t]*\n?", re.M)
+_LOC_USE = re.compile(r" ?loc\((#loc\d*|callsite\([^()]*\)|unknown)\)")
+_FILE_LOC = re.compile(r'^"(?P<file>[^"]+)":(?P<line>\d+):(?P<col>\d+)$')
+
+
+def python_locations(text: str) -> str:
+    """An export's debug locations as the user's own Python lines.
+
+    iree-turbine prints each op's location as a call stack, through location aliases
+    (`loc(#loc7)`, `#loc7 = loc(callsite(#loc1 at #loc5))`), which xDSL does not read. Each
+    becomes the innermost frame outside Python's libraries (`loc("model.py":14:1)`), so that
+    `--report` and iree-compile's errors point at the line of `forward` an op came from; a stack
+    with no such frame loses its location. The weight blobs after the module are not touched.
+    """
+    cut = text.find("\n{-#") + 1 or len(text)
+    body, rest = text[:cut], text[cut:]
+    aliases = dict(_LOC_ALIAS.findall(body))
+    body = _LOC_ALIAS.sub("", body)
+
+    def frames(expr: str, depth: int = 0) -> list[str]:
+        """The `"file":line:col` frames of a location, innermost first."""
+        expr = expr.strip()
+        if depth > 64:
+            return []
+        if expr.startswith("#loc"):
+            return frames(aliases.get(expr, "loc(unknown)"), depth + 1)
+        if expr.startswith("loc(") and expr.endswith(")"):
+            expr = expr[4:-1].strip()
+        if expr.startswith("callsite(") and " at " in expr:
+            callee, caller = expr[len("callsite(") : -1].split(" at ", 1)
+            return frames(callee, depth + 1) + frames(caller, depth + 1)
+        return [expr] if _FILE_LOC.match(expr) else []
+
+    def user_frame(match: re.Match[str]) -> str:
+        for frame in frames(match[1]):
+            found = _FILE_LOC.match(frame)
+            assert found is not None
+            if not _is_library(found["file"]):
+                line, column = int(found["line"]), int(found["col"])
+                if column == 0:  # torch records lines only: point at the line's first word
+                    column = _indent(found["file"], line) + 1
+                return f' loc("{found["file"]}":{line}:{column})'
+        return ""
+
+    return _LOC_USE.sub(user_frame, body) + rest
+
+
+def _is_library(file: str) -> bool:
+    return "site-packages" in file or "/lib/python3" in file or file.startswith("<")
+
+
+def _indent(file: str, line: int) -> int:
+    """How far a line of a Python file is indented (0 if unreadable); the file is kept, so that
+    an error located in it quotes its line."""
+    source = _SOURCES.get(file)
+    if source is None:
+        try:
+            source = SourceFile(file, Path(file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            return 0
+        register_source(source)
+    text = source.line_text(line) or ""
+    return len(text) - len(text.lstrip())
+
+
+# --- A module named in a Python file: `mipsc compile model.py:make_model` ----------------------
+
+_SPEC = re.compile(r"^(?P<file>.+\.py)(?::(?P<name>[A-Za-z_][A-Za-z0-9_.]*))?$")
+
+
+def is_python_spec(spec: str) -> bool:
+    """Whether a command-line input names a Python file (`model.py` or `model.py:NAME`)."""
+    return _SPEC.match(spec) is not None
+
+
+def _run_file(path: Path) -> Any:
+    """Execute a Python file as a fresh module; its errors point at its own lines."""
+    if not path.is_file():
+        raise MipscError(f"cannot read '{path}': no such file")
+    module_name = f"mipsc_user_model_{abs(hash(path.resolve()))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:  # so that an error located in the file quotes its line
+        register_source(SourceFile(str(path), path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        pass
+    sys.modules[module_name] = module  # dataclasses and pickling look the module up
+    sys.path.insert(0, str(path.resolve().parent))  # its sibling imports work as in `python`
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as err:
+        location = SourceLocation(str(path), err.lineno or 1, err.offset or 1)
+        raise MipscError(f"invalid Python: {err.msg}", location) from None
+    except Exception as err:
+        raise _user_code_error(err, path, f"running {path} failed") from None
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    return module
+
+
+def _user_code_error(err: BaseException, path: Path, what: str) -> MipscError:
+    """An exception raised by the user's code, located at its innermost line in `path`."""
+    mine = path.resolve()
+    frames = [
+        f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename).resolve() == mine
+    ]
+    location = None
+    if frames:
+        location = SourceLocation(str(path), frames[-1].lineno or 1, (frames[-1].colno or 0) + 1)
+    return MipscError(f"{what}: {type(err).__name__}: {err}", location)
+
+
+def load_python_model(spec: str) -> tuple[Any, tuple[Any, ...] | None]:
+    """The module named by `model.py:NAME`, and example inputs if NAME provided them.
+
+    NAME is an `nn.Module` instance, or a class or function called with no arguments that
+    returns an `nn.Module`, or a `(module, example_inputs)` pair.
+    """
+    match = _SPEC.match(spec)
+    if match is None:
+        raise MipscError(f"'{spec}' is not a Python file and name (model.py:NAME)")
+    path = Path(match["file"])
+    torch, _ = import_torch()  # before the file's own `import torch` fails less clearly
+    namespace = _run_file(path)
+    if not match["name"]:
+        candidates = [
+            n
+            for n, v in vars(namespace).items()
+            if not n.startswith("_")
+            and getattr(v, "__module__", None) == namespace.__name__
+            and (isinstance(v, torch.nn.Module) or inspect.isclass(v) or inspect.isfunction(v))
+        ]
+        listed = ", ".join(f"{path}:{n}" for n in candidates) or "none found"
+        raise MipscError(
+            f"name the module to compile: {path}:NAME, where NAME is an nn.Module, or a class or "
+            f"function making one with no arguments (candidates: {listed})"
+        )
+    target: Any = namespace
+    for part in match["name"].split("."):
+        if not hasattr(target, part):
+            raise MipscError(f"{path} has no '{match['name']}'")
+        target = getattr(target, part)
+    made = target
+    if not isinstance(target, torch.nn.Module):
+        if not callable(target):
+            raise MipscError(
+                f"{path}:{match['name']} is a {type(target).__name__}: expected an nn.Module, or "
+                "a class or function that makes one"
+            )
+        try:
+            made = target()
+        except Exception as err:
+            raise _user_code_error(err, path, f"calling {match['name']}() failed") from None
+    examples = None
+    if isinstance(made, tuple) and len(made) == 2 and isinstance(made[0], torch.nn.Module):
+        made, raw = made
+        examples = tuple(raw) if isinstance(raw, list | tuple) else (raw,)
+    if not isinstance(made, torch.nn.Module):
+        raise MipscError(
+            f"{path}:{match['name']}() returned a {type(made).__name__}: expected an nn.Module "
+            "(or a (module, example_inputs) pair)"
+        )
+    return made, examples
+
+
+def dynamic_dims_spec(specs: Sequence[str], count: int) -> tuple[dict[int, str], ...] | None:
+    """`--dynamic-dim INPUT:DIM[=NAME]` flags (0-based) as dynamic_shapes; one NAME = one size."""
+    if not specs:
+        return None
+    shapes: list[dict[int, str]] = [{} for _ in range(count)]
+    for spec in specs:
+        found = re.fullmatch(r"(\d+):(\d+)(?:=([A-Za-z_]\w*))?", spec.strip())
+        if found is None:
+            raise MipscError(
+                f"cannot understand --dynamic-dim '{spec}': expected INPUT:DIM or "
+                "INPUT:DIM=NAME (0-based), e.g. 0:0=batch"
+            )
+        index, dim = int(found[1]), int(found[2])
+        if index >= count:
+            raise MipscError(
+                f"--dynamic-dim '{spec}': input {index} does not exist ({count} example inputs, "
+                "numbered from 0)"
+            )
+        shapes[index][dim] = found[3] or f"input{index}_dim{dim}"
+    return tuple(shapes)

@@ -1,0 +1,198 @@
+"""The ONNX front door: `mipsc compile model.onnx` (iree-import-onnx, then iree-opt's
+onnx-to-torch pipeline, then mipsc), on small models made here with onnx's helper API and
+checked against onnx's reference evaluator, every MatMul and Gemm counted in the kernel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="the ONNX front door needs the mipsc[onnx] extra")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+import mipsc  # noqa: E402
+from mipsc.diagnostics import MipscError  # noqa: E402
+from mipsc.frontends.from_onnx import import_onnx  # noqa: E402
+from mipsc.pipeline import compile_module  # noqa: E402
+from mipsc.remarks import collect_remarks  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+MIPSC = str(Path(sys.executable).with_name("mipsc"))
+RNG = np.random.default_rng(7)
+
+
+def f32(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def make_model(
+    path: Path,
+    nodes: list,
+    inputs: dict[str, list[int | str]],
+    outputs: dict[str, list[int | str]],
+    weights: dict[str, np.ndarray] | None = None,
+    opset: int = 17,
+) -> Path:
+    graph = helper.make_graph(
+        nodes,
+        "main_graph",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs.items()],
+        initializer=[numpy_helper.from_array(v, n) for n, v in (weights or {}).items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def compile_onnx(path: Path, tmp_path: Path) -> tuple[mipsc.runtime.Module, list]:
+    text, _ = import_onnx(path)
+    out = tmp_path / f"{path.stem}.vmfb"
+    with collect_remarks() as remarks:
+        compile_module(text, f"<{path.name}>", out)
+    return mipsc.load(out), [r for r in remarks if r.routed is not None]
+
+
+def check(path: Path, tmp_path: Path, feeds: dict[str, np.ndarray], kernel_calls, ops: int) -> None:
+    module, rows = compile_onnx(path, tmp_path)
+    assert len(rows) == ops and all(r.routed for r in rows), [str(r) for r in rows]
+    want = ReferenceEvaluator(str(path)).run(None, feeds)
+    before = kernel_calls["mips_matmul_f32"]
+    got = module.main_graph(*feeds.values())
+    got = got if isinstance(got, tuple) else (got,)
+    assert kernel_calls["mips_matmul_f32"] >= before + ops
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("trans_a", "trans_b", "alpha", "beta", "bias"),
+    [
+        (0, 0, 1.0, 1.0, None),
+        (0, 1, 1.0, 1.0, "row"),
+        (1, 0, 0.5, 2.0, "full"),
+        (1, 1, -1.5, 0.25, "row"),
+        (0, 1, 2.0, 0.0, "full"),
+    ],
+)
+def test_gemm_attributes(tmp_path, kernel_calls, trans_a, trans_b, alpha, beta, bias):
+    m, k, n = 5, 7, 3
+    a_shape = [k, m] if trans_a else [m, k]
+    weights = {"B": f32(*([n, k] if trans_b else [k, n]))}
+    node_inputs = ["A", "B"]
+    if bias is not None:
+        weights["C"] = f32(n) if bias == "row" else f32(m, n)
+        node_inputs.append("C")
+    node = helper.make_node(
+        "Gemm", node_inputs, ["Y"], transA=trans_a, transB=trans_b, alpha=alpha, beta=beta
+    )
+    path = make_model(tmp_path / "gemm.onnx", [node], {"A": a_shape}, {"Y": [m, n]}, weights)
+    check(path, tmp_path, {"A": f32(*a_shape)}, kernel_calls, ops=1)
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape", "y_shape"),
+    [
+        ([4, 6], [6, 5], [4, 5]),
+        ([2, 4, 6], [2, 6, 5], [2, 4, 5]),  # batched
+        ([3, 4, 6], [6, 5], [3, 4, 5]),  # N-D · 2-D
+        ([6], [6, 5], [5]),  # vector · matrix
+        ([2, 3, 6], [6], [2, 3]),  # 3-D · vector (IREE's own onnx lowering lacks it)
+    ],
+)
+def test_matmul_ranks(tmp_path, kernel_calls, a_shape, b_shape, y_shape):
+    node = helper.make_node("MatMul", ["A", "B"], ["Y"])
+    path = make_model(tmp_path / "mm.onnx", [node], {"A": a_shape, "B": b_shape}, {"Y": y_shape})
+    check(path, tmp_path, {"A": f32(*a_shape), "B": f32(*b_shape)}, kernel_calls, ops=1)
+
+
+def test_attention_as_exporters_write_it(tmp_path, kernel_calls):
+    """Q·Kᵀ, scale, softmax, ·V as plain ONNX ops: both products run in the kernel."""
+    s, d = 6, 8
+    nodes = [
+        helper.make_node("MatMul", ["X", "Wq"], ["Q"]),
+        helper.make_node("MatMul", ["X", "Wk"], ["K"]),
+        helper.make_node("MatMul", ["X", "Wv"], ["V"]),
+        helper.make_node("Transpose", ["K"], ["Kt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["Q", "Kt"], ["S"]),
+        helper.make_node("Mul", ["S", "scale"], ["Ss"]),
+        helper.make_node("Softmax", ["Ss"], ["P"], axis=-1),
+        helper.make_node("MatMul", ["P", "V"], ["Y"]),
+    ]
+    weights = {
+        "Wq": f32(d, d),
+        "Wk": f32(d, d),
+        "Wv": f32(d, d),
+        "scale": np.array(1 / np.sqrt(d), np.float32),
+    }
+    path = make_model(tmp_path / "attn.onnx", nodes, {"X": [2, s, d]}, {"Y": [2, s, d]}, weights)
+    check(path, tmp_path, {"X": f32(2, s, d)}, kernel_calls, ops=5)
+
+
+MLP_NODES = [
+    helper.make_node("MatMul", ["x", "W1"], ["h"]),
+    helper.make_node("Add", ["h", "b1"], ["hb"]),
+    helper.make_node("Relu", ["hb"], ["r"]),
+    helper.make_node("Gemm", ["r", "W2", "b2"], ["y"], transB=1),
+]
+
+
+def mlp_onnx(tmp_path: Path) -> Path:
+    weights = {"W1": f32(8, 16), "b1": f32(16), "W2": f32(4, 16), "b2": f32(4)}
+    return make_model(
+        tmp_path / "mlp.onnx", MLP_NODES, {"x": ["batch", 8]}, {"y": ["batch", 4]}, weights
+    )
+
+
+def mipsc_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MIPSC, *args], capture_output=True, text=True, cwd=cwd, check=False)
+
+
+def test_cli_compile_and_run_an_onnx_file(tmp_path):
+    path = mlp_onnx(tmp_path)
+    done = mipsc_cli("compile", "mlp.onnx", "-o", "mlp.vmfb", "--report", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "@main_graph: 2 of 2 matmul-family ops run in the kernel" in done.stderr
+    x = f32(3, 8)  # a dynamic batch dim
+    np.save(tmp_path / "x.npy", x)
+    # No --function: the module's only function (main_graph) is called.
+    run = mipsc_cli("run", "mlp.vmfb", "--input=@x.npy", "--output=@y.npy", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    (want,) = ReferenceEvaluator(str(path)).run(None, {"x": x})
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-5, atol=1e-5)
+
+
+def test_cli_onnx_external_weights(tmp_path):
+    path = mlp_onnx(tmp_path)
+    done = mipsc_cli("compile", "mlp.onnx", "--external-weights", "-o", "w.vmfb", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "w.irpa").is_file() and "--parameters=w.irpa" in done.stderr
+    x = f32(2, 8)
+    got = mipsc.load(tmp_path / "w.vmfb", parameters=tmp_path / "w.irpa").main_graph(x)
+    (want,) = ReferenceEvaluator(str(path)).run(None, {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_cli_opt_reads_onnx(tmp_path):
+    mlp_onnx(tmp_path)
+    done = mipsc_cli("opt", "mlp.onnx", "--convert-torch-to-mips", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("mips.matmul") == 2 and "onnx." not in done.stdout.replace(
+        "torch.onnx_meta", ""
+    )
+
+
+def test_not_an_onnx_file(tmp_path):
+    (tmp_path / "bad.onnx").write_text("hello")
+    done = mipsc_cli("compile", "bad.onnx", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "error: cannot import 'bad.onnx': not an ONNX model" in done.stderr
+    assert "Traceback" not in done.stderr
+    with pytest.raises(MipscError, match="no such file"):
+        import_onnx(tmp_path / "missing.onnx")

@@ -1,0 +1,113 @@
+"""torch.compile(model, backend="mipsc"): found through the torch_dynamo_backends entry point,
+graphs compiled through mipsc (matmuls counted in the kernel), graph breaks and unsupported
+ops running in torch, recompiles cached."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+torch = pytest.importorskip(
+    "torch", reason="torch.compile's backend needs the mipsc[torch] extra (torch, iree-turbine)"
+)
+pytest.importorskip(
+    "iree.turbine.aot", reason="torch.compile's backend needs iree-turbine (mipsc[torch] extra)"
+)
+
+import mipsc.compiled  # noqa: E402
+from mipsc.dynamo import MipscFallbackWarning  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def fresh_dynamo():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+@pytest.fixture
+def iree_compiles(monkeypatch):
+    """How many times mipsc ran its pipeline and iree-compile."""
+    calls = []
+    real = mipsc.compiled.compile_module
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mipsc.compiled, "compile_module", counting)
+    return calls
+
+
+def mlp(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Linear(8, 24), torch.nn.ReLU(), torch.nn.Linear(24, 4)
+    ).eval()
+
+
+def test_the_backend_is_registered_by_entry_point():
+    from torch._dynamo import list_backends
+
+    assert "mipsc" in list_backends(exclude_tags=())
+
+
+def test_mlp_runs_in_the_kernel_and_recompiles_are_cached(kernel_calls, iree_compiles):
+    model = mlp(0)
+    compiled = torch.compile(model, backend="mipsc")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", MipscFallbackWarning)  # nothing may fall back
+        for batch in (4, 5, 4, 5, 9):
+            x = torch.randn(batch, 8)
+            before = kernel_calls["mips_matmul_f32"]
+            got = compiled(x)
+            assert kernel_calls["mips_matmul_f32"] == before + 2
+            torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-5)
+    assert len(iree_compiles) == 3  # one per distinct shape; repeats are cached
+    # Another model of the same architecture exports the same graph (its weights are graph
+    # inputs): no new iree-compile, and its own weights are used.
+    other = mlp(1)
+    again = torch.compile(other, backend="mipsc")
+    with torch.no_grad():
+        x = torch.randn(4, 8)
+        torch.testing.assert_close(again(x), other(x), rtol=1e-5, atol=1e-5)
+    assert len(iree_compiles) == 3
+
+
+def test_graph_breaks_run_between_compiled_graphs(kernel_calls):
+    def f(a, b):
+        h = torch.relu(a @ b)
+        print("a graph break")  # TorchDynamo runs this in Python, between two graphs
+        return torch.tanh(h @ b.T)
+
+    compiled = torch.compile(f, backend="mipsc")
+    a, b = torch.randn(5, 6), torch.randn(6, 7)
+    before = kernel_calls["mips_matmul_f32"]
+    with torch.no_grad():
+        got = compiled(a, b)
+    assert kernel_calls["mips_matmul_f32"] == before + 2
+    torch.testing.assert_close(got, f(a, b), rtol=1e-5, atol=1e-5)
+
+
+def test_unsupported_op_falls_back_to_torch_with_a_warning():
+    def f(x):
+        return torch.median(x @ x, dim=1).values  # IREE's torch frontend lacks median.dim
+
+    compiled = torch.compile(f, backend="mipsc")
+    x = torch.randn(4, 4)
+    with torch.no_grad(), pytest.warns(MipscFallbackWarning, match=r"median\.dim"):
+        got = compiled(x)
+    torch.testing.assert_close(got, f(x))
+
+
+def test_autograd_runs_in_torch_with_a_warning():
+    model = mlp(2)
+    compiled = torch.compile(model, backend="mipsc")
+    x = torch.randn(3, 8)
+    with pytest.warns(MipscFallbackWarning, match=r"torch\.no_grad\(\)"):
+        got = compiled(x)
+    got.sum().backward()  # still differentiable: torch ran it
+    assert model[0].weight.grad is not None

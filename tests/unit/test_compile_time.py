@@ -1,0 +1,119 @@
+"""The lean compile path (issue 14, part 7): what `mipsc compile` does not do any more.
+
+tools/bench_compile.py measures the times; these tests keep the reasons for them in place:
+no numpy or iree.compiler import, weight blobs handed on without an xDSL round trip, large
+modules given to iree-compile as a file, and the same results and error locations either way.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mipsc
+from mipsc.backend import iree_compile
+from mipsc.diagnostics import MipscError
+from mipsc.pipeline import compile_module, lower_module, split_resources
+
+DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
+
+
+def test_compiling_imports_neither_numpy_nor_iree_compiler(tmp_path):
+    code = (
+        "import sys\nfrom pathlib import Path\nimport mipsc.cli\n"
+        "from mipsc.pipeline import compile_module\n"
+        f"text = Path({str(DATA / 'mlp.mlir')!r}).read_text()\n"
+        f"compile_module(text, 'mlp.mlir', Path({str(tmp_path / 'm.vmfb')!r}))\n"
+        "print(sorted(m for m in ('numpy', 'iree.compiler') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert (tmp_path / "m.vmfb").stat().st_size > 0
+
+
+def test_resources_are_split_off_and_handed_on_unchanged():
+    text = (DATA / "mlp.mlir").read_text()
+    body, resources = split_resources(text)
+    assert body + resources == text
+    assert resources.startswith("{-#") and "dense_resource" not in resources
+    assert "{-#" not in body
+    lowered = lower_module(text, "mlp.mlir")
+    assert lowered.endswith(resources)  # the blobs, as written, after mipsc's module
+    assert lowered.count("{-#") == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "module {\n}\n",
+        'module {\n  "x.y"() {s = "{-#"} : () -> ()\n}\n',  # the marker inside the module
+        "module {\n}\n{-#\n  external_resources: {\n  }\n#-}\n",  # not dialect resources
+    ],
+)
+def test_nothing_to_split(text):
+    assert split_resources(text) == (text, "")
+
+
+def test_a_large_module_goes_through_a_file_with_the_same_result(tmp_path, monkeypatch):
+    text = (DATA / "mlp.mlir").read_text()
+    small, large = tmp_path / "pipe.vmfb", tmp_path / "file.vmfb"
+    compile_module(text, "mlp.mlir", small)
+    monkeypatch.setattr(iree_compile, "FILE_INPUT_BYTES", 1000)
+    seen = []
+    compile_module(text, "mlp.mlir", large, show_command=seen.append)
+    assert seen and seen[0][1].endswith("iree-input.mlir")  # a file, not stdin
+    x = np.random.default_rng(0).standard_normal((8, 32), dtype=np.float32)
+    np.testing.assert_array_equal(mipsc.load(large).main(x), mipsc.load(small).main(x))
+
+
+def test_errors_of_a_large_module_do_not_point_into_mipsc_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(iree_compile, "FILE_INPUT_BYTES", 10)
+    with pytest.raises(MipscError) as info:
+        iree_compile.compile_mlir("module {\n  func.func private @f(", tmp_path / "x.vmfb")
+    assert "iree-input.mlir" not in info.value.render()
+    assert "mipsc-" not in info.value.render()
+
+
+EXPORT_WITH_LOCATIONS = """#loc1 = loc("/src/model.py":8:0)
+#loc2 = loc("/venv/lib/python3.11/site-packages/torch/_dynamo/functional_export.py":232:0)
+#loc4 = loc(callsite(#loc1 at #loc2))
+module @module {
+  func.func @main(%arg0: !torch.vtensor<[2,8],f32> loc(callsite(#loc1 at #loc2))) -> !torch.vtensor<[2,8],f32> {
+    %0 = torch.aten.relu %arg0 : !torch.vtensor<[2,8],f32> -> !torch.vtensor<[2,8],f32> loc(#loc5)
+    %1 = torch.aten.relu %0 : !torch.vtensor<[2,8],f32> -> !torch.vtensor<[2,8],f32> loc(#loc2)
+    return %1 : !torch.vtensor<[2,8],f32> loc(#loc4)
+  } loc(#loc4)
+} loc(#loc)
+#loc = loc(unknown)
+#loc3 = loc("/src/model.py":9:0)
+#loc5 = loc(callsite(#loc3 at #loc2))
+
+{-#
+  dialect_resources: {
+    builtin: {
+      w: "0x04000000loc(#loc1)"
+    }
+  }
+#-}
+"""
+
+
+def test_torch_locations_become_the_users_python_lines():
+    from mipsc.frontends.from_torch import python_locations
+
+    text = python_locations(EXPORT_WITH_LOCATIONS)
+    assert "#loc" not in text.split("{-#")[0]  # no aliases left for xDSL to trip on
+    assert (
+        'relu %arg0 : !torch.vtensor<[2,8],f32> -> !torch.vtensor<[2,8],f32> loc("/src/model.py":9:1)'
+        in text
+    )
+    # A stack only in Python's libraries keeps no location; the blobs are not touched.
+    assert "-> !torch.vtensor<[2,8],f32>\n    return" in text
+    assert text.endswith(EXPORT_WITH_LOCATIONS[EXPORT_WITH_LOCATIONS.index("{-#") :])
+    module = lower_module(text, "<export>", debuginfo=True)  # mipsc reads and keeps them
+    assert 'loc("/src/model.py":9:1)' in module

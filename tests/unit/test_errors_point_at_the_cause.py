@@ -1,0 +1,166 @@
+"""Errors that point at the cause (issue 14, parts 4, 5 and 8): iree-compile's first error
+without its IR dumps, elided weights named, `-v`'s copy-pasteable iree-compile command and the
+CPU it compiled for, and the small things (hasattr, --shape 0x4x4, the demo's advice)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import mipsc
+from mipsc.backend.iree_compile import MAX_LINE, MAX_NOTE_LINES, iree_compile_error
+from mipsc.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data"
+BIN = Path(sys.executable).parent
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+TARGET = (
+    '#hal.executable.target<"llvm-cpu", "embedded-elf-x86_64", {cpu = "znver4", cpu_features = "'
+    + ",".join(f"+feature{i}" for i in range(300))
+    + '", native_vector_size = 64 : i64}>'
+)
+# What iree-compile printed for a module whose weights were elided: an unlocated root cause,
+# then a located consequence whose note dumps a whole executable of LLVM dialect IR.
+ELIDED_STDERR = (
+    "error: resource does not exist\n"
+    "m.mlir:1:1: error: failed to translate the MLIR LLVM dialect to the native llvm::Module\n"
+    "m.mlir:1:1: note: see current operation: \n"
+    f'"hal.executable.variant"() <{{sym_name = "embedded_elf_x86_64", target = {TARGET}}}> ({{\n'
+    + "".join(f'  %{i} = "llvm.add"(%a, %b) : (i64, i64) -> i64\n' for i in range(400))
+    + "}) : () -> ()\n"
+    "m.mlir:1:1: error: failed to serialize executables\n"
+)
+
+
+def test_the_first_error_is_the_headline_even_without_a_location():
+    err = iree_compile_error(ELIDED_STDERR, 1)
+    assert err.message == "iree-compile: resource does not exist"
+    text = err.render()
+    assert "failed to serialize executables" in text  # the consequences are notes
+    assert "llvm.add" not in text  # no IR dump
+    assert "feature299" not in text and "#hal.executable.target<...>" in text
+    assert len(text.splitlines()) <= MAX_NOTE_LINES + 4
+    assert max(len(line) for line in text.splitlines()) <= MAX_LINE + 40
+
+
+def test_long_notes_are_cut_with_a_pointer_to_the_full_output():
+    stderr = "m.mlir:2:3: error: boom\n" + "".join(
+        f"m.mlir:{i}:1: note: note number {i}\n" for i in range(3, 60)
+    )
+    text = iree_compile_error(stderr, 1).render()
+    assert "note number 3" in text and "note number 59" not in text
+    assert "more; rerun the iree-compile command that `mipsc compile -v` prints" in text
+
+
+def test_elided_weights_get_a_sentence_not_llvm_ir(tmp_path):
+    text = (DATA / "mlp.mlir").read_text()
+    text = re.sub(r"dense_resource<[^>]+>", "dense_resource<__elided__>", text)
+    path = tmp_path / "elided.mlir"
+    path.write_text(text[: text.index("{-#")])
+    result = run("compile", path, "-o", tmp_path / "e.vmfb")
+    assert result.exit_code == 1
+    assert f"{path}:2:" in result.output
+    assert "the weights of this export were left out when it was printed" in result.output
+    assert "save_mlir" in result.output
+    assert "llvm" not in result.output
+    assert len(result.output.splitlines()) < 8
+
+
+UNLOWERABLE = """func.func @main(%x: !torch.vtensor<[4,4],f32>) -> !torch.vtensor<[4],f32> {
+  %int1 = torch.constant.int 1
+  %false = torch.constant.bool false
+  %0:2 = torch.operator "torch.aten.median.dim"(%x, %int1, %false) : (!torch.vtensor<[4,4],f32>, !torch.int, !torch.bool) -> (!torch.vtensor<[4],f32>, !torch.vtensor<[4],si64>)
+  return %0#0 : !torch.vtensor<[4],f32>
+}
+"""
+
+
+def test_an_unlowerable_torch_operator_is_named(tmp_path):
+    path = tmp_path / "median.mlir"
+    path.write_text(UNLOWERABLE)
+    result = run("compile", path, "-o", tmp_path / "m.vmfb")
+    assert result.exit_code == 1
+    assert (
+        f"{path}:4:3: error: iree-compile: failed to legalize operation 'torch.operator' "
+        "(torch.aten.median.dim)" in result.output
+    )
+
+
+def test_verbose_prints_a_command_that_runs_and_the_cpu(tmp_path):
+    out = tmp_path / "mlp.vmfb"
+    done = subprocess.run(
+        [str(BIN / "mipsc"), "compile", str(DATA / "mlp.mlir"), "-o", str(out), "-v"],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    at = lines.index("mipsc: iree-compile command (the module goes to its stdin):")
+    command = (lines[at + 1].removesuffix("\\") + lines[at + 2].lstrip()).strip()
+    assert command.startswith(f"mipsc compile {DATA / 'mlp.mlir'} --emit=iree-input")
+    assert "--iree-opt-const-eval=false" in command and f"-o {out}" in command
+    cpu = re.search(r"is for the CPU '([\w.+-]+)' \(--target-cpu=host\)", done.stderr)
+    assert cpu is not None and cpu[1] != "host"
+    # Copy-paste: the printed command builds a module that runs and matches the first.
+    again = tmp_path / "again.vmfb"
+    pasted = command.replace(f"-o {out}", f"-o {again}")
+    env = {"PATH": f"{BIN}:/usr/bin:/bin"}
+    subprocess.run(["bash", "-c", pasted], check=True, cwd=tmp_path, env=env)
+    x = np.random.default_rng(0).standard_normal((8, 32), dtype=np.float32)
+    np.testing.assert_array_equal(mipsc.load(again).main(x), mipsc.load(out).main(x))
+
+
+def test_hasattr_on_a_module_is_false_for_a_missing_function(tmp_path):
+    out = tmp_path / "mm.vmfb"
+    assert run("compile", DATA / "mm_static.mlir", "-o", out).exit_code == 0
+    model = mipsc.load(out)
+    assert hasattr(model, "main") and not hasattr(model, "forward")
+    assert getattr(model, "forward", None) is None
+    with pytest.raises(mipsc.runtime.MipscError, match="has no function 'forward'"):
+        model.forward  # noqa: B018
+
+
+def test_a_list_input_asks_for_an_array(tmp_path):
+    out = tmp_path / "mm.vmfb"
+    assert run("compile", DATA / "mm_static.mlir", "-o", out).exit_code == 0
+    with pytest.raises(
+        mipsc.runtime.MipscError, match=r"input 2 \(%arg1\) is a list, not an array"
+    ):
+        mipsc.load(out).main(np.ones((37, 19), np.float32), [[1.0] * 23] * 19)
+
+
+def test_bench_shape_with_a_zero_says_so():
+    result = run("bench", "--shape", "0x4x4")
+    assert result.exit_code == 1
+    assert "M, N and K must be at least 1" in result.output
+    assert "write MxNxK" not in result.output
+
+
+def test_the_demo_advice_names_files_that_exist():
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "demo.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    advice = done.stdout.strip().splitlines()[-1].split()
+    assert advice[0].endswith("iree-run-module")
+    files = [
+        a.split("=@", 1)[1] if "=@" in a else a.split("=", 1)[1]
+        for a in advice
+        if a.startswith(("--module=", "--input="))
+    ]
+    assert files and all(Path(f).is_file() for f in files)
+    subprocess.run(advice, check=True, capture_output=True)
