@@ -174,8 +174,9 @@ def iree_compile_error(stderr: str, returncode: int) -> MipscError:
                 message += f" ({held[1]})"
         if "'torch." in message:
             notes.append(
-                "IREE's torch frontend cannot lower this op (mipsc rewrites torch.aten.mm and "
-                "hands every other torch op to iree-compile as written)"
+                "IREE's torch frontend cannot lower this op (mipsc routes the float matmul "
+                "family to its kernels and hands every other torch op to iree-compile as "
+                "written; --report says which ops it routed)"
             )
     lines = [_shorten(line) for line in first.body[:1]]
     for diagnostic in rest_of:
