@@ -309,3 +309,16 @@ def test_a_dynamic_dim_that_is_1_at_run_time_is_refused_not_broadcast_wrongly(co
     np.testing.assert_array_equal(got, a @ b + np.arange(3))
     with pytest.raises(Exception, match="assumes dynamic dims do not broadcast"):
         model.main(np.full(1, 100, np.float32), a, b)
+
+
+def test_an_init_smaller_at_run_time_than_the_result_is_refused_without_harm(compile_text):
+    # addmm's input [?,?] given 1x3 where the result is 5x3: once IREE folded the copy that
+    # checked it, and the kernel wrote 60 bytes into the 12 of the input (a crash at exit).
+    t = vt((None, None))
+    body = f"  %r = torch.aten.addmm %a0, %a1, %a2, %one, %one : {t}, {vt((None, 7))}, {vt((7, None))}, !torch.int, !torch.int -> {t}"
+    model = mipsc.load(compile_text(module(body, [t, vt((None, 7)), vt((7, None))], t)))
+    a, b = rand(5, 7), rand(7, 3)
+    with pytest.raises(Exception, match="assumes dynamic dims do not broadcast"):
+        model.main(np.ones((1, 3), np.float32), a, b)
+    init = rand(5, 3)
+    np.testing.assert_allclose(model.main(init, a, b), init + a @ b, rtol=1e-5, atol=1e-5)

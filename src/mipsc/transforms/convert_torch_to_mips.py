@@ -188,6 +188,10 @@ class TensorIRBuilder:
                 operands=[value], result_types=[TensorType(_element(value), kept)]
             )
             value = self.add(cast).results[0]
+        if not added:
+            # Nothing to repeat: the value itself (a copy would let IREE fold the sizes the
+            # checks compare, and size the kernel's view of it from the result's).
+            return value
         init = self.empty(shape, _element(value), sizes)
         dims = DenseArrayBase.from_list(i64, list(added))
         return self.add(BroadcastOp(value, init, dims)).results[0]

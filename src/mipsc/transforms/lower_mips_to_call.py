@@ -149,9 +149,10 @@ def build_workgroup_count(key: MatmulKey) -> Region:
     return Region(block)
 
 
-ENTRY_INDEX_ARGS = ("m", "n", "k", "batch", "k_rhs", "batch_rhs")
-"""The index operands of every entry, after the three bindings: the sizes of the product, and
-the rows and batch of B as B itself says (checked against A's in the entry)."""
+ENTRY_INDEX_ARGS = ("m", "n", "k", "batch", "k_rhs", "batch_rhs", "m_init", "n_init", "batch_init")
+"""The index operands of every entry, after the three bindings: the sizes of the product, the
+rows and batch of B as B itself says, and the rows, columns and batch of the init as it says
+(the product's when there is none); the entry checks they agree."""
 
 
 @dataclass
@@ -217,16 +218,21 @@ def _bind_operands(key: MatmulKey, args: _EntryArgs) -> tuple[SSAValue, SSAValue
 
     a = subspan(args.a, key.lhs, args.dims.stored("lhs", key))
     b = subspan(args.b, key.rhs, args.dims.stored("rhs", key))
-    c = subspan(args.c, key.out, args.dims.stored("out", key))
+    c = subspan(args.c, key.out, args.dims.stored("init", key))
     return a, b, c
 
 
 def _checked_k(dims: _ProductDims) -> SSAValue:
     """K, or -1 when the operands do not fit (dynamic shapes only: static ones were verified),
     which the kernel rejects instead of reading out of bounds."""
-    k_agree = arith.CmpiOp(dims.k, dims.k_rhs, "eq")
-    batch_agree = arith.CmpiOp(dims.batch, dims.batch_rhs, "eq")
-    agree = arith.AndIOp(k_agree, batch_agree)
+    agree = arith.CmpiOp(dims.k, dims.k_rhs, "eq").result
+    for mine, theirs in (
+        (dims.batch, dims.batch_rhs),
+        (dims.m, dims.m_init),
+        (dims.n, dims.n_init),
+        (dims.batch, dims.batch_init),
+    ):
+        agree = arith.AndIOp(agree, arith.CmpiOp(mine, theirs, "eq")).result
     return arith.SelectOp(agree, dims.k, _index(-1)).result
 
 
@@ -421,6 +427,10 @@ class _ProductDims:
     batch: SSAValue
     k_rhs: SSAValue
     batch_rhs: SSAValue
+    m_init: SSAValue
+    n_init: SSAValue
+    batch_init: SSAValue
+    """The init's own sizes: a kernel never writes more of it than it has."""
 
     @staticmethod
     def build(op: mips.MatmulLikeOp, key: MatmulKey) -> _ProductDims:
@@ -433,14 +443,19 @@ class _ProductDims:
             batch, batch_rhs = dim_size(op.lhs, 0), dim_size(op.rhs, 0)
         else:
             batch = batch_rhs = _index(1).result
-        return _ProductDims(m, n, k, batch, k_rhs, batch_rhs)
+        init = [m, n, batch]
+        if key.accumulate:
+            init = [dim_size(op.init, lead), dim_size(op.init, lead + 1)]
+            init.append(dim_size(op.init, 0) if key.batched else batch)
+        return _ProductDims(m, n, k, batch, k_rhs, batch_rhs, *init)
 
     def stored(self, operand: str, key: MatmulKey) -> list[SSAValue]:
-        """The sizes of `lhs`, `rhs` or `out` in their stored order ([B,] rows, cols)."""
+        """The sizes of `lhs`, `rhs`, `out` or `init` in their stored order ([B,] rows, cols)."""
         rows, cols, transposed, batch = {
             "lhs": (self.m, self.k, key.transpose_lhs, self.batch),
             "rhs": (self.k_rhs, self.n, key.transpose_rhs, self.batch_rhs),
             "out": (self.m, self.n, False, self.batch),
+            "init": (self.m_init, self.n_init, False, self.batch_init),
         }[operand]
         matrix = [cols, rows] if transposed else [rows, cols]
         return [batch, *matrix] if key.batched else matrix
@@ -462,11 +477,15 @@ def _build_dispatch(
     tensor_dims += _dynamic(op.rhs.type, dims.stored("rhs", key))
     if key.accumulate:
         tensors.append(op.init)
-        tensor_dims += _dynamic(op.init.type, dims.stored("out", key))
+        tensor_dims += _dynamic(op.init.type, dims.stored("init", key))
     return iree.DispatchOp(
         entry,
         workload=[dims.m, dims.n, dims.k, dims.batch],
-        arguments=[*tensors, dims.m, dims.n, dims.k, dims.batch, dims.k_rhs, dims.batch_rhs],
+        arguments=[
+            *tensors,
+            *(dims.m, dims.n, dims.k, dims.batch, dims.k_rhs, dims.batch_rhs),
+            *(dims.m_init, dims.n_init, dims.batch_init),
+        ],
         argument_dims=tensor_dims,
         result_types=[key.out],
         result_dims=_dynamic(key.out, dims.stored("out", key)),

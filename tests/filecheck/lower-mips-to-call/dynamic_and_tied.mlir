@@ -14,10 +14,11 @@ func.func @dyn(%a: tensor<?x?xf16>, %b: tensor<?x?xf16>) -> tensor<?x?xf16> {
 }
 
 // CHECK:       func.func private @mips_matmul_f16(memref<f16>, index, index, index, memref<f16>,
-// CHECK:       func.func @mips_matmul_0(%{{.*}}: !stream.binding, %{{.*}}: !stream.binding, %{{.*}}: !stream.binding, %[[M:.*]]: index, %[[N:.*]]: index, %[[K:.*]]: index, %{{.*}}: index, %[[KB:.*]]: index, %{{.*}}: index) {
+// CHECK:       func.func @mips_matmul_0(%{{.*}}: !stream.binding, %{{.*}}: !stream.binding, %{{.*}}: !stream.binding, %[[M:.*]]: index, %[[N:.*]]: index, %[[K:.*]]: index, %{{.*}}: index, %[[KB:.*]]: index, %{{.*}}: index, %[[MI:.*]]: index, %[[NI:.*]]: index, %{{.*}}: index) {
 // CHECK:         stream.binding.subspan %{{.*}} : !stream.binding -> memref<?x?xf16, strided<[?, 1], offset: ?>>{%[[M]], %[[K]]}
 // CHECK-NEXT:    stream.binding.subspan %{{.*}} : !stream.binding -> memref<?x?xf16, strided<[?, 1], offset: ?>>{%[[KB]], %[[N]]}
-// CHECK-NEXT:    stream.binding.subspan %{{.*}} : !stream.binding -> memref<?x?xf16, strided<[?, 1], offset: ?>>{%[[M]], %[[N]]}
+// C is viewed with the sizes the init (or, with none, the product) says it has.
+// CHECK-NEXT:    stream.binding.subspan %{{.*}} : !stream.binding -> memref<?x?xf16, strided<[?, 1], offset: ?>>{%[[MI]], %[[NI]]}
 // CHECK-LABEL: func.func @dyn(
 // CHECK-NOT:     linalg.fill
 // CHECK:         %[[HM:.*]] = tensor.dim %[[A:.*]], %{{.*}} : tensor<?x?xf16>
@@ -25,7 +26,7 @@ func.func @dyn(%a: tensor<?x?xf16>, %b: tensor<?x?xf16>) -> tensor<?x?xf16> {
 // CHECK:         %[[HKB:.*]] = tensor.dim %[[B:.*]], %{{.*}} : tensor<?x?xf16>
 // CHECK:         %[[HN:.*]] = tensor.dim %[[B]], %{{.*}} : tensor<?x?xf16>
 // CHECK:         %[[ONE:.*]] = arith.constant 1 : index
-// CHECK-NEXT:    flow.dispatch @mips_exe_0::@mips_matmul_0[%[[HM]], %[[HN]], %[[HK]], %[[ONE]]](%[[A]], %[[B]], %[[HM]], %[[HN]], %[[HK]], %[[ONE]], %[[HKB]], %[[ONE]]) : (tensor<?x?xf16>{%[[HM]], %[[HK]]}, tensor<?x?xf16>{%[[HKB]], %[[HN]]}, index, index, index, index, index, index) -> tensor<?x?xf16>{%[[HM]], %[[HN]]}
+// CHECK-NEXT:    flow.dispatch @mips_exe_0::@mips_matmul_0[%[[HM]], %[[HN]], %[[HK]], %[[ONE]]](%[[A]], %[[B]], %[[HM]], %[[HN]], %[[HK]], %[[ONE]], %[[HKB]], %[[ONE]], %[[HM]], %[[HN]], %[[ONE]]) : (tensor<?x?xf16>{%[[HM]], %[[HK]]}, tensor<?x?xf16>{%[[HKB]], %[[HN]]}, index, index, index, index, index, index, index, index, index) -> tensor<?x?xf16>{%[[HM]], %[[HN]]}
 
 // -----
 
@@ -39,7 +40,7 @@ func.func @acc(%a: tensor<4x5xbf16>, %b: tensor<5x3xbf16>, %c: tensor<4x3xbf16>)
 // CHECK:         %[[ACC:.*]] = arith.constant 1 : index
 // CHECK-NEXT:    func.call @mips_matmul_bf16({{.*}}, %[[ACC]])
 // CHECK:       func.func @acc(%{{.*}}: tensor<4x5xbf16>, %{{.*}}: tensor<5x3xbf16>, %[[C:.*]]: tensor<4x3xbf16>)
-// CHECK:         flow.dispatch @mips_exe_0::@mips_matmul_0[{{.*}}](%{{.*}}, %{{.*}}, %[[C]], {{.*}}) : (tensor<4x5xbf16>, tensor<5x3xbf16>, tensor<4x3xbf16>, index, index, index, index, index, index) -> %[[C]]
+// CHECK:         flow.dispatch @mips_exe_0::@mips_matmul_0[{{.*}}](%{{.*}}, %{{.*}}, %[[C]], {{.*}}) : (tensor<4x5xbf16>, tensor<5x3xbf16>, tensor<4x3xbf16>, index, index, index, index, index, index, index, index, index) -> %[[C]]
 
 // -----
 

@@ -29,15 +29,22 @@ func.func @mm(%a: tensor<37x19xf32>, %b: tensor<19x23xf32>) -> tensor<37x23xf32>
 // The kernel is declared with the memref ABI: a bare base pointer, offset, 2 strides per operand,
 // then m, n, k and the accumulate flag.
 // CHECK-NEXT:     func.func private @mips_matmul_f32(memref<f32>, index, index, index, memref<f32>, index, index, index, memref<f32>, index, index, index, index, index, index, index) -> () attributes {llvm.bareptr = true}
-// CHECK-NEXT:     func.func @mips_matmul_0(%[[BA:.*]]: !stream.binding, %[[BB:.*]]: !stream.binding, %[[BC:.*]]: !stream.binding, %[[EM:.*]]: index, %[[EN:.*]]: index, %[[EK:.*]]: index, %[[EB:.*]]: index, %[[EKB:.*]]: index, %[[EBB:.*]]: index) {
+// CHECK-NEXT:     func.func @mips_matmul_0(%[[BA:.*]]: !stream.binding, %[[BB:.*]]: !stream.binding, %[[BC:.*]]: !stream.binding, %[[EM:.*]]: index, %[[EN:.*]]: index, %[[EK:.*]]: index, %[[EB:.*]]: index, %[[EKB:.*]]: index, %[[EBB:.*]]: index, %[[EMI:.*]]: index, %[[ENI:.*]]: index, %[[EBI:.*]]: index) {
 // Bindings are viewed with a dynamic offset, so IREE passes packed buffers' real offsets.
 // CHECK:            %[[A:.*]] = stream.binding.subspan %[[BA]][%{{.*}}] : !stream.binding -> memref<37x19xf32, strided<[19, 1], offset: ?>>
 // CHECK-NEXT:       %[[B:.*]] = stream.binding.subspan %[[BB]][%{{.*}}] : !stream.binding -> memref<19x23xf32, strided<[23, 1], offset: ?>>
 // CHECK-NEXT:       %[[C:.*]] = stream.binding.subspan %[[BC]][%{{.*}}] : !stream.binding -> memref<37x23xf32, strided<[23, 1], offset: ?>>
-// A K or batch mismatch makes k = -1, which the kernel rejects.
+// A K or batch mismatch, or an init of other sizes than the product's, makes k = -1, which
+// the kernel rejects.
 // CHECK-NEXT:       %[[KOK:.*]] = arith.cmpi eq, %[[EK]], %[[EKB]] : index
 // CHECK-NEXT:       %[[BOK:.*]] = arith.cmpi eq, %[[EB]], %[[EBB]] : index
-// CHECK-NEXT:       %[[OK:.*]] = arith.andi %[[KOK]], %[[BOK]] : i1
+// CHECK-NEXT:       %[[OK1:.*]] = arith.andi %[[KOK]], %[[BOK]] : i1
+// CHECK-NEXT:       %[[MOK:.*]] = arith.cmpi eq, %[[EM]], %[[EMI]] : index
+// CHECK-NEXT:       %[[OK2:.*]] = arith.andi %[[OK1]], %[[MOK]] : i1
+// CHECK-NEXT:       %[[NOK:.*]] = arith.cmpi eq, %[[EN]], %[[ENI]] : index
+// CHECK-NEXT:       %[[OK3:.*]] = arith.andi %[[OK2]], %[[NOK]] : i1
+// CHECK-NEXT:       %[[BIOK:.*]] = arith.cmpi eq, %[[EB]], %[[EBI]] : index
+// CHECK-NEXT:       %[[OK:.*]] = arith.andi %[[OK3]], %[[BIOK]] : i1
 // CHECK-NEXT:       %[[BAD:.*]] = arith.constant -1 : index
 // CHECK-NEXT:       %[[K:.*]] = arith.select %[[OK]], %[[EK]], %[[BAD]] : index
 // CHECK-NEXT:       %[[ETM:.*]] = arith.constant 48 : index
@@ -79,7 +86,7 @@ func.func @mm(%a: tensor<37x19xf32>, %b: tensor<19x23xf32>) -> tensor<37x23xf32>
 // CHECK-NEXT:    %[[HKB:.*]] = arith.constant 19 : index
 // CHECK-NEXT:    %[[HN:.*]] = arith.constant 23 : index
 // CHECK-NEXT:    %[[ONE:.*]] = arith.constant 1 : index
-// CHECK-NEXT:    %[[R:.*]] = flow.dispatch @mips_exe_0::@mips_matmul_0[%[[HM]], %[[HN]], %[[HK]], %[[ONE]]](%{{.*}}, %{{.*}}, %[[HM]], %[[HN]], %[[HK]], %[[ONE]], %[[HKB]], %[[ONE]]) : (tensor<37x19xf32>, tensor<19x23xf32>, index, index, index, index, index, index) -> tensor<37x23xf32>
+// CHECK-NEXT:    %[[R:.*]] = flow.dispatch @mips_exe_0::@mips_matmul_0[%[[HM]], %[[HN]], %[[HK]], %[[ONE]]](%{{.*}}, %{{.*}}, %[[HM]], %[[HN]], %[[HK]], %[[ONE]], %[[HKB]], %[[ONE]], %[[HM]], %[[HN]], %[[ONE]]) : (tensor<37x19xf32>, tensor<19x23xf32>, index, index, index, index, index, index, index, index, index) -> tensor<37x23xf32>
 // CHECK-NEXT:    func.return %[[R]] : tensor<37x23xf32>
 
 // TILES:      arith.constant 16 : index
