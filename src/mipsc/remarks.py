@@ -116,7 +116,9 @@ def format_report(remarks: Sequence[Remark]) -> str:
     lines: list[str] = []
     functions = dict.fromkeys(r.function or "<module>" for r in entries)
     for function in functions:
-        rows = [r for r in entries if (r.function or "<module>") == function]
+        rows = sorted(
+            (r for r in entries if (r.function or "<module>") == function), key=_source_order
+        )
         routed = sum(1 for r in rows if r.routed)
         lines.append(f"@{function}: {routed} of {len(rows)} matmul-family ops run in the kernel")
         for r in rows:
@@ -126,3 +128,9 @@ def format_report(remarks: Sequence[Remark]) -> str:
             calls = f" -> calls {', '.join(called)}" if called else ""
             lines.append(f"  [{where}] {r.op_name} {r.message}{calls}{loc}")
     return "\n".join(lines)
+
+
+def _source_order(remark: Remark) -> tuple[str, int, int]:
+    """Rows in the order of the source (the passes report in the order they run)."""
+    where = remark.location
+    return ("", 0, 0) if where is None else (where.file, where.line, where.column)

@@ -488,3 +488,27 @@ def test_report_joins_each_op_with_its_own_kernels(tmp_path, loc_f32, loc_f16, w
     assert "mips_matmul_f16" not in f32_row and f32_row.endswith(f"{where_f32})")
     assert "f16 ->" in f16_row and "calls mips_matmul_f16 (1 " in f16_row
     assert "mips_matmul_f32" not in f16_row and f16_row.endswith(f"{where_f16})")
+
+
+def test_report_lists_ops_in_source_order(tmp_path):
+    # decompose-torch reports before convert-torch-to-mips; the rows still follow the file.
+    path = tmp_path / "order.mlir"
+    t = "!torch.vtensor<[2,3],f32>"
+    u = "!torch.vtensor<[3,4],f32>"
+    r = "!torch.vtensor<[2,4],f32>"
+    path.write_text(
+        f"""func.func @main(%a: {t}, %b: {u}) -> ({r}, {r}) {{
+  %0 = torch.aten.mm %a, %b : {t}, {u} -> {r}
+  %eq = torch.constant.str "ij,jk->ik"
+  %none = torch.constant.none
+  %ops = torch.prim.ListConstruct %a, %b : ({t}, {u}) -> !torch.list<vtensor>
+  %1 = torch.aten.einsum %eq, %ops, %none : !torch.str, !torch.list<vtensor>, !torch.none -> {r}
+  return %0, %1 : {r}, {r}
+}}
+"""
+    )
+    result = CliRunner().invoke(main, ["compile", str(path), "--emit=iree-input", "--report"])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("  [")]
+    assert [row.split()[1] for row in rows] == ["torch.aten.mm", "torch.aten.einsum"]
+    assert rows[0].endswith(f"{path}:2:3)") and rows[1].endswith(f"{path}:6:3)")
