@@ -24,7 +24,7 @@ from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
 from xdsl.utils.exceptions import ArgSpecParseError
 
 from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU, compile_mlir, compiled_cpu
-from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, register_source
+from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
 from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.kernel_abi import DEFAULT_BACKEND
@@ -252,6 +252,20 @@ def check_weights_present(text: str, filename: str) -> None:
     )
 
 
+def check_ranked(module: ModuleOp) -> None:
+    """A tensor of unknown rank makes iree-compile 3.13 abort with a stack trace: say where
+    it is instead (torch's exports have ranks; shapes come from the example inputs)."""
+    for op in module.walk():
+        for value in (*op.operands, *op.results):
+            ty = value.type
+            if isinstance(ty, torch.ValueTensorType) and not ty.has_sizes:
+                raise MipscError(
+                    f"'{op.name}' uses a tensor of unknown rank ({ty}), which IREE cannot "
+                    "compile: export the model with example inputs of known shapes",
+                    location_of(op),
+                )
+
+
 def compile_module(
     text: str,
     filename: str,
@@ -273,6 +287,7 @@ def compile_module(
     """
     check_weights_present(text, filename)
     ctx, module, resources = _lower(text, filename, "iree-input", kernel_backend, workers, progress)
+    check_ranked(module)
     iree_input = _print(ctx, module, resources, debuginfo=True)
     progress(f"iree-compile (llvm-cpu, target-cpu={target_cpu}) -> {output}")
     compile_mlir(

@@ -384,3 +384,15 @@ def test_openblas_backend_with_a_wrong_library(openblas_vmfb, mm_vmfb):
     result = run_without_openblas(mm_vmfb, missing)
     assert result.returncode == 0, result.stderr
     assert "[[19. 19." in result.stdout
+
+
+def test_a_tensor_of_unknown_rank_is_a_located_error_not_an_iree_crash(tmp_path):
+    text = """func.func @main(%a: !torch.vtensor<*,f32>, %b: !torch.vtensor<[3,4],f32>) -> !torch.vtensor<*,f32> {
+  %0 = torch.aten.mm %a, %b : !torch.vtensor<*,f32>, !torch.vtensor<[3,4],f32> -> !torch.vtensor<*,f32>
+  return %0 : !torch.vtensor<*,f32>
+}
+"""
+    result = run("compile", write(tmp_path / "unranked.mlir", text), "-o", tmp_path / "u.vmfb")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "Stack dump" not in result.output
+    assert "unranked.mlir:2:3: error: 'torch.aten.mm' uses a tensor of unknown rank" in result.output
