@@ -39,6 +39,10 @@ EINSUMS = [
     # batch labels of size 1 on one side broadcast, as torch.einsum does
     ("broadcast_ellipsis", "...ij,...jk->...ik", (2, 1, 4, 5), (1, 3, 5, 6), (2, 3, 4, 6)),
     ("broadcast_batch", "bij,bjk->bik", (1, 3, 4), (2, 4, 5), (2, 3, 5)),
+    # labels of one operand alone, not in the output: summed out of it first
+    ("private_sum", "ij,jk->k", (3, 4), (4, 5), (5,)),
+    ("private_sums_both", "bij,bjkq->bk", (2, 3, 4), (2, 4, 5, 6), (2, 5)),
+    ("everything_summed", "ij,jk->", (3, 4), (4, 5), ()),
 ]
 
 
@@ -150,7 +154,6 @@ def test_dot_and_linear_with_a_vector_weight(contractions, kernel_calls):
 @pytest.mark.parametrize(
     ("equation", "lhs", "rhs", "out", "why"),
     [
-        ("ij,jk->", (3, 4), (4, 5), (), "a label summed within one operand"),
         ("ii,ij->ij", (3, 3), (3, 4), (3, 4), "a diagonal"),
         ("...ij,...jk->...ik", (2, 3, 4), (4, 5), (2, 3, 5), "an ellipsis that broadcasts"),
         ("ij,jk->ik", (3, 1), (4, 5), (3, 5), "has sizes that do not broadcast"),

@@ -348,11 +348,16 @@ class Contraction:
     """Labels of both operands but not of the output: folded into K."""
     cols: str
     """Labels only of rhs (and of the output): folded into N."""
+    lhs_reduced: tuple[int, ...] = ()
+    rhs_reduced: tuple[int, ...] = ()
+    """Axes of each operand whose label is in no other term: summed out of it first (`lhs`
+    and `rhs` are the terms without them)."""
 
 
 def parse_einsum(equation: str, ranks: Sequence[int]) -> Contraction | str:
     """The contraction `equation` describes for two operands of `ranks`, or why it is not one
-    (a label summed within one operand, a diagonal, a broadcast ellipsis)."""
+    (a diagonal, a broadcast ellipsis). A label of one operand alone, not in the output, is
+    summed out of that operand first."""
     equation = equation.replace(" ", "")
     inputs, arrow, out = equation.partition("->")
     terms = inputs.split(",")
@@ -372,13 +377,15 @@ def parse_einsum(equation: str, ranks: Sequence[int]) -> Contraction | str:
         return "a label repeated in one term (a diagonal)"
     if any(c not in lhs + rhs for c in out):
         return "an output label of no operand"
-    if any(c not in out and c not in other for t, other in ((lhs, rhs), (rhs, lhs)) for c in t):
-        return "a label summed within one operand"
+    lhs_reduced = tuple(i for i, c in enumerate(lhs) if c not in out and c not in rhs)
+    rhs_reduced = tuple(i for i, c in enumerate(rhs) if c not in out and c not in lhs)
+    lhs = "".join(c for i, c in enumerate(lhs) if i not in lhs_reduced)
+    rhs = "".join(c for i, c in enumerate(rhs) if i not in rhs_reduced)
     batch = "".join(c for c in out if c in lhs and c in rhs)
     rows = "".join(c for c in lhs if c in out and c not in rhs)
     sums = "".join(c for c in lhs if c not in out)
     cols = "".join(c for c in rhs if c in out and c not in lhs)
-    return Contraction(lhs, rhs, out, batch, rows, sums, cols)
+    return Contraction(lhs, rhs, out, batch, rows, sums, cols, lhs_reduced, rhs_reduced)
 
 
 _ELLIPSIS_LABELS = "0123456789"
@@ -402,7 +409,9 @@ def _expand_ellipsis(
 
 
 def build_einsum(c: Contraction, lhs: SSAValue, rhs: SSAValue, result_type: Attribute) -> SSAValue:
-    """permute → view → one matmul over the batch labels → view → permute."""
+    """(sum out private labels →) permute → view → one matmul over the batch labels → view →
+    permute."""
+    lhs, rhs = _sum_out(lhs, c.lhs_reduced), _sum_out(rhs, c.rhs_reduced)
     sizes: dict[str, SSAValue] = {}
     shapes: dict[str, int] = {}
     for term, value in ((c.lhs, lhs), (c.rhs, rhs)):
@@ -422,6 +431,17 @@ def build_einsum(c: Contraction, lhs: SSAValue, rhs: SSAValue, result_type: Attr
     done = c.batch + c.rows + c.cols
     unfolded = _view_labels(product, done, shapes, sizes)
     return _permute(unfolded, done, c.out, result_type)
+
+
+def _sum_out(value: SSAValue, axes: tuple[int, ...]) -> SSAValue:
+    """`value` summed over `axes` (torch's sum.dim_IntList), or itself when there are none."""
+    if not axes:
+        return value
+    ty = value.type
+    assert isinstance(ty, torch.ValueTensorType)
+    shape = [d for i, d in enumerate(ty.get_shape()) if i not in axes]
+    dims = int_list([const_int(a) for a in axes])
+    return aten("sum.dim_IntList", [value, dims, _false(), none()], vtensor(shape, ty.dtype))
 
 
 def _as_matrix(
@@ -502,7 +522,11 @@ def _read_einsum(op: Operation) -> tuple[Contraction, SSAValue, SSAValue] | str:
     found = parse_einsum(equation.value.data, [len(torch_shape(lhs)), len(torch_shape(rhs))])
     if isinstance(found, str):
         return f"'{equation.value.data}' is {found}, not a contraction of two operands"
-    if (label := _mismatched_label(found, torch_shape(lhs), torch_shape(rhs))) is not None:
+    kept = (
+        [d for i, d in enumerate(torch_shape(lhs)) if i not in found.lhs_reduced],
+        [d for i, d in enumerate(torch_shape(rhs)) if i not in found.rhs_reduced],
+    )
+    if (label := _mismatched_label(found, *kept)) is not None:
         return f"label '{label}' of '{equation.value.data}' has sizes that do not broadcast"
     return found, lhs, rhs
 
