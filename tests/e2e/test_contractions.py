@@ -43,6 +43,8 @@ EINSUMS = [
     ("private_sum", "ij,jk->k", (3, 4), (4, 5), (5,)),
     ("private_sums_both", "bij,bjkq->bk", (2, 3, 4), (2, 4, 5, 6), (2, 5)),
     ("everything_summed", "ij,jk->", (3, 4), (4, 5), ()),
+    # labels folded into M whose product has the output's rank: still viewed back
+    ("batched_vector", "bik,k->bi", (2, 3, 5), (5,), (2, 3)),
 ]
 
 
@@ -89,7 +91,23 @@ OTHERS = """  func.func @bilinear(%x1: !torch.vtensor<[2,3,5],f32>, %x2: !torch.
   }
 """
 
-TEXT = "module {\n" + "".join(einsum_function(*e) for e in EINSUMS) + OTHERS + "}\n"
+CHAIN = """  func.func @chain(%a: !torch.vtensor<[3,4],f32>, %b: !torch.vtensor<[4,5],f32>, %c: !torch.vtensor<[5,2],f32>) -> !torch.vtensor<[3,2],f32> {
+    %eq = torch.constant.str "ij,jk,kl->il"
+    %none = torch.constant.none
+    %ops = torch.prim.ListConstruct %a, %b, %c : (!torch.vtensor<[3,4],f32>, !torch.vtensor<[4,5],f32>, !torch.vtensor<[5,2],f32>) -> !torch.list<vtensor>
+    %r = torch.aten.einsum %eq, %ops, %none : !torch.str, !torch.list<vtensor>, !torch.none -> !torch.vtensor<[3,2],f32>
+    return %r : !torch.vtensor<[3,2],f32>
+  }
+  func.func @chain_batched(%a: !torch.vtensor<[2,3,4],f32>, %b: !torch.vtensor<[2,4,5],f32>, %c: !torch.vtensor<[5],f32>) -> !torch.vtensor<[2,3],f32> {
+    %eq = torch.constant.str "bij,bjk,k->bi"
+    %none = torch.constant.none
+    %ops = torch.prim.ListConstruct %a, %b, %c : (!torch.vtensor<[2,3,4],f32>, !torch.vtensor<[2,4,5],f32>, !torch.vtensor<[5],f32>) -> !torch.list<vtensor>
+    %r = torch.aten.einsum %eq, %ops, %none : !torch.str, !torch.list<vtensor>, !torch.none -> !torch.vtensor<[2,3],f32>
+    return %r : !torch.vtensor<[2,3],f32>
+  }
+"""
+
+TEXT = "module {\n" + "".join(einsum_function(*e) for e in EINSUMS) + OTHERS + CHAIN + "}\n"
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +123,7 @@ def test_every_contraction_is_routed():
     for op in (*MATMUL_FAMILY, "aten.einsum ", "aten.bilinear ", "aten.dot "):
         assert op not in lowered, f"{op.strip()} left on IREE's path"
     counted = [r for r in remarks if r.routed is not None]
-    assert len(counted) == len(EINSUMS) + 7 and all(r.routed for r in counted)
+    assert len(counted) == len(EINSUMS) + 9 and all(r.routed for r in counted)
 
 
 @pytest.mark.parametrize(("name", "equation", "lhs", "rhs", "out"), EINSUMS, ids=[e[0] for e in EINSUMS])
@@ -128,6 +146,17 @@ def test_bilinear(contractions, kernel_calls):
     assert kernel_calls["mips_matmul_f32"] - before >= 2
     got = contractions.bilinear_no_bias(x1[0], x2[0], w)
     np.testing.assert_allclose(got, want[0] - b, rtol=1e-5, atol=1e-5)
+
+
+def test_einsum_of_three_operands_contracts_them_left_to_right(contractions, kernel_calls):
+    a, b, c = (RNG.standard_normal(s).astype(np.float32) for s in ((3, 4), (4, 5), (5, 2)))
+    before = kernel_calls["mips_matmul_f32"]
+    got = contractions.chain(a, b, c)
+    assert kernel_calls["mips_matmul_f32"] - before >= 2
+    np.testing.assert_allclose(got, np.einsum("ij,jk,kl->il", a, b, c), rtol=1e-5, atol=1e-5)
+    a, b, c = (RNG.standard_normal(s).astype(np.float32) for s in ((2, 3, 4), (2, 4, 5), (5,)))
+    got = contractions.chain_batched(a, b, c)
+    np.testing.assert_allclose(got, np.einsum("bij,bjk,k->bi", a, b, c), rtol=1e-5, atol=1e-5)
 
 
 def test_bilinear_of_empty_sums_or_an_empty_result(contractions):

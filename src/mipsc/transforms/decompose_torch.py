@@ -408,7 +408,9 @@ def _expand_ellipsis(
     return terms, out.replace("...", dims)
 
 
-def build_einsum(c: Contraction, lhs: SSAValue, rhs: SSAValue, result_type: Attribute) -> SSAValue:
+def build_einsum(
+    c: Contraction, lhs: SSAValue, rhs: SSAValue, result_type: Attribute | None
+) -> SSAValue:
     """(sum out private labels →) permute → view → one matmul over the batch labels → view →
     permute."""
     lhs, rhs = _sum_out(lhs, c.lhs_reduced), _sum_out(rhs, c.rhs_reduced)
@@ -429,7 +431,7 @@ def build_einsum(c: Contraction, lhs: SSAValue, rhs: SSAValue, result_type: Attr
     ]
     product = matmul(a, b, product_shape, "torch.aten.einsum")
     done = c.batch + c.rows + c.cols
-    unfolded = _view_labels(product, done, shapes, sizes)
+    unfolded = _view_labels(product, c, shapes, sizes)
     return _permute(unfolded, done, c.out, result_type)
 
 
@@ -471,11 +473,13 @@ def _as_matrix(
 
 
 def _view_labels(
-    value: SSAValue, labels: str, shapes: dict[str, int], sizes: dict[str, SSAValue]
+    value: SSAValue, c: Contraction, shapes: dict[str, int], sizes: dict[str, SSAValue]
 ) -> SSAValue:
-    """`value` ([batch..., R, C]) viewed with one dim per label."""
-    if len(torch_shape(value)) == len(labels):
+    """`value` ([batch..., R, C]) viewed with one dim per label of batch, rows, cols (itself
+    when R and C are one label each)."""
+    if len(c.rows) == 1 and len(c.cols) == 1:
         return value
+    labels = c.batch + c.rows + c.cols
     return view(value, [shapes[x] for x in labels], [sizes[x] for x in labels])
 
 
@@ -493,8 +497,13 @@ def _permute(
     return aten("permute", [value, int_list([const_int(p) for p in perm])], out_type)
 
 
+_Chain = tuple[list[Contraction], list[SSAValue]]
+"""The pairwise contractions of an einsum, and its operands."""
+
+
 class DecomposeEinsum(RewritePattern):
-    """`einsum` of two operands whose equation is a contraction → one (batch) matmul."""
+    """`einsum` whose equation is a contraction → one (batch) matmul per pair of operands;
+    three or more operands are contracted left to right, as torch does without opt_einsum."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         if not isinstance(op, torch.AtenEinsumOp):
@@ -503,32 +512,73 @@ class DecomposeEinsum(RewritePattern):
         if isinstance(found, str):
             emit_remark(op, PASS_NAME, f"left on IREE's path: {found}", routed=False)
             return
-        contraction, lhs, rhs = found
-        _decompose(
-            rewriter, op, "-> one matmul in the kernel",
-            lambda: build_einsum(contraction, lhs, rhs, op.results[0].type),
-        )  # fmt: skip
+        steps, values = found
+
+        def build() -> SSAValue:
+            value = values[0]
+            for i, step in enumerate(steps):
+                last = i == len(steps) - 1
+                value = build_einsum(
+                    step, value, values[i + 1], op.results[0].type if last else None
+                )
+            return value
+
+        count = "one matmul" if len(steps) == 1 else f"{len(steps)} matmuls"
+        _decompose(rewriter, op, f"-> {count} in the kernel", build)
 
 
-def _read_einsum(op: Operation) -> tuple[Contraction, SSAValue, SSAValue] | str:
+def _read_einsum(op: Operation) -> _Chain | str:
     equation, operands = (op.operands[0].owner, op.operands[1].owner) if op.operands else (0, 0)
     if not isinstance(equation, torch.ConstantStrOp):
         return "an equation that is not a constant"
-    if not isinstance(operands, torch.PrimListConstructOp) or len(operands.elements) != 2:
-        return "not two operands"
-    lhs, rhs = operands.elements
-    if (reason := unsupported_reason(lhs.type, rhs.type, op.results[0].type)) is not None:
+    if not isinstance(operands, torch.PrimListConstructOp) or len(operands.elements) < 2:
+        return "fewer than two operands"
+    values = list(operands.elements)
+    text = equation.value.data
+    if (reason := unsupported_reason(*(v.type for v in values), op.results[0].type)) is not None:
         return reason
-    found = parse_einsum(equation.value.data, [len(torch_shape(lhs)), len(torch_shape(rhs))])
+    if len(values) > 2:
+        return _read_chain(text, values)
+    found = parse_einsum(text, [len(torch_shape(v)) for v in values])
     if isinstance(found, str):
-        return f"'{equation.value.data}' is {found}, not a contraction of two operands"
+        return f"'{text}' is {found}, not a contraction of two operands"
     kept = (
-        [d for i, d in enumerate(torch_shape(lhs)) if i not in found.lhs_reduced],
-        [d for i, d in enumerate(torch_shape(rhs)) if i not in found.rhs_reduced],
+        [d for i, d in enumerate(torch_shape(values[0])) if i not in found.lhs_reduced],
+        [d for i, d in enumerate(torch_shape(values[1])) if i not in found.rhs_reduced],
     )
     if (label := _mismatched_label(found, *kept)) is not None:
-        return f"label '{label}' of '{equation.value.data}' has sizes that do not broadcast"
-    return found, lhs, rhs
+        return f"label '{label}' of '{text}' has sizes that do not broadcast"
+    return [found], values
+
+
+def _read_chain(text: str, values: list[SSAValue]) -> _Chain | str:
+    """Three or more operands: the pairwise contractions, left to right, each keeping the
+    labels a later term or the output needs. Every label must have one size throughout."""
+    inputs, arrow, out = text.replace(" ", "").partition("->")
+    terms = inputs.split(",")
+    if "..." in text or len(terms) != len(values):
+        return f"'{text}' has an ellipsis or a term count unlike its operands'"
+    if not arrow:
+        out = "".join(sorted(c for c in set(inputs) - {","} if inputs.count(c) == 1))
+    sizes: dict[str, int] = {}
+    for term, value in zip(terms, values, strict=True):
+        for label, size in zip(term, torch_shape(value), strict=False):
+            if sizes.setdefault(label, size) != size and DYNAMIC_INDEX not in (sizes[label], size):
+                return f"label '{label}' of '{text}' has sizes that differ"
+    steps, acc = [], terms[0]
+    for i, term in enumerate(terms[1:], start=1):
+        later = "".join(terms[i + 1 :]) + out
+        step_out = (
+            out
+            if i == len(terms) - 1
+            else "".join(dict.fromkeys(c for c in acc + term if c in later))
+        )
+        found = parse_einsum(f"{acc},{term}->{step_out}", [len(acc), len(term)])
+        if isinstance(found, str):
+            return f"'{text}' is {found}, not a chain of contractions"
+        steps.append(found)
+        acc = step_out
+    return steps, values
 
 
 def _mismatched_label(c: Contraction, lhs: Sequence[int], rhs: Sequence[int]) -> str | None:
