@@ -94,6 +94,20 @@ DP_TARGET static inline void dp_transpose16(__m512 r[16]) {
  * of an odd kc's last k are zero.  An A sliver is MR rows of A (rs, cs =
  * a_stride0, a_stride1); a B sliver is NR columns of B (rs, cs = b_stride1,
  * b_stride0). */
+/* The vpermt2w indices that interleave two rows of 32 bf16 (r0, r1) into k pairs: `lo` makes
+ * pairs 0-15 (r0[j], r1[j]), `hi` pairs 16-31. */
+DP_TARGET static void dp_pair_interleave(__m512i* lo_idx, __m512i* hi_idx) {
+  uint16_t lo[32], hi[32];
+  for (int j = 0; j < 16; ++j) {
+    lo[2 * j] = (uint16_t)j;
+    lo[2 * j + 1] = (uint16_t)(32 + j);
+    hi[2 * j] = (uint16_t)(16 + j);
+    hi[2 * j + 1] = (uint16_t)(48 + j);
+  }
+  *lo_idx = _mm512_loadu_si512(lo);
+  *hi_idx = _mm512_loadu_si512(hi);
+}
+
 DP_TARGET static void dp_pack(uint32_t* restrict dst, const uint16_t* restrict src,
                               int64_t rs, int64_t cs, const int R, int valid, int64_t kc) {
   const int64_t kp = (kc + 1) / 2;
@@ -116,17 +130,7 @@ DP_TARGET static void dp_pack(uint32_t* restrict dst, const uint16_t* restrict s
   } else if (rs == 1 && valid == R && R % 16 == 0) {
     /* each k's R values are contiguous: interleave rows 2p and 2p+1 */
     __m512i lo_idx, hi_idx;
-    {
-      uint16_t lo[32], hi[32];
-      for (int j = 0; j < 16; ++j) {
-        lo[2 * j] = (uint16_t)j;
-        lo[2 * j + 1] = (uint16_t)(32 + j);
-        hi[2 * j] = (uint16_t)(16 + j);
-        hi[2 * j + 1] = (uint16_t)(48 + j);
-      }
-      lo_idx = _mm512_loadu_si512(lo);
-      hi_idx = _mm512_loadu_si512(hi);
-    }
+    dp_pair_interleave(&lo_idx, &hi_idx);
     for (; p < kc / 2; ++p) {
       const uint16_t* s0 = src + 2 * p * cs;
       const uint16_t* s1 = s0 + cs;
@@ -157,17 +161,7 @@ DP_TARGET static void dp_pack_b_rows(uint32_t* restrict bpk, const uint16_t* res
                                      int64_t ahead) {
   const int64_t kp = (kc + 1) / 2;
   __m512i lo_idx, hi_idx;
-  {
-    uint16_t lo[32], hi[32];
-    for (int j = 0; j < 16; ++j) {
-      lo[2 * j] = (uint16_t)j;
-      lo[2 * j + 1] = (uint16_t)(32 + j);
-      hi[2 * j] = (uint16_t)(16 + j);
-      hi[2 * j + 1] = (uint16_t)(48 + j);
-    }
-    lo_idx = _mm512_loadu_si512(lo);
-    hi_idx = _mm512_loadu_si512(hi);
-  }
+  dp_pair_interleave(&lo_idx, &hi_idx);
   for (int64_t p = 0; p < kp; ++p) {
     const uint16_t* s0 = b + 2 * p * bs0;
     const uint16_t* s1 = s0 + bs0;
