@@ -196,3 +196,32 @@ def test_not_an_onnx_file(tmp_path):
     assert "Traceback" not in done.stderr
     with pytest.raises(MipscError, match="no such file"):
         import_onnx(tmp_path / "missing.onnx")
+
+
+@pytest.mark.parametrize(
+    ("attributes", "q_heads", "kv_heads", "mask"),
+    [
+        ({"is_causal": 1}, 2, 2, False),
+        ({"scale": 0.3}, 2, 2, True),  # an additive float mask
+        ({"is_causal": 1}, 4, 2, False),  # grouped-query: 2 query heads per key/value head
+    ],
+    ids=["causal", "mask-and-scale", "gqa"],
+)
+def test_opset23_attention_node(tmp_path, kernel_calls, attributes, q_heads, kv_heads, mask):
+    """IREE 3.13 cannot convert opset 23's one-node Attention (the dynamo exporter's form):
+    mipsc expands it into its ONNX function body, and both products run in the kernel."""
+    s, d = 5, 8
+    shapes = {"q": [1, q_heads, s, d], "k": [1, kv_heads, s, d], "v": [1, kv_heads, s, d]}
+    if mask:
+        shapes["m"] = [s, s]
+    node = helper.make_node("Attention", list(shapes), ["Y"], **attributes)
+    path = make_model(tmp_path / "att.onnx", [node], shapes, {"Y": [1, q_heads, s, d]}, opset=23)
+    check(path, tmp_path, {name: f32(*shape) for name, shape in shapes.items()}, kernel_calls, 2)
+
+
+def test_left_over_op_without_a_function_body_is_named(tmp_path):
+    from mipsc.frontends.from_onnx import _import_expanded
+
+    path = mlp_onnx(tmp_path)
+    with pytest.raises(MipscError, match="does not handle here: NoSuchOp"):
+        _import_expanded(path, {"NoSuchOp"}, None, lambda _msg: None)

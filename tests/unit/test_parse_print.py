@@ -158,3 +158,17 @@ def test_a_stray_quote_is_an_error_at_once():
     with pytest.raises(MipscError):
         parse_module(make_context(), 'func.func @f() {\n  %0 = "x' + "a" * 5000 + "\n}\n", "q.mlir")
     assert time.monotonic() - start < 1.0
+
+
+def test_runtime_assert_keeps_its_custom_syntax():
+    """torch-mlir's onnx-to-torch conversion prints `torch.runtime.assert` in its own syntax."""
+    text = """
+func.func @f(%arg0: !torch.int) {
+  %0 = torch.aten.ge.int %arg0, %arg0 : !torch.int, !torch.int -> !torch.bool
+  torch.runtime.assert %0, "dim must be >= 1"
+  return
+}
+"""
+    out = round_trip(text)
+    assert 'torch.runtime.assert %0, "dim must be >= 1"' in out
+    assert round_trip(out) == out

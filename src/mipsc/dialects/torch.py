@@ -977,6 +977,20 @@ class SymbolicIntOp(IRDLOperation):
 
 
 @irdl_op_definition
+class RuntimeAssertOp(IRDLOperation):
+    """`torch.runtime.assert %cond, "message"`: fails at run time when `%cond` (!torch.bool)
+    is false. torch-mlir's onnx-to-torch conversion emits it (e.g. for an `onnx.Expand` of a
+    dim it cannot prove), in this custom syntax."""
+
+    name = "torch.runtime.assert"
+
+    condition = operand_def(BoolType)
+    message = prop_def(StringAttr)
+
+    assembly_format = "$condition `,` $message attr-dict"
+
+
+@irdl_op_definition
 class BindSymbolicShapeOp(IRDLOperation):
     """`torch.bind_symbolic_shape %t, [%s0], affine_map<()[s0] -> (s0, 4)> : T`."""
 
@@ -1084,6 +1098,7 @@ TORCH_DEFINED_OPS: tuple[type[Operation], ...] = (
     PrimListConstructOp,
     OperatorOp,
     SymbolicIntOp,
+    RuntimeAssertOp,
     BindSymbolicShapeOp,
     TensorStaticInfoCastOp,
 )

@@ -15,11 +15,13 @@ import importlib.util
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from mipsc.backend.iree_compile import iree_tool_path
 from mipsc.diagnostics import MipscError
+from mipsc.frontends.onnx_functions import default_opset, has_function_body, write_expanded
 
 ONNX_EXTRA = "pip install 'mipsc[onnx]' (the onnx package)"
 ONNX_TO_TORCH_PIPELINE = "--torch-onnx-to-torch-backend-pipeline"
@@ -53,28 +55,44 @@ def import_onnx(
     """(torch MLIR text with aten ops, the .irpa of its weights or None) for an ONNX file.
 
     Weights stay inline up to EXTERNAL_WEIGHTS_BYTES of file, else (or with
-    `external_weights=True`) they go to `parameters_file`. A file that is not ONNX, or an op
-    IREE cannot convert, is a MipscError naming it.
+    `external_weights=True`) they go to `parameters_file`. Ops that IREE's conversion leaves
+    over but the ONNX standard defines as functions (opset 23's Attention) are expanded into
+    their bodies and the file imported again (onnx_functions). A file that is not ONNX, or an
+    op IREE cannot convert, is a MipscError naming it.
     """
     if not path.is_file():
         raise MipscError(f"cannot read '{path}': no such file")
+    _require_onnx()
+    if external_weights is None:
+        external_weights = path.stat().st_size > EXTERNAL_WEIGHTS_BYTES
+    if external_weights and parameters_file is None:
+        raise MipscError("external weights need a parameter file to write (.irpa)")
+    weights = parameters_file if external_weights else None
+    text = _convert(_import(path, weights, progress), path, progress)
+    if left := _left_over(text):
+        text = _import_expanded(path, left, weights, progress)
+    used = weights if weights is not None and weights.is_file() else None
+    return text, used
+
+
+def _require_onnx() -> None:
     try:
         found = importlib.util.find_spec("onnx")
     except (ImportError, ValueError):  # ValueError: hidden in sys.modules
         found = None
     if found is None:
         raise MipscError(f"reading ONNX files needs the onnx package: {ONNX_EXTRA}")
-    if external_weights is None:
-        external_weights = path.stat().st_size > EXTERNAL_WEIGHTS_BYTES
+
+
+def _import(path: Path, weights: Path | None, progress: Callable[[str], None]) -> str:
+    """iree-import-onnx's torch MLIR (`onnx.*` ops) of `path`; weights to `weights` if given."""
     # iree-import-onnx is a Python script of iree-base-compiler: run it with this Python.
     command = [sys.executable, "-m", "iree.compiler.tools.import_onnx", str(path), "-o", "-"]
-    if external_weights:
-        if parameters_file is None:
-            raise MipscError("external weights need a parameter file to write (.irpa)")
+    if weights is not None:
         command += [
             "--externalize-params",
             f"--params-scope={PARAMETER_SCOPE}",
-            f"--save-params-to={parameters_file}",
+            f"--save-params-to={weights}",
         ]
     progress(f"importing {path} with iree-import-onnx")
     imported = _run(command)
@@ -83,23 +101,52 @@ def import_onnx(
         if "DecodeError" in reason or "Error parsing message" in reason:
             reason = f"not an ONNX model ({reason})"
         raise MipscError(f"cannot import '{path}': {reason}")
+    return imported.stdout
+
+
+def _convert(text: str, path: Path, progress: Callable[[str], None]) -> str:
+    """The `onnx.*` ops of `text` as aten ops (iree-opt's onnx-to-torch pipeline)."""
     progress(f"converting onnx ops to torch ops (iree-opt {ONNX_TO_TORCH_PIPELINE})")
-    converted = _run([iree_tool_path("iree-opt"), ONNX_TO_TORCH_PIPELINE, "-"], imported.stdout)
+    converted = _run([iree_tool_path("iree-opt"), ONNX_TO_TORCH_PIPELINE, "-"], text)
     if converted.returncode != 0:
         raise MipscError(
             f"IREE could not convert the ops of '{path}' to torch ops: "
             f"{_last_error_line(converted.stderr)}"
         )
-    left = sorted(set(_LEFT_OVER.findall(converted.stdout)))
-    if left:
-        raise MipscError(
-            f"'{path}' uses ONNX ops that IREE's onnx-to-torch conversion does not handle "
-            f"here: {', '.join(left)} (check their attributes and input ranks; some need a "
-            "newer opset or static shapes)"
-        )
-    used = (
-        parameters_file
-        if external_weights and parameters_file and parameters_file.is_file()
-        else None
+    return converted.stdout
+
+
+def _left_over(text: str) -> set[str]:
+    """The ONNX ops the conversion left as `torch.operator "onnx.<op>"`."""
+    return set(_LEFT_OVER.findall(text))
+
+
+def _left_over_error(path: Path, ops: set[str]) -> MipscError:
+    return MipscError(
+        f"'{path}' uses ONNX ops that IREE's onnx-to-torch conversion does not handle "
+        f"here: {', '.join(sorted(ops))} (check their attributes and input ranks; some need a "
+        "newer opset or static shapes)"
     )
-    return converted.stdout, used
+
+
+def _import_expanded(
+    path: Path, left: set[str], weights: Path | None, progress: Callable[[str], None]
+) -> str:
+    """The import of `path` with the `left` ops expanded into their ONNX function bodies, when
+    each has one; else the error naming the ops."""
+    import onnx
+
+    opset = default_opset(onnx.load(path, load_external_data=False))
+    if missing := {op for op in left if not has_function_body(op, opset)}:
+        raise _left_over_error(path, missing)
+    names = ", ".join(sorted(left))
+    progress(f"expanding {names} into their ONNX function bodies (IREE cannot convert them)")
+    with tempfile.TemporaryDirectory(prefix="mipsc-onnx-") as directory:
+        try:
+            expanded = write_expanded(path, left, Path(directory))
+        except ValueError as error:
+            raise MipscError(f"cannot expand {names} of '{path}': {error}") from None
+        text = _convert(_import(expanded, weights, progress), path, progress)
+    if still := _left_over(text):
+        raise _left_over_error(path, still)
+    return text
