@@ -10,6 +10,11 @@ registers its own. How it behaves:
   new shape compiles once, and an identical export anywhere in the process reuses the compiled
   module (no second iree-compile). Module parameters arrive as graph inputs, so the compiled
   graph reads the current weights on every call.
+- A graph TorchDynamo made dynamic (after a second shape, its automatic dynamic shapes) is
+  compiled once with those dims dynamic, and serves every size of them from 2 up (TorchDynamo
+  itself sends sizes 0 and 1 to a graph of their own). Its int inputs that are such sizes are
+  read from the tensors' shapes. A graph whose symbolic sizes are not plain symbols (e.g. a
+  dim of `2*s0`) is compiled per shape as above.
 - A graph mipsc cannot export or compile (an op IREE's torch frontend lacks, outputs that are
   not tensors) runs in torch, as torch's eager backend would, with one warning saying why. So
   does a graph called with autograd recording (inputs that require grad while grad mode is on):
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mipsc.diagnostics import MipscError
@@ -46,6 +52,8 @@ class CompiledGraph:
         """By input signature: (CompiledModel, positions of its tensor inputs), or None when
         this signature runs in torch."""
         self._warned = False
+        self.plan = DynamicPlan.of(gm)
+        """How to compile the graph once for all sizes of its symbolic dims, or None."""
 
     def __call__(self, *args: Any) -> Any:
         import torch
@@ -58,10 +66,11 @@ class CompiledGraph:
                 "the model under torch.no_grad() or torch.inference_mode()"
             )
             return self.gm(*args)
-        key = tuple(_signature(a) for a in args)
+        dynamic = self.plan is not None and self.plan.serves(args)
+        key = self.plan.signature(args) if dynamic else tuple(_signature(a) for a in args)
         entry = self.compiled.get(key, _UNCOMPILED)
         if entry is _UNCOMPILED:
-            entry = self._compile(args)
+            entry = self._compile(args, self.plan if dynamic else None)
             self.compiled[key] = entry
         if entry is None:
             return self.gm(*args)
@@ -70,7 +79,7 @@ class CompiledGraph:
         results = results if isinstance(results, tuple) else (results,)
         return list(results) if as_list else results
 
-    def _compile(self, args: Sequence[Any]) -> Any:
+    def _compile(self, args: Sequence[Any], plan: DynamicPlan | None) -> Any:
         import torch
 
         from mipsc.compiled import compile as compile_model
@@ -82,13 +91,22 @@ class CompiledGraph:
             self._fall_back("the graph returns values that are not tensors")
             return None
         positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
-        gm = self.gm
-        if len(positions) != len(args):
+        gm, dynamic_shapes = self.gm, None
+        if plan is not None:
+            # forward(*tensors): torch.export takes the specs under the varargs' name.
+            gm = _sizes_from_shapes(self.gm, args, plan)
+            dynamic_shapes = {"tensors": plan.dynamic_shapes()}
+        elif len(positions) != len(args):
             # ints (sizes TorchDynamo made symbolic) are fixed per signature: bind them.
             gm = _bound_ints(self.gm, args)
+        tensors = [args[i] for i in positions]
         try:
             model = compile_model(
-                gm, *[args[i] for i in positions], external_weights=False, strict_export=False
+                gm,
+                *tensors,
+                dynamic_shapes=dynamic_shapes,
+                external_weights=False,
+                strict_export=False,
             )
         except MipscError as err:
             self._fall_back(err.render())
@@ -127,3 +145,96 @@ def _bound_ints(gm: Any, args: Sequence[Any]) -> Any:
             return self.gm(*full)
 
     return Bound()
+
+
+@dataclass(frozen=True)
+class DynamicPlan:
+    """How a graph with symbolic sizes compiles once: its tensor inputs' symbolic dims by
+    symbol name, and where each int input (a symbolic size) is read from."""
+
+    dims: dict[int, dict[int, str]]
+    """Input position -> {dim: symbol name} of a tensor input with symbolic dims."""
+    int_sources: dict[int, tuple[int, int]]
+    """Input position of an int (a size) -> (position of a tensor input, its dim)."""
+    tensor_positions: tuple[int, ...]
+
+    @staticmethod
+    def of(gm: Any) -> DynamicPlan | None:
+        """The plan of `gm`'s placeholders, or None when it has no symbolic dims or one that
+        is not a plain symbol."""
+        import torch
+
+        values = [n.meta.get("example_value") for n in gm.graph.nodes if n.op == "placeholder"]
+        dims: dict[int, dict[int, str]] = {}
+        for position, value in enumerate(values):
+            if isinstance(value, torch.Tensor):
+                symbolic = {d: _symbol(s) for d, s in enumerate(value.shape) if _is_sym(s)}
+                if symbolic:
+                    dims[position] = symbolic  # type: ignore[assignment]
+        where = {name: (p, d) for p, found in dims.items() for d, name in found.items()}
+        int_sources = {p: where.get(_symbol(v)) for p, v in enumerate(values) if _is_sym(v)}
+        names = [n for found in dims.values() for n in found.values()]
+        if not dims or None in names or None in int_sources.values():
+            return None
+        tensors = tuple(p for p, v in enumerate(values) if isinstance(v, torch.Tensor))
+        return DynamicPlan(dims, int_sources, tensors)  # type: ignore[arg-type]
+
+    def serves(self, args: Sequence[Any]) -> bool:
+        """Whether these call arguments fit the plan: every symbolic dim at least 2."""
+        return all(
+            len(getattr(args[p], "shape", ())) > max(found)
+            and all(args[p].shape[d] >= 2 for d in found)
+            for p, found in self.dims.items()
+        )
+
+    def signature(self, args: Sequence[Any]) -> tuple[Any, ...]:
+        """The cache key of a call: the symbolic dims and the int sizes left out."""
+        key: list[Any] = ["dynamic"]
+        for position, arg in enumerate(args):
+            if position in self.int_sources:
+                continue
+            kind, shape, *rest = _signature(arg)
+            found = self.dims.get(position, {})
+            if kind == "tensor":
+                shape = tuple(None if d in found else s for d, s in enumerate(shape))
+            key.append((kind, shape, *rest))
+        return tuple(key)
+
+    def dynamic_shapes(self) -> tuple[dict[int, str] | None, ...]:
+        """torch.export's dynamic_shapes for the tensor inputs, in order, dims by name."""
+        return tuple(self.dims.get(p) for p in self.tensor_positions)
+
+
+def _is_sym(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, torch.SymInt)
+
+
+def _symbol(value: Any) -> str | None:
+    """The name of a SymInt that is a plain symbol (`s0`), else None."""
+    expr = value.node.expr
+    return str(expr) if getattr(expr, "is_Symbol", False) else None
+
+
+def _sizes_from_shapes(gm: Any, args: Sequence[Any], plan: DynamicPlan) -> Any:
+    """`gm` as a module of its tensor inputs only, each int input read from the dim of the
+    tensor input the plan names (so torch.export traces it as that symbolic size)."""
+    import torch
+
+    positions = plan.tensor_positions
+
+    class SizesFromShapes(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gm = gm
+
+        def forward(self, *tensors: Any) -> Any:
+            full: list[Any] = list(args)
+            for position, tensor in zip(positions, tensors, strict=True):
+                full[position] = tensor
+            for position, (source, dim) in plan.int_sources.items():
+                full[position] = full[source].shape[dim]
+            return self.gm(*full)
+
+    return SizesFromShapes()
