@@ -17,17 +17,16 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipelineCallbackType
 
-from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
 from mipsc.diagnostics import MipscError
-from mipsc.ir import make_context, parse_module, print_module, split_chunks
-from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS
+from mipsc.ir import print_module, split_chunks
+from mipsc.options import DEFAULT_OPTIONS, CompileOptions, option_specs
 from mipsc.pipeline import (
     EMIT_STAGES,
+    ParsedModule,
     build_pipeline,
     compile_module,
     describe_passes,
     lower_module,
-    run_pipeline,
 )
 from mipsc.remarks import collect_remarks, format_report
 
@@ -185,7 +184,7 @@ def opt(
         return
     spec = ",".join(p for p in [pipeline, *ctx.meta.get("mipsc_pass_flags", [])] if p)
     build_pipeline(spec)  # a bad pipeline is reported before reading any input
-    text, name, _ = read_model(input_file, external_weights=False)
+    text, name, _ = read_model(input_file, options=CompileOptions(external_weights=False))
     # With --split-input-file each chunk is its own module; an error in one is reported and
     # the others still run.
     # Chunks go to stdout as they finish, so their output interleaves with their errors.
@@ -194,28 +193,36 @@ def opt(
     failed = False
     for index, chunk in enumerate(split_chunks(text) if split_input_file else [text]):
         try:
-            chunk_ctx = make_context()
-            module = parse_module(chunk_ctx, chunk, name)
-            show = _between_passes_printer(chunk_ctx) if print_between_passes else None
-            with collect_remarks() as collected:
-                run_pipeline(chunk_ctx, module, build_pipeline(spec, show))
-            if remarks:
-                for remark in collected:
-                    click.echo(str(remark), err=True)
-            printed = ("// -----\n" if index else "") + print_module(
-                chunk_ctx, module, debuginfo=print_debuginfo
+            printed = ("// -----\n" if index else "") + _opt_one(
+                chunk, name, spec, print_between_passes, print_debuginfo, remarks
             )
-            if to_stdout:
-                click.echo(printed, nl=False)
-            else:
-                outputs.append(printed)
         except MipscError as err:
             click.echo(err.render(), err=True)
             failed = True
+            continue
+        if to_stdout:
+            click.echo(printed, nl=False)
+        else:
+            outputs.append(printed)
     if not to_stdout:
         write_output("".join(outputs), output)
     if failed:
         sys.exit(1)
+
+
+def _opt_one(
+    text: str, name: str, spec: str, between_passes: bool, debuginfo: bool, remarks: bool
+) -> str:
+    """One module through `mipsc opt`: parsed (its blobs too: `opt` shows what xDSL reads),
+    the passes of `spec` run, printed; its remarks on stderr with `remarks`."""
+    parsed = ParsedModule.parse(text, name, keep_resources_apart=False)
+    show = _between_passes_printer(parsed.ctx) if between_passes else None
+    with collect_remarks() as collected:
+        parsed.run(build_pipeline(spec, show))
+    if remarks:
+        for remark in collected:
+            click.echo(str(remark), err=True)
+    return parsed.print(debuginfo=debuginfo)
 
 
 def _progress(verbose: bool) -> Callable[[str], None]:
@@ -223,6 +230,26 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     if not (verbose or sys.stderr.isatty()):
         return lambda _msg: None
     return lambda msg: click.echo(f"mipsc: {msg}", err=True)
+
+
+def _with_compile_options(command: F) -> F:
+    """One flag per CompileOptions field that has one (see mipsc.options.OptionSpec); the
+    command gets them as keywords named as the fields."""
+    for field, spec in reversed(option_specs()):
+        kind: Any = None
+        if spec.choices:
+            kind = click.Choice(spec.choices)
+        elif spec.int_range is not None:
+            kind = click.IntRange(*spec.int_range)
+        command = click.option(
+            spec.flags_for(field.name),
+            field.name,
+            type=kind,
+            default=field.default,
+            show_default=field.default not in (None, 0),
+            help=spec.help,
+        )(command)
+    return command
 
 
 @main.command(
@@ -265,36 +292,7 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     help="For a model.py:NAME input: make dim DIM of input INPUT (both from 0) dynamic; dims "
     "given one NAME are one size (e.g. 0:0=batch 1:0=batch).",
 )
-@click.option(
-    "--external-weights/--inline-weights",
-    default=None,
-    help="For .py and .onnx inputs: put the weights in OUT's name with .irpa (run with "
-    "--parameters=FILE.irpa), or inline them in the module. Default: external above 16 MiB.",
-)
-@click.option(
-    "--target-cpu",
-    default=DEFAULT_TARGET_CPU,
-    show_default=True,
-    help="CPU for IREE's own code (--iree-llvmcpu-target-cpu).",
-)
-@click.option(
-    "--kernel-backend",
-    type=click.Choice(KERNEL_BACKENDS),
-    default=DEFAULT_BACKEND,
-    show_default=True,
-    help="The kernel library the matmuls call. builtin: mipsc's own kernels. openblas: f32 "
-    "matmuls call OpenBLAS's sgemm per tile, single-threaded (IREE's workers own the threads); "
-    "f16/bf16 stay on the builtin kernels, since scipy-openblas32 has no half-precision gemm. "
-    "Running such a module needs OpenBLAS: `pip install scipy-openblas32`, or "
-    "MIPSC_OPENBLAS_LIB=/path/to/libopenblas.so.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(0, 256),
-    default=0,
-    help="The cores the matmuls' output tiles are chosen for (IREE runs one workgroup per "
-    "worker at a time). Default: this machine's cores, as for --target-cpu=host.",
-)
+@_with_compile_options
 @click.option(
     "--print-debuginfo",
     is_flag=True,
@@ -323,13 +321,10 @@ def compile(
     emit: str,
     example_inputs: tuple[str, ...],
     dynamic_dims: tuple[str, ...],
-    external_weights: bool | None,
-    target_cpu: str,
-    kernel_backend: str,
-    workers: int,
     print_debuginfo: bool,
     verbose: bool,
     report: bool,
+    **option_values: Any,
 ) -> None:
     """Compile FILE into an IREE module whose matmuls run in the mipsc kernel plugin.
 
@@ -346,7 +341,37 @@ def compile(
     for the local llvm-cpu target. Extra --iree-* flags are passed on to iree-compile. Run the
     result with `mipsc run`, or with iree-run-module --executable_plugin=$(mipsc plugin-path).
     """
-    for flag in ctx.args:
+    options = CompileOptions(iree_flags=_iree_flags(ctx.args), **option_values)
+    if emit == "vmfb" and input_file == "-" and not output:
+        # Checked before reading: otherwise the user types a whole module first.
+        raise MipscError("reading from stdin needs -o OUT.vmfb")
+    progress = _progress(verbose)
+    default_out = _model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
+    text, name = _read_for_compile(
+        input_file, output, emit, default_out, example_inputs, dynamic_dims, options, progress
+    )
+    with collect_remarks() as collected:
+        if emit == "torch":
+            write_output(text, output)
+        elif emit != "vmfb":
+            lowered = lower_module(
+                text, name, options, stage=emit, debuginfo=print_debuginfo, progress=progress
+            )
+            write_output(lowered, output)
+        elif output == "-":
+            _compile_to_stdout(text, name, options, progress)
+        else:
+            out = Path(output) if output else default_out
+            show = _command_printer(ctx, options) if verbose else None
+            compile_module(text, name, out, options, progress=progress, show_command=show)
+            progress(f"wrote {out}")
+    if report:
+        click.echo(format_report(collected), err=True)
+
+
+def _iree_flags(args: list[str]) -> tuple[str, ...]:
+    """`mipsc compile`'s extra arguments: --iree-* flags for iree-compile, nothing else."""
+    for flag in args:
         if not flag.startswith("-"):
             raise MipscError(
                 f"unexpected argument '{flag}': compile takes one FILE, and --iree-* flags "
@@ -354,79 +379,48 @@ def compile(
             )
         if not flag.startswith("--iree-"):
             raise MipscError(f"unknown option '{flag}' (only --iree-* flags go to iree-compile)")
-    if emit == "vmfb" and input_file == "-" and not output:
-        # Checked before reading: otherwise the user types a whole module first.
-        raise MipscError("reading from stdin needs -o OUT.vmfb")
-    progress = _progress(verbose)
-    default_out = _model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
-    weights_file = (
-        Path(output).with_suffix(".irpa")
-        if output and output != "-"
-        else default_out.with_suffix(".irpa")
-    )
+    return tuple(args)
+
+
+def _read_for_compile(
+    input_file: str,
+    output: str | None,
+    emit: str,
+    default_out: Path,
+    example_inputs: tuple[str, ...],
+    dynamic_dims: tuple[str, ...],
+    options: CompileOptions,
+    progress: Callable[[str], None],
+) -> tuple[str, str]:
+    """(torch MLIR text, its name) of FILE; says where the weights went when an export wrote
+    them to an .irpa (beside OUT)."""
+    out = Path(output) if output and output != "-" else default_out
     text, name, written = read_model(
         input_file,
         example_inputs=example_inputs,
         dynamic_dims=dynamic_dims,
-        external_weights=external_weights,
-        parameters_file=weights_file,
+        options=options,
+        parameters_file=out.with_suffix(".irpa"),
         progress=progress,
     )
     if written is not None:
-        run_out = output if output and output != "-" else str(default_out)
-        how = f": run with `mipsc run {run_out} --parameters={written} ...`"
+        how = f": run with `mipsc run {out} --parameters={written} ...`"
         click.echo(
             f"mipsc: the weights are in {written} (scope 'model')"
             + (how if emit == "vmfb" else ""),
             err=True,
         )
-    with collect_remarks() as collected:
-        if emit == "torch":
-            write_output(text, output)
-        elif emit != "vmfb":
-            lowered = lower_module(
-                text,
-                name,
-                stage=emit,
-                debuginfo=print_debuginfo,
-                kernel_backend=kernel_backend,
-                workers=workers,
-                progress=progress,
-            )
-            write_output(lowered, output)
-        elif output == "-":
-            _compile_to_stdout(text, name, target_cpu, ctx.args, kernel_backend, workers, progress)
-        else:
-            out = Path(output) if output else default_out
-            compile_module(
-                text,
-                name,
-                out,
-                target_cpu=target_cpu,
-                extra_flags=ctx.args,
-                kernel_backend=kernel_backend,
-                workers=workers,
-                progress=progress,
-                show_command=_command_printer(ctx) if verbose else None,
-            )
-            progress(f"wrote {out}")
-    if report:
-        click.echo(format_report(collected), err=True)
+    return text, name
 
 
-def _command_printer(ctx: click.Context) -> Callable[[list[str]], None]:
+def _command_printer(ctx: click.Context, options: CompileOptions) -> Callable[[list[str]], None]:
     """Prints iree-compile's exact command line, fed by the mipsc command that prints the same
     module (iree-compile reads it on stdin): copy, paste, and it runs."""
     p = ctx.params
     mipsc = ["mipsc", "compile", p["input_file"], "--emit=iree-input", "--print-debuginfo"]
     mipsc += [f"--example-input={spec}" for spec in p["example_inputs"]]
     mipsc += [f"--dynamic-dim={spec}" for spec in p["dynamic_dims"]]
-    if p["external_weights"] is not None:
-        mipsc.append("--external-weights" if p["external_weights"] else "--inline-weights")
-    if p["kernel_backend"] != DEFAULT_BACKEND:
-        mipsc.append(f"--kernel-backend={p['kernel_backend']}")
-    if p["workers"]:
-        mipsc.append(f"--workers={p['workers']}")
+    mipsc += options.command_line(lowering_only=True)
 
     def show(command: list[str]) -> None:
         if command[1] != "-":  # a large module goes through a temporary file
@@ -453,7 +447,7 @@ def read_model(
     *,
     example_inputs: tuple[str, ...] = (),
     dynamic_dims: tuple[str, ...] = (),
-    external_weights: bool | None = None,
+    options: CompileOptions = DEFAULT_OPTIONS,
     parameters_file: Path | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> tuple[str, str, Path | None]:
@@ -468,17 +462,14 @@ def read_model(
                 "carries its input shapes"
             )
         text, written = import_onnx(
-            Path(input_file),
-            external_weights=external_weights,
-            parameters_file=parameters_file,
-            progress=progress,
+            Path(input_file), options, parameters_file=parameters_file, progress=progress
         )
         return text, f"<{input_file} as torch MLIR>", written
     from mipsc.frontends.from_torch import is_python_spec
 
     if is_python_spec(input_file):
         return _export_python(
-            input_file, example_inputs, dynamic_dims, external_weights, parameters_file, progress
+            input_file, example_inputs, dynamic_dims, options, parameters_file, progress
         )
     if example_inputs or dynamic_dims:
         raise MipscError(
@@ -493,7 +484,7 @@ def _export_python(
     spec: str,
     example_inputs: tuple[str, ...],
     dynamic_dims: tuple[str, ...],
-    external_weights: bool | None,
+    options: CompileOptions,
     parameters_file: Path | None,
     progress: Callable[[str], None],
 ) -> tuple[str, str, Path | None]:
@@ -514,20 +505,14 @@ def _export_python(
         module,
         args,
         dynamic_shapes=dynamic_dims_spec(dynamic_dims, len(args)),
-        external_weights=external_weights,
+        options=options,
         parameters_file=parameters_file,
     )
     return exported.mlir, f"<{spec} export>", exported.parameters
 
 
 def _compile_to_stdout(
-    text: str,
-    name: str,
-    target_cpu: str,
-    extra_flags: list[str],
-    kernel_backend: str,
-    workers: int,
-    progress: Callable[[str], None],
+    text: str, name: str, options: CompileOptions, progress: Callable[[str], None]
 ) -> None:
     """`-o -`: the .vmfb goes to stdout (for pipes), never into a terminal."""
     stdout = sys.stdout.buffer
@@ -535,16 +520,7 @@ def _compile_to_stdout(
         raise MipscError("refusing to write a binary .vmfb to a terminal; use -o FILE.vmfb")
     with tempfile.TemporaryDirectory(prefix="mipsc-") as tmp:
         out = Path(tmp) / "out.vmfb"
-        compile_module(
-            text,
-            name,
-            out,
-            target_cpu=target_cpu,
-            extra_flags=extra_flags,
-            kernel_backend=kernel_backend,
-            workers=workers,
-            progress=progress,
-        )
+        compile_module(text, name, out, options, progress=progress)
         stdout.write(out.read_bytes())
         stdout.flush()
 

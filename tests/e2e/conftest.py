@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mipsc.options import CompileOptions
 from mipsc.pipeline import compile_module
 from mipsc.runtime import plugin_path
 
@@ -65,7 +66,8 @@ def compile_text(tmp_path: Path):
         kernel_backend: str = "builtin",
     ) -> Path:
         out = tmp_path / f"{Path(name).stem}.{kernel_backend}.vmfb"
-        compile_module(text, name, out, extra_flags=flags, kernel_backend=kernel_backend)
+        options = CompileOptions(kernel_backend=kernel_backend, iree_flags=flags)
+        compile_module(text, name, out, options)
         return out
 
     return compile_

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mipsc.backend.iree_compile import iree_tool_path
 from mipsc.diagnostics import MipscError
+from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
 ONNX_EXTRA = "pip install 'mipsc[onnx]' (the onnx package)"
 ONNX_TO_TORCH_PIPELINE = "--torch-onnx-to-torch-backend-pipeline"
@@ -45,16 +46,16 @@ def _last_error_line(stderr: str) -> str:
 
 def import_onnx(
     path: Path,
+    options: CompileOptions = DEFAULT_OPTIONS,
     *,
-    external_weights: bool | None = None,
     parameters_file: Path | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> tuple[str, Path | None]:
     """(torch MLIR text with aten ops, the .irpa of its weights or None) for an ONNX file.
 
     Weights stay inline up to EXTERNAL_WEIGHTS_BYTES of file, else (or with
-    `external_weights=True`) they go to `parameters_file`. A file that is not ONNX, or an op
-    IREE cannot convert, is a MipscError naming it.
+    `options.external_weights=True`) they go to `parameters_file`. A file that is not ONNX, or
+    an op IREE cannot convert, is a MipscError naming it.
     """
     if not path.is_file():
         raise MipscError(f"cannot read '{path}': no such file")
@@ -64,27 +65,42 @@ def import_onnx(
         found = None
     if found is None:
         raise MipscError(f"reading ONNX files needs the onnx package: {ONNX_EXTRA}")
-    if external_weights is None:
-        external_weights = path.stat().st_size > EXTERNAL_WEIGHTS_BYTES
-    # iree-import-onnx is a Python script of iree-base-compiler: run it with this Python.
-    command = [sys.executable, "-m", "iree.compiler.tools.import_onnx", str(path), "-o", "-"]
-    if external_weights:
-        if parameters_file is None:
-            raise MipscError("external weights need a parameter file to write (.irpa)")
-        command += [
-            "--externalize-params",
-            f"--params-scope={PARAMETER_SCOPE}",
-            f"--save-params-to={parameters_file}",
-        ]
+    external = options.external_weights
+    if external is None:
+        external = path.stat().st_size > EXTERNAL_WEIGHTS_BYTES
     progress(f"importing {path} with iree-import-onnx")
-    imported = _run(command)
+    imported = _run(_import_command(path, parameters_file if external else None, external))
     if imported.returncode != 0:
         reason = _last_error_line(imported.stderr)
         if "DecodeError" in reason or "Error parsing message" in reason:
             reason = f"not an ONNX model ({reason})"
         raise MipscError(f"cannot import '{path}': {reason}")
     progress(f"converting onnx ops to torch ops (iree-opt {ONNX_TO_TORCH_PIPELINE})")
-    converted = _run([iree_tool_path("iree-opt"), ONNX_TO_TORCH_PIPELINE, "-"], imported.stdout)
+    text = _onnx_to_torch(path, imported.stdout)
+    written = parameters_file is not None and parameters_file.is_file()
+    return text, parameters_file if external and written else None
+
+
+def _import_command(path: Path, parameters_file: Path | None, external: bool) -> list[str]:
+    """iree-import-onnx, a Python script of iree-base-compiler, run with this Python; with
+    `external`, writing the weights to `parameters_file`."""
+    command = [sys.executable, "-m", "iree.compiler.tools.import_onnx", str(path), "-o", "-"]
+    if not external:
+        return command
+    if parameters_file is None:
+        raise MipscError("external weights need a parameter file to write (.irpa)")
+    return [
+        *command,
+        "--externalize-params",
+        f"--params-scope={PARAMETER_SCOPE}",
+        f"--save-params-to={parameters_file}",
+    ]
+
+
+def _onnx_to_torch(path: Path, imported: str) -> str:
+    """The onnx.* ops of an imported module as torch ops (torch-mlir's conversion in
+    iree-opt); an op left over is a MipscError naming it."""
+    converted = _run([iree_tool_path("iree-opt"), ONNX_TO_TORCH_PIPELINE, "-"], imported)
     if converted.returncode != 0:
         raise MipscError(
             f"IREE could not convert the ops of '{path}' to torch ops: "
@@ -97,9 +113,4 @@ def import_onnx(
             f"here: {', '.join(left)} (check their attributes and input ranks; some need a "
             "newer opset or static shapes)"
         )
-    used = (
-        parameters_file
-        if external_weights and parameters_file and parameters_file.is_file()
-        else None
-    )
-    return converted.stdout, used
+    return converted.stdout
