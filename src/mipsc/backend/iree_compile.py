@@ -129,6 +129,47 @@ def _tidy(stderr: str) -> str:
     return "\n".join(dict.fromkeys(line for line in lines if line.strip()))
 
 
+def _command_line_error(output: str) -> MipscError | None:
+    """A plain message for iree-compile's known command-line and output-file failures."""
+    if (bad_output := _OUTPUT_FILE.search(output)) is not None:
+        return MipscError(f"cannot write '{bad_output['path']}': {bad_output['reason']}")
+    if (bad_cpu := _BAD_CPU.search(output)) is not None:
+        accepted = _ACCEPTED_CPUS.search(output)
+        return MipscError(
+            f"iree-compile does not know the CPU '{bad_cpu['cpu']}' "
+            "(from --target-cpu or --iree-llvmcpu-target-cpu)",
+            notes=[accepted[0]] if accepted else [],
+        )
+    if (bad_flag := _BAD_FLAG.search(output)) is not None:
+        hint = _DID_YOU_MEAN.search(output)
+        return MipscError(
+            f"iree-compile does not know the option '{bad_flag['flag']}'",
+            notes=[f"did you mean '{hint['flag']}'?"] if hint else [],
+        )
+    return None
+
+
+def _headline(message: str, rest_of: list[_Diagnostic]) -> tuple[str, list[str]]:
+    """The first error's message, short for a failure to legalize (the op is dumped again by
+    a note), and the note saying what stays on IREE's path for a torch op."""
+    legalize = _LEGALIZE.match(message)
+    if legalize is None:
+        return message, []
+    message = legalize[1]
+    if message.endswith("'torch.operator'"):
+        # A torch op mipsc keeps in the generic form: name the aten op it holds.
+        dumped = "\n".join(d.message for d in rest_of)
+        if (held := _OPERATOR_NAME.search(dumped)) is not None:
+            message += f" ({held[1]})"
+    if "'torch." not in message:
+        return message, []
+    return message, [
+        "IREE's torch frontend cannot lower this op (mipsc routes the float matmul family to "
+        "its kernels and hands every other torch op to iree-compile as written; --report says "
+        "which ops it routed)"
+    ]
+
+
 def iree_compile_error(stderr: str, returncode: int) -> MipscError:
     """iree-compile's failure as the user should read it.
 
@@ -136,21 +177,8 @@ def iree_compile_error(stderr: str, returncode: int) -> MipscError:
     diagnostic becomes a located error (the user's file:line:col) and the rest its notes.
     """
     rest = _tidy(stderr)
-    if (bad_output := _OUTPUT_FILE.search(rest)) is not None:
-        return MipscError(f"cannot write '{bad_output['path']}': {bad_output['reason']}")
-    if (bad_cpu := _BAD_CPU.search(rest)) is not None:
-        accepted = _ACCEPTED_CPUS.search(rest)
-        return MipscError(
-            f"iree-compile does not know the CPU '{bad_cpu['cpu']}' "
-            "(from --target-cpu or --iree-llvmcpu-target-cpu)",
-            notes=[accepted[0]] if accepted else [],
-        )
-    if (bad_flag := _BAD_FLAG.search(rest)) is not None:
-        hint = _DID_YOU_MEAN.search(rest)
-        return MipscError(
-            f"iree-compile does not know the option '{bad_flag['flag']}'",
-            notes=[f"did you mean '{hint['flag']}'?"] if hint else [],
-        )
+    if (known := _command_line_error(rest)) is not None:
+        return known
     diagnostics = _diagnostics(rest)
     errors = [d for d in diagnostics if d.kind == "error"]
     if not errors:
@@ -161,23 +189,8 @@ def iree_compile_error(stderr: str, returncode: int) -> MipscError:
     # The first error is the cause; the errors after it ("failed to serialize executables")
     # are its consequences, and the op dumps of the notes are IR nobody asked for.
     first = errors[0]
-    message = _shorten(first.message)
-    notes = []
     rest_of = diagnostics[diagnostics.index(first) + 1 :]
-    if (legalize := _LEGALIZE.match(message)) is not None:
-        # The op is printed again by the "see current operation" note; keep the headline short.
-        message = legalize[1]
-        if message.endswith("'torch.operator'"):
-            # A torch op mipsc keeps in the generic form: name the aten op it holds.
-            dumped = "\n".join(d.message for d in rest_of)
-            if (held := _OPERATOR_NAME.search(dumped)) is not None:
-                message += f" ({held[1]})"
-        if "'torch." in message:
-            notes.append(
-                "IREE's torch frontend cannot lower this op (mipsc routes the float matmul "
-                "family to its kernels and hands every other torch op to iree-compile as "
-                "written; --report says which ops it routed)"
-            )
+    message, notes = _headline(_shorten(first.message), rest_of)
     lines = [_shorten(line) for line in first.body[:1]]
     for diagnostic in rest_of:
         where = f"{diagnostic.location}: " if diagnostic.location else ""
