@@ -18,8 +18,9 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipelineCallbackType
 
 from mipsc.diagnostics import MipscError
+from mipsc.frontends.source import model_path, read_model
 from mipsc.ir import print_module, split_chunks
-from mipsc.options import DEFAULT_OPTIONS, CompileOptions, option_specs
+from mipsc.options import CompileOptions, option_specs
 from mipsc.pipeline import (
     EMIT_STAGES,
     ParsedModule,
@@ -58,22 +59,6 @@ def _user_errors(command: F) -> F:
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
-
-
-def read_input(path: str) -> tuple[str, str]:
-    """(text, display name) of a file, or of stdin for `-`."""
-    if path == "-":
-        return sys.stdin.read(), "<stdin>"
-    try:
-        return Path(path).read_text(encoding="utf-8"), path
-    except FileNotFoundError:
-        raise MipscError(f"cannot read '{path}': no such file") from None
-    except IsADirectoryError:
-        raise MipscError(f"cannot read '{path}': it is a directory") from None
-    except UnicodeDecodeError as err:
-        raise MipscError(f"cannot read '{path}': not UTF-8 text ({err.reason})") from None
-    except OSError as err:
-        raise MipscError(f"cannot read '{path}': {err.strerror}") from None
 
 
 def write_output(text: str, path: str | None) -> None:
@@ -346,7 +331,7 @@ def compile(
         # Checked before reading: otherwise the user types a whole module first.
         raise MipscError("reading from stdin needs -o OUT.vmfb")
     progress = _progress(verbose)
-    default_out = _model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
+    default_out = model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
     text, name = _read_for_compile(
         input_file, output, emit, default_out, example_inputs, dynamic_dims, options, progress
     )
@@ -433,82 +418,6 @@ def _command_printer(ctx: click.Context, options: CompileOptions) -> Callable[[l
         )
 
     return show
-
-
-def _model_path(input_file: str) -> Path:
-    """The file part of FILE (`model.py:make_model` → model.py)."""
-    if input_file == "-":
-        return Path("stdin")
-    return Path(input_file.split(":", 1)[0] if ".py:" in input_file else input_file)
-
-
-def read_model(
-    input_file: str,
-    *,
-    example_inputs: tuple[str, ...] = (),
-    dynamic_dims: tuple[str, ...] = (),
-    options: CompileOptions = DEFAULT_OPTIONS,
-    parameters_file: Path | None = None,
-    progress: Callable[[str], None] = lambda _msg: None,
-) -> tuple[str, str, Path | None]:
-    """(torch MLIR text, name for diagnostics, the .irpa written or None) of any input kind:
-    MLIR text, an .onnx file, or a module named in a Python file."""
-    if input_file.endswith(".onnx"):
-        from mipsc.frontends.from_onnx import import_onnx
-
-        if example_inputs or dynamic_dims:
-            raise MipscError(
-                "--example-input and --dynamic-dim are for model.py:NAME inputs; an ONNX file "
-                "carries its input shapes"
-            )
-        text, written = import_onnx(
-            Path(input_file), options, parameters_file=parameters_file, progress=progress
-        )
-        return text, f"<{input_file} as torch MLIR>", written
-    from mipsc.frontends.from_torch import is_python_spec
-
-    if is_python_spec(input_file):
-        return _export_python(
-            input_file, example_inputs, dynamic_dims, options, parameters_file, progress
-        )
-    if example_inputs or dynamic_dims:
-        raise MipscError(
-            "--example-input and --dynamic-dim are for model.py:NAME inputs; an MLIR file "
-            "carries its input shapes"
-        )
-    text, name = read_input(input_file)
-    return text, name, None
-
-
-def _export_python(
-    spec: str,
-    example_inputs: tuple[str, ...],
-    dynamic_dims: tuple[str, ...],
-    options: CompileOptions,
-    parameters_file: Path | None,
-    progress: Callable[[str], None],
-) -> tuple[str, str, Path | None]:
-    from mipsc import runtime
-    from mipsc.frontends.from_torch import dynamic_dims_spec, export_module, load_python_model
-
-    arrays = [runtime.parse_example_input(s, seed=i) for i, s in enumerate(example_inputs)]
-    progress(f"loading {spec}")
-    module, examples = load_python_model(spec)
-    args: tuple[object, ...] = tuple(arrays) if arrays else (examples or ())
-    if not args:
-        raise MipscError(
-            f"{spec} needs example inputs to be exported: give one --example-input per "
-            "argument of its forward, e.g. --example-input 4x8xf32"
-        )
-    progress(f"exporting {spec} with iree-turbine (aot.export)")
-    exported = export_module(
-        module,
-        args,
-        dynamic_shapes=dynamic_dims_spec(dynamic_dims, len(args)),
-        options=options,
-        parameters_file=parameters_file,
-    )
-    return exported.mlir, f"<{spec} export>", exported.parameters
 
 
 def _compile_to_stdout(

@@ -28,6 +28,7 @@ from mipsc.diagnostics import (
     SourceLocation,
     register_source,
 )
+from mipsc.frontends.source import PYTHON_SPEC
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
 PARAMETER_SCOPE = "model"
@@ -306,14 +307,6 @@ def _indent(file: str, line: int) -> int:
 
 # --- A module named in a Python file: `mipsc compile model.py:make_model` ----------------------
 
-_SPEC = re.compile(r"^(?P<file>.+\.py)(?::(?P<name>[A-Za-z_][A-Za-z0-9_.]*))?$")
-
-
-def is_python_spec(spec: str) -> bool:
-    """Whether a command-line input names a Python file (`model.py` or `model.py:NAME`)."""
-    return _SPEC.match(spec) is not None
-
-
 def _run_file(path: Path) -> Any:
     """Execute a Python file as a fresh module; its errors point at its own lines."""
     if not path.is_file():
@@ -358,7 +351,7 @@ def load_python_model(spec: str) -> tuple[Any, tuple[Any, ...] | None]:
     NAME is an `nn.Module` instance, or a class or function called with no arguments that
     returns an `nn.Module`, or a `(module, example_inputs)` pair.
     """
-    match = _SPEC.match(spec)
+    match = PYTHON_SPEC.match(spec)
     if match is None:
         raise MipscError(f"'{spec}' is not a Python file and name (model.py:NAME)")
     path = Path(match["file"])
