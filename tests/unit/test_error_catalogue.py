@@ -228,15 +228,13 @@ def test_output_path_not_writable(tmp_path, target):
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
-def test_wrong_plugin_a_library_that_is_not_a_plugin(tmp_path):
+def test_wrong_plugin_a_library_that_is_not_a_plugin(tmp_path, mm_vmfb):
     """MIPSC_PLUGIN naming a real shared library without the plugin entry point."""
     source = write(tmp_path / "other.c", "int not_a_plugin(void) { return 42; }\n")
     lib = tmp_path / "libother.so"
     subprocess.run(["cc", "-shared", "-fPIC", "-o", lib, source], check=True)
-    vmfb = tmp_path / "mm.vmfb"
-    assert run("compile", DATA / "mm_static.mlir", "-o", vmfb).exit_code == 0
     result = subprocess.run(
-        [sys.executable, "-m", "mipsc", "run", str(vmfb), "--input=37x19xf32=1",
+        [sys.executable, "-m", "mipsc", "run", str(mm_vmfb), "--input=37x19xf32=1",
          "--input=19x23xf32=1"],
         capture_output=True, text=True, timeout=120, check=False,
         env={**os.environ, "MIPSC_PLUGIN": str(lib)},
@@ -246,14 +244,6 @@ def test_wrong_plugin_a_library_that_is_not_a_plugin(tmp_path):
     assert result.stderr.startswith(
         f"error: {lib} is not an IREE executable plugin (no plugin query function)"
     )
-
-
-@pytest.fixture(scope="module")
-def mm_vmfb(tmp_path_factory) -> Path:
-    """A module calling mips_matmul_f32 (37x19 . 19x23)."""
-    vmfb = tmp_path_factory.mktemp("mm") / "mm.vmfb"
-    assert run("compile", DATA / "mm_static.mlir", "-o", vmfb).exit_code == 0
-    return vmfb
 
 
 @pytest.fixture(scope="module")
