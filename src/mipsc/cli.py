@@ -17,6 +17,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipelineCallbackType
 
+from mipsc.backend.iree_compile import MlirText
 from mipsc.diagnostics import MipscError
 from mipsc.frontends.source import model_path, read_model
 from mipsc.ir import print_module, split_chunks
@@ -26,8 +27,9 @@ from mipsc.pipeline import (
     ParsedModule,
     build_pipeline,
     compile_module,
+    compile_passes,
     describe_passes,
-    lower_module,
+    lower,
 )
 from mipsc.remarks import collect_remarks, format_report
 
@@ -61,12 +63,17 @@ def _user_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def write_output(text: str, path: str | None) -> None:
+def write_output(text: str | MlirText, path: str | None) -> None:
+    """`text` to the file `path`, or to stdout for None or `-`; piece by piece (an MlirText's
+    weights are never joined into one more copy)."""
+    pieces = text if isinstance(text, MlirText) else MlirText(text)
     if path is None or path == "-":
-        click.echo(text, nl=False)
+        for chunk in pieces.chunks():
+            click.echo(chunk, nl=False)
         return
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        with Path(path).open("w", encoding="utf-8") as file:
+            pieces.write(file)
     except OSError as err:
         raise MipscError(f"cannot write '{path}': {err.strerror}") from None
 
@@ -339,10 +346,8 @@ def compile(
         if emit == "torch":
             write_output(text, output)
         elif emit != "vmfb":
-            lowered = lower_module(
-                text, name, options, stage=emit, debuginfo=print_debuginfo, progress=progress
-            )
-            write_output(lowered, output)
+            parsed = lower(text, name, compile_passes(options, emit), progress)
+            write_output(parsed.printed(debuginfo=print_debuginfo), output)
         elif output == "-":
             _compile_to_stdout(text, name, options, progress)
         else:

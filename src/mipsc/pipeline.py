@@ -26,7 +26,7 @@ from xdsl.ir import Attribute
 from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
 from xdsl.utils.exceptions import ArgSpecParseError
 
-from mipsc.backend.iree_compile import compile_mlir, compiled_cpu
+from mipsc.backend.iree_compile import MlirText, compile_mlir, compiled_cpu
 from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
 from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
@@ -164,31 +164,40 @@ def run_pipeline(ctx: Context, module: ModuleOp, pipeline: PassPipeline) -> None
 
 @dataclass
 class ParsedModule:
-    """A module parsed in a context of its own, and its resource section set aside unparsed
-    (see split_resources; "" when xDSL holds the blobs)."""
+    """A module parsed in a context of its own. Its resource section is not parsed but kept
+    where it is, in `source` from `resources_at` (see resources_start), and printed from there.
+    """
 
     ctx: Context
     module: ModuleOp
-    resources: str = ""
+    source: str = ""
+    resources_at: int = 0
+    """Where the resource section starts in `source`; len(source) when xDSL holds the blobs."""
 
     @staticmethod
     def parse(text: str, filename: str, *, keep_resources_apart: bool = True) -> ParsedModule:
         """MLIR text parsed; with `keep_resources_apart`, its resource blobs are not."""
         ctx = make_context()
-        body, resources = split_resources(text) if keep_resources_apart else (text, "")
-        return ParsedModule(ctx, parse_module(ctx, body, filename), resources)
+        at = resources_start(text) if keep_resources_apart else len(text)
+        body = text if at == len(text) else text[:at]
+        return ParsedModule(ctx, parse_module(ctx, body, filename), text, at)
 
     def run(self, pipeline: PassPipeline) -> None:
         """Apply `pipeline` (see run_pipeline)."""
         run_pipeline(self.ctx, self.module, pipeline)
 
-    def print(self, *, debuginfo: bool = False) -> str:
-        """The module's text, its resource section after it."""
+    def printed(self, *, debuginfo: bool = False) -> MlirText:
+        """The module's text, its resource section after it, as pieces (no copy of the blobs)."""
         printed = print_module(self.ctx, self.module, debuginfo=debuginfo)
-        if self.resources and "{-#" in printed:
+        has_resources = self.resources_at < len(self.source)
+        if has_resources and "{-#" in printed:
             # No pass makes blobs: one that did would need its section merged with this one.
             raise AssertionError("a pass made resource blobs; split_resources cannot append")
-        return printed + self.resources
+        return MlirText(printed, self.source, self.resources_at)
+
+    def print(self, *, debuginfo: bool = False) -> str:
+        """The module's text, its resource section after it."""
+        return str(self.printed(debuginfo=debuginfo))
 
 
 def lower(
@@ -220,23 +229,30 @@ def lower_module(
 
 
 def split_resources(text: str) -> tuple[str, str]:
-    """(the module, its trailing `{-# dialect_resources: ... #-}` section, or "").
+    """(the module, its trailing `{-# dialect_resources: ... #-}` section, or "")."""
+    at = resources_start(text)
+    return text[:at], text[at:]
+
+
+def resources_start(text: str) -> int:
+    """Where the trailing `{-# dialect_resources: ... #-}` section starts; len(text) if none.
 
     mipsc's passes never read weight blobs, so the section (almost all of an export with inline
     weights) is not lexed, decoded and re-encoded by xDSL but handed on as it was: that round
     trip cost seconds and several copies of the weights in memory. The module keeps its lines,
     so locations stay right.
     """
-    # (Index arithmetic, not slices: a slice of the section is a copy of the weights. Searched
-    # forward, at a line start: the section is at the end and nearly all of the text.)
+    # (Index arithmetic, not slices: a slice of the section is a copy of the weights, which
+    # costs as much as reading them. Searched forward, at a line start: the section is at the
+    # end and nearly all of the text.)
     start = text.find("\n{-#") + 1
     if start <= 0 or not text[-64:].rstrip().endswith("#-}"):
-        return text, ""
+        return len(text)
     if not text[max(0, start - 64) : start].rstrip().endswith("}"):
-        return text, ""
+        return len(text)
     if text.find("dialect_resources", start, start + 256) < 0:
-        return text, ""
-    return text[:start], text[start:]
+        return len(text)
+    return start
 
 
 ELIDED = "dense_resource<__elided__>"
@@ -298,14 +314,16 @@ def compile_module(
     passes = compile_passes(options)  # an unknown backend fails before parsing
     parsed = lower(text, filename, passes, progress)
     check_ranked(parsed.module)
-    iree_input = parsed.print(debuginfo=True)
+    flags = [*COMPILE_FLAGS, *iree_flags_for(parsed.module), *options.iree_flags]
+    iree_input = parsed.printed(debuginfo=True)
+    del parsed  # (the IR is not needed while iree-compile runs)
     target_cpu = options.target_cpu
     progress(f"iree-compile (llvm-cpu, target-cpu={target_cpu}) -> {output}")
     compile_mlir(
         iree_input,
         output,
         target_cpu=target_cpu,
-        extra_flags=[*COMPILE_FLAGS, *iree_flags_for(parsed.module), *options.iree_flags],
+        extra_flags=flags,
         show_command=show_command,
     )
     if (cpu := compiled_cpu(output)) is not None:
