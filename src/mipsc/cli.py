@@ -142,6 +142,11 @@ def _with_pass_flags(command: F) -> F:
     "--print-debuginfo", is_flag=True, help="Print each op's source location as loc(...)."
 )
 @click.option(
+    "--print-op-generic",
+    is_flag=True,
+    help="Print every op in the generic form, as mlir-opt's --mlir-print-op-generic.",
+)
+@click.option(
     "--remarks",
     is_flag=True,
     help="Report, on stderr, what each pass decided about each op and why.",
@@ -161,6 +166,7 @@ def opt(
     output: str | None,
     print_between_passes: bool,
     print_debuginfo: bool,
+    print_op_generic: bool,
     remarks: bool,
     split_input_file: bool,
     list_passes: bool,
@@ -181,12 +187,13 @@ def opt(
     # the others still run.
     # Chunks go to stdout as they finish, so their output interleaves with their errors.
     to_stdout = output in (None, "-")
+    printing = (print_debuginfo, print_op_generic)
     outputs: list[str] = []
     failed = False
     for index, chunk in enumerate(split_chunks(text) if split_input_file else [text]):
         try:
             printed = ("// -----\n" if index else "") + _opt_one(
-                chunk, name, spec, print_between_passes, print_debuginfo, remarks
+                chunk, name, spec, print_between_passes, printing, remarks
             )
         except MipscError as err:
             click.echo(err.render(), err=True)
@@ -203,10 +210,16 @@ def opt(
 
 
 def _opt_one(
-    text: str, name: str, spec: str, between_passes: bool, debuginfo: bool, remarks: bool
+    text: str,
+    name: str,
+    spec: str,
+    between_passes: bool,
+    printing: tuple[bool, bool],
+    remarks: bool,
 ) -> str:
     """One module through `mipsc opt`: parsed (its blobs too: `opt` shows what xDSL reads),
-    the passes of `spec` run, printed; its remarks on stderr with `remarks`."""
+    the passes of `spec` run, printed (with (debuginfo, generic) `printing`); its remarks on
+    stderr with `remarks`."""
     parsed = ParsedModule.parse(text, name, keep_resources_apart=False)
     show = _between_passes_printer(parsed.ctx) if between_passes else None
     with collect_remarks() as collected:
@@ -214,7 +227,8 @@ def _opt_one(
     if remarks:
         for remark in collected:
             click.echo(str(remark), err=True)
-    return parsed.print(debuginfo=debuginfo)
+    debuginfo, generic = printing
+    return print_module(parsed.ctx, parsed.module, debuginfo=debuginfo, generic=generic)
 
 
 def _progress(verbose: bool) -> Callable[[str], None]:
