@@ -3,7 +3,8 @@
 For each case, mipsc's own cost is what `mipsc compile FILE -o X.vmfb` takes beyond
 `iree-compile` run on the module mipsc hands it (`--emit=iree-input --print-debuginfo`, with
 the flags `mipsc compile -v` prints): Python start-up, imports, parse, passes, print. Both
-commands run interleaved, `--runs` times each; medians, and mipsc's peak RSS.
+commands run interleaved, `--runs` times each; medians, and mipsc's peak RSS. Ratios of wall
+time, then of CPU time (user + system: it moves less when others load the machine).
 
 Cases: the committed exports in tests/data, and synthetic MLPs (torch-free) whose weights are
 inline `dense_resource` blobs or `#flow.parameter.named` parameters in an .irpa (the two ways
@@ -120,40 +121,37 @@ def iree_command(source: Path, work: Path) -> tuple[list[str], list[str]]:
     return mipsc, iree
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of the command and its children."""
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (KiB) of the command and its
+    children. CPU time moves less than wall time on a machine others load."""
     start = time.perf_counter()
     done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, check=True,
-        env=env,
+        ["/usr/bin/time", "-f", "%U %S %M", *command], capture_output=True, text=True,
+        check=True, env=env,
     )  # fmt: skip
-    return time.perf_counter() - start, int(done.stderr.strip().splitlines()[-1])
+    user, system, kib = done.stderr.strip().splitlines()[-1].split()
+    return time.perf_counter() - start, float(user) + float(system), int(kib)
 
 
 def bench(source: Path, runs: int, work: Path, baseline: Path | None) -> str:
     """One row: the medians of `runs` interleaved runs of mipsc (and the baseline's) and
-    iree-compile, their ratios and peak RSS."""
+    iree-compile (wall and CPU seconds), their ratios and peak RSS."""
     mipsc, iree = iree_command(source, work)
     commands: dict[str, tuple[list[str], dict[str, str] | None]] = {"mipsc": (mipsc, None)}
     if baseline is not None:
         commands["base"] = (mipsc, {**os.environ, "PYTHONPATH": str(baseline / "src")})
     commands["iree"] = (iree, None)
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    rss: dict[str, list[int]] = {name: [] for name in commands}
+    samples: dict[str, list[tuple[float, float, int]]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, (command, env) in commands.items():
-            seconds, kib = timed(command, env)
-            times[name].append(seconds)
-            rss[name].append(kib)
-    median = {name: statistics.median(values) for name, values in times.items()}
+            samples[name].append(timed(command, env))
+    wall = {n: statistics.median(s[0] for s in runs_) for n, runs_ in samples.items()}
+    cpu = {n: statistics.median(s[1] for s in runs_) for n, runs_ in samples.items()}
     row = f"{source.name:<32} {source.stat().st_size / 2**20:8.1f}"
-    for name in commands:
-        row += f" {median[name]:8.2f}"
-    for name in commands:
-        if name != "iree":
-            row += f" {median[name] / median['iree']:6.2f}x"
-    for name in commands:
-        row += f" {max(rss[name]) / 1024:9.0f}"
+    row += "".join(f" {wall[n]:8.2f}" for n in commands)
+    row += "".join(f" {wall[n] / wall['iree']:6.2f}x" for n in commands if n != "iree")
+    row += "".join(f" {cpu[n] / cpu['iree']:6.2f}x" for n in commands if n != "iree")
+    row += "".join(f" {max(s[2] for s in samples[n]) / 1024:9.0f}" for n in commands)
     return row
 
 
@@ -181,6 +179,7 @@ def main() -> int:
         names = ["mipsc", "base", "iree"] if args.baseline else ["mipsc", "iree"]
         header = f"{'case':<32} {'MiB':>8}" + "".join(f" {n + ' s':>8}" for n in names)
         header += "".join(f" {n + '/iree':>7}" for n in names if n != "iree")
+        header += "".join(f" {n + ' cpu':>7}" for n in names if n != "iree")
         print(header + "".join(f" {n + ' MiB':>9}" for n in names), flush=True)
         for source in sources:
             if args.only in source.name:
