@@ -3,7 +3,8 @@
 For each case, mipsc's own cost is what `mipsc compile FILE -o X.vmfb` takes beyond
 `iree-compile` run on the module mipsc hands it (`--emit=iree-input --print-debuginfo`, with
 the flags `mipsc compile -v` prints): Python start-up, imports, parse, passes, print. Both
-commands run interleaved, `--runs` times each; medians, and mipsc's peak RSS.
+commands run interleaved, `--runs` times each; medians, and mipsc's peak RSS. Ratios of wall
+time, then of CPU time (user + system: it moves less when others load the machine).
 
 Cases: the committed exports in tests/data, and synthetic MLPs (torch-free) whose weights are
 inline `dense_resource` blobs or `#flow.parameter.named` parameters in an .irpa (the two ways
@@ -11,12 +12,14 @@ exports carry weights), `--layers` linear layers of `--width`² f32 each:
 
     .venv/bin/python tools/bench_compile.py                       # exports + 2x1024² MLPs
     .venv/bin/python tools/bench_compile.py --width 2048 --layers 4 --runs 3 --no-exports
+    .venv/bin/python tools/bench_compile.py --baseline /tmp/main   # before/after, one run
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import subprocess
@@ -28,55 +31,26 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+MIPSC = [sys.executable, "-m", "mipsc"]
+"""mipsc as the venv's `mipsc` script runs it; with --baseline, the other sources run the same
+way (PYTHONPATH first)."""
 
 
 def synthetic_mlp(width: int, layers: int, inline: bool, folder: Path) -> Path:
     """`layers` x (linear without bias, relu) on f32 [8, width], as iree-turbine exports it."""
     rng = np.random.default_rng(0)
-    t = f"!torch.vtensor<[8,{width}],f32>"
-    w_t = f"!torch.vtensor<[{width},{width}],f32>"
-    lines = ["module @module {"]
-    blobs = []
-    for i in range(layers):
-        if inline:
-            lines.append(
-                f"  util.global private @w{i} = dense_resource<w{i}> : tensor<{width}x{width}xf32>"
-            )
-        else:
-            lines.append(
-                f'  util.global private @w{i} = #flow.parameter.named<"model"::"w{i}"> : '
-                f"tensor<{width}x{width}xf32>"
-            )
-    lines.append(f"  func.func @main(%x: {t}) -> {t} {{")
-    value = "%x"
-    weights = {}
-    for i in range(layers):
-        w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
-        weights[f"w{i}"] = w
-        if inline:
-            blobs.append(f'      w{i}: "0x04000000{w.tobytes().hex().upper()}"')
-        lines += [
-            f"    %g{i} = util.global.load @w{i} : tensor<{width}x{width}xf32>",
-            f"    %w{i} = torch_c.from_builtin_tensor %g{i} : tensor<{width}x{width}xf32> -> {w_t}",
-            f"    %l{i} = torch.aten.linear {value}, %w{i}, %none : {t}, {w_t}, !torch.none -> {t}",
-            f"    %r{i} = torch.aten.relu %l{i} : {t} -> {t}",
-        ]
-        value = f"%r{i}"
-    lines.insert(
-        lines.index(f"  func.func @main(%x: {t}) -> {t} {{") + 1, "    %none = torch.constant.none"
-    )
-    lines += [f"    return {value} : {t}", "  }", "}"]
+    weights = {
+        f"w{i}": (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+        for i in range(layers)
+    }
+    lines = [
+        "module @module {",
+        *(_global(name, width, inline) for name in weights),
+        *_main(width, layers),
+        "}",
+    ]
     if inline:
-        lines += [
-            "{-#",
-            "  dialect_resources: {",
-            "    builtin: {",
-            ",\n".join(blobs),
-            "    }",
-            "  }",
-            "#-}",
-        ]
+        lines += _resources(weights)
     kind = "inline" if inline else "irpa"
     path = folder / f"mlp_{layers}x{width}_{kind}.mlir"
     path.write_text("\n".join(lines) + "\n")
@@ -85,6 +59,36 @@ def synthetic_mlp(width: int, layers: int, inline: bool, folder: Path) -> Path:
 
         save_archive_file(weights, path.with_suffix(".irpa"))
     return path
+
+
+def _global(name: str, width: int, inline: bool) -> str:
+    """A weight as a global: an inline `dense_resource` blob or a named parameter."""
+    value = f"dense_resource<{name}>" if inline else f'#flow.parameter.named<"model"::"{name}">'
+    return f"  util.global private @{name} = {value} : tensor<{width}x{width}xf32>"
+
+
+def _main(width: int, layers: int) -> list[str]:
+    """The function: each layer loads its weight, then linear and relu."""
+    t = f"!torch.vtensor<[8,{width}],f32>"
+    w_t = f"!torch.vtensor<[{width},{width}],f32>"
+    lines = [f"  func.func @main(%x: {t}) -> {t} {{", "    %none = torch.constant.none"]
+    value = "%x"
+    for i in range(layers):
+        lines += [
+            f"    %g{i} = util.global.load @w{i} : tensor<{width}x{width}xf32>",
+            f"    %w{i} = torch_c.from_builtin_tensor %g{i} : tensor<{width}x{width}xf32> -> {w_t}",
+            f"    %l{i} = torch.aten.linear {value}, %w{i}, %none : {t}, {w_t}, !torch.none -> {t}",
+            f"    %r{i} = torch.aten.relu %l{i} : {t} -> {t}",
+        ]
+        value = f"%r{i}"
+    return [*lines, f"    return {value} : {t}", "  }"]
+
+
+def _resources(weights: dict[str, np.ndarray]) -> list[str]:
+    """The `dialect_resources` section holding the blobs (alignment 4, then the bytes)."""
+    blobs = [f'      {name}: "0x04000000{w.tobytes().hex().upper()}"' for name, w in weights.items()]
+    return ["{-#", "  dialect_resources: {", "    builtin: {", ",\n".join(blobs), "    }", "  }",
+            "#-}"]  # fmt: skip
 
 
 def manifest_flags(source: Path) -> list[str]:
@@ -100,7 +104,7 @@ def iree_command(source: Path, work: Path) -> tuple[list[str], list[str]]:
     """(the mipsc command, the plain iree-compile command on mipsc's output), as `-v` shows."""
     flags = manifest_flags(source)
     out = subprocess.run(
-        [str(BIN / "mipsc"), "compile", str(source), "-o", str(work / "probe.vmfb"), "-v", *flags],
+        [*MIPSC, "compile", str(source), "-o", str(work / "probe.vmfb"), "-v", *flags],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     lines = out.stderr.splitlines()
@@ -108,39 +112,47 @@ def iree_command(source: Path, work: Path) -> tuple[list[str], list[str]]:
     iree = shlex.split(lines[at + 2].strip().removeprefix("| "))
     ir = work / f"{source.stem}.iree-input.mlir"
     subprocess.run(
-        [str(BIN / "mipsc"), "compile", str(source), "--emit=iree-input", "--print-debuginfo",
+        [*MIPSC, "compile", str(source), "--emit=iree-input", "--print-debuginfo",
          "-o", str(ir)], check=True,
     )  # fmt: skip
     iree[iree.index("-")] = str(ir)
     iree[iree.index("-o") + 1] = str(work / "iree.vmfb")
-    mipsc = [str(BIN / "mipsc"), "compile", str(source), "-o", str(work / "mipsc.vmfb"), *flags]
+    mipsc = [*MIPSC, "compile", str(source), "-o", str(work / "mipsc.vmfb"), *flags]
     return mipsc, iree
 
 
-def timed(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of the command and its children."""
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (KiB) of the command and its
+    children. CPU time moves less than wall time on a machine others load."""
     start = time.perf_counter()
     done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, check=True
-    )
-    return time.perf_counter() - start, int(done.stderr.strip().splitlines()[-1])
+        ["/usr/bin/time", "-f", "%U %S %M", *command], capture_output=True, text=True,
+        check=True, env=env,
+    )  # fmt: skip
+    user, system, kib = done.stderr.strip().splitlines()[-1].split()
+    return time.perf_counter() - start, float(user) + float(system), int(kib)
 
 
-def bench(source: Path, runs: int, work: Path) -> str:
+def bench(source: Path, runs: int, work: Path, baseline: Path | None) -> str:
+    """One row: the medians of `runs` interleaved runs of mipsc (and the baseline's) and
+    iree-compile (wall and CPU seconds), their ratios and peak RSS."""
     mipsc, iree = iree_command(source, work)
-    times: dict[str, list[float]] = {"mipsc": [], "iree": []}
-    rss: dict[str, list[int]] = {"mipsc": [], "iree": []}
+    commands: dict[str, tuple[list[str], dict[str, str] | None]] = {"mipsc": (mipsc, None)}
+    if baseline is not None:
+        commands["base"] = (mipsc, {**os.environ, "PYTHONPATH": str(baseline / "src")})
+    commands["iree"] = (iree, None)
+    samples: dict[str, list[tuple[float, float, int]]] = {name: [] for name in commands}
     for _ in range(runs):
-        for name, command in (("mipsc", mipsc), ("iree", iree)):
-            seconds, kib = timed(command)
-            times[name].append(seconds)
-            rss[name].append(kib)
-    m, i = statistics.median(times["mipsc"]), statistics.median(times["iree"])
-    size = source.stat().st_size / 2**20
-    return (
-        f"{source.name:<32} {size:8.1f} {m:8.2f} {i:8.2f} {m / i:6.2f}x "
-        f"{max(rss['mipsc']) / 1024:9.0f} {max(rss['iree']) / 1024:9.0f}"
-    )
+        for name, (command, env) in commands.items():
+            samples[name].append(timed(command, env))
+    wall = {n: statistics.median(s[0] for s in runs_) for n, runs_ in samples.items()}
+    cpu = {n: statistics.median(s[1] for s in runs_) for n, runs_ in samples.items()}
+    row = f"{source.name:<32} {source.stat().st_size / 2**20:8.1f}"
+    row += "".join(f" {wall[n]:8.2f}" for n in commands)
+    row += "".join(f" {wall[n] / wall['iree']:6.2f}x" for n in commands if n != "iree")
+    row += "".join(f" {cpu[n] / cpu['iree']:6.2f}x" for n in commands if n != "iree")
+    row += "".join(f" {max(s[2] for s in samples[n]) / 1024:9.0f}" for n in commands)
+    return row
 
 
 def main() -> int:
@@ -149,6 +161,14 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--no-exports", action="store_true", help="only the synthetic MLPs")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also time the mipsc of another source tree (DIR/src, e.g. `git archive main` "
+        "unpacked), interleaved with this one",
+    )
+    parser.add_argument("--only", default="", help="cases whose name contains this")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mipsc-bench-compile-") as tmp:
         work = Path(tmp)
@@ -156,10 +176,14 @@ def main() -> int:
         sources += [
             synthetic_mlp(args.width, args.layers, inline, work) for inline in (True, False)
         ]
-        print(f"{'case':<32} {'MiB':>8} {'mipsc s':>8} {'iree s':>8} {'ratio':>7} "
-              f"{'mipsc MiB':>9} {'iree MiB':>9}", flush=True)  # fmt: skip
+        names = ["mipsc", "base", "iree"] if args.baseline else ["mipsc", "iree"]
+        header = f"{'case':<32} {'MiB':>8}" + "".join(f" {n + ' s':>8}" for n in names)
+        header += "".join(f" {n + '/iree':>7}" for n in names if n != "iree")
+        header += "".join(f" {n + ' cpu':>7}" for n in names if n != "iree")
+        print(header + "".join(f" {n + ' MiB':>9}" for n in names), flush=True)
         for source in sources:
-            print(bench(source, args.runs, work), flush=True)
+            if args.only in source.name:
+                print(bench(source, args.runs, work, args.baseline), flush=True)
     return 0
 
 

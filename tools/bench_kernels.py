@@ -72,17 +72,20 @@ def _view_params(a, b, c) -> MatmulParams:
 # Worker: runs in a subprocess whose environment is already set up for numpy.
 
 
-def _worker(args) -> None:
-    import numpy as np
-
-    lib = ctypes.CDLL(args.lib)
+def _load_kernels(path: str, dtypes: list[str]) -> dict:
+    """mips_matmul_<dtype> of the library, by dtype."""
+    lib = ctypes.CDLL(path)
     kernels = {}
-    for t in args.dtypes:
+    for t in dtypes:
         fn = getattr(lib, f"mips_matmul_{t}")
         fn.argtypes = [VP, VP, VP]
         fn.restype = ctypes.c_int
         kernels[t] = fn
+    return kernels
 
+
+def _blas_info() -> dict:
+    """OPENBLAS_CORETYPE, and what threadpoolctl says numpy's BLAS is (None without it)."""
     info = {"coretype": os.environ.get("OPENBLAS_CORETYPE"), "threadpoolctl": None}
     try:
         import threadpoolctl
@@ -93,75 +96,107 @@ def _worker(args) -> None:
         ]
     except ImportError:
         pass
+    return info
 
+
+def _operands(np, a, b, b_t: bool, dtype: str) -> tuple:
+    """(A, B, C) of one dtype from the f32 operands; bf16 truncated (only timing matters)."""
+    m, n = a.shape[0], b.shape[1]
+    if dtype == "f32":
+        return a, b, np.empty((m, n), np.float32)
+    if dtype == "f16":
+        return a.astype(np.float16), b.astype(np.float16), np.empty((m, n), np.float16)
+    aa = (a.view(np.uint32) >> 16).astype(np.uint16)
+    bb = (np.ascontiguousarray(b).view(np.uint32) >> 16).astype(np.uint16)
+    bb = np.ascontiguousarray(bb.T).T if b_t else bb
+    return aa, bb, np.empty((m, n), np.uint16)
+
+
+def _call_params(aa, bb, c, tile) -> list:
+    """One call on the whole matrix, or one per tile of C (with the full K), as IREE does."""
+    if tile is None:
+        return [_view_params(aa, bb, c)]
+    (m, n), (tm, tn) = c.shape, tile
+    return [
+        _view_params(aa[i : i + tm], bb[:, j : j + tn], c[i : i + tm, j : j + tn])
+        for i in range(0, m, tm)
+        for j in range(0, n, tn)
+    ]
+
+
+def _warm_up(run_kernel) -> None:
+    """The first ~10 calls in a process are slower (the heap grows and new pages fault in):
+    warm up for 20 calls or 50 ms before timing."""
+    run_kernel()  # a check, and the first of the warm-up calls
+    warm_start = time.perf_counter()
+    for _ in range(19):
+        if time.perf_counter() - warm_start > 0.05:
+            break
+        run_kernel()
+
+
+def _interleaved(run_kernel, run_np, reps: int) -> tuple[list[float], list[float]]:
+    """Seconds per run of the kernel and of numpy (if any), taking turns."""
+    tk, tnp = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        run_kernel()
+        tk.append(time.perf_counter() - t0)
+        if run_np is not None:
+            t0 = time.perf_counter()
+            run_np()
+            tnp.append(time.perf_counter() - t0)
+    return tk, tnp
+
+
+def _time_case(np, fn, case: tuple, dtype: str, operands: tuple, reps: int) -> dict:
+    """One row: the kernel (checked against numpy in f32) and, for f32, numpy, interleaved."""
+    label, m, n, k, b_t, tile = case
+    a, b, ref = operands
+    aa, bb, c = _operands(np, a, b, b_t, dtype)
+    params = _call_params(aa, bb, c, tile)  # kept alive: the kernel reads them by address
+    addrs = [ctypes.addressof(p) for p in params]
+
+    def run_kernel() -> None:
+        for ad in addrs:
+            if fn(ad, None, None) != 0:
+                raise RuntimeError("kernel returned non-zero")
+
+    _warm_up(run_kernel)
+    if dtype == "f32":
+        err = float(np.max(np.abs(c - ref)) / np.max(np.abs(ref)))
+        assert err < 1e-5, (label, err)
+    run_np = (lambda: a @ b) if dtype == "f32" else None
+    if run_np is not None:
+        run_np()
+    tk, tnp = _interleaved(run_kernel, run_np, reps)
+    flops = 2.0 * m * n * k
+    return {
+        "case": label,
+        "dtype": dtype,
+        "kernel_gflops": flops / statistics.median(tk) / 1e9,
+        "numpy_gflops": flops / statistics.median(tnp) / 1e9 if tnp else None,
+        "calls": len(addrs),
+    }
+
+
+def _worker(args) -> None:
+    """Every case and dtype, printed as one JSON line."""
+    import numpy as np
+
+    kernels = _load_kernels(args.lib, args.dtypes)
+    info = _blas_info()
     rng = np.random.default_rng(0)
     rows = []
-    for label, m, n, k, b_t, tile in CASES:
+    for case in CASES:
+        _, m, n, k, b_t, _ = case
         a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
         b = rng.uniform(-1, 1, (n, k)).astype(np.float32).T if b_t else None
         if b is None:
             b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
-        ref = a @ b
+        operands = (a, b, a @ b)
         for dtype in args.dtypes:
-            if dtype == "f32":
-                aa, bb, c = a, b, np.empty((m, n), np.float32)
-            elif dtype == "f16":
-                aa, bb, c = a.astype(np.float16), b.astype(np.float16), np.empty((m, n), np.float16)
-            else:  # bf16 (truncated, only timing matters)
-                aa = (a.view(np.uint32) >> 16).astype(np.uint16)
-                bb = (np.ascontiguousarray(b).view(np.uint32) >> 16).astype(np.uint16)
-                bb = np.ascontiguousarray(bb.T).T if b_t else bb
-                c = np.empty((m, n), np.uint16)
-            if tile is None:
-                plist = [_view_params(aa, bb, c)]
-            else:
-                tm, tn = tile
-                plist = [
-                    _view_params(aa[i : i + tm], bb[:, j : j + tn], c[i : i + tm, j : j + tn])
-                    for i in range(0, m, tm)
-                    for j in range(0, n, tn)
-                ]
-            fn = kernels[dtype]
-            addrs = [ctypes.addressof(p) for p in plist]
-
-            def run_kernel(fn=fn, addrs=addrs):
-                for ad in addrs:
-                    if fn(ad, None, None) != 0:
-                        raise RuntimeError("kernel returned non-zero")
-
-            run_kernel()  # a check, and the first of the warm-up calls
-            # The first ~10 calls in a process are slower (the heap grows and new pages fault
-            # in): warm up for 20 calls or 50 ms before timing.
-            warm_start = time.perf_counter()
-            for _ in range(19):
-                if time.perf_counter() - warm_start > 0.05:
-                    break
-                run_kernel()
-            if dtype == "f32":
-                err = float(np.max(np.abs(c - ref)) / np.max(np.abs(ref)))
-                assert err < 1e-5, (label, err)
-            run_np = (lambda aa=a, bb=b: aa @ bb) if dtype == "f32" else None
-            if run_np is not None:
-                run_np()
-            tk, tnp = [], []
-            for _ in range(args.reps):
-                t0 = time.perf_counter()
-                run_kernel()
-                tk.append(time.perf_counter() - t0)
-                if run_np is not None:
-                    t0 = time.perf_counter()
-                    run_np()
-                    tnp.append(time.perf_counter() - t0)
-            flops = 2.0 * m * n * k
-            rows.append(
-                {
-                    "case": label,
-                    "dtype": dtype,
-                    "kernel_gflops": flops / statistics.median(tk) / 1e9,
-                    "numpy_gflops": flops / statistics.median(tnp) / 1e9 if tnp else None,
-                    "calls": len(addrs),
-                }
-            )
+            rows.append(_time_case(np, kernels[dtype], case, dtype, operands, args.reps))
     print(json.dumps({"info": info, "rows": rows}))
 
 
@@ -201,6 +236,36 @@ def run_worker(args, coretype: str | None) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _print_table(coretype: str | None, res: dict, peak: float | None) -> None:
+    """One worker's rows, under what numpy's BLAS was."""
+    tpc = res["info"]["threadpoolctl"]
+    used = (
+        ", ".join(
+            f"{d['internal_api']} {d['version']} kernel={d['architecture']} "
+            f"threads={d['num_threads']}"
+            for d in tpc
+        )
+        if tpc
+        else "threadpoolctl not installed"
+    )
+    print(f"\nnumpy with OPENBLAS_CORETYPE={coretype if coretype is not None else '(unset)'}: {used}")
+    head = f"{'case (MxNxK)':<22}{'dtype':<6}{'calls':>6}{'kernel GF/s':>13}"
+    head += f"{'numpy GF/s':>12}{'kernel/numpy':>14}"
+    if peak is not None:
+        head += f"{'% peak':>8}"
+    print(head)
+    for r in res["rows"]:
+        line = f"{r['case']:<22}{r['dtype']:<6}{r['calls']:>6}{r['kernel_gflops']:>13.1f}"
+        if r["numpy_gflops"]:
+            ratio = r["kernel_gflops"] / r["numpy_gflops"]
+            line += f"{r['numpy_gflops']:>12.1f}{ratio:>14.2f}"
+        else:
+            line += f"{'-':>12}{'-':>14}"
+        if peak is not None:
+            line += f"{100 * r['kernel_gflops'] / peak:>8.0f}"
+        print(line)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--lib", default=os.environ.get("MIPSC_PLUGIN") or str(DEFAULT_LIB))
@@ -229,32 +294,7 @@ def main() -> None:
     results = [(ct, run_worker(args, ct)) for ct in coretypes]
 
     for ct, res in results:
-        tpc = res["info"]["threadpoolctl"]
-        used = (
-            ", ".join(
-                f"{d['internal_api']} {d['version']} kernel={d['architecture']} "
-                f"threads={d['num_threads']}"
-                for d in tpc
-            )
-            if tpc
-            else "threadpoolctl not installed"
-        )
-        print(f"\nnumpy with OPENBLAS_CORETYPE={ct if ct is not None else '(unset)'}: {used}")
-        head = f"{'case (MxNxK)':<22}{'dtype':<6}{'calls':>6}{'kernel GF/s':>13}"
-        head += f"{'numpy GF/s':>12}{'kernel/numpy':>14}"
-        if peak is not None:
-            head += f"{'% peak':>8}"
-        print(head)
-        for r in res["rows"]:
-            line = f"{r['case']:<22}{r['dtype']:<6}{r['calls']:>6}{r['kernel_gflops']:>13.1f}"
-            if r["numpy_gflops"]:
-                ratio = r["kernel_gflops"] / r["numpy_gflops"]
-                line += f"{r['numpy_gflops']:>12.1f}{ratio:>14.2f}"
-            else:
-                line += f"{'-':>12}{'-':>14}"
-            if peak is not None:
-                line += f"{100 * r['kernel_gflops'] / peak:>8.0f}"
-            print(line)
+        _print_table(ct, res, peak)
     print(f"\n(median of {args.reps} interleaved runs per case; 1 thread; numpy: a @ b)")
 
 

@@ -60,7 +60,6 @@ def check_model(entry: dict[str, Any], data: Path, bin_dir: Path, work: Path) ->
             str(vmfb),
         ]
     )
-
     npz = np.load(data / f"{name}.npz")
     cmd = [
         str(bin_dir / "iree-run-module"),
@@ -71,26 +70,34 @@ def check_model(entry: dict[str, Any], data: Path, bin_dir: Path, work: Path) ->
     if "parameters" in entry:
         params = entry["parameters"]
         cmd.append(f"--parameters={params['scope']}={data / params['file']}")
-    for spec in entry["inputs"]:
-        arr = npz[spec["key"]]
-        if spec["dtype"] == "bf16":
-            # numpy has no bf16, so pass the raw bits with an explicit shape and type.
-            path = work / f"{name}_{spec['key']}.bin"
-            arr.astype(np.uint16).tofile(path)
-            shape = "x".join(str(d) for d in arr.shape)
-            cmd.append(f"--input={shape}x{spec['dtype']}=@{path}")
-        else:
-            path = work / f"{name}_{spec['key']}.npy"
-            np.save(path, arr)
-            cmd.append(f"--input=@{path}")
-    out_paths = []
-    for spec in entry["outputs"]:
-        suffix = "bin" if spec["dtype"] == "bf16" else "npy"
-        path = work / f"{name}_{spec['key']}.{suffix}"
-        out_paths.append(path)
-        cmd.append(f"--output=@{path}")
+    cmd += [
+        _input_flag(spec, npz[spec["key"]], work / f"{name}_{spec['key']}")
+        for spec in entry["inputs"]
+    ]
+    out_paths = [
+        work / f"{name}_{spec['key']}.{'bin' if spec['dtype'] == 'bf16' else 'npy'}"
+        for spec in entry["outputs"]
+    ]
+    cmd += [f"--output=@{path}" for path in out_paths]
     run(cmd)
+    return _worst_error(entry, npz, out_paths)
 
+
+def _input_flag(spec: dict[str, Any], arr: np.ndarray, stem: Path) -> str:
+    """An input written next to the module, as iree-run-module's --input flag."""
+    if spec["dtype"] == "bf16":
+        # numpy has no bf16, so pass the raw bits with an explicit shape and type.
+        path = stem.with_suffix(".bin")
+        arr.astype(np.uint16).tofile(path)
+        shape = "x".join(str(d) for d in arr.shape)
+        return f"--input={shape}x{spec['dtype']}=@{path}"
+    path = stem.with_suffix(".npy")
+    np.save(path, arr)
+    return f"--input=@{path}"
+
+
+def _worst_error(entry: dict[str, Any], npz: Any, out_paths: list[Path]) -> float:
+    """The max abs error of the outputs against torch's; raises past the tolerance."""
     tol = entry["tolerance"]
     worst = 0.0
     for spec, path in zip(entry["outputs"], out_paths, strict=True):

@@ -489,6 +489,12 @@ def export_case(case: Case, out_dir: Path) -> dict[str, Any]:
         result = module(*run_args)
     outputs = result if isinstance(result, tuple) else (result,)
 
+    _save_arrays(out_dir / f"{case.name}.npz", run_args, outputs)
+    return _manifest_entry(case, files, run_args, outputs, weights_form(text))
+
+
+def _save_arrays(path: Path, run_args: tuple, outputs: tuple) -> None:
+    """The inputs (arg0, ...) and torch's outputs (out0, ...) as an .npz; bf16 as bits."""
     arrays: dict[str, np.ndarray] = {}
     for i, t in enumerate(run_args):
         arrays[f"arg{i}"] = to_numpy(t)
@@ -496,7 +502,13 @@ def export_case(case: Case, out_dir: Path) -> dict[str, Any]:
         arrays[f"out{i}"] = to_numpy(t)
     if any(t.dtype == torch.bfloat16 for t in (*run_args, *outputs)):
         arrays["note"] = np.array(BF16_NOTE)
-    np.savez(out_dir / f"{case.name}.npz", **arrays)
+    np.savez(path, **arrays)
+
+
+def _manifest_entry(
+    case: Case, files: list[str], run_args: tuple, outputs: tuple, weights: str
+) -> dict[str, Any]:
+    """The case's entry in manifest.json."""
 
     def describe(ts: tuple[torch.Tensor, ...], prefix: str) -> list[dict[str, Any]]:
         return [
@@ -512,7 +524,7 @@ def export_case(case: Case, out_dir: Path) -> dict[str, Any]:
         "inputs": describe(run_args, "arg"),
         "outputs": describe(outputs, "out"),
         "dynamic": case.dynamic_shapes is not None,
-        "weights": weights_form(text),
+        "weights": weights,
         "tolerance": case.tolerance,
     }
     if case.compile_flags:

@@ -51,6 +51,59 @@ def _dims(text: str, count: int) -> list[int]:
     return [int(p) for p in parts]
 
 
+def _tile_params(args, m: int, n: int, k: int, tm: int, tn: int) -> tuple[list, tuple]:
+    """(one MatmulParams per output tile, the arrays they point into: keep them alive)."""
+    rng = np.random.default_rng(0)
+    st = STORAGE[args.dtype]
+    a = (rng.integers(-3, 4, (m, k))).astype(st)
+    b_store = (rng.integers(-3, 4, (n, k) if args.bt else (k, n))).astype(st)
+    bs0, bs1 = (1, k) if args.bt else (n, 1)  # B[q, j] at q * bs0 + j * bs1
+    c = np.zeros((m, n), st)
+    tiles = [
+        MatmulParams(
+            a.ctypes.data, i * k, k, 1, b_store.ctypes.data, j * bs1, bs0, bs1,
+            c.ctypes.data, i * n + j, n, 1,
+            min(tm, m - i), min(tn, n - j), k, 0,
+        )
+        for i in range(0, m, tm)
+        for j in range(0, n, tn)
+    ]  # fmt: skip
+    return tiles, (a, b_store, c)
+
+
+def _profile(lib, kernel, tiles: list, reps: int) -> tuple[list, list, float]:
+    """(cycles per part, calls per part, seconds) of `reps` rounds over the tiles, after two
+    warm-up rounds."""
+    cycles = (ctypes.c_uint64 * (CALL + 1))()
+    calls = (ctypes.c_uint64 * (CALL + 1))()
+    for rep in range(-2, reps):
+        if rep == 0:
+            lib.mips_debug_profile(cycles, calls)  # drop the warm-up rounds
+            start = time.perf_counter()
+        for p in tiles:
+            if kernel(ctypes.byref(p), None, None) != 0:
+                raise SystemExit("the kernel rejected a tile")
+    seconds = time.perf_counter() - start
+    lib.mips_debug_profile(cycles, calls)
+    return list(cycles), list(calls), seconds
+
+
+def _print_parts(cycles: list, calls: list, reps: int) -> None:
+    """Each part's share of the cycles, its calls per round and cycles per call."""
+    total = cycles[CALL]
+    plain = cycles[0] / calls[0] if calls[0] else float("nan")
+    print(f"  {'part':<38}{'share':>7}{'calls/round':>13}{'cycles/call':>13}{'vs plain':>10}")
+    for i, name in enumerate(PARTS):
+        if calls[i]:
+            per = cycles[i] / calls[i]
+            print(
+                f"  {name:<38}{100 * cycles[i] / total:>6.1f}%{calls[i] / reps:>13.0f}"
+                f"{per:>13.0f}{per / plain:>9.2f}x"
+            )
+    rest = total - sum(cycles[:CALL])
+    print(f"  {'the rest (loops, allocation, stores)':<38}{100 * rest / total:>6.1f}%")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("shape", help="MxNxK")
@@ -70,50 +123,14 @@ def main() -> None:
         print("note: bf16 runs with MIPSC_DISABLE_AMX unset may take the AMX path, not profiled")
     kernel = getattr(lib, f"mips_matmul_{args.dtype}")
     kernel.argtypes = [ctypes.c_void_p] * 3
-    cycles = (ctypes.c_uint64 * (CALL + 1))()
-    calls = (ctypes.c_uint64 * (CALL + 1))()
-
-    rng = np.random.default_rng(0)
-    st = STORAGE[args.dtype]
-    a = (rng.integers(-3, 4, (m, k))).astype(st)
-    b_store = (rng.integers(-3, 4, (n, k) if args.bt else (k, n))).astype(st)
-    bs0, bs1 = (1, k) if args.bt else (n, 1)  # B[q, j] at q * bs0 + j * bs1
-    c = np.zeros((m, n), st)
-    tiles = [
-        MatmulParams(
-            a.ctypes.data, i * k, k, 1, b_store.ctypes.data, j * bs1, bs0, bs1,
-            c.ctypes.data, i * n + j, n, 1,
-            min(tm, m - i), min(tn, n - j), k, 0,
-        )
-        for i in range(0, m, tm)
-        for j in range(0, n, tn)
-    ]  # fmt: skip
-    for rep in range(-2, args.reps):
-        if rep == 0:
-            lib.mips_debug_profile(cycles, calls)  # drop the warm-up rounds
-            start = time.perf_counter()
-        for p in tiles:
-            if kernel(ctypes.byref(p), None, None) != 0:
-                raise SystemExit("the kernel rejected a tile")
-    seconds = time.perf_counter() - start
-    lib.mips_debug_profile(cycles, calls)
-
+    tiles, _arrays = _tile_params(args, m, n, k, tm, tn)
+    cycles, calls, seconds = _profile(lib, kernel, tiles, args.reps)
     total = cycles[CALL]
-    plain = cycles[0] / calls[0] if calls[0] else float("nan")
     print(
         f"{m}x{n}x{k} {args.dtype}, {len(tiles)} tiles of {tm}x{tn}, one thread, {args.reps} "
         f"rounds: {total / args.reps / 1e6:.1f} M TSC cycles per product"
     )
-    print(f"  {'part':<38}{'share':>7}{'calls/round':>13}{'cycles/call':>13}{'vs plain':>10}")
-    for i, name in enumerate(PARTS):
-        if calls[i]:
-            per = cycles[i] / calls[i]
-            print(
-                f"  {name:<38}{100 * cycles[i] / total:>6.1f}%{calls[i] / args.reps:>13.0f}"
-                f"{per:>13.0f}{per / plain:>9.2f}x"
-            )
-    rest = total - sum(cycles[:CALL])
-    print(f"  {'the rest (loops, allocation, stores)':<38}{100 * rest / total:>6.1f}%")
+    _print_parts(cycles, calls, args.reps)
     # Every FMA runs in a microkernel: their cycles, in seconds, give the microkernels' own rate.
     tsc_hz = total / seconds
     ukr = sum(cycles[:5]) / tsc_hz

@@ -41,9 +41,10 @@ def compile(module: _Any, *example_args: _Any, **options: _Any) -> CompiledModel
     """Compile a torch `nn.Module` called on `example_args` (tensors or numpy arrays) into a
     model called like it, whose float matmuls run in mipsc's kernels.
 
-    Options: `dynamic_shapes` (torch.export's, or `({0: "batch"},)`), `external_weights`,
-    `target_cpu`, `kernel_backend`, `workers`, `iree_flags`, `plugin`; see
-    `mipsc.compiled.compile`. Needs `pip install 'mipsc[torch]'`.
+    Options: `dynamic_shapes` (torch.export's, or `({0: "batch"},)`), `plugin`, `options` (a
+    `mipsc.options.CompileOptions`) or any of its fields as a keyword (`external_weights`,
+    `target_cpu`, `kernel_backend`, `workers`, `iree_flags`); see `mipsc.compiled.compile`.
+    Needs `pip install 'mipsc[torch]'`.
     """
     from mipsc.compiled import compile as compile_model
 

@@ -80,6 +80,7 @@ def compile_backends(
     work: Path, m: int, n: int, k: int, dtype: str, openblas: bool = False
 ) -> dict[str, Path]:
     """The .vmfb of each IREE-based backend for one shape."""
+    from mipsc.options import CompileOptions
     from mipsc.pipeline import compile_module
 
     text = mm_module(m, n, k, dtype)
@@ -87,7 +88,9 @@ def compile_backends(
     compile_module(text, "bench.mlir", paths["mipsc"])
     if openblas and dtype == "f32":
         paths[OPENBLAS_BACKEND] = work / f"mipsc_openblas_{m}x{n}x{k}_{dtype}.vmfb"
-        compile_module(text, "bench.mlir", paths[OPENBLAS_BACKEND], kernel_backend="openblas")
+        compile_module(
+            text, "bench.mlir", paths[OPENBLAS_BACKEND], CompileOptions(kernel_backend="openblas")
+        )
     paths["iree-best"] = work / f"iree_{m}x{n}x{k}_{dtype}.vmfb"
     compile_mlir(text, paths["iree-best"], extra_flags=IREE_BEST_FLAGS)
     return paths

@@ -17,17 +17,19 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipelineCallbackType
 
-from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
+from mipsc.backend.iree_compile import MlirText
 from mipsc.diagnostics import MipscError
-from mipsc.ir import make_context, parse_module, print_module, split_chunks
-from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS
+from mipsc.frontends.source import model_path, read_model
+from mipsc.ir import print_module, split_chunks
+from mipsc.options import CompileOptions, option_specs
 from mipsc.pipeline import (
     EMIT_STAGES,
+    ParsedModule,
     build_pipeline,
     compile_module,
+    compile_passes,
     describe_passes,
-    lower_module,
-    run_pipeline,
+    lower,
 )
 from mipsc.remarks import collect_remarks, format_report
 
@@ -61,28 +63,17 @@ def _user_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def read_input(path: str) -> tuple[str, str]:
-    """(text, display name) of a file, or of stdin for `-`."""
-    if path == "-":
-        return sys.stdin.read(), "<stdin>"
-    try:
-        return Path(path).read_text(encoding="utf-8"), path
-    except FileNotFoundError:
-        raise MipscError(f"cannot read '{path}': no such file") from None
-    except IsADirectoryError:
-        raise MipscError(f"cannot read '{path}': it is a directory") from None
-    except UnicodeDecodeError as err:
-        raise MipscError(f"cannot read '{path}': not UTF-8 text ({err.reason})") from None
-    except OSError as err:
-        raise MipscError(f"cannot read '{path}': {err.strerror}") from None
-
-
-def write_output(text: str, path: str | None) -> None:
+def write_output(text: str | MlirText, path: str | None) -> None:
+    """`text` to the file `path`, or to stdout for None or `-`; piece by piece (an MlirText's
+    weights are never joined into one more copy)."""
+    pieces = text if isinstance(text, MlirText) else MlirText(text)
     if path is None or path == "-":
-        click.echo(text, nl=False)
+        for chunk in pieces.chunks():
+            click.echo(chunk, nl=False)
         return
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        with Path(path).open("w", encoding="utf-8") as file:
+            pieces.write(file)
     except OSError as err:
         raise MipscError(f"cannot write '{path}': {err.strerror}") from None
 
@@ -151,6 +142,11 @@ def _with_pass_flags(command: F) -> F:
     "--print-debuginfo", is_flag=True, help="Print each op's source location as loc(...)."
 )
 @click.option(
+    "--print-op-generic",
+    is_flag=True,
+    help="Print every op in the generic form, as mlir-opt's --mlir-print-op-generic.",
+)
+@click.option(
     "--remarks",
     is_flag=True,
     help="Report, on stderr, what each pass decided about each op and why.",
@@ -170,6 +166,7 @@ def opt(
     output: str | None,
     print_between_passes: bool,
     print_debuginfo: bool,
+    print_op_generic: bool,
     remarks: bool,
     split_input_file: bool,
     list_passes: bool,
@@ -185,37 +182,53 @@ def opt(
         return
     spec = ",".join(p for p in [pipeline, *ctx.meta.get("mipsc_pass_flags", [])] if p)
     build_pipeline(spec)  # a bad pipeline is reported before reading any input
-    text, name, _ = read_model(input_file, external_weights=False)
+    text, name, _ = read_model(input_file, options=CompileOptions(external_weights=False))
     # With --split-input-file each chunk is its own module; an error in one is reported and
     # the others still run.
     # Chunks go to stdout as they finish, so their output interleaves with their errors.
     to_stdout = output in (None, "-")
+    printing = (print_debuginfo, print_op_generic)
     outputs: list[str] = []
     failed = False
     for index, chunk in enumerate(split_chunks(text) if split_input_file else [text]):
         try:
-            chunk_ctx = make_context()
-            module = parse_module(chunk_ctx, chunk, name)
-            show = _between_passes_printer(chunk_ctx) if print_between_passes else None
-            with collect_remarks() as collected:
-                run_pipeline(chunk_ctx, module, build_pipeline(spec, show))
-            if remarks:
-                for remark in collected:
-                    click.echo(str(remark), err=True)
-            printed = ("// -----\n" if index else "") + print_module(
-                chunk_ctx, module, debuginfo=print_debuginfo
+            printed = ("// -----\n" if index else "") + _opt_one(
+                chunk, name, spec, print_between_passes, printing, remarks
             )
-            if to_stdout:
-                click.echo(printed, nl=False)
-            else:
-                outputs.append(printed)
         except MipscError as err:
             click.echo(err.render(), err=True)
             failed = True
+            continue
+        if to_stdout:
+            click.echo(printed, nl=False)
+        else:
+            outputs.append(printed)
     if not to_stdout:
         write_output("".join(outputs), output)
     if failed:
         sys.exit(1)
+
+
+def _opt_one(
+    text: str,
+    name: str,
+    spec: str,
+    between_passes: bool,
+    printing: tuple[bool, bool],
+    remarks: bool,
+) -> str:
+    """One module through `mipsc opt`: parsed (its blobs too: `opt` shows what xDSL reads),
+    the passes of `spec` run, printed (with (debuginfo, generic) `printing`); its remarks on
+    stderr with `remarks`."""
+    parsed = ParsedModule.parse(text, name, keep_resources_apart=False)
+    show = _between_passes_printer(parsed.ctx) if between_passes else None
+    with collect_remarks() as collected:
+        parsed.run(build_pipeline(spec, show))
+    if remarks:
+        for remark in collected:
+            click.echo(str(remark), err=True)
+    debuginfo, generic = printing
+    return print_module(parsed.ctx, parsed.module, debuginfo=debuginfo, generic=generic)
 
 
 def _progress(verbose: bool) -> Callable[[str], None]:
@@ -223,6 +236,26 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     if not (verbose or sys.stderr.isatty()):
         return lambda _msg: None
     return lambda msg: click.echo(f"mipsc: {msg}", err=True)
+
+
+def _with_compile_options(command: F) -> F:
+    """One flag per CompileOptions field that has one (see mipsc.options.OptionSpec); the
+    command gets them as keywords named as the fields."""
+    for field, spec in reversed(option_specs()):
+        kind: Any = None
+        if spec.choices:
+            kind = click.Choice(spec.choices)
+        elif spec.int_range is not None:
+            kind = click.IntRange(*spec.int_range)
+        command = click.option(
+            spec.flags_for(field.name),
+            field.name,
+            type=kind,
+            default=field.default,
+            show_default=field.default not in (None, 0),
+            help=spec.help,
+        )(command)
+    return command
 
 
 @main.command(
@@ -265,36 +298,7 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     help="For a model.py:NAME input: make dim DIM of input INPUT (both from 0) dynamic; dims "
     "given one NAME are one size (e.g. 0:0=batch 1:0=batch).",
 )
-@click.option(
-    "--external-weights/--inline-weights",
-    default=None,
-    help="For .py and .onnx inputs: put the weights in OUT's name with .irpa (run with "
-    "--parameters=FILE.irpa), or inline them in the module. Default: external above 16 MiB.",
-)
-@click.option(
-    "--target-cpu",
-    default=DEFAULT_TARGET_CPU,
-    show_default=True,
-    help="CPU for IREE's own code (--iree-llvmcpu-target-cpu).",
-)
-@click.option(
-    "--kernel-backend",
-    type=click.Choice(KERNEL_BACKENDS),
-    default=DEFAULT_BACKEND,
-    show_default=True,
-    help="The kernel library the matmuls call. builtin: mipsc's own kernels. openblas: f32 "
-    "matmuls call OpenBLAS's sgemm per tile, single-threaded (IREE's workers own the threads); "
-    "f16/bf16 stay on the builtin kernels, since scipy-openblas32 has no half-precision gemm. "
-    "Running such a module needs OpenBLAS: `pip install scipy-openblas32`, or "
-    "MIPSC_OPENBLAS_LIB=/path/to/libopenblas.so.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(0, 256),
-    default=0,
-    help="The cores the matmuls' output tiles are chosen for (IREE runs one workgroup per "
-    "worker at a time). Default: this machine's cores, as for --target-cpu=host.",
-)
+@_with_compile_options
 @click.option(
     "--print-debuginfo",
     is_flag=True,
@@ -323,13 +327,10 @@ def compile(
     emit: str,
     example_inputs: tuple[str, ...],
     dynamic_dims: tuple[str, ...],
-    external_weights: bool | None,
-    target_cpu: str,
-    kernel_backend: str,
-    workers: int,
     print_debuginfo: bool,
     verbose: bool,
     report: bool,
+    **option_values: Any,
 ) -> None:
     """Compile FILE into an IREE module whose matmuls run in the mipsc kernel plugin.
 
@@ -346,7 +347,35 @@ def compile(
     for the local llvm-cpu target. Extra --iree-* flags are passed on to iree-compile. Run the
     result with `mipsc run`, or with iree-run-module --executable_plugin=$(mipsc plugin-path).
     """
-    for flag in ctx.args:
+    options = CompileOptions(iree_flags=_iree_flags(ctx.args), **option_values)
+    if emit == "vmfb" and input_file == "-" and not output:
+        # Checked before reading: otherwise the user types a whole module first.
+        raise MipscError("reading from stdin needs -o OUT.vmfb")
+    progress = _progress(verbose)
+    default_out = model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
+    text, name = _read_for_compile(
+        input_file, output, emit, default_out, example_inputs, dynamic_dims, options, progress
+    )
+    with collect_remarks() as collected:
+        if emit == "torch":
+            write_output(text, output)
+        elif emit != "vmfb":
+            parsed = lower(text, name, compile_passes(options, emit), progress)
+            write_output(parsed.printed(debuginfo=print_debuginfo), output)
+        elif output == "-":
+            _compile_to_stdout(text, name, options, progress)
+        else:
+            out = Path(output) if output else default_out
+            show = _command_printer(ctx, options) if verbose else None
+            compile_module(text, name, out, options, progress=progress, show_command=show)
+            progress(f"wrote {out}")
+    if report:
+        click.echo(format_report(collected), err=True)
+
+
+def _iree_flags(args: list[str]) -> tuple[str, ...]:
+    """`mipsc compile`'s extra arguments: --iree-* flags for iree-compile, nothing else."""
+    for flag in args:
         if not flag.startswith("-"):
             raise MipscError(
                 f"unexpected argument '{flag}': compile takes one FILE, and --iree-* flags "
@@ -354,79 +383,48 @@ def compile(
             )
         if not flag.startswith("--iree-"):
             raise MipscError(f"unknown option '{flag}' (only --iree-* flags go to iree-compile)")
-    if emit == "vmfb" and input_file == "-" and not output:
-        # Checked before reading: otherwise the user types a whole module first.
-        raise MipscError("reading from stdin needs -o OUT.vmfb")
-    progress = _progress(verbose)
-    default_out = _model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
-    weights_file = (
-        Path(output).with_suffix(".irpa")
-        if output and output != "-"
-        else default_out.with_suffix(".irpa")
-    )
+    return tuple(args)
+
+
+def _read_for_compile(
+    input_file: str,
+    output: str | None,
+    emit: str,
+    default_out: Path,
+    example_inputs: tuple[str, ...],
+    dynamic_dims: tuple[str, ...],
+    options: CompileOptions,
+    progress: Callable[[str], None],
+) -> tuple[str, str]:
+    """(torch MLIR text, its name) of FILE; says where the weights went when an export wrote
+    them to an .irpa (beside OUT)."""
+    out = Path(output) if output and output != "-" else default_out
     text, name, written = read_model(
         input_file,
         example_inputs=example_inputs,
         dynamic_dims=dynamic_dims,
-        external_weights=external_weights,
-        parameters_file=weights_file,
+        options=options,
+        parameters_file=out.with_suffix(".irpa"),
         progress=progress,
     )
     if written is not None:
-        run_out = output if output and output != "-" else str(default_out)
-        how = f": run with `mipsc run {run_out} --parameters={written} ...`"
+        how = f": run with `mipsc run {out} --parameters={written} ...`"
         click.echo(
             f"mipsc: the weights are in {written} (scope 'model')"
             + (how if emit == "vmfb" else ""),
             err=True,
         )
-    with collect_remarks() as collected:
-        if emit == "torch":
-            write_output(text, output)
-        elif emit != "vmfb":
-            lowered = lower_module(
-                text,
-                name,
-                stage=emit,
-                debuginfo=print_debuginfo,
-                kernel_backend=kernel_backend,
-                workers=workers,
-                progress=progress,
-            )
-            write_output(lowered, output)
-        elif output == "-":
-            _compile_to_stdout(text, name, target_cpu, ctx.args, kernel_backend, workers, progress)
-        else:
-            out = Path(output) if output else default_out
-            compile_module(
-                text,
-                name,
-                out,
-                target_cpu=target_cpu,
-                extra_flags=ctx.args,
-                kernel_backend=kernel_backend,
-                workers=workers,
-                progress=progress,
-                show_command=_command_printer(ctx) if verbose else None,
-            )
-            progress(f"wrote {out}")
-    if report:
-        click.echo(format_report(collected), err=True)
+    return text, name
 
 
-def _command_printer(ctx: click.Context) -> Callable[[list[str]], None]:
+def _command_printer(ctx: click.Context, options: CompileOptions) -> Callable[[list[str]], None]:
     """Prints iree-compile's exact command line, fed by the mipsc command that prints the same
     module (iree-compile reads it on stdin): copy, paste, and it runs."""
     p = ctx.params
     mipsc = ["mipsc", "compile", p["input_file"], "--emit=iree-input", "--print-debuginfo"]
     mipsc += [f"--example-input={spec}" for spec in p["example_inputs"]]
     mipsc += [f"--dynamic-dim={spec}" for spec in p["dynamic_dims"]]
-    if p["external_weights"] is not None:
-        mipsc.append("--external-weights" if p["external_weights"] else "--inline-weights")
-    if p["kernel_backend"] != DEFAULT_BACKEND:
-        mipsc.append(f"--kernel-backend={p['kernel_backend']}")
-    if p["workers"]:
-        mipsc.append(f"--workers={p['workers']}")
+    mipsc += options.command_line(lowering_only=True)
 
     def show(command: list[str]) -> None:
         if command[1] != "-":  # a large module goes through a temporary file
@@ -441,93 +439,8 @@ def _command_printer(ctx: click.Context) -> Callable[[list[str]], None]:
     return show
 
 
-def _model_path(input_file: str) -> Path:
-    """The file part of FILE (`model.py:make_model` → model.py)."""
-    if input_file == "-":
-        return Path("stdin")
-    return Path(input_file.split(":", 1)[0] if ".py:" in input_file else input_file)
-
-
-def read_model(
-    input_file: str,
-    *,
-    example_inputs: tuple[str, ...] = (),
-    dynamic_dims: tuple[str, ...] = (),
-    external_weights: bool | None = None,
-    parameters_file: Path | None = None,
-    progress: Callable[[str], None] = lambda _msg: None,
-) -> tuple[str, str, Path | None]:
-    """(torch MLIR text, name for diagnostics, the .irpa written or None) of any input kind:
-    MLIR text, an .onnx file, or a module named in a Python file."""
-    if input_file.endswith(".onnx"):
-        from mipsc.frontends.from_onnx import import_onnx
-
-        if example_inputs or dynamic_dims:
-            raise MipscError(
-                "--example-input and --dynamic-dim are for model.py:NAME inputs; an ONNX file "
-                "carries its input shapes"
-            )
-        text, written = import_onnx(
-            Path(input_file),
-            external_weights=external_weights,
-            parameters_file=parameters_file,
-            progress=progress,
-        )
-        return text, f"<{input_file} as torch MLIR>", written
-    from mipsc.frontends.from_torch import is_python_spec
-
-    if is_python_spec(input_file):
-        return _export_python(
-            input_file, example_inputs, dynamic_dims, external_weights, parameters_file, progress
-        )
-    if example_inputs or dynamic_dims:
-        raise MipscError(
-            "--example-input and --dynamic-dim are for model.py:NAME inputs; an MLIR file "
-            "carries its input shapes"
-        )
-    text, name = read_input(input_file)
-    return text, name, None
-
-
-def _export_python(
-    spec: str,
-    example_inputs: tuple[str, ...],
-    dynamic_dims: tuple[str, ...],
-    external_weights: bool | None,
-    parameters_file: Path | None,
-    progress: Callable[[str], None],
-) -> tuple[str, str, Path | None]:
-    from mipsc import runtime
-    from mipsc.frontends.from_torch import dynamic_dims_spec, export_module, load_python_model
-
-    arrays = [runtime.parse_example_input(s, seed=i) for i, s in enumerate(example_inputs)]
-    progress(f"loading {spec}")
-    module, examples = load_python_model(spec)
-    args: tuple[object, ...] = tuple(arrays) if arrays else (examples or ())
-    if not args:
-        raise MipscError(
-            f"{spec} needs example inputs to be exported: give one --example-input per "
-            "argument of its forward, e.g. --example-input 4x8xf32"
-        )
-    progress(f"exporting {spec} with iree-turbine (aot.export)")
-    exported = export_module(
-        module,
-        args,
-        dynamic_shapes=dynamic_dims_spec(dynamic_dims, len(args)),
-        external_weights=external_weights,
-        parameters_file=parameters_file,
-    )
-    return exported.mlir, f"<{spec} export>", exported.parameters
-
-
 def _compile_to_stdout(
-    text: str,
-    name: str,
-    target_cpu: str,
-    extra_flags: list[str],
-    kernel_backend: str,
-    workers: int,
-    progress: Callable[[str], None],
+    text: str, name: str, options: CompileOptions, progress: Callable[[str], None]
 ) -> None:
     """`-o -`: the .vmfb goes to stdout (for pipes), never into a terminal."""
     stdout = sys.stdout.buffer
@@ -535,16 +448,7 @@ def _compile_to_stdout(
         raise MipscError("refusing to write a binary .vmfb to a terminal; use -o FILE.vmfb")
     with tempfile.TemporaryDirectory(prefix="mipsc-") as tmp:
         out = Path(tmp) / "out.vmfb"
-        compile_module(
-            text,
-            name,
-            out,
-            target_cpu=target_cpu,
-            extra_flags=extra_flags,
-            kernel_backend=kernel_backend,
-            workers=workers,
-            progress=progress,
-        )
+        compile_module(text, name, out, options, progress=progress)
         stdout.write(out.read_bytes())
         stdout.flush()
 

@@ -11,12 +11,11 @@ import hashlib
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
-from mipsc.kernel_abi import DEFAULT_BACKEND
+from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 from mipsc.pipeline import compile_module
 from mipsc.remarks import Remark, collect_remarks, format_report
 
@@ -99,29 +98,28 @@ def compile(
     module: Any,
     *example_args: Any,
     dynamic_shapes: Any = None,
-    external_weights: bool | None = None,
-    target_cpu: str = DEFAULT_TARGET_CPU,
-    kernel_backend: str = DEFAULT_BACKEND,
-    workers: int = 0,
-    iree_flags: Sequence[str] = (),
+    options: CompileOptions = DEFAULT_OPTIONS,
     plugin: str | Path | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
     strict_export: bool = True,
+    **option_values: Any,
 ) -> CompiledModel:
     """Compile a PyTorch module for the CPU with every float matmul in mipsc's kernels.
 
     `module` is a `torch.nn.Module` (or a function of tensors); `example_args` are tensors or
     numpy arrays of the shapes and dtypes it will be called with. `dynamic_shapes` marks dims
     that may change, as torch.export takes it: one `{dim: Dim}` (or `{dim: "name"}`; one name
-    is one size) per input, e.g. `({0: "batch"},)`. Weights are inlined up to 16 MiB and put in
-    a parameter file (.irpa) above; `external_weights` forces either. `target_cpu`,
-    `kernel_backend`, `workers` and `iree_flags` are `mipsc compile`'s options.
+    is one size) per input, e.g. `({0: "batch"},)`. `options` are `mipsc compile`'s
+    (mipsc.options.CompileOptions); any of its fields may also be given as a keyword
+    (`kernel_backend="openblas"`, `workers=4`, `iree_flags=[...]`, `external_weights=True`:
+    weights are inlined up to 16 MiB and put in a parameter file (.irpa) above, unless forced).
 
     Needs the `mipsc[torch]` extra. Every failure (an untraceable module, an op IREE cannot
-    compile) is a `MipscError`.
+    compile) is a `MipscError`; an unknown option is a TypeError.
     """
     from mipsc.frontends.from_torch import export_module
 
+    options = options.replace(**option_values)
     workdir = tempfile.TemporaryDirectory(prefix="mipsc-")
     work = Path(workdir.name)
     progress("exporting with iree-turbine (aot.export)")
@@ -129,38 +127,37 @@ def compile(
         module,
         example_args,
         dynamic_shapes=dynamic_shapes,
-        external_weights=external_weights,
+        options=options,
         parameters_file=work / "model.irpa",
         strict=strict_export,
     )
-    options = (target_cpu, kernel_backend, workers, tuple(iree_flags))
-    # Keyed without source locations: the same graph traced from two call sites is one module.
-    unlocated = _LOCATION.sub("", exported.mlir)
-    key = hashlib.sha256(repr(options).encode() + unlocated.encode()).hexdigest()
-    if key not in _CACHE:
-        with collect_remarks() as remarks:
-            compile_module(
-                exported.mlir,
-                exported.name,
-                work / "model.vmfb",
-                target_cpu=target_cpu,
-                extra_flags=iree_flags,
-                kernel_backend=kernel_backend,
-                workers=workers,
-                progress=progress,
-            )
-        _CACHE[key] = ((work / "model.vmfb").read_bytes(), list(remarks))
-    else:
-        progress("the same module was compiled before in this process: reusing it")
-    vmfb, found = _CACHE[key]
+    vmfb, remarks = _compiled(exported.mlir, exported.name, options, work, progress)
     return CompiledModel(
         vmfb=vmfb,
         mlir=exported.mlir,
         parameters=exported.parameters,
-        remarks=list(found),
+        remarks=remarks,
         workdir=workdir,
         plugin=plugin,
     )
+
+
+def _compiled(
+    mlir: str, name: str, options: CompileOptions, work: Path, progress: Callable[[str], None]
+) -> tuple[bytes, list[Remark]]:
+    """The .vmfb and the remarks of `mlir` compiled with `options`: from this process's cache
+    when the same module was compiled with the same options before."""
+    # Keyed without source locations: the same graph traced from two call sites is one module.
+    unlocated = _LOCATION.sub("", mlir)
+    key = hashlib.sha256(repr(options).encode() + unlocated.encode()).hexdigest()
+    if key in _CACHE:
+        progress("the same module was compiled before in this process: reusing it")
+    else:
+        with collect_remarks() as remarks:
+            compile_module(mlir, name, work / "model.vmfb", options, progress=progress)
+        _CACHE[key] = ((work / "model.vmfb").read_bytes(), list(remarks))
+    vmfb, found = _CACHE[key]
+    return vmfb, list(found)
 
 
 _LOCATION = re.compile(r' ?loc\("[^"\n]*":\d+:\d+\)')

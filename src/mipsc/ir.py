@@ -446,10 +446,15 @@ def verify_module(module: ModuleOp) -> None:
         raise MipscError(message) from None
 
 
-def print_module(ctx: Context, module: ModuleOp, *, debuginfo: bool = False) -> str:
-    """MLIR text of `module` with its resource blobs; `debuginfo` adds each op's `loc(...)`."""
+def print_module(
+    ctx: Context, module: ModuleOp, *, debuginfo: bool = False, generic: bool = False
+) -> str:
+    """MLIR text of `module` with its resource blobs; `debuginfo` adds each op's `loc(...)`,
+    `generic` prints every op in the generic form (`"dialect.op"(...) : (...) -> ...`)."""
     out = StringIO()
-    printer = _FloatBitsPrinter(stream=out, print_debuginfo=debuginfo)
+    printer = _FloatBitsPrinter(
+        stream=out, print_debuginfo=debuginfo, print_generic_format=generic
+    )
     printer.print_op(module)
     printer.print_metadata(ctx.loaded_dialects)
     out.write("\n")

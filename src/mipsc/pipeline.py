@@ -1,12 +1,15 @@
 """The pass registry and the pipelines, in one visible list.
 
-`mipsc opt` runs any pipeline of registered passes; `mipsc compile` runs COMPILE_PIPELINE and
-hands the printed module to iree-compile.
+`mipsc opt` runs any pipeline of registered passes; `mipsc compile` runs the passes of
+EMIT_STAGES["iree-input"], each built from one CompileOptions (compile_passes), and hands the
+printed module to iree-compile. Both go through one parse → passes → print loop (`lower`,
+ParsedModule).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from xdsl.context import Context
@@ -23,11 +26,11 @@ from xdsl.ir import Attribute
 from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
 from xdsl.utils.exceptions import ArgSpecParseError
 
-from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU, compile_mlir, compiled_cpu
+from mipsc.backend.iree_compile import MlirText, compile_mlir, compiled_cpu
 from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
 from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
-from mipsc.kernel_abi import DEFAULT_BACKEND
+from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
 from mipsc.transforms.decompose_torch import DecomposeTorchPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
@@ -62,19 +65,26 @@ def build_pipeline(spec: str, callback: PassPipelineCallbackType | None = None) 
         raise MipscError(f"{err} (known passes: {known})") from None
 
 
-COMPILE_PIPELINE = "decompose-torch,convert-torch-to-mips,lower-mips-to-call"
-"""What `mipsc compile` runs before printing the module for iree-compile."""
+EMIT_STAGES: dict[str, tuple[type[ModulePass], ...]] = {
+    "mips": (DecomposeTorchPass, ConvertTorchToMipsPass),
+    "iree-input": (DecomposeTorchPass, ConvertTorchToMipsPass, LowerMipsToCallPass),
+}
+"""`mipsc compile --emit=STAGE`: the passes run before printing that stage's MLIR; "iree-input"
+is what `mipsc compile` hands iree-compile."""
+
+COMPILE_PIPELINE = ",".join(cls.name for cls in EMIT_STAGES["iree-input"])
+"""The compile passes as `mipsc opt -p` spells them (with their default options)."""
 
 
-def compile_pipeline(kernel_backend: str = DEFAULT_BACKEND, workers: int = 0) -> str:
-    """COMPILE_PIPELINE with lower-mips-to-call's kernel backend and the workers its tiles
-    are chosen for (0: this machine's cores)."""
-    options = []
-    if kernel_backend != DEFAULT_BACKEND:
-        options.append(f"backend={kernel_backend}")
-    if workers:
-        options.append(f"workers={workers}")
-    return f"{COMPILE_PIPELINE}{{{' '.join(options)}}}" if options else COMPILE_PIPELINE
+def compile_passes(options: CompileOptions, stage: str = "iree-input") -> tuple[ModulePass, ...]:
+    """The pass objects of `stage`, each built with its options from `options` (see
+    CompileOptions.pass_arguments)."""
+    return tuple(cls(**options.pass_arguments(cls.name)) for cls in EMIT_STAGES[stage])
+
+
+def describe_pipeline(passes: Sequence[ModulePass]) -> str:
+    """`pass1,pass2{opt=val}`, as progress lines and `mipsc opt -p` write a pipeline."""
+    return ",".join(str(p.pipeline_pass_spec()) for p in passes)
 
 
 COMPILE_FLAGS: tuple[str, ...] = (
@@ -152,79 +162,97 @@ def run_pipeline(ctx: Context, module: ModuleOp, pipeline: PassPipeline) -> None
     verify_module(module)
 
 
-EMIT_STAGES: dict[str, str] = {
-    "mips": "decompose-torch,convert-torch-to-mips",
-    "iree-input": COMPILE_PIPELINE,
-}
-"""`mipsc compile --emit=STAGE`: the passes run before printing that stage's MLIR."""
+@dataclass
+class ParsedModule:
+    """A module parsed in a context of its own. Its resource section is not parsed but kept
+    where it is, in `source` from `resources_at` (see resources_start), and printed from there.
+    """
+
+    ctx: Context
+    module: ModuleOp
+    source: str = ""
+    resources_at: int = 0
+    """Where the resource section starts in `source`; len(source) when xDSL holds the blobs."""
+
+    @staticmethod
+    def parse(text: str, filename: str, *, keep_resources_apart: bool = True) -> ParsedModule:
+        """MLIR text parsed; with `keep_resources_apart`, its resource blobs are not."""
+        ctx = make_context()
+        at = resources_start(text) if keep_resources_apart else len(text)
+        body = text if at == len(text) else text[:at]
+        return ParsedModule(ctx, parse_module(ctx, body, filename), text, at)
+
+    def run(self, pipeline: PassPipeline) -> None:
+        """Apply `pipeline` (see run_pipeline)."""
+        run_pipeline(self.ctx, self.module, pipeline)
+
+    def printed(self, *, debuginfo: bool = False) -> MlirText:
+        """The module's text, its resource section after it, as pieces (no copy of the blobs)."""
+        printed = print_module(self.ctx, self.module, debuginfo=debuginfo)
+        has_resources = self.resources_at < len(self.source)
+        if has_resources and "{-#" in printed:
+            # No pass makes blobs: one that did would need its section merged with this one.
+            raise AssertionError("a pass made resource blobs; split_resources cannot append")
+        return MlirText(printed, self.source, self.resources_at)
+
+    def print(self, *, debuginfo: bool = False) -> str:
+        """The module's text, its resource section after it."""
+        return str(self.printed(debuginfo=debuginfo))
 
 
-def _lower(
+def lower(
     text: str,
     filename: str,
-    stage: str,
-    kernel_backend: str,
-    workers: int,
-    progress: Callable[[str], None],
-) -> tuple[Context, ModuleOp, str]:
-    """Torch MLIR text → parse → the passes up to `stage`: the context, the module, and the
-    module's resource section, set aside unparsed (see split_resources; "" when xDSL has the
-    blobs)."""
-    spec = EMIT_STAGES[stage]
-    if spec == COMPILE_PIPELINE:
-        spec = compile_pipeline(kernel_backend, workers)
-    pipeline = build_pipeline(spec)  # an unknown backend fails before parsing
-    ctx = make_context()
+    passes: Sequence[ModulePass],
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> ParsedModule:
+    """Torch MLIR text → parse → `passes`: the loop `mipsc compile` and `mipsc opt` share."""
     progress(f"parsing {filename}")
-    body, resources = split_resources(text)
-    module = parse_module(ctx, body, filename)
-    progress(f"running {spec}")
-    run_pipeline(ctx, module, pipeline)
-    return ctx, module, resources
-
-
-def _print(ctx: Context, module: ModuleOp, resources: str, debuginfo: bool) -> str:
-    """The module's text, its resource section (set aside by _lower) after it."""
-    printed = print_module(ctx, module, debuginfo=debuginfo)
-    if resources and "{-#" in printed:
-        # No pass makes blobs: one that did would need its section merged with this one.
-        raise AssertionError("a pass made resource blobs; split_resources cannot append")
-    return printed + resources
+    parsed = ParsedModule.parse(text, filename)
+    progress(f"running {describe_pipeline(passes) or 'no pass'}")
+    parsed.run(PassPipeline(tuple(passes)))
+    return parsed
 
 
 def lower_module(
     text: str,
     filename: str,
+    options: CompileOptions = DEFAULT_OPTIONS,
     *,
     stage: str = "iree-input",
     debuginfo: bool = False,
-    kernel_backend: str = DEFAULT_BACKEND,
-    workers: int = 0,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> str:
     """Torch MLIR text → parse → the passes up to `stage` → MLIR text."""
-    ctx, module, resources = _lower(text, filename, stage, kernel_backend, workers, progress)
-    return _print(ctx, module, resources, debuginfo)
+    passes = compile_passes(options, stage)
+    return lower(text, filename, passes, progress).print(debuginfo=debuginfo)
 
 
 def split_resources(text: str) -> tuple[str, str]:
-    """(the module, its trailing `{-# dialect_resources: ... #-}` section, or "").
+    """(the module, its trailing `{-# dialect_resources: ... #-}` section, or "")."""
+    at = resources_start(text)
+    return text[:at], text[at:]
+
+
+def resources_start(text: str) -> int:
+    """Where the trailing `{-# dialect_resources: ... #-}` section starts; len(text) if none.
 
     mipsc's passes never read weight blobs, so the section (almost all of an export with inline
     weights) is not lexed, decoded and re-encoded by xDSL but handed on as it was: that round
     trip cost seconds and several copies of the weights in memory. The module keeps its lines,
     so locations stay right.
     """
-    # (Index arithmetic, not slices: a slice of the section is a copy of the weights. Searched
-    # forward, at a line start: the section is at the end and nearly all of the text.)
+    # (Index arithmetic, not slices: a slice of the section is a copy of the weights, which
+    # costs as much as reading them. Searched forward, at a line start: the section is at the
+    # end and nearly all of the text.)
     start = text.find("\n{-#") + 1
     if start <= 0 or not text[-64:].rstrip().endswith("#-}"):
-        return text, ""
+        return len(text)
     if not text[max(0, start - 64) : start].rstrip().endswith("}"):
-        return text, ""
+        return len(text)
     if text.find("dialect_resources", start, start + 256) < 0:
-        return text, ""
-    return text[:start], text[start:]
+        return len(text)
+    return start
 
 
 ELIDED = "dense_resource<__elided__>"
@@ -270,31 +298,32 @@ def compile_module(
     text: str,
     filename: str,
     output: Path,
+    options: CompileOptions = DEFAULT_OPTIONS,
     *,
-    target_cpu: str = DEFAULT_TARGET_CPU,
-    extra_flags: Sequence[str] = (),
-    kernel_backend: str = DEFAULT_BACKEND,
-    workers: int = 0,
     progress: Callable[[str], None] = lambda _msg: None,
     show_command: Callable[[list[str]], None] | None = None,
 ) -> None:
     """Torch MLIR text → parse → convert → lower → print → iree-compile → `output` (.vmfb).
 
     The module is printed with each op's source location, so iree-compile's errors point into
-    the user's file. `kernel_backend` is lower-mips-to-call's backend (kernel_abi.KERNEL_BACKENDS).
-    iree-compile gets COMPILE_FLAGS, what this module needs (iree_flags_for), then
-    `extra_flags` (which win). `show_command` gets the exact iree-compile command line.
+    the user's file. The passes get their options from `options`; iree-compile gets
+    COMPILE_FLAGS, what this module needs (iree_flags_for), then `options.iree_flags` (which
+    win). `show_command` gets the exact iree-compile command line.
     """
     check_weights_present(text, filename)
-    ctx, module, resources = _lower(text, filename, "iree-input", kernel_backend, workers, progress)
-    check_ranked(module)
-    iree_input = _print(ctx, module, resources, debuginfo=True)
+    passes = compile_passes(options)  # an unknown backend fails before parsing
+    parsed = lower(text, filename, passes, progress)
+    check_ranked(parsed.module)
+    flags = [*COMPILE_FLAGS, *iree_flags_for(parsed.module), *options.iree_flags]
+    iree_input = parsed.printed(debuginfo=True)
+    del parsed  # (the IR is not needed while iree-compile runs)
+    target_cpu = options.target_cpu
     progress(f"iree-compile (llvm-cpu, target-cpu={target_cpu}) -> {output}")
     compile_mlir(
         iree_input,
         output,
         target_cpu=target_cpu,
-        extra_flags=[*COMPILE_FLAGS, *iree_flags_for(module), *extra_flags],
+        extra_flags=flags,
         show_command=show_command,
     )
     if (cpu := compiled_cpu(output)) is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mipsc.options import CompileOptions
 from mipsc.pipeline import compile_module
 from mipsc.runtime import plugin_path
 
@@ -54,9 +55,13 @@ def kernel_calls(plugin: Path) -> KernelCalls:
     return KernelCalls(plugin)
 
 
-@pytest.fixture
-def compile_text(tmp_path: Path):
-    """Compile MLIR text with `mipsc compile`'s pipeline; returns the .vmfb path."""
+@pytest.fixture(scope="session")
+def compile_text(tmp_path_factory: pytest.TempPathFactory):
+    """Compile MLIR text with `mipsc compile`'s pipeline; returns the .vmfb path (read it,
+    never write it). The same text, name and options are compiled once per session: many
+    tests (and parametrized cases) run one module on different inputs."""
+    folder = tmp_path_factory.mktemp("compiled")
+    done: dict[tuple[str, str, tuple[str, ...], str], Path] = {}
 
     def compile_(
         text: str,
@@ -64,8 +69,12 @@ def compile_text(tmp_path: Path):
         flags: tuple[str, ...] = (),
         kernel_backend: str = "builtin",
     ) -> Path:
-        out = tmp_path / f"{Path(name).stem}.{kernel_backend}.vmfb"
-        compile_module(text, name, out, extra_flags=flags, kernel_backend=kernel_backend)
-        return out
+        key = (text, name, tuple(flags), kernel_backend)
+        if key not in done:
+            out = folder / f"{len(done)}.{Path(name).stem}.{kernel_backend}.vmfb"
+            options = CompileOptions(kernel_backend=kernel_backend, iree_flags=tuple(flags))
+            compile_module(text, name, out, options)
+            done[key] = out
+        return done[key]
 
     return compile_

@@ -3,6 +3,7 @@ against torch's own outputs, with every matmul counted in the kernel."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,6 @@ from mipsc.cli import main  # noqa: E402
 from mipsc.diagnostics import MipscError  # noqa: E402
 
 pytestmark = pytest.mark.e2e
-MIPSC = str(Path(sys.executable).with_name("mipsc"))
 
 
 class MLP(torch.nn.Module):
@@ -177,7 +177,15 @@ def broken():
 
 
 def _mipsc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MIPSC, *args], capture_output=True, text=True, cwd=cwd, check=False)
+    """`mipsc ARGS` in `cwd`, in this process: torch is imported already (a subprocess per
+    command imported torch and iree-turbine again, ~5-10 s each)."""
+    here = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(main, list(args))
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 def test_cli_compiles_a_module_named_in_a_python_file(tmp_path):

@@ -36,6 +36,22 @@ def test_compiling_imports_neither_numpy_nor_iree_compiler(tmp_path):
     assert (tmp_path / "m.vmfb").stat().st_size > 0
 
 
+def test_the_compile_command_imports_no_numpy_torch_onnx_or_iree_compiler(tmp_path):
+    """`mipsc compile model.mlir` as a user runs it: no front door's packages (numpy alone cost
+    ~0.4 s, imported by the torch front door to recognise `model.py:NAME`)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mipsc", "compile", str(DATA / "mm_static.mlir"),
+         "-o", str(tmp_path / "m.vmfb")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "mipsc.pipeline" in imported  # (the list is read right)
+    heavy = ("numpy", "torch", "onnx", "iree.compiler", "ml_dtypes", "mipsc.frontends.from_torch")
+    assert sorted(imported & set(heavy)) == []
+    assert (tmp_path / "m.vmfb").stat().st_size > 0
+
+
 def test_resources_are_split_off_and_handed_on_unchanged():
     text = (DATA / "mlp.mlir").read_text()
     body, resources = split_resources(text)

@@ -121,23 +121,19 @@ def test_verbose_prints_a_command_that_runs_and_the_cpu(tmp_path):
     np.testing.assert_array_equal(mipsc.load(again).main(x), mipsc.load(out).main(x))
 
 
-def test_hasattr_on_a_module_is_false_for_a_missing_function(tmp_path):
-    out = tmp_path / "mm.vmfb"
-    assert run("compile", DATA / "mm_static.mlir", "-o", out).exit_code == 0
-    model = mipsc.load(out)
+def test_hasattr_on_a_module_is_false_for_a_missing_function(mm_vmfb):
+    model = mipsc.load(mm_vmfb)
     assert hasattr(model, "main") and not hasattr(model, "forward")
     assert getattr(model, "forward", None) is None
     with pytest.raises(mipsc.runtime.MipscError, match="has no function 'forward'"):
         model.forward  # noqa: B018
 
 
-def test_a_list_input_asks_for_an_array(tmp_path):
-    out = tmp_path / "mm.vmfb"
-    assert run("compile", DATA / "mm_static.mlir", "-o", out).exit_code == 0
+def test_a_list_input_asks_for_an_array(mm_vmfb):
     with pytest.raises(
         mipsc.runtime.MipscError, match=r"input 2 \(%arg1\) is a list, not an array"
     ):
-        mipsc.load(out).main(np.ones((37, 19), np.float32), [[1.0] * 23] * 19)
+        mipsc.load(mm_vmfb).main(np.ones((37, 19), np.float32), [[1.0] * 23] * 19)
 
 
 def test_bench_shape_with_a_zero_says_so():

@@ -7,10 +7,11 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TextIO
 
 from mipsc.diagnostics import MipscError, SourceLocation
 
@@ -63,8 +64,36 @@ def target_flags(target_cpu: str = DEFAULT_TARGET_CPU) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class MlirText:
+    """MLIR text in two pieces, written out without joining them: `head` (a printed module),
+    then `tail` from the offset `tail_from` (the resource section of the module's source, as
+    read). Joining or slicing them would copy the weights of an export with inline weights, which
+    costs as much time and memory as reading them."""
+
+    head: str
+    tail: str = ""
+    tail_from: int = 0
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.tail) - self.tail_from
+
+    def chunks(self, size: int = 8 * 2**20) -> Iterator[str]:
+        """The text in pieces of at most `size` characters of the tail (the head whole)."""
+        yield self.head
+        for at in range(self.tail_from, len(self.tail), size):
+            yield self.tail[at : at + size]
+
+    def __str__(self) -> str:
+        return "".join(self.chunks()) if len(self.tail) > self.tail_from else self.head
+
+    def write(self, file: TextIO) -> None:
+        for chunk in self.chunks():
+            file.write(chunk)
+
+
 def compile_mlir(
-    mlir_text: str,
+    mlir: str | MlirText,
     output: Path,
     *,
     target_cpu: str = DEFAULT_TARGET_CPU,
@@ -74,20 +103,22 @@ def compile_mlir(
     """Compile MLIR text to a .vmfb; a failure becomes a `MipscError` at the user's location.
 
     iree-compile reads the text on stdin, or, above FILE_INPUT_BYTES (exports with inline
-    weights), from a temporary file: a pipe fed in 4 KiB writes cost ~1 s per 100 MB.
-    `show_command` is handed the command line first.
+    weights), from a temporary file written piece by piece: a pipe fed in 4 KiB writes cost ~1 s
+    per 100 MB. `show_command` is handed the command line first.
     """
+    text = mlir if isinstance(mlir, MlirText) else MlirText(mlir)
     command = [iree_compile_path(), "-", *target_flags(target_cpu), *extra_flags, "-o", str(output)]
     with tempfile.TemporaryDirectory(prefix="mipsc-") as tmp:
         source = None
-        if len(mlir_text) > FILE_INPUT_BYTES:
+        if len(text) > FILE_INPUT_BYTES:
             source = Path(tmp) / "iree-input.mlir"
-            source.write_text(mlir_text, encoding="utf-8")
+            with source.open("w", encoding="utf-8") as file:
+                text.write(file)
             command[1] = str(source)
         if show_command is not None:
             show_command(command)
         # Bytes, not text: with `-o -` the .vmfb itself would come back through this pipe.
-        data = None if source is not None else mlir_text.encode()
+        data = None if source is not None else str(text).encode()
         proc = subprocess.run(command, input=data, capture_output=True, check=False)
     if proc.returncode != 0:
         stderr = proc.stderr.decode(errors="replace")
@@ -129,6 +160,47 @@ def _tidy(stderr: str) -> str:
     return "\n".join(dict.fromkeys(line for line in lines if line.strip()))
 
 
+def _command_line_error(output: str) -> MipscError | None:
+    """A plain message for iree-compile's known command-line and output-file failures."""
+    if (bad_output := _OUTPUT_FILE.search(output)) is not None:
+        return MipscError(f"cannot write '{bad_output['path']}': {bad_output['reason']}")
+    if (bad_cpu := _BAD_CPU.search(output)) is not None:
+        accepted = _ACCEPTED_CPUS.search(output)
+        return MipscError(
+            f"iree-compile does not know the CPU '{bad_cpu['cpu']}' "
+            "(from --target-cpu or --iree-llvmcpu-target-cpu)",
+            notes=[accepted[0]] if accepted else [],
+        )
+    if (bad_flag := _BAD_FLAG.search(output)) is not None:
+        hint = _DID_YOU_MEAN.search(output)
+        return MipscError(
+            f"iree-compile does not know the option '{bad_flag['flag']}'",
+            notes=[f"did you mean '{hint['flag']}'?"] if hint else [],
+        )
+    return None
+
+
+def _headline(message: str, rest_of: list[_Diagnostic]) -> tuple[str, list[str]]:
+    """The first error's message, short for a failure to legalize (the op is dumped again by
+    a note), and the note saying what stays on IREE's path for a torch op."""
+    legalize = _LEGALIZE.match(message)
+    if legalize is None:
+        return message, []
+    message = legalize[1]
+    if message.endswith("'torch.operator'"):
+        # A torch op mipsc keeps in the generic form: name the aten op it holds.
+        dumped = "\n".join(d.message for d in rest_of)
+        if (held := _OPERATOR_NAME.search(dumped)) is not None:
+            message += f" ({held[1]})"
+    if "'torch." not in message:
+        return message, []
+    return message, [
+        "IREE's torch frontend cannot lower this op (mipsc routes the float matmul family to "
+        "its kernels and hands every other torch op to iree-compile as written; --report says "
+        "which ops it routed)"
+    ]
+
+
 def iree_compile_error(stderr: str, returncode: int) -> MipscError:
     """iree-compile's failure as the user should read it.
 
@@ -136,21 +208,8 @@ def iree_compile_error(stderr: str, returncode: int) -> MipscError:
     diagnostic becomes a located error (the user's file:line:col) and the rest its notes.
     """
     rest = _tidy(stderr)
-    if (bad_output := _OUTPUT_FILE.search(rest)) is not None:
-        return MipscError(f"cannot write '{bad_output['path']}': {bad_output['reason']}")
-    if (bad_cpu := _BAD_CPU.search(rest)) is not None:
-        accepted = _ACCEPTED_CPUS.search(rest)
-        return MipscError(
-            f"iree-compile does not know the CPU '{bad_cpu['cpu']}' "
-            "(from --target-cpu or --iree-llvmcpu-target-cpu)",
-            notes=[accepted[0]] if accepted else [],
-        )
-    if (bad_flag := _BAD_FLAG.search(rest)) is not None:
-        hint = _DID_YOU_MEAN.search(rest)
-        return MipscError(
-            f"iree-compile does not know the option '{bad_flag['flag']}'",
-            notes=[f"did you mean '{hint['flag']}'?"] if hint else [],
-        )
+    if (known := _command_line_error(rest)) is not None:
+        return known
     diagnostics = _diagnostics(rest)
     errors = [d for d in diagnostics if d.kind == "error"]
     if not errors:
@@ -161,23 +220,8 @@ def iree_compile_error(stderr: str, returncode: int) -> MipscError:
     # The first error is the cause; the errors after it ("failed to serialize executables")
     # are its consequences, and the op dumps of the notes are IR nobody asked for.
     first = errors[0]
-    message = _shorten(first.message)
-    notes = []
     rest_of = diagnostics[diagnostics.index(first) + 1 :]
-    if (legalize := _LEGALIZE.match(message)) is not None:
-        # The op is printed again by the "see current operation" note; keep the headline short.
-        message = legalize[1]
-        if message.endswith("'torch.operator'"):
-            # A torch op mipsc keeps in the generic form: name the aten op it holds.
-            dumped = "\n".join(d.message for d in rest_of)
-            if (held := _OPERATOR_NAME.search(dumped)) is not None:
-                message += f" ({held[1]})"
-        if "'torch." in message:
-            notes.append(
-                "IREE's torch frontend cannot lower this op (mipsc routes the float matmul "
-                "family to its kernels and hands every other torch op to iree-compile as "
-                "written; --report says which ops it routed)"
-            )
+    message, notes = _headline(_shorten(first.message), rest_of)
     lines = [_shorten(line) for line in first.body[:1]]
     for diagnostic in rest_of:
         where = f"{diagnostic.location}: " if diagnostic.location else ""

@@ -22,6 +22,7 @@ from pathlib import Path
 from mipsc.backend.iree_compile import iree_tool_path
 from mipsc.diagnostics import MipscError
 from mipsc.frontends.onnx_functions import default_opset, has_function_body, write_expanded
+from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
 ONNX_EXTRA = "pip install 'mipsc[onnx]' (the onnx package)"
 ONNX_TO_TORCH_PIPELINE = "--torch-onnx-to-torch-backend-pipeline"
@@ -47,15 +48,15 @@ def _last_error_line(stderr: str) -> str:
 
 def import_onnx(
     path: Path,
+    options: CompileOptions = DEFAULT_OPTIONS,
     *,
-    external_weights: bool | None = None,
     parameters_file: Path | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> tuple[str, Path | None]:
     """(torch MLIR text with aten ops, the .irpa of its weights or None) for an ONNX file.
 
     Weights stay inline up to EXTERNAL_WEIGHTS_BYTES of file, else (or with
-    `external_weights=True`) they go to `parameters_file`. Ops that IREE's conversion leaves
+    `options.external_weights=True`) they go to `parameters_file`. Ops that IREE's conversion leaves
     over but the ONNX standard defines as functions (opset 23's Attention) are expanded into
     their bodies and the file imported again (onnx_functions). A file that is not ONNX, or an
     op IREE cannot convert, is a MipscError naming it.
@@ -63,6 +64,7 @@ def import_onnx(
     if not path.is_file():
         raise MipscError(f"cannot read '{path}': no such file")
     _require_onnx()
+    external_weights = options.external_weights
     if external_weights is None:
         external_weights = path.stat().st_size > EXTERNAL_WEIGHTS_BYTES
     if external_weights and parameters_file is None:

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mipsc.diagnostics import (
     _SOURCES,
     MipscError,
@@ -30,6 +28,8 @@ from mipsc.diagnostics import (
     SourceLocation,
     register_source,
 )
+from mipsc.frontends.source import PYTHON_SPEC
+from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
 PARAMETER_SCOPE = "model"
 """The scope of exported parameters: `mipsc run --parameters=model=FILE.irpa` (or just FILE)."""
@@ -75,6 +75,8 @@ def to_torch(value: Any, index: int) -> Any:
     torch, _ = import_torch()
     if isinstance(value, torch.Tensor):
         return value
+    import numpy as np  # (here, not at the top: `mipsc compile model.mlir` never needs it)
+
     if isinstance(value, np.ndarray | np.generic):
         array = np.asarray(value)
         if array.dtype.name == "bfloat16":
@@ -133,16 +135,16 @@ def export_module(
     example_args: Sequence[Any],
     *,
     dynamic_shapes: Any = None,
-    external_weights: bool | None = None,
+    options: CompileOptions = DEFAULT_OPTIONS,
     parameters_file: Path | None = None,
     strict: bool = True,
 ) -> Exported:
     """Export `module` (an `nn.Module`, or a function of tensors) called on `example_args`.
 
     `dynamic_shapes` is torch.export's (a tuple with one `{dim: Dim}` per input, or a dict by
-    argument name); strings may stand for `Dim`s. `external_weights`: True writes the weights
-    to `parameters_file` (.irpa, scope `model`), False inlines them, None decides by size
-    (EXTERNAL_WEIGHTS_BYTES). `strict=False` traces without dynamo (torch.export's non-strict
+    argument name); strings may stand for `Dim`s. `options.external_weights`: True writes the
+    weights to `parameters_file` (.irpa, scope `model`), False inlines them, None decides by
+    size (EXTERNAL_WEIGHTS_BYTES). `strict=False` traces without dynamo (torch.export's non-strict
     mode), as needed inside a torch.compile backend. A module torch.export cannot trace is a
     MipscError.
     """
@@ -156,6 +158,7 @@ def export_module(
         module = _Function(module)
     name = f"<{type(module).__name__} export>"
     args = tuple(to_torch(a, i) for i, a in enumerate(example_args))
+    external_weights = options.external_weights
     if external_weights is None:
         external_weights = weight_bytes(module) > EXTERNAL_WEIGHTS_BYTES
     if external_weights and weight_bytes(module) == 0:
@@ -304,14 +307,6 @@ def _indent(file: str, line: int) -> int:
 
 # --- A module named in a Python file: `mipsc compile model.py:make_model` ----------------------
 
-_SPEC = re.compile(r"^(?P<file>.+\.py)(?::(?P<name>[A-Za-z_][A-Za-z0-9_.]*))?$")
-
-
-def is_python_spec(spec: str) -> bool:
-    """Whether a command-line input names a Python file (`model.py` or `model.py:NAME`)."""
-    return _SPEC.match(spec) is not None
-
-
 def _run_file(path: Path) -> Any:
     """Execute a Python file as a fresh module; its errors point at its own lines."""
     if not path.is_file():
@@ -356,7 +351,7 @@ def load_python_model(spec: str) -> tuple[Any, tuple[Any, ...] | None]:
     NAME is an `nn.Module` instance, or a class or function called with no arguments that
     returns an `nn.Module`, or a `(module, example_inputs)` pair.
     """
-    match = _SPEC.match(spec)
+    match = PYTHON_SPEC.match(spec)
     if match is None:
         raise MipscError(f"'{spec}' is not a Python file and name (model.py:NAME)")
     path = Path(match["file"])

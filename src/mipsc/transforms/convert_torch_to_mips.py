@@ -37,6 +37,7 @@ from xdsl.pattern_rewriter import (
     PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
+    op_type_rewrite_pattern,
 )
 from xdsl.traits import is_side_effect_free
 from xdsl.utils.exceptions import VerifyException
@@ -482,8 +483,9 @@ class TorchMatmulPattern(RewritePattern):
             reason = f"operand ranks ({ranks}) are not supported"
         return reason
 
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, self.OP_TYPE):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: torch.MatmulFamilyOp, rewriter: PatternRewriter) -> None:
+        if not isinstance(op, self.OP_TYPE):  # the family shares this flow; one class per op
             return
         if (reason := self.unsupported(op)) is not None:
             emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=_counted(op, False))

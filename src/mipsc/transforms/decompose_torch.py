@@ -32,6 +32,7 @@ from xdsl.pattern_rewriter import (
     PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
+    op_type_rewrite_pattern,
 )
 
 from mipsc.dialects import torch
@@ -312,9 +313,10 @@ def _add_bias(att: Attention, scores: SSAValue) -> SSAValue:
 class DecomposeAttention(RewritePattern):
     """`scaled_dot_product_attention` → its two products and torch's softmax between."""
 
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, torch.AtenScaledDotProductAttentionOp):
-            return
+    @op_type_rewrite_pattern
+    def match_and_rewrite(
+        self, op: torch.AtenScaledDotProductAttentionOp, rewriter: PatternRewriter
+    ) -> None:
         att = read_attention(op)
         if isinstance(att, str):
             emit_remark(op, PASS_NAME, f"left on IREE's path (its fused attention): {att}",
@@ -505,9 +507,8 @@ class DecomposeEinsum(RewritePattern):
     """`einsum` whose equation is a contraction → one (batch) matmul per pair of operands;
     three or more operands are contracted left to right, as torch does without opt_einsum."""
 
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, torch.AtenEinsumOp):
-            return
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: torch.AtenEinsumOp, rewriter: PatternRewriter) -> None:
         found = _read_einsum(op)
         if isinstance(found, str):
             emit_remark(op, PASS_NAME, f"left on IREE's path: {found}", routed=False)
@@ -600,10 +601,12 @@ def _mismatched_label(c: Contraction, lhs: Sequence[int], rhs: Sequence[int]) ->
 class DecomposeDotAndVectorLinear(RewritePattern):
     """`dot(a, b)` and `linear(x, w)` with a 1-D weight → `matmul` (+ the bias)."""
 
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        vector_linear = isinstance(op, torch.AtenLinearOp) and _is_vector(op.weight)
-        if not vector_linear and not isinstance(op, torch.AtenDotOp):
-            return
+    @op_type_rewrite_pattern
+    def match_and_rewrite(
+        self, op: torch.AtenDotOp | torch.AtenLinearOp, rewriter: PatternRewriter
+    ) -> None:
+        if isinstance(op, torch.AtenLinearOp) and not _is_vector(op.weight):
+            return  # a matrix weight: convert-torch-to-mips takes it as it is
         x, w = op.operands[:2]
         bias = op.operands[2] if len(op.operands) == 3 else None
         result = op.results[0].type
@@ -627,9 +630,8 @@ class DecomposeBilinear(RewritePattern):
     two products and no copy of W: t = x2 · (W viewed [O·I, J])ᵀ, read by strides, viewed
     [N, O, I]; then y = t · x1 as a batch of matrix-vector products."""
 
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, torch.AtenBilinearOp):
-            return
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: torch.AtenBilinearOp, rewriter: PatternRewriter) -> None:
         x1, x2, w, bias = op.operands
         result = op.results[0].type
         reason = unsupported_reason(x1.type, x2.type, w.type, result)

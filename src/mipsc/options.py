@@ -1,0 +1,145 @@
+"""`CompileOptions`: every option of a compile, in one frozen object.
+
+`mipsc compile`, `mipsc.compile`, the front doors and the pipeline all take this one object:
+the command line makes its flags from the fields (see `OptionSpec`), `mipsc.compile` takes
+them as keywords, the pipeline hands each pass the fields that name one of its options
+(`pass_arguments`), and `mipsc.compile`'s cache keys on the whole object.
+
+A new option is one field here. For example, a `--kernel-link` option of lower-mips-to-call
+(a pass option `kernel_link` there):
+
+    kernel_link: str = option(
+        "embedded",
+        choices=("embedded", "plugin"),
+        pass_option=(LOWERING, "kernel_link"),
+        help="How the kernels reach the .vmfb: ...",
+    )
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
+from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS
+
+LOWERING = "lower-mips-to-call"
+"""The flag name of the pass that takes the kernel options (LowerMipsToCallPass.name)."""
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """How a CompileOptions field shows on the command line and reaches a pass."""
+
+    help: str
+    """The `--help` text of its flag."""
+    choices: tuple[str, ...] = ()
+    """The values a string option takes (a click.Choice); () for any."""
+    int_range: tuple[int, int] | None = None
+    """(lowest, highest) of an int option."""
+    flag: str = ""
+    """The flag (e.g. `--external-weights/--inline-weights` for a bool pair); "" for
+    `--field-name`."""
+    pass_option: tuple[str, str] | None = None
+    """(pass flag name, its option name): the pass built with this field's value."""
+    lowers: bool = False
+    """Whether the field changes the MLIR handed to iree-compile (`--emit=iree-input`), as
+    opposed to iree-compile's own flags."""
+
+    def flags_for(self, name: str) -> str:
+        return self.flag or "--" + name.replace("_", "-")
+
+
+def option(default: Any, **spec: Any) -> Any:
+    """A CompileOptions field with its OptionSpec (see there for the keywords)."""
+    meta = OptionSpec(**spec)
+    return field(default=default, metadata={"spec": meta})
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """The options of one compile (the defaults are `mipsc compile`'s).
+
+    Equal options compile equal modules: `mipsc.compile` caches by them.
+    """
+
+    target_cpu: str = option(
+        DEFAULT_TARGET_CPU, help="CPU for IREE's own code (--iree-llvmcpu-target-cpu)."
+    )
+    kernel_backend: str = option(
+        DEFAULT_BACKEND,
+        choices=KERNEL_BACKENDS,
+        pass_option=(LOWERING, "backend"),
+        lowers=True,
+        help="The kernel library the matmuls call. builtin: mipsc's own kernels. openblas: f32 "
+        "matmuls call OpenBLAS's sgemm per tile, single-threaded (IREE's workers own the "
+        "threads); f16/bf16 stay on the builtin kernels, since scipy-openblas32 has no "
+        "half-precision gemm. Running such a module needs OpenBLAS: `pip install "
+        "scipy-openblas32`, or MIPSC_OPENBLAS_LIB=/path/to/libopenblas.so.",
+    )
+    workers: int = option(
+        0,
+        int_range=(0, 256),
+        pass_option=(LOWERING, "workers"),
+        lowers=True,
+        help="The cores the matmuls' output tiles are chosen for (IREE runs one workgroup per "
+        "worker at a time). Default: this machine's cores, as for --target-cpu=host.",
+    )
+    external_weights: bool | None = option(
+        None,
+        flag="--external-weights/--inline-weights",
+        lowers=True,
+        help="For .py and .onnx inputs: put the weights in OUT's name with .irpa (run with "
+        "--parameters=FILE.irpa), or inline them in the module. Default: external above "
+        "16 MiB.",
+    )
+    iree_flags: tuple[str, ...] = ()
+    """Extra iree-compile flags, after mipsc's own (they win); `mipsc compile` takes them as
+    any --iree-* argument."""
+
+    def __post_init__(self) -> None:
+        # A list given by a caller is kept as a tuple: the options stay hashable.
+        object.__setattr__(self, "iree_flags", tuple(self.iree_flags))
+
+    def pass_arguments(self, pass_name: str) -> dict[str, Any]:
+        """{option name: value} of the fields that set options of the pass `pass_name`."""
+        return {
+            spec.pass_option[1]: getattr(self, f.name)
+            for f, spec in option_specs()
+            if spec.pass_option is not None and spec.pass_option[0] == pass_name
+        }
+
+    def command_line(self, *, lowering_only: bool = False) -> list[str]:
+        """The `mipsc compile` flags that give these options (defaults left out)."""
+        flags = []
+        for f, spec in option_specs():
+            value = getattr(self, f.name)
+            if value == f.default or (lowering_only and not spec.lowers):
+                continue
+            flag = spec.flags_for(f.name)
+            if isinstance(value, bool):
+                on, _, off = flag.partition("/")
+                flags.append(on if value else off)
+            else:
+                flags.append(f"{flag}={value}")
+        return flags if lowering_only else [*flags, *self.iree_flags]
+
+    def replace(self, **changes: Any) -> CompileOptions:
+        """These options with some fields changed; an unknown name is a TypeError naming the
+        known ones."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            known = ", ".join(f.name for f in fields(self))
+            raise TypeError(f"unknown compile option(s) {', '.join(sorted(unknown))} ({known})")
+        return dataclasses.replace(self, **changes)
+
+
+DEFAULT_OPTIONS = CompileOptions()
+"""`mipsc compile`'s defaults."""
+
+
+def option_specs() -> list[tuple[dataclasses.Field[Any], OptionSpec]]:
+    """The fields of CompileOptions that have a command-line flag, in order."""
+    return [(f, f.metadata["spec"]) for f in fields(CompileOptions) if "spec" in f.metadata]

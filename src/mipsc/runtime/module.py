@@ -1,0 +1,399 @@
+"""A compiled module loaded on the local CPU device: its functions called with numpy arrays or
+torch tensors, and IREE's errors told in the user's terms.
+
+bf16 tensors are `ml_dtypes.bfloat16` arrays (a dependency of iree-base-runtime, whose
+`asdevicearray`/`to_host` map that dtype to and from HAL's BFLOAT_16). Weights exported as
+`#flow.parameter.named<"scope"::"key">` come from parameter files (.irpa, .safetensors, .gguf)
+given per scope, as iree-run-module's `--parameters=scope=file.irpa`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import ml_dtypes
+import numpy as np
+
+from mipsc.diagnostics import MipscError
+from mipsc.runtime import plugin as kernel_plugin
+
+
+class Function:
+    """A callable function of a loaded module: numpy arrays in, numpy arrays out."""
+
+    def __init__(self, module: Module, name: str, invoke: Any) -> None:
+        self._module = module
+        self.name = name
+        self._invoke = invoke
+
+    def __call__(self, *args: Any) -> Any:
+        """Call with numpy arrays (bf16: ml_dtypes.bfloat16) or torch tensors, in order.
+
+        Returns one array, or a tuple for several results; torch tensors when any input was a
+        torch tensor. A failure (wrong count, shape or dtype; a kernel's refusal) is a
+        MipscError that names the input.
+        """
+        return self.call(args)
+
+    def call(self, args: Sequence[Any], *, cli: bool = False) -> Any:
+        """`__call__`, with hints worded for `mipsc run`'s flags when `cli`."""
+        arrays = [_as_input(arg, index, cli) for index, arg in enumerate(args)]
+        try:
+            results = self._invoke(*arrays)
+        except (RuntimeError, ValueError, IndexError, TypeError) as err:
+            # IREE maps its status codes onto these (OUT_OF_RANGE is an IndexError).
+            raise MipscError(
+                f"{self._module.name}: calling {self.name} failed: "
+                f"{self._explain(str(err), arrays, cli)}"
+            ) from None
+        as_torch = any(_is_torch_tensor(arg) for arg in args)
+        if results is None:
+            return ()
+        if isinstance(results, tuple | list):
+            return tuple(_as_output(r, as_torch) for r in results)
+        return _as_output(results, as_torch)
+
+    def _explain(self, message: str, arrays: Sequence[np.ndarray], cli: bool) -> str:
+        """IREE's invocation error in the user's terms."""
+        hint = _BF16_CLI_HINT if cli else _BF16_HINT
+        if "dispatch kernel returned non-zero" in message:
+            return (
+                "a kernel rejected its arguments, so nothing was computed: the input "
+                "shapes do not fit (for example, the K dims of a matmul's inputs differ)\n"
+                f"IREE said: {message.strip()}"
+            )
+        if (count := _ARG_COUNT.search(message)) is not None:
+            return f"{self.name} takes {count['want']} input(s), {count['got']} given"
+        plain = iree_message(message)
+        if "could not map dtype" in plain:
+            return f"an input has a dtype IREE cannot take ({plain}){hint}"
+        if "mismatch" in plain and "hal.buffer_view.assert" in message:
+            which, index = _which_input(plain, arrays)
+            bf16 = ""
+            if "expected bf16" in plain:
+                shape = arrays[index].shape if index is not None else (8, 32)
+                bf16 = hint.replace("8x32x", "".join(f"{d}x" for d in shape))
+            return f"{which} does not match {self.name}'s signature: {plain}{bf16}"
+        return plain
+
+
+_ACTUAL_SHAPE = re.compile(r"actual shape `(?P<shape>[^`]*)`")
+_HAVE_TYPE = re.compile(r"element type mismatch; expected \S+ but have (?P<type>\S+)")
+
+
+def iree_element_type(dtype: np.dtype) -> str:
+    """The element type name IREE's messages use for a numpy dtype (f32, si64, ui16, bf16)."""
+    if dtype.name == "bfloat16":
+        return "bf16"
+    bits = dtype.itemsize * 8
+    return {"f": f"f{bits}", "i": f"si{bits}", "u": f"ui{bits}", "b": "i8"}.get(
+        dtype.kind, dtype.name
+    )
+
+
+def _which_input(plain: str, arrays: Sequence[np.ndarray]) -> tuple[str, int | None]:
+    """`input 2 (%arg1)`: the input IREE's signature check refused, found by its actual shape or
+    element type (IREE checks the inputs in order and names none)."""
+
+    def shape(a: np.ndarray) -> str:
+        return "x".join(map(str, a.shape))
+
+    if (found := _ACTUAL_SHAPE.search(plain)) is not None:
+        candidates = [i for i, a in enumerate(arrays) if shape(a) == found["shape"]]
+    elif (found := _HAVE_TYPE.search(plain)) is not None:
+        candidates = [
+            i for i, a in enumerate(arrays) if iree_element_type(a.dtype) == found["type"]
+        ]
+    else:
+        candidates = []
+    if len(candidates) == 1:
+        return f"input {candidates[0] + 1} (%arg{candidates[0]})", candidates[0]
+    if candidates:
+        listed = ", ".join(f"{i + 1} (%arg{i})" for i in candidates)
+        return f"one of the inputs {listed}", None
+    return "an input", None
+
+
+def _is_torch_tensor(value: Any) -> bool:
+    torch = sys.modules.get("torch")  # never imported here: a tensor means torch is loaded
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def _as_input(value: Any, index: int, cli: bool = False) -> Any:
+    """A call argument as IREE takes it: numpy arrays and scalars pass; torch tensors become
+    numpy arrays (bf16 as ml_dtypes.bfloat16); anything else is a MipscError naming it."""
+    if isinstance(value, np.ndarray | np.generic | int | float) and not isinstance(value, bool):
+        return value
+    if type(value).__module__.startswith("iree."):
+        return value  # IREE's own arrays (DeviceArray, HalBufferView) go in as they are
+    if _is_torch_tensor(value):
+        import torch
+
+        tensor = value.detach().cpu().contiguous()
+        if tensor.dtype == torch.bfloat16:
+            return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        return tensor.numpy()
+    kind = type(value).__name__
+    fix = (
+        "give it as --input=@file.npy or a literal like 2x3xf32=1"
+        if cli
+        else "pass a numpy array, e.g. np.asarray(x, dtype=np.float32), or a torch tensor"
+    )
+    raise MipscError(f"input {index + 1} (%arg{index}) is a {kind}, not an array: {fix}")
+
+
+def _as_output(result: Any, as_torch: bool) -> Any:
+    array = np.asarray(result.to_host() if hasattr(result, "to_host") else result)
+    if not as_torch:
+        return array
+    import torch
+
+    if array.dtype.name == "bfloat16":
+        return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
+    # (np.ascontiguousarray would make a 0-d result 1-d)
+    return torch.from_numpy(array if array.flags.c_contiguous else array.copy())
+
+
+# numpy has no bf16: users meet it as uint16 bit patterns, or as `V2` from a .npy file.
+_BF16_HINT = (
+    "; bf16 inputs are ml_dtypes.bfloat16 arrays: x.astype(ml_dtypes.bfloat16), or "
+    "bits.view(ml_dtypes.bfloat16) for uint16 bit patterns"
+)
+_BF16_CLI_HINT = (
+    "; a .npy cannot hold bf16 (np.save writes it as uint16 bits or untyped): give the raw bits "
+    "with their type instead, e.g. --input=8x32xbf16=@x.bin after array.tofile('x.bin')"
+)
+
+
+_ARG_COUNT = re.compile(r"expected (?P<want>\d+) arguments but passed (?P<got>\d+)")
+# IREE's status text: `Error ...: c/runtime/src/x.c:12: INVALID_ARGUMENT; message; while ...`
+# followed by a VM backtrace (`[ 0] bytecode module@1:178 -`).
+_IREE_PREFIX = re.compile(r"^.*?\S+\.c:\d+: [A-Z_]+; ", re.S)
+_IREE_TYPE_CODE = re.compile(r" \([0-9A-F]{8}\)")
+
+
+def iree_message(message: str) -> str:
+    """The part of an IREE runtime error a user can act on: no C source, status or backtrace."""
+    text = _IREE_PREFIX.sub("", message.strip(), count=1)
+    text = text.split("; while ", 1)[0]
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("["))
+    return _IREE_TYPE_CODE.sub("", text).strip().rstrip(";")
+
+
+PathLike: TypeAlias = str | os.PathLike[str]
+# {scope: file}, [(scope, file), ...] or one file; a scope may have several files. "" is the
+# unnamed scope, whose files also serve a module that reads one named scope.
+Parameters: TypeAlias = PathLike | Mapping[str, PathLike] | Iterable[tuple[str, PathLike]]
+
+
+def _parameters_hint(scope: str = "scope") -> str:
+    return f"parameters={{'{scope}': 'file.irpa'}} (or `mipsc run --parameters={scope}=file.irpa`)"
+
+
+def _parameter_files(parameters: Parameters) -> list[tuple[str, Path]]:
+    """(scope, file) pairs from a dict or a list of pairs; anything else is a user error."""
+    if isinstance(parameters, bytes):
+        raise MipscError(f"parameters must be a file or files by scope: {_parameters_hint()}")
+    if isinstance(parameters, str | os.PathLike):
+        # As `--parameters=FILE`: the unnamed scope, or the module's only scope (see Module).
+        return [("", Path(parameters))]
+    pairs = parameters.items() if isinstance(parameters, Mapping) else parameters
+    files: list[tuple[str, Path]] = []
+    for pair in pairs:
+        if (
+            not isinstance(pair, tuple | list)
+            or len(pair) != 2
+            or not isinstance(pair[0], str)
+            or not isinstance(pair[1], str | os.PathLike)
+        ):
+            raise MipscError(
+                f"parameters: {pair!r} is not a (scope, file) pair; expected {_parameters_hint()}"
+            )
+        files.append((pair[0], Path(pair[1])))
+    return files
+
+
+def _parameter_indices(parameters: Parameters | None) -> dict[str, Any]:
+    """One IREE parameter index per scope, every file of that scope in it (as iree-run-module).
+
+    Files are opened here, before any device exists, so a bad file fails before anything runs.
+    """
+    import iree.runtime as rt
+
+    indices: dict[str, Any] = {}
+    for scope, path in _parameter_files(parameters or {}):
+        try:
+            with path.open("rb") as file:
+                empty = not file.read(1)
+        except OSError as err:
+            raise MipscError(f"cannot read parameter file '{path}': {err.strerror}") from None
+        if empty:
+            raise MipscError(f"cannot read parameter file '{path}': it is empty")
+        index = indices.setdefault(scope, rt.ParameterIndex())
+        try:
+            index.load(str(path))
+        except (ValueError, RuntimeError, NotImplementedError) as err:
+            raise MipscError(
+                f"cannot read parameter file '{path}': {iree_message(str(err))}"
+            ) from None
+    return indices
+
+
+# IREE's load-time errors for parameters: a scope without files, a key no file of it holds.
+_PARAMETER_SCOPE = re.compile(r"no provider registered that handles scopes like '(?P<scope>[^']*)'")
+_PARAMETER_KEY = re.compile(r"no parameter found in index with key '(?P<key>[^']*)'")
+
+
+class NoSuchFunction(MipscError, AttributeError):
+    """`module.x` for a function the module does not have: a MipscError, and an AttributeError
+    so that `hasattr(module, "x")` and `getattr(module, "x", None)` work."""
+
+
+class Module:
+    """A compiled `.vmfb` loaded on the local CPU device, with the kernel plugin when it needs it.
+
+    `Module("m.vmfb").main(a, b)` returns numpy arrays. `parameters` gives the files of the
+    module's external weights, per scope: `{"model": "weights.irpa"}`.
+    """
+
+    def __init__(
+        self,
+        vmfb: str | Path | bytes,
+        *,
+        plugin: str | Path | None = None,
+        parameters: Parameters | None = None,
+    ) -> None:
+        data = self._read(vmfb)
+        indices = _parameter_indices(parameters)
+        needed = kernel_plugin.required_kernels(data)
+        self._use_plugin(needed, plugin)
+        # Files given without a scope serve the unnamed scope; when the module reads another
+        # one, they serve that (the first load names it), as long as it reads only one.
+        unscoped_as = ""
+        while True:
+            try:
+                vm_module = self._add_modules(data, indices, unscoped_as)
+                break
+            except (RuntimeError, ValueError) as err:
+                unscoped_as = self._scope_for_unscoped_files(str(err), indices, unscoped_as)
+                if not unscoped_as:
+                    raise MipscError(self._explain_load_error(str(err), needed)) from None
+        self.parameter_scopes = {s or unscoped_as: s for s in indices}
+        """The scopes the parameter files serve (a file given without one: the module's)."""
+        self._vm_module = vm_module
+        self._bound = self._context.modules[vm_module.name]
+
+    def _read(self, vmfb: str | Path | bytes) -> bytes:
+        """The module's bytes; sets its display name."""
+        if isinstance(vmfb, bytes):
+            self.name = "<module>"
+            return vmfb
+        self.name = str(vmfb)
+        try:
+            return Path(vmfb).read_bytes()
+        except OSError as err:
+            raise MipscError(f"cannot read '{vmfb}': {err.strerror}") from None
+
+    def _use_plugin(self, needed: set[str], plugin: str | Path | None) -> None:
+        """Check that the plugin (given, or the default) has the kernels the module calls, and
+        hand it to IREE if this process has none yet."""
+        path = Path(plugin).resolve() if plugin is not None else None
+        path = path or kernel_plugin.default_plugin(needed)
+        if path is None:
+            kernel_plugin.check_kernels(needed, kernel_plugin.configured_plugin(), self.name)
+            return
+        kernel_plugin.check_kernels(needed, path, self.name)
+        kernel_plugin.configure_plugin(path)
+
+    def _add_modules(self, data: bytes, indices: dict[str, Any], unscoped_as: str) -> Any:
+        """A new context with the parameter providers and the module in it; the VM module."""
+        import iree.runtime as rt
+
+        self._context = rt.SystemContext(config=rt.Config(device=kernel_plugin.device()))
+        # Registered even without files, so that a module reading parameters fails naming the
+        # scope it needs. It keeps the providers, which keep files mapped.
+        providers = [index.create_provider(scope=s or unscoped_as) for s, index in indices.items()]
+        params = rt.create_io_parameters_module(self._context.instance, *providers)
+        self._context.add_vm_module(params)
+        vm_module = rt.VmModule.copy_buffer(self._context.instance, data)
+        self._context.add_vm_module(vm_module)
+        return vm_module
+
+    def _scope_for_unscoped_files(
+        self, message: str, indices: dict[str, Any], unscoped_as: str
+    ) -> str:
+        """The scope to retry the load with when files given without a scope can serve the one
+        the module asked for; "" when the error is another one."""
+        missing = _PARAMETER_SCOPE.search(message)
+        if missing and "" in indices and not unscoped_as and missing["scope"]:
+            return missing["scope"]
+        if missing and unscoped_as:
+            raise MipscError(
+                f"{self.name} reads parameters of more than one scope ('{unscoped_as}', "
+                f"'{missing['scope']}'), so a file without a scope is ambiguous: name "
+                f"each file's scope, e.g. {_parameters_hint(missing['scope'])}"
+            ) from None
+        return ""
+
+    def _explain_load_error(self, message: str, needed: set[str]) -> str:
+        if (scope := _PARAMETER_SCOPE.search(message)) is not None:
+            return (
+                f"{self.name} reads its weights from parameters of the scope '{scope['scope']}', "
+                f"and no parameter file was given for it: {_parameters_hint(scope['scope'])}"
+            )
+        if (key := _PARAMETER_KEY.search(message)) is not None:
+            return (
+                f"{self.name} reads the parameter '{key['key']}', which none of the parameter "
+                "files of its scope holds"
+            )
+        if "no executable loader" in message and needed:
+            return (
+                f"{self.name} needs the kernels {', '.join(sorted(needed))} from the plugin "
+                f"{kernel_plugin.configured_plugin()}, and IREE could not resolve them"
+            )
+        if "FlatBuffer" in message or "flatbuffer" in message or "INVALID_ARGUMENT" in message:
+            return (
+                f"{self.name} is not a valid IREE module (.vmfb; make one with `mipsc compile`): "
+                f"{iree_message(message)}"
+            )
+        return f"cannot load {self.name}: {iree_message(message)}"
+
+    @property
+    def function_names(self) -> list[str]:
+        """The functions users call (not IREE's `$async` variants or initializers)."""
+        names = self._vm_module.function_names
+        return [n for n in names if not n.startswith("__") and not n.endswith("$async")]
+
+    def function(self, name: str) -> Function:
+        # IREE's own entry points (`__init`, `main$async`) would take or return raw VM values.
+        names = self.function_names
+        if name not in names:
+            listed = ", ".join(names) or "none"
+            raise NoSuchFunction(f"{self.name} has no function '{name}' (its functions: {listed})")
+        return Function(self, name, self._bound[name])
+
+    def __getattr__(self, name: str) -> Function:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.function(name)
+
+
+def load(
+    vmfb: str | Path | bytes,
+    *,
+    plugin: str | Path | None = None,
+    parameters: Parameters | None = None,
+) -> Module:
+    """Load a `.vmfb` made by `mipsc compile`, with the kernel plugin if it calls kernels."""
+    return Module(vmfb, plugin=plugin, parameters=parameters)
+
+
+def call(module: Module, function: str, inputs: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Call `function` and always get a tuple of outputs."""
+    result = module.function(function).call(inputs, cli=True)
+    return result if isinstance(result, tuple) else (result,)

@@ -1,0 +1,23 @@
+"""Fixtures shared by the unit and end-to-end tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def mm_vmfb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/data/mm_static.mlir through `mipsc compile` (37x19 . 19x23 in mips_matmul_f32),
+    once per session: the tests that only load or run it share it. Read it, never write it."""
+    from click.testing import CliRunner
+
+    from mipsc.cli import main
+
+    vmfb = tmp_path_factory.mktemp("mm") / "mm.vmfb"
+    result = CliRunner().invoke(main, ["compile", str(DATA / "mm_static.mlir"), "-o", str(vmfb)])
+    assert result.exit_code == 0, result.output
+    return vmfb

@@ -1,0 +1,51 @@
+"""CompileOptions (mipsc.options): one object carries every option of a compile, and the CLI,
+mipsc.compile and the passes all read it, so a new option is one field."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from mipsc.cli import main
+from mipsc.options import DEFAULT_OPTIONS, CompileOptions, option_specs
+from mipsc.pipeline import compile_passes, describe_pipeline
+from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
+
+
+def test_the_passes_are_built_from_the_options():
+    options = CompileOptions(kernel_backend="openblas", workers=3)
+    passes = compile_passes(options)
+    lowering = passes[-1]
+    assert isinstance(lowering, LowerMipsToCallPass)
+    assert (lowering.backend, lowering.workers) == ("openblas", 3)
+    assert describe_pipeline(passes).endswith('lower-mips-to-call{workers=3 backend="openblas"}')
+    assert describe_pipeline(compile_passes(DEFAULT_OPTIONS, "mips")) == (
+        "decompose-torch,convert-torch-to-mips"
+    )
+
+
+def test_every_field_with_a_flag_is_a_compile_flag():
+    help_text = CliRunner().invoke(main, ["compile", "--help"]).output
+    for field, spec in option_specs():
+        for flag in spec.flags_for(field.name).split("/"):
+            assert flag in help_text, flag
+
+
+def test_command_line_gives_back_the_options():
+    options = CompileOptions(
+        target_cpu="znver4", workers=2, external_weights=False, iree_flags=["--iree-x=1"]
+    )
+    assert options.command_line() == [
+        "--target-cpu=znver4", "--workers=2", "--inline-weights", "--iree-x=1"
+    ]  # fmt: skip
+    # What changes the MLIR handed to iree-compile (what `-v` reprints), not iree-compile's own.
+    assert options.command_line(lowering_only=True) == ["--workers=2", "--inline-weights"]
+    assert DEFAULT_OPTIONS.command_line() == []
+
+
+def test_options_are_hashable_and_replace_checks_names():
+    options = DEFAULT_OPTIONS.replace(iree_flags=["--iree-a"], workers=4)
+    assert options.iree_flags == ("--iree-a",)  # a list is kept as a tuple
+    assert hash(options) == hash(CompileOptions(workers=4, iree_flags=("--iree-a",)))
+    with pytest.raises(TypeError, match=r"unknown compile option.*kernel_backnd"):
+        DEFAULT_OPTIONS.replace(kernel_backnd="openblas")
