@@ -11,14 +11,19 @@ The question a user asks: "is my model faster through mipsc?". For each model th
    (a benchmark of a wrong answer is worthless) and times mipsc, iree-best and torch eager
    interleaved in bursts (``mipsc.bench.time_interleaved``), medians.
 
-Run it with the export venv, which has torch, iree-turbine and (for the timing processes)
-mipsc installed editable on the same iree-base-runtime 3.13 as the project venv::
+For the decode steps (models that stream their weights, M = 1) it also measures this
+machine's streaming-read memory bandwidth per thread count (``mipsc.peak.measure_bandwidth``,
+before and after the timing process, the larger kept) and reports the weight bytes per second
+each backend reached (weights / median time) as a share of it. Where IREE's best flags fail to
+compile a model, iree-best is IREE's default flags, and the output says so.
 
-    python3 -m venv .venv-export
-    .venv-export/bin/pip install torch==2.13.0 iree-turbine
-    .venv-export/bin/pip install -e .
-    .venv-export/bin/python tools/bench_models.py                  # all models, 1 and 2 threads
-    .venv-export/bin/python tools/bench_models.py mlp mlp_bf16 --threads 1 --seconds 1
+Run it with the project venv (``make install`` puts torch and iree-turbine there), or with any
+venv that has torch, iree-turbine and (for the timing processes) mipsc installed editable on
+the same iree-base-runtime 3.13 as the project venv::
+
+    .venv/bin/python tools/bench_models.py                  # all models, 1 and 2 threads
+    .venv/bin/python tools/bench_models.py mlp mlp_bf16 --threads 1 --seconds 1
+    .venv/bin/python tools/bench_models.py llama_decode --threads 1 2
 
 Nothing is written to the repository; ``--keep DIR`` keeps the exports and .vmfb files.
 """
@@ -56,11 +61,20 @@ class Model:
     name: str
     doc: str
     build: Callable[[], nn.Module]
-    input_shape: tuple[int, ...]
+    inputs: Callable[[], tuple[torch.Tensor, ...]]
+    """The example inputs in f32 (cast to `dtype`), made after seeding: called in every
+    process, so they are the same everywhere."""
     dtype: torch.dtype = torch.float32
     tolerance: dict[str, float] = field(default_factory=lambda: {"atol": 1e-3, "rtol": 1e-3})
     compile_flags: list[str] = field(default_factory=list)
     """Extra iree-compile flags, given to both compiles."""
+    streams_weights: bool = False
+    """A decode step (M = 1): its time is bound by reading the weights, so the report gives
+    the weight bytes per second it reached, as a share of the measured memory bandwidth."""
+
+
+def randn(*shape: int) -> Callable[[], tuple[torch.Tensor, ...]]:
+    return lambda: (torch.randn(*shape),)
 
 
 def encoder_layer() -> nn.Module:
@@ -73,6 +87,141 @@ def mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(1024, 4096), nn.GELU(), nn.Linear(4096, 1024)).eval()
 
 
+# ---------------------------------------------------------------------------------------
+# A Llama-style decoder layer, for a prompt (prefill) and for one new token (decode)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    """TinyLlama-1.1B's layer (hidden 2048, 32 query heads of 64 on 4 key/value heads,
+    SiLU-gated MLP of 5632, RMSNorm eps 1e-5, rotary base 10000): 44 M weights, 176 MB in f32,
+    more than any L3 cache, so a decode step streams them from memory."""
+
+    hidden: int = 2048
+    heads: int = 32
+    kv_heads: int = 4
+    intermediate: int = 5632
+    eps: float = 1e-5
+    rope_base: float = 10000.0
+    prompt: int = 128
+    """Tokens of the prefill."""
+    cached: int = 256
+    """Positions in the KV cache of the decode step (the new token is the next one)."""
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
+LLAMA = LlamaConfig()
+
+
+def rotary_tables(cfg: LlamaConfig, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin [len(positions), head_dim] of the rotary embedding, as HF's
+    LlamaRotaryEmbedding makes them (each frequency twice: halves, not interleaved pairs)."""
+    inv_freq = 1.0 / cfg.rope_base ** (torch.arange(0, cfg.head_dim, 2).float() / cfg.head_dim)
+    angles = torch.outer(positions.float(), inv_freq)
+    angles = torch.cat([angles, angles], -1)
+    return angles.cos(), angles.sin()
+
+
+class LlamaDecoderLayer(nn.Module):
+    """One Llama decoder layer as HF's LlamaDecoderLayer computes it: x + attention(RMSNorm(x)),
+    then + MLP(RMSNorm(.)); causal grouped-query attention through scaled_dot_product_attention
+    with enable_gqa (no repeated key/value heads), rotary embeddings from the (cos, sin) the
+    model computes once for all its layers (inputs here, as in HF), no biases. The prefill:
+    x [B, S, hidden] -> [B, S, hidden]."""
+
+    def __init__(self, cfg: LlamaConfig = LLAMA) -> None:
+        super().__init__()
+        self.cfg = cfg
+        kv = cfg.kv_heads * cfg.head_dim
+        self.q_proj = nn.Linear(cfg.hidden, cfg.hidden, bias=False)
+        self.k_proj = nn.Linear(cfg.hidden, kv, bias=False)
+        self.v_proj = nn.Linear(cfg.hidden, kv, bias=False)
+        self.o_proj = nn.Linear(cfg.hidden, cfg.hidden, bias=False)
+        self.gate_proj = nn.Linear(cfg.hidden, cfg.intermediate, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden, cfg.intermediate, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate, cfg.hidden, bias=False)
+        self.input_norm = nn.Parameter(1.0 + 0.1 * torch.randn(cfg.hidden))
+        self.post_attention_norm = nn.Parameter(1.0 + 0.1 * torch.randn(cfg.hidden))
+
+    def rms_norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """HF's LlamaRMSNorm: computed in f32, the result cast back before the weight."""
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.cfg.eps)
+        return weight * x32.to(x.dtype)
+
+    @staticmethod
+    def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        half = x.shape[-1] // 2
+        rotated = torch.cat([-x[..., half:], x[..., :half]], -1)
+        return x * cos + rotated * sin
+
+    def heads(
+        self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """q [B, H, S, D] and k, v [B, Hkv, S, D] of the normed input h, q and k rotated."""
+        b, s, _ = h.shape
+        d = self.cfg.head_dim
+        q = self.q_proj(h).view(b, s, self.cfg.heads, d).transpose(1, 2)
+        k = self.k_proj(h).view(b, s, self.cfg.kv_heads, d).transpose(1, 2)
+        v = self.v_proj(h).view(b, s, self.cfg.kv_heads, d).transpose(1, 2)
+        return self.rotate(q, cos, sin), self.rotate(k, cos, sin), v
+
+    def finish(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """The residual adds, the output projection and the gated MLP after attention."""
+        b, s, _ = x.shape
+        x = x + self.o_proj(attended.transpose(1, 2).reshape(b, s, self.cfg.hidden))
+        h = self.rms_norm(x, self.post_attention_norm)
+        return x + self.down_proj(nn.functional.silu(self.gate_proj(h)) * self.up_proj(h))
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.heads(self.rms_norm(x, self.input_norm), cos, sin)
+        attended = nn.functional.scaled_dot_product_attention(
+            q, k, v, is_causal=True, enable_gqa=True
+        )
+        return self.finish(x, attended)
+
+
+class LlamaDecodeStep(LlamaDecoderLayer):
+    """The same layer on one new token, as a serving loop calls it: x [B, 1, hidden], its
+    (cos, sin) [1, D], and the cache of the earlier positions' keys and values [B, Hkv, P, D]
+    -> (the layer's output [B, 1, hidden], the new token's key and value [B, Hkv, 1, D] for
+    the loop to append). The token attends to every cached position and itself: no mask."""
+
+    def forward(  # type: ignore[override]
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        q, k, v = self.heads(self.rms_norm(x, self.input_norm), cos, sin)
+        keys, values = torch.cat([k_cache, k], 2), torch.cat([v_cache, v], 2)
+        attended = nn.functional.scaled_dot_product_attention(q, keys, values, enable_gqa=True)
+        return self.finish(x, attended), k, v
+
+
+def llama_prefill_inputs(cfg: LlamaConfig = LLAMA) -> tuple[torch.Tensor, ...]:
+    cos, sin = rotary_tables(cfg, torch.arange(cfg.prompt))
+    return torch.randn(1, cfg.prompt, cfg.hidden), cos, sin
+
+
+def llama_decode_inputs(cfg: LlamaConfig = LLAMA) -> tuple[torch.Tensor, ...]:
+    """The token after `cfg.cached` positions; the cache holds keys as a layer makes them
+    (rotated, of unit-size entries)."""
+    cos, sin = rotary_tables(cfg, torch.tensor([cfg.cached]))
+    cache = (1, cfg.kv_heads, cfg.cached, cfg.head_dim)
+    return torch.randn(1, 1, cfg.hidden), cos, sin, torch.randn(*cache), torch.randn(*cache)
+
+
+LLAMA_BF16_TOLERANCE = {"atol": 6e-2, "rtol": 2e-2}
+"""bf16 layers: torch rounds to bf16 after every op, mipsc and IREE where their fusions end,
+so outputs of size ~4 (the residual stream) differ by a few bf16 ulps (2^-6 each)."""
+
 MODELS: dict[str, Model] = {
     m.name: m
     for m in [
@@ -80,19 +229,19 @@ MODELS: dict[str, Model] = {
             "encoder",
             "nn.TransformerEncoderLayer(768, 12 heads, ff 3072, batch_first), eval, x [1,128,768]",
             encoder_layer,
-            (1, 128, 768),
+            randn(1, 128, 768),
         ),
         Model(
             "mlp",
             "Linear(1024->4096) -> GELU -> Linear(4096->1024), x [64,1024]",
             mlp,
-            (64, 1024),
+            randn(64, 1024),
         ),
         Model(
             "mlp_bf16",
             "the mlp in bfloat16 (reference: torch CPU in bf16)",
             mlp,
-            (64, 1024),
+            randn(64, 1024),
             dtype=torch.bfloat16,
             # as tests/data/manifest.json's mlp_bf16
             tolerance={"atol": 2e-2, "rtol": 2e-2},
@@ -101,7 +250,40 @@ MODELS: dict[str, Model] = {
             "encoder_b8",
             "the encoder layer on x [8,128,768]",
             encoder_layer,
-            (8, 128, 768),
+            randn(8, 128, 768),
+        ),
+        Model(
+            "llama",
+            f"Llama decoder layer (hidden {LLAMA.hidden}, {LLAMA.heads} heads on "
+            f"{LLAMA.kv_heads} key/value heads, MLP {LLAMA.intermediate}), prefill of a "
+            f"{LLAMA.prompt}-token prompt",
+            LlamaDecoderLayer,
+            llama_prefill_inputs,
+        ),
+        Model(
+            "llama_bf16",
+            "the llama prefill in bfloat16 (reference: torch CPU in bf16)",
+            LlamaDecoderLayer,
+            llama_prefill_inputs,
+            dtype=torch.bfloat16,
+            tolerance=LLAMA_BF16_TOLERANCE,
+        ),
+        Model(
+            "llama_decode",
+            f"the llama layer's decode step: 1 token against a KV cache of {LLAMA.cached} "
+            "positions (inputs), returning its output and the token's key and value",
+            LlamaDecodeStep,
+            llama_decode_inputs,
+            streams_weights=True,
+        ),
+        Model(
+            "llama_decode_bf16",
+            "the decode step in bfloat16",
+            LlamaDecodeStep,
+            llama_decode_inputs,
+            dtype=torch.bfloat16,
+            tolerance=LLAMA_BF16_TOLERANCE,
+            streams_weights=True,
         ),
     ]
 }
@@ -109,12 +291,21 @@ MODELS: dict[str, Model] = {
 DTYPE_NAMES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 
 
-def build(model: Model) -> tuple[nn.Module, torch.Tensor]:
-    """The module and its input, the same in every process (seeded)."""
+def build(model: Model) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """The module and its inputs, the same in every process (seeded)."""
     torch.manual_seed(SEED)
-    module = model.build().to(model.dtype)
-    x = torch.randn(*model.input_shape).to(model.dtype)
-    return module, x
+    module = model.build().eval().to(model.dtype)
+    inputs = tuple(x.to(model.dtype) for x in model.inputs())
+    return module, inputs
+
+
+def weight_bytes(module: nn.Module) -> int:
+    """The bytes of the module's parameters: what one call streams at least once."""
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+def outputs_of(result: object) -> list[torch.Tensor]:
+    return list(result) if isinstance(result, (tuple, list)) else [result]  # type: ignore[list-item]
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -134,9 +325,9 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
 def export(model: Model, work: Path) -> tuple[Path, Path]:
     from iree.turbine import aot
 
-    module, x = build(model)
+    module, inputs = build(model)
     aot.externalize_module_parameters(module)
-    exported = aot.export(module, args=(x,))
+    exported = aot.export(module, args=inputs)
     mlir = work / f"{model.name}.mlir"
     irpa = work / f"{model.name}.irpa"
     exported.save_mlir(mlir)
@@ -154,44 +345,41 @@ def run(command: list[str], what: str) -> str:
     return proc.stdout + proc.stderr
 
 
-IREE_BEST_COMPILE = """
+IREE_COMPILE = """
 import sys
 from pathlib import Path
 from mipsc.backend.iree_compile import compile_mlir
 from mipsc.bench import IREE_BEST_FLAGS
+best = sys.argv[3] == "best"
 compile_mlir(Path(sys.argv[1]).read_text(), Path(sys.argv[2]),
-             extra_flags=(*IREE_BEST_FLAGS, *sys.argv[3:]))
+             extra_flags=(*(IREE_BEST_FLAGS if best else ()), *sys.argv[4:]))
 """
 
 
-def compile_both(model: Model, mlir: Path, work: Path) -> tuple[dict[str, Path], str]:
-    """The .vmfb of mipsc and of iree-best, compiled by the project venv; and mipsc's report."""
-    mipsc_vmfb = work / f"{model.name}.mipsc.vmfb"
-    iree_vmfb = work / f"{model.name}.iree-best.vmfb"
-    report = run(
-        [
-            str(PROJECT_VENV / "bin" / "mipsc"),
-            "compile",
-            str(mlir),
-            "-o",
-            str(mipsc_vmfb),
-            "--report",
-            *model.compile_flags,
-        ],
-        f"mipsc compile {model.name}",
-    )
-    run(
-        [
-            str(PROJECT_VENV / "bin" / "python"),
-            "-c",
-            IREE_BEST_COMPILE,
-            str(mlir),
-            str(iree_vmfb),
-            *model.compile_flags,
-        ],
-        f"iree-compile (best flags) {model.name}",
-    )
-    return {"mipsc": mipsc_vmfb, "iree-best": iree_vmfb}, report.strip()
+def compile_mipsc(model: Model, mlir: Path, work: Path) -> tuple[Path, str]:
+    """mipsc's .vmfb, compiled by the project venv, and its --report."""
+    vmfb = work / f"{model.name}.mipsc.vmfb"
+    command = [str(PROJECT_VENV / "bin" / "mipsc"), "compile", str(mlir), "-o", str(vmfb)]
+    report = run([*command, "--report", *model.compile_flags], f"mipsc compile {model.name}")
+    return vmfb, report.strip()
+
+
+def compile_iree(model: Model, mlir: Path, work: Path) -> tuple[Path, str | None]:
+    """IREE's own codegen with its best flags; where those fail to compile the model (an IREE
+    bug: 3.13's data tiling cannot compile a causal grouped-query attention), with its default
+    flags instead, and why. The project venv's iree-compile, as mipsc's."""
+    from mipsc.bench import IREE_BEST_FLAGS
+
+    vmfb = work / f"{model.name}.iree-best.vmfb"
+    command = [str(PROJECT_VENV / "bin" / "python"), "-c", IREE_COMPILE, str(mlir), str(vmfb)]
+    try:
+        run([*command, "best", *model.compile_flags], f"iree-compile (best flags) {model.name}")
+        return vmfb, None
+    except SystemExit as failed:
+        found = re.search(r"(?:MipscError|error): (.*)", str(failed))
+        reason = found[1].strip() if found else str(failed).splitlines()[0]
+    run([*command, "default", *model.compile_flags], f"iree-compile (default flags) {model.name}")
+    return vmfb, f"with {' '.join(IREE_BEST_FLAGS)} iree-compile failed ({reason})"
 
 
 def kernel_summary(report: str) -> str:
@@ -203,6 +391,36 @@ def kernel_summary(report: str) -> str:
 # ---------------------------------------------------------------------------------------
 # Check and time (one worker process per thread count)
 # ---------------------------------------------------------------------------------------
+
+
+def references(
+    model: Model, module: nn.Module, inputs: tuple[torch.Tensor, ...]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """torch eager's outputs in the model's dtype, and in f32 (the same module and inputs cast
+    up), as f32 arrays."""
+    with torch.inference_mode():
+        ref = outputs_of(module(*inputs))
+        if model.dtype == torch.float32:
+            ref_f32 = ref
+        else:
+            ref_f32 = outputs_of(module.float()(*(x.float() for x in inputs)))
+            module.to(model.dtype)
+    as_f32 = [to_numpy(t).astype(np.float32) for t in ref]
+    return as_f32, [to_numpy(t).astype(np.float32) for t in ref_f32]
+
+
+def check(
+    outs: list[np.ndarray], ref: list[np.ndarray], ref_f32: list[np.ndarray], tol: dict
+) -> dict:
+    """Whether every output is within `tol` of torch's, and the largest errors."""
+    ok, err, err_f32 = len(outs) == len(ref), 0.0, 0.0
+    for out, want, want_f32 in zip(outs, ref, ref_f32, strict=False):
+        diff = np.abs(out - want)
+        ok = ok and out.shape == want.shape
+        ok = ok and bool(np.all(diff <= tol["atol"] + tol["rtol"] * np.abs(want)))
+        err = max(err, float(diff.max()))
+        err_f32 = max(err_f32, float(np.abs(out - want_f32).max()))
+    return {"ok": ok, "max_abs_err": err, "max_abs_err_vs_f32": err_f32}
 
 
 def worker(spec: dict) -> list[dict]:
@@ -217,43 +435,32 @@ def worker(spec: dict) -> list[dict]:
     rows = []
     for item in spec["models"]:
         model = MODELS[item["name"]]
-        module, x = build(model)
-        with torch.inference_mode():
-            ref = module(x)
-            ref_f32 = module.float()(x.float()) if model.dtype != torch.float32 else ref
-            module.to(model.dtype)
-        ref_np = to_numpy(ref).astype(np.float32)
-        ref_f32_np = ref_f32.numpy().astype(np.float32)
-        x_np = to_numpy(x)
+        module, inputs = build(model)
+        ref, ref_f32 = references(model, module, inputs)
         device = None
         calls: dict[str, Callable[[], object]] = {}
         errors: dict[str, dict] = {}
         for backend, vmfb in item["vmfb"].items():
             loaded = runtime.load(vmfb, parameters={PARAM_SCOPE: item["irpa"]})
             device = device or rt.get_device(runtime.DEVICE)
-            dx = rt.asdevicearray(device, x_np)
+            args = [rt.asdevicearray(device, to_numpy(x)) for x in inputs]
             function = loaded.function("main")
-            out = np.asarray(function(dx)).astype(np.float32)
-            err = np.abs(out - ref_np)
-            tol = model.tolerance
-            ok = bool(np.all(err <= tol["atol"] + tol["rtol"] * np.abs(ref_np)))
-            errors[backend] = {
-                "ok": ok,
-                "max_abs_err": float(err.max()),
-                "max_abs_err_vs_f32": float(np.abs(out - ref_f32_np).max()),
-            }
-            if not ok:
+            result = function(*args)
+            outs = [np.asarray(o).astype(np.float32) for o in outputs_of(result)]
+            errors[backend] = check(outs, ref, ref_f32, model.tolerance)
+            if not errors[backend]["ok"]:
                 print(
-                    f"{model.name}: {backend} does not match torch eager "
-                    f"(max abs err {err.max():.3g}, tolerance {tol}); not timed",
+                    f"{model.name}: {backend} does not match torch eager (max abs err "
+                    f"{errors[backend]['max_abs_err']:.3g}, tolerance {model.tolerance}); "
+                    "not timed",
                     file=sys.stderr,
                 )
                 continue
-            calls[backend] = lambda f=function, dx=dx: f(dx)
+            calls[backend] = lambda f=function, args=args: f(*args)
 
-        def eager(module: nn.Module = module, x: torch.Tensor = x) -> object:
+        def eager(module: nn.Module = module, inputs: tuple = inputs) -> object:
             with torch.inference_mode():
-                return module(x)
+                return module(*inputs)
 
         calls["torch"] = eager
         samples = time_interleaved(
@@ -267,7 +474,10 @@ def worker(spec: dict) -> list[dict]:
                 "ms": {b: 1e3 * statistics.median(t) for b, t in samples.items()},
                 "samples": {b: len(t) for b, t in samples.items()},
                 "check": errors,
-                "torch_ref_vs_f32": float(np.abs(ref_np - ref_f32_np).max()),
+                "torch_ref_vs_f32": max(
+                    float(np.abs(a - b).max()) for a, b in zip(ref, ref_f32, strict=True)
+                ),
+                "weight_bytes": weight_bytes(module),
             }
         )
     return rows
@@ -327,6 +537,46 @@ def table(rows: list[dict], kernels: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def streaming_table(rows: list[dict], bandwidth: dict[int, float | None]) -> str:
+    """For the models that stream their weights (decode steps): the weight bytes each backend
+    read per second (weights / median time) and its share of the measured bandwidth."""
+    lines = [
+        "| model | threads | weights MB | read bandwidth GB/s | mipsc GB/s (share) "
+        "| iree-best GB/s (share) | torch GB/s (share) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if not MODELS[r["model"]].streams_weights:
+            continue
+        peak = bandwidth.get(r["threads"])
+        cells = []
+        for backend in ("mipsc", "iree-best", "torch"):
+            ms = r["ms"].get(backend)
+            if ms is None:
+                cells.append("-")
+                continue
+            rate = r["weight_bytes"] / (ms * 1e-3) / 1e9
+            cells.append(f"{rate:.1f} ({rate / peak:.0%})" if peak else f"{rate:.1f}")
+        lines.append(
+            f"| {r['model']} | {r['threads']} | {r['weight_bytes'] / 1e6:.0f} "
+            f"| {f'{peak:.1f}' if peak else '-'} | {' | '.join(cells)} |"
+        )
+    lines.append("")
+    lines.append(
+        "read bandwidth: mipsc.peak.measure_bandwidth with that many threads, the larger of two "
+        "measurements (before and after the timing process)."
+    )
+    return "\n".join(lines)
+
+
+def measured_bandwidth(threads: int) -> float | None:
+    """GB/s of a streaming read with `threads` threads (mipsc.peak), None where unmeasurable."""
+    from mipsc.peak import measure_bandwidth
+
+    found = measure_bandwidth(threads)
+    return found.gbytes_per_s if found else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help=f"default: all of {list(MODELS)}")
@@ -359,24 +609,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mipsc-models-") as tmp:
         work = opts.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        items, kernels = [], {}
+        items, kernels, notes = [], {}, {}
         for name in names:
             model = MODELS[name]
             log(f"{name}: export")
             mlir, irpa = export(model, work)
             log(f"{name}: compile (mipsc, iree-best)")
-            vmfb, report = compile_both(model, mlir, work)
+            mipsc_vmfb, report = compile_mipsc(model, mlir, work)
             log(report)
             kernels[name] = kernel_summary(report)
-            items.append(
-                {
-                    "name": name,
-                    "irpa": str(irpa),
-                    "vmfb": {k: str(v) for k, v in vmfb.items()},
-                }
-            )
+            iree_vmfb, iree_note = compile_iree(model, mlir, work)
+            if iree_note:
+                notes[name] = f"iree-best of {name} is IREE's default flags: {iree_note}"
+                log(notes[name])
+            vmfb = {"mipsc": str(mipsc_vmfb), "iree-best": str(iree_vmfb)}
+            items.append({"name": name, "irpa": str(irpa), "vmfb": vmfb})
         rows: list[dict] = []
+        streaming = any(MODELS[n].streams_weights for n in names)
+        bandwidth: dict[int, float | None] = {}
         for count in opts.threads:
+            if streaming:
+                bandwidth[count] = measured_bandwidth(count)
             log(f"{count} thread(s): checking and timing {', '.join(names)}")
             spec = {
                 "threads": count,
@@ -398,10 +651,23 @@ def main() -> None:
             if proc.returncode != 0:
                 raise SystemExit(f"worker for {count} thread(s) failed (exit {proc.returncode})")
             rows += json.loads(proc.stdout)
+            if streaming:
+                after = measured_bandwidth(count)
+                bandwidth[count] = max(filter(None, (bandwidth[count], after)), default=None)
+                log(f"{count} thread(s): streaming-read bandwidth {bandwidth[count]} GB/s")
     rows.sort(key=lambda r: (names.index(r["model"]), r["threads"]))
     if opts.json:
-        opts.json.write_text(json.dumps({"kernels": kernels, "rows": rows}, indent=1))
+        opts.json.write_text(
+            json.dumps(
+                {"kernels": kernels, "rows": rows, "bandwidth": bandwidth, "notes": notes}, indent=1
+            )
+        )
     print(table(rows, kernels))
+    for note in notes.values():
+        print(f"- {note}")
+    if streaming:
+        print()
+        print(streaming_table(rows, bandwidth))
 
 
 if __name__ == "__main__":

@@ -120,3 +120,170 @@ def measure_peak() -> Peak:
         return estimated_peak()
     isa, gflops = run.stdout.split()
     return Peak(float(gflops), f"measured: independent {isa} FMAs, one core")
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory bandwidth: a streaming read
+# ---------------------------------------------------------------------------------------------
+
+BANDWIDTH_C = r"""
+#define _GNU_SOURCE
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+/* Sums a slice of floats with four independent vector accumulators: every byte is loaded
+   once per pass, nothing is written. 128 floats (512 bytes) per step. */
+__attribute__((target("avx2"), noinline)) static float read256(const float* p, size_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i < n; i += 128)
+    for (size_t j = i; j < i + 128; j += 32) {
+      a0 = _mm256_add_ps(a0, _mm256_load_ps(p + j));
+      a1 = _mm256_add_ps(a1, _mm256_load_ps(p + j + 8));
+      a2 = _mm256_add_ps(a2, _mm256_load_ps(p + j + 16));
+      a3 = _mm256_add_ps(a3, _mm256_load_ps(p + j + 24));
+    }
+  __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+__attribute__((noinline)) static float read128(const float* p, size_t n) {
+  __m128 a0 = _mm_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i < n; i += 16) {
+    a0 = _mm_add_ps(a0, _mm_load_ps(p + i));
+    a1 = _mm_add_ps(a1, _mm_load_ps(p + i + 4));
+    a2 = _mm_add_ps(a2, _mm_load_ps(p + i + 8));
+    a3 = _mm_add_ps(a3, _mm_load_ps(p + i + 12));
+  }
+  __m128 s = _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3));
+  return s[0] + s[1] + s[2] + s[3];
+}
+#define MAX_PASSES 1000
+typedef struct {
+  float* p;
+  size_t n;
+  int passes, wide;
+  pthread_barrier_t* start;
+  double began[MAX_PASSES], ended[MAX_PASSES];
+  float sink;
+} job_t;
+/* Each reader stamps its own start and end: a pass lasts from the first start to the last
+   end (a clock read by a thread that may be descheduled while the others read would not). */
+static void* reader(void* arg) {
+  job_t* job = arg;
+  memset(job->p, 0, job->n * sizeof(float)); /* fault the pages in, by the thread that reads */
+  for (int pass = 0; pass < job->passes; ++pass) {
+    pthread_barrier_wait(job->start);
+    job->began[pass] = now();
+    job->sink += job->wide ? read256(job->p, job->n) : read128(job->p, job->n);
+    job->ended[pass] = now();
+  }
+  return NULL;
+}
+int main(int argc, char** argv) {
+  if (argc != 4) return 2;
+  const int threads = atoi(argv[1]), passes = atoi(argv[3]);
+  const size_t slice = (size_t)atoll(argv[2]) / threads / 512 * 128; /* floats, 512 B steps */
+  if (threads < 1 || threads > 64 || slice == 0 || passes < 1 || passes > MAX_PASSES) return 2;
+  __builtin_cpu_init();
+  const int wide = __builtin_cpu_supports("avx2");
+  const size_t huge = 2 << 20, bytes = (slice * threads * sizeof(float) + huge - 1) / huge * huge;
+  float* buffer = aligned_alloc(huge, bytes);
+  if (!buffer) return 3;
+  madvise(buffer, bytes, MADV_HUGEPAGE); /* as numpy and torch ask for large buffers */
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, threads);
+  static pthread_t tid[64];
+  static job_t jobs[64];
+  for (int t = 0; t < threads; ++t) {
+    jobs[t] = (job_t){.p = buffer + t * slice, .n = slice, .passes = passes, .wide = wide,
+                      .start = &start};
+    pthread_create(&tid[t], NULL, reader, &jobs[t]);
+  }
+  float sink = 0;
+  for (int t = 0; t < threads; ++t) {
+    pthread_join(tid[t], NULL);
+    sink += jobs[t].sink;
+  }
+  double best = 1e30;
+  for (int pass = 0; pass < passes; ++pass) {
+    double first = 1e30, last = 0;
+    for (int t = 0; t < threads; ++t) {
+      if (jobs[t].began[pass] < first) first = jobs[t].began[pass];
+      if (jobs[t].ended[pass] > last) last = jobs[t].ended[pass];
+    }
+    if (last - first < best) best = last - first;
+  }
+  if (sink == 12345.f) puts("");
+  printf("%s %.6g\n", wide ? "AVX2" : "SSE2", slice * threads * sizeof(float) / best / 1e9);
+  free(buffer);
+  return 0;
+}
+"""
+
+BANDWIDTH_BUFFER_MIB = 256
+"""The buffer read: 8x the 32 MiB L3 of the largest caches seen on this project's machines
+(AMD EPYC Zen 4; cpuid leaf 0x8000001D), so that the reads come from memory."""
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    gbytes_per_s: float
+    """Bytes read per second, in units of 1e9 bytes."""
+    threads: int
+    how: str
+    """How it was found, for the report."""
+
+
+def measure_bandwidth(
+    threads: int = 1, buffer_mib: int = BANDWIDTH_BUFFER_MIB, passes: int = 30
+) -> Bandwidth | None:
+    """This machine's streaming-read memory bandwidth with `threads` threads, or None when it
+    cannot be measured (no C compiler, not x86-64).
+
+    A small C program (compiled with the system's C compiler) splits a buffer of `buffer_mib`
+    MiB into one slice per thread; each thread first writes its slice (faulting its pages in),
+    then, `passes` times, all threads start together (a barrier) and sum their slices with
+    vector loads (AVX2 where the CPU has it, else SSE2), four independent accumulators, nothing
+    written back. The buffer is 2 MiB aligned and advised for huge pages (`MADV_HUGEPAGE`, as
+    numpy and torch advise their large buffers; with 4 KiB pages the AMD EPYC Zen 4 VM of
+    BENCHMARKS.md read 11-19 GB/s against 13-31 with huge pages, in one loaded run). The
+    figure is the buffer's bytes divided by the fastest pass's time, from the first thread's
+    start to the last thread's end (each thread stamps its own: a clock read by a thread that
+    is descheduled while the others read would make a pass look shorter than it was).
+
+    What it stands for: the rate at which `threads` cores can stream read-only data, such as a
+    model's weights, from memory; the ceiling of a memory-bound product (a matrix-vector
+    product reads its matrix once). On a machine shared with other work it is what was left
+    at the time, so measure it in the same run as what it is compared with.
+    """
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None or platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    with tempfile.TemporaryDirectory(prefix="mipsc-bandwidth-") as tmp:
+        src, exe = Path(tmp, "bandwidth.c"), Path(tmp, "bandwidth")
+        src.write_text(BANDWIDTH_C)
+        built = subprocess.run(
+            [cc, "-O2", "-pthread", "-o", str(exe), str(src)], capture_output=True
+        )
+        if built.returncode != 0:
+            return None
+        size = str(buffer_mib << 20)
+        run = subprocess.run(
+            [str(exe), str(threads), size, str(passes)], capture_output=True, text=True
+        )
+    if run.returncode != 0:
+        return None
+    isa, gbytes = run.stdout.split()
+    how = (
+        f"measured: {threads} thread(s) summing a {buffer_mib} MiB buffer with {isa} loads, "
+        f"fastest of {passes} passes"
+    )
+    return Bandwidth(float(gbytes), threads, how)

@@ -55,6 +55,7 @@ from mipsc.transforms.torch_values import (
     rank_of,
     unsupported_reason,
 )
+from mipsc.transforms.view_chains import build_view_chain, view_chain
 
 PASS_NAME = "convert-torch-to-mips"
 
@@ -517,13 +518,23 @@ class TorchMatmulPattern(RewritePattern):
 
     def operand(self, tb: TensorIRBuilder, value: SSAValue, flip: bool = False) -> Operand:
         source, transposed = peel_transpose(value)
-        builtin = tb.to_builtin(source)
+        builtin = builtin_operand(tb, source)
         return Operand(builtin, transposed ^ flip)
 
     def build(
         self, tb: TensorIRBuilder, op: Operation, out_type: TensorType[Attribute]
     ) -> SSAValue | None:
         raise NotImplementedError
+
+
+def builtin_operand(tb: TensorIRBuilder, value: SSAValue) -> SSAValue:
+    """`value` as a builtin tensor. When views that move data lead to it from another tensor
+    (the heads of attention), it is rebuilt from that tensor as builtin ops, which the
+    lowering can read by strides instead of copying (view_chains)."""
+    chain = view_chain(value)
+    if chain is None:
+        return tb.to_builtin(value)
+    return build_view_chain(tb.to_builtin(chain[0].operands[0]), chain)
 
 
 def _cast_to(value: SSAValue, ty: Attribute) -> SSAValue:

@@ -17,7 +17,7 @@ keep the builtin kernels). Each lowered op leaves a remark naming the kernel it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
@@ -50,6 +50,12 @@ from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS, matmul_symbol
 from mipsc.remarks import emit_remark
 from mipsc.tiling import choose_tiles
 from mipsc.transforms.building import building_before, dim_size
+from mipsc.transforms.strided_operands import (
+    StridedView,
+    erase_dead_views,
+    fold_view,
+    strided_tile_args,
+)
 
 PASS_NAME = "lower-mips-to-call"
 
@@ -70,6 +76,9 @@ class MatmulKey:
     accumulate: bool
     tile_m: int
     tile_n: int
+    lhs_view: StridedView | None = None
+    rhs_view: StridedView | None = None
+    """A view read by strides from the tensor bound instead (then `lhs` / `rhs` is its type)."""
 
     @property
     def batched(self) -> bool:
@@ -196,8 +205,8 @@ def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
     with ImplicitBuilder(loop.body.block) as (t,):
         tile = _tile_of(t, grid, args.dims)
         call_args = [
-            *_operand_tile(a, key, tile, [tile.i0, 0], [tile.tm, args.dims.k], key.transpose_lhs),
-            *_operand_tile(b, key, tile, [0, tile.j0], [args.dims.k, tile.tn], key.transpose_rhs),
+            *_input_tile(a, key, key.lhs_view, tile, [tile.i0, 0], [tile.tm, args.dims.k], False),
+            *_input_tile(b, key, key.rhs_view, tile, [0, tile.j0], [args.dims.k, tile.tn], True),
             *_operand_tile(c, key, tile, [tile.i0, tile.j0], [tile.tm, tile.tn], False),
         ]
         accumulate = _index(int(key.accumulate))
@@ -216,10 +225,20 @@ def _bind_operands(key: MatmulKey, args: _EntryArgs) -> tuple[SSAValue, SSAValue
         dynamic = [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
         return iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dynamic).result
 
-    a = subspan(args.a, key.lhs, args.dims.stored("lhs", key))
-    b = subspan(args.b, key.rhs, args.dims.stored("rhs", key))
+    a = subspan(
+        args.a, key.lhs, _static_dims(key.lhs) if key.lhs_view else args.dims.stored("lhs", key)
+    )
+    b = subspan(
+        args.b, key.rhs, _static_dims(key.rhs) if key.rhs_view else args.dims.stored("rhs", key)
+    )
     c = subspan(args.c, key.out, args.dims.stored("init", key))
     return a, b, c
+
+
+def _static_dims(ty: Attribute) -> list[SSAValue]:
+    """The sizes of a static shape (a tensor read by strides), as index constants."""
+    assert isinstance(ty, TensorType)
+    return [_index(size).result for size in ty.get_shape()]
 
 
 def _checked_k(dims: _ProductDims) -> SSAValue:
@@ -234,6 +253,24 @@ def _checked_k(dims: _ProductDims) -> SSAValue:
     ):
         agree = arith.AndIOp(agree, arith.CmpiOp(mine, theirs, "eq")).result
     return arith.SelectOp(agree, dims.k, _index(-1)).result
+
+
+def _input_tile(
+    view_memref: SSAValue,
+    key: MatmulKey,
+    view: StridedView | None,
+    tile: _Tile,
+    offsets: list[SSAValue | int],
+    sizes: list[SSAValue | int],
+    rhs: bool,
+) -> list[SSAValue]:
+    """The kernel's arguments for A (`rhs` False) or B: the tile of the operand, or of the
+    view it is read through (strided_operands)."""
+    transposed = key.transpose_rhs if rhs else key.transpose_lhs
+    if view is None:
+        return _operand_tile(view_memref, key, tile, offsets, sizes, transposed)
+    batch = tile.z if key.batched else None
+    return strided_tile_args(view_memref, view, batch, offsets[0], offsets[1], transposed)
 
 
 def _tile_of(t: SSAValue, grid: _TileGrid, dims: _ProductDims) -> _Tile:
@@ -373,15 +410,40 @@ class LowerMatmul(RewritePattern):
             emit_remark(op, PASS_NAME, f"no kernel call: {why}", kernel=f"none ({why})")
             rewriter.replace(op, [], [op.init])
             return
+        key, inputs = _read_by_strides(op, key)
         entry = self.executables.entry_for(key)
         _report_tiles(op, key, self.executables.symbol_for(key))
         with building_before(rewriter, op):
             dims = _ProductDims.build(op, key)
-            dispatch = _build_dispatch(op, key, entry, dims)
-        init = op.init
+            dispatch = _build_dispatch(op, key, entry, dims, inputs)
+        init, operands = op.init, (op.lhs, op.rhs)
         rewriter.replace(op, [], [dispatch.results[0]])
         if not key.accumulate:
             _erase_dead_zero_fill(init, rewriter)
+        for operand in operands:
+            erase_dead_views(operand, rewriter)
+
+
+def _read_by_strides(
+    op: mips.MatmulLikeOp, key: MatmulKey
+) -> tuple[MatmulKey, tuple[SSAValue, SSAValue]]:
+    """The key and the A and B tensors to bind: an operand that is a view the kernel can read
+    by strides (strided_operands.fold_view) is replaced by the tensor it views."""
+    inputs = [op.lhs, op.rhs]
+    views: list[StridedView | None] = [None, None]
+    for i, value in enumerate(inputs):
+        if (folded := fold_view(value)) is not None:
+            inputs[i], views[i] = folded
+    if views == [None, None]:
+        return key, (op.lhs, op.rhs)
+    key = replace(
+        key,
+        lhs=inputs[0].type,
+        rhs=inputs[1].type,
+        lhs_view=views[0],
+        rhs_view=views[1],
+    )
+    return key, (inputs[0], inputs[1])
 
 
 def _nothing_to_compute(op: mips.MatmulLikeOp) -> str | None:
@@ -468,13 +530,18 @@ def _dynamic(ty: Attribute, dims: list[SSAValue]) -> list[SSAValue]:
 
 
 def _build_dispatch(
-    op: mips.MatmulLikeOp, key: MatmulKey, entry: SymbolRefAttr, dims: _ProductDims
+    op: mips.MatmulLikeOp,
+    key: MatmulKey,
+    entry: SymbolRefAttr,
+    dims: _ProductDims,
+    inputs: tuple[SSAValue, SSAValue],
 ) -> iree.DispatchOp:
-    """Builds the `flow.dispatch` of `entry` over the workload (M, N, K, batch); a non-zero
-    init is tied to the result, which the kernel accumulates into."""
-    tensors = [op.lhs, op.rhs]
-    tensor_dims = _dynamic(op.lhs.type, dims.stored("lhs", key))
-    tensor_dims += _dynamic(op.rhs.type, dims.stored("rhs", key))
+    """Builds the `flow.dispatch` of `entry` over the workload (M, N, K, batch) on the tensors
+    `inputs` (the operands, or the tensors they are read from by strides); a non-zero init is
+    tied to the result, which the kernel accumulates into."""
+    tensors = list(inputs)
+    tensor_dims = [] if key.lhs_view else _dynamic(op.lhs.type, dims.stored("lhs", key))
+    tensor_dims += [] if key.rhs_view else _dynamic(op.rhs.type, dims.stored("rhs", key))
     if key.accumulate:
         tensors.append(op.init)
         tensor_dims += _dynamic(op.init.type, dims.stored("init", key))

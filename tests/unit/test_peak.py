@@ -1,0 +1,35 @@
+"""mipsc.peak: the measured streaming-read bandwidth (the ceiling of the decode benchmarks)."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+
+import pytest
+
+from mipsc.peak import measure_bandwidth
+
+pytestmark = pytest.mark.skipif(
+    (shutil.which("cc") is None and shutil.which("gcc") is None)
+    or platform.machine() not in ("x86_64", "AMD64"),
+    reason="the bandwidth program needs a C compiler and x86-64",
+)
+
+PLAUSIBLE_GBYTES = 2000.0
+"""More than any CPU's cache bandwidth per core pair: a pass timed by a clock that missed
+the reading (a timer thread descheduled while the readers ran) gave 21,760 GB/s."""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bandwidth_is_measured_per_thread_count(threads: int) -> None:
+    found = measure_bandwidth(threads, buffer_mib=16, passes=4)
+    assert found is not None
+    assert found.threads == threads
+    assert 0.1 < found.gbytes_per_s < PLAUSIBLE_GBYTES
+    assert f"{threads} thread(s)" in found.how and "16 MiB" in found.how
+
+
+@pytest.mark.parametrize(("threads", "mib"), [(1, 0), (65, 64)])
+def test_what_cannot_be_measured_is_none(threads: int, mib: int) -> None:
+    # No byte to read, or more threads than the program takes (64): it refuses.
+    assert measure_bandwidth(threads, buffer_mib=mib, passes=1) is None
