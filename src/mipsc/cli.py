@@ -20,7 +20,7 @@ from xdsl.passes import ModulePass, PassPipelineCallbackType
 from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
 from mipsc.diagnostics import MipscError
 from mipsc.ir import make_context, parse_module, print_module, split_chunks
-from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS
+from mipsc.kernel_abi import DEFAULT_BACKEND, DEFAULT_KERNEL_LINK, KERNEL_BACKENDS, KERNEL_LINKS
 from mipsc.pipeline import (
     EMIT_STAGES,
     build_pipeline,
@@ -289,6 +289,15 @@ def _progress(verbose: bool) -> Callable[[str], None]:
     "MIPSC_OPENBLAS_LIB=/path/to/libopenblas.so.",
 )
 @click.option(
+    "--kernel-link",
+    type=click.Choice(KERNEL_LINKS),
+    default=None,
+    help="Where the kernels come from. embedded: linked into the .vmfb, which then runs with "
+    "no plugin (stock iree-run-module too). plugin: imports that the kernel plugin "
+    "(`mipsc plugin-path`) resolves at load time. Default: embedded; plugin with "
+    "--kernel-backend=openblas, which needs it.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(0, 256),
     default=0,
@@ -326,6 +335,7 @@ def compile(
     external_weights: bool | None,
     target_cpu: str,
     kernel_backend: str,
+    kernel_link: str | None,
     workers: int,
     print_debuginfo: bool,
     verbose: bool,
@@ -358,6 +368,7 @@ def compile(
         # Checked before reading: otherwise the user types a whole module first.
         raise MipscError("reading from stdin needs -o OUT.vmfb")
     progress = _progress(verbose)
+    kernel_link = kernel_link or DEFAULT_KERNEL_LINK
     default_out = _model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
     weights_file = (
         Path(output).with_suffix(".irpa")
@@ -392,10 +403,13 @@ def compile(
                 kernel_backend=kernel_backend,
                 workers=workers,
                 progress=progress,
+                kernel_link=kernel_link,
             )
             write_output(lowered, output)
         elif output == "-":
-            _compile_to_stdout(text, name, target_cpu, ctx.args, kernel_backend, workers, progress)
+            _compile_to_stdout(
+                text, name, target_cpu, ctx.args, kernel_backend, workers, progress, kernel_link
+            )
         else:
             out = Path(output) if output else default_out
             compile_module(
@@ -408,6 +422,7 @@ def compile(
                 workers=workers,
                 progress=progress,
                 show_command=_command_printer(ctx) if verbose else None,
+                kernel_link=kernel_link,
             )
             progress(f"wrote {out}")
     if report:
@@ -425,6 +440,8 @@ def _command_printer(ctx: click.Context) -> Callable[[list[str]], None]:
         mipsc.append("--external-weights" if p["external_weights"] else "--inline-weights")
     if p["kernel_backend"] != DEFAULT_BACKEND:
         mipsc.append(f"--kernel-backend={p['kernel_backend']}")
+    if p["kernel_link"]:
+        mipsc.append(f"--kernel-link={p['kernel_link']}")
     if p["workers"]:
         mipsc.append(f"--workers={p['workers']}")
 
@@ -528,6 +545,7 @@ def _compile_to_stdout(
     kernel_backend: str,
     workers: int,
     progress: Callable[[str], None],
+    kernel_link: str,
 ) -> None:
     """`-o -`: the .vmfb goes to stdout (for pipes), never into a terminal."""
     stdout = sys.stdout.buffer
@@ -544,6 +562,7 @@ def _compile_to_stdout(
             kernel_backend=kernel_backend,
             workers=workers,
             progress=progress,
+            kernel_link=kernel_link,
         )
         stdout.write(out.read_bytes())
         stdout.flush()
@@ -688,9 +707,10 @@ def bench(
     seconds: float,
     json_path: str | None,
 ) -> None:
-    """Time matmuls through mipsc (the kernel plugin), IREE's own codegen with its best flags
-    (--iree-opt-data-tiling, target-cpu=host) and numpy, interleaved in one run; f32 also
-    through mipsc's OpenBLAS backend (mipsc-openblas) when OpenBLAS is available.
+    """Time matmuls through mipsc (kernels linked into the module: mipsc; from the plugin:
+    mipsc-plugin), IREE's own codegen with its best flags (--iree-opt-data-tiling,
+    target-cpu=host) and numpy, interleaved in one run; f32 also through mipsc's OpenBLAS
+    backend (mipsc-openblas) when OpenBLAS is available.
 
     Each backend runs in short bursts, taking turns, until each has had --seconds; the
     median call counts. Prints times, GFLOP/s, % of this CPU's measured f32 FMA peak and the

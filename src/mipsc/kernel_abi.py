@@ -68,18 +68,25 @@ libmips_kernels.so resolves at load time. The first is the default (README, "Ker
 module or in a plugin")."""
 
 DEFAULT_KERNEL_LINK = ""
-"""No choice made: `embedded`, or `plugin` for a backend that needs it (resolve_kernel_link)."""
+"""No choice made: $MIPSC_KERNEL_LINK, else `embedded`, or `plugin` for a backend that needs it
+(resolve_kernel_link)."""
+
+KERNEL_LINK_ENV = "MIPSC_KERNEL_LINK"
+"""The link used when none is given (the test suite sets `plugin`: its tests count kernel calls
+with the plugin's debug counters, which the embedded object does not have)."""
 
 PLUGIN_ONLY_BACKENDS: tuple[str, ...] = ("openblas",)
 """Backends whose kernels live in the plugin only (OpenBLAS is opened with dlopen)."""
 
 
 def resolve_kernel_link(kernel_link: str, backend: str = "builtin") -> str:
-    """The link a module gets: `kernel_link` when given, else plugin for PLUGIN_ONLY_BACKENDS
-    and embedded (KERNEL_LINKS[0]) for the rest. Raises ValueError, saying what to do, for an
-    unknown link or embedded with a plugin-only backend."""
+    """The link a module gets: `kernel_link` when given, else plugin for PLUGIN_ONLY_BACKENDS,
+    else $MIPSC_KERNEL_LINK, else embedded (KERNEL_LINKS[0]). Raises ValueError, saying what to
+    do, for an unknown link or embedded with a plugin-only backend."""
     if not kernel_link:
-        return "plugin" if backend in PLUGIN_ONLY_BACKENDS else KERNEL_LINKS[0]
+        if backend in PLUGIN_ONLY_BACKENDS:
+            return "plugin"
+        kernel_link = os.environ.get(KERNEL_LINK_ENV) or KERNEL_LINKS[0]
     if kernel_link not in KERNEL_LINKS:
         raise ValueError(f"unknown kernel link '{kernel_link}' (known: {', '.join(KERNEL_LINKS)})")
     if kernel_link == "embedded" and backend in PLUGIN_ONLY_BACKENDS:

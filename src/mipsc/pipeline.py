@@ -27,7 +27,7 @@ from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU, compile_mlir, compile
 from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
 from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
-from mipsc.kernel_abi import DEFAULT_BACKEND
+from mipsc.kernel_abi import DEFAULT_BACKEND, DEFAULT_KERNEL_LINK
 from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
 from mipsc.transforms.decompose_torch import DecomposeTorchPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
@@ -66,12 +66,16 @@ COMPILE_PIPELINE = "decompose-torch,convert-torch-to-mips,lower-mips-to-call"
 """What `mipsc compile` runs before printing the module for iree-compile."""
 
 
-def compile_pipeline(kernel_backend: str = DEFAULT_BACKEND, workers: int = 0) -> str:
-    """COMPILE_PIPELINE with lower-mips-to-call's kernel backend and the workers its tiles
-    are chosen for (0: this machine's cores)."""
+def compile_pipeline(
+    kernel_backend: str = DEFAULT_BACKEND, workers: int = 0, kernel_link: str = DEFAULT_KERNEL_LINK
+) -> str:
+    """COMPILE_PIPELINE with lower-mips-to-call's kernel backend, the workers its tiles are
+    chosen for (0: this machine's cores) and where its kernels come from (kernel_link)."""
     options = []
     if kernel_backend != DEFAULT_BACKEND:
         options.append(f"backend={kernel_backend}")
+    if kernel_link != DEFAULT_KERNEL_LINK:
+        options.append(f"kernel_link={kernel_link}")
     if workers:
         options.append(f"workers={workers}")
     return f"{COMPILE_PIPELINE}{{{' '.join(options)}}}" if options else COMPILE_PIPELINE
@@ -166,13 +170,14 @@ def _lower(
     kernel_backend: str,
     workers: int,
     progress: Callable[[str], None],
+    kernel_link: str = DEFAULT_KERNEL_LINK,
 ) -> tuple[Context, ModuleOp, str]:
     """Torch MLIR text → parse → the passes up to `stage`: the context, the module, and the
     module's resource section, set aside unparsed (see split_resources; "" when xDSL has the
     blobs)."""
     spec = EMIT_STAGES[stage]
     if spec == COMPILE_PIPELINE:
-        spec = compile_pipeline(kernel_backend, workers)
+        spec = compile_pipeline(kernel_backend, workers, kernel_link)
     pipeline = build_pipeline(spec)  # an unknown backend fails before parsing
     ctx = make_context()
     progress(f"parsing {filename}")
@@ -201,9 +206,12 @@ def lower_module(
     kernel_backend: str = DEFAULT_BACKEND,
     workers: int = 0,
     progress: Callable[[str], None] = lambda _msg: None,
+    kernel_link: str = DEFAULT_KERNEL_LINK,
 ) -> str:
     """Torch MLIR text → parse → the passes up to `stage` → MLIR text."""
-    ctx, module, resources = _lower(text, filename, stage, kernel_backend, workers, progress)
+    ctx, module, resources = _lower(
+        text, filename, stage, kernel_backend, workers, progress, kernel_link
+    )
     return _print(ctx, module, resources, debuginfo)
 
 
@@ -277,16 +285,20 @@ def compile_module(
     workers: int = 0,
     progress: Callable[[str], None] = lambda _msg: None,
     show_command: Callable[[list[str]], None] | None = None,
+    kernel_link: str = DEFAULT_KERNEL_LINK,
 ) -> None:
     """Torch MLIR text → parse → convert → lower → print → iree-compile → `output` (.vmfb).
 
     The module is printed with each op's source location, so iree-compile's errors point into
-    the user's file. `kernel_backend` is lower-mips-to-call's backend (kernel_abi.KERNEL_BACKENDS).
+    the user's file. `kernel_backend` is lower-mips-to-call's backend (kernel_abi.KERNEL_BACKENDS),
+    `kernel_link` where its kernels come from (kernel_abi.KERNEL_LINKS).
     iree-compile gets COMPILE_FLAGS, what this module needs (iree_flags_for), then
     `extra_flags` (which win). `show_command` gets the exact iree-compile command line.
     """
     check_weights_present(text, filename)
-    ctx, module, resources = _lower(text, filename, "iree-input", kernel_backend, workers, progress)
+    ctx, module, resources = _lower(
+        text, filename, "iree-input", kernel_backend, workers, progress, kernel_link
+    )
     check_ranked(module)
     iree_input = _print(ctx, module, resources, debuginfo=True)
     progress(f"iree-compile (llvm-cpu, target-cpu={target_cpu}) -> {output}")
