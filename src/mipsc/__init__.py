@@ -42,7 +42,7 @@ def compile(module: _Any, *example_args: _Any, **options: _Any) -> CompiledModel
     model called like it, whose float matmuls run in mipsc's kernels.
 
     Options: `dynamic_shapes` (torch.export's, or `({0: "batch"},)`), `external_weights`,
-    `target_cpu`, `kernel_backend`, `workers`, `iree_flags`, `plugin`; see
+    `target_cpu`, `kernel_backend`, `kernel_link`, `workers`, `iree_flags`, `plugin`; see
     `mipsc.compiled.compile`. Needs `pip install 'mipsc[torch]'`.
     """
     from mipsc.compiled import compile as compile_model

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
-from mipsc.kernel_abi import DEFAULT_BACKEND
+from mipsc.diagnostics import MipscError
+from mipsc.kernel_abi import DEFAULT_BACKEND, DEFAULT_KERNEL_LINK, resolve_kernel_link
 from mipsc.pipeline import compile_module
 from mipsc.remarks import Remark, collect_remarks, format_report
 
@@ -105,6 +106,7 @@ def compile(
     workers: int = 0,
     iree_flags: Sequence[str] = (),
     plugin: str | Path | None = None,
+    kernel_link: str = DEFAULT_KERNEL_LINK,
     progress: Callable[[str], None] = lambda _msg: None,
     strict_export: bool = True,
 ) -> CompiledModel:
@@ -115,7 +117,8 @@ def compile(
     that may change, as torch.export takes it: one `{dim: Dim}` (or `{dim: "name"}`; one name
     is one size) per input, e.g. `({0: "batch"},)`. Weights are inlined up to 16 MiB and put in
     a parameter file (.irpa) above; `external_weights` forces either. `target_cpu`,
-    `kernel_backend`, `workers` and `iree_flags` are `mipsc compile`'s options.
+    `kernel_backend`, `kernel_link` (kernels in the module, the default, or from the plugin),
+    `workers` and `iree_flags` are `mipsc compile`'s options.
 
     Needs the `mipsc[torch]` extra. Every failure (an untraceable module, an op IREE cannot
     compile) is a `MipscError`.
@@ -133,7 +136,11 @@ def compile(
         parameters_file=work / "model.irpa",
         strict=strict_export,
     )
-    options = (target_cpu, kernel_backend, workers, tuple(iree_flags))
+    try:
+        link = resolve_kernel_link(kernel_link, kernel_backend)
+    except ValueError as err:
+        raise MipscError(str(err)) from None
+    options = (target_cpu, kernel_backend, link, workers, tuple(iree_flags))
     # Keyed without source locations: the same graph traced from two call sites is one module.
     unlocated = _LOCATION.sub("", exported.mlir)
     key = hashlib.sha256(repr(options).encode() + unlocated.encode()).hexdigest()
@@ -148,6 +155,7 @@ def compile(
                 kernel_backend=kernel_backend,
                 workers=workers,
                 progress=progress,
+                kernel_link=link,
             )
         _CACHE[key] = ((work / "model.vmfb").read_bytes(), list(remarks))
     else:
