@@ -100,7 +100,9 @@ typedef struct mips_scratch {
 
 #define MIPS_SCRATCH_HEAP ((mips_scratch){NULL, 0})
 
-/* The scratch of `bytes` at `base`, its start rounded up to 64 bytes. */
+/* The scratch of `bytes` at `base`, its start rounded up to 64 bytes; with no
+ * usable memory (NULL, or fewer bytes than the rounding takes) a scratch that
+ * holds nothing (never the heap: take() then always fails). */
 MIPS_INLINE mips_scratch mips_scratch_lend(void* base, int64_t bytes) {
   const uintptr_t start = ((uintptr_t)base + 63) / 64 * 64;
   const uintptr_t skip = start - (uintptr_t)base;
