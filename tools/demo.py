@@ -44,7 +44,8 @@ def main() -> int:
     (work / "mm.mlir").write_text(MODEL)
     print(sh(str(BIN / "mipsc"), "opt", str(work / "mm.mlir"), "--convert-torch-to-mips"))
     vmfb = work / "mm.vmfb"
-    sh(str(BIN / "mipsc"), "compile", str(work / "mm.mlir"), "-o", str(vmfb))
+    # embedded is the default; said here so that $MIPSC_KERNEL_LINK cannot change the demo
+    sh(str(BIN / "mipsc"), "compile", str(work / "mm.mlir"), "--kernel-link=embedded", "-o", str(vmfb))
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((300, 300), dtype=np.float32)

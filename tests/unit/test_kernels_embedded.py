@@ -42,11 +42,11 @@ from mipsc.kernel_abi import (
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 I64 = ctypes.c_int64
 VP = ctypes.c_void_p
-CONFIGS = ("avx2", "sse2")
-"""The forced entries tested besides the detected one (zen4 on the project's machine): each
-vector path the kernels have. One whose ISA this CPU lacks is skipped (the object would ignore
-the forcing)."""
-CONFIG_ISA = {"avx2": "avx2", "sse2": "generic"}
+CONFIGS = ("intel-avx512", "avx2", "sse2")
+"""The forced entries tested besides the detected one (zen4 on the project's machine: AVX-512,
+bf16 on VDPBF16PS): each vector path the kernels have (intel-avx512: bf16 widened on AVX-512).
+One whose ISA this CPU lacks is skipped (the object would ignore the forcing)."""
+CONFIG_ISA = {"intel-avx512": "avx512", "avx2": "avx2", "sse2": "generic"}
 
 
 def embedded_object(config: str | None) -> pathlib.Path:
@@ -143,8 +143,9 @@ SHAPES = [(1, 1, 1), (3, 5, 0), (7, 1, 13), (13, 50, 31), (37, 23, 19), (100, 70
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_embedded_object_every_config(lib, tmp_path, dtype):  # noqa: F811
     """The linked object computes right on every configuration this CPU can run (the package's
-    detected one, and each forced entry), with the module's 1 MiB workspace. Forced to avx2, it
-    gives the bits of the plugin's avx2 path (the test hook; same blocks): the forcing works."""
+    detected one, and each forced entry), with the module's 1 MiB workspace. Forced to avx2 or
+    intel-avx512, it gives the bits of the plugin's path of that ISA (the test hook; k in one
+    block, so the same sums): the forcing works."""
     workspace = np.zeros(EMBEDDED_WORKSPACE_BYTES, np.uint8)
     rng = np.random.default_rng(7)
     ran = 0
@@ -156,8 +157,8 @@ def test_embedded_object_every_config(lib, tmp_path, dtype):  # noqa: F811
         for m, n, k in SHAPES:
             for combo in COMBOS[:4]:
                 run_embedded_case(library, rng, dtype, m, n, k, combo, 1, workspace)
-        if config == "avx2":
-            assert_same_bits_as_hook(library, lib, dtype, b"avx2", workspace)
+        if config in ("avx2", "intel-avx512"):
+            assert_same_bits_as_hook(library, lib, dtype, CONFIG_ISA[config].encode(), workspace)
         ran += 1
     assert ran >= 2
 
@@ -165,8 +166,8 @@ def test_embedded_object_every_config(lib, tmp_path, dtype):  # noqa: F811
 def assert_same_bits_as_hook(library, plugin, dtype, isa, workspace) -> None:
     st = STORAGE[dtype]
     rng = np.random.default_rng(11)
-    a = random_values(rng, (70, 300), dtype).astype(st)
-    b = random_values(rng, (300, 90), dtype).astype(st)
+    a = random_values(rng, (70, 200), dtype).astype(st)
+    b = random_values(rng, (200, 90), dtype).astype(st)
     c_obj, c_hook = np.zeros((70, 90), st), np.zeros((70, 90), st)
     assert call_embedded(library, dtype, a, a, b, b, c_obj, c_obj, 0, workspace) == 0
     params = make_params(a, a, b, b, c_hook, c_hook, 0)
