@@ -12,6 +12,18 @@ KERNEL_CFLAGS ?= -O3 -std=c11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden
 # glibc 2.34, where these flags change nothing, and are needed before it.
 KERNEL_LDFLAGS ?= -shared -lm -ldl -lpthread
 
+# The same sources as one freestanding relocatable object, linked by iree-compile into each
+# module compiled with --kernel-link=embedded (kernels/README.md, "The embedded object").
+# No libc: the plugin-only files (the IREE plugin, OpenBLAS, AMX) are left out, and the rule
+# fails when the object needs any symbol from outside (IREE links it -nostdlib --no-undefined).
+# EMBEDDED_DEFS adds -D flags (tests build objects with -DMIPS_FORCE_CONFIG=...).
+EMBEDDED := src/mipsc/_lib/mips_kernels_embedded.o
+EMBEDDED_SRCS := $(filter-out kernels/plugin.c kernels/openblas.c kernels/matmul_bf16_amx.c,$(KERNEL_SRCS))
+EMBEDDED_CFLAGS ?= -O3 -std=c11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -ffreestanding \
+	-fno-stack-protector -fno-tree-loop-distribute-patterns -DMIPS_FREESTANDING
+EMBEDDED_DEFS ?=
+EMBEDDED_BUILD ?= build/embedded
+
 .PHONY: install kernels kernels-asan kernels-profile test test-asan lint demo bench clean
 
 # A venv with mipsc (editable), the test tools and the front doors' extras (torch and
@@ -26,11 +38,20 @@ $(BIN)/mipsc: pyproject.toml
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
 	@touch $@
 
-kernels: $(PLUGIN)
+kernels: $(PLUGIN) $(EMBEDDED)
 
 $(PLUGIN): $(KERNEL_SRCS) $(KERNEL_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(KERNEL_CFLAGS) -o $@ $(KERNEL_SRCS) $(KERNEL_LDFLAGS)
+
+$(EMBEDDED): $(KERNEL_SRCS) $(KERNEL_HDRS)
+	@mkdir -p $(dir $@) $(EMBEDDED_BUILD)
+	for src in $(EMBEDDED_SRCS); do \
+	  $(CC) $(EMBEDDED_CFLAGS) $(EMBEDDED_DEFS) -c $$src -o $(EMBEDDED_BUILD)/$$(basename $$src .c).o || exit 1; \
+	done
+	$(CC) -r -nostdlib -o $@ $(patsubst kernels/%.c,$(EMBEDDED_BUILD)/%.o,$(EMBEDDED_SRCS))
+	@undefined="$$(nm -u $@)"; if [ -n "$$undefined" ]; then \
+	  echo "$@ needs symbols a freestanding object cannot have:"; echo "$$undefined"; rm -f $@; exit 1; fi
 
 # The same sources with AddressSanitizer + UndefinedBehaviorSanitizer, for the kernel tests
 # (test-asan). Not a plugin to ship: it needs libasan loaded first in the process.
@@ -71,6 +92,8 @@ ASAN_ENV = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-fil
 # and the kernel tests' own subprocesses need it.
 TEST_ASAN = $(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_kernels.py \
 	tests/unit/test_kernels_openblas.py && \
+	$(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_kernels_embedded.py \
+	-k blocks_fit_the_workspace && \
 	$(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_exports.py \
 	tests/e2e/test_matmul_family.py tests/e2e/test_property_layouts.py
 

@@ -1,18 +1,26 @@
 /* Shared pieces of the kernel library: the ABI version, argument validation,
- * the debug counters (calls and threads), and the choice of instruction-set
- * path. */
-#include <string.h>
-
+ * the debug counters (calls and threads; plugin build only), and the choice
+ * of instruction-set path. */
 #include "mips_amx.h"
 #include "mips_internal.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 /* ---- ABI version -------------------------------------------------------- */
 
 MIPS_EXPORT int mips_kernel_abi_version(void) { return MIPS_KERNEL_ABI_VERSION; }
 
-/* ---- debug counters ----------------------------------------------------- */
+/* The version as bytes that mipsc can find in the file without loading it
+ * (the embedded object: kernel_abi.object_abi_version). */
+#define MIPS_STR_(x) #x
+#define MIPS_STR(x) MIPS_STR_(x)
+MIPS_EXPORT __attribute__((used)) const char mips_kernel_abi_tag[] =
+    "mips_kernel_abi_version=" MIPS_STR(MIPS_KERNEL_ABI_VERSION) ";";
 
-uint64_t mips_call_counts[MIPS_K_COUNT];
+/* ---- kernel and counter names (plugin build: counters and the test hook) */
+#ifndef MIPS_FREESTANDING
 
 static const char* const kKernelNames[MIPS_K_COUNT] = {
     [MIPS_K_F32] = "mips_matmul_f32",
@@ -28,10 +36,15 @@ static const char* const kKernelNames[MIPS_K_COUNT] = {
 int mips_kernel_index(const char* symbol) {
   if (symbol == NULL) return -1;
   for (int i = 0; i < MIPS_K_COUNT; ++i) {
-    if (strcmp(symbol, kKernelNames[i]) == 0) return i;
+    if (mips_streq(symbol, kKernelNames[i])) return i;
   }
   return -1;
 }
+
+/* ---- debug counters (not in the freestanding object: globals and TLS) --- */
+
+uint64_t mips_call_counts[MIPS_K_COUNT];
+
 
 MIPS_EXPORT uint64_t mips_debug_call_count(const char* symbol) {
   int i = mips_kernel_index(symbol);
@@ -82,10 +95,11 @@ MIPS_EXPORT void mips_debug_reset_counts(void) {
   }
   __atomic_fetch_add(&mips_thread_generation_now, 1, __ATOMIC_RELEASE);
 }
+#endif /* MIPS_FREESTANDING */
 
 /* ---- profiling build ---------------------------------------------------- */
 
-#if defined(MIPS_PROFILE) && defined(__x86_64__)
+#if defined(MIPS_PROFILE) && defined(__x86_64__) && !defined(MIPS_FREESTANDING)
 uint64_t mips_prof_cycles[MIPS_PROF_COUNT];
 uint64_t mips_prof_calls[MIPS_PROF_COUNT];
 
@@ -103,22 +117,54 @@ MIPS_EXPORT int mips_debug_profile(uint64_t* cycles, uint64_t* calls) {
 
 /* ---- instruction-set paths ---------------------------------------------- */
 
+#if defined(__x86_64__)
+/* What this CPU and OS offer, from cpuid and XCR0 (the rule of libgcc's
+ * __builtin_cpu_supports, which the freestanding object cannot link). */
+typedef struct {
+  int fma, f16c, avx2, avx512f, avx512bw, avx512vl, avx512bf16;
+} x86_features;
+
+static x86_features read_features(void) {
+  x86_features f = {0};
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const unsigned c1 = c;
+  const int osxsave = (c1 >> 27) & 1, avx = (c1 >> 28) & 1;
+  if (!osxsave || !avx || __get_cpuid_max(0, NULL) < 7) return f;
+  unsigned xcr0, xcr0_hi;
+  __asm__ volatile("xgetbv" : "=a"(xcr0), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0 & 0x6u) != 0x6u) return f; /* the OS saves XMM and YMM */
+  const int zmm = (xcr0 & 0xe0u) == 0xe0u; /* ... opmask, ZMM_Hi256, Hi16_ZMM */
+  __cpuid_count(7, 0, a, b, c, d);
+  const unsigned leaf7_max = a, b7 = b;
+  f.fma = (c1 >> 12) & 1;
+  f.f16c = (c1 >> 29) & 1;
+  f.avx2 = (b7 >> 5) & 1;
+  f.avx512f = zmm && ((b7 >> 16) & 1);
+  f.avx512bw = zmm && ((b7 >> 30) & 1);
+  f.avx512vl = zmm && ((b7 >> 31) & 1);
+  if (leaf7_max >= 1) {
+    __cpuid_count(7, 1, a, b, c, d);
+    f.avx512bf16 = zmm && ((a >> 5) & 1);
+  }
+  return f;
+}
+#endif
+
 int mips_isa_supported(int isa) {
 #if defined(__x86_64__)
+  if (isa == MIPS_ISA_GENERIC) return 1;
+  const x86_features f = read_features();
+  const int avx512 = f.avx512f && f.fma && f.f16c;
   switch (isa) {
-    case MIPS_ISA_GENERIC:
-      return 1;
     case MIPS_ISA_AVX2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return f.avx2 && f.fma && f.f16c;
     case MIPS_ISA_AVX512:
-      return __builtin_cpu_supports("avx512f") &&
-             __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return avx512;
     case MIPS_ISA_AMX:
-      return mips_isa_supported(MIPS_ISA_AVX512) && mips_bf16_amx_usable();
+      return avx512 && mips_bf16_amx_usable();
     case MIPS_ISA_AVX512BF16: /* + BW/VL for the packing and the stores */
-      return mips_isa_supported(MIPS_ISA_AVX512) && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+      return avx512 && f.avx512bw && f.avx512vl && f.avx512bf16;
     default:
       return 0;
   }
@@ -129,6 +175,8 @@ int mips_isa_supported(int isa) {
 
 int mips_best_isa(void) { return mips_config()->isa; }
 
+/* The test hook (plugin build only: it packs on the heap). */
+#ifndef MIPS_FREESTANDING
 MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa_name,
                                       void* params) {
   const int isa = mips_isa_from_name(isa_name);
@@ -144,6 +192,7 @@ MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa_name,
       return -1;
   }
 }
+#endif
 
 /* ---- argument validation ------------------------------------------------ */
 

@@ -32,9 +32,6 @@
  * bf16 once (round to nearest even, in integer arithmetic: exact, no
  * flush), as the contract says.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "mips_internal.h"
 
 #if defined(__x86_64__)
@@ -266,7 +263,58 @@ DP_TARGET __attribute__((noinline)) static void dp_ukr(int64_t kp, const uint32_
   }
 }
 
-DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
+/* The blocks of one call (as matmul_gemm.inc's plan): k in blocks of kcb
+ * (even), C in nc_max-column panels, mc_max-row blocks and W chunks of mw
+ * rows; the words of packed B and A, the floats of W. */
+typedef struct {
+  int64_t kcb, nc_max, mc_max, mw;
+  size_t nb, na, nw;
+} dp_plan;
+
+static size_t dp_plan_bytes(const dp_plan* pl) {
+  return (pl->nb + pl->na) * sizeof(uint32_t) + pl->nw * sizeof(float);
+}
+
+/* The plan for blocks KC, MC, NC that fits `budget` bytes: fewer W rows
+ * first, then KC, NC, MC halved; 0, or -1 when nothing fits. */
+static int dp_plan_blocks(int64_t m, int64_t n, int64_t k, int64_t KC, int64_t MC, int64_t NC,
+                          size_t budget, dp_plan* pl) {
+  for (;;) {
+    const int64_t nkb = (k + KC - 1) / KC; /* nkb blocks of nearly equal even size <= KC */
+    pl->kcb = dp_round_up((k + nkb - 1) / nkb, 2);
+    const int64_t kpb = pl->kcb / 2;
+    pl->nc_max = dp_round_up(n < NC ? n : NC, DP_NR);
+    pl->mc_max = dp_round_up(m < MC ? m : MC, DP_MR);
+    pl->nb = (size_t)((kpb * DP_NR + 16) * (pl->nc_max / DP_NR));
+    pl->na = (size_t)(pl->mc_max * kpb);
+    pl->mw = m; /* rows of C per chunk (W's rows) */
+    pl->nw = 0;
+    if (nkb > 1) {
+      int64_t wfloats = 1 << 20; /* W: at most 4 MiB */
+      const size_t fixed = (pl->nb + pl->na) * sizeof(uint32_t);
+      if (budget != SIZE_MAX) {
+        const int64_t left = budget > fixed ? (int64_t)((budget - fixed) / sizeof(float)) : 0;
+        if (left < wfloats) wfloats = left;
+      }
+      pl->mw = wfloats / pl->nc_max / pl->mc_max * pl->mc_max;
+      if (pl->mw < pl->mc_max) pl->mw = pl->mc_max;
+      if (pl->mw > m) pl->mw = m;
+      pl->nw = (size_t)(dp_round_up(pl->mw, pl->mc_max) * pl->nc_max);
+    }
+    if (budget == SIZE_MAX || dp_plan_bytes(pl) <= budget) return 0;
+    if (KC > 64) {
+      KC = KC / 2 / 32 * 32;
+    } else if (NC > DP_NR) {
+      NC = dp_round_up(NC / 2, DP_NR);
+    } else if (MC > DP_MR) {
+      MC = dp_round_up(MC / 2, DP_MR);
+    } else {
+      return -1;
+    }
+  }
+}
+
+DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws) {
   const mips_kernel_config* cfg = mips_config();
   const int64_t m = p->m, n = p->n, k = p->k;
   const uint16_t* a = p->a + p->a_offset;
@@ -274,27 +322,13 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
   uint16_t* c = p->c + p->c_offset;
   const int64_t as0 = p->a_stride0, as1 = p->a_stride1;
   const int64_t bs0 = p->b_stride0, bs1 = p->b_stride1;
-  const int64_t KC = dp_round_up(cfg->bf16_kc, 32);
-  const int64_t MC = dp_round_up(cfg->bf16_mc, DP_MR);
-  const int64_t NC = dp_round_up(cfg->bf16_nc, DP_NR);
-  /* k in nkb blocks of nearly equal even size <= KC (pairs never straddle) */
-  const int64_t nkb = (k + KC - 1) / KC;
-  const int64_t kcb = dp_round_up((k + nkb - 1) / nkb, 2);
-  const int64_t kpb = kcb / 2;
-  const int use_w = nkb > 1;
-  const int64_t nc_max = dp_round_up(n < NC ? n : NC, DP_NR);
-  const int64_t mc_max = dp_round_up(m < MC ? m : MC, DP_MR);
-  int64_t mw = m; /* rows of C per chunk (W's rows) */
-  if (use_w) {
-    mw = (1 << 20) / nc_max / mc_max * mc_max; /* W: at most 4 MiB */
-    if (mw < mc_max) mw = mc_max;
-    if (mw > m) mw = m;
-  }
-  const size_t nb = (size_t)((kpb * DP_NR + 16) * (nc_max / DP_NR));
-  const size_t na = (size_t)(mc_max * kpb);
-  const size_t nw = use_w ? (size_t)(dp_round_up(mw, mc_max) * nc_max) : 0;
-  const size_t bytes = ((nb + na) * sizeof(uint32_t) + nw * sizeof(float) + 63) / 64 * 64;
-  uint32_t* buf = (uint32_t*)aligned_alloc(64, bytes);
+  dp_plan pl;
+  if (dp_plan_blocks(m, n, k, dp_round_up(cfg->bf16_kc, 32), dp_round_up(cfg->bf16_mc, DP_MR),
+                     dp_round_up(cfg->bf16_nc, DP_NR), mips_scratch_budget(ws), &pl) != 0)
+    return -1;
+  const int64_t kcb = pl.kcb, nc_max = pl.nc_max, mc_max = pl.mc_max, mw = pl.mw;
+  const size_t nb = pl.nb, na = pl.na;
+  uint32_t* buf = (uint32_t*)mips_scratch_take(ws, dp_plan_bytes(&pl));
   if (buf == NULL) return -1;
   uint32_t* bpk = buf;
   uint32_t* apk = bpk + nb;
@@ -355,14 +389,15 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
       }
     }
   }
-  free(buf);
+  mips_scratch_give(ws, buf);
   return 0;
 }
 
 #else /* not x86-64 */
 
-int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
+int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws) {
   (void)p;
+  (void)ws;
   return -1;
 }
 

@@ -9,12 +9,21 @@
  * named by MIPSC_KERNEL_CONFIG; cache sizes are read from cpuid's cache
  * leaves (4 on Intel, 0x8000001D on AMD) and fill the blocks an entry leaves
  * at 0 (the generic entries).
+ *
+ * The plugin build chooses once per process (pthread_once), reads the
+ * MIPSC_KERNEL_* environment overrides and keeps mips_kernel_info's text.
+ * The freestanding object (MIPS_FREESTANDING) has no libc: it chooses by the
+ * same rule from cpuid alone (an entry can be forced at build time with
+ * -DMIPS_FORCE_CONFIG=name, for tests), once per loaded module, and
+ * publishes the result in the one mutable global it has (see mips_config).
  */
-#include <pthread.h>
 #include <stddef.h>
+#ifndef MIPS_FREESTANDING
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#endif
 
 #include "mips_amx.h"
 #include "mips_internal.h"
@@ -113,9 +122,6 @@ typedef struct {
 } cpu_info;
 
 static mips_kernel_config g_config;
-static cpu_info g_cpu;
-static char g_info[1024];
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 #if defined(__x86_64__)
 /* Sizes of the data/unified caches from a deterministic cache-parameters
@@ -149,7 +155,7 @@ static void read_cpu(cpu_info* ci) {
   ci->family = base_family == 0xf ? base_family + ((a >> 20) & 0xff) : base_family;
   ci->model = base_family == 0xf || base_family == 0x6 ? base_model | (((a >> 16) & 0xf) << 4)
                                                         : base_model;
-  if (strcmp(ci->vendor, "AuthenticAMD") == 0) {
+  if (mips_streq(ci->vendor, "AuthenticAMD")) {
     unsigned max_ext = __get_cpuid_max(0x80000000u, NULL);
     __get_cpuid(0x80000001u, &a, &b, &c, &d);
     const int topoext = (c >> 22) & 1;
@@ -172,7 +178,7 @@ static void read_cpu(cpu_info* ci) { memset(ci, 0, sizeof *ci); }
 
 static const mips_kernel_config* find_entry(const char* name) {
   for (int i = 0; i < kNumEntries; ++i)
-    if (strcmp(kEntries[i].name, name) == 0) return &kEntries[i];
+    if (mips_streq(kEntries[i].name, name)) return &kEntries[i];
   return NULL;
 }
 
@@ -180,8 +186,8 @@ static const mips_kernel_config* find_entry(const char* name) {
  * the widest vector path it has. */
 static const mips_kernel_config* detect_entry(const cpu_info* ci) {
   const int avx512 = mips_isa_supported(MIPS_ISA_AVX512);
-  const int amd = strcmp(ci->vendor, "AuthenticAMD") == 0;
-  const int intel = strcmp(ci->vendor, "GenuineIntel") == 0;
+  const int amd = mips_streq(ci->vendor, "AuthenticAMD");
+  const int intel = mips_streq(ci->vendor, "GenuineIntel");
   if (amd && avx512 && ci->family == 0x19) return find_entry("zen4");
   if (amd && avx512 && ci->family >= 0x1a) return find_entry("zen5");
   if (intel && avx512) return find_entry("intel-avx512");
@@ -218,7 +224,7 @@ static void isa_tile(int isa, int* mr, int* nr) {
 int mips_isa_from_name(const char* name) {
   if (name == NULL) return -1;
   for (int isa = 0; isa < MIPS_ISA_COUNT; ++isa)
-    if (strcmp(name, isa_name(isa)) == 0) return isa;
+    if (mips_streq(name, isa_name(isa))) return isa;
   return -1;
 }
 
@@ -236,6 +242,62 @@ static void fill_blocks(mips_kernel_config* c, const cpu_info* ci) {
   if (c->bf16_nc == 0) c->bf16_nc = c->nc;
 }
 
+/* The entry `e` made concrete for this CPU: bf16 on AMX wherever this
+ * process may use it (any entry), else the entry's path if the CPU has it,
+ * else the f32 path (widening); the blocks it leaves at 0 from the caches. */
+static void settle(const mips_kernel_config* e, const cpu_info* ci, mips_kernel_config* out) {
+  *out = *e;
+  if (mips_isa_supported(out->isa) && out->isa == MIPS_ISA_AVX512 && mips_bf16_amx_usable()) {
+    out->bf16_isa = MIPS_ISA_AMX;
+  } else if (!mips_isa_supported(out->bf16_isa)) {
+    out->bf16_isa = out->isa;
+  }
+  fill_blocks(out, ci);
+}
+
+#ifdef MIPS_FREESTANDING
+/* -DMIPS_FORCE_CONFIG=avx2 (a bare name: no quoting through make and the
+ * shell) forces that entry. */
+#define MIPS_STR_(x) #x
+#define MIPS_STR(x) MIPS_STR_(x)
+#ifdef MIPS_FORCE_CONFIG
+#define MIPS_FORCE_CONFIG_NAME MIPS_STR(MIPS_FORCE_CONFIG)
+#else
+#define MIPS_FORCE_CONFIG_NAME ""
+#endif
+
+/* g_config's state: 0 empty, 1 being written by one thread, 2 published. */
+static int g_state;
+
+/* The configuration, chosen on the first call of this loaded module.  It is a
+ * pure function of the CPU, so any thread could compute it; cpuid traps to the
+ * hypervisor in a VM (about 20 of them here: tens of microseconds, see
+ * kernels/README.md), so it is computed once and published: the thread that
+ * wins the compare-exchange writes g_config, then releases state 2; a thread
+ * that finds state 1 waits (pause) for that store, which follows a bounded
+ * computation that takes no lock.  Later calls cost one acquire load.  The
+ * object has no pthread_once (libc) and no TLS; this is its only mutable
+ * global, written once, so the workers never race on it. */
+const mips_kernel_config* mips_config(void) {
+  if (__atomic_load_n(&g_state, __ATOMIC_ACQUIRE) == 2) return &g_config;
+  int empty = 0;
+  if (__atomic_compare_exchange_n(&g_state, &empty, 1, 0, __ATOMIC_ACQUIRE,
+                                  __ATOMIC_ACQUIRE)) {
+    cpu_info ci;
+    read_cpu(&ci);
+    const mips_kernel_config* e = detect_entry(&ci);
+    const mips_kernel_config* forced = find_entry(MIPS_FORCE_CONFIG_NAME);
+    if (forced != NULL && mips_isa_supported(forced->isa)) e = forced;
+    settle(e, &ci, &g_config);
+    __atomic_store_n(&g_state, 2, __ATOMIC_RELEASE);
+  } else {
+    while (__atomic_load_n(&g_state, __ATOMIC_ACQUIRE) != 2) __builtin_ia32_pause();
+  }
+  return &g_config;
+}
+
+#else /* the plugin build */
+
 /* Replaces a field by the environment variable's value if set (for tuning:
  * MIPSC_KERNEL_KC, ...). */
 static void env_int(const char* var, int* field) {
@@ -245,6 +307,10 @@ static void env_int(const char* var, int* field) {
   const long v = strtol(s, &end, 10);
   if (end != NULL && *end == '\0' && v > 0 && v <= 1 << 20) *field = (int)v;
 }
+
+static cpu_info g_cpu;
+static char g_info[1024];
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void write_info(const char* why, const char* note) {
   int mr, nr, bmr, bnr;
@@ -282,16 +348,7 @@ static void choose(void) {
       why = "MIPSC_KERNEL_CONFIG";
     }
   }
-  g_config = *e;
-  /* bf16: AMX wherever this process may use it (any entry), else the
-   * entry's path if the CPU has it, else the f32 path (widening). */
-  if (mips_isa_supported(g_config.isa) && g_config.isa == MIPS_ISA_AVX512 &&
-      mips_bf16_amx_usable()) {
-    g_config.bf16_isa = MIPS_ISA_AMX;
-  } else if (!mips_isa_supported(g_config.bf16_isa)) {
-    g_config.bf16_isa = g_config.isa;
-  }
-  fill_blocks(&g_config, &g_cpu);
+  settle(e, &g_cpu, &g_config);
   env_int("MIPSC_KERNEL_KC", &g_config.kc);
   env_int("MIPSC_KERNEL_MC", &g_config.mc);
   env_int("MIPSC_KERNEL_NC", &g_config.nc);
@@ -299,7 +356,7 @@ static void choose(void) {
   env_int("MIPSC_KERNEL_BF16_MC", &g_config.bf16_mc);
   env_int("MIPSC_KERNEL_BF16_NC", &g_config.bf16_nc);
   const char* t16 = getenv("MIPSC_KERNEL_PACK_A_T16");
-  if (t16 != NULL && (strcmp(t16, "0") == 0 || strcmp(t16, "1") == 0))
+  if (t16 != NULL && (mips_streq(t16, "0") || mips_streq(t16, "1")))
     g_config.pack_a_t16 = t16[0] == '1';
   write_info(why, note);
 }
@@ -331,13 +388,13 @@ static int* config_field(const char* key) {
   };
   if (key == NULL) return NULL;
   for (size_t i = 0; i < sizeof kFields / sizeof kFields[0]; ++i)
-    if (strcmp(key, kFields[i].key) == 0) return (int*)((char*)&g_config + kFields[i].offset);
+    if (mips_streq(key, kFields[i].key)) return (int*)((char*)&g_config + kFields[i].offset);
   return NULL;
 }
 
 MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value) {
   mips_config();
-  if (key != NULL && (strcmp(key, "isa") == 0 || strcmp(key, "bf16_isa") == 0)) {
+  if (key != NULL && (mips_streq(key, "isa") || mips_streq(key, "bf16_isa"))) {
     /* a path (MIPS_ISA_*) this CPU has; f32/f16 have no AMX or VDPBF16PS path */
     const int bf16 = key[0] == 'b';
     if (value < 0 || value >= MIPS_ISA_COUNT || !mips_isa_supported((int)value)) return -1;
@@ -347,9 +404,11 @@ MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value) {
     return 0;
   }
   int* field = config_field(key);
-  const int flag = strcmp(key, "pack_a_t16") == 0;
+  const int flag = key != NULL && mips_streq(key, "pack_a_t16");
   if (field == NULL || value < !flag || value > (flag ? 1 : 1 << 20)) return -1;
   *field = (int)value;
   write_info("set by mips_debug_set_config", "");
   return 0;
 }
+
+#endif /* MIPS_FREESTANDING */

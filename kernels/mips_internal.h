@@ -1,10 +1,30 @@
 /* Internal helpers shared by the kernel sources (not part of the contract;
- * nothing here is exported from the shared library). */
+ * nothing here is exported from the shared library).
+ *
+ * Two builds of the same sources (mips_kernels.h, "Builds"): the plugin
+ * (libmips_kernels.so, libc) and the freestanding object linked into the
+ * .vmfb (-DMIPS_FREESTANDING, mips_kernels_embedded.o).  Code that must run in
+ * the object follows the freestanding rules written there: no libc calls
+ * (compiler headers only: stdint, stddef, immintrin, cpuid), no malloc (its
+ * memory is a mips_scratch, below), no TLS, no syscalls, no mutable globals
+ * but the configuration cache, no getenv. */
 #ifndef MIPS_INTERNAL_H_
 #define MIPS_INTERNAL_H_
 
+#include <stddef.h>
 #include <stdint.h>
+#ifndef MIPS_FREESTANDING
+#include <stdlib.h>
 #include <string.h>
+#else
+/* The object defines its own (hidden) memcpy and memset, freestanding.c:
+ * gcc and clang emit calls to them for struct copies and loops. */
+void* memcpy(void* restrict dst, const void* restrict src, size_t n);
+void* memset(void* dst, int c, size_t n);
+/* -ffreestanding implies -fno-builtin: keep small fixed-size copies inline. */
+#define memcpy __builtin_memcpy
+#define memset __builtin_memset
+#endif
 
 #include "mips_kernels.h"
 
@@ -31,6 +51,13 @@ enum {
 /* Index of a counter name ("mips_matmul_f32", ...) or -1. */
 MIPS_HIDDEN int mips_kernel_index(const char* symbol);
 
+/* 1 if the NUL-terminated strings are equal (strcmp is libc's). */
+MIPS_INLINE int mips_streq(const char* x, const char* y) {
+  while (*x != '\0' && *x == *y) ++x, ++y;
+  return *x == *y;
+}
+
+#ifndef MIPS_FREESTANDING
 MIPS_HIDDEN extern uint64_t mips_call_counts[MIPS_K_COUNT];
 
 /* Distinct threads that entered a kernel (mips_debug_thread_count). The
@@ -53,6 +80,59 @@ MIPS_INLINE void mips_count_call(int kernel) {
   if (__builtin_expect(mips_thread_generation != now, 0)) {
     mips_register_thread(now);
   }
+}
+#else /* the freestanding object has no counters (they need globals and TLS) */
+MIPS_INLINE void mips_count(int counter) { (void)counter; }
+MIPS_INLINE void mips_count_call(int kernel) { (void)kernel; }
+#endif
+
+/* ---- scratch memory for packing -----------------------------------------
+ * Where a call's packed panels and f32 partial sums live.  base == NULL: the
+ * heap (plugin build only: one aligned_alloc per call, freed before it
+ * returns; no budget).  Otherwise `bytes` at `base` (64-byte aligned), lent
+ * for the call: the embedded entry points get it from the dispatch
+ * (workgroup-local memory), and each GEMM fits its blocks into it
+ * (mips_scratch_budget). */
+typedef struct mips_scratch {
+  void* base;
+  size_t bytes;
+} mips_scratch;
+
+#define MIPS_SCRATCH_HEAP ((mips_scratch){NULL, 0})
+
+/* The scratch of `bytes` at `base`, its start rounded up to 64 bytes; with no
+ * usable memory (NULL, or fewer bytes than the rounding takes) a scratch that
+ * holds nothing (never the heap: take() then always fails). */
+MIPS_INLINE mips_scratch mips_scratch_lend(void* base, int64_t bytes) {
+  const uintptr_t start = ((uintptr_t)base + 63) / 64 * 64;
+  const uintptr_t skip = start - (uintptr_t)base;
+  if (base == NULL || bytes <= 0 || (uint64_t)bytes < skip) return (mips_scratch){(void*)64, 0};
+  return (mips_scratch){(void*)start, (size_t)bytes - skip};
+}
+
+/* The most bytes mips_scratch_take can give (SIZE_MAX: the heap). */
+MIPS_INLINE size_t mips_scratch_budget(const mips_scratch* s) {
+  return s->base == NULL ? SIZE_MAX : s->bytes;
+}
+
+/* `bytes` of 64-byte aligned memory, or NULL (then the caller falls back to a
+ * path that needs none). */
+MIPS_INLINE void* mips_scratch_take(const mips_scratch* s, size_t bytes) {
+  if (s->base != NULL) return bytes <= s->bytes ? s->base : NULL;
+#ifdef MIPS_FREESTANDING
+  return NULL;
+#else
+  return aligned_alloc(64, (bytes + 63) / 64 * 64);
+#endif
+}
+
+MIPS_INLINE void mips_scratch_give(const mips_scratch* s, void* p) {
+#ifdef MIPS_FREESTANDING
+  (void)s;
+  (void)p;
+#else
+  if (s->base == NULL) free(p);
+#endif
 }
 
 /* ---- profiling build (-DMIPS_PROFILE; tools/profile_kernel.py) ----------
@@ -125,8 +205,9 @@ typedef struct mips_kernel_config {
                         * that uses them (as the other paths do) */
 } mips_kernel_config;
 
-/* The configuration of this process, chosen on the first call (thread-safe,
- * then constant). */
+/* The configuration of this process (of this loaded module, in the
+ * freestanding object), chosen on the first call (thread-safe, then
+ * constant; mips_config.c says how). */
 MIPS_HIDDEN const mips_kernel_config* mips_config(void);
 
 typedef struct {
@@ -154,12 +235,16 @@ MIPS_INLINE void mips_get_blocks(int isa, int kc, int mc, int nc, int ahead, mip
 
 /* The VDPBF16PS GEMM (matmul_bf16_dp.c) for a validated, normalized call
  * with m, n, k > 0; 0, or -1 (nothing written) without memory. */
-MIPS_HIDDEN int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p);
+MIPS_HIDDEN int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws);
 
-/* Per-type drivers: validate, then run with the given isa path. */
+/* Per-type drivers: validate, then run with the given isa path; packing
+ * memory from the heap (_run) or from `ws` (_run_ws). */
 MIPS_HIDDEN int mips_matmul_f32_run(void* params, int isa);
 MIPS_HIDDEN int mips_matmul_f16_run(void* params, int isa);
 MIPS_HIDDEN int mips_matmul_bf16_run(void* params, int isa);
+MIPS_HIDDEN int mips_matmul_f32_run_ws(void* params, int isa, const mips_scratch* ws);
+MIPS_HIDDEN int mips_matmul_f16_run_ws(void* params, int isa, const mips_scratch* ws);
+MIPS_HIDDEN int mips_matmul_bf16_run_ws(void* params, int isa, const mips_scratch* ws);
 
 /* ---- argument validation ------------------------------------------------ */
 

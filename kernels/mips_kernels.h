@@ -1,9 +1,13 @@
-/* mips_kernels.h -- THE call contract of libmips_kernels.so.
+/* mips_kernels.h -- THE call contract of libmips_kernels.so and of the
+ * embedded kernel object mips_kernels_embedded.o.
  *
- * The compiler (mipsc) emits calls to these symbols as IREE executable
- * imports; the IREE runtime resolves them through our executable plugin
- * (plugin.c) and calls them from its worker threads.  The tests in
- * tests/unit/test_kernels.py call the same exported functions through ctypes.
+ * The compiler (mipsc) emits calls to these symbols either as IREE executable
+ * imports, which the IREE runtime resolves through our executable plugin
+ * (plugin.c; --kernel-link=plugin), or as direct calls into the freestanding
+ * object that iree-compile links into the module (--kernel-link=embedded, the
+ * default; "Embedded entry points" and "Builds" below).  The IREE workers
+ * call them from several threads.  The tests in tests/unit/test_kernels.py
+ * call the same exported functions through ctypes.
  *
  * ---------------------------------------------------------------------------
  * Symbols (import names == exported C names)
@@ -147,7 +151,58 @@
  * a compiled module or mipsc could notice: a symbol, the params struct's
  * layout or meaning, the numerics, the errors.  Versions: 1 the three
  * builtin kernels; 2 adds mips_matmul_openblas_f32, mips_openblas_error,
- * mips_openblas_corename and the ":sgemm" / ":fallback" counters.
+ * mips_openblas_corename and the ":sgemm" / ":fallback" counters; 3 bf16 on
+ * VDPBF16PS and the per-CPU configuration; 4 the embedded entry points and
+ * mips_kernel_abi_tag.
+ *
+ * Embedded entry points (ABI 4): mips_matmul_f32_embedded, _f16_embedded,
+ * _bf16_embedded take the 16 params above as arguments, in the struct's
+ * order (pointers, then int64_t), then
+ *     void* workspace, int64_t workspace_bytes
+ * and return the kernel's result (0, or non-zero for the errors above, with
+ * no memory touched).  The workspace is scratch memory lent for the call (the
+ * module passes 1 MiB of IREE workgroup-local memory, kernel_abi.py
+ * EMBEDDED_WORKSPACE_BYTES); the kernel packs its panels there and never
+ * allocates.  It fits its cache blocks into the workspace: fewer rows of the
+ * f16/bf16 partial sums first, then KC, NC and MC halved (so a small
+ * workspace is slower, never wrong); with none usable (NULL, or too small for
+ * the smallest blocks) the call still succeeds through a plain loop.
+ * Numerics and errors are those of the plain entry points, except that a
+ * different KC (a workspace too small for the configuration's) changes the
+ * f32 summation order.  IREE ignores the returned value: a rejected call
+ * fails no dispatch (the plugin route does), it leaves C as it was.  Both
+ * builds export these entry points (the plugin's for ctypes tests); only the
+ * plugin has the import-ABI entry points mips_matmul_<t>.
+ *
+ * Builds (`make kernels` makes both, from the same sources):
+ *   libmips_kernels.so          the plugin: libc, everything in this header.
+ *   mips_kernels_embedded.o     -DMIPS_FREESTANDING, one relocatable object
+ *       (ld -r) that IREE links -nostdlib -static --no-undefined into each
+ *       executable.  It has the embedded entry points,
+ *       mips_kernel_abi_version and mips_kernel_abi_tag (the bytes
+ *       "mips_kernel_abi_version=<n>;", which mipsc reads from the file to
+ *       refuse a stale object and to tell an embedded module from a plugin
+ *       one), and nothing else of this header: no counters, no test hook, no
+ *       mips_kernel_info, no OpenBLAS, no AMX.
+ *   Freestanding rules, for every source compiled into the object: no libc
+ *   call (compiler headers only: stdint, stddef, immintrin, cpuid; memcpy /
+ *   memset are allowed as __builtin_ ones and the object defines hidden
+ *   fallbacks, freestanding.c); no malloc (packing memory is the workspace,
+ *   mips_scratch in mips_internal.h); no syscalls; no thread-locals; no
+ *   getenv; no __builtin_cpu_supports (cpuid / xgetbv by inline asm,
+ *   common.c); no mutable globals except the configuration, which is written
+ *   once and published atomically (mips_config.c says why); plugin-only code
+ *   goes under #ifndef MIPS_FREESTANDING or in a file the Makefile leaves out
+ *   of the object (plugin.c, openblas.c, matmul_bf16_amx.c).  The Makefile
+ *   rule fails if `nm -u` of the object lists anything.
+ *   Configuration in the object: chosen once per loaded module from cpuid by
+ *   the plugin's rule (the same entries, blocks and ISA paths); it cannot read
+ *   the environment, so MIPSC_KERNEL_CONFIG and the MIPSC_KERNEL_* overrides
+ *   do not apply; an entry is forced at build time with
+ *   -DMIPS_FORCE_CONFIG=avx2 (make EMBEDDED_DEFS=..., for tests), ignored
+ *   if the CPU lacks its ISA.  AMX: never (Linux grants the tile data only to
+ *   a process that asks with arch_prctl, a syscall; IREE's runtime only
+ *   queries it): on AMX machines bf16 takes the entry's vector path.
  *
  * Profiling build only (-DMIPS_PROFILE, `make kernels-profile`):
  *   int mips_debug_profile(uint64_t* cycles, uint64_t* calls) copies out and
@@ -210,7 +265,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 3
+#define MIPS_KERNEL_ABI_VERSION 4
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
@@ -257,6 +312,21 @@ MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value);
 
 /* Returns MIPS_KERNEL_ABI_VERSION (see "ABI version" above). */
 MIPS_EXPORT int mips_kernel_abi_version(void);
+/* "mips_kernel_abi_version=<n>;" (see "Builds" above). */
+MIPS_EXPORT extern const char mips_kernel_abi_tag[];
+
+/* The embedded entry points (see above): params as arguments, then the
+ * workspace. */
+#define MIPS_DECLARE_EMBEDDED(NAME, T)                                              \
+  MIPS_EXPORT int NAME(const T* a, int64_t a_offset, int64_t a_stride0,             \
+                       int64_t a_stride1, const T* b, int64_t b_offset,             \
+                       int64_t b_stride0, int64_t b_stride1, T* c, int64_t c_offset, \
+                       int64_t c_stride0, int64_t c_stride1, int64_t m, int64_t n,   \
+                       int64_t k, int64_t accumulate, void* workspace,              \
+                       int64_t workspace_bytes)
+MIPS_DECLARE_EMBEDDED(mips_matmul_f32_embedded, float);
+MIPS_DECLARE_EMBEDDED(mips_matmul_f16_embedded, uint16_t);
+MIPS_DECLARE_EMBEDDED(mips_matmul_bf16_embedded, uint16_t);
 
 MIPS_EXPORT uint64_t mips_debug_call_count(const char* symbol);
 MIPS_EXPORT uint64_t mips_debug_thread_count(void);

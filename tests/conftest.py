@@ -1,12 +1,18 @@
-"""Fixtures shared by the unit and end-to-end tests."""
+"""Fixtures and settings shared by the unit and end-to-end tests."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).resolve().parent / "data"
+
+# Modules compiled without an explicit --kernel-link get the plugin form in the test suite: most
+# tests prove that a kernel ran with the plugin's debug counters, which the embedded object
+# (the default for users) cannot have. The embedded form has its own tests, which ask for it.
+os.environ.setdefault("MIPSC_KERNEL_LINK", "plugin")
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,8 @@ def compile(module: _Any, *example_args: _Any, **options: _Any) -> CompiledModel
 
     Options: `dynamic_shapes` (torch.export's, or `({0: "batch"},)`), `plugin`, `options` (a
     `mipsc.options.CompileOptions`) or any of its fields as a keyword (`external_weights`,
-    `target_cpu`, `kernel_backend`, `workers`, `iree_flags`); see `mipsc.compiled.compile`.
+    `target_cpu`, `kernel_backend`, `kernel_link`, `workers`, `iree_flags`); see
+    `mipsc.compiled.compile`.
     Needs `pip install 'mipsc[torch]'`.
     """
     from mipsc.compiled import compile as compile_model

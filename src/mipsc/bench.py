@@ -1,5 +1,9 @@
 """`mipsc bench`: the same matmuls through mipsc, IREE's own codegen and numpy, side by side.
 
+mipsc runs twice: `mipsc` with the kernels linked into the module (--kernel-link=embedded, the
+default) and `mipsc-plugin` with the same kernels resolved from the plugin (--kernel-link=plugin);
+the `vs plugin` column compares each row with the latter.
+
 f32 also runs through mipsc with the OpenBLAS kernel backend (`mipsc-openblas`: the same
 dispatch and tiles, each tile one single-threaded sgemm) when OpenBLAS is available.
 
@@ -72,6 +76,9 @@ def mm_module(m: int, n: int, k: int, dtype: str) -> str:
     )
 
 
+PLUGIN_BACKEND = "mipsc-plugin"
+"""mipsc with `--kernel-link=plugin`: the kernels from libmips_kernels.so, not the module."""
+
 OPENBLAS_BACKEND = "mipsc-openblas"
 """mipsc with `--kernel-backend=openblas`; f32 only (f16/bf16 would run the builtin kernels)."""
 
@@ -85,7 +92,11 @@ def compile_backends(
 
     text = mm_module(m, n, k, dtype)
     paths = {"mipsc": work / f"mipsc_{m}x{n}x{k}_{dtype}.vmfb"}
-    compile_module(text, "bench.mlir", paths["mipsc"])
+    compile_module(text, "bench.mlir", paths["mipsc"], CompileOptions(kernel_link="embedded"))
+    paths[PLUGIN_BACKEND] = work / f"mipsc_plugin_{m}x{n}x{k}_{dtype}.vmfb"
+    compile_module(
+        text, "bench.mlir", paths[PLUGIN_BACKEND], CompileOptions(kernel_link="plugin")
+    )
     if openblas and dtype == "f32":
         paths[OPENBLAS_BACKEND] = work / f"mipsc_openblas_{m}x{n}x{k}_{dtype}.vmfb"
         compile_module(
@@ -285,7 +296,7 @@ def format_table(report: Report) -> str:
     lines += [
         "",
         f"{'shape (MxNxK)':<16}{'dtype':<6}{'thr':>4} {'backend':<15}{'ms':>9}{'GFLOP/s':>9}"
-        f"{'%peak':>7}{'vs iree':>9}{'vs numpy':>9}",
+        f"{'%peak':>7}{'vs iree':>9}{'vs numpy':>9}{'vs plugin':>10}",
     ]
     by_case: dict[tuple, dict[str, Result]] = {}
     for r in report.results:
@@ -293,12 +304,14 @@ def format_table(report: Report) -> str:
     for (m, n, k, dtype, threads), backends in by_case.items():
         iree = backends.get("iree-best")
         numpy_r = backends.get("numpy")
+        plugin_r = backends.get(PLUGIN_BACKEND)
         for name, r in backends.items():
             vs_iree = f"{iree.median_ms / r.median_ms:.2f}x" if iree else "-"
             vs_np = f"{numpy_r.median_ms / r.median_ms:.2f}x" if numpy_r else "-"
+            vs_plugin = f"{plugin_r.median_ms / r.median_ms:.2f}x" if plugin_r else "-"
             lines.append(
                 f"{f'{m}x{n}x{k}':<16}{dtype:<6}{threads:>4} {name:<15}{r.median_ms:>9.3f}"
-                f"{r.gflops:>9.1f}{r.percent_of_peak:>6.0f}%{vs_iree:>9}{vs_np:>9}"
+                f"{r.gflops:>9.1f}{r.percent_of_peak:>6.0f}%{vs_iree:>9}{vs_np:>9}{vs_plugin:>10}"
             )
     lines.append("")
     lines.append("ratios: how many times faster than that baseline (>1 is faster), medians")

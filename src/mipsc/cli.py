@@ -251,8 +251,9 @@ def _with_compile_options(command: F) -> F:
             spec.flags_for(field.name),
             field.name,
             type=kind,
-            default=field.default,
-            show_default=field.default not in (None, 0),
+            # "" is "no choice made" (the field resolves it); click would check it as a choice.
+            default=field.default if field.default != "" else None,
+            show_default=field.default not in (None, 0, ""),
             help=spec.help,
         )(command)
     return command
@@ -345,9 +346,12 @@ def compile(
 
     Runs convert-torch-to-mips and lower-mips-to-call, prints the module and runs iree-compile
     for the local llvm-cpu target. Extra --iree-* flags are passed on to iree-compile. Run the
-    result with `mipsc run`, or with iree-run-module --executable_plugin=$(mipsc plugin-path).
+    result with `mipsc run`, or with stock iree-run-module (add
+    --executable_plugin=$(mipsc plugin-path) for a module compiled with --kernel-link=plugin).
     """
-    options = CompileOptions(iree_flags=_iree_flags(ctx.args), **option_values)
+    # None: the flag was not given (its field keeps its default).
+    given = {name: value for name, value in option_values.items() if value is not None}
+    options = CompileOptions(iree_flags=_iree_flags(ctx.args), **given)
     if emit == "vmfb" and input_file == "-" and not output:
         # Checked before reading: otherwise the user types a whole module first.
         raise MipscError("reading from stdin needs -o OUT.vmfb")
@@ -592,9 +596,10 @@ def bench(
     seconds: float,
     json_path: str | None,
 ) -> None:
-    """Time matmuls through mipsc (the kernel plugin), IREE's own codegen with its best flags
-    (--iree-opt-data-tiling, target-cpu=host) and numpy, interleaved in one run; f32 also
-    through mipsc's OpenBLAS backend (mipsc-openblas) when OpenBLAS is available.
+    """Time matmuls through mipsc (kernels linked into the module: mipsc; from the plugin:
+    mipsc-plugin), IREE's own codegen with its best flags (--iree-opt-data-tiling,
+    target-cpu=host) and numpy, interleaved in one run; f32 also through mipsc's OpenBLAS
+    backend (mipsc-openblas) when OpenBLAS is available.
 
     Each backend runs in short bursts, taking turns, until each has had --seconds; the
     median call counts. Prints times, GFLOP/s, % of this CPU's measured f32 FMA peak and the

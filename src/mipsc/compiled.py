@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mipsc.diagnostics import MipscError
+from mipsc.kernel_abi import resolve_kernel_link
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 from mipsc.pipeline import compile_module
 from mipsc.remarks import Remark, collect_remarks, format_report
@@ -111,8 +113,9 @@ def compile(
     that may change, as torch.export takes it: one `{dim: Dim}` (or `{dim: "name"}`; one name
     is one size) per input, e.g. `({0: "batch"},)`. `options` are `mipsc compile`'s
     (mipsc.options.CompileOptions); any of its fields may also be given as a keyword
-    (`kernel_backend="openblas"`, `workers=4`, `iree_flags=[...]`, `external_weights=True`:
-    weights are inlined up to 16 MiB and put in a parameter file (.irpa) above, unless forced).
+    (`kernel_backend="openblas"`, `kernel_link="plugin"`, `workers=4`, `iree_flags=[...]`,
+    `external_weights=True`: weights are inlined up to 16 MiB and put in a parameter file
+    (.irpa) above, unless forced).
 
     Needs the `mipsc[torch]` extra. Every failure (an untraceable module, an op IREE cannot
     compile) is a `MipscError`; an unknown option is a TypeError.
@@ -120,6 +123,11 @@ def compile(
     from mipsc.frontends.from_torch import export_module
 
     options = options.replace(**option_values)
+    try:  # resolved now: $MIPSC_KERNEL_LINK is part of what the cache keys on
+        link = resolve_kernel_link(options.kernel_link, options.kernel_backend)
+    except ValueError as err:
+        raise MipscError(str(err)) from None
+    options = options.replace(kernel_link=link)
     workdir = tempfile.TemporaryDirectory(prefix="mipsc-")
     work = Path(workdir.name)
     progress("exporting with iree-turbine (aot.export)")

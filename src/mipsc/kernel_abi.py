@@ -7,6 +7,9 @@ the two agree.
 from __future__ import annotations
 
 import ctypes
+import os
+import re
+from pathlib import Path
 
 from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
 from xdsl.ir import Attribute
@@ -57,11 +60,98 @@ then the tile's sizes, then 0 (C = A·B) or 1 (C += A·B)."""
 
 PLUGIN_NAME = "mips_kernels"
 
-KERNEL_ABI_VERSION = 3
+KERNEL_LINKS: tuple[str, ...] = ("embedded", "plugin")
+"""How a compiled module gets its kernels (`lower-mips-to-call{kernel-link=...}`, `mipsc
+compile --kernel-link`): `embedded`, the freestanding object linked into the .vmfb (no plugin to
+ship; mips_kernels.h, "Embedded entry points"), or `plugin`, imports that the executable plugin
+libmips_kernels.so resolves at load time. The first is the default (README, "Kernels in the
+module or in a plugin")."""
+
+DEFAULT_KERNEL_LINK = ""
+"""No choice made: $MIPSC_KERNEL_LINK, else `embedded`, or `plugin` for a backend that needs it
+(resolve_kernel_link)."""
+
+KERNEL_LINK_ENV = "MIPSC_KERNEL_LINK"
+"""The link used when none is given (the test suite sets `plugin`: its tests count kernel calls
+with the plugin's debug counters, which the embedded object does not have)."""
+
+PLUGIN_ONLY_BACKENDS: tuple[str, ...] = ("openblas",)
+"""Backends whose kernels live in the plugin only (OpenBLAS is opened with dlopen)."""
+
+
+def resolve_kernel_link(kernel_link: str, backend: str = "builtin") -> str:
+    """The link a module gets: `kernel_link` when given, else plugin for PLUGIN_ONLY_BACKENDS,
+    else $MIPSC_KERNEL_LINK, else embedded (KERNEL_LINKS[0]). Raises ValueError, saying what to
+    do, for an unknown link or embedded with a plugin-only backend."""
+    if not kernel_link:
+        if backend in PLUGIN_ONLY_BACKENDS:
+            return "plugin"
+        kernel_link = os.environ.get(KERNEL_LINK_ENV) or KERNEL_LINKS[0]
+    if kernel_link not in KERNEL_LINKS:
+        raise ValueError(f"unknown kernel link '{kernel_link}' (known: {', '.join(KERNEL_LINKS)})")
+    if kernel_link == "embedded" and backend in PLUGIN_ONLY_BACKENDS:
+        raise ValueError(
+            f"the {backend} kernel backend runs in the kernel plugin only (it opens its "
+            "library at run time): use the plugin kernel link with it (--kernel-link=plugin)"
+        )
+    return kernel_link
+
+
+EMBEDDED_SUFFIX = "_embedded"
+"""The object's entry point for a kernel is its symbol plus this suffix: the params as
+arguments (MATMUL_PARAMS, then a workspace pointer and its size in bytes), a direct call."""
+
+EMBEDDED_WORKSPACE_BYTES = 1 << 20
+"""Workgroup-local memory each embedded kernel call gets for its packed panels: 1 MiB, the most
+a local-task worker has by default (IREE 3.13; --task_worker_local_memory raises it). The kernel
+fits its cache blocks into it (mips_kernels.h)."""
+
+EMBEDDED_OBJECT_FILE = "mips_kernels_embedded.o"
+EMBEDDED_OBJECT_ENV = "MIPSC_EMBEDDED_KERNELS"
+"""Overrides the object mipsc links (tests use builds with a forced configuration)."""
+
+EMBEDDED_ABI_TAG = b"mips_kernel_abi_version="
+"""The start of `mips_kernel_abi_tag` (kernels/common.c): "mips_kernel_abi_version=<n>;" in the
+object's bytes, and so in every module the object is linked into."""
+
+_ABI_TAG = re.compile(re.escape(EMBEDDED_ABI_TAG) + rb"(\d+);")
+
+
+def embedded_symbol(symbol: str) -> str:
+    """The embedded object's entry point for the kernel `symbol`."""
+    return symbol + EMBEDDED_SUFFIX
+
+
+def embedded_object_path() -> Path:
+    """The kernel object to link: $MIPSC_EMBEDDED_KERNELS, else the package's (`make kernels`).
+
+    Raises ValueError, saying what to do, when it is missing or was built for another kernel
+    ABI than this mipsc's (its `mips_kernel_abi_tag` bytes)."""
+    override = os.environ.get(EMBEDDED_OBJECT_ENV)
+    path = Path(override or Path(__file__).parent / "_lib" / EMBEDDED_OBJECT_FILE)
+    where = f"${EMBEDDED_OBJECT_ENV} points at" if override else "expected at"
+    if not path.is_file():
+        raise ValueError(
+            f"the kernel object for --kernel-link=embedded is missing ({where} {path}): build "
+            "it with `make kernels`, or compile with --kernel-link=plugin"
+        )
+    found = _ABI_TAG.search(path.read_bytes())
+    version = int(found[1]) if found else None
+    if version != KERNEL_ABI_VERSION:
+        built = f"version {version}" if version is not None else "no version tag"
+        raise ValueError(
+            f"the kernel object {path} was built for another kernel ABI ({built}) than this "
+            f"mipsc's (version {KERNEL_ABI_VERSION}): rebuild it with `make kernels`"
+        )
+    return path.resolve()
+
+
+KERNEL_ABI_VERSION = 4
 """The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
 Bump both with any change of the symbols, the params struct, the numerics or the errors.
 2: mips_matmul_openblas_f32 and mips_openblas_error. 3: bf16 on VDPBF16PS (subnormals flushed,
-as on AMX), the per-CPU configuration and mips_kernel_info."""
+as on AMX), the per-CPU configuration and mips_kernel_info. 4: the embedded entry points
+(mips_matmul_<t>_embedded, with a workspace) and the object's mips_kernel_abi_tag."""
 
 ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
 """`int mips_kernel_abi_version(void)`: the version a plugin was built for."""

@@ -5,15 +5,8 @@ the command line makes its flags from the fields (see `OptionSpec`), `mipsc.comp
 them as keywords, the pipeline hands each pass the fields that name one of its options
 (`pass_arguments`), and `mipsc.compile`'s cache keys on the whole object.
 
-A new option is one field here. For example, a `--kernel-link` option of lower-mips-to-call
-(a pass option `kernel_link` there):
-
-    kernel_link: str = option(
-        "embedded",
-        choices=("embedded", "plugin"),
-        pass_option=(LOWERING, "kernel_link"),
-        help="How the kernels reach the .vmfb: ...",
-    )
+A new option is one field here (`kernel_link` is an example: one field, with its flag, its
+pass option and its help).
 """
 
 from __future__ import annotations
@@ -23,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
-from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS
+from mipsc.kernel_abi import DEFAULT_BACKEND, DEFAULT_KERNEL_LINK, KERNEL_BACKENDS, KERNEL_LINKS
 
 LOWERING = "lower-mips-to-call"
 """The flag name of the pass that takes the kernel options (LowerMipsToCallPass.name)."""
@@ -78,6 +71,16 @@ class CompileOptions:
         "threads); f16/bf16 stay on the builtin kernels, since scipy-openblas32 has no "
         "half-precision gemm. Running such a module needs OpenBLAS: `pip install "
         "scipy-openblas32`, or MIPSC_OPENBLAS_LIB=/path/to/libopenblas.so.",
+    )
+    kernel_link: str = option(
+        DEFAULT_KERNEL_LINK,
+        choices=KERNEL_LINKS,
+        pass_option=(LOWERING, "kernel_link"),
+        lowers=True,
+        help="Where the kernels come from. embedded: linked into the .vmfb, which then runs "
+        "with no plugin (stock iree-run-module too). plugin: imports that the kernel plugin "
+        "(`mipsc plugin-path`) resolves at load time. Default: $MIPSC_KERNEL_LINK, else "
+        "embedded; plugin with --kernel-backend=openblas, which needs it.",
     )
     workers: int = option(
         0,

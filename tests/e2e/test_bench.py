@@ -25,7 +25,7 @@ def test_bench_reports_every_backend(tmp_path):
     backends = {r["backend"] for r in report["results"]}
     # mipsc-openblas when OpenBLAS is there (the test extra installs scipy-openblas32)
     openblas = openblas_library() is not None
-    assert backends == {"mipsc", "iree-best", "numpy"} | ({"mipsc-openblas"} if openblas else set())
+    assert backends == {"mipsc", "mipsc-plugin", "iree-best", "numpy"} | ({"mipsc-openblas"} if openblas else set())
     assert report["openblas_backend"].startswith("skipped: ") != openblas
     for r in report["results"]:
         assert r["median_ms"] > 0 and r["gflops"] > 0 and r["samples"] >= 1

@@ -1,4 +1,5 @@
-"""The few IREE `flow` and `stream` ops that the lowering to kernel calls emits.
+"""The few IREE `flow` and `stream` ops (and `hal` / `iree_codegen` attributes) that the lowering
+to kernel calls emits.
 
 Only what `lower-mips-to-call` builds is defined, printed in IREE's own custom syntax so that the
 module handed to iree-compile reads like hand-written IREE input.
@@ -33,6 +34,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     opt_prop_def,
+    param_def,
     prop_def,
     region_def,
     result_def,
@@ -40,7 +42,7 @@ from xdsl.irdl import (
     var_operand_def,
     var_result_def,
 )
-from xdsl.parser import Parser
+from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import (
     HasParent,
@@ -518,6 +520,109 @@ def _parse_dispatch_results(
     return results
 
 
+# --------------------------------------------------------------------------------------------
+# hal / iree_codegen attributes: objects linked into an executable, workgroup-local memory
+# --------------------------------------------------------------------------------------------
+
+
+@irdl_attr_definition
+class ExecutableTargetAttr(ParametrizedAttribute):
+    """`#hal.executable.target<"llvm-cpu", "embedded-elf-x86_64">`: a backend and format, no
+    configuration (it then matches every variant of that format, whatever its target CPU)."""
+
+    name = "hal.executable.target"
+
+    backend: StringAttr = param_def()
+    format: StringAttr = param_def()
+
+    def print_parameters(self, printer: Printer) -> None:
+        printer.print_string("<")
+        printer.print_string_literal(self.backend.data)
+        printer.print_string(", ")
+        printer.print_string_literal(self.format.data)
+        printer.print_string(">")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> tuple[StringAttr, StringAttr]:
+        parser.parse_punctuation("<")
+        backend = parser.parse_str_literal()
+        parser.parse_punctuation(",")
+        fmt = parser.parse_str_literal()
+        parser.parse_punctuation(">")
+        return StringAttr(backend), StringAttr(fmt)
+
+
+@irdl_attr_definition
+class ExecutableObjectAttr(ParametrizedAttribute):
+    """`#hal.executable.object<{path = "/abs/k.o"}>`: a file the executable's linker takes in.
+    Only `path`: IREE 3.13 does not write inline `data` of a `.o` out for its linker."""
+
+    name = "hal.executable.object"
+
+    path: StringAttr = param_def()
+
+    def print_parameters(self, printer: Printer) -> None:
+        printer.print_string("<{path = ")
+        printer.print_string_literal(self.path.data)
+        printer.print_string("}>")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> tuple[StringAttr]:
+        parser.parse_punctuation("<")
+        parser.parse_punctuation("{")
+        parser.parse_keyword("path")
+        parser.parse_punctuation("=")
+        path = parser.parse_str_literal()
+        parser.parse_punctuation("}")
+        parser.parse_punctuation(">")
+        return (StringAttr(path),)
+
+
+@irdl_attr_definition
+class ExecutableObjectsAttr(ParametrizedAttribute):
+    """`#hal.executable.objects<{#hal.executable.target<...> = [#hal.executable.object<...>]}>`:
+    per target, the objects linked into that variant (on `stream.executable`, under the key
+    `hal.executable.objects`)."""
+
+    name = "hal.executable.objects"
+
+    targets: ArrayAttr[ExecutableTargetAttr] = param_def()
+    objects: ArrayAttr[ArrayAttr[ExecutableObjectAttr]] = param_def()
+
+    def print_parameters(self, printer: Printer) -> None:
+        def entry(pair: tuple[ExecutableTargetAttr, ArrayAttr[ExecutableObjectAttr]]) -> None:
+            printer.print_attribute(pair[0])
+            printer.print_string(" = ")
+            printer.print_attribute(pair[1])
+
+        printer.print_string("<{")
+        printer.print_list(zip(self.targets.data, self.objects.data, strict=True), entry)
+        printer.print_string("}>")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> tuple[ArrayAttr, ArrayAttr]:
+        def entry() -> tuple[Attribute, Attribute]:
+            target = parser.parse_attribute()
+            parser.parse_punctuation("=")
+            return target, parser.parse_attribute()
+
+        parser.parse_punctuation("<")
+        pairs = parser.parse_comma_separated_list(parser.Delimiter.BRACES, entry)
+        parser.parse_punctuation(">")
+        return ArrayAttr(t for t, _ in pairs), ArrayAttr(o for _, o in pairs)
+
+
+@irdl_attr_definition
+class WorkgroupLocalAttr(ParametrizedAttribute):
+    """`#iree_codegen.workgroup_local`: the memory space of a `memref.alloc` that IREE places in
+    the worker's local memory (no heap call)."""
+
+    name = "iree_codegen.workgroup_local"
+
+
+Hal = Dialect("hal", [], [ExecutableTargetAttr, ExecutableObjectAttr, ExecutableObjectsAttr])
+IreeCodegen = Dialect("iree_codegen", [], [WorkgroupLocalAttr])
+
 Flow = Dialect("flow", [DispatchOp], [])
 Stream = Dialect(
     "stream",
@@ -533,4 +638,4 @@ Stream = Dialect(
     [BindingType],
 )
 
-IREE_DIALECTS: tuple[Dialect, ...] = (Flow, Stream)
+IREE_DIALECTS: tuple[Dialect, ...] = (Flow, Stream, Hal, IreeCodegen)

@@ -20,6 +20,7 @@ from typing import Any
 from mipsc.diagnostics import MipscError
 from mipsc.kernel_abi import (
     ABI_VERSION_SYMBOL,
+    EMBEDDED_ABI_TAG,
     KERNEL_ABI_VERSION,
     KERNEL_INFO_SYMBOL,
     KERNEL_SYMBOLS,
@@ -135,8 +136,18 @@ def check_openblas(plugin: Path, module_name: str) -> None:
         )
 
 
+def has_embedded_kernels(vmfb: bytes) -> bool:
+    """Whether the module carries the kernels itself (`--kernel-link=embedded`): the object
+    linked into it holds its ABI tag (mips_kernel_abi_tag), which a module that imports the
+    kernels from the plugin never contains (the plugin's own copy stays in the plugin)."""
+    return EMBEDDED_ABI_TAG in vmfb
+
+
 def required_kernels(vmfb: bytes) -> set[str]:
-    """The kernel symbols a compiled module imports (their names are stored in the module)."""
+    """The kernel symbols a compiled module imports from the plugin (their names are stored in
+    the module); none for a module with embedded kernels, whose names are its own."""
+    if has_embedded_kernels(vmfb):
+        return set()
     return {m.decode() for m in _KERNEL_NAME.findall(vmfb)} & _KNOWN_KERNELS
 
 

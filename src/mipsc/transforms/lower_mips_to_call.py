@@ -12,6 +12,14 @@ init is tied to the result and the kernel accumulates `C += A·B` in place.
 The `backend` option picks the kernel library (kernel_abi.matmul_symbol): `builtin` (our own
 kernels) or `openblas` (f32 through OpenBLAS's sgemm, per tile and single-threaded; f16/bf16
 keep the builtin kernels). Each lowered op leaves a remark naming the kernel it calls.
+
+The `kernel_link` option says where the kernels come from (kernel_abi.KERNEL_LINKS). `plugin`:
+the call is an import that the executable plugin resolves at load time. `embedded`: each
+executable carries the freestanding kernel object (`hal.executable.objects`, an absolute path
+found at compile time), the call is a direct one (`hal.import.static`) to the kernel's
+`_embedded` entry point, and the entry lends it workgroup-local memory for packing (a
+`memref.alloc` in `#iree_codegen.workgroup_local`, passed straight to the call). OpenBLAS needs
+the plugin (it is opened with dlopen).
 """
 
 from __future__ import annotations
@@ -24,14 +32,19 @@ from xdsl.context import Context
 from xdsl.dialects import arith, func, memref, scf
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
+    ArrayAttr,
     BoolAttr,
     IndexType,
     IntegerAttr,
+    IntegerType,
     MemRefType,
     ModuleOp,
+    NoneAttr,
     StridedLayoutAttr,
+    StringAttr,
     SymbolRefAttr,
     TensorType,
+    UnitAttr,
 )
 from xdsl.dialects.linalg.ops import FillOp
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
@@ -46,7 +59,16 @@ from xdsl.traits import is_side_effect_free
 
 from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import iree, mips
-from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS, matmul_symbol
+from mipsc.kernel_abi import (
+    DEFAULT_BACKEND,
+    DEFAULT_KERNEL_LINK,
+    EMBEDDED_WORKSPACE_BYTES,
+    KERNEL_BACKENDS,
+    embedded_object_path,
+    embedded_symbol,
+    matmul_symbol,
+    resolve_kernel_link,
+)
 from mipsc.remarks import emit_remark
 from mipsc.tiling import choose_tiles
 from mipsc.transforms.building import building_before, dim_size
@@ -186,9 +208,10 @@ class _Tile:
     tn: SSAValue
 
 
-def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
+def build_entry(name: str, symbol: str, key: MatmulKey, embedded: bool = False) -> func.FuncOp:
     """The dispatch entry: bindings (A, B, C), then ENTRY_INDEX_ARGS; one kernel call per tile,
-    the workgroup's tiles taken in turn."""
+    the workgroup's tiles taken in turn. `embedded`: each call also gets the workspace (see
+    workspace_args) and returns an i32 (ignored)."""
     binding = iree.BindingType()
     arg_types = [binding, binding, binding, *[IndexType()] * len(ENTRY_INDEX_ARGS)]
     block = Block(arg_types=arg_types)
@@ -196,6 +219,7 @@ def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
     args = _EntryArgs(bind_a, bind_b, bind_c, _ProductDims(*sizes))
     with ImplicitBuilder(block):
         a, b, c = _bind_operands(key, args)
+        workspace = workspace_args() if embedded else []
         checked_k = _checked_k(args.dims)
         grid = _TileGrid.build(args.dims.m, args.dims.n, args.dims.batch, key)
         first = iree.DispatchWorkgroupIdOp(0)
@@ -210,7 +234,9 @@ def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
             *_operand_tile(c, key, tile, [tile.i0, tile.j0], [tile.tm, tile.tn], False),
         ]
         accumulate = _index(int(key.accumulate))
-        func.CallOp(symbol, [*call_args, tile.tm, tile.tn, checked_k, accumulate.result], [])
+        results = [IntegerType(32)] if embedded else []
+        sizes = [tile.tm, tile.tn, checked_k, accumulate.result]
+        func.CallOp(symbol, [*call_args, *sizes, *workspace], results)
         scf.YieldOp()
     return func.FuncOp(name, (arg_types, []), Region(block))
 
@@ -308,20 +334,50 @@ def _operand_tile(
     return [meta.base_buffer, meta.offset, *((col, row) if transposed else (row, col))]
 
 
-def build_kernel_declaration(symbol: str, element_type: Attribute) -> func.FuncOp:
+def _workspace_type() -> MemRefType[Attribute]:
+    """`memref<EMBEDDED_WORKSPACE_BYTESxi8, #iree_codegen.workgroup_local>`."""
+    return MemRefType(
+        IntegerType(8), [EMBEDDED_WORKSPACE_BYTES], NoneAttr(), iree.WorkgroupLocalAttr()
+    )
+
+
+def workspace_args() -> list[SSAValue]:
+    """The embedded kernel's workspace, built at the implicit builder: workgroup-local memory
+    (no heap: IREE hands each worker a block of it) and its size in bytes. Passed to the call
+    as the alloc's own result: IREE only places an alloc's result in local memory."""
+    alloc = memref.AllocOp([], [], _workspace_type())
+    size = _index(EMBEDDED_WORKSPACE_BYTES)
+    return [alloc.memref, size.result]
+
+
+def build_kernel_declaration(
+    symbol: str, element_type: Attribute, embedded: bool = False
+) -> func.FuncOp:
     """`func.func private @mips_matmul_<t>(memref<t>, index, ...) attributes {llvm.bareptr}`.
 
     With `llvm.bareptr` each rank-0 base memref is passed as one pointer, matching the C
-    params struct of kernels/mips_kernels.h.
+    params struct of kernels/mips_kernels.h. `embedded`: the object's direct entry point
+    (`hal.import.static`): the same arguments, then the workspace pointer and its bytes, and
+    an i32 result.
     """
     base = MemRefType(element_type, [])
     index = IndexType()
     operand = [base, index, index, index]
-    decl = func.FuncOp.external(
-        symbol, [*operand, *operand, *operand, index, index, index, index], []
-    )
+    inputs = [*operand, *operand, *operand, index, index, index, index]
+    if embedded:
+        inputs += [_workspace_type(), index]
+    decl = func.FuncOp.external(symbol, inputs, [IntegerType(32)] if embedded else [])
     decl.attributes["llvm.bareptr"] = BoolAttr.from_bool(True)
+    if embedded:
+        decl.attributes["hal.import.static"] = UnitAttr()
     return decl
+
+
+def executable_objects(path: str) -> iree.ExecutableObjectsAttr:
+    """`hal.executable.objects` linking the object at `path` into the embedded-ELF variant."""
+    target = iree.ExecutableTargetAttr(StringAttr("llvm-cpu"), StringAttr("embedded-elf-x86_64"))
+    objects = ArrayAttr([iree.ExecutableObjectAttr(StringAttr(path))])
+    return iree.ExecutableObjectsAttr(ArrayAttr([target]), ArrayAttr([objects]))
 
 
 @dataclass
@@ -330,7 +386,14 @@ class ExecutableCache:
 
     module: ModuleOp
     backend: str = DEFAULT_BACKEND
+    kernel_link: str = "plugin"
     entries: dict[MatmulKey, SymbolRefAttr] = field(default_factory=dict)
+    object_path: str | None = None
+    """The embedded kernel object, found on the first executable that needs it."""
+
+    @property
+    def embedded(self) -> bool:
+        return self.kernel_link == "embedded"
 
     def symbol_for(self, key: MatmulKey) -> str:
         """The kernel this matmul's tiles call, with this module's backend."""
@@ -339,20 +402,42 @@ class ExecutableCache:
         assert symbol is not None
         return symbol
 
-    def entry_for(self, key: MatmulKey) -> SymbolRefAttr:
+    def linked_symbol(self, key: MatmulKey) -> str:
+        """The function the entry calls: the kernel, or its embedded entry point."""
+        symbol = self.symbol_for(key)
+        return embedded_symbol(symbol) if self.embedded else symbol
+
+    def kernel_object(self, op: Operation) -> str:
+        """The embedded kernel object's absolute path; an error located at `op` when it is
+        missing or stale."""
+        if self.object_path is None:
+            try:
+                self.object_path = str(embedded_object_path())
+            except ValueError as err:
+                raise MipscError(f"{PASS_NAME}: {err}", location_of(op)) from None
+        return self.object_path
+
+    def entry_for(self, key: MatmulKey, op: Operation) -> SymbolRefAttr:
         if (ref := self.entries.get(key)) is not None:
             return ref
         assert isinstance(key.out, TensorType)
         element_type = key.out.get_element_type()
-        symbol = self.symbol_for(key)
+        symbol = self.linked_symbol(key)
         index = len(self.entries)
         # Entry names must be unique module-wide: IREE links all executables into one.
         exe_name, entry_name = f"mips_exe_{index}", f"mips_matmul_{index}"
         inner = ModuleOp(
-            [build_kernel_declaration(symbol, element_type), build_entry(entry_name, symbol, key)]
+            [
+                build_kernel_declaration(symbol, element_type, self.embedded),
+                build_entry(entry_name, symbol, key, self.embedded),
+            ]
         )
         export = iree.ExecutableExportOp(entry_name, build_workgroup_count(key))
         executable = iree.ExecutableOp(exe_name, [export, inner])
+        if self.embedded:
+            executable.attributes["hal.executable.objects"] = executable_objects(
+                self.kernel_object(op)
+            )
         self.module.body.block.insert_op_before(executable, self.module.body.block.first_op)  # type: ignore[arg-type]
         ref = SymbolRefAttr(exe_name, [entry_name])
         self.entries[key] = ref
@@ -411,7 +496,7 @@ class LowerMatmul(RewritePattern):
             rewriter.replace(op, [], [op.init])
             return
         key, inputs = _read_by_strides(op, key)
-        entry = self.executables.entry_for(key)
+        entry = self.executables.entry_for(key, op)
         _report_tiles(op, key, self.executables.symbol_for(key))
         with building_before(rewriter, op):
             dims = _ProductDims.build(op, key)
@@ -588,6 +673,9 @@ class LowerMipsToCallPass(ModulePass):
     """The IREE workers (cores) the tiles are chosen for; 0: this machine's cores (at most 8)."""
     backend: str = DEFAULT_BACKEND
     """The kernel library the tiles call: builtin, or openblas (f32 only; see the module doc)."""
+    kernel_link: str = DEFAULT_KERNEL_LINK
+    """Where the kernels come from: embedded (linked into the module) or plugin; empty:
+    embedded, or plugin for the openblas backend (kernel_abi.resolve_kernel_link)."""
 
     def __post_init__(self) -> None:
         if self.backend not in KERNEL_BACKENDS:
@@ -595,9 +683,14 @@ class LowerMipsToCallPass(ModulePass):
                 f"{PASS_NAME}: unknown backend '{self.backend}' (known: "
                 f"{', '.join(KERNEL_BACKENDS)})"
             )
+        try:
+            resolve_kernel_link(self.kernel_link, self.backend)
+        except ValueError as err:
+            raise MipscError(f"{PASS_NAME}: {err}") from None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        cache = ExecutableCache(op, self.backend)
+        link = resolve_kernel_link(self.kernel_link, self.backend)
+        cache = ExecutableCache(op, self.backend, link)
         PatternRewriteWalker(
             LowerMatmul(cache, self.tile_m, self.tile_n, self.workers), apply_recursively=False
         ).rewrite_module(op)

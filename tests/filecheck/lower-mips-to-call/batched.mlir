@@ -1,4 +1,4 @@
-// RUN: mipsc opt %s -p lower-mips-to-call | filecheck %s
+// RUN: mipsc opt %s -p "lower-mips-to-call{kernel_link=plugin}" | filecheck %s
 
 // A batch_matmul with a transposed lhs (stored [B, K, M]): each tile is a [1, rows, cols] view
 // of one batch (not rank-reduced: IREE 3.13 crashed on the ambiguous view when N = 1); A's

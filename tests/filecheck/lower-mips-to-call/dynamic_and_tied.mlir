@@ -1,4 +1,4 @@
-// RUN: mipsc opt %s -p lower-mips-to-call --split-input-file | filecheck %s
+// RUN: mipsc opt %s -p "lower-mips-to-call{kernel_link=plugin}" --split-input-file | filecheck %s
 
 // Dynamic M, N, K: dims come from tensor.dim; B is described by its own rows.
 func.func @dyn(%a: tensor<?x?xf16>, %b: tensor<?x?xf16>) -> tensor<?x?xf16> {

@@ -1,5 +1,5 @@
 // RUN: mipsc opt %s -p 'lower-mips-to-call{backend=openblas}' | filecheck %s
-// RUN: mipsc opt %s -p lower-mips-to-call | filecheck %s --check-prefix=BUILTIN
+// RUN: mipsc opt %s -p "lower-mips-to-call{kernel_link=plugin}" | filecheck %s --check-prefix=BUILTIN
 // RUN: mipsc opt %s -p 'lower-mips-to-call{backend=openblas}' --remarks 2>&1 | filecheck %s --check-prefix=REMARK
 // RUN: not mipsc opt %s -p 'lower-mips-to-call{backend=mkl}' 2>&1 | filecheck %s --check-prefix=BAD
 

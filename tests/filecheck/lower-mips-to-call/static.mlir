@@ -1,5 +1,5 @@
-// RUN: mipsc opt %s -p lower-mips-to-call | filecheck %s
-// RUN: mipsc opt %s -p 'lower-mips-to-call{tile_m=16 tile_n=32}' | filecheck %s --check-prefix=TILES
+// RUN: mipsc opt %s -p "lower-mips-to-call{kernel_link=plugin}" | filecheck %s
+// RUN: mipsc opt %s -p "lower-mips-to-call{tile_m=16 tile_n=32 kernel_link=plugin}" | filecheck %s --check-prefix=TILES
 
 // A zero-init matmul: the kernel writes C = A·B into a fresh result, the fill disappears.
 func.func @mm(%a: tensor<37x19xf32>, %b: tensor<19x23xf32>) -> tensor<37x23xf32> {
