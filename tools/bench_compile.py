@@ -13,6 +13,7 @@ exports carry weights), `--layers` linear layers of `--width`² f32 each:
     .venv/bin/python tools/bench_compile.py                       # exports + 2x1024² MLPs
     .venv/bin/python tools/bench_compile.py --width 2048 --layers 4 --runs 3 --no-exports
     .venv/bin/python tools/bench_compile.py --baseline /tmp/main   # before/after, one run
+    .venv/bin/python tools/bench_compile.py --baseline /tmp/main --own  # mipsc's part alone
 """
 
 from __future__ import annotations
@@ -133,10 +134,16 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
     return time.perf_counter() - start, float(user) + float(system), int(kib)
 
 
-def bench(source: Path, runs: int, work: Path, baseline: Path | None) -> str:
+def bench(source: Path, runs: int, work: Path, baseline: Path | None, own: bool = False) -> str:
     """One row: the medians of `runs` interleaved runs of mipsc (and the baseline's) and
-    iree-compile (wall and CPU seconds), their ratios and peak RSS."""
+    iree-compile (wall and CPU seconds), their ratios and peak RSS. With `own`, mipsc stops
+    before iree-compile (`--emit=iree-input`): its own cost alone, as a fraction of
+    iree-compile's."""
     mipsc, iree = iree_command(source, work)
+    if own:
+        at = mipsc.index("-o")
+        mipsc = [*mipsc[:at], "--emit=iree-input", "--print-debuginfo", "-o",
+                 str(work / "own.mlir"), *mipsc[at + 2 :]]  # fmt: skip
     commands: dict[str, tuple[list[str], dict[str, str] | None]] = {"mipsc": (mipsc, None)}
     if baseline is not None:
         commands["base"] = (mipsc, {**os.environ, "PYTHONPATH": str(baseline / "src")})
@@ -169,6 +176,12 @@ def main() -> int:
         "unpacked), interleaved with this one",
     )
     parser.add_argument("--only", default="", help="cases whose name contains this")
+    parser.add_argument(
+        "--own",
+        action="store_true",
+        help="time mipsc's own part (--emit=iree-input: start-up, imports, parse, passes, "
+        "print) against iree-compile, instead of the whole `mipsc compile`",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mipsc-bench-compile-") as tmp:
         work = Path(tmp)
@@ -183,7 +196,7 @@ def main() -> int:
         print(header + "".join(f" {n + ' MiB':>9}" for n in names), flush=True)
         for source in sources:
             if args.only in source.name:
-                print(bench(source, args.runs, work, args.baseline), flush=True)
+                print(bench(source, args.runs, work, args.baseline, args.own), flush=True)
     return 0
 
 

@@ -30,6 +30,7 @@ from mipsc.pipeline import (
     compile_passes,
     describe_passes,
     lower,
+    silent,
 )
 from mipsc.remarks import collect_remarks, format_report
 
@@ -234,7 +235,7 @@ def _opt_one(
 def _progress(verbose: bool) -> Callable[[str], None]:
     """Progress lines on stderr, for a terminal or with -v; silent in pipes and tests."""
     if not (verbose or sys.stderr.isatty()):
-        return lambda _msg: None
+        return silent
     return lambda msg: click.echo(f"mipsc: {msg}", err=True)
 
 

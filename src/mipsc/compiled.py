@@ -18,7 +18,7 @@ from typing import Any
 from mipsc.diagnostics import MipscError
 from mipsc.kernel_abi import resolve_kernel_link
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
-from mipsc.pipeline import compile_module
+from mipsc.pipeline import compile_module, silent
 from mipsc.remarks import Remark, collect_remarks, format_report
 
 
@@ -102,7 +102,7 @@ def compile(
     dynamic_shapes: Any = None,
     options: CompileOptions = DEFAULT_OPTIONS,
     plugin: str | Path | None = None,
-    progress: Callable[[str], None] = lambda _msg: None,
+    progress: Callable[[str], None] = silent,
     strict_export: bool = True,
     **option_values: Any,
 ) -> CompiledModel:

@@ -76,6 +76,10 @@ COMPILE_PIPELINE = ",".join(cls.name for cls in EMIT_STAGES["iree-input"])
 """The compile passes as `mipsc opt -p` spells them (with their default options)."""
 
 
+def silent(_message: str) -> None:
+    """The progress callback that shows nothing (steps done only for a message are skipped)."""
+
+
 def compile_passes(options: CompileOptions, stage: str = "iree-input") -> tuple[ModulePass, ...]:
     """The pass objects of `stage`, each built with its options from `options` (see
     CompileOptions.pass_arguments)."""
@@ -300,7 +304,7 @@ def compile_module(
     output: Path,
     options: CompileOptions = DEFAULT_OPTIONS,
     *,
-    progress: Callable[[str], None] = lambda _msg: None,
+    progress: Callable[[str], None] = silent,
     show_command: Callable[[list[str]], None] | None = None,
 ) -> None:
     """Torch MLIR text → parse → convert → lower → print → iree-compile → `output` (.vmfb).
@@ -326,5 +330,6 @@ def compile_module(
         extra_flags=flags,
         show_command=show_command,
     )
-    if (cpu := compiled_cpu(output)) is not None:
+    if progress is not silent and (cpu := compiled_cpu(output)) is not None:
+        # (Only for the message: it reads the whole .vmfb, weights and all.)
         progress(f"IREE's code in {output} is for the CPU '{cpu}' (--target-cpu={target_cpu})")
