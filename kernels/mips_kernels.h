@@ -87,7 +87,8 @@
  *
  * Threading: thread-safe and reentrant; IREE calls one kernel per output
  * tile from several worker threads at once.  No global mutable state except
- * the debug counters below.
+ * the debug counters below and the configuration (chosen once, then only
+ * read; mips_debug_set_config, for tuning, is the exception).
  *
  * OpenBLAS backend: mips_matmul_openblas_f32 takes the same params, checks
  * them the same way (the same errors) and has the f32 numerics above, but
