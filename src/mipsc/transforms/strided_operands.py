@@ -9,6 +9,10 @@ strides: no copy. The batch dim of a batched operand may be several dims of the 
 batch and head dims of [B, S, H, D] in [B·H, S, D]), each with its own stride: the entry splits
 the batch index among them.
 
+The same holds for a product's result that only becomes, through reshapes, one
+`linalg.transpose`: the kernel writes C where the transpose would put it (`fold_output`), and
+the dispatch's result is the transposed tensor.
+
 A view is described by, per dim of the operand as stored, its parts: (size, stride) pairs,
 outermost first, the size-1 parts left out (a dim of size 1 has none).
 """
