@@ -6,7 +6,9 @@ with `select.int`, made `clone`s. IREE makes a copy of each move. `convert-torch
 rebuilds such a chain from the tensor it starts at as builtin ops (`tensor.collapse_shape` /
 `expand_shape`, `linalg.transpose`, `tensor.extract_slice`), where `lower-mips-to-call` can
 see through it and have the kernel read the operand by strides from that tensor
-(`strided_operands.fold_view`); what it cannot fold, IREE copies as before.
+(`strided_operands.fold_view`), or, when the chain starts at another product's result, have
+that product's kernel write its result where the chain puts it (`fold_output`: the heads
+merged back after attention); what it cannot fold, IREE copies as before.
 
 Only static shapes, and only chains that move data (a permute of any dims, or a select):
 a chain of reshapes alone is free already.
