@@ -350,9 +350,7 @@ def compile(
     result with `mipsc run`, or with stock iree-run-module (add
     --executable_plugin=$(mipsc plugin-path) for a module compiled with --kernel-link=plugin).
     """
-    # None: the flag was not given (its field keeps its default).
-    given = {name: value for name, value in option_values.items() if value is not None}
-    options = CompileOptions(iree_flags=_iree_flags(ctx.args), **given)
+    options = _options_from_flags(ctx, option_values)
     if emit == "vmfb" and input_file == "-" and not output:
         # Checked before reading: otherwise the user types a whole module first.
         raise MipscError("reading from stdin needs -o OUT.vmfb")
@@ -376,6 +374,13 @@ def compile(
             progress(f"wrote {out}")
     if report:
         click.echo(format_report(collected), err=True)
+
+
+def _options_from_flags(ctx: click.Context, option_values: dict[str, Any]) -> CompileOptions:
+    """The CompileOptions of the command line: a flag not given (None) keeps its field's
+    default; the extra --iree-* arguments become iree_flags."""
+    given = {name: value for name, value in option_values.items() if value is not None}
+    return CompileOptions(iree_flags=_iree_flags(ctx.args), **given)
 
 
 def _iree_flags(args: list[str]) -> tuple[str, ...]:

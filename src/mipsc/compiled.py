@@ -122,12 +122,7 @@ def compile(
     """
     from mipsc.frontends.from_torch import export_module
 
-    options = options.replace(**option_values)
-    try:  # resolved now: $MIPSC_KERNEL_LINK is part of what the cache keys on
-        link = resolve_kernel_link(options.kernel_link, options.kernel_backend)
-    except ValueError as err:
-        raise MipscError(str(err)) from None
-    options = options.replace(kernel_link=link)
+    options = _with_kernel_link(options.replace(**option_values))
     workdir = tempfile.TemporaryDirectory(prefix="mipsc-")
     work = Path(workdir.name)
     progress("exporting with iree-turbine (aot.export)")
@@ -148,6 +143,16 @@ def compile(
         workdir=workdir,
         plugin=plugin,
     )
+
+
+def _with_kernel_link(options: CompileOptions) -> CompileOptions:
+    """`options` with its kernel link resolved (kernel_abi.resolve_kernel_link): the
+    $MIPSC_KERNEL_LINK of this call is then part of what the cache keys on."""
+    try:
+        link = resolve_kernel_link(options.kernel_link, options.kernel_backend)
+    except ValueError as err:
+        raise MipscError(str(err)) from None
+    return options.replace(kernel_link=link)
 
 
 def _compiled(
