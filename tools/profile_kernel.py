@@ -134,8 +134,11 @@ def main() -> None:
     # Every FMA runs in a microkernel: their cycles, in seconds, give the microkernels' own rate.
     tsc_hz = total / seconds
     ukr = sum(cycles[:5]) / tsc_hz
-    peak = measure_peak()
     flops = 2.0 * m * n * k * args.reps
+    if ukr == 0:  # few rows: the matrix-vector loops ran, no packed microkernel
+        print(f"  whole calls {flops / seconds / 1e9:.1f} GFLOP/s (no microkernel call)")
+        return
+    peak = measure_peak()
     print(
         f"  whole calls {flops / seconds / 1e9:.1f} GFLOP/s; the microkernels alone "
         f"{flops / ukr / 1e9:.1f} GFLOP/s = {100 * flops / ukr / 1e9 / peak.gflops_per_core:.0f}% "
