@@ -418,6 +418,7 @@ def test_matrix_vector_shapes(lib, isas):
 FEW_ROWS_SHAPES = [
     (1, 1, 1), (1, 7, 3), (2, 8, 4), (3, 9, 5), (4, 33, 17), (4, 4100, 6), (5, 20, 9),
     (1, 300, 1030), (1, 5, 15), (3, 4, 16), (4, 6, 17), (32, 9, 33), (33, 9, 33), (2, 3, 1000),
+    (11, 13, 70),  # two 4-row blocks of dots_4x4 and three rows alone; k with a tail
 ]  # fmt: skip
 FEW_ROWS_COMBOS = [
     ("contig", "contig", "contig"),
