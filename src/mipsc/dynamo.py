@@ -206,9 +206,11 @@ class DynamicPlan:
 
 
 def _is_sym(value: Any) -> bool:
+    """Whether `value` is a symbolic size; a SymInt that TorchDynamo fixed to a number (as
+    `dynamic=True` makes every size) is not."""
     import torch
 
-    return isinstance(value, torch.SymInt)
+    return isinstance(value, torch.SymInt) and not value.node.expr.is_number
 
 
 def _symbol(value: Any) -> str | None:

@@ -99,6 +99,20 @@ def test_dynamic_sizes_compile_once_with_int_inputs(kernel_calls, iree_compiles)
     assert len(iree_compiles) <= 3, iree_compiles  # static, dynamic, and batch 1's own
 
 
+def test_dynamic_true_compiles_once(kernel_calls, iree_compiles):
+    """torch.compile(dynamic=True) makes every size a SymInt, the fixed ones as numbers (the
+    hidden size 6 here): those are not dynamic dims, and the graph still compiles once."""
+    model = torch.nn.Linear(6, 3).eval()
+    compiled = torch.compile(model, backend="mipsc", dynamic=True)
+    with torch.no_grad():
+        for t in (2, 3, 5, 8):
+            x = torch.randn(2, t, 6)
+            before = kernel_calls["mips_matmul_f32"]
+            torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-5)
+            assert kernel_calls["mips_matmul_f32"] > before
+    assert len(iree_compiles) == 1, iree_compiles
+
+
 def test_graph_breaks_run_between_compiled_graphs(kernel_calls):
     def f(a, b):
         h = torch.relu(a @ b)
