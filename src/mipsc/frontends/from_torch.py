@@ -158,11 +158,7 @@ def export_module(
         module = _Function(module)
     name = f"<{type(module).__name__} export>"
     args = tuple(to_torch(a, i) for i, a in enumerate(example_args))
-    external_weights = options.external_weights
-    if external_weights is None:
-        external_weights = weight_bytes(module) > EXTERNAL_WEIGHTS_BYTES
-    if external_weights and weight_bytes(module) == 0:
-        external_weights = False
+    external_weights = _weights_external(module, options.external_weights, torch)
     if external_weights and parameters_file is None:
         raise MipscError("external weights need a parameter file to write (.irpa)")
     with _weights_placed(module, aot, external=external_weights):
@@ -175,6 +171,18 @@ def export_module(
         except OSError as err:
             raise MipscError(f"cannot write '{parameters_file}': {err.strerror}") from None
     return Exported(text, name, parameters_file)
+
+
+def _weights_external(module: Any, chosen: bool | None, torch: Any) -> bool:
+    """Whether the export writes the weights to an .irpa: as `chosen`, else above
+    EXTERNAL_WEIGHTS_BYTES or when any is bf16 (iree-turbine 3.9 inlines a weight through a
+    numpy array, and numpy has no bf16: the export failed with "unsupported ScalarType
+    BFloat16"); never for a module without weights."""
+    size = weight_bytes(module)
+    if chosen is None:
+        tensors = [*module.parameters(), *module.buffers()] if size else []
+        chosen = size > EXTERNAL_WEIGHTS_BYTES or any(t.dtype == torch.bfloat16 for t in tensors)
+    return chosen and size > 0
 
 
 _TRAIT = "_turbine_external_tensor_trait"  # where aot.externalize_module_parameters marks a tensor
@@ -229,6 +237,7 @@ def _trace(
                 f"torch.export could not trace {type(module).__name__} on the example inputs",
                 notes=[
                     _summary(err),
+                    *(_BF16_INLINE_HINT if "unsupported ScalarType BFloat16" in str(err) else []),
                     "mipsc exports with iree-turbine's aot.export (torch.export underneath): "
                     "the module's forward must be traceable with those inputs "
                     "(see torch.export's documentation on graph breaks and dynamic shapes)",
@@ -239,6 +248,11 @@ def _trace(
     # With the source locations torch recorded, turned into the user's Python lines.
     return python_locations(exported.mlir_module.operation.get_asm(enable_debug_info=True))
 
+
+_BF16_INLINE_HINT = [
+    "iree-turbine cannot inline bf16 weights (through numpy, which has no bf16): export them "
+    "to a parameter file, `external_weights=True` / `--external-weights`"
+]
 
 _LOC_ALIAS = re.compile(r"^(#loc\d*) = (loc\(.*\))[ \t]*\n?", re.M)
 _LOC_USE = re.compile(r" ?loc\((#loc\d*|callsite\([^()]*\)|unknown)\)")
