@@ -225,3 +225,23 @@ def test_left_over_op_without_a_function_body_is_named(tmp_path):
     path = mlp_onnx(tmp_path)
     with pytest.raises(MipscError, match="does not handle here: NoSuchOp"):
         _import_expanded(path, {"NoSuchOp"}, None, lambda _msg: None)
+
+
+def test_external_data_counts_toward_the_weights_size(tmp_path):
+    """A model whose weights are in an external data file (a small .onnx beside a large
+    .data) is as large as both: the 16 MiB rule puts such weights in an .irpa."""
+    from mipsc.frontends.from_onnx import model_bytes
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        "main_graph",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 64])],
+        initializer=[numpy_helper.from_array(f32(64, 64), "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "ext.onnx"
+    onnx.save(model, path, save_as_external_data=True, location="ext.data", size_threshold=0)
+    data = (tmp_path / "ext.data").stat().st_size
+    assert data == 64 * 64 * 4
+    assert model_bytes(path) == path.stat().st_size + data

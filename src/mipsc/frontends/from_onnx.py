@@ -55,7 +55,8 @@ def import_onnx(
 ) -> tuple[str, Path | None]:
     """(torch MLIR text with aten ops, the .irpa of its weights or None) for an ONNX file.
 
-    Weights stay inline up to EXTERNAL_WEIGHTS_BYTES of file, else (or with
+    Weights stay inline up to EXTERNAL_WEIGHTS_BYTES of model (the file and its external
+    data), else (or with
     `options.external_weights=True`) they go to `parameters_file`. Ops that IREE's conversion leaves
     over but the ONNX standard defines as functions (opset 23's Attention) are expanded into
     their bodies and the file imported again (onnx_functions). A file that is not ONNX, or an
@@ -66,7 +67,7 @@ def import_onnx(
     _require_onnx()
     external_weights = options.external_weights
     if external_weights is None:
-        external_weights = path.stat().st_size > EXTERNAL_WEIGHTS_BYTES
+        external_weights = model_bytes(path) > EXTERNAL_WEIGHTS_BYTES
     if external_weights and parameters_file is None:
         raise MipscError("external weights need a parameter file to write (.irpa)")
     weights = parameters_file if external_weights else None
@@ -75,6 +76,20 @@ def import_onnx(
         text = _import_expanded(path, left, weights, progress)
     used = weights if weights is not None and weights.is_file() else None
     return text, used
+
+
+def model_bytes(path: Path) -> int:
+    """The size of an ONNX model with its external data files (the weights of a large model
+    are usually there, beside a small .onnx)."""
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    model = onnx.load(path, load_external_data=False)
+    files = {
+        ExternalDataInfo(t).location for t in model.graph.initializer if uses_external_data(t)
+    }
+    data = [path.parent / name for name in files]
+    return path.stat().st_size + sum(f.stat().st_size for f in data if f.is_file())
 
 
 def _require_onnx() -> None:
