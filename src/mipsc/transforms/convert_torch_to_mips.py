@@ -530,11 +530,15 @@ class TorchMatmulPattern(RewritePattern):
 def builtin_operand(tb: TensorIRBuilder, value: SSAValue) -> SSAValue:
     """`value` as a builtin tensor. When views that move data lead to it from another tensor
     (the heads of attention), it is rebuilt from that tensor as builtin ops, which the
-    lowering can read by strides instead of copying (view_chains)."""
+    lowering can read by strides instead of copying (view_chains); from the builtin tensor
+    itself when it is a product's result, whose kernel may then write it by strides."""
     chain = view_chain(value)
     if chain is None:
         return tb.to_builtin(value)
-    return build_view_chain(tb.to_builtin(chain[0].operands[0]), chain)
+    base = chain[0].operands[0]
+    if isinstance(base.owner, torch.FromBuiltinTensorOp):  # a product's result: connect to it
+        return build_view_chain(base.owner.operands[0], chain)
+    return build_view_chain(tb.to_builtin(base), chain)
 
 
 def _cast_to(value: SSAValue, ty: Attribute) -> SSAValue:

@@ -73,8 +73,11 @@ from mipsc.remarks import emit_remark
 from mipsc.tiling import choose_tiles
 from mipsc.transforms.building import building_before, dim_size
 from mipsc.transforms.strided_operands import (
+    OutputView,
     StridedView,
+    erase_dead_users,
     erase_dead_views,
+    fold_output,
     fold_view,
     strided_tile_args,
 )
@@ -101,6 +104,8 @@ class MatmulKey:
     lhs_view: StridedView | None = None
     rhs_view: StridedView | None = None
     """A view read by strides from the tensor bound instead (then `lhs` / `rhs` is its type)."""
+    out_view: StridedView | None = None
+    """C written by strides into the tensor of this view's `base` type, the dispatch's result."""
 
     @property
     def batched(self) -> bool:
@@ -231,7 +236,7 @@ def build_entry(name: str, symbol: str, key: MatmulKey, embedded: bool = False) 
         call_args = [
             *_input_tile(a, key, key.lhs_view, tile, [tile.i0, 0], [tile.tm, args.dims.k], False),
             *_input_tile(b, key, key.rhs_view, tile, [0, tile.j0], [args.dims.k, tile.tn], True),
-            *_operand_tile(c, key, tile, [tile.i0, tile.j0], [tile.tm, tile.tn], False),
+            *_output_tile(c, key, tile),
         ]
         accumulate = _index(int(key.accumulate))
         results = [IntegerType(32)] if embedded else []
@@ -257,7 +262,10 @@ def _bind_operands(key: MatmulKey, args: _EntryArgs) -> tuple[SSAValue, SSAValue
     b = subspan(
         args.b, key.rhs, _static_dims(key.rhs) if key.rhs_view else args.dims.stored("rhs", key)
     )
-    c = subspan(args.c, key.out, args.dims.stored("init", key))
+    if key.out_view is not None:
+        c = subspan(args.c, key.out_view.base, _static_dims(key.out_view.base))  # type: ignore[arg-type]
+    else:
+        c = subspan(args.c, key.out, args.dims.stored("init", key))
     return a, b, c
 
 
@@ -297,6 +305,15 @@ def _input_tile(
         return _operand_tile(view_memref, key, tile, offsets, sizes, transposed)
     batch = tile.z if key.batched else None
     return strided_tile_args(view_memref, view, batch, offsets[0], offsets[1], transposed)
+
+
+def _output_tile(view_memref: SSAValue, key: MatmulKey, tile: _Tile) -> list[SSAValue]:
+    """The kernel's arguments for C: its tile, or where the tile lies in the tensor C is
+    written into by strides (strided_operands.fold_output)."""
+    if key.out_view is None:
+        return _operand_tile(view_memref, key, tile, [tile.i0, tile.j0], [tile.tm, tile.tn], False)
+    batch = tile.z if key.batched else None
+    return strided_tile_args(view_memref, key.out_view, batch, tile.i0, tile.j0, False)
 
 
 def _tile_of(t: SSAValue, grid: _TileGrid, dims: _ProductDims) -> _Tile:
@@ -496,17 +513,39 @@ class LowerMatmul(RewritePattern):
             rewriter.replace(op, [], [op.init])
             return
         key, inputs = _read_by_strides(op, key)
+        output = None if key.accumulate else fold_output(op.result)
+        if output is not None:
+            key = replace(key, out_view=output.view)
         entry = self.executables.entry_for(key, op)
         _report_tiles(op, key, self.executables.symbol_for(key))
         with building_before(rewriter, op):
             dims = _ProductDims.build(op, key)
             dispatch = _build_dispatch(op, key, entry, dims, inputs)
         init, operands = op.init, (op.lhs, op.rhs)
-        rewriter.replace(op, [], [dispatch.results[0]])
+        if output is not None:
+            _write_into(op, output, dispatch.results[0], rewriter)
+        else:
+            rewriter.replace(op, [], [dispatch.results[0]])
         if not key.accumulate:
             _erase_dead_zero_fill(init, rewriter)
         for operand in operands:
             erase_dead_views(operand, rewriter)
+
+
+def _write_into(
+    op: mips.MatmulLikeOp, output: OutputView, result: SSAValue, rewriter: PatternRewriter
+) -> None:
+    """The dispatch's `result` (C written by strides) stands for the transpose the product's
+    result became; the product, the reshapes to the transpose and what only viewed them go."""
+    init = output.transpose.outputs[0]
+    rewriter.replace(output.transpose, [], [result])
+    if isinstance(init.owner, Operation) and not init.uses:
+        rewriter.erase(init.owner)
+    for reshape in reversed(output.reshapes):
+        erase_dead_users(reshape.results[0], rewriter)
+        rewriter.erase(reshape)
+    erase_dead_users(op.result, rewriter)
+    rewriter.erase(op)
 
 
 def _read_by_strides(
@@ -639,8 +678,8 @@ def _build_dispatch(
             *(dims.m_init, dims.n_init, dims.batch_init),
         ],
         argument_dims=tensor_dims,
-        result_types=[key.out],
-        result_dims=_dynamic(key.out, dims.stored("out", key)),
+        result_types=[key.out_view.base if key.out_view else key.out],
+        result_dims=[] if key.out_view else _dynamic(key.out, dims.stored("out", key)),
         tied_operands=[2] if key.accumulate else None,
     )
 

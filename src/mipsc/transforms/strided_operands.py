@@ -24,6 +24,8 @@ from xdsl.dialects.linalg.ops import TransposeOp
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.pattern_rewriter import PatternRewriter
 
+from mipsc.transforms.view_chains import COPY_OPS, MOVING_OPS, RESHAPE_OPS
+
 Part = tuple[int, int]
 """(size, stride) of one dim of the viewed tensor, in elements."""
 Dim = tuple[Part, ...]
@@ -239,4 +241,95 @@ def erase_dead_views(value: SSAValue, rewriter: PatternRewriter) -> None:
         if any(r.uses for r in op.results):
             continue
         worklist += [operand.owner for operand in op.operands]
+        rewriter.erase(op)
+
+
+# --------------------------------------------------------------------------------------------
+# The result written by strides
+# --------------------------------------------------------------------------------------------
+
+PURE_TORCH_VIEWS = RESHAPE_OPS | COPY_OPS | MOVING_OPS | {"torch_c.from_builtin_tensor"}
+"""Ops that only view their operand: dead when nothing uses what they make."""
+
+
+def _is_dead(op: Operation) -> bool:
+    """A view whose results nothing alive uses (the torch views a conversion left behind)."""
+    if not (isinstance(op, VIEW_OPS) or op.name in PURE_TORCH_VIEWS):
+        return False
+    return all(_is_dead(use.operation) for r in op.results for use in r.uses)
+
+
+def _live_users(value: SSAValue) -> list[Operation]:
+    return [use.operation for use in value.uses if not _is_dead(use.operation)]
+
+
+@dataclass(frozen=True)
+class OutputView:
+    """A product's result written by strides into the transposed tensor it becomes."""
+
+    transpose: TransposeOp
+    view: StridedView
+    """Where the product's C lies in the transpose's result (its `base`)."""
+    reshapes: tuple[Operation, ...]
+    """The reshapes from the product's result to the transpose."""
+
+
+def fold_output(result: SSAValue) -> OutputView | None:
+    """When all that uses the product's `result` (through reshapes) is one `linalg.transpose`
+    of static shape, and C's rows and columns keep one stride each in its result: how to
+    write C there."""
+    reshapes: list[Operation] = []
+    value = result
+    while True:
+        users = _live_users(value)
+        if len(users) != 1:
+            return None
+        user = users[0]
+        if isinstance(user, TransposeOp) and user.inputs[0] is value:
+            break
+        if not isinstance(user, tensor.CollapseShapeOp | tensor.ExpandShapeOp):
+            return None
+        reshapes.append(user)
+        value = user.results[0]
+    shape = _static(user.results[0])
+    if shape is None:
+        return None
+    perm = user.permutation.get_values()
+    dims: list[Dim] | None = [()] * len(perm)
+    for j, parts in enumerate(_row_major(shape)):
+        dims[perm[j]] = parts  # type: ignore[index]
+    for op in reversed(reshapes):
+        dims = _unstep(op, dims)  # type: ignore[arg-type]
+        if dims is None:
+            return None
+    if any(len(d) > 1 for d in dims[-2:]):
+        return None
+    view = StridedView(user.results[0].type, 0, tuple(dims))
+    return OutputView(user, view, tuple(reshapes))
+
+
+def _unstep(op: Operation, dims: list[Dim]) -> list[Dim] | None:
+    """The dims of a reshape's source, from those of its result (the reshape undone)."""
+    groups = [[i.value.data for i in g] for g in op.reassociation]  # type: ignore[attr-defined]
+    if isinstance(op, tensor.ExpandShapeOp):
+        return [_merged(tuple(p for i in g for p in dims[i])) for g in groups]
+    source = _static(op.operands[0])
+    assert source is not None
+    out: list[Dim] = []
+    for parts, group in zip(dims, groups, strict=True):
+        split = _split(parts, [source[i] for i in group])
+        if split is None:
+            return None
+        out += split
+    return out
+
+
+def erase_dead_users(value: SSAValue, rewriter: PatternRewriter) -> None:
+    """Erase what uses `value` and is dead (views whose results nothing alive uses)."""
+    for use in list(value.uses):
+        op = use.operation
+        if op.parent is None or not _is_dead(op):
+            continue
+        for r in op.results:
+            erase_dead_users(r, rewriter)
         rewriter.erase(op)

@@ -97,3 +97,51 @@ func.func @unit_batch(%x: tensor<1x3x4xf32>, %w: tensor<4x5xf32>) -> tensor<3x5x
 // CHECK-LABEL: func.func @unit_batch(
 // CHECK-NOT:     linalg.transpose
 // CHECK:         flow.dispatch @mips_exe_0::@mips_matmul_0[%{{.*}}](%x, %w,
+
+// -----
+
+// The heads merged back ([H, S, D] -> [S, H, D]) after ·v: the transpose is all that uses the
+// product, so its kernel writes C there by strides (head z at z * 4, rows 8 apart) and the
+// dispatch's result is the transposed tensor.
+func.func @merged_heads(%p: tensor<2x8x8xf32>, %v: tensor<2x8x4xf32>) -> tensor<8x8xf32> {
+  %e = tensor.empty() : tensor<2x8x4xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
+  %r = mips.batch_matmul ins(%p, %v : tensor<2x8x8xf32>, tensor<2x8x4xf32>) outs(%f : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
+  %r4 = tensor.expand_shape %r [[0, 1], [2], [3]] output_shape [1, 2, 8, 4] : tensor<2x8x4xf32> into tensor<1x2x8x4xf32>
+  %et = tensor.empty() : tensor<1x8x2x4xf32>
+  %t = linalg.transpose ins(%r4 : tensor<1x2x8x4xf32>) outs(%et : tensor<1x8x2x4xf32>) permutation = [0, 2, 1, 3]
+  %m = tensor.collapse_shape %t [[0, 1], [2, 3]] : tensor<1x8x2x4xf32> into tensor<8x8xf32>
+  return %m : tensor<8x8xf32>
+}
+
+// CHECK-LABEL: stream.executable private @mips_exe_0
+// CHECK:         %[[C:.*]] = stream.binding.subspan %{{.*}} : !stream.binding -> memref<1x8x2x4xf32, strided<[64, 8, 4, 1], offset: ?>>
+// CHECK:         %[[CBASE:[0-9]+]], %[[COFF:[0-9]+]], {{.*}} = memref.extract_strided_metadata %[[C]]
+// CHECK:         arith.remui %{{.*}}, %{{.*}} : index
+// CHECK-NEXT:    %[[HEAD_STRIDE:.*]] = arith.constant 4 : index
+// CHECK:         %[[ROW_STRIDE:.*]] = arith.constant 8 : index
+// CHECK:         %[[CROWS:.*]] = arith.constant 8 : index
+// CHECK-NEXT:    %[[CCOLS:.*]] = arith.constant 1 : index
+// CHECK:         func.call @mips_matmul_f32({{.*}}, %[[CBASE]], %{{.*}}, %[[CROWS]], %[[CCOLS]],
+// CHECK-LABEL: func.func @merged_heads(
+// CHECK-NOT:     linalg.transpose
+// CHECK:         %[[T:.*]] = flow.dispatch @mips_exe_0::@mips_matmul_0{{.*}} -> tensor<1x8x2x4xf32>
+// CHECK-NEXT:    %{{.*}} = tensor.collapse_shape %[[T]] {{.*}} : tensor<1x8x2x4xf32> into tensor<8x8xf32>
+
+// -----
+
+// The product's result is also returned: it stays, and the transpose with it.
+func.func @result_also_used(%p: tensor<2x8x8xf32>, %v: tensor<2x8x4xf32>) -> (tensor<2x8x4xf32>, tensor<8x2x4xf32>) {
+  %e = tensor.empty() : tensor<2x8x4xf32>
+  %z = arith.constant 0.0 : f32
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
+  %r = mips.batch_matmul ins(%p, %v : tensor<2x8x8xf32>, tensor<2x8x4xf32>) outs(%f : tensor<2x8x4xf32>) -> tensor<2x8x4xf32>
+  %et = tensor.empty() : tensor<8x2x4xf32>
+  %t = linalg.transpose ins(%r : tensor<2x8x4xf32>) outs(%et : tensor<8x2x4xf32>) permutation = [1, 0, 2]
+  return %r, %t : tensor<2x8x4xf32>, tensor<8x2x4xf32>
+}
+
+// CHECK-LABEL: func.func @result_also_used(
+// CHECK:         %[[R:.*]] = flow.dispatch @mips_exe_0::@mips_matmul_0{{.*}} -> tensor<2x8x4xf32>
+// CHECK:         linalg.transpose ins(%[[R]]
