@@ -30,11 +30,13 @@ from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.kernel_abi import DEFAULT_BACKEND
 from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
 from mipsc.transforms.decompose_torch import DecomposeTorchPass
+from mipsc.transforms.fuse_epilogues import FuseEpiloguesPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
 
 PASS_CLASSES: tuple[type[ModulePass], ...] = (
     DecomposeTorchPass,
     ConvertTorchToMipsPass,
+    FuseEpiloguesPass,
     LowerMipsToCallPass,
 )
 
@@ -62,7 +64,7 @@ def build_pipeline(spec: str, callback: PassPipelineCallbackType | None = None) 
         raise MipscError(f"{err} (known passes: {known})") from None
 
 
-COMPILE_PIPELINE = "decompose-torch,convert-torch-to-mips,lower-mips-to-call"
+COMPILE_PIPELINE = "decompose-torch,convert-torch-to-mips,fuse-epilogues,lower-mips-to-call"
 """What `mipsc compile` runs before printing the module for iree-compile."""
 
 

@@ -6,8 +6,15 @@ id, and calls the external kernel with the memref ABI: base pointer, offset and 
 elements) of each operand, then the tile sizes. IREE's task system spreads the workgroups (one
 per tile) over the cores; the kernel comes from the executable plugin at run time.
 
-A zero-filled init is not passed: the kernel writes `C = A·B` into a fresh result. Any other
-init is tied to the result and the kernel accumulates `C += A·B` in place.
+A zero-filled init is not passed: the kernel writes `C = A·B` into a fresh result. An init
+that is a 1-D bias broadcast over the rows (a linear's bias) is not materialized either: the
+bias is bound as it is, and each tile is filled from it (the epilogue kernel, `C = bias`) just
+before the kernel accumulates into it, so the product and the bias are still rounded once, as
+torch does. Any other init is tied to the result and the kernel accumulates `C += A·B` in place.
+
+A fused epilogue (`activation`, `binary` with its `other` tensor) is a second call per tile,
+right after the matmul call, while the tile is still in cache: the epilogue kernel computes
+`C = binary(activation(C), other)` on it (kernel_abi.EPILOGUE_SYMBOLS).
 
 The `backend` option picks the kernel library (kernel_abi.matmul_symbol): `builtin` (our own
 kernels) or `openblas` (f32 through OpenBLAS's sgemm, per tile and single-threaded; f16/bf16
@@ -21,7 +28,7 @@ from dataclasses import dataclass, field
 
 from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
-from xdsl.dialects import arith, func, memref, scf
+from xdsl.dialects import arith, func, memref, scf, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     BoolAttr,
@@ -33,7 +40,7 @@ from xdsl.dialects.builtin import (
     SymbolRefAttr,
     TensorType,
 )
-from xdsl.dialects.linalg.ops import FillOp
+from xdsl.dialects.linalg.ops import BroadcastOp, FillOp
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -46,7 +53,15 @@ from xdsl.traits import is_side_effect_free
 
 from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import iree, mips
-from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS, matmul_symbol
+from mipsc.kernel_abi import (
+    ACTIVATIONS,
+    BIAS_MODES,
+    BINARY_OPS,
+    DEFAULT_BACKEND,
+    KERNEL_BACKENDS,
+    epilogue_symbol,
+    matmul_symbol,
+)
 from mipsc.remarks import emit_remark
 from mipsc.tiling import choose_tiles
 from mipsc.transforms.building import building_before, dim_size
@@ -70,11 +85,37 @@ class MatmulKey:
     accumulate: bool
     tile_m: int
     tile_n: int
+    bias: Attribute | None = None
+    """The type of the 1-D bias each tile is filled from (the init was its broadcast)."""
+    activation: mips.Activation | None = None
+    binary: mips.BinaryOp | None = None
 
     @property
     def batched(self) -> bool:
         assert isinstance(self.out, TensorType)
         return self.out.get_num_dims() == 3
+
+    @property
+    def has_epilogue(self) -> bool:
+        """Whether the tiles call the epilogue kernel after the matmul."""
+        return self.activation is not None or self.binary is not None
+
+    @property
+    def kernel_accumulates(self) -> bool:
+        """The kernel's accumulate flag: into a tied init, or into the tile filled from the bias."""
+        return self.accumulate or self.bias is not None
+
+    @property
+    def binding_roles(self) -> list[str]:
+        """The entry's bindings in order: the dispatch's tensor operands (A, B, then the init,
+        the bias, the epilogue's other tensor when present), then the result unless it is tied
+        to the init."""
+        roles = ["lhs", "rhs"]
+        roles += ["init"] if self.accumulate else []
+        roles += ["bias"] if self.bias is not None else []
+        roles += ["other"] if self.binary is not None else []
+        roles += [] if self.accumulate else ["out"]
+        return roles
 
 
 def _row_major_strides(shape: Sequence[int]) -> list[int | None]:
@@ -157,13 +198,23 @@ rows and batch of B as B itself says, and the rows, columns and batch of the ini
 
 @dataclass
 class _EntryArgs:
-    """The entry's block arguments by name: bindings A, B, C, then the product's sizes
-    (ENTRY_INDEX_ARGS, the same the host passes: see _ProductDims)."""
+    """The entry's block arguments: its bindings by role (MatmulKey.binding_roles), then the
+    product's sizes (ENTRY_INDEX_ARGS, the same the host passes: see _ProductDims)."""
+
+    bindings: dict[str, SSAValue]
+    dims: _ProductDims
+
+
+@dataclass
+class _Views:
+    """The bindings viewed as memrefs: A, B, C (the init or the result), and the bias and the
+    epilogue's other tensor when the key has them."""
 
     a: SSAValue
     b: SSAValue
     c: SSAValue
-    dims: _ProductDims
+    bias: SSAValue | None
+    other: SSAValue | None
 
 
 @dataclass
@@ -178,15 +229,19 @@ class _Tile:
 
 
 def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
-    """The dispatch entry: bindings (A, B, C), then ENTRY_INDEX_ARGS; one kernel call per tile,
-    the workgroup's tiles taken in turn."""
+    """The dispatch entry: bindings (MatmulKey.binding_roles), then ENTRY_INDEX_ARGS; per tile,
+    the bias fill, the kernel call and the epilogue call (each when the key has it), the
+    workgroup's tiles taken in turn."""
     binding = iree.BindingType()
-    arg_types = [binding, binding, binding, *[IndexType()] * len(ENTRY_INDEX_ARGS)]
+    roles = key.binding_roles
+    arg_types = [*[binding] * len(roles), *[IndexType()] * len(ENTRY_INDEX_ARGS)]
     block = Block(arg_types=arg_types)
-    bind_a, bind_b, bind_c, *sizes = block.args
-    args = _EntryArgs(bind_a, bind_b, bind_c, _ProductDims(*sizes))
+    args = _EntryArgs(
+        dict(zip(roles, block.args[: len(roles)], strict=True)),
+        _ProductDims(*block.args[len(roles) :]),
+    )
     with ImplicitBuilder(block):
-        a, b, c = _bind_operands(key, args)
+        views = _bind_operands(key, args)
         checked_k = _checked_k(args.dims)
         grid = _TileGrid.build(args.dims.m, args.dims.n, args.dims.batch, key)
         first = iree.DispatchWorkgroupIdOp(0)
@@ -194,32 +249,102 @@ def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
         loop = scf.ForOp(first, grid.count, stride, [], Block(arg_types=[IndexType()]))
         func.ReturnOp()
     with ImplicitBuilder(loop.body.block) as (t,):
-        tile = _tile_of(t, grid, args.dims)
-        call_args = [
-            *_operand_tile(a, key, tile, [tile.i0, 0], [tile.tm, args.dims.k], key.transpose_lhs),
-            *_operand_tile(b, key, tile, [0, tile.j0], [args.dims.k, tile.tn], key.transpose_rhs),
-            *_operand_tile(c, key, tile, [tile.i0, tile.j0], [tile.tm, tile.tn], False),
-        ]
-        accumulate = _index(int(key.accumulate))
-        func.CallOp(symbol, [*call_args, tile.tm, tile.tn, checked_k, accumulate.result], [])
+        _build_tile_calls(key, symbol, views, _tile_of(t, grid, args.dims), args.dims, checked_k)
         scf.YieldOp()
     return func.FuncOp(name, (arg_types, []), Region(block))
 
 
-def _bind_operands(key: MatmulKey, args: _EntryArgs) -> tuple[SSAValue, SSAValue, SSAValue]:
-    """The bindings viewed as memrefs of their stored shapes ([B,] rows, cols)."""
+def _build_tile_calls(
+    key: MatmulKey,
+    symbol: str,
+    views: _Views,
+    tile: _Tile,
+    dims: _ProductDims,
+    checked_k: SSAValue,
+) -> None:
+    """The calls of one tile: the bias fill, the kernel, the epilogue (each when the key has
+    it), all on the same C tile."""
+    lhs = _operand_tile(views.a, key, tile, [tile.i0, 0], [tile.tm, dims.k], key.transpose_lhs)
+    rhs = _operand_tile(views.b, key, tile, [0, tile.j0], [dims.k, tile.tn], key.transpose_rhs)
+    c_tile = _operand_tile(views.c, key, tile, [tile.i0, tile.j0], [tile.tm, tile.tn], False)
+    if views.bias is not None:
+        _call_epilogue(key, c_tile, tile, bias=_bias_tile(views.bias, tile))
+    accumulate = _index(int(key.kernel_accumulates))
+    func.CallOp(symbol, [*lhs, *rhs, *c_tile, tile.tm, tile.tn, checked_k, accumulate.result], [])
+    if key.has_epilogue:
+        other = None
+        if views.other is not None:
+            at, sizes = [tile.i0, tile.j0], [tile.tm, tile.tn]
+            other = _operand_tile(views.other, key, tile, at, sizes, False)
+        _call_epilogue(key, c_tile, tile, other=other)
+
+
+def _bind_operands(key: MatmulKey, args: _EntryArgs) -> _Views:
+    """The bindings viewed as memrefs of their stored shapes ([B,] rows, cols; the bias [N])."""
     assert isinstance(key.lhs, TensorType) and isinstance(key.rhs, TensorType)
     assert isinstance(key.out, TensorType)
     zero = _index(0)
 
-    def subspan(bind: SSAValue, ty: TensorType[Attribute], dims: list[SSAValue]) -> SSAValue:
+    def subspan(role: str, ty: Attribute, dims: list[SSAValue]) -> SSAValue:
+        assert isinstance(ty, TensorType)
         dynamic = [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
+        bind = args.bindings[role]
         return iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dynamic).result
 
-    a = subspan(args.a, key.lhs, args.dims.stored("lhs", key))
-    b = subspan(args.b, key.rhs, args.dims.stored("rhs", key))
-    c = subspan(args.c, key.out, args.dims.stored("init", key))
-    return a, b, c
+    a = subspan("lhs", key.lhs, args.dims.stored("lhs", key))
+    b = subspan("rhs", key.rhs, args.dims.stored("rhs", key))
+    c_role = "init" if key.accumulate else "out"
+    c = subspan(c_role, key.out, args.dims.stored("init", key))
+    bias = other = None
+    if key.bias is not None:
+        bias = subspan("bias", key.bias, [args.dims.n_init])
+    if key.binary is not None:
+        other = subspan("other", key.out, args.dims.stored("out", key))
+    return _Views(a, b, c, bias, other)
+
+
+def _bias_tile(view: SSAValue, tile: _Tile) -> list[SSAValue]:
+    """Base, offset and stride of the bias's columns [j0, j0 + tn)."""
+    assert isinstance(view.type, MemRefType)
+    layout = view.type.layout
+    assert isinstance(layout, StridedLayoutAttr)
+    tile_type = MemRefType(
+        view.type.get_element_type(), [DYNAMIC_INDEX], StridedLayoutAttr(layout.strides, None)
+    )
+    sub = memref.SubviewOp.get(view, [tile.j0], [tile.tn], [1], tile_type)
+    meta = memref.ExtractStridedMetaDataOp(sub)
+    return [meta.base_buffer, meta.offset, meta.strides[0]]
+
+
+def _call_epilogue(
+    key: MatmulKey,
+    c_tile: list[SSAValue],
+    tile: _Tile,
+    *,
+    bias: list[SSAValue] | None = None,
+    other: list[SSAValue] | None = None,
+) -> None:
+    """One epilogue call on the C tile: `C = bias` when given the bias tile (before the
+    product), else the key's activation and binary op (with the other tensor's tile)."""
+    assert isinstance(key.out, TensorType)
+    symbol = epilogue_symbol(key.out.get_element_type())
+    assert symbol is not None
+    zero = _index(0).result
+    unused_base = c_tile[0]  # any base of the right type: the kernel ignores it
+    bias_args = bias or [unused_base, zero, zero]
+    other_args = other or [unused_base, zero, zero, zero]
+    if bias is not None:
+        kinds = (BIAS_MODES["set"], ACTIVATIONS["none"], BINARY_OPS["none"])
+    else:
+        kinds = (
+            BIAS_MODES["none"],
+            ACTIVATIONS[key.activation.value if key.activation else "none"],
+            BINARY_OPS[key.binary.value if key.binary else "none"],
+        )
+    kind_args = [_index(kind).result if kind else zero for kind in kinds]
+    func.CallOp(
+        symbol, [*c_tile, *bias_args, *other_args, tile.tm, tile.tn, *kind_args], []
+    )
 
 
 def _checked_k(dims: _ProductDims) -> SSAValue:
@@ -271,6 +396,20 @@ def _operand_tile(
     return [meta.base_buffer, meta.offset, *((col, row) if transposed else (row, col))]
 
 
+def build_epilogue_declaration(symbol: str, element_type: Attribute) -> func.FuncOp:
+    """`func.func private @mips_epilogue_<t>(...)`: C, bias and other as base pointer, offset
+    and strides, then m, n and the three kinds (kernel_abi.EPILOGUE_PARAMS)."""
+    base = MemRefType(element_type, [])
+    index = IndexType()
+    decl = func.FuncOp.external(
+        symbol,
+        [base, index, index, index, base, index, index, base, index, index, index, *[index] * 5],
+        [],
+    )
+    decl.attributes["llvm.bareptr"] = BoolAttr.from_bool(True)
+    return decl
+
+
 def build_kernel_declaration(symbol: str, element_type: Attribute) -> func.FuncOp:
     """`func.func private @mips_matmul_<t>(memref<t>, index, ...) attributes {llvm.bareptr}`.
 
@@ -311,9 +450,12 @@ class ExecutableCache:
         index = len(self.entries)
         # Entry names must be unique module-wide: IREE links all executables into one.
         exe_name, entry_name = f"mips_exe_{index}", f"mips_matmul_{index}"
-        inner = ModuleOp(
-            [build_kernel_declaration(symbol, element_type), build_entry(entry_name, symbol, key)]
-        )
+        declarations = [build_kernel_declaration(symbol, element_type)]
+        if key.bias is not None or key.has_epilogue:
+            epilogue = epilogue_symbol(element_type)
+            assert epilogue is not None
+            declarations.append(build_epilogue_declaration(epilogue, element_type))
+        inner = ModuleOp([*declarations, build_entry(entry_name, symbol, key)])
         export = iree.ExecutableExportOp(entry_name, build_workgroup_count(key))
         executable = iree.ExecutableOp(exe_name, [export, inner])
         self.module.body.block.insert_op_before(executable, self.module.body.block.first_op)  # type: ignore[arg-type]
@@ -356,20 +498,30 @@ class LowerMatmul(RewritePattern):
             raise MipscError(
                 f"{op.name} on {out_type.get_element_type()} has no kernel", location_of(op)
             )
+        bias = broadcast_bias(op)
         return MatmulKey(
             op.lhs.type,
             op.rhs.type,
             out_type,
             op.is_lhs_transposed,
             op.is_rhs_transposed,
-            not mips.is_zero_init(op.init),
+            bias is None and not mips.is_zero_init(op.init),
             *self.tiles_for(op),
+            bias=bias.type if bias is not None else None,
+            activation=op.activation_kind,
+            binary=op.binary_kind,
         )
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: mips.MatmulLikeOp, rewriter: PatternRewriter) -> None:
         key = self.key_for(op)
         if (why := _nothing_to_compute(op)) is not None:
+            if op.has_epilogue:
+                raise MipscError(
+                    f"{op.name} with a fused epilogue computes nothing ({why}): fuse-epilogues "
+                    "leaves such products alone",
+                    location_of(op),
+                )
             emit_remark(op, PASS_NAME, f"no kernel call: {why}", kernel=f"none ({why})")
             rewriter.replace(op, [], [op.init])
             return
@@ -382,6 +534,29 @@ class LowerMatmul(RewritePattern):
         rewriter.replace(op, [], [dispatch.results[0]])
         if not key.accumulate:
             _erase_dead_zero_fill(init, rewriter)
+
+
+def broadcast_bias(op: mips.MatmulLikeOp) -> SSAValue | None:
+    """The 1-D bias [N] whose broadcast over the rows (and batch) is the op's init and has no
+    other use (a linear's bias), possibly collapsed to the op's rank ([.., M, N] -> [M', N]);
+    None for any other init. The lowering then fills each tile from it instead."""
+    value = op.init
+    owner = value.owner
+    if isinstance(owner, tensor.CollapseShapeOp):
+        groups = [[i.value.data for i in group] for group in owner.reassociation]
+        if value.uses.get_length() != 1 or len(groups[-1]) != 1:
+            return None
+        value = owner.src
+        owner = value.owner
+    if not isinstance(owner, BroadcastOp) or value.uses.get_length() != 1:
+        return None
+    bias = owner.input
+    out = value.type
+    if not isinstance(bias.type, TensorType) or bias.type.get_num_dims() != 1:
+        return None
+    assert isinstance(out, TensorType)
+    broadcast_dims = list(owner.dimensions.get_values())
+    return bias if broadcast_dims == list(range(out.get_num_dims() - 1)) else None
 
 
 def _nothing_to_compute(op: mips.MatmulLikeOp) -> str | None:
@@ -403,7 +578,8 @@ def _logical_shape(value: SSAValue, transposed: bool) -> list[int]:
 
 
 def _report_tiles(op: mips.MatmulLikeOp, key: MatmulKey, symbol: str) -> None:
-    """The remark `--report` shows: the kernel and the tiles (how many, when static)."""
+    """The remark `--report` shows: the kernel, the tiles (how many, when static) and the
+    epilogue fused into them (`epilogue: bias, gelu`)."""
     assert isinstance(key.out, TensorType)
     tiles = f"{key.tile_m}x{key.tile_n}"
     *batch, rows, cols = key.out.get_shape()
@@ -412,7 +588,15 @@ def _report_tiles(op: mips.MatmulLikeOp, key: MatmulKey, symbol: str) -> None:
     else:
         count = -(-rows // key.tile_m) * -(-cols // key.tile_n) * (batch[0] if batch else 1)
         grid = f"{count} {tiles} tile{'s' if count > 1 else ''}"
-    emit_remark(op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=f"{symbol} ({grid})")
+    steps = ["bias"] if key.bias is not None else []
+    steps += [step.value for step in (key.activation, key.binary) if step is not None]
+    fused = f"; epilogue: {', '.join(steps)}" if steps else ""
+    emit_remark(
+        op,
+        PASS_NAME,
+        f"calls {symbol} per {tiles} tile{fused}",
+        kernel=f"{symbol} ({grid}{fused})",
+    )
 
 
 @dataclass
@@ -447,6 +631,8 @@ class _ProductDims:
         if key.accumulate:
             init = [dim_size(op.init, lead), dim_size(op.init, lead + 1)]
             init.append(dim_size(op.init, 0) if key.batched else batch)
+        elif (bias := broadcast_bias(op)) is not None:
+            init = [m, dim_size(bias, 0), batch]  # the bias's own length: checked against N
         return _ProductDims(m, n, k, batch, k_rhs, batch_rhs, *init)
 
     def stored(self, operand: str, key: MatmulKey) -> list[SSAValue]:
@@ -471,13 +657,20 @@ def _build_dispatch(
     op: mips.MatmulLikeOp, key: MatmulKey, entry: SymbolRefAttr, dims: _ProductDims
 ) -> iree.DispatchOp:
     """Builds the `flow.dispatch` of `entry` over the workload (M, N, K, batch); a non-zero
-    init is tied to the result, which the kernel accumulates into."""
+    init is tied to the result, which the kernel accumulates into; the bias and the epilogue's
+    other tensor follow it (MatmulKey.binding_roles)."""
     tensors = [op.lhs, op.rhs]
     tensor_dims = _dynamic(op.lhs.type, dims.stored("lhs", key))
     tensor_dims += _dynamic(op.rhs.type, dims.stored("rhs", key))
     if key.accumulate:
         tensors.append(op.init)
         tensor_dims += _dynamic(op.init.type, dims.stored("init", key))
+    if (bias := broadcast_bias(op)) is not None:
+        tensors.append(bias)
+        tensor_dims += _dynamic(bias.type, [dims.n_init])
+    if op.other is not None:
+        tensors.append(op.other)
+        tensor_dims += _dynamic(op.other.type, dims.stored("out", key))
     return iree.DispatchOp(
         entry,
         workload=[dims.m, dims.n, dims.k, dims.batch],
@@ -494,14 +687,18 @@ def _build_dispatch(
 
 
 def _erase_dead_zero_fill(init: SSAValue, rewriter: PatternRewriter) -> None:
-    """Remove the fill, and what only fed it, that the kernel call made unnecessary."""
+    """Remove the fill (or the bias's broadcast), and what only fed it, that the kernel call
+    made unnecessary."""
     worklist = [init.owner]
     while worklist:
         op = worklist.pop()
         if not isinstance(op, Operation) or op.parent is None or any(r.uses for r in op.results):
             continue
-        # A fill on tensors only makes a value; xDSL's linalg ops do not say so themselves.
-        if not (is_side_effect_free(op) or (isinstance(op, FillOp) and op.res)):
+        # A fill or broadcast on tensors only makes a value; xDSL's linalg ops do not say so.
+        makes_value = (isinstance(op, FillOp) and op.res) or (
+            isinstance(op, BroadcastOp) and op.result
+        )
+        if not (is_side_effect_free(op) or makes_value):
             continue
         worklist += [operand.owner for operand in op.operands]
         rewriter.erase(op)
