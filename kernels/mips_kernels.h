@@ -154,7 +154,7 @@
  *   torch's order of operations (ATen's vectorized CPU kernels) in f32, with
  *   the kernels' own exp, erf and tanh (kernels/epilogue_math.inc): at most
  *   2 ulp from the exact functions for normal results (measured: exp 0.97,
- *   erf 1.26, tanh 1.08 ulp); NaN gives NaN, +-inf the functions' limits.
+ *   erf 1.26, tanh 1.50 ulp); NaN gives NaN, +-inf the functions' limits.
  *   GELU from the exact function: at most 1e-7 * |x| (the rounding of
  *   1 + erf near -1, torch's formula); torch 2.13's own f32 GELU on AVX-512
  *   (ATen's erf is a short approximation, Abramowitz and Stegun 7.1.26) is

@@ -479,6 +479,7 @@ class LowerMatmul(RewritePattern):
     tile_m: int
     tile_n: int
     workers: int
+    fill_bias: bool = True
 
     def tiles_for(self, op: mips.MatmulLikeOp) -> tuple[int, int]:
         """The pass options when given, else a choice for this op's shape."""
@@ -498,7 +499,7 @@ class LowerMatmul(RewritePattern):
             raise MipscError(
                 f"{op.name} on {out_type.get_element_type()} has no kernel", location_of(op)
             )
-        bias = broadcast_bias(op)
+        bias = broadcast_bias(op) if self.fill_bias else None
         return MatmulKey(
             op.lhs.type,
             op.rhs.type,
@@ -631,7 +632,7 @@ class _ProductDims:
         if key.accumulate:
             init = [dim_size(op.init, lead), dim_size(op.init, lead + 1)]
             init.append(dim_size(op.init, 0) if key.batched else batch)
-        elif (bias := broadcast_bias(op)) is not None:
+        elif key.bias is not None and (bias := broadcast_bias(op)) is not None:
             init = [m, dim_size(bias, 0), batch]  # the bias's own length: checked against N
         return _ProductDims(m, n, k, batch, k_rhs, batch_rhs, *init)
 
@@ -665,7 +666,7 @@ def _build_dispatch(
     if key.accumulate:
         tensors.append(op.init)
         tensor_dims += _dynamic(op.init.type, dims.stored("init", key))
-    if (bias := broadcast_bias(op)) is not None:
+    if key.bias is not None and (bias := broadcast_bias(op)) is not None:
         tensors.append(bias)
         tensor_dims += _dynamic(bias.type, [dims.n_init])
     if op.other is not None:
@@ -718,6 +719,9 @@ class LowerMipsToCallPass(ModulePass):
     """The IREE workers (cores) the tiles are chosen for; 0: this machine's cores (at most 8)."""
     backend: str = DEFAULT_BACKEND
     """The kernel library the tiles call: builtin, or openblas (f32 only; see the module doc)."""
+    fill_bias: bool = True
+    """Fill each tile from a broadcast bias in the dispatch (True), or let IREE materialize
+    the broadcast init as a dispatch of its own (False)."""
 
     def __post_init__(self) -> None:
         if self.backend not in KERNEL_BACKENDS:
@@ -729,5 +733,6 @@ class LowerMipsToCallPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         cache = ExecutableCache(op, self.backend)
         PatternRewriteWalker(
-            LowerMatmul(cache, self.tile_m, self.tile_n, self.workers), apply_recursively=False
+            LowerMatmul(cache, self.tile_m, self.tile_n, self.workers, self.fill_bias),
+            apply_recursively=False,
         ).rewrite_module(op)

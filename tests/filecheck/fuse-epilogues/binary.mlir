@@ -70,3 +70,21 @@ func.func @relu_then_add(%x: !torch.vtensor<[4,16],f32>, %w: !torch.vtensor<[16,
 }
 // CHECK-LABEL: func.func @relu_then_add(
 // CHECK:         mips.matmul ins({{.*}}) outs({{.*}}) activation(relu) binary(add, %{{.*}} : tensor<4x8xf32>) -> tensor<4x8xf32>
+
+// -----
+
+// A dynamic dim: the residual's own size is checked at run time against the product's
+// (`cf.assert`), so the epilogue never reads past it.
+func.func @dynamic(%x: !torch.vtensor<[?,16],f32>, %w: !torch.vtensor<[16,8],f32>, %r: !torch.vtensor<[?,8],f32>) -> !torch.vtensor<[?,8],f32> {
+  %int1 = torch.constant.int 1
+  %0 = torch.aten.mm %x, %w : !torch.vtensor<[?,16],f32>, !torch.vtensor<[16,8],f32> -> !torch.vtensor<[?,8],f32>
+  %1 = torch.aten.add.Tensor %0, %r, %int1 : !torch.vtensor<[?,8],f32>, !torch.vtensor<[?,8],f32>, !torch.int -> !torch.vtensor<[?,8],f32>
+  return %1 : !torch.vtensor<[?,8],f32>
+}
+// CHECK-LABEL: func.func @dynamic(
+// CHECK:         %[[R:.*]] = torch_c.to_builtin_tensor %r : !torch.vtensor<[?,8],f32> -> tensor<?x8xf32>
+// CHECK:         %[[M:.*]] = tensor.dim %{{.*}}, %{{.*}} : tensor<?x16xf32>
+// CHECK:         %[[RM:.*]] = tensor.dim %[[R]], %{{.*}} : tensor<?x8xf32>
+// CHECK-NEXT:    %[[SAME:.*]] = arith.cmpi eq, %[[RM]], %[[M]] : index
+// CHECK-NEXT:    cf.assert %[[SAME]]
+// CHECK-NEXT:    mips.matmul ins({{.*}}) outs({{.*}}) binary(add, %[[R]] : tensor<?x8xf32>) -> tensor<?x8xf32>
