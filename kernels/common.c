@@ -31,6 +31,9 @@ static const char* const kKernelNames[MIPS_K_COUNT] = {
     [MIPS_K_OPENBLAS_F32_FALLBACK] = "mips_matmul_openblas_f32:fallback",
     [MIPS_K_BF16_AMX] = "mips_matmul_bf16:amx",
     [MIPS_K_BF16_DP] = "mips_matmul_bf16:avx512bf16",
+    [MIPS_K_EPILOGUE_F32] = "mips_epilogue_f32",
+    [MIPS_K_EPILOGUE_F16] = "mips_epilogue_f16",
+    [MIPS_K_EPILOGUE_BF16] = "mips_epilogue_bf16",
 };
 
 int mips_kernel_index(const char* symbol) {
@@ -188,6 +191,12 @@ MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa_name,
       return mips_matmul_f16_run(params, isa);
     case MIPS_K_BF16:
       return mips_matmul_bf16_run(params, isa);
+    case MIPS_K_EPILOGUE_F32:
+      return mips_epilogue_f32_run(params, isa);
+    case MIPS_K_EPILOGUE_F16:
+      return mips_epilogue_f16_run(params, isa);
+    case MIPS_K_EPILOGUE_BF16:
+      return mips_epilogue_bf16_run(params, isa);
     default:
       return -1;
   }
@@ -197,7 +206,7 @@ MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa_name,
 /* ---- argument validation ------------------------------------------------ */
 
 /* Checks one operand of shape rows x cols; 0 if fine. */
-static int check_operand(const void* ptr, int64_t offset, int64_t stride0,
+int mips_check_operand(const void* ptr, int64_t offset, int64_t stride0,
                          int64_t stride1, int64_t rows, int64_t cols,
                          int64_t elem_size) {
   if (offset < 0 || stride0 < 0 || stride1 < 0) return 1;
@@ -224,11 +233,11 @@ int mips_check_matmul(const void* a, int64_t a_offset, int64_t a_stride0,
                       int64_t elem_size) {
   if (m < 0 || n < 0 || k < 0) return 1;
   if (accumulate != 0 && accumulate != 1) return 1;
-  if (check_operand(a, a_offset, a_stride0, a_stride1, m, k, elem_size))
+  if (mips_check_operand(a, a_offset, a_stride0, a_stride1, m, k, elem_size))
     return 1;
-  if (check_operand(b, b_offset, b_stride0, b_stride1, k, n, elem_size))
+  if (mips_check_operand(b, b_offset, b_stride0, b_stride1, k, n, elem_size))
     return 1;
-  if (check_operand(c, c_offset, c_stride0, c_stride1, m, n, elem_size))
+  if (mips_check_operand(c, c_offset, c_stride0, c_stride1, m, n, elem_size))
     return 1;
   return 0;
 }

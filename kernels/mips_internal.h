@@ -45,7 +45,10 @@ enum {
   MIPS_K_OPENBLAS_F32_FALLBACK = 5, /* "mips_matmul_openblas_f32:fallback" */
   MIPS_K_BF16_AMX = 6,              /* "mips_matmul_bf16:amx": bf16 calls run on AMX */
   MIPS_K_BF16_DP = 7, /* "mips_matmul_bf16:avx512bf16": bf16 calls run on VDPBF16PS */
-  MIPS_K_COUNT = 8
+  MIPS_K_EPILOGUE_F32 = 8, /* the epilogue kernels (epilogue.c) */
+  MIPS_K_EPILOGUE_F16 = 9,
+  MIPS_K_EPILOGUE_BF16 = 10,
+  MIPS_K_COUNT = 11
 };
 
 /* Index of a counter name ("mips_matmul_f32", ...) or -1. */
@@ -245,8 +248,20 @@ MIPS_HIDDEN int mips_matmul_bf16_run(void* params, int isa);
 MIPS_HIDDEN int mips_matmul_f32_run_ws(void* params, int isa, const mips_scratch* ws);
 MIPS_HIDDEN int mips_matmul_f16_run_ws(void* params, int isa, const mips_scratch* ws);
 MIPS_HIDDEN int mips_matmul_bf16_run_ws(void* params, int isa, const mips_scratch* ws);
+/* The epilogues (epilogue.c): validate, then run with the given isa path. */
+MIPS_HIDDEN int mips_epilogue_f32_run(void* params, int isa);
+MIPS_HIDDEN int mips_epilogue_f16_run(void* params, int isa);
+MIPS_HIDDEN int mips_epilogue_bf16_run(void* params, int isa);
 
 /* ---- argument validation ------------------------------------------------ */
+
+/* 0 if an operand of rows x cols elements of elem_size bytes at ptr (offset,
+ * strides in elements) is valid per the contract: non-negative offset and
+ * strides; when non-empty, ptr non-NULL and aligned, and the last element's
+ * byte index fits int64. */
+MIPS_HIDDEN int mips_check_operand(const void* ptr, int64_t offset, int64_t stride0,
+                                   int64_t stride1, int64_t rows, int64_t cols,
+                                   int64_t elem_size);
 
 /* Returns 0 if the call is valid per the contract in mips_kernels.h. */
 MIPS_HIDDEN int mips_check_matmul(const void* a, int64_t a_offset,

@@ -17,6 +17,9 @@
  *   mips_matmul_openblas_f32
  *                      T = float, computed by OpenBLAS's sgemm where it can
  *                      (see "OpenBLAS backend" below)
+ *   mips_epilogue_f32, mips_epilogue_f16, mips_epilogue_bf16
+ *                      the elementwise chain after a matmul, on a tile of C,
+ *                      T as for the matmul of that type (see "Epilogues")
  *
  * Calling convention (IREE import ABI):
  *   int fn(void* params, void* context, void* reserved);
@@ -120,6 +123,58 @@
  *   "Haswell"; OPENBLAS_CORETYPE overrides it), or NULL when the library is
  *   not open or cannot tell; it never opens the library itself.
  *
+ * Epilogues: mips_epilogue_<type>(params, context, reserved), the same
+ * calling convention; params points at (16 fields of 8 bytes, 128 bytes):
+ *
+ *   struct { T* c;          int64_t c_offset, c_stride0, c_stride1;       C is m x n
+ *            const T* bias; int64_t bias_offset, bias_stride;             bias is 1 x n
+ *            const T* other; int64_t other_offset, other_stride0, other_stride1;
+ *                                                                          other is m x n
+ *            int64_t m, n;
+ *            int64_t bias_mode, activation, binary; }
+ *
+ *   Element j of bias lives at bias[bias_offset + j * bias_stride]; C and
+ *   other are addressed as the matmul's operands.  For each (i, j), with x
+ *   the element of C widened to f32 and R(v) v rounded to T (nearest even;
+ *   R is the identity for f32):
+ *     bias_mode  MIPS_EPILOGUE_BIAS_SET (2): C = bias[j], nothing else (the
+ *                  init of a product that then accumulates into C: a bias
+ *                  added before the product is rounded, as torch's linear
+ *                  and addmm do); activation and binary must be NONE;
+ *                MIPS_EPILOGUE_BIAS_ADD (1): x = R(x + bias[j]);
+ *                MIPS_EPILOGUE_NONE (0): no bias (bias may be NULL).
+ *     activation MIPS_EPILOGUE_RELU (1) x = R(x < 0 ? 0 : x) (NaN stays);
+ *                MIPS_EPILOGUE_GELU (2) x = R(x * 0.5 * (1 + erf(x / sqrt 2)));
+ *                MIPS_EPILOGUE_GELU_TANH (3)
+ *                  x = R(0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))));
+ *                MIPS_EPILOGUE_SILU (4) x = R(x / (1 + exp(-x)));
+ *                MIPS_EPILOGUE_NONE (0) x unchanged.
+ *     binary     MIPS_EPILOGUE_ADD (1) x = R(x + other[i, j]);
+ *                MIPS_EPILOGUE_MUL (2) x = R(x * other[i, j]);
+ *                MIPS_EPILOGUE_NONE (0) (other may be NULL).
+ *   then C = x.  Each step rounds to T as torch's eager ops do in f16/bf16
+ *   (each op widens to f32, computes, rounds its result), so a fused chain
+ *   gives torch's numbers for the same chain of ops.  The activations follow
+ *   torch's order of operations (ATen's vectorized CPU kernels) in f32, with
+ *   the kernels' own exp, erf and tanh (kernels/epilogue_math.inc): at most
+ *   2 ulp from the exact functions for normal results (measured: exp 0.97,
+ *   erf 1.26, tanh 1.50 ulp); NaN gives NaN, +-inf the functions' limits.
+ *   GELU from the exact function: at most 1e-7 * |x| (the rounding of
+ *   1 + erf near -1, torch's formula); torch 2.13's own f32 GELU on AVX-512
+ *   (ATen's erf is a short approximation, Abramowitz and Stegun 7.1.26) is
+ *   up to 2.8e-7 * |x| off (both measured on [-10, 10]), so the two differ
+ *   by up to about 3.5e-7 * |x|.  Unlike torch's, gelu(+inf) is +inf.
+ *   Errors (non-zero return, no memory touched): params NULL; m or n
+ *   negative; an unknown bias_mode, activation or binary; BIAS_SET with an
+ *   activation or a binary op; an operand that is used (C when m*n > 0; bias
+ *   when bias_mode != NONE and n > 0; other when binary != NONE and m*n > 0)
+ *   failing the matmul's operand checks (negative offset or stride, NULL or
+ *   misaligned pointer, largest index overflowing).  other must not overlap
+ *   C (unless other is C itself); bias may.  Paths: SSE2, AVX2+FMA,
+ *   AVX-512F, chosen as the configuration's f32 path (the bf16 epilogue
+ *   runs AVX-512 where bf16 runs on AMX or VDPBF16PS); the results of the
+ *   paths may differ by the FMA contraction, within the bounds above.
+ *
  * Debug counters (for tests that must prove a kernel really ran):
  *   mips_debug_call_count(symbol) returns how many times the named kernel was
  *   entered (every call counts, including rejected ones) since load or the
@@ -153,7 +208,8 @@
  * builtin kernels; 2 adds mips_matmul_openblas_f32, mips_openblas_error,
  * mips_openblas_corename and the ":sgemm" / ":fallback" counters; 3 bf16 on
  * VDPBF16PS and the per-CPU configuration; 4 the embedded entry points and
- * mips_kernel_abi_tag.
+ * mips_kernel_abi_tag; 5 the epilogues (mips_epilogue_<type>, counted under
+ * their symbols, and their embedded entry points).
  *
  * Embedded entry points (ABI 4): mips_matmul_f32_embedded, _f16_embedded,
  * _bf16_embedded take the 16 params above as arguments, in the struct's
@@ -173,6 +229,12 @@
  * fails no dispatch (the plugin route does), it leaves C as it was.  Both
  * builds export these entry points (the plugin's for ctypes tests); only the
  * plugin has the import-ABI entry points mips_matmul_<t>.
+ *   The epilogues' (ABI 5): mips_epilogue_f32_embedded, _f16_embedded,
+ *   _bf16_embedded take the 16 epilogue params as arguments, in the struct's
+ *   order, and no workspace (an epilogue needs none); numerics and errors are
+ *   those of mips_epilogue_<type>.  The plugin counts a call of either entry
+ *   under the kernel's symbol; the object has no counters, and only the
+ *   plugin has the import-ABI entry points mips_epilogue_<type>.
  *
  * Builds (`make kernels` makes both, from the same sources):
  *   libmips_kernels.so          the plugin: libc, everything in this header.
@@ -248,7 +310,9 @@
  * the last two).  It returns the kernel's
  * result, or -1 without running anything when the symbol or isa is unknown
  * or this CPU lacks that isa (mips_matmul_openblas_f32 is not a symbol it
- * knows).  It does not touch the debug counters.  The
+ * knows).  It runs the epilogues too (symbol mips_epilogue_<type>, params
+ * as above; "amx" and "avx512bf16" run their AVX-512 path).  It does not
+ * touch the debug counters.  The
  * normal entry points take the configuration's paths (above).
  * ---------------------------------------------------------------------------
  */
@@ -265,7 +329,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 4
+#define MIPS_KERNEL_ABI_VERSION 5
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
@@ -291,6 +355,39 @@ _Static_assert(offsetof(mips_matmul_f32_params, m) == 96, "params layout");
 _Static_assert(offsetof(mips_matmul_f32_params, accumulate) == 120,
                "params layout");
 
+/* The epilogues' kinds (see "Epilogues"). */
+#define MIPS_EPILOGUE_NONE 0
+#define MIPS_EPILOGUE_BIAS_ADD 1 /* bias_mode */
+#define MIPS_EPILOGUE_BIAS_SET 2
+#define MIPS_EPILOGUE_RELU 1 /* activation */
+#define MIPS_EPILOGUE_GELU 2
+#define MIPS_EPILOGUE_GELU_TANH 3
+#define MIPS_EPILOGUE_SILU 4
+#define MIPS_EPILOGUE_ADD 1 /* binary */
+#define MIPS_EPILOGUE_MUL 2
+
+#define MIPS_DECLARE_EPILOGUE_PARAMS(NAME, T)           \
+  typedef struct NAME {                                 \
+    T* c;                                               \
+    int64_t c_offset, c_stride0, c_stride1;             \
+    const T* bias;                                      \
+    int64_t bias_offset, bias_stride;                   \
+    const T* other;                                     \
+    int64_t other_offset, other_stride0, other_stride1; \
+    int64_t m, n;                                       \
+    int64_t bias_mode, activation, binary;              \
+  } NAME
+
+MIPS_DECLARE_EPILOGUE_PARAMS(mips_epilogue_f32_params, float);
+MIPS_DECLARE_EPILOGUE_PARAMS(mips_epilogue_f16_params, uint16_t);
+MIPS_DECLARE_EPILOGUE_PARAMS(mips_epilogue_bf16_params, uint16_t);
+
+_Static_assert(sizeof(mips_epilogue_f32_params) == 128, "params layout");
+_Static_assert(offsetof(mips_epilogue_f32_params, bias) == 32, "params layout");
+_Static_assert(offsetof(mips_epilogue_f32_params, other) == 56, "params layout");
+_Static_assert(offsetof(mips_epilogue_f32_params, m) == 88, "params layout");
+_Static_assert(offsetof(mips_epilogue_f32_params, binary) == 120, "params layout");
+
 /* params: mips_matmul_<type>_params*; context, reserved: ignored. */
 MIPS_EXPORT int mips_matmul_f32(void* params, void* context, void* reserved);
 MIPS_EXPORT int mips_matmul_f16(void* params, void* context, void* reserved);
@@ -298,6 +395,11 @@ MIPS_EXPORT int mips_matmul_bf16(void* params, void* context, void* reserved);
 /* params: mips_matmul_f32_params*; OpenBLAS's sgemm (see above). */
 MIPS_EXPORT int mips_matmul_openblas_f32(void* params, void* context,
                                          void* reserved);
+
+/* params: mips_epilogue_<type>_params*; context, reserved: ignored. */
+MIPS_EXPORT int mips_epilogue_f32(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_epilogue_f16(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_epilogue_bf16(void* params, void* context, void* reserved);
 
 /* NULL when OpenBLAS is open and usable, else why not (opens it if needed). */
 MIPS_EXPORT const char* mips_openblas_error(void);
@@ -327,6 +429,18 @@ MIPS_EXPORT extern const char mips_kernel_abi_tag[];
 MIPS_DECLARE_EMBEDDED(mips_matmul_f32_embedded, float);
 MIPS_DECLARE_EMBEDDED(mips_matmul_f16_embedded, uint16_t);
 MIPS_DECLARE_EMBEDDED(mips_matmul_bf16_embedded, uint16_t);
+
+/* The epilogues' embedded entry points: the params as arguments (no
+ * workspace). */
+#define MIPS_DECLARE_EPILOGUE_EMBEDDED(NAME, T)                                        \
+  MIPS_EXPORT int NAME(T* c, int64_t c_offset, int64_t c_stride0, int64_t c_stride1, \
+                       const T* bias, int64_t bias_offset, int64_t bias_stride,      \
+                       const T* other, int64_t other_offset, int64_t other_stride0,  \
+                       int64_t other_stride1, int64_t m, int64_t n, int64_t bias_mode, \
+                       int64_t activation, int64_t binary)
+MIPS_DECLARE_EPILOGUE_EMBEDDED(mips_epilogue_f32_embedded, float);
+MIPS_DECLARE_EPILOGUE_EMBEDDED(mips_epilogue_f16_embedded, uint16_t);
+MIPS_DECLARE_EPILOGUE_EMBEDDED(mips_epilogue_bf16_embedded, uint16_t);
 
 MIPS_EXPORT uint64_t mips_debug_call_count(const char* symbol);
 MIPS_EXPORT uint64_t mips_debug_thread_count(void);

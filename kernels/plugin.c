@@ -24,6 +24,9 @@ static const plugin_symbol kSymbols[] = {
      * that imports it fails its dispatch if it cannot be opened (mipsc checks
      * that before it runs one, with mips_openblas_error). */
     {"mips_matmul_openblas_f32", mips_matmul_openblas_f32},
+    {"mips_epilogue_f32", mips_epilogue_f32},
+    {"mips_epilogue_f16", mips_epilogue_f16},
+    {"mips_epilogue_bf16", mips_epilogue_bf16},
 };
 
 static mips_iree_import_fn lookup_symbol(const char* name) {

@@ -8,6 +8,11 @@ bias, `beta·C`).
 `transpose_lhs` / `transpose_rhs` say that an operand is stored with its last two dims
 swapped (e.g. the `[N, K]` weight of `nn.Linear`): the kernel reads it through swapped strides,
 so no transposed copy is ever made.
+
+An op may carry a fused epilogue (`fuse-epilogues` puts it there): an `activation` of the
+product, then a `binary` op with a second tensor `other` of the result's type, so that
+`result = binary(activation(init + lhs · rhs), other)`. In f16/bf16 each step rounds to the
+element type, as torch's eager ops do (kernels/mips_kernels.h, "Epilogues").
 """
 
 from __future__ import annotations
@@ -26,17 +31,21 @@ from xdsl.dialects.builtin import (
     UnitAttr,
 )
 from xdsl.dialects.linalg.ops import FillOp
-from xdsl.ir import Attribute, Dialect, Operation, SSAValue
+from xdsl.dialects.utils.enum_attribute import EnumAttribute
+from xdsl.ir import Attribute, Dialect, Operation, SpacedOpaqueSyntaxAttribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
+    irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_operand_def,
     opt_prop_def,
     result_def,
     traits_def,
 )
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
 
 from mipsc.dialects.shapes import dims_agree, format_dim, matmul_shape_error
 
@@ -97,18 +106,55 @@ def is_zero_init(value: SSAValue) -> bool:
     )
 
 
+class Activation(StrEnum):
+    """The activations an epilogue applies to the product, as torch defines them: `relu`,
+    `gelu` (approximate='none', with erf), `gelu_tanh` (approximate='tanh'), `silu`."""
+
+    RELU = "relu"
+    GELU = "gelu"
+    GELU_TANH = "gelu_tanh"
+    SILU = "silu"
+
+
+class BinaryOp(StrEnum):
+    """The elementwise op of an epilogue with its second tensor: `add` (a residual), `mul`
+    (a gate)."""
+
+    ADD = "add"
+    MUL = "mul"
+
+
+@irdl_attr_definition
+class ActivationAttr(EnumAttribute[Activation], SpacedOpaqueSyntaxAttribute):
+    """`#mips.activation<gelu>`; inside a mips op, `activation(gelu)`."""
+
+    name = "mips.activation"
+
+
+@irdl_attr_definition
+class BinaryOpAttr(EnumAttribute[BinaryOp], SpacedOpaqueSyntaxAttribute):
+    """`#mips.binary<add>`; inside a mips op, `binary(add, %other : type)`."""
+
+    name = "mips.binary"
+
+
 class MatmulLikeOp(IRDLOperation):
-    """What `mips.matmul` and `mips.batch_matmul` share: operands, flags, verifier, reify."""
+    """What `mips.matmul` and `mips.batch_matmul` share: operands, flags, epilogue, verifier,
+    reify."""
 
     RANK: ClassVar[int]
 
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     init = operand_def(TensorType)
+    other = opt_operand_def(TensorType)
+    """The epilogue's second tensor (with `binary`), of the result's type."""
     result = result_def(TensorType)
 
     transpose_lhs = opt_prop_def(UnitAttr)
     transpose_rhs = opt_prop_def(UnitAttr)
+    activation = opt_prop_def(ActivationAttr)
+    binary = opt_prop_def(BinaryOpAttr)
 
     # Tensors only: no memory is touched, so a dead matmul may be removed.
     traits = traits_def(Pure())
@@ -116,7 +162,10 @@ class MatmulLikeOp(IRDLOperation):
     assembly_format = (
         "(`transpose_lhs` $transpose_lhs^)? (`transpose_rhs` $transpose_rhs^)? "
         "`ins` `(` $lhs `,` $rhs `:` type($lhs) `,` type($rhs) `)` "
-        "`outs` `(` $init `:` type($init) `)` attr-dict `->` type($result)"
+        "`outs` `(` $init `:` type($init) `)` "
+        "(`activation` `(` $activation^ `)`)? "
+        "(`binary` `(` $binary^ `,` $other `:` type($other) `)`)? "
+        "attr-dict `->` type($result)"
     )
 
     def __init__(
@@ -127,13 +176,41 @@ class MatmulLikeOp(IRDLOperation):
         *,
         transpose_lhs: bool = False,
         transpose_rhs: bool = False,
+        activation: Activation | None = None,
+        binary: tuple[BinaryOp, SSAValue] | None = None,
     ) -> None:
         properties: dict[str, Attribute] = {}
         if transpose_lhs:
             properties["transpose_lhs"] = UnitAttr()
         if transpose_rhs:
             properties["transpose_rhs"] = UnitAttr()
-        super().__init__(operands=[lhs, rhs, init], result_types=[init.type], properties=properties)
+        if activation is not None:
+            properties["activation"] = ActivationAttr(activation)
+        other: list[SSAValue] = []
+        if binary is not None:
+            properties["binary"] = BinaryOpAttr(binary[0])
+            other.append(binary[1])
+        super().__init__(
+            operands=[lhs, rhs, init, other], result_types=[init.type], properties=properties
+        )
+
+    @property
+    def activation_kind(self) -> Activation | None:
+        return self.activation.data if self.activation is not None else None
+
+    @property
+    def binary_kind(self) -> BinaryOp | None:
+        return self.binary.data if self.binary is not None else None
+
+    @property
+    def has_epilogue(self) -> bool:
+        return self.activation is not None or self.binary is not None
+
+    def describe_epilogue(self) -> str:
+        """`gelu`, `silu, mul`, `add`: the fused steps in order, for reports."""
+        return ", ".join(
+            step.value for step in (self.activation_kind, self.binary_kind) if step is not None
+        )
 
     @property
     def is_lhs_transposed(self) -> bool:
@@ -186,6 +263,16 @@ class MatmulLikeOp(IRDLOperation):
         error = matmul_shape_error(lhs[-2:], rhs[-2:], init[-2:])
         if error is not None:
             raise VerifyException(error)
+        self._verify_epilogue()
+
+    def _verify_epilogue(self) -> None:
+        if (self.binary is None) != (self.other is None):
+            raise VerifyException("a binary epilogue op and its other tensor go together")
+        if self.other is not None and self.other.type != self.result.type:
+            raise VerifyException(
+                f"the epilogue's other tensor {self.other.type} must have the result type "
+                f"{self.result.type}"
+            )
 
 
 @irdl_op_definition
@@ -204,4 +291,4 @@ class BatchMatmulOp(MatmulLikeOp):
     RANK: ClassVar[int] = 3
 
 
-Mips = Dialect("mips", [MatmulOp, BatchMatmulOp], [])
+Mips = Dialect("mips", [MatmulOp, BatchMatmulOp], [ActivationAttr, BinaryOpAttr])

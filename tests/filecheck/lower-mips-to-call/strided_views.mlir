@@ -1,4 +1,4 @@
-// RUN: mipsc opt %s -p lower-mips-to-call --split-input-file | filecheck %s
+// RUN: mipsc opt %s -p "lower-mips-to-call{kernel_link=plugin}" --split-input-file | filecheck %s
 
 // Attention's heads read by strides: q and k are head slices of one projection output
 // [S, 2, H, D] = [8, 2, 2, 4], moved to [H, S, D] (convert-torch-to-mips rebuilds torch's view
