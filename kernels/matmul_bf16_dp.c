@@ -266,7 +266,9 @@ DP_TARGET __attribute__((noinline)) static void dp_ukr(int64_t kp, const uint32_
   }
 }
 
-DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
+DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, int packed) {
+  /* a pre-packed B's panels are the slivers (mips_kernels.h, "Pre-packed B") */
+  if (packed && DP_NR != MIPS_PACKED_B_PANEL) return -1;
   const mips_kernel_config* cfg = mips_config();
   const int64_t m = p->m, n = p->n, k = p->k;
   const uint16_t* a = p->a + p->a_offset;
@@ -290,7 +292,7 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
     if (mw < mc_max) mw = mc_max;
     if (mw > m) mw = m;
   }
-  const size_t nb = (size_t)((kpb * DP_NR + 16) * (nc_max / DP_NR));
+  const size_t nb = packed ? 0 : (size_t)((kpb * DP_NR + 16) * (nc_max / DP_NR));
   const size_t na = (size_t)(mc_max * kpb);
   const size_t nw = use_w ? (size_t)(dp_round_up(mw, mc_max) * nc_max) : 0;
   const size_t bytes = ((nb + na) * sizeof(uint32_t) + nw * sizeof(float) + 63) / 64 * 64;
@@ -322,11 +324,17 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
         o.last = pc + kc == k;
         MIPS_PROF_BEGIN(tb_);
         int64_t jr0 = 0;
-        if (bs1 == 1 && DP_NR == 32) {
+        /* pre-packed: sliver jr at panel (jc + jr) / 32, pair pc / 2 */
+        const uint32_t* bsl = (const uint32_t*)(const void*)(b + jc * bs0 + pc * DP_NR);
+        const int64_t sl = packed ? bs0 / 2 * DP_NR : sb; /* words between slivers */
+        if (packed) {
+          jr0 = nc;
+        } else if (bs1 == 1 && DP_NR == 32) {
           jr0 = nc / DP_NR * DP_NR;
           dp_pack_b_rows(bpk, b + pc * bs0 + jc, bs0, nc / DP_NR, kc, sb,
                          cfg->b_prefetch_rows);
         }
+        if (!packed) bsl = bpk;
         for (int64_t jr = jr0; jr < nc; jr += DP_NR) {
           const int valid = nc - jr < DP_NR ? (int)(nc - jr) : DP_NR;
           dp_pack(bpk + jr / DP_NR * sb, b + pc * bs0 + (jc + jr) * bs1, bs1, bs0, DP_NR, valid, kc);
@@ -347,7 +355,7 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
               o.c = c + (ic + ir) * o.cs0 + (jc + jr) * o.cs1;
               o.w = w + (ic + ir - i0) * o.ldw + jr;
               MIPS_PROF_BEGIN(tu_);
-              dp_ukr(kp, apk + ir * kp, bpk + jr / DP_NR * sb, &o, mr, nr);
+              dp_ukr(kp, apk + ir * kp, bsl + jr / DP_NR * sl, &o, mr, nr);
               MIPS_PROF_END(tu_, MIPS_PROF_UKR, 1);
             }
           }
@@ -361,8 +369,9 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
 
 #else /* not x86-64 */
 
-int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p) {
+int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, int packed) {
   (void)p;
+  (void)packed;
   return -1;
 }
 

@@ -25,7 +25,11 @@ enum {
   MIPS_K_OPENBLAS_F32_FALLBACK = 5, /* "mips_matmul_openblas_f32:fallback" */
   MIPS_K_BF16_AMX = 6,              /* "mips_matmul_bf16:amx": bf16 calls run on AMX */
   MIPS_K_BF16_DP = 7, /* "mips_matmul_bf16:avx512bf16": bf16 calls run on VDPBF16PS */
-  MIPS_K_COUNT = 8
+  MIPS_K_PACKED_F32 = 8,   /* mips_matmul_packed_f32 */
+  MIPS_K_PACKED_BF16 = 9,  /* mips_matmul_packed_bf16 */
+  MIPS_K_PACK_B_F32 = 10,  /* mips_pack_b_f32 */
+  MIPS_K_PACK_B_BF16 = 11, /* mips_pack_b_bf16 */
+  MIPS_K_COUNT = 12
 };
 
 /* Index of a counter name ("mips_matmul_f32", ...) or -1. */
@@ -153,8 +157,14 @@ MIPS_INLINE void mips_get_blocks(int isa, int kc, int mc, int nc, int ahead, mip
 }
 
 /* The VDPBF16PS GEMM (matmul_bf16_dp.c) for a validated, normalized call
- * with m, n, k > 0; 0, or -1 (nothing written) without memory. */
-MIPS_HIDDEN int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p);
+ * with m, n, k > 0; 0, or -1 (nothing written) without memory.  With
+ * `packed`, B is pre-packed (mips_kernels.h, "Pre-packed B"); -1 as well
+ * when the compiled register tile is not one panel wide. */
+MIPS_HIDDEN int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, int packed);
+
+/* Drivers of the pre-packed entries: validate, then run with the given isa path. */
+MIPS_HIDDEN int mips_matmul_packed_f32_run(void* params, int isa);
+MIPS_HIDDEN int mips_matmul_packed_bf16_run(void* params, int isa);
 
 /* Per-type drivers: validate, then run with the given isa path. */
 MIPS_HIDDEN int mips_matmul_f32_run(void* params, int isa);
@@ -172,6 +182,21 @@ MIPS_HIDDEN int mips_check_matmul(const void* a, int64_t a_offset,
                                   int64_t c_stride0, int64_t c_stride1,
                                   int64_t m, int64_t n, int64_t k,
                                   int64_t accumulate, int64_t elem_size);
+
+/* Returns 0 if a pack call is valid (mips_kernels.h, "Pre-packed B"); np, kp:
+ * the packed columns and rows. */
+MIPS_HIDDEN int mips_check_pack_b(const mips_pack_b_params* p, int64_t np, int64_t kp,
+                                  int64_t elem_size);
+
+/* Returns 0 if a call of a pre-packed entry is valid (mips_kernels.h). */
+MIPS_HIDDEN int mips_check_packed_matmul(const void* a, int64_t a_offset,
+                                         int64_t a_stride0, int64_t a_stride1,
+                                         const void* b, int64_t b_offset,
+                                         int64_t b_stride0, int64_t b_stride1,
+                                         const void* c, int64_t c_offset,
+                                         int64_t c_stride0, int64_t c_stride1,
+                                         int64_t m, int64_t n, int64_t k,
+                                         int64_t accumulate, int64_t elem_size);
 
 /* ---- number formats ------------------------------------------------------
  * Written with integer/float operations only (no _Float16, no F16C), so the

@@ -13,6 +13,8 @@
  *   mips_matmul_openblas_f32
  *                      T = float, computed by OpenBLAS's sgemm where it can
  *                      (see "OpenBLAS backend" below)
+ *   mips_matmul_packed_f32, mips_matmul_packed_bf16, mips_pack_b_f32,
+ *   mips_pack_b_bf16   B packed once (see "Pre-packed B" below)
  *
  * Calling convention (IREE import ABI):
  *   int fn(void* params, void* context, void* reserved);
@@ -116,6 +118,57 @@
  *   "Haswell"; OPENBLAS_CORETYPE overrides it), or NULL when the library is
  *   not open or cannot tell; it never opens the library itself.
  *
+ * Pre-packed B (weights packed once, when the model loads):
+ *   mips_pack_b_f32 / mips_pack_b_bf16 (T = float / uint16_t bf16 bits) copy a
+ *   B of k x n, any strides, into the PACKED LAYOUT below, padding included;
+ *   mips_matmul_packed_f32 / mips_matmul_packed_bf16 compute C (+)= A . B
+ *   from it, with the numerics of mips_matmul_f32 / mips_matmul_bf16 on this
+ *   CPU (the same path: the configuration's f32 path; bf16 on VDPBF16PS when
+ *   the CPU has it, AMX CPUs included, whatever the size of C, else widened
+ *   to f32 as in mips_matmul_bf16's vector paths).  The layout does not
+ *   depend on the CPU, so its size is known when the model is compiled:
+ *     PANEL = MIPS_PACKED_B_PANEL = 32 columns (every path's register tile
+ *       width, 8, 16 or 32, divides it);
+ *     Kp = MIPS_PACKED_B_ROWS(k) = k rounded up to even (bf16 k pairs);
+ *     Np = MIPS_PACKED_B_COLS(n) = n rounded up to a multiple of PANEL;
+ *     Kp * Np elements of T (MIPS_PACKED_B_SIZE(k, n)); padding is zero.
+ *   Panel t holds columns [32t, 32t + 32) in elements [32t * Kp, 32(t+1) * Kp):
+ *     f32:  element (q, j) at 32 * Kp * (j / 32) + 32 * q + j % 32
+ *           (row q of the panel is 32 contiguous floats);
+ *     bf16: element (q, j) at 32 * Kp * (j / 32) + 64 * (q / 2) + 2 * (j % 32)
+ *           + q % 2 (rows q, q + 1 interleaved: each 32-bit word is the k pair
+ *           of one column, as VDPBF16PS reads it).
+ *   Both give element (q, j) of a tile starting at row q0 (even) and column
+ *   j0 (a multiple of 32) at the tile's offset j0 * Kp + 32 * q0 plus the
+ *   index of (q - q0, j - j0) in a layout of the same Kp.
+ *
+ *   Pack params (8 fields of 8 bytes, 64 bytes):
+ *     struct { const T* b; int64_t b_offset, b_stride0, b_stride1;  B: k x n
+ *              T* packed; int64_t packed_offset;                   output
+ *              int64_t k, n; }
+ *   writes the MIPS_PACKED_B_SIZE(k, n) elements from packed + packed_offset
+ *   (B's columns [j0, j0 + n) of a larger B go to packed_offset j0 * Kp with
+ *   Kp of the whole B, when j0 is a multiple of 32 and k is the whole k: the
+ *   layout of the larger B, so that a pack can be split over column tiles).
+ *   Errors (non-zero, nothing written): params NULL; k, n, an offset or a
+ *   stride negative; packed_offset odd; B checked as a matmul operand; packed
+ *   NULL or not 4-byte aligned, or its last index (or in bytes) overflowing
+ *   int64, while k * n > 0.  k == 0 or n == 0 writes nothing.
+ *
+ *   Matmul params: the matmul struct above, with B described as
+ *     b = the packed buffer, b_offset = the tile's offset (j0 * Kp + 32 * q0,
+ *     even), b_stride0 = Kp (even, >= k), b_stride1 = MIPS_PACKED_B_PANEL;
+ *   the call reads whole panels (padding included) of B's k rows from there.
+ *   Errors: those of the matmul on A, C, m, n, k and accumulate, plus
+ *   b_stride1 != 32, b_stride0 odd or < k, b_offset negative or odd, and, with
+ *   k * n > 0, b NULL or not 4-byte aligned or its last index overflowing.
+ *   Counters "mips_matmul_packed_f32", "mips_matmul_packed_bf16",
+ *   "mips_pack_b_f32" and "mips_pack_b_bf16" count the calls; the bf16
+ *   calls that ran on VDPBF16PS also count as "mips_matmul_bf16:avx512bf16".
+ *   The test hook below takes the two packed matmul symbols too.
+ *   Freestanding: no allocation besides the GEMM's usual sliver buffers, no
+ *   globals, no thread-local state, no libm.
+ *
  * Debug counters (for tests that must prove a kernel really ran):
  *   mips_debug_call_count(symbol) returns how many times the named kernel was
  *   entered (every call counts, including rejected ones) since load or the
@@ -147,7 +200,9 @@
  * a compiled module or mipsc could notice: a symbol, the params struct's
  * layout or meaning, the numerics, the errors.  Versions: 1 the three
  * builtin kernels; 2 adds mips_matmul_openblas_f32, mips_openblas_error,
- * mips_openblas_corename and the ":sgemm" / ":fallback" counters.
+ * mips_openblas_corename and the ":sgemm" / ":fallback" counters; 3 bf16 on
+ * VDPBF16PS and the per-CPU configuration; 4 pre-packed B: mips_pack_b_f32,
+ * mips_pack_b_bf16, mips_matmul_packed_f32, mips_matmul_packed_bf16.
  *
  * Profiling build only (-DMIPS_PROFILE, `make kernels-profile`):
  *   int mips_debug_profile(uint64_t* cycles, uint64_t* calls) copies out and
@@ -210,7 +265,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 3
+#define MIPS_KERNEL_ABI_VERSION 4
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
@@ -236,10 +291,32 @@ _Static_assert(offsetof(mips_matmul_f32_params, m) == 96, "params layout");
 _Static_assert(offsetof(mips_matmul_f32_params, accumulate) == 120,
                "params layout");
 
+/* Pre-packed B: see "Pre-packed B" above. */
+#define MIPS_PACKED_B_PANEL 32
+#define MIPS_PACKED_B_ROWS(k) (((k) + 1) / 2 * 2)
+#define MIPS_PACKED_B_COLS(n) \
+  (((n) + MIPS_PACKED_B_PANEL - 1) / MIPS_PACKED_B_PANEL * MIPS_PACKED_B_PANEL)
+#define MIPS_PACKED_B_SIZE(k, n) (MIPS_PACKED_B_ROWS(k) * MIPS_PACKED_B_COLS(n))
+
+typedef struct mips_pack_b_params {
+  const void* b; /* const T* */
+  int64_t b_offset, b_stride0, b_stride1;
+  void* packed; /* T* */
+  int64_t packed_offset;
+  int64_t k, n;
+} mips_pack_b_params;
+_Static_assert(sizeof(mips_pack_b_params) == 64, "pack params layout");
+
 /* params: mips_matmul_<type>_params*; context, reserved: ignored. */
 MIPS_EXPORT int mips_matmul_f32(void* params, void* context, void* reserved);
 MIPS_EXPORT int mips_matmul_f16(void* params, void* context, void* reserved);
 MIPS_EXPORT int mips_matmul_bf16(void* params, void* context, void* reserved);
+/* params: mips_pack_b_params* (T = float / bf16 bits). */
+MIPS_EXPORT int mips_pack_b_f32(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_pack_b_bf16(void* params, void* context, void* reserved);
+/* params: mips_matmul_<type>_params* with B pre-packed (see above). */
+MIPS_EXPORT int mips_matmul_packed_f32(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_matmul_packed_bf16(void* params, void* context, void* reserved);
 /* params: mips_matmul_f32_params*; OpenBLAS's sgemm (see above). */
 MIPS_EXPORT int mips_matmul_openblas_f32(void* params, void* context,
                                          void* reserved);

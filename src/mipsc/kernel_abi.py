@@ -39,11 +39,55 @@ OPENBLAS_ENV = "MIPSC_OPENBLAS_LIB"
 OPENBLAS_ERROR_SYMBOL = "mips_openblas_error"
 """`const char* mips_openblas_error(void)`: NULL when the plugin has OpenBLAS, else why not."""
 
+PACKED_SYMBOLS: dict[type[Attribute], str] = {
+    Float32Type: "mips_matmul_packed_f32",
+    BFloat16Type: "mips_matmul_packed_bf16",
+}
+"""The kernel per element type that takes B pre-packed (mips_kernels.h, "Pre-packed B"), with
+the params of MATMUL_PARAMS: b is the packed buffer, b_offset the tile's offset, b_stride0 the
+packed rows (packed_rows(k)), b_stride1 PACKED_B_PANEL."""
+
+PACK_SYMBOLS: dict[type[Attribute], str] = {
+    Float32Type: "mips_pack_b_f32",
+    BFloat16Type: "mips_pack_b_bf16",
+}
+"""The routine per element type that writes a B of any strides into the packed layout, with
+the params of PACK_PARAMS."""
+
+PACK_PARAMS: tuple[str, ...] = (
+    "b", "b_offset", "b_stride0", "b_stride1", "packed", "packed_offset", "k", "n",
+)  # fmt: skip
+"""The pack call's arguments, in order: B (base, offset, strides, in elements), the packed
+buffer (base, offset), B's rows and columns."""
+
+PACKED_B_PANEL = 32
+"""Columns per panel of the packed layout (MIPS_PACKED_B_PANEL): every kernel path's register
+tile width (8, 16, 32) divides it, so the layout, and its size, do not depend on the CPU."""
+
+
+def packed_rows(k: int) -> int:
+    """Kp: the rows of each packed panel, k rounded up to even (bf16 is packed in k pairs)."""
+    return -(-k // 2) * 2
+
+
+def packed_cols(n: int) -> int:
+    """Np: the columns of the packed layout, n rounded up to a whole panel."""
+    return -(-n // PACKED_B_PANEL) * PACKED_B_PANEL
+
+
+def packed_size(k: int, n: int) -> int:
+    """Elements of the packed form of a k x n B (MIPS_PACKED_B_SIZE)."""
+    return packed_rows(k) * packed_cols(n)
+
+
 KERNEL_SYMBOLS: tuple[str, ...] = (
     *MATMUL_SYMBOLS.values(),
+    *PACKED_SYMBOLS.values(),
+    *PACK_SYMBOLS.values(),
     *(symbol for symbols in BACKEND_SYMBOLS.values() for symbol in symbols.values()),
 )
-"""Every kernel a compiled module may import, with the calling convention of MATMUL_PARAMS."""
+"""Every kernel a compiled module may import: the matmuls take MATMUL_PARAMS, the packs
+PACK_PARAMS."""
 
 MATMUL_PARAMS: tuple[str, ...] = (
     "a", "a_offset", "a_stride0", "a_stride1",
@@ -57,11 +101,12 @@ then the tile's sizes, then 0 (C = A·B) or 1 (C += A·B)."""
 
 PLUGIN_NAME = "mips_kernels"
 
-KERNEL_ABI_VERSION = 3
+KERNEL_ABI_VERSION = 4
 """The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
 Bump both with any change of the symbols, the params struct, the numerics or the errors.
 2: mips_matmul_openblas_f32 and mips_openblas_error. 3: bf16 on VDPBF16PS (subnormals flushed,
-as on AMX), the per-CPU configuration and mips_kernel_info."""
+as on AMX), the per-CPU configuration and mips_kernel_info. 4: pre-packed B (PACKED_SYMBOLS,
+PACK_SYMBOLS)."""
 
 ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
 """`int mips_kernel_abi_version(void)`: the version a plugin was built for."""
@@ -78,6 +123,15 @@ class MatmulParams(ctypes.Structure):
     _fields_ = [
         (name, ctypes.c_void_p if name in ("a", "b", "c") else ctypes.c_int64)
         for name in MATMUL_PARAMS
+    ]
+
+
+class PackParams(ctypes.Structure):
+    """The pack params struct as ctypes, built from PACK_PARAMS (for calling it directly)."""
+
+    _fields_ = [
+        (name, ctypes.c_void_p if name in ("b", "packed") else ctypes.c_int64)
+        for name in PACK_PARAMS
     ]
 
 
