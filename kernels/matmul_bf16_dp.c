@@ -206,16 +206,18 @@ typedef struct {
   int first, last, accumulate;
 } dp_out;
 
-/* The MR x NR tile (mr x nr of it valid) over kp pairs. */
-DP_TARGET __attribute__((noinline)) static void dp_ukr(int64_t kp, const uint32_t* restrict ap,
-                                                       const uint32_t* restrict bp,
-                                                       const dp_out* o, int mr, int nr) {
+/* The MR x NR tile (mr x nr of it valid) over kp pairs, computing its first `rows` >= mr rows
+ * only (a constant in each instance below: thin products, e.g. M = 1 in a decode step, issue
+ * no VDPBF16PS for the padding rows of the A sliver). */
+DP_TARGET __attribute__((always_inline)) static inline void dp_ukr_body(
+    int64_t kp, const uint32_t* restrict ap, const uint32_t* restrict bp, const dp_out* o,
+    int mr, int nr, const int rows) {
   __m512 acc[DP_MR][DP_NV];
   if (o->first) {
-    for (int i = 0; i < DP_MR; ++i)
+    for (int i = 0; i < rows; ++i)
       for (int v = 0; v < DP_NV; ++v) acc[i][v] = _mm512_setzero_ps();
   } else {
-    for (int i = 0; i < DP_MR; ++i)
+    for (int i = 0; i < rows; ++i)
       for (int v = 0; v < DP_NV; ++v) acc[i][v] = _mm512_loadu_ps(o->w + i * o->ldw + 16 * v);
   }
   if (o->last) {
@@ -227,13 +229,13 @@ DP_TARGET __attribute__((noinline)) static void dp_ukr(int64_t kp, const uint32_
     __m512bh bv[DP_NV];
     for (int v = 0; v < DP_NV; ++v)
       bv[v] = (__m512bh)_mm512_loadu_si512(bp + p * DP_NR + 16 * v);
-    for (int i = 0; i < DP_MR; ++i) {
+    for (int i = 0; i < rows; ++i) {
       const __m512bh av = (__m512bh)_mm512_set1_epi32((int)ap[p * DP_MR + i]);
       for (int v = 0; v < DP_NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, bv[v]);
     }
   }
   if (!o->last) {
-    for (int i = 0; i < DP_MR; ++i)
+    for (int i = 0; i < rows; ++i)
       for (int v = 0; v < DP_NV; ++v) _mm512_storeu_ps(o->w + i * o->ldw + 16 * v, acc[i][v]);
     return;
   }
@@ -263,6 +265,36 @@ DP_TARGET __attribute__((noinline)) static void dp_ukr(int64_t kp, const uint32_
         }
       }
     }
+  }
+}
+
+#define DP_UKR(rows)                                                                       \
+  DP_TARGET __attribute__((noinline)) static void dp_ukr_##rows(                           \
+      int64_t kp, const uint32_t* restrict ap, const uint32_t* restrict bp, const dp_out* o, \
+      int mr, int nr) {                                                                    \
+    dp_ukr_body(kp, ap, bp, o, mr, nr, rows < DP_MR ? rows : DP_MR);                       \
+  }
+DP_UKR(1)
+DP_UKR(2)
+DP_UKR(4)
+DP_UKR(8)
+DP_UKR(DP_MR)
+#undef DP_UKR
+
+/* The tile with the fewest rows computed that covers mr. */
+DP_TARGET static inline void dp_ukr(int64_t kp, const uint32_t* restrict ap,
+                                    const uint32_t* restrict bp, const dp_out* o, int mr,
+                                    int nr) {
+  if (mr <= 1) {
+    dp_ukr_1(kp, ap, bp, o, mr, nr);
+  } else if (mr <= 2) {
+    dp_ukr_2(kp, ap, bp, o, mr, nr);
+  } else if (mr <= 4) {
+    dp_ukr_4(kp, ap, bp, o, mr, nr);
+  } else if (mr <= 8 && DP_MR > 8) {
+    dp_ukr_8(kp, ap, bp, o, mr, nr);
+  } else {
+    dp_ukr_DP_MR(kp, ap, bp, o, mr, nr);
   }
 }
 

@@ -31,10 +31,12 @@ from mipsc.kernel_abi import DEFAULT_BACKEND
 from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
 from mipsc.transforms.decompose_torch import DecomposeTorchPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
+from mipsc.transforms.pack_weights import PackWeightsPass
 
 PASS_CLASSES: tuple[type[ModulePass], ...] = (
     DecomposeTorchPass,
     ConvertTorchToMipsPass,
+    PackWeightsPass,
     LowerMipsToCallPass,
 )
 
@@ -62,19 +64,22 @@ def build_pipeline(spec: str, callback: PassPipelineCallbackType | None = None) 
         raise MipscError(f"{err} (known passes: {known})") from None
 
 
-COMPILE_PIPELINE = "decompose-torch,convert-torch-to-mips,lower-mips-to-call"
+COMPILE_PIPELINE = "decompose-torch,convert-torch-to-mips,pack-weights,lower-mips-to-call"
 """What `mipsc compile` runs before printing the module for iree-compile."""
 
 
 def compile_pipeline(kernel_backend: str = DEFAULT_BACKEND, workers: int = 0) -> str:
     """COMPILE_PIPELINE with lower-mips-to-call's kernel backend and the workers its tiles
     are chosen for (0: this machine's cores)."""
+    pipeline = COMPILE_PIPELINE
+    if kernel_backend != DEFAULT_BACKEND:  # another library's kernels take B unpacked
+        pipeline = pipeline.replace("pack-weights,", "")
     options = []
     if kernel_backend != DEFAULT_BACKEND:
         options.append(f"backend={kernel_backend}")
     if workers:
         options.append(f"workers={workers}")
-    return f"{COMPILE_PIPELINE}{{{' '.join(options)}}}" if options else COMPILE_PIPELINE
+    return f"{pipeline}{{{' '.join(options)}}}" if options else pipeline
 
 
 COMPILE_FLAGS: tuple[str, ...] = (

@@ -83,7 +83,9 @@ def default_workers() -> int:
 
 
 @functools.cache
-def choose_tiles(m: int, n: int, batch: int, k: int, workers: int = 0) -> tuple[int, int]:
+def choose_tiles(
+    m: int, n: int, batch: int, k: int, workers: int = 0, packed_b: bool = False
+) -> tuple[int, int]:
     """Output tile (rows, cols) per workgroup for a product of this shape.
 
     Among the ways of cutting C into equal aligned tiles (at most MAX_TILE), take the one with
@@ -93,7 +95,8 @@ def choose_tiles(m: int, n: int, batch: int, k: int, workers: int = 0) -> tuple[
     busiest worker's tiles, as IREE hands them out (24 tiles on 2 workers run as 16 + 8).
     Fewer, larger tiles re-pack less (each workgroup packs its own panels: A is read once per
     column of tiles and B once per row of tiles); more tiles keep more workers busy. Dynamic
-    M or N get a middle-sized tile.
+    M or N get a middle-sized tile. With `packed_b` (B packed once at load, pack-weights) no
+    tile packs B: only A's packing counts.
     """
     if DYNAMIC_INDEX in (m, n):
         return DYNAMIC_TILE
@@ -107,7 +110,7 @@ def choose_tiles(m: int, n: int, batch: int, k: int, workers: int = 0) -> tuple[
         tm, tn = min(tm, m), min(tn, n)
         tile = (
             2.0 * tm * tn * k * (tn + NARROW_COLS) / tn
-            + PACK_FLOPS * k * (tm + tn)
+            + PACK_FLOPS * k * (tm + (0 if packed_b else tn))
             + WORKGROUP_FLOPS
         )
         tiles = tiles_m * tiles_n * batch
@@ -125,3 +128,20 @@ def choose_tiles(m: int, n: int, batch: int, k: int, workers: int = 0) -> tuple[
         key=lambda choice: cost(*choice),
     )
     return tm, tn
+
+
+PREPACK_MIN_ELEMENTS = 0
+"""The smallest constant B (K x N elements) that pack-weights packs at load time. Measured on
+this machine (AMD EPYC Zen 4, one thread, mips_matmul_<t> vs mips_matmul_packed_<t> on the
+same tiles, interleaved; BENCHMARKS.md): the packed entry was as fast or faster on every shape
+tried, from 1x1024x4096 (0.74-0.79x the time) and 16x4096x1024 (0.22-0.38x) to 64x4096x1024
+(0.88-0.92x) and 128x2304x768 (0.72-0.90x), f32 and bf16: skipping the B pack never costs.
+What packing costs instead is memory (one more buffer of the packed size, made at load) and
+load time (one pass over B), so every constant B is packed."""
+
+
+def prepack_pays(m: int, n: int, k: int) -> bool:
+    """Whether pack-weights should pack a constant B (k x n) of a product with m rows of C
+    (DYNAMIC_INDEX when dynamic); see PREPACK_MIN_ELEMENTS."""
+    del m  # every M measured gained
+    return k * n >= PREPACK_MIN_ELEMENTS

@@ -12,6 +12,11 @@ init is tied to the result and the kernel accumulates `C += A·B` in place.
 The `backend` option picks the kernel library (kernel_abi.matmul_symbol): `builtin` (our own
 kernels) or `openblas` (f32 through OpenBLAS's sgemm, per tile and single-threaded; f16/bf16
 keep the builtin kernels). Each lowered op leaves a remark naming the kernel it calls.
+
+A matmul with `packed_rhs` (made by pack-weights) calls mips_matmul_packed_<t> on its tiles,
+whose columns then start on a panel of the packed layout (tile widths are multiples of
+PACKED_B_PANEL); a `mips.pack_rhs` becomes a dispatch of mips_pack_b_<t> over column tiles of
+PACK_TILE_N.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from xdsl.dialects.linalg.ops import FillOp
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
     PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
@@ -46,7 +52,16 @@ from xdsl.traits import is_side_effect_free
 
 from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import iree, mips
-from mipsc.kernel_abi import DEFAULT_BACKEND, KERNEL_BACKENDS, matmul_symbol
+from mipsc.kernel_abi import (
+    DEFAULT_BACKEND,
+    KERNEL_BACKENDS,
+    PACK_SYMBOLS,
+    PACKED_B_PANEL,
+    PACKED_SYMBOLS,
+    matmul_symbol,
+    packed_rows,
+    packed_size,
+)
 from mipsc.remarks import emit_remark
 from mipsc.tiling import choose_tiles
 from mipsc.transforms.building import building_before, dim_size
@@ -70,6 +85,19 @@ class MatmulKey:
     accumulate: bool
     tile_m: int
     tile_n: int
+    packed_rhs: bool = False
+
+    @property
+    def k(self) -> int:
+        """The product's K (static when B is packed)."""
+        assert isinstance(self.lhs, TensorType)
+        return mips.logical_shape(self.lhs.get_shape(), self.transpose_lhs)[-1]
+
+    @property
+    def n(self) -> int:
+        """The product's N (static when B is packed)."""
+        assert isinstance(self.out, TensorType)
+        return self.out.get_shape()[-1]
 
     @property
     def batched(self) -> bool:
@@ -197,7 +225,13 @@ def build_entry(name: str, symbol: str, key: MatmulKey) -> func.FuncOp:
         tile = _tile_of(t, grid, args.dims)
         call_args = [
             *_operand_tile(a, key, tile, [tile.i0, 0], [tile.tm, args.dims.k], key.transpose_lhs),
-            *_operand_tile(b, key, tile, [0, tile.j0], [args.dims.k, tile.tn], key.transpose_rhs),
+            *(
+                _packed_operand_tile(b, key, tile)
+                if key.packed_rhs
+                else _operand_tile(
+                    b, key, tile, [0, tile.j0], [args.dims.k, tile.tn], key.transpose_rhs
+                )
+            ),
             *_operand_tile(c, key, tile, [tile.i0, tile.j0], [tile.tm, tile.tn], False),
         ]
         accumulate = _index(int(key.accumulate))
@@ -213,13 +247,22 @@ def _bind_operands(key: MatmulKey, args: _EntryArgs) -> tuple[SSAValue, SSAValue
     zero = _index(0)
 
     def subspan(bind: SSAValue, ty: TensorType[Attribute], dims: list[SSAValue]) -> SSAValue:
-        dynamic = [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
-        return iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dynamic).result
+        view = _binding_memref(ty)
+        return iree.BindingSubspanOp(bind, zero.result, view, _dynamic(ty, dims)).result
 
     a = subspan(args.a, key.lhs, args.dims.stored("lhs", key))
     b = subspan(args.b, key.rhs, args.dims.stored("rhs", key))
     c = subspan(args.c, key.out, args.dims.stored("init", key))
     return a, b, c
+
+
+def _packed_operand_tile(view: SSAValue, key: MatmulKey, tile: _Tile) -> list[SSAValue]:
+    """Base, offset and (Kp, PACKED_B_PANEL) of the tile's columns of a packed B: the panel of
+    column j0 starts at j0 * Kp (kernels/mips_kernels.h, "Pre-packed B")."""
+    kp = _index(packed_rows(key.k))
+    meta = memref.ExtractStridedMetaDataOp(view)
+    offset = arith.AddiOp(meta.offset, arith.MuliOp(tile.j0, kp))
+    return [meta.base_buffer, offset.result, kp.result, _index(PACKED_B_PANEL).result]
 
 
 def _checked_k(dims: _ProductDims) -> SSAValue:
@@ -287,17 +330,93 @@ def build_kernel_declaration(symbol: str, element_type: Attribute) -> func.FuncO
     return decl
 
 
+PACK_TILE_N = 256
+"""Columns of B each workgroup of a pack dispatch writes (a multiple of PACKED_B_PANEL): the
+pack runs once, at load, spread over the workers."""
+
+
+@dataclass(frozen=True)
+class PackKey:
+    """What a pack executable depends on: B's stored type and orientation."""
+
+    source: TensorType[Attribute]
+    transpose: bool
+
+    @property
+    def logical(self) -> tuple[int, int]:
+        """(K, N) of B."""
+        k, n = mips.logical_shape(self.source.get_shape(), self.transpose)
+        return k, n
+
+
+def build_pack_declaration(symbol: str, element_type: Attribute) -> func.FuncOp:
+    """`func.func private @mips_pack_b_<t>(memref<t>, index x3, memref<t>, index x3)`, with
+    `llvm.bareptr` (the pack params of kernels/mips_kernels.h)."""
+    base, index = MemRefType(element_type, []), IndexType()
+    decl = func.FuncOp.external(symbol, [base, index, index, index, base, index, index, index], [])
+    decl.attributes["llvm.bareptr"] = BoolAttr.from_bool(True)
+    return decl
+
+
+def build_pack_workgroup_count() -> Region:
+    """The pack grid from the workload (N): x = ⌈N / PACK_TILE_N⌉."""
+    block = Block(arg_types=[IndexType()])
+    with ImplicitBuilder(block):
+        tiles = arith.CeilDivSIOp(block.args[0], _index(PACK_TILE_N))
+        one = _index(1)
+        iree.ReturnOp(tiles.result, one.result, one.result)
+    return Region(block)
+
+
+def build_pack_entry(name: str, symbol: str, key: PackKey) -> func.FuncOp:
+    """The pack entry: bindings (B, packed B); one kernel call per PACK_TILE_N columns of B,
+    which it writes at their panel's offset j0 * Kp of the packed buffer."""
+    binding = iree.BindingType()
+    block = Block(arg_types=[binding, binding])
+    k, n = key.logical
+    packed_type = TensorType(key.source.get_element_type(), [packed_size(k, n)])
+    with ImplicitBuilder(block):
+        zero = _index(0)
+        b = iree.BindingSubspanOp(block.args[0], zero.result, _binding_memref(key.source), [])
+        out = iree.BindingSubspanOp(block.args[1], zero.result, _binding_memref(packed_type), [])
+        first = iree.DispatchWorkgroupIdOp(0)
+        stride = iree.DispatchWorkgroupCountOp(0)
+        tiles = _index(-(-n // PACK_TILE_N))
+        loop = scf.ForOp(first, tiles, stride, [], Block(arg_types=[IndexType()]))
+        func.ReturnOp()
+    with ImplicitBuilder(loop.body.block) as (t,):
+        j0 = arith.MuliOp(t, _index(PACK_TILE_N)).result
+        tn = arith.MinSIOp(_index(PACK_TILE_N), arith.SubiOp(_index(n), j0)).result
+        rows = _index(k).result  # an SSA size, as the tile's type has both sizes dynamic
+        offsets, sizes = ([j0, 0], [tn, rows]) if key.transpose else ([0, j0], [rows, tn])
+        sub = memref.SubviewOp.get(b.result, offsets, sizes, [1, 1], _tile_memref(b.result.type))
+        meta = memref.ExtractStridedMetaDataOp(sub)
+        row, col = meta.strides
+        strides = (col, row) if key.transpose else (row, col)
+        out_meta = memref.ExtractStridedMetaDataOp(out.result)
+        out_offset = arith.AddiOp(out_meta.offset, arith.MuliOp(j0, _index(packed_rows(k))))
+        func.CallOp(
+            symbol,
+            [meta.base_buffer, meta.offset, *strides, out_meta.base_buffer, out_offset, rows, tn],
+            [],
+        )  # fmt: skip
+        scf.YieldOp()
+    return func.FuncOp(name, ([binding, binding], []), Region(block))
+
+
 @dataclass
 class ExecutableCache:
     """Builds one `stream.executable` per distinct matmul and puts it at the module's top."""
 
     module: ModuleOp
     backend: str = DEFAULT_BACKEND
-    entries: dict[MatmulKey, SymbolRefAttr] = field(default_factory=dict)
+    entries: dict[MatmulKey | PackKey, SymbolRefAttr] = field(default_factory=dict)
 
     def symbol_for(self, key: MatmulKey) -> str:
         """The kernel this matmul's tiles call, with this module's backend."""
         assert isinstance(key.out, TensorType)
+        if key.packed_rhs:
+            return PACKED_SYMBOLS[type(key.out.get_element_type())]
         symbol = matmul_symbol(key.out.get_element_type(), self.backend)
         assert symbol is not None
         return symbol
@@ -315,11 +434,34 @@ class ExecutableCache:
             [build_kernel_declaration(symbol, element_type), build_entry(entry_name, symbol, key)]
         )
         export = iree.ExecutableExportOp(entry_name, build_workgroup_count(key))
+        return self._add(key, exe_name, entry_name, export, inner)
+
+    def _add(
+        self,
+        key: MatmulKey | PackKey,
+        exe_name: str,
+        entry_name: str,
+        export: iree.ExecutableExportOp,
+        inner: ModuleOp,
+    ) -> SymbolRefAttr:
         executable = iree.ExecutableOp(exe_name, [export, inner])
         self.module.body.block.insert_op_before(executable, self.module.body.block.first_op)  # type: ignore[arg-type]
         ref = SymbolRefAttr(exe_name, [entry_name])
         self.entries[key] = ref
         return ref
+
+    def pack_entry_for(self, key: PackKey) -> SymbolRefAttr:
+        """The pack executable of a B of this type and orientation (made on first use)."""
+        if (ref := self.entries.get(key)) is not None:
+            return ref
+        element_type = key.source.get_element_type()
+        symbol = PACK_SYMBOLS[type(element_type)]
+        index = len(self.entries)
+        exe_name, entry_name = f"mips_exe_{index}", f"mips_pack_{index}"
+        declaration = build_pack_declaration(symbol, element_type)
+        inner = ModuleOp([declaration, build_pack_entry(entry_name, symbol, key)])
+        export = iree.ExecutableExportOp(entry_name, build_pack_workgroup_count())
+        return self._add(key, exe_name, entry_name, export, inner)
 
 
 def _k_of(op: mips.MatmulLikeOp) -> int:
@@ -340,13 +482,18 @@ class LowerMatmul(RewritePattern):
 
     def tiles_for(self, op: mips.MatmulLikeOp) -> tuple[int, int]:
         """The pass options when given, else a choice for this op's shape."""
-        if self.tile_m and self.tile_n:
-            return self.tile_m, self.tile_n
         out = op.result.type
         assert isinstance(out, TensorType)
         *batch, m, n = out.get_shape()
-        tm, tn = choose_tiles(m, n, batch[0] if batch else 1, _k_of(op), self.workers)
-        return self.tile_m or tm, self.tile_n or tn
+        tm, tn = self.tile_m, self.tile_n
+        if not (tm and tn):
+            chosen = choose_tiles(
+                m, n, batch[0] if batch else 1, _k_of(op), self.workers, op.is_rhs_packed
+            )
+            tm, tn = tm or chosen[0], tn or chosen[1]
+        if op.is_rhs_packed:  # tiles start on a panel of the packed B
+            tn = -(-tn // PACKED_B_PANEL) * PACKED_B_PANEL
+        return tm, tn
 
     def key_for(self, op: mips.MatmulLikeOp) -> MatmulKey:
         """What the op's executable depends on; a dtype without a kernel is an error."""
@@ -364,6 +511,7 @@ class LowerMatmul(RewritePattern):
             op.is_rhs_transposed,
             not mips.is_zero_init(op.init),
             *self.tiles_for(op),
+            op.is_rhs_packed,
         )
 
     @op_type_rewrite_pattern
@@ -384,12 +532,41 @@ class LowerMatmul(RewritePattern):
             _erase_dead_zero_fill(init, rewriter)
 
 
+@dataclass
+class LowerPackRhs(RewritePattern):
+    """`mips.pack_rhs` → a `flow.dispatch` of the pack executable over B's columns."""
+
+    executables: ExecutableCache
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: mips.PackRhsOp, rewriter: PatternRewriter) -> None:
+        source = op.source.type
+        assert isinstance(source, TensorType)
+        key = PackKey(source, op.transpose is not None)
+        entry = self.executables.pack_entry_for(key)
+        with building_before(rewriter, op):
+            n = _index(key.logical[1])
+            dispatch = iree.DispatchOp(
+                entry,
+                workload=[n.result],
+                arguments=[op.source],
+                argument_dims=[],
+                result_types=[op.result.type],
+                result_dims=[],
+            )
+        symbol = PACK_SYMBOLS[type(source.get_element_type())]
+        emit_remark(op, PASS_NAME, f"packs B once, at load, with {symbol}")
+        rewriter.replace_op(op, [], [dispatch.results[0]])
+
+
 def _nothing_to_compute(op: mips.MatmulLikeOp) -> str | None:
     """Why the product is its init alone, when some type says so statically: an empty result
     (M, N or batch 0: no tile to compute), or K = 0 (every sum is empty). Else None."""
     lhs, rhs, out = (_logical_shape(v, t) for v, t in (
         (op.lhs, op.is_lhs_transposed), (op.rhs, op.is_rhs_transposed), (op.result, False)
     ))  # fmt: skip
+    if op.is_rhs_packed:  # B is K x N
+        rhs = [lhs[-1], out[-1]]
     if 0 in (*out, *lhs[:-1], *rhs[:-2], rhs[-1]):
         return "the result is empty"
     if 0 in (lhs[-1], rhs[-2]):
@@ -412,7 +589,10 @@ def _report_tiles(op: mips.MatmulLikeOp, key: MatmulKey, symbol: str) -> None:
     else:
         count = -(-rows // key.tile_m) * -(-cols // key.tile_n) * (batch[0] if batch else 1)
         grid = f"{count} {tiles} tile{'s' if count > 1 else ''}"
-    emit_remark(op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=f"{symbol} ({grid})")
+    packed = "; B pre-packed at load" if key.packed_rhs else ""
+    emit_remark(
+        op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=f"{symbol} ({grid}{packed})"
+    )
 
 
 @dataclass
@@ -438,7 +618,10 @@ class _ProductDims:
         lhs_m, lhs_k = (lead + 1, lead) if key.transpose_lhs else (lead, lead + 1)
         rhs_k, rhs_n = (lead + 1, lead) if key.transpose_rhs else (lead, lead + 1)
         m, k = dim_size(op.lhs, lhs_m), dim_size(op.lhs, lhs_k)
-        k_rhs, n = dim_size(op.rhs, rhs_k), dim_size(op.rhs, rhs_n)
+        if key.packed_rhs:  # a packed B has the product's K and N (static, verified)
+            k_rhs, n = k, _index(key.n).result
+        else:
+            k_rhs, n = dim_size(op.rhs, rhs_k), dim_size(op.rhs, rhs_n)
         if key.batched:
             batch, batch_rhs = dim_size(op.lhs, 0), dim_size(op.rhs, 0)
         else:
@@ -462,8 +645,11 @@ class _ProductDims:
 
 
 def _dynamic(ty: Attribute, dims: list[SSAValue]) -> list[SSAValue]:
-    """The values of the dynamic dims of `ty`, among the sizes of all its dims."""
+    """The values of the dynamic dims of `ty`, among the sizes of all its dims (none for a
+    static type, such as a packed B, whatever `dims` says)."""
     assert isinstance(ty, TensorType)
+    if DYNAMIC_INDEX not in ty.get_shape():
+        return []
     return [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
 
 
@@ -532,5 +718,8 @@ class LowerMipsToCallPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         cache = ExecutableCache(op, self.backend)
         PatternRewriteWalker(
-            LowerMatmul(cache, self.tile_m, self.tile_n, self.workers), apply_recursively=False
+            GreedyRewritePatternApplier(
+                [LowerMatmul(cache, self.tile_m, self.tile_n, self.workers), LowerPackRhs(cache)]
+            ),
+            apply_recursively=False,
         ).rewrite_module(op)
