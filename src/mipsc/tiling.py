@@ -132,12 +132,15 @@ def choose_tiles(
 
 PREPACK_MIN_ELEMENTS = 0
 """The smallest constant B (K x N elements) that pack-weights packs at load time. Measured on
-this machine (AMD EPYC Zen 4, one thread, mips_matmul_<t> vs mips_matmul_packed_<t> on the
-same tiles, interleaved; BENCHMARKS.md): the packed entry was as fast or faster on every shape
-tried, from 1x1024x4096 (0.74-0.79x the time) and 16x4096x1024 (0.22-0.38x) to 64x4096x1024
-(0.88-0.92x) and 128x2304x768 (0.72-0.90x), f32 and bf16: skipping the B pack never costs.
-What packing costs instead is memory (one more buffer of the packed size, made at load) and
-load time (one pass over B), so every constant B is packed."""
+the project's machine (AMD EPYC Zen 4, 2 vCPUs, loaded by other jobs; one thread,
+mips_matmul_<t> vs mips_matmul_packed_<t> on the same 72x256 tiles of a linear weight, in
+alternation, medians): the packed entry took 0.74-0.79x the time at 1x4096x1024, 0.22-0.38x at
+16x4096x1024, 0.62-0.92x at 64x{4096x1024, 1024x4096} and 0.72-0.90x at 128x2304x768, f32 and
+bf16 (one bf16 run at 128x2304x768 read 1.64x, not repeated in three reruns); through IREE,
+whole MLPs (tools/bench_models.py, batch 1, 16, 64) took 0.24-0.79x the time of the same module
+without pack-weights, except batch 1 f32 (0.99-1.11x: both stream the weight once). Skipping
+the B pack did not cost anywhere, so every constant B is packed: what packing costs instead is
+memory (one more buffer of the packed size, made at load) and load time (one pass over B)."""
 
 
 def prepack_pays(m: int, n: int, k: int) -> bool:
