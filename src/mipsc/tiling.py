@@ -130,21 +130,23 @@ def choose_tiles(
     return tm, tn
 
 
-PREPACK_MIN_ELEMENTS = 0
-"""The smallest constant B (K x N elements) that pack-weights packs at load time. Measured on
-the project's machine (AMD EPYC Zen 4, 2 vCPUs, loaded by other jobs; one thread,
-mips_matmul_<t> vs mips_matmul_packed_<t> on the same 72x256 tiles of a linear weight, in
-alternation, medians): the packed entry took 0.74-0.79x the time at 1x4096x1024, 0.22-0.38x at
-16x4096x1024, 0.62-0.92x at 64x{4096x1024, 1024x4096} and 0.72-0.90x at 128x2304x768, f32 and
-bf16 (one bf16 run at 128x2304x768 read 1.64x, not repeated in three reruns); through IREE,
-whole MLPs (tools/bench_models.py, batch 1, 16, 64) took 0.24-0.79x the time of the same module
-without pack-weights, except batch 1 f32 (0.99-1.11x: both stream the weight once). Skipping
-the B pack did not cost anywhere, so every constant B is packed: what packing costs instead is
-memory (one more buffer of the packed size, made at load) and load time (one pass over B)."""
+PREPACK_F32_MIN_ROWS = 5
+"""The fewest rows of C (static M) for which pack-weights packs an f32 B; with a dynamic M it
+always does. Measured on the project's machine (AMD EPYC Zen 4, 2 vCPUs, loaded by other jobs):
+mips_matmul_<t> vs mips_matmul_packed_<t> on the same tiles of a linear weight (one thread, in
+alternation, medians) took 0.22-0.38x the time at 16x4096x1024, 0.62-0.92x at 64x{4096x1024,
+1024x4096} and 0.72-0.90x at 128x2304x768, f32 and bf16; through IREE (tools/bench_models.py's
+MLP 1024->4096->1024 with and without pack-weights, interleaved, two runs) batch 16 took
+0.13-0.75x and batch 64 0.43-0.79x the time (one 1-thread f32 run 1.14x, under a load of 9),
+bf16 batch 1 0.38-0.40x on 2 threads. But f32 batch 1 took 0.99-1.44x: with one to four rows the
+unpacked kernel's matrix-vector loops (kernels/matmul_gemm.inc, small_rows / small_dots) read
+the weight in one sequential pass, which the packed panels do not beat. Elsewhere skipping the
+B pack did not cost, so B is packed: what packing costs instead is memory (one more buffer of
+the packed size, made at load) and load time (one pass over B)."""
 
 
-def prepack_pays(m: int, n: int, k: int) -> bool:
+def prepack_pays(m: int, n: int, k: int, bf16: bool) -> bool:
     """Whether pack-weights should pack a constant B (k x n) of a product with m rows of C
-    (DYNAMIC_INDEX when dynamic); see PREPACK_MIN_ELEMENTS."""
-    del m  # every M measured gained
-    return k * n >= PREPACK_MIN_ELEMENTS
+    (DYNAMIC_INDEX when dynamic), f32 or bf16 (see PREPACK_F32_MIN_ROWS)."""
+    del n, k  # every size measured gained, or lost, alike
+    return bf16 or m == DYNAMIC_INDEX or m >= PREPACK_F32_MIN_ROWS

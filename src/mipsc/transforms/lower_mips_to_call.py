@@ -556,7 +556,7 @@ class LowerPackRhs(RewritePattern):
             )
         symbol = PACK_SYMBOLS[type(source.get_element_type())]
         emit_remark(op, PASS_NAME, f"packs B once, at load, with {symbol}")
-        rewriter.replace_op(op, [], [dispatch.results[0]])
+        rewriter.replace(op, [], [dispatch.results[0]])
 
 
 def _nothing_to_compute(op: mips.MatmulLikeOp) -> str | None:

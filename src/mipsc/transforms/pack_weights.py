@@ -20,7 +20,8 @@ pack at compile time, where no kernel plugin is loaded (shared notes: "Weights p
 load time"). A literal first becomes a global of its own. One packed global per weight and
 orientation, whatever the number of matmuls that use it.
 
-When it pays is tiling.prepack_pays (f32 and bf16, static K and N; measured there). Memory:
+When it pays is tiling.prepack_pays (f32 and bf16, static K and N; not for an f32 product of
+one to four rows; measured there). Memory:
 the packed copy is an extra buffer of packed_size(K, N) elements, allocated when the module
 loads; the original stays (it is the module's or the parameter file's mapped, read-only data).
 """
@@ -34,6 +35,7 @@ from xdsl.context import Context
 from xdsl.dialects import arith
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
+    BFloat16Type,
     DenseIntOrFPElementsAttr,
     DenseResourceAttr,
     ModuleOp,
@@ -183,8 +185,8 @@ class PackConstantRhs(RewritePattern):
         assert isinstance(rhs_type, TensorType)
         k, n = mips.logical_shape(rhs_type.get_shape(), weight.transposed)
         m = mips.logical_shape(_shape(op.lhs), op.is_lhs_transposed)[0]
-        if not prepack_pays(m, n, k):
-            emit_remark(op, PASS_NAME, f"B ({k}x{n}) not pre-packed: too small to pay")
+        if not prepack_pays(m, n, k, isinstance(rhs_type.get_element_type(), BFloat16Type)):
+            emit_remark(op, PASS_NAME, f"B ({k}x{n}) not pre-packed: {m} rows do not pay")
             return
         name = self.globals.packed_for(weight, rhs_type)
         packed_type = TensorType(rhs_type.get_element_type(), [packed_size(k, n)])
@@ -197,7 +199,7 @@ class PackConstantRhs(RewritePattern):
         rewriter.insert_op(load, InsertPoint.before(op))
         share_origin(op, new)
         old_rhs = op.rhs
-        rewriter.replace_op(op, new)
+        rewriter.replace(op, new)
         _erase_dead_source(old_rhs, rewriter)
         emit_remark(new, PASS_NAME, f"B ({k}x{n}) packed once at load into @{name}")
 
