@@ -196,7 +196,7 @@ class PackConstantRhs(RewritePattern):
         new = mips.MatmulOp(
             op.lhs, load.results[0], op.init, transpose_lhs=op.is_lhs_transposed, packed_rhs=True
         )
-        rewriter.insert_op(load, InsertPoint.before(op))
+        rewriter.insert(load, InsertPoint.before(op))
         share_origin(op, new)
         old_rhs = op.rhs
         rewriter.replace(op, new)
@@ -233,7 +233,7 @@ def _erase_dead_source(value: SSAValue, rewriter: PatternRewriter) -> None:
     owner = value.owner
     while isinstance(owner, _SOURCE_OPS) and not owner.results[0].uses:
         operand = owner.operands[0] if owner.operands else None
-        rewriter.erase_op(owner)
+        rewriter.erase(owner)
         owner = operand.owner if operand is not None else None
 
 
