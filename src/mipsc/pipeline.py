@@ -35,11 +35,13 @@ from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTor
 from mipsc.transforms.decompose_torch import DecomposeTorchPass
 from mipsc.transforms.fuse_epilogues import FuseEpiloguesPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
+from mipsc.transforms.pack_weights import PackWeightsPass
 
 PASS_CLASSES: tuple[type[ModulePass], ...] = (
     DecomposeTorchPass,
     ConvertTorchToMipsPass,
     FuseEpiloguesPass,
+    PackWeightsPass,
     LowerMipsToCallPass,
 )
 
@@ -73,6 +75,7 @@ EMIT_STAGES: dict[str, tuple[type[ModulePass], ...]] = {
         DecomposeTorchPass,
         ConvertTorchToMipsPass,
         FuseEpiloguesPass,
+        PackWeightsPass,
         LowerMipsToCallPass,
     ),
 }

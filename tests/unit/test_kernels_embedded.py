@@ -30,6 +30,7 @@ from test_kernels import (
     random_values,
     to_f64,
 )
+from test_kernels_packed import check_embedded_entries
 
 from mipsc.kernel_abi import (
     ACTIVATIONS,
@@ -306,3 +307,12 @@ def test_embedded_epilogue_invalid_calls_touch_nothing(detected, dtype):
     negative_m[11] = -1
     assert [fn(*bad_mode), fn(*set_and_act), fn(*negative_m)] == [1, 1, 1]
     assert np.array_equal(bits(c_base), bits(before))
+
+
+@pytest.mark.parametrize("dtype", ["f32", "bf16"])
+def test_embedded_pack_and_packed_matmul_in_the_object(detected, dtype):
+    """The object's mips_pack_b_<t>_embedded writes the contract's layout and its
+    mips_matmul_packed_<t>_embedded computes the exact products from it, with the 1 MiB a
+    module lends and with none."""
+    for workspace in (np.zeros(EMBEDDED_WORKSPACE_BYTES, np.uint8), None):
+        check_embedded_entries(detected, dtype, workspace)

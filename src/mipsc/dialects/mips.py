@@ -13,6 +13,10 @@ An op may carry a fused epilogue (`fuse-epilogues` puts it there): an `activatio
 product, then a `binary` op with a second tensor `other` of the result's type, so that
 `result = binary(activation(init + lhs · rhs), other)`. In f16/bf16 each step rounds to the
 element type, as torch's eager ops do (kernels/mips_kernels.h, "Epilogues").
+
+`packed_rhs` says that `rhs` is a constant B already in the kernel's packed layout
+(`mips.pack_rhs`, kernels/mips_kernels.h "Pre-packed B"): a 1-D tensor of packed_size(K, N)
+elements, K and N then read from `lhs` and `init`.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
 from mipsc.dialects.shapes import dims_agree, format_dim, matmul_shape_error
+from mipsc.kernel_abi import packed_size
 
 Dim = int | SSAValue
 """A reified dimension: a static size, or the SSA value of a dynamic one."""
@@ -155,12 +160,14 @@ class MatmulLikeOp(IRDLOperation):
     transpose_rhs = opt_prop_def(UnitAttr)
     activation = opt_prop_def(ActivationAttr)
     binary = opt_prop_def(BinaryOpAttr)
+    packed_rhs = opt_prop_def(UnitAttr)
 
     # Tensors only: no memory is touched, so a dead matmul may be removed.
     traits = traits_def(Pure())
 
     assembly_format = (
         "(`transpose_lhs` $transpose_lhs^)? (`transpose_rhs` $transpose_rhs^)? "
+        "(`packed_rhs` $packed_rhs^)? "
         "`ins` `(` $lhs `,` $rhs `:` type($lhs) `,` type($rhs) `)` "
         "`outs` `(` $init `:` type($init) `)` "
         "(`activation` `(` $activation^ `)`)? "
@@ -178,12 +185,15 @@ class MatmulLikeOp(IRDLOperation):
         transpose_rhs: bool = False,
         activation: Activation | None = None,
         binary: tuple[BinaryOp, SSAValue] | None = None,
+        packed_rhs: bool = False,
     ) -> None:
         properties: dict[str, Attribute] = {}
         if transpose_lhs:
             properties["transpose_lhs"] = UnitAttr()
         if transpose_rhs:
             properties["transpose_rhs"] = UnitAttr()
+        if packed_rhs:
+            properties["packed_rhs"] = UnitAttr()
         if activation is not None:
             properties["activation"] = ActivationAttr(activation)
         other: list[SSAValue] = []
@@ -220,8 +230,17 @@ class MatmulLikeOp(IRDLOperation):
     def is_rhs_transposed(self) -> bool:
         return self.transpose_rhs is not None
 
+    @property
+    def is_rhs_packed(self) -> bool:
+        return self.packed_rhs is not None
+
     def reify_result_shapes(self) -> tuple[list[Operation], list[Dim]]:
-        """The result dims, derived from the operands (see `reify_matmul_dims`)."""
+        """The result dims, derived from the operands (see `reify_matmul_dims`); a packed B's
+        N is the init's (static)."""
+        if self.is_rhs_packed:
+            ops, dims = reify_matmul_dims(self.lhs, self.lhs, transpose_lhs=self.is_lhs_transposed)
+            assert isinstance(self.init.type, TensorType)
+            return ops, [*dims[:-1], self.init.type.get_shape()[-1]]
         return reify_matmul_dims(
             self.lhs,
             self.rhs,
@@ -239,6 +258,9 @@ class MatmulLikeOp(IRDLOperation):
         shapes: dict[str, tuple[int, ...]] = {}
         for role, ty in types.items():
             assert isinstance(ty, TensorType)
+            if role == "rhs" and self.is_rhs_packed:
+                shapes[role] = tuple(ty.get_shape())
+                continue
             if ty.get_num_dims() != self.RANK:
                 raise VerifyException(f"{role} must be a {self.RANK}-D tensor, got {ty}")
             shapes[role] = tuple(ty.get_shape())
@@ -251,8 +273,12 @@ class MatmulLikeOp(IRDLOperation):
                 f"result type {self.result.type} must equal the init type {self.init.type}"
             )
         lhs = logical_shape(shapes["lhs"], self.is_lhs_transposed)
-        rhs = logical_shape(shapes["rhs"], self.is_rhs_transposed)
         init = shapes["init"]
+        if self.is_rhs_packed:
+            self._verify_packed_rhs(lhs[-1], init[-1], shapes["rhs"])
+            self._verify_epilogue()
+            return
+        rhs = logical_shape(shapes["rhs"], self.is_rhs_transposed)
         for axis in range(self.RANK - 2):
             for role, shape in (("rhs", rhs), ("init", init)):
                 if not dims_agree(lhs[axis], shape[axis]):
@@ -274,6 +300,63 @@ class MatmulLikeOp(IRDLOperation):
                 f"{self.result.type}"
             )
 
+    def _verify_packed_rhs(self, k: int, n: int, rhs: tuple[int, ...]) -> None:
+        """A packed B: 2-D products only, static K and N, packed_size(K, N) elements."""
+        if self.RANK != 2 or self.is_rhs_transposed:
+            raise VerifyException("packed_rhs: only a 2-D product, without transpose_rhs")
+        if DYNAMIC_INDEX in (k, n):
+            raise VerifyException("packed_rhs needs static K and N")
+        if rhs != (packed_size(k, n),):
+            raise VerifyException(
+                f"packed_rhs: rhs must be tensor<{packed_size(k, n)}x..> (K = {k}, N = {n}), "
+                f"got shape {list(rhs)}"
+            )
+
+
+@irdl_op_definition
+class PackRhsOp(IRDLOperation):
+    """`mips.pack_rhs [transpose] %b : tensor<KxNxT> -> tensor<SxT>`: B (stored [N, K] with
+    `transpose`, e.g. a linear weight) in the kernel's packed layout, S = packed_size(K, N)
+    (kernels/mips_kernels.h, "Pre-packed B"). Run once, at load time, for a constant B."""
+
+    name = "mips.pack_rhs"
+
+    source = operand_def(TensorType)
+    result = result_def(TensorType)
+    transpose = opt_prop_def(UnitAttr)
+
+    traits = traits_def(Pure())
+
+    assembly_format = (
+        "(`transpose` $transpose^)? $source attr-dict `:` type($source) `->` type($result)"
+    )
+
+    def __init__(self, source: SSAValue, *, transpose: bool = False) -> None:
+        assert isinstance(source.type, TensorType)
+        k, n = logical_shape(source.type.get_shape(), transpose)
+        result = TensorType(source.type.get_element_type(), [packed_size(k, n)])
+        properties: dict[str, Attribute] = {"transpose": UnitAttr()} if transpose else {}
+        super().__init__(operands=[source], result_types=[result], properties=properties)
+
+    @property
+    def logical_shape(self) -> tuple[int, int]:
+        """(K, N) of the B it packs."""
+        assert isinstance(self.source.type, TensorType)
+        k, n = logical_shape(self.source.type.get_shape(), self.transpose is not None)
+        return k, n
+
+    def verify_(self) -> None:
+        src, res = self.source.type, self.result.type
+        assert isinstance(src, TensorType) and isinstance(res, TensorType)
+        if src.get_num_dims() != 2 or DYNAMIC_INDEX in src.get_shape():
+            raise VerifyException(f"mips.pack_rhs packs a static 2-D tensor, got {src}")
+        if src.get_element_type() != res.get_element_type():
+            raise VerifyException("mips.pack_rhs keeps the element type")
+        if res.get_shape() != (packed_size(*self.logical_shape),):
+            raise VerifyException(
+                f"mips.pack_rhs result must be tensor<{packed_size(*self.logical_shape)}x..>"
+            )
+
 
 @irdl_op_definition
 class MatmulOp(MatmulLikeOp):
@@ -291,4 +374,4 @@ class BatchMatmulOp(MatmulLikeOp):
     RANK: ClassVar[int] = 3
 
 
-Mips = Dialect("mips", [MatmulOp, BatchMatmulOp], [ActivationAttr, BinaryOpAttr])
+Mips = Dialect("mips", [MatmulOp, BatchMatmulOp, PackRhsOp], [ActivationAttr, BinaryOpAttr])

@@ -211,6 +211,7 @@ class FuseEpilogue(RewritePattern):
                 op.init,
                 transpose_lhs=op.is_lhs_transposed,
                 transpose_rhs=op.is_rhs_transposed,
+                packed_rhs=op.is_rhs_packed,
                 activation=chain.activation,
                 binary=binary,
             )

@@ -29,6 +29,12 @@ found at compile time), the call is a direct one (`hal.import.static`) to the ke
 `memref.alloc` in `#iree_codegen.workgroup_local`, passed straight to the call); the epilogue
 calls go to the object's `mips_epilogue_<t>_embedded` the same way (no workspace). OpenBLAS
 needs the plugin (it is opened with dlopen).
+
+A matmul with `packed_rhs` (made by pack-weights) calls mips_matmul_packed_<t> on its tiles,
+whose columns then start on a panel of the packed layout (tile widths are multiples of
+PACKED_B_PANEL); a `mips.pack_rhs` becomes a dispatch of mips_pack_b_<t> over column tiles of
+PACK_TILE_N. Both have embedded entry points as the others (the packed matmul with the
+workspace for its A panels, the pack without one).
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from xdsl.dialects.linalg.ops import BroadcastOp, FillOp
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
     PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
@@ -76,10 +83,15 @@ from mipsc.kernel_abi import (
     DEFAULT_KERNEL_LINK,
     EMBEDDED_WORKSPACE_BYTES,
     KERNEL_BACKENDS,
+    PACK_SYMBOLS,
+    PACKED_B_PANEL,
+    PACKED_SYMBOLS,
     embedded_object_path,
     embedded_symbol,
     epilogue_symbol,
     matmul_symbol,
+    packed_rows,
+    packed_size,
     resolve_kernel_link,
 )
 from mipsc.remarks import emit_remark
@@ -123,6 +135,16 @@ class MatmulKey:
     """The type of the 1-D bias each tile is filled from (the init was its broadcast)."""
     activation: mips.Activation | None = None
     binary: mips.BinaryOp | None = None
+    packed_rhs: bool = False
+    """B is pre-packed (pack-weights): `rhs` is the packed buffer's type."""
+    packed_k: int = 0
+    """K of the product when B is pre-packed (static), which gives the panels' rows."""
+
+    @property
+    def n(self) -> int:
+        """The product's N (static when B is packed)."""
+        assert isinstance(self.out, TensorType)
+        return self.out.get_shape()[-1]
 
     @property
     def batched(self) -> bool:
@@ -319,7 +341,10 @@ def _build_tile_calls(
     `k_and_workspace`: the checked K, then the embedded kernel's workspace arguments."""
     checked_k, *workspace = k_and_workspace
     lhs = _input_tile(views.a, key, key.lhs_view, tile, [tile.i0, 0], [tile.tm, dims.k], False)
-    rhs = _input_tile(views.b, key, key.rhs_view, tile, [0, tile.j0], [dims.k, tile.tn], True)
+    if key.packed_rhs:
+        rhs = _packed_operand_tile(views.b, key, tile)
+    else:
+        rhs = _input_tile(views.b, key, key.rhs_view, tile, [0, tile.j0], [dims.k, tile.tn], True)
     c_tile = _output_tile(views.c, key, tile)
     if views.bias is not None:
         _call_epilogue(key, kernels, c_tile, tile, bias=_bias_tile(views.bias, tile))
@@ -342,9 +367,9 @@ def _bind_operands(key: MatmulKey, args: _EntryArgs) -> _Views:
 
     def subspan(role: str, ty: Attribute, dims: list[SSAValue]) -> SSAValue:
         assert isinstance(ty, TensorType)
-        dynamic = [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
         bind = args.bindings[role]
-        return iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dynamic).result
+        view = _binding_memref(ty)
+        return iree.BindingSubspanOp(bind, zero.result, view, _dynamic(ty, dims)).result
 
     def stored(role: str, ty: Attribute, view: StridedView | None) -> list[SSAValue]:
         return _static_dims(ty) if view is not None else args.dims.stored(role, key)
@@ -410,6 +435,15 @@ def _static_dims(ty: Attribute) -> list[SSAValue]:
     """The sizes of a static shape (a tensor read by strides), as index constants."""
     assert isinstance(ty, TensorType)
     return [_index(size).result for size in ty.get_shape()]
+
+
+def _packed_operand_tile(view: SSAValue, key: MatmulKey, tile: _Tile) -> list[SSAValue]:
+    """Base, offset and (Kp, PACKED_B_PANEL) of the tile's columns of a packed B: the panel of
+    column j0 starts at j0 * Kp (kernels/mips_kernels.h, "Pre-packed B")."""
+    kp = _index(packed_rows(key.packed_k))
+    meta = memref.ExtractStridedMetaDataOp(view)
+    offset = arith.AddiOp(meta.offset, arith.MuliOp(tile.j0, kp))
+    return [meta.base_buffer, offset.result, kp.result, _index(PACKED_B_PANEL).result]
 
 
 def _checked_k(dims: _ProductDims) -> SSAValue:
@@ -553,6 +587,83 @@ def executable_objects(path: str) -> iree.ExecutableObjectsAttr:
     return iree.ExecutableObjectsAttr(ArrayAttr([target]), ArrayAttr([objects]))
 
 
+PACK_TILE_N = 256
+"""Columns of B each workgroup of a pack dispatch writes (a multiple of PACKED_B_PANEL): the
+pack runs once, at load, spread over the workers."""
+
+
+@dataclass(frozen=True)
+class PackKey:
+    """What a pack executable depends on: B's stored type and orientation."""
+
+    source: TensorType[Attribute]
+    transpose: bool
+
+    @property
+    def logical(self) -> tuple[int, int]:
+        """(K, N) of B."""
+        k, n = mips.logical_shape(self.source.get_shape(), self.transpose)
+        return k, n
+
+
+def build_pack_declaration(
+    symbol: str, element_type: Attribute, embedded: bool = False
+) -> func.FuncOp:
+    """`func.func private @mips_pack_b_<t>(memref<t>, index x3, memref<t>, index x3)`, with
+    `llvm.bareptr` (the pack params of kernels/mips_kernels.h). `embedded`: the object's entry
+    point, with the same arguments (no workspace) and an i32 result."""
+    base, index = MemRefType(element_type, []), IndexType()
+    b, packed = [base, index, index, index], [base, index]
+    return _external_kernel(symbol, [*b, *packed, index, index], embedded)
+
+
+def build_pack_workgroup_count() -> Region:
+    """The pack grid from the workload (N): x = ⌈N / PACK_TILE_N⌉."""
+    block = Block(arg_types=[IndexType()])
+    with ImplicitBuilder(block):
+        tiles = arith.CeilDivSIOp(block.args[0], _index(PACK_TILE_N))
+        one = _index(1)
+        iree.ReturnOp(tiles.result, one.result, one.result)
+    return Region(block)
+
+
+def build_pack_entry(name: str, symbol: str, key: PackKey, embedded: bool = False) -> func.FuncOp:
+    """The pack entry: bindings (B, packed B); one kernel call per PACK_TILE_N columns of B,
+    which it writes at their panel's offset j0 * Kp of the packed buffer. `embedded`: the call
+    returns an i32 (ignored)."""
+    binding = iree.BindingType()
+    block = Block(arg_types=[binding, binding])
+    k, n = key.logical
+    packed_type = TensorType(key.source.get_element_type(), [packed_size(k, n)])
+    with ImplicitBuilder(block):
+        zero = _index(0)
+        b = iree.BindingSubspanOp(block.args[0], zero.result, _binding_memref(key.source), [])
+        out = iree.BindingSubspanOp(block.args[1], zero.result, _binding_memref(packed_type), [])
+        first = iree.DispatchWorkgroupIdOp(0)
+        stride = iree.DispatchWorkgroupCountOp(0)
+        tiles = _index(-(-n // PACK_TILE_N))
+        loop = scf.ForOp(first, tiles, stride, [], Block(arg_types=[IndexType()]))
+        func.ReturnOp()
+    with ImplicitBuilder(loop.body.block) as (t,):
+        j0 = arith.MuliOp(t, _index(PACK_TILE_N)).result
+        tn = arith.MinSIOp(_index(PACK_TILE_N), arith.SubiOp(_index(n), j0)).result
+        rows = _index(k).result  # an SSA size, as the tile's type has both sizes dynamic
+        offsets, sizes = ([j0, 0], [tn, rows]) if key.transpose else ([0, j0], [rows, tn])
+        sub = memref.SubviewOp.get(b.result, offsets, sizes, [1, 1], _tile_memref(b.result.type))
+        meta = memref.ExtractStridedMetaDataOp(sub)
+        row, col = meta.strides
+        strides = (col, row) if key.transpose else (row, col)
+        out_meta = memref.ExtractStridedMetaDataOp(out.result)
+        out_offset = arith.AddiOp(out_meta.offset, arith.MuliOp(j0, _index(packed_rows(k))))
+        func.CallOp(
+            symbol,
+            [meta.base_buffer, meta.offset, *strides, out_meta.base_buffer, out_offset, rows, tn],
+            [IntegerType(32)] if embedded else [],
+        )  # fmt: skip
+        scf.YieldOp()
+    return func.FuncOp(name, ([binding, binding], []), Region(block))
+
+
 @dataclass
 class ExecutableCache:
     """Builds one `stream.executable` per distinct matmul and puts it at the module's top."""
@@ -560,7 +671,7 @@ class ExecutableCache:
     module: ModuleOp
     backend: str = DEFAULT_BACKEND
     kernel_link: str = "plugin"
-    entries: dict[MatmulKey, SymbolRefAttr] = field(default_factory=dict)
+    entries: dict[MatmulKey | PackKey, SymbolRefAttr] = field(default_factory=dict)
     object_path: str | None = None
     """The embedded kernel object, found on the first executable that needs it."""
 
@@ -571,6 +682,8 @@ class ExecutableCache:
     def symbol_for(self, key: MatmulKey) -> str:
         """The kernel this matmul's tiles call, with this module's backend."""
         assert isinstance(key.out, TensorType)
+        if key.packed_rhs:
+            return PACKED_SYMBOLS[type(key.out.get_element_type())]
         symbol = matmul_symbol(key.out.get_element_type(), self.backend)
         assert symbol is not None
         return symbol
@@ -617,6 +730,20 @@ class ExecutableCache:
             )
         inner = ModuleOp([*declarations, build_entry(entry_name, kernels, key)])
         export = iree.ExecutableExportOp(entry_name, build_workgroup_count(key))
+        return self._add(key, op, (exe_name, entry_name), export, inner)
+
+    def _add(
+        self,
+        key: MatmulKey | PackKey,
+        op: Operation,
+        names: tuple[str, str],
+        export: iree.ExecutableExportOp,
+        inner: ModuleOp,
+    ) -> SymbolRefAttr:
+        """Puts the executable `names[0]` with `export` (entry `names[1]`) and `inner` at the
+        module's top, with the kernel object when embedded (an error located at `op` when it
+        is missing); its entry's reference, kept for `key`."""
+        exe_name, entry_name = names
         executable = iree.ExecutableOp(exe_name, [export, inner])
         if self.embedded:
             executable.attributes["hal.executable.objects"] = executable_objects(
@@ -626,6 +753,19 @@ class ExecutableCache:
         ref = SymbolRefAttr(exe_name, [entry_name])
         self.entries[key] = ref
         return ref
+
+    def pack_entry_for(self, key: PackKey, op: Operation) -> SymbolRefAttr:
+        """The pack executable of a B of this type and orientation (made on first use)."""
+        if (ref := self.entries.get(key)) is not None:
+            return ref
+        element_type = key.source.get_element_type()
+        symbol = self.linked_symbol(PACK_SYMBOLS[type(element_type)])
+        index = len(self.entries)
+        exe_name, entry_name = f"mips_exe_{index}", f"mips_pack_{index}"
+        declaration = build_pack_declaration(symbol, element_type, self.embedded)
+        entry = build_pack_entry(entry_name, symbol, key, self.embedded)
+        export = iree.ExecutableExportOp(entry_name, build_pack_workgroup_count())
+        return self._add(key, op, (exe_name, entry_name), export, ModuleOp([declaration, entry]))
 
 
 def _k_of(op: mips.MatmulLikeOp) -> int:
@@ -647,13 +787,18 @@ class LowerMatmul(RewritePattern):
 
     def tiles_for(self, op: mips.MatmulLikeOp) -> tuple[int, int]:
         """The pass options when given, else a choice for this op's shape."""
-        if self.tile_m and self.tile_n:
-            return self.tile_m, self.tile_n
         out = op.result.type
         assert isinstance(out, TensorType)
         *batch, m, n = out.get_shape()
-        tm, tn = choose_tiles(m, n, batch[0] if batch else 1, _k_of(op), self.workers)
-        return self.tile_m or tm, self.tile_n or tn
+        tm, tn = self.tile_m, self.tile_n
+        if not (tm and tn):
+            chosen = choose_tiles(
+                m, n, batch[0] if batch else 1, _k_of(op), self.workers, op.is_rhs_packed
+            )
+            tm, tn = tm or chosen[0], tn or chosen[1]
+        if op.is_rhs_packed:  # tiles start on a panel of the packed B
+            tn = -(-tn // PACKED_B_PANEL) * PACKED_B_PANEL
+        return tm, tn
 
     def key_for(self, op: mips.MatmulLikeOp) -> MatmulKey:
         """What the op's executable depends on; a dtype without a kernel is an error."""
@@ -675,6 +820,8 @@ class LowerMatmul(RewritePattern):
             bias=bias.type if bias is not None else None,
             activation=op.activation_kind,
             binary=op.binary_kind,
+            packed_rhs=op.is_rhs_packed,
+            packed_k=_k_of(op) if op.is_rhs_packed else 0,
         )
 
     @op_type_rewrite_pattern
@@ -730,10 +877,13 @@ def _read_by_strides(
     op: mips.MatmulLikeOp, key: MatmulKey
 ) -> tuple[MatmulKey, tuple[SSAValue, SSAValue]]:
     """The key and the A and B tensors to bind: an operand that is a view the kernel can read
-    by strides (strided_operands.fold_view) is replaced by the tensor it views."""
+    by strides (strided_operands.fold_view) is replaced by the tensor it views (never a
+    pre-packed B: the packed buffer is read as it is)."""
     inputs = [op.lhs, op.rhs]
     views: list[StridedView | None] = [None, None]
     for i, value in enumerate(inputs):
+        if i == 1 and op.is_rhs_packed:
+            continue
         if (folded := fold_view(value)) is not None:
             inputs[i], views[i] = folded
     if views == [None, None]:
@@ -771,12 +921,41 @@ def broadcast_bias(op: mips.MatmulLikeOp) -> SSAValue | None:
     return bias if broadcast_dims == list(range(out.get_num_dims() - 1)) else None
 
 
+@dataclass
+class LowerPackRhs(RewritePattern):
+    """`mips.pack_rhs` → a `flow.dispatch` of the pack executable over B's columns."""
+
+    executables: ExecutableCache
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: mips.PackRhsOp, rewriter: PatternRewriter) -> None:
+        source = op.source.type
+        assert isinstance(source, TensorType)
+        key = PackKey(source, op.transpose is not None)
+        entry = self.executables.pack_entry_for(key, op)
+        with building_before(rewriter, op):
+            n = _index(key.logical[1])
+            dispatch = iree.DispatchOp(
+                entry,
+                workload=[n.result],
+                arguments=[op.source],
+                argument_dims=[],
+                result_types=[op.result.type],
+                result_dims=[],
+            )
+        symbol = self.executables.linked_symbol(PACK_SYMBOLS[type(source.get_element_type())])
+        emit_remark(op, PASS_NAME, f"packs B once, at load, with {symbol}")
+        rewriter.replace(op, [], [dispatch.results[0]])
+
+
 def _nothing_to_compute(op: mips.MatmulLikeOp) -> str | None:
     """Why the product is its init alone, when some type says so statically: an empty result
     (M, N or batch 0: no tile to compute), or K = 0 (every sum is empty). Else None."""
     lhs, rhs, out = (_logical_shape(v, t) for v, t in (
         (op.lhs, op.is_lhs_transposed), (op.rhs, op.is_rhs_transposed), (op.result, False)
     ))  # fmt: skip
+    if op.is_rhs_packed:  # B is K x N
+        rhs = [lhs[-1], out[-1]]
     if 0 in (*out, *lhs[:-1], *rhs[:-2], rhs[-1]):
         return "the result is empty"
     if 0 in (lhs[-1], rhs[-2]):
@@ -800,6 +979,7 @@ def _report_tiles(op: mips.MatmulLikeOp, key: MatmulKey, symbol: str) -> None:
     else:
         count = -(-rows // key.tile_m) * -(-cols // key.tile_n) * (batch[0] if batch else 1)
         grid = f"{count} {tiles} tile{'s' if count > 1 else ''}"
+    packed = "; B pre-packed at load" if key.packed_rhs else ""
     steps = ["bias"] if key.bias is not None else []
     steps += [step.value for step in (key.activation, key.binary) if step is not None]
     fused = f"; epilogue: {', '.join(steps)}" if steps else ""
@@ -807,7 +987,7 @@ def _report_tiles(op: mips.MatmulLikeOp, key: MatmulKey, symbol: str) -> None:
         op,
         PASS_NAME,
         f"calls {symbol} per {tiles} tile{fused}",
-        kernel=f"{symbol} ({grid}{fused})",
+        kernel=f"{symbol} ({grid}{packed}{fused})",
     )
 
 
@@ -834,7 +1014,10 @@ class _ProductDims:
         lhs_m, lhs_k = (lead + 1, lead) if key.transpose_lhs else (lead, lead + 1)
         rhs_k, rhs_n = (lead + 1, lead) if key.transpose_rhs else (lead, lead + 1)
         m, k = dim_size(op.lhs, lhs_m), dim_size(op.lhs, lhs_k)
-        k_rhs, n = dim_size(op.rhs, rhs_k), dim_size(op.rhs, rhs_n)
+        if key.packed_rhs:  # a packed B has the product's K and N (static, verified)
+            k_rhs, n = k, _index(key.n).result
+        else:
+            k_rhs, n = dim_size(op.rhs, rhs_k), dim_size(op.rhs, rhs_n)
         if key.batched:
             batch, batch_rhs = dim_size(op.lhs, 0), dim_size(op.rhs, 0)
         else:
@@ -860,8 +1043,11 @@ class _ProductDims:
 
 
 def _dynamic(ty: Attribute, dims: list[SSAValue]) -> list[SSAValue]:
-    """The values of the dynamic dims of `ty`, among the sizes of all its dims."""
+    """The values of the dynamic dims of `ty`, among the sizes of all its dims (none for a
+    static type, such as a packed B, whatever `dims` says)."""
     assert isinstance(ty, TensorType)
+    if DYNAMIC_INDEX not in ty.get_shape():
+        return []
     return [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
 
 
@@ -957,6 +1143,11 @@ class LowerMipsToCallPass(ModulePass):
         link = resolve_kernel_link(self.kernel_link, self.backend)
         cache = ExecutableCache(op, self.backend, link)
         PatternRewriteWalker(
-            LowerMatmul(cache, self.tile_m, self.tile_n, self.workers, self.fill_bias),
+            GreedyRewritePatternApplier(
+                [
+                    LowerMatmul(cache, self.tile_m, self.tile_n, self.workers, self.fill_bias),
+                    LowerPackRhs(cache),
+                ]
+            ),
             apply_recursively=False,
         ).rewrite_module(op)
