@@ -31,6 +31,13 @@ static const char* const kKernelNames[MIPS_K_COUNT] = {
     [MIPS_K_OPENBLAS_F32_FALLBACK] = "mips_matmul_openblas_f32:fallback",
     [MIPS_K_BF16_AMX] = "mips_matmul_bf16:amx",
     [MIPS_K_BF16_DP] = "mips_matmul_bf16:avx512bf16",
+    [MIPS_K_EPILOGUE_F32] = "mips_epilogue_f32",
+    [MIPS_K_EPILOGUE_F16] = "mips_epilogue_f16",
+    [MIPS_K_EPILOGUE_BF16] = "mips_epilogue_bf16",
+    [MIPS_K_PACKED_F32] = "mips_matmul_packed_f32",
+    [MIPS_K_PACKED_BF16] = "mips_matmul_packed_bf16",
+    [MIPS_K_PACK_B_F32] = "mips_pack_b_f32",
+    [MIPS_K_PACK_B_BF16] = "mips_pack_b_bf16",
 };
 
 int mips_kernel_index(const char* symbol) {
@@ -188,6 +195,16 @@ MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa_name,
       return mips_matmul_f16_run(params, isa);
     case MIPS_K_BF16:
       return mips_matmul_bf16_run(params, isa);
+    case MIPS_K_EPILOGUE_F32:
+      return mips_epilogue_f32_run(params, isa);
+    case MIPS_K_EPILOGUE_F16:
+      return mips_epilogue_f16_run(params, isa);
+    case MIPS_K_EPILOGUE_BF16:
+      return mips_epilogue_bf16_run(params, isa);
+    case MIPS_K_PACKED_F32:
+      return mips_matmul_packed_f32_run(params, isa);
+    case MIPS_K_PACKED_BF16:
+      return mips_matmul_packed_bf16_run(params, isa);
     default:
       return -1;
   }
@@ -197,7 +214,7 @@ MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa_name,
 /* ---- argument validation ------------------------------------------------ */
 
 /* Checks one operand of shape rows x cols; 0 if fine. */
-static int check_operand(const void* ptr, int64_t offset, int64_t stride0,
+int mips_check_operand(const void* ptr, int64_t offset, int64_t stride0,
                          int64_t stride1, int64_t rows, int64_t cols,
                          int64_t elem_size) {
   if (offset < 0 || stride0 < 0 || stride1 < 0) return 1;
@@ -224,11 +241,49 @@ int mips_check_matmul(const void* a, int64_t a_offset, int64_t a_stride0,
                       int64_t elem_size) {
   if (m < 0 || n < 0 || k < 0) return 1;
   if (accumulate != 0 && accumulate != 1) return 1;
-  if (check_operand(a, a_offset, a_stride0, a_stride1, m, k, elem_size))
+  if (mips_check_operand(a, a_offset, a_stride0, a_stride1, m, k, elem_size))
     return 1;
-  if (check_operand(b, b_offset, b_stride0, b_stride1, k, n, elem_size))
+  if (mips_check_operand(b, b_offset, b_stride0, b_stride1, k, n, elem_size))
     return 1;
-  if (check_operand(c, c_offset, c_stride0, c_stride1, m, n, elem_size))
+  if (mips_check_operand(c, c_offset, c_stride0, c_stride1, m, n, elem_size))
     return 1;
   return 0;
+}
+
+/* The largest element index of `count` whole panels of `kp` rows from `offset`: 0 if it, and
+ * its end in bytes, fit in int64. */
+static int check_panels(const void* ptr, int64_t offset, int64_t kp, int64_t count,
+                        int64_t elem_size) {
+  if (ptr == NULL || (uintptr_t)ptr % 4 != 0) return 1;
+  int64_t size, bytes;
+  if (__builtin_mul_overflow(count, kp, &size)) return 1;
+  if (__builtin_mul_overflow(size, (int64_t)MIPS_PACKED_B_PANEL, &size)) return 1;
+  if (__builtin_add_overflow(size, offset, &size)) return 1;
+  if (__builtin_mul_overflow(size, elem_size, &bytes)) return 1;
+  return 0;
+}
+
+int mips_check_pack_b(const mips_pack_b_params* p, int64_t np, int64_t kp,
+                      int64_t elem_size) {
+  if (p->packed_offset < 0 || p->packed_offset % 2 != 0) return 1;
+  if (mips_check_operand(p->b, p->b_offset, p->b_stride0, p->b_stride1, p->k, p->n, elem_size))
+    return 1;
+  return check_panels(p->packed, p->packed_offset, kp, np / MIPS_PACKED_B_PANEL, elem_size);
+}
+
+int mips_check_packed_matmul(const void* a, int64_t a_offset, int64_t a_stride0,
+                             int64_t a_stride1, const void* b, int64_t b_offset,
+                             int64_t b_stride0, int64_t b_stride1, const void* c,
+                             int64_t c_offset, int64_t c_stride0, int64_t c_stride1,
+                             int64_t m, int64_t n, int64_t k, int64_t accumulate,
+                             int64_t elem_size) {
+  if (m < 0 || n < 0 || k < 0) return 1;
+  if (accumulate != 0 && accumulate != 1) return 1;
+  if (mips_check_operand(a, a_offset, a_stride0, a_stride1, m, k, elem_size)) return 1;
+  if (mips_check_operand(c, c_offset, c_stride0, c_stride1, m, n, elem_size)) return 1;
+  if (b_stride1 != MIPS_PACKED_B_PANEL || b_offset < 0 || b_offset % 2 != 0) return 1;
+  if (b_stride0 < k || b_stride0 % 2 != 0) return 1;
+  if (k == 0 || n == 0) return 0;
+  return check_panels(b, b_offset, b_stride0, MIPS_PACKED_B_COLS(n) / MIPS_PACKED_B_PANEL,
+                      elem_size);
 }

@@ -11,4 +11,9 @@
 #define MM_KERNEL MIPS_K_BF16
 #define MM_EXPORT_NAME mips_matmul_bf16
 #define MM_RUN_NAME mips_matmul_bf16_run
+#define MM_PACKED_EXPORT_NAME mips_matmul_packed_bf16
+#define MM_PACKED_RUN_NAME mips_matmul_packed_bf16_run
+#define MM_PACKED_KERNEL MIPS_K_PACKED_BF16
+#define MM_PACK_EXPORT_NAME mips_pack_b_bf16
+#define MM_PACK_KERNEL MIPS_K_PACK_B_BF16
 #include "matmul_template.inc"

@@ -203,16 +203,18 @@ typedef struct {
   int first, last, accumulate;
 } dp_out;
 
-/* The MR x NR tile (mr x nr of it valid) over kp pairs. */
-DP_TARGET __attribute__((noinline)) static void dp_ukr(int64_t kp, const uint32_t* restrict ap,
-                                                       const uint32_t* restrict bp,
-                                                       const dp_out* o, int mr, int nr) {
+/* The MR x NR tile (mr x nr of it valid) over kp pairs, computing its first `rows` >= mr rows
+ * only (a constant in each instance below: thin products, e.g. M = 1 in a decode step, issue
+ * no VDPBF16PS for the padding rows of the A sliver). */
+DP_TARGET __attribute__((always_inline)) static inline void dp_ukr_body(
+    int64_t kp, const uint32_t* restrict ap, const uint32_t* restrict bp, const dp_out* o,
+    int mr, int nr, const int rows) {
   __m512 acc[DP_MR][DP_NV];
   if (o->first) {
-    for (int i = 0; i < DP_MR; ++i)
+    for (int i = 0; i < rows; ++i)
       for (int v = 0; v < DP_NV; ++v) acc[i][v] = _mm512_setzero_ps();
   } else {
-    for (int i = 0; i < DP_MR; ++i)
+    for (int i = 0; i < rows; ++i)
       for (int v = 0; v < DP_NV; ++v) acc[i][v] = _mm512_loadu_ps(o->w + i * o->ldw + 16 * v);
   }
   if (o->last) {
@@ -224,13 +226,13 @@ DP_TARGET __attribute__((noinline)) static void dp_ukr(int64_t kp, const uint32_
     __m512bh bv[DP_NV];
     for (int v = 0; v < DP_NV; ++v)
       bv[v] = (__m512bh)_mm512_loadu_si512(bp + p * DP_NR + 16 * v);
-    for (int i = 0; i < DP_MR; ++i) {
+    for (int i = 0; i < rows; ++i) {
       const __m512bh av = (__m512bh)_mm512_set1_epi32((int)ap[p * DP_MR + i]);
       for (int v = 0; v < DP_NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, bv[v]);
     }
   }
   if (!o->last) {
-    for (int i = 0; i < DP_MR; ++i)
+    for (int i = 0; i < rows; ++i)
       for (int v = 0; v < DP_NV; ++v) _mm512_storeu_ps(o->w + i * o->ldw + 16 * v, acc[i][v]);
     return;
   }
@@ -263,6 +265,36 @@ DP_TARGET __attribute__((noinline)) static void dp_ukr(int64_t kp, const uint32_
   }
 }
 
+#define DP_UKR(rows)                                                                       \
+  DP_TARGET __attribute__((noinline)) static void dp_ukr_##rows(                           \
+      int64_t kp, const uint32_t* restrict ap, const uint32_t* restrict bp, const dp_out* o, \
+      int mr, int nr) {                                                                    \
+    dp_ukr_body(kp, ap, bp, o, mr, nr, rows < DP_MR ? rows : DP_MR);                       \
+  }
+DP_UKR(1)
+DP_UKR(2)
+DP_UKR(4)
+DP_UKR(8)
+DP_UKR(DP_MR)
+#undef DP_UKR
+
+/* The tile with the fewest rows computed that covers mr. */
+DP_TARGET static inline void dp_ukr(int64_t kp, const uint32_t* restrict ap,
+                                    const uint32_t* restrict bp, const dp_out* o, int mr,
+                                    int nr) {
+  if (mr <= 1) {
+    dp_ukr_1(kp, ap, bp, o, mr, nr);
+  } else if (mr <= 2) {
+    dp_ukr_2(kp, ap, bp, o, mr, nr);
+  } else if (mr <= 4) {
+    dp_ukr_4(kp, ap, bp, o, mr, nr);
+  } else if (mr <= 8 && DP_MR > 8) {
+    dp_ukr_8(kp, ap, bp, o, mr, nr);
+  } else {
+    dp_ukr_DP_MR(kp, ap, bp, o, mr, nr);
+  }
+}
+
 /* The blocks of one call (as matmul_gemm.inc's plan): k in blocks of kcb
  * (even), C in nc_max-column panels, mc_max-row blocks and W chunks of mw
  * rows; the words of packed B and A, the floats of W. */
@@ -276,16 +308,18 @@ static size_t dp_plan_bytes(const dp_plan* pl) {
 }
 
 /* The plan for blocks KC, MC, NC that fits `budget` bytes: fewer W rows
- * first, then KC, NC, MC halved; 0, or -1 when nothing fits. */
+ * first, then KC, NC, MC halved; 0, or -1 when nothing fits.  `packed`: no B
+ * buffer (a pre-packed B). */
 static int dp_plan_blocks(int64_t m, int64_t n, int64_t k, int64_t KC, int64_t MC, int64_t NC,
-                          size_t budget, dp_plan* pl) {
+                          size_t budget, int packed, dp_plan* pl) {
   for (;;) {
     const int64_t nkb = (k + KC - 1) / KC; /* nkb blocks of nearly equal even size <= KC */
     pl->kcb = dp_round_up((k + nkb - 1) / nkb, 2);
     const int64_t kpb = pl->kcb / 2;
     pl->nc_max = dp_round_up(n < NC ? n : NC, DP_NR);
     pl->mc_max = dp_round_up(m < MC ? m : MC, DP_MR);
-    pl->nb = (size_t)((kpb * DP_NR + 16) * (pl->nc_max / DP_NR));
+    /* (a pre-packed B is read where it lies) */
+    pl->nb = packed ? 0 : (size_t)((kpb * DP_NR + 16) * (pl->nc_max / DP_NR));
     pl->na = (size_t)(pl->mc_max * kpb);
     pl->mw = m; /* rows of C per chunk (W's rows) */
     pl->nw = 0;
@@ -314,7 +348,10 @@ static int dp_plan_blocks(int64_t m, int64_t n, int64_t k, int64_t KC, int64_t M
   }
 }
 
-DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws) {
+DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws,
+                                int packed) {
+  /* a pre-packed B's panels are the slivers (mips_kernels.h, "Pre-packed B") */
+  if (packed && DP_NR != MIPS_PACKED_B_PANEL) return -1;
   const mips_kernel_config* cfg = mips_config();
   const int64_t m = p->m, n = p->n, k = p->k;
   const uint16_t* a = p->a + p->a_offset;
@@ -324,7 +361,7 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scr
   const int64_t bs0 = p->b_stride0, bs1 = p->b_stride1;
   dp_plan pl;
   if (dp_plan_blocks(m, n, k, dp_round_up(cfg->bf16_kc, 32), dp_round_up(cfg->bf16_mc, DP_MR),
-                     dp_round_up(cfg->bf16_nc, DP_NR), mips_scratch_budget(ws), &pl) != 0)
+                     dp_round_up(cfg->bf16_nc, DP_NR), mips_scratch_budget(ws), packed, &pl) != 0)
     return -1;
   const int64_t kcb = pl.kcb, nc_max = pl.nc_max, mc_max = pl.mc_max, mw = pl.mw;
   const size_t nb = pl.nb, na = pl.na;
@@ -356,11 +393,17 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scr
         o.last = pc + kc == k;
         MIPS_PROF_BEGIN(tb_);
         int64_t jr0 = 0;
-        if (bs1 == 1 && DP_NR == 32) {
+        /* pre-packed: sliver jr at panel (jc + jr) / 32, pair pc / 2 */
+        const uint32_t* bsl = (const uint32_t*)(const void*)(b + jc * bs0 + pc * DP_NR);
+        const int64_t sl = packed ? bs0 / 2 * DP_NR : sb; /* words between slivers */
+        if (packed) {
+          jr0 = nc;
+        } else if (bs1 == 1 && DP_NR == 32) {
           jr0 = nc / DP_NR * DP_NR;
           dp_pack_b_rows(bpk, b + pc * bs0 + jc, bs0, nc / DP_NR, kc, sb,
                          cfg->b_prefetch_rows);
         }
+        if (!packed) bsl = bpk;
         for (int64_t jr = jr0; jr < nc; jr += DP_NR) {
           const int valid = nc - jr < DP_NR ? (int)(nc - jr) : DP_NR;
           dp_pack(bpk + jr / DP_NR * sb, b + pc * bs0 + (jc + jr) * bs1, bs1, bs0, DP_NR, valid, kc);
@@ -381,7 +424,7 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scr
               o.c = c + (ic + ir) * o.cs0 + (jc + jr) * o.cs1;
               o.w = w + (ic + ir - i0) * o.ldw + jr;
               MIPS_PROF_BEGIN(tu_);
-              dp_ukr(kp, apk + ir * kp, bpk + jr / DP_NR * sb, &o, mr, nr);
+              dp_ukr(kp, apk + ir * kp, bsl + jr / DP_NR * sl, &o, mr, nr);
               MIPS_PROF_END(tu_, MIPS_PROF_UKR, 1);
             }
           }
@@ -395,9 +438,10 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scr
 
 #else /* not x86-64 */
 
-int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws) {
+int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws, int packed) {
   (void)p;
   (void)ws;
+  (void)packed;
   return -1;
 }
 

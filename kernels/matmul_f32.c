@@ -10,4 +10,9 @@
 #define MM_KERNEL MIPS_K_F32
 #define MM_EXPORT_NAME mips_matmul_f32
 #define MM_RUN_NAME mips_matmul_f32_run
+#define MM_PACKED_EXPORT_NAME mips_matmul_packed_f32
+#define MM_PACKED_RUN_NAME mips_matmul_packed_f32_run
+#define MM_PACKED_KERNEL MIPS_K_PACKED_F32
+#define MM_PACK_EXPORT_NAME mips_pack_b_f32
+#define MM_PACK_KERNEL MIPS_K_PACK_B_F32
 #include "matmul_template.inc"

@@ -45,7 +45,14 @@ enum {
   MIPS_K_OPENBLAS_F32_FALLBACK = 5, /* "mips_matmul_openblas_f32:fallback" */
   MIPS_K_BF16_AMX = 6,              /* "mips_matmul_bf16:amx": bf16 calls run on AMX */
   MIPS_K_BF16_DP = 7, /* "mips_matmul_bf16:avx512bf16": bf16 calls run on VDPBF16PS */
-  MIPS_K_COUNT = 8
+  MIPS_K_EPILOGUE_F32 = 8, /* the epilogue kernels (epilogue.c) */
+  MIPS_K_EPILOGUE_F16 = 9,
+  MIPS_K_EPILOGUE_BF16 = 10,
+  MIPS_K_PACKED_F32 = 11,   /* mips_matmul_packed_f32 */
+  MIPS_K_PACKED_BF16 = 12,  /* mips_matmul_packed_bf16 */
+  MIPS_K_PACK_B_F32 = 13,   /* mips_pack_b_f32 */
+  MIPS_K_PACK_B_BF16 = 14,  /* mips_pack_b_bf16 */
+  MIPS_K_COUNT = 15
 };
 
 /* Index of a counter name ("mips_matmul_f32", ...) or -1. */
@@ -234,8 +241,19 @@ MIPS_INLINE void mips_get_blocks(int isa, int kc, int mc, int nc, int ahead, mip
 }
 
 /* The VDPBF16PS GEMM (matmul_bf16_dp.c) for a validated, normalized call
- * with m, n, k > 0; 0, or -1 (nothing written) without memory. */
-MIPS_HIDDEN int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws);
+ * with m, n, k > 0; 0, or -1 (nothing written) without memory (the
+ * buffers do not fit in `ws`).  With `packed`, B is pre-packed (mips_kernels.h,
+ * "Pre-packed B"); -1 as well when the compiled register tile is not one
+ * panel wide. */
+MIPS_HIDDEN int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws,
+                                  int packed);
+
+/* Drivers of the pre-packed entries: validate, then run with the given isa
+ * path; packing memory from the heap (_run) or from `ws` (_run_ws). */
+MIPS_HIDDEN int mips_matmul_packed_f32_run(void* params, int isa);
+MIPS_HIDDEN int mips_matmul_packed_bf16_run(void* params, int isa);
+MIPS_HIDDEN int mips_matmul_packed_f32_run_ws(void* params, int isa, const mips_scratch* ws);
+MIPS_HIDDEN int mips_matmul_packed_bf16_run_ws(void* params, int isa, const mips_scratch* ws);
 
 /* Per-type drivers: validate, then run with the given isa path; packing
  * memory from the heap (_run) or from `ws` (_run_ws). */
@@ -245,8 +263,20 @@ MIPS_HIDDEN int mips_matmul_bf16_run(void* params, int isa);
 MIPS_HIDDEN int mips_matmul_f32_run_ws(void* params, int isa, const mips_scratch* ws);
 MIPS_HIDDEN int mips_matmul_f16_run_ws(void* params, int isa, const mips_scratch* ws);
 MIPS_HIDDEN int mips_matmul_bf16_run_ws(void* params, int isa, const mips_scratch* ws);
+/* The epilogues (epilogue.c): validate, then run with the given isa path. */
+MIPS_HIDDEN int mips_epilogue_f32_run(void* params, int isa);
+MIPS_HIDDEN int mips_epilogue_f16_run(void* params, int isa);
+MIPS_HIDDEN int mips_epilogue_bf16_run(void* params, int isa);
 
 /* ---- argument validation ------------------------------------------------ */
+
+/* 0 if an operand of rows x cols elements of elem_size bytes at ptr (offset,
+ * strides in elements) is valid per the contract: non-negative offset and
+ * strides; when non-empty, ptr non-NULL and aligned, and the last element's
+ * byte index fits int64. */
+MIPS_HIDDEN int mips_check_operand(const void* ptr, int64_t offset, int64_t stride0,
+                                   int64_t stride1, int64_t rows, int64_t cols,
+                                   int64_t elem_size);
 
 /* Returns 0 if the call is valid per the contract in mips_kernels.h. */
 MIPS_HIDDEN int mips_check_matmul(const void* a, int64_t a_offset,
@@ -257,6 +287,21 @@ MIPS_HIDDEN int mips_check_matmul(const void* a, int64_t a_offset,
                                   int64_t c_stride0, int64_t c_stride1,
                                   int64_t m, int64_t n, int64_t k,
                                   int64_t accumulate, int64_t elem_size);
+
+/* Returns 0 if a pack call is valid (mips_kernels.h, "Pre-packed B"); np, kp:
+ * the packed columns and rows. */
+MIPS_HIDDEN int mips_check_pack_b(const mips_pack_b_params* p, int64_t np, int64_t kp,
+                                  int64_t elem_size);
+
+/* Returns 0 if a call of a pre-packed entry is valid (mips_kernels.h). */
+MIPS_HIDDEN int mips_check_packed_matmul(const void* a, int64_t a_offset,
+                                         int64_t a_stride0, int64_t a_stride1,
+                                         const void* b, int64_t b_offset,
+                                         int64_t b_stride0, int64_t b_stride1,
+                                         const void* c, int64_t c_offset,
+                                         int64_t c_stride0, int64_t c_stride1,
+                                         int64_t m, int64_t n, int64_t k,
+                                         int64_t accumulate, int64_t elem_size);
 
 /* ---- number formats ------------------------------------------------------
  * Written with integer/float operations only (no _Float16, no F16C), so the

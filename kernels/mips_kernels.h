@@ -17,6 +17,11 @@
  *   mips_matmul_openblas_f32
  *                      T = float, computed by OpenBLAS's sgemm where it can
  *                      (see "OpenBLAS backend" below)
+ *   mips_epilogue_f32, mips_epilogue_f16, mips_epilogue_bf16
+ *                      the elementwise chain after a matmul, on a tile of C,
+ *                      T as for the matmul of that type (see "Epilogues")
+ *   mips_matmul_packed_f32, mips_matmul_packed_bf16, mips_pack_b_f32,
+ *   mips_pack_b_bf16   B packed once (see "Pre-packed B" below)
  *
  * Calling convention (IREE import ABI):
  *   int fn(void* params, void* context, void* reserved);
@@ -121,6 +126,109 @@
  *   "Haswell"; OPENBLAS_CORETYPE overrides it), or NULL when the library is
  *   not open or cannot tell; it never opens the library itself.
  *
+ * Epilogues: mips_epilogue_<type>(params, context, reserved), the same
+ * calling convention; params points at (16 fields of 8 bytes, 128 bytes):
+ *
+ *   struct { T* c;          int64_t c_offset, c_stride0, c_stride1;       C is m x n
+ *            const T* bias; int64_t bias_offset, bias_stride;             bias is 1 x n
+ *            const T* other; int64_t other_offset, other_stride0, other_stride1;
+ *                                                                          other is m x n
+ *            int64_t m, n;
+ *            int64_t bias_mode, activation, binary; }
+ *
+ *   Element j of bias lives at bias[bias_offset + j * bias_stride]; C and
+ *   other are addressed as the matmul's operands.  For each (i, j), with x
+ *   the element of C widened to f32 and R(v) v rounded to T (nearest even;
+ *   R is the identity for f32):
+ *     bias_mode  MIPS_EPILOGUE_BIAS_SET (2): C = bias[j], nothing else (the
+ *                  init of a product that then accumulates into C: a bias
+ *                  added before the product is rounded, as torch's linear
+ *                  and addmm do); activation and binary must be NONE;
+ *                MIPS_EPILOGUE_BIAS_ADD (1): x = R(x + bias[j]);
+ *                MIPS_EPILOGUE_NONE (0): no bias (bias may be NULL).
+ *     activation MIPS_EPILOGUE_RELU (1) x = R(x < 0 ? 0 : x) (NaN stays);
+ *                MIPS_EPILOGUE_GELU (2) x = R(x * 0.5 * (1 + erf(x / sqrt 2)));
+ *                MIPS_EPILOGUE_GELU_TANH (3)
+ *                  x = R(0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))));
+ *                MIPS_EPILOGUE_SILU (4) x = R(x / (1 + exp(-x)));
+ *                MIPS_EPILOGUE_NONE (0) x unchanged.
+ *     binary     MIPS_EPILOGUE_ADD (1) x = R(x + other[i, j]);
+ *                MIPS_EPILOGUE_MUL (2) x = R(x * other[i, j]);
+ *                MIPS_EPILOGUE_NONE (0) (other may be NULL).
+ *   then C = x.  Each step rounds to T as torch's eager ops do in f16/bf16
+ *   (each op widens to f32, computes, rounds its result), so a fused chain
+ *   gives torch's numbers for the same chain of ops.  The activations follow
+ *   torch's order of operations (ATen's vectorized CPU kernels) in f32, with
+ *   the kernels' own exp, erf and tanh (kernels/epilogue_math.inc): at most
+ *   2 ulp from the exact functions for normal results (measured: exp 0.97,
+ *   erf 1.26, tanh 1.50 ulp); NaN gives NaN, +-inf the functions' limits.
+ *   GELU from the exact function: at most 1e-7 * |x| (the rounding of
+ *   1 + erf near -1, torch's formula); torch 2.13's own f32 GELU on AVX-512
+ *   (ATen's erf is a short approximation, Abramowitz and Stegun 7.1.26) is
+ *   up to 2.8e-7 * |x| off (both measured on [-10, 10]), so the two differ
+ *   by up to about 3.5e-7 * |x|.  Unlike torch's, gelu(+inf) is +inf.
+ *   Errors (non-zero return, no memory touched): params NULL; m or n
+ *   negative; an unknown bias_mode, activation or binary; BIAS_SET with an
+ *   activation or a binary op; an operand that is used (C when m*n > 0; bias
+ *   when bias_mode != NONE and n > 0; other when binary != NONE and m*n > 0)
+ *   failing the matmul's operand checks (negative offset or stride, NULL or
+ *   misaligned pointer, largest index overflowing).  other must not overlap
+ *   C (unless other is C itself); bias may.  Paths: SSE2, AVX2+FMA,
+ *   AVX-512F, chosen as the configuration's f32 path (the bf16 epilogue
+ *   runs AVX-512 where bf16 runs on AMX or VDPBF16PS); the results of the
+ *   paths may differ by the FMA contraction, within the bounds above.
+ * Pre-packed B (weights packed once, when the model loads):
+ *   mips_pack_b_f32 / mips_pack_b_bf16 (T = float / uint16_t bf16 bits) copy a
+ *   B of k x n, any strides, into the PACKED LAYOUT below, padding included;
+ *   mips_matmul_packed_f32 / mips_matmul_packed_bf16 compute C (+)= A . B
+ *   from it, with the numerics of mips_matmul_f32 / mips_matmul_bf16 on this
+ *   CPU (the same path: the configuration's f32 path; bf16 on VDPBF16PS when
+ *   the CPU has it, AMX CPUs included, whatever the size of C, else widened
+ *   to f32 as in mips_matmul_bf16's vector paths).  The layout does not
+ *   depend on the CPU, so its size is known when the model is compiled:
+ *     PANEL = MIPS_PACKED_B_PANEL = 32 columns (every path's register tile
+ *       width, 8, 16 or 32, divides it);
+ *     Kp = MIPS_PACKED_B_ROWS(k) = k rounded up to even (bf16 k pairs);
+ *     Np = MIPS_PACKED_B_COLS(n) = n rounded up to a multiple of PANEL;
+ *     Kp * Np elements of T (MIPS_PACKED_B_SIZE(k, n)); padding is zero.
+ *   Panel t holds columns [32t, 32t + 32) in elements [32t * Kp, 32(t+1) * Kp):
+ *     f32:  element (q, j) at 32 * Kp * (j / 32) + 32 * q + j % 32
+ *           (row q of the panel is 32 contiguous floats);
+ *     bf16: element (q, j) at 32 * Kp * (j / 32) + 64 * (q / 2) + 2 * (j % 32)
+ *           + q % 2 (rows q, q + 1 interleaved: each 32-bit word is the k pair
+ *           of one column, as VDPBF16PS reads it).
+ *   Both give element (q, j) of a tile starting at row q0 (even) and column
+ *   j0 (a multiple of 32) at the tile's offset j0 * Kp + 32 * q0 plus the
+ *   index of (q - q0, j - j0) in a layout of the same Kp.
+ *
+ *   Pack params (8 fields of 8 bytes, 64 bytes):
+ *     struct { const T* b; int64_t b_offset, b_stride0, b_stride1;  B: k x n
+ *              T* packed; int64_t packed_offset;                   output
+ *              int64_t k, n; }
+ *   writes the MIPS_PACKED_B_SIZE(k, n) elements from packed + packed_offset
+ *   (B's columns [j0, j0 + n) of a larger B go to packed_offset j0 * Kp with
+ *   Kp of the whole B, when j0 is a multiple of 32 and k is the whole k: the
+ *   layout of the larger B, so that a pack can be split over column tiles).
+ *   Errors (non-zero, nothing written): params NULL; k, n, an offset or a
+ *   stride negative; packed_offset odd; B checked as a matmul operand; packed
+ *   NULL or not 4-byte aligned, or its last index (or in bytes) overflowing
+ *   int64, while k * n > 0.  k == 0 or n == 0 writes nothing.
+ *
+ *   Matmul params: the matmul struct above, with B described as
+ *     b = the packed buffer, b_offset = the tile's offset (j0 * Kp + 32 * q0,
+ *     even), b_stride0 = Kp (even, >= k), b_stride1 = MIPS_PACKED_B_PANEL;
+ *   the call reads whole panels (padding included) of B's k rows from there.
+ *   Errors: those of the matmul on A, C, m, n, k and accumulate, plus
+ *   b_stride1 != 32, b_stride0 odd or < k, b_offset negative or odd, and, with
+ *   k * n > 0, b NULL or not 4-byte aligned or its last index overflowing.
+ *   Counters "mips_matmul_packed_f32", "mips_matmul_packed_bf16",
+ *   "mips_pack_b_f32" and "mips_pack_b_bf16" count the calls; the bf16
+ *   calls that ran on VDPBF16PS also count as "mips_matmul_bf16:avx512bf16".
+ *   The test hook below takes the two packed matmul symbols too.
+ *   No allocation besides the GEMM's usual buffers (the A panels, and the
+ *   B slivers of a bf16 B widened to f32), no globals, no thread-local
+ *   state, no libm.  Embedded entry points: see below.
+ *
  * Debug counters (for tests that must prove a kernel really ran):
  *   mips_debug_call_count(symbol) returns how many times the named kernel was
  *   entered (every call counts, including rejected ones) since load or the
@@ -154,7 +262,11 @@
  * builtin kernels; 2 adds mips_matmul_openblas_f32, mips_openblas_error,
  * mips_openblas_corename and the ":sgemm" / ":fallback" counters; 3 bf16 on
  * VDPBF16PS and the per-CPU configuration; 4 the embedded entry points and
- * mips_kernel_abi_tag.
+ * mips_kernel_abi_tag; 5 the epilogues (mips_epilogue_<type>, counted under
+ * their symbols) and pre-packed B (mips_pack_b_f32, mips_pack_b_bf16,
+ * mips_matmul_packed_f32, mips_matmul_packed_bf16), each with its embedded
+ * entry points (neither was released under a version of its own: on their
+ * branches both were numbered 4, which main's embedded entry points took).
  *
  * Embedded entry points (ABI 4): mips_matmul_f32_embedded, _f16_embedded,
  * _bf16_embedded take the 16 params above as arguments, in the struct's
@@ -174,6 +286,19 @@
  * fails no dispatch (the plugin route does), it leaves C as it was.  Both
  * builds export these entry points (the plugin's for ctypes tests); only the
  * plugin has the import-ABI entry points mips_matmul_<t>.
+ *   The epilogues' (ABI 5): mips_epilogue_f32_embedded, _f16_embedded,
+ *   _bf16_embedded take the 16 epilogue params as arguments, in the struct's
+ *   order, and no workspace (an epilogue needs none); numerics and errors are
+ *   those of mips_epilogue_<type>.  The plugin counts a call of either entry
+ *   under the kernel's symbol; the object has no counters, and only the
+ *   plugin has the import-ABI entry points mips_epilogue_<type>.
+ *   Pre-packed B's (ABI 5): mips_matmul_packed_f32_embedded, _bf16_embedded
+ *   take the matmul params as arguments (B described as in "Pre-packed B"),
+ *   then the workspace, which holds the A panels (and the widened B slivers
+ *   of the bf16 paths other than VDPBF16PS), fitted as above;
+ *   mips_pack_b_f32_embedded, mips_pack_b_bf16_embedded take the 8 pack
+ *   params as arguments and no workspace.  Numerics, errors and counting as
+ *   for the epilogues' entries above.
  *
  * Builds (`make kernels` makes both, from the same sources):
  *   libmips_kernels.so          the plugin: libc, everything in this header.
@@ -249,7 +374,9 @@
  * the last two).  It returns the kernel's
  * result, or -1 without running anything when the symbol or isa is unknown
  * or this CPU lacks that isa (mips_matmul_openblas_f32 is not a symbol it
- * knows).  It does not touch the debug counters.  The
+ * knows).  It runs the epilogues too (symbol mips_epilogue_<type>, params
+ * as above; "amx" and "avx512bf16" run their AVX-512 path).  It does not
+ * touch the debug counters.  The
  * normal entry points take the configuration's paths (above).
  * ---------------------------------------------------------------------------
  */
@@ -266,7 +393,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 4
+#define MIPS_KERNEL_ABI_VERSION 5
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
@@ -292,13 +419,73 @@ _Static_assert(offsetof(mips_matmul_f32_params, m) == 96, "params layout");
 _Static_assert(offsetof(mips_matmul_f32_params, accumulate) == 120,
                "params layout");
 
+/* The epilogues' kinds (see "Epilogues"). */
+#define MIPS_EPILOGUE_NONE 0
+#define MIPS_EPILOGUE_BIAS_ADD 1 /* bias_mode */
+#define MIPS_EPILOGUE_BIAS_SET 2
+#define MIPS_EPILOGUE_RELU 1 /* activation */
+#define MIPS_EPILOGUE_GELU 2
+#define MIPS_EPILOGUE_GELU_TANH 3
+#define MIPS_EPILOGUE_SILU 4
+#define MIPS_EPILOGUE_ADD 1 /* binary */
+#define MIPS_EPILOGUE_MUL 2
+
+#define MIPS_DECLARE_EPILOGUE_PARAMS(NAME, T)           \
+  typedef struct NAME {                                 \
+    T* c;                                               \
+    int64_t c_offset, c_stride0, c_stride1;             \
+    const T* bias;                                      \
+    int64_t bias_offset, bias_stride;                   \
+    const T* other;                                     \
+    int64_t other_offset, other_stride0, other_stride1; \
+    int64_t m, n;                                       \
+    int64_t bias_mode, activation, binary;              \
+  } NAME
+
+MIPS_DECLARE_EPILOGUE_PARAMS(mips_epilogue_f32_params, float);
+MIPS_DECLARE_EPILOGUE_PARAMS(mips_epilogue_f16_params, uint16_t);
+MIPS_DECLARE_EPILOGUE_PARAMS(mips_epilogue_bf16_params, uint16_t);
+
+_Static_assert(sizeof(mips_epilogue_f32_params) == 128, "params layout");
+_Static_assert(offsetof(mips_epilogue_f32_params, bias) == 32, "params layout");
+_Static_assert(offsetof(mips_epilogue_f32_params, other) == 56, "params layout");
+_Static_assert(offsetof(mips_epilogue_f32_params, m) == 88, "params layout");
+_Static_assert(offsetof(mips_epilogue_f32_params, binary) == 120, "params layout");
+
+/* Pre-packed B: see "Pre-packed B" above. */
+#define MIPS_PACKED_B_PANEL 32
+#define MIPS_PACKED_B_ROWS(k) (((k) + 1) / 2 * 2)
+#define MIPS_PACKED_B_COLS(n) \
+  (((n) + MIPS_PACKED_B_PANEL - 1) / MIPS_PACKED_B_PANEL * MIPS_PACKED_B_PANEL)
+#define MIPS_PACKED_B_SIZE(k, n) (MIPS_PACKED_B_ROWS(k) * MIPS_PACKED_B_COLS(n))
+
+typedef struct mips_pack_b_params {
+  const void* b; /* const T* */
+  int64_t b_offset, b_stride0, b_stride1;
+  void* packed; /* T* */
+  int64_t packed_offset;
+  int64_t k, n;
+} mips_pack_b_params;
+_Static_assert(sizeof(mips_pack_b_params) == 64, "pack params layout");
+
 /* params: mips_matmul_<type>_params*; context, reserved: ignored. */
 MIPS_EXPORT int mips_matmul_f32(void* params, void* context, void* reserved);
 MIPS_EXPORT int mips_matmul_f16(void* params, void* context, void* reserved);
 MIPS_EXPORT int mips_matmul_bf16(void* params, void* context, void* reserved);
+/* params: mips_pack_b_params* (T = float / bf16 bits). */
+MIPS_EXPORT int mips_pack_b_f32(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_pack_b_bf16(void* params, void* context, void* reserved);
+/* params: mips_matmul_<type>_params* with B pre-packed (see above). */
+MIPS_EXPORT int mips_matmul_packed_f32(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_matmul_packed_bf16(void* params, void* context, void* reserved);
 /* params: mips_matmul_f32_params*; OpenBLAS's sgemm (see above). */
 MIPS_EXPORT int mips_matmul_openblas_f32(void* params, void* context,
                                          void* reserved);
+
+/* params: mips_epilogue_<type>_params*; context, reserved: ignored. */
+MIPS_EXPORT int mips_epilogue_f32(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_epilogue_f16(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_epilogue_bf16(void* params, void* context, void* reserved);
 
 /* NULL when OpenBLAS is open and usable, else why not (opens it if needed). */
 MIPS_EXPORT const char* mips_openblas_error(void);
@@ -328,6 +515,28 @@ MIPS_EXPORT extern const char mips_kernel_abi_tag[];
 MIPS_DECLARE_EMBEDDED(mips_matmul_f32_embedded, float);
 MIPS_DECLARE_EMBEDDED(mips_matmul_f16_embedded, uint16_t);
 MIPS_DECLARE_EMBEDDED(mips_matmul_bf16_embedded, uint16_t);
+
+/* The epilogues' embedded entry points: the params as arguments (no
+ * workspace). */
+#define MIPS_DECLARE_EPILOGUE_EMBEDDED(NAME, T)                                        \
+  MIPS_EXPORT int NAME(T* c, int64_t c_offset, int64_t c_stride0, int64_t c_stride1, \
+                       const T* bias, int64_t bias_offset, int64_t bias_stride,      \
+                       const T* other, int64_t other_offset, int64_t other_stride0,  \
+                       int64_t other_stride1, int64_t m, int64_t n, int64_t bias_mode, \
+                       int64_t activation, int64_t binary)
+MIPS_DECLARE_EPILOGUE_EMBEDDED(mips_epilogue_f32_embedded, float);
+MIPS_DECLARE_EPILOGUE_EMBEDDED(mips_epilogue_f16_embedded, uint16_t);
+MIPS_DECLARE_EPILOGUE_EMBEDDED(mips_epilogue_bf16_embedded, uint16_t);
+
+/* Pre-packed B's embedded entry points: the packed matmuls as the matmuls'
+ * (B the packed buffer), the packs with their params as arguments. */
+MIPS_DECLARE_EMBEDDED(mips_matmul_packed_f32_embedded, float);
+MIPS_DECLARE_EMBEDDED(mips_matmul_packed_bf16_embedded, uint16_t);
+#define MIPS_DECLARE_PACK_EMBEDDED(NAME, T)                                                  \
+  MIPS_EXPORT int NAME(const T* b, int64_t b_offset, int64_t b_stride0, int64_t b_stride1, \
+                       T* packed, int64_t packed_offset, int64_t k, int64_t n)
+MIPS_DECLARE_PACK_EMBEDDED(mips_pack_b_f32_embedded, float);
+MIPS_DECLARE_PACK_EMBEDDED(mips_pack_b_bf16_embedded, uint16_t);
 
 MIPS_EXPORT uint64_t mips_debug_call_count(const char* symbol);
 MIPS_EXPORT uint64_t mips_debug_thread_count(void);

@@ -20,10 +20,17 @@ static const plugin_symbol kSymbols[] = {
     {"mips_matmul_f32", mips_matmul_f32},
     {"mips_matmul_f16", mips_matmul_f16},
     {"mips_matmul_bf16", mips_matmul_bf16},
+    {"mips_matmul_packed_f32", mips_matmul_packed_f32},
+    {"mips_matmul_packed_bf16", mips_matmul_packed_bf16},
+    {"mips_pack_b_f32", mips_pack_b_f32},
+    {"mips_pack_b_bf16", mips_pack_b_bf16},
     /* OpenBLAS is opened on its first call, not when resolving: a module
      * that imports it fails its dispatch if it cannot be opened (mipsc checks
      * that before it runs one, with mips_openblas_error). */
     {"mips_matmul_openblas_f32", mips_matmul_openblas_f32},
+    {"mips_epilogue_f32", mips_epilogue_f32},
+    {"mips_epilogue_f16", mips_epilogue_f16},
+    {"mips_epilogue_bf16", mips_epilogue_bf16},
 };
 
 static mips_iree_import_fn lookup_symbol(const char* name) {

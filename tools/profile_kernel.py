@@ -25,7 +25,13 @@ import time
 
 import numpy as np
 
-from mipsc.kernel_abi import MatmulParams
+from mipsc.kernel_abi import (
+    PACKED_B_PANEL,
+    MatmulParams,
+    PackParams,
+    packed_rows,
+    packed_size,
+)
 from mipsc.peak import measure_peak
 from mipsc.tiling import choose_tiles
 
@@ -51,17 +57,21 @@ def _dims(text: str, count: int) -> list[int]:
     return [int(p) for p in parts]
 
 
-def _tile_params(args, m: int, n: int, k: int, tm: int, tn: int) -> tuple[list, tuple]:
-    """(one MatmulParams per output tile, the arrays they point into: keep them alive)."""
+def _tile_params(lib, args, m: int, n: int, k: int, tm: int, tn: int) -> tuple[list, tuple]:
+    """(one MatmulParams per output tile, the arrays they point into: keep them alive); with
+    --packed, B packed beforehand and addressed by panel."""
     rng = np.random.default_rng(0)
     st = STORAGE[args.dtype]
     a = (rng.integers(-3, 4, (m, k))).astype(st)
     b_store = (rng.integers(-3, 4, (n, k) if args.bt else (k, n))).astype(st)
     bs0, bs1 = (1, k) if args.bt else (n, 1)  # B[q, j] at q * bs0 + j * bs1
     c = np.zeros((m, n), st)
+    if args.packed:  # B in the packed layout; tiles then address it by panel
+        b_store, bs0, bs1 = _pack(lib, args.dtype, b_store, bs0, bs1, k, n), packed_rows(k), 0
     tiles = [
         MatmulParams(
-            a.ctypes.data, i * k, k, 1, b_store.ctypes.data, j * bs1, bs0, bs1,
+            a.ctypes.data, i * k, k, 1, b_store.ctypes.data, j * (bs1 or bs0), bs0,
+            bs1 or PACKED_B_PANEL,
             c.ctypes.data, i * n + j, n, 1,
             min(tm, m - i), min(tn, n - j), k, 0,
         )
@@ -104,6 +114,17 @@ def _print_parts(cycles: list, calls: list, reps: int) -> None:
     print(f"  {'the rest (loops, allocation, stores)':<38}{100 * rest / total:>6.1f}%")
 
 
+def _pack(lib, dtype: str, b: np.ndarray, bs0: int, bs1: int, k: int, n: int) -> np.ndarray:
+    """B (k x n at strides bs0, bs1 of `b`) in the packed layout (mips_kernels.h)."""
+    packed = np.zeros(packed_size(k, n), b.dtype)
+    pack = getattr(lib, f"mips_pack_b_{dtype}")
+    pack.argtypes = [ctypes.c_void_p] * 3
+    params = PackParams(b.ctypes.data, 0, bs0, bs1, packed.ctypes.data, 0, k, n)
+    if pack(ctypes.byref(params), None, None) != 0:
+        raise SystemExit("the pack rejected B")
+    return packed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("shape", help="MxNxK")
@@ -113,6 +134,11 @@ def main() -> None:
     ap.add_argument(
         "--bt", action="store_true", help="B stored transposed (N x K), as nn.Linear's weight"
     )
+    ap.add_argument(
+        "--packed",
+        action="store_true",
+        help="B packed once beforehand (mips_pack_b_<t>), tiles on mips_matmul_packed_<t>",
+    )
     args = ap.parse_args()
     m, n, k = _dims(args.shape, 3)
     tm, tn = _dims(args.tile, 2) if args.tile else choose_tiles(m, n, 1, k)
@@ -121,9 +147,11 @@ def main() -> None:
     lib = ctypes.CDLL(str(LIB))
     if args.dtype == "bf16":  # the vector GEMM, not AMX (which this build does not profile)
         print("note: bf16 runs with MIPSC_DISABLE_AMX unset may take the AMX path, not profiled")
-    kernel = getattr(lib, f"mips_matmul_{args.dtype}")
+    kernel = getattr(lib, f"mips_matmul_{'packed_' if args.packed else ''}{args.dtype}")
     kernel.argtypes = [ctypes.c_void_p] * 3
-    tiles, _arrays = _tile_params(args, m, n, k, tm, tn)
+    if args.packed and not args.tile:  # tiles start on a panel of the packed B
+        tm, tn = choose_tiles(m, n, 1, k, 0, True)
+    tiles, _arrays = _tile_params(lib, args, m, n, k, tm, tn)
     cycles, calls, seconds = _profile(lib, kernel, tiles, args.reps)
     total = cycles[CALL]
     print(

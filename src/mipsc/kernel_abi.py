@@ -42,11 +42,66 @@ OPENBLAS_ENV = "MIPSC_OPENBLAS_LIB"
 OPENBLAS_ERROR_SYMBOL = "mips_openblas_error"
 """`const char* mips_openblas_error(void)`: NULL when the plugin has OpenBLAS, else why not."""
 
+EPILOGUE_SYMBOLS: dict[type[Attribute], str] = {
+    Float32Type: "mips_epilogue_f32",
+    Float16Type: "mips_epilogue_f16",
+    BFloat16Type: "mips_epilogue_bf16",
+}
+"""The epilogue kernel per element type (mips_kernels.h, "Epilogues"): on a tile of C, after
+the matmul call, `C = binary(activation(C + bias), other)` rounded to the type after each step,
+or `C = bias` before a product that accumulates into it. Takes EPILOGUE_PARAMS."""
+
+PACKED_SYMBOLS: dict[type[Attribute], str] = {
+    Float32Type: "mips_matmul_packed_f32",
+    BFloat16Type: "mips_matmul_packed_bf16",
+}
+"""The kernel per element type that takes B pre-packed (mips_kernels.h, "Pre-packed B"), with
+the params of MATMUL_PARAMS: b is the packed buffer, b_offset the tile's offset, b_stride0 the
+packed rows (packed_rows(k)), b_stride1 PACKED_B_PANEL."""
+
+PACK_SYMBOLS: dict[type[Attribute], str] = {
+    Float32Type: "mips_pack_b_f32",
+    BFloat16Type: "mips_pack_b_bf16",
+}
+"""The routine per element type that writes a B of any strides into the packed layout, with
+the params of PACK_PARAMS."""
+
+PACK_PARAMS: tuple[str, ...] = (
+    "b", "b_offset", "b_stride0", "b_stride1", "packed", "packed_offset", "k", "n",
+)  # fmt: skip
+"""The pack call's arguments, in order: B (base, offset, strides, in elements), the packed
+buffer (base, offset), B's rows and columns."""
+
+PACKED_B_PANEL = 32
+"""Columns per panel of the packed layout (MIPS_PACKED_B_PANEL): every kernel path's register
+tile width (8, 16, 32) divides it, so the layout, and its size, do not depend on the CPU."""
+
+
+def packed_rows(k: int) -> int:
+    """Kp: the rows of each packed panel, k rounded up to even (bf16 is packed in k pairs)."""
+    return -(-k // 2) * 2
+
+
+def packed_cols(n: int) -> int:
+    """Np: the columns of the packed layout, n rounded up to a whole panel."""
+    return -(-n // PACKED_B_PANEL) * PACKED_B_PANEL
+
+
+def packed_size(k: int, n: int) -> int:
+    """Elements of the packed form of a k x n B (MIPS_PACKED_B_SIZE)."""
+    return packed_rows(k) * packed_cols(n)
+
+
 KERNEL_SYMBOLS: tuple[str, ...] = (
     *MATMUL_SYMBOLS.values(),
+    *PACKED_SYMBOLS.values(),
+    *PACK_SYMBOLS.values(),
     *(symbol for symbols in BACKEND_SYMBOLS.values() for symbol in symbols.values()),
+    *EPILOGUE_SYMBOLS.values(),
 )
-"""Every kernel a compiled module may import, with the calling convention of MATMUL_PARAMS."""
+"""Every kernel a compiled module may import, all with the calling convention `int fn(void*
+params, void*, void*)`: the matmuls and packed matmuls take MATMUL_PARAMS, the packs PACK_PARAMS,
+the epilogues EPILOGUE_PARAMS."""
 
 MATMUL_PARAMS: tuple[str, ...] = (
     "a", "a_offset", "a_stride0", "a_stride1",
@@ -57,6 +112,26 @@ MATMUL_PARAMS: tuple[str, ...] = (
 )  # fmt: skip
 """The call's arguments, in order: each operand as base pointer, offset, strides (in elements),
 then the tile's sizes, then 0 (C = A·B) or 1 (C += A·B)."""
+
+EPILOGUE_PARAMS: tuple[str, ...] = (
+    "c", "c_offset", "c_stride0", "c_stride1",
+    "bias", "bias_offset", "bias_stride",
+    "other", "other_offset", "other_stride0", "other_stride1",
+    "m", "n",
+    "bias_mode", "activation", "binary",
+)  # fmt: skip
+"""An epilogue call's arguments, in order: the C tile (base, offset, strides), the bias row
+(base, offset, stride; any base when bias_mode is 0), the second tensor's tile (likewise when
+binary is 0), the tile's sizes, then the kinds below."""
+
+BIAS_MODES: dict[str, int] = {"none": 0, "add": 1, "set": 2}
+"""MIPS_EPILOGUE_NONE / _BIAS_ADD / _BIAS_SET: no bias, `C = R(C + bias[j])`, `C = bias[j]`."""
+
+ACTIVATIONS: dict[str, int] = {"none": 0, "relu": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4}
+"""MIPS_EPILOGUE_<NAME>: the activation kinds, by the names the mips dialect uses."""
+
+BINARY_OPS: dict[str, int] = {"none": 0, "add": 1, "mul": 2}
+"""MIPS_EPILOGUE_ADD / _MUL: `C = R(C + other)`, `C = R(C * other)`."""
 
 PLUGIN_NAME = "mips_kernels"
 
@@ -99,7 +174,8 @@ def resolve_kernel_link(kernel_link: str, backend: str = "builtin") -> str:
 
 EMBEDDED_SUFFIX = "_embedded"
 """The object's entry point for a kernel is its symbol plus this suffix: the params as
-arguments (MATMUL_PARAMS, then a workspace pointer and its size in bytes), a direct call."""
+arguments, a direct call (a matmul or packed matmul: MATMUL_PARAMS, then a workspace pointer
+and its size in bytes; an epilogue: EPILOGUE_PARAMS alone; a pack: PACK_PARAMS alone)."""
 
 EMBEDDED_WORKSPACE_BYTES = 1 << 20
 """Workgroup-local memory each embedded kernel call gets for its packed panels: 1 MiB, the most
@@ -146,12 +222,14 @@ def embedded_object_path() -> Path:
     return path.resolve()
 
 
-KERNEL_ABI_VERSION = 4
+KERNEL_ABI_VERSION = 5
 """The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
 Bump both with any change of the symbols, the params struct, the numerics or the errors.
 2: mips_matmul_openblas_f32 and mips_openblas_error. 3: bf16 on VDPBF16PS (subnormals flushed,
 as on AMX), the per-CPU configuration and mips_kernel_info. 4: the embedded entry points
-(mips_matmul_<t>_embedded, with a workspace) and the object's mips_kernel_abi_tag."""
+(mips_matmul_<t>_embedded, with a workspace) and the object's mips_kernel_abi_tag. 5: the
+epilogues (EPILOGUE_SYMBOLS) and pre-packed B (PACKED_SYMBOLS, PACK_SYMBOLS), with their
+embedded entry points (both were numbered 4 on their branches, unreleased)."""
 
 ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
 """`int mips_kernel_abi_version(void)`: the version a plugin was built for."""
@@ -168,6 +246,30 @@ class MatmulParams(ctypes.Structure):
     _fields_ = [
         (name, ctypes.c_void_p if name in ("a", "b", "c") else ctypes.c_int64)
         for name in MATMUL_PARAMS
+    ]
+
+
+class EpilogueParams(ctypes.Structure):
+    """The epilogue params struct as ctypes, built from EPILOGUE_PARAMS: base pointers are
+    void*, the rest int64."""
+
+    _fields_ = [
+        (name, ctypes.c_void_p if name in ("c", "bias", "other") else ctypes.c_int64)
+        for name in EPILOGUE_PARAMS
+    ]
+
+
+def epilogue_symbol(element_type: Attribute) -> str | None:
+    """The epilogue kernel for `element_type`, or None when there is none."""
+    return EPILOGUE_SYMBOLS.get(type(element_type))
+
+
+class PackParams(ctypes.Structure):
+    """The pack params struct as ctypes, built from PACK_PARAMS (for calling it directly)."""
+
+    _fields_ = [
+        (name, ctypes.c_void_p if name in ("b", "packed") else ctypes.c_int64)
+        for name in PACK_PARAMS
     ]
 
 

@@ -21,6 +21,10 @@ from mipsc.kernel_abi import DEFAULT_BACKEND, DEFAULT_KERNEL_LINK, KERNEL_BACKEN
 LOWERING = "lower-mips-to-call"
 """The flag name of the pass that takes the kernel options (LowerMipsToCallPass.name)."""
 
+PACKING = "pack-weights"
+"""The flag name of the pass that packs constant weights for the kernels (PackWeightsPass.name):
+it packs only for the builtin kernels (the others take B unpacked), so it sees the backend too."""
+
 
 @dataclass(frozen=True)
 class OptionSpec:
@@ -35,8 +39,8 @@ class OptionSpec:
     flag: str = ""
     """The flag (e.g. `--external-weights/--inline-weights` for a bool pair); "" for
     `--field-name`."""
-    pass_option: tuple[str, str] | None = None
-    """(pass flag name, its option name): the pass built with this field's value."""
+    pass_options: tuple[tuple[str, str], ...] = ()
+    """(pass flag name, its option name) of each pass built with this field's value."""
     lowers: bool = False
     """Whether the field changes the MLIR handed to iree-compile (`--emit=iree-input`), as
     opposed to iree-compile's own flags."""
@@ -64,7 +68,7 @@ class CompileOptions:
     kernel_backend: str = option(
         DEFAULT_BACKEND,
         choices=KERNEL_BACKENDS,
-        pass_option=(LOWERING, "backend"),
+        pass_options=((LOWERING, "backend"), (PACKING, "backend")),
         lowers=True,
         help="The kernel library the matmuls call. builtin: mipsc's own kernels. openblas: f32 "
         "matmuls call OpenBLAS's sgemm per tile, single-threaded (IREE's workers own the "
@@ -75,7 +79,7 @@ class CompileOptions:
     kernel_link: str = option(
         DEFAULT_KERNEL_LINK,
         choices=KERNEL_LINKS,
-        pass_option=(LOWERING, "kernel_link"),
+        pass_options=((LOWERING, "kernel_link"),),
         lowers=True,
         help="Where the kernels come from. embedded: linked into the .vmfb, which then runs "
         "with no plugin (stock iree-run-module too). plugin: imports that the kernel plugin "
@@ -85,7 +89,7 @@ class CompileOptions:
     workers: int = option(
         0,
         int_range=(0, 256),
-        pass_option=(LOWERING, "workers"),
+        pass_options=((LOWERING, "workers"),),
         lowers=True,
         help="The cores the matmuls' output tiles are chosen for (IREE runs one workgroup per "
         "worker at a time). Default: this machine's cores, as for --target-cpu=host.",
@@ -109,9 +113,10 @@ class CompileOptions:
     def pass_arguments(self, pass_name: str) -> dict[str, Any]:
         """{option name: value} of the fields that set options of the pass `pass_name`."""
         return {
-            spec.pass_option[1]: getattr(self, f.name)
+            option: getattr(self, f.name)
             for f, spec in option_specs()
-            if spec.pass_option is not None and spec.pass_option[0] == pass_name
+            for pass_flag, option in spec.pass_options
+            if pass_flag == pass_name
         }
 
     def command_line(self, *, lowering_only: bool = False) -> list[str]:

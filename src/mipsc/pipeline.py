@@ -33,11 +33,15 @@ from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
 from mipsc.transforms.decompose_torch import DecomposeTorchPass
+from mipsc.transforms.fuse_epilogues import FuseEpiloguesPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
+from mipsc.transforms.pack_weights import PackWeightsPass
 
 PASS_CLASSES: tuple[type[ModulePass], ...] = (
     DecomposeTorchPass,
     ConvertTorchToMipsPass,
+    FuseEpiloguesPass,
+    PackWeightsPass,
     LowerMipsToCallPass,
 )
 
@@ -66,8 +70,14 @@ def build_pipeline(spec: str, callback: PassPipelineCallbackType | None = None) 
 
 
 EMIT_STAGES: dict[str, tuple[type[ModulePass], ...]] = {
-    "mips": (DecomposeTorchPass, ConvertTorchToMipsPass),
-    "iree-input": (DecomposeTorchPass, ConvertTorchToMipsPass, LowerMipsToCallPass),
+    "mips": (DecomposeTorchPass, ConvertTorchToMipsPass, FuseEpiloguesPass),
+    "iree-input": (
+        DecomposeTorchPass,
+        ConvertTorchToMipsPass,
+        FuseEpiloguesPass,
+        PackWeightsPass,
+        LowerMipsToCallPass,
+    ),
 }
 """`mipsc compile --emit=STAGE`: the passes run before printing that stage's MLIR; "iree-input"
 is what `mipsc compile` hands iree-compile."""

@@ -83,7 +83,9 @@ def default_workers() -> int:
 
 
 @functools.cache
-def choose_tiles(m: int, n: int, batch: int, k: int, workers: int = 0) -> tuple[int, int]:
+def choose_tiles(
+    m: int, n: int, batch: int, k: int, workers: int = 0, packed_b: bool = False
+) -> tuple[int, int]:
     """Output tile (rows, cols) per workgroup for a product of this shape.
 
     Among the ways of cutting C into equal aligned tiles (at most MAX_TILE), take the one with
@@ -93,7 +95,8 @@ def choose_tiles(m: int, n: int, batch: int, k: int, workers: int = 0) -> tuple[
     busiest worker's tiles, as IREE hands them out (24 tiles on 2 workers run as 16 + 8).
     Fewer, larger tiles re-pack less (each workgroup packs its own panels: A is read once per
     column of tiles and B once per row of tiles); more tiles keep more workers busy. Dynamic
-    M or N get a middle-sized tile.
+    M or N get a middle-sized tile. With `packed_b` (B packed once at load, pack-weights) no
+    tile packs B: only A's packing counts.
     """
     if DYNAMIC_INDEX in (m, n):
         return DYNAMIC_TILE
@@ -107,7 +110,7 @@ def choose_tiles(m: int, n: int, batch: int, k: int, workers: int = 0) -> tuple[
         tm, tn = min(tm, m), min(tn, n)
         tile = (
             2.0 * tm * tn * k * (tn + NARROW_COLS) / tn
-            + PACK_FLOPS * k * (tm + tn)
+            + PACK_FLOPS * k * (tm + (0 if packed_b else tn))
             + WORKGROUP_FLOPS
         )
         tiles = tiles_m * tiles_n * batch
@@ -125,3 +128,25 @@ def choose_tiles(m: int, n: int, batch: int, k: int, workers: int = 0) -> tuple[
         key=lambda choice: cost(*choice),
     )
     return tm, tn
+
+
+PREPACK_F32_MIN_ROWS = 5
+"""The fewest rows of C (static M) for which pack-weights packs an f32 B; with a dynamic M it
+always does. Measured on the project's machine (AMD EPYC Zen 4, 2 vCPUs, loaded by other jobs):
+mips_matmul_<t> vs mips_matmul_packed_<t> on the same tiles of a linear weight (one thread, in
+alternation, medians) took 0.22-0.38x the time at 16x4096x1024, 0.62-0.92x at 64x{4096x1024,
+1024x4096} and 0.72-0.90x at 128x2304x768, f32 and bf16; through IREE (tools/bench_models.py's
+MLP 1024->4096->1024 with and without pack-weights, interleaved, two runs) batch 16 took
+0.13-0.75x and batch 64 0.43-0.79x the time (one 1-thread f32 run 1.14x, under a load of 9),
+bf16 batch 1 0.38-0.40x on 2 threads. But f32 batch 1 took 0.99-1.44x: with one to four rows the
+unpacked kernel's matrix-vector loops (kernels/matmul_gemm.inc, small_rows / small_dots) read
+the weight in one sequential pass, which the packed panels do not beat. Elsewhere skipping the
+B pack did not cost, so B is packed: what packing costs instead is memory (one more buffer of
+the packed size, made at load) and load time (one pass over B)."""
+
+
+def prepack_pays(m: int, n: int, k: int, bf16: bool) -> bool:
+    """Whether pack-weights should pack a constant B (k x n) of a product with m rows of C
+    (DYNAMIC_INDEX when dynamic), f32 or bf16 (see PREPACK_F32_MIN_ROWS)."""
+    del n, k  # every size measured gained, or lost, alike
+    return bf16 or m == DYNAMIC_INDEX or m >= PREPACK_F32_MIN_ROWS

@@ -38,6 +38,15 @@ class KernelCalls:
         self._lib.mips_debug_reset_counts.argtypes = []
 
     def __getitem__(self, symbol: str) -> int:
+        """Calls of `symbol`; for mips_matmul_<t>, with those of mips_matmul_packed_<t>, which
+        computes the same tiles when pack-weights packed a constant B (`exact` tells apart)."""
+        count = self.exact(symbol)
+        if (packed := symbol.replace("mips_matmul_", "mips_matmul_packed_", 1)) != symbol:
+            count += self.exact(packed)
+        return count
+
+    def exact(self, symbol: str) -> int:
+        """Calls of exactly `symbol`."""
         return int(self._lib.mips_debug_call_count(symbol.encode()))
 
     @property

@@ -30,11 +30,18 @@ from test_kernels import (
     random_values,
     to_f64,
 )
+from test_kernels_packed import check_embedded_entries
 
 from mipsc.kernel_abi import (
+    ACTIVATIONS,
+    BIAS_MODES,
+    BINARY_OPS,
     EMBEDDED_WORKSPACE_BYTES,
+    EPILOGUE_PARAMS,
+    EPILOGUE_SYMBOLS,
     KERNEL_ABI_VERSION,
     MATMUL_SYMBOLS,
+    EpilogueParams,
     embedded_object_path,
     embedded_symbol,
 )
@@ -78,10 +85,7 @@ def link_like_iree(obj: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
 
 def load_embedded(path: pathlib.Path) -> ctypes.CDLL:
     library = ctypes.CDLL(str(path))
-    for symbol in MATMUL_SYMBOLS.values():
-        fn = getattr(library, embedded_symbol(symbol))
-        fn.argtypes = [VP, I64, I64, I64] * 3 + [I64] * 4 + [VP, I64]
-        fn.restype = ctypes.c_int
+    load_embedded_in(library)
     return library
 
 
@@ -200,9 +204,14 @@ def test_blocks_fit_the_workspace(lib, dtype, workspace_bytes):  # noqa: F811
 
 
 def load_embedded_in(library: ctypes.CDLL) -> None:
+    """Declares the embedded entry points of `library` (the object's or the plugin's)."""
     for symbol in MATMUL_SYMBOLS.values():
         fn = getattr(library, embedded_symbol(symbol))
         fn.argtypes = [VP, I64, I64, I64] * 3 + [I64] * 4 + [VP, I64]
+        fn.restype = ctypes.c_int
+    for symbol in EPILOGUE_SYMBOLS.values():
+        fn = getattr(library, embedded_symbol(symbol))
+        fn.argtypes = [VP if name in ("c", "bias", "other") else I64 for name in EPILOGUE_PARAMS]
         fn.restype = ctypes.c_int
 
 
@@ -239,3 +248,71 @@ def test_invalid_calls_touch_nothing(detected, dtype):
     bad_acc = fn(*args, 4, 5, 3, 2, None, 0)
     assert (bad_k, bad_acc) == (1, 1)
     assert np.array_equal(bits(c), bits(before))
+
+
+def _epilogue_case(rng: np.random.Generator, dtype: str) -> tuple[np.ndarray, ...]:
+    """C (a strided 13 x 70 view), a bias and a transposed `other`, of random values."""
+    st = STORAGE[dtype]
+    c_base = random_values(rng, (20, 150), dtype).astype(st)
+    bias = random_values(rng, (70,), dtype).astype(st)
+    other_base = random_values(rng, (70, 13), dtype).astype(st)
+    return c_base, c_base[3:16, 5:145:2], bias, other_base, other_base.T
+
+
+def _epilogue_args(c_base, c, bias, other_base, other, kinds: tuple[int, int, int]) -> list:
+    """The EPILOGUE_PARAMS of a call on views of the bases, in order."""
+    bias_stride = bias.strides[0] // bias.itemsize
+    m, n = c.shape
+    return [*_describe(c_base, c), bias.ctypes.data, 0, bias_stride,
+            *_describe(other_base, other), m, n, *kinds]  # fmt: skip
+
+
+EPILOGUE_SYMBOLS_BY_NAME = {dtype: f"mips_epilogue_{dtype}" for dtype in DTYPES}
+EPILOGUE_KINDS = [
+    (BIAS_MODES["add"], ACTIVATIONS["gelu"], BINARY_OPS["mul"]),
+    (BIAS_MODES["none"], ACTIVATIONS["silu"], BINARY_OPS["add"]),
+    (BIAS_MODES["set"], ACTIVATIONS["none"], BINARY_OPS["none"]),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_embedded_epilogue_equals_plugin_bit_for_bit(lib, detected, dtype):  # noqa: F811
+    """mips_epilogue_<t>_embedded in the object (params as arguments) gives the bits of the
+    plugin's mips_epilogue_<t> (params struct) on strided tiles, over C's whole base."""
+    rng = np.random.default_rng(5)
+    plugin_fn = getattr(lib, EPILOGUE_SYMBOLS_BY_NAME[dtype])
+    plugin_fn.argtypes = [VP] * 3
+    for kinds in EPILOGUE_KINDS:
+        c_base, c, bias, other_base, other = _epilogue_case(rng, dtype)
+        c_obj_base = c_base.copy()
+        c_obj = c_obj_base[3:16, 5:145:2]
+        embedded = getattr(detected, embedded_symbol(EPILOGUE_SYMBOLS_BY_NAME[dtype]))
+        args = _epilogue_args(c_obj_base, c_obj, bias, other_base, other, kinds)
+        assert embedded(*args) == 0
+        params = EpilogueParams(*_epilogue_args(c_base, c, bias, other_base, other, kinds))
+        assert plugin_fn(ctypes.byref(params), None, None) == 0
+        assert np.array_equal(bits(c_obj_base), bits(c_base))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_embedded_epilogue_invalid_calls_touch_nothing(detected, dtype):
+    """The epilogue's errors hold in the object: non-zero, C untouched."""
+    rng = np.random.default_rng(6)
+    c_base, c, bias, other_base, other = _epilogue_case(rng, dtype)
+    before = c_base.copy()
+    fn = getattr(detected, embedded_symbol(EPILOGUE_SYMBOLS_BY_NAME[dtype]))
+    bad_mode = _epilogue_args(c_base, c, bias, other_base, other, (3, 0, 0))
+    set_and_act = _epilogue_args(c_base, c, bias, other_base, other, (2, 1, 0))
+    negative_m = _epilogue_args(c_base, c, bias, other_base, other, (0, 1, 0))
+    negative_m[11] = -1
+    assert [fn(*bad_mode), fn(*set_and_act), fn(*negative_m)] == [1, 1, 1]
+    assert np.array_equal(bits(c_base), bits(before))
+
+
+@pytest.mark.parametrize("dtype", ["f32", "bf16"])
+def test_embedded_pack_and_packed_matmul_in_the_object(detected, dtype):
+    """The object's mips_pack_b_<t>_embedded writes the contract's layout and its
+    mips_matmul_packed_<t>_embedded computes the exact products from it, with the 1 MiB a
+    module lends and with none."""
+    for workspace in (np.zeros(EMBEDDED_WORKSPACE_BYTES, np.uint8), None):
+        check_embedded_entries(detected, dtype, workspace)

@@ -7,7 +7,7 @@ from xdsl.ir import Block
 from xdsl.traits import is_side_effect_free
 from xdsl.utils.exceptions import VerifyException
 
-from mipsc.dialects.mips import BatchMatmulOp, MatmulOp
+from mipsc.dialects.mips import BatchMatmulOp, MatmulOp, PackRhsOp
 
 Q = DYNAMIC_INDEX
 
@@ -142,3 +142,39 @@ def test_mips_flow_and_stream_ops_round_trip_through_the_generic_form():
         assert '"mips.' in generic.getvalue() or '"flow.dispatch"' in generic.getvalue()
         ctx = make_context()
         assert print_module(ctx, parse_module(ctx, generic.getvalue(), "generic")) == text
+
+
+def _tensor(*shape, element=f32):
+    return Block(arg_types=[TensorType(element, list(shape))]).args[0]
+
+
+def test_packed_rhs_verifies_against_the_packed_size():
+    """A packed B of K = 5, N = 40 has packed_size(5, 40) = 6 * 64 elements; M may be dynamic."""
+    MatmulOp(_tensor(DYNAMIC_INDEX, 5), _tensor(384), _tensor(DYNAMIC_INDEX, 40), packed_rhs=True)
+    with pytest.raises(VerifyException, match=r"rhs must be tensor<384x..> \(K = 5, N = 40\)"):
+        MatmulOp(_tensor(3, 5), _tensor(200), _tensor(3, 40), packed_rhs=True).verify()
+    with pytest.raises(VerifyException, match="without transpose_rhs"):
+        MatmulOp(
+            _tensor(3, 5), _tensor(384), _tensor(3, 40), packed_rhs=True, transpose_rhs=True
+        ).verify()
+    with pytest.raises(VerifyException, match="static K and N"):
+        MatmulOp(_tensor(3, 5), _tensor(384), _tensor(3, DYNAMIC_INDEX), packed_rhs=True).verify()
+
+
+def test_packed_rhs_reify_takes_n_from_the_init():
+    op = MatmulOp(
+        _tensor(DYNAMIC_INDEX, 5), _tensor(384), _tensor(DYNAMIC_INDEX, 40), packed_rhs=True
+    )
+    ops, dims = op.reify_result_shapes()
+    assert dims[1] == 40 and len(ops) == 2  # the dynamic M: a constant and a tensor.dim
+
+
+def test_pack_rhs_result_type():
+    """[N, K] = [40, 5] transposed is K = 5 x N = 40: 384 elements; the type is kept."""
+    pack = PackRhsOp(_tensor(40, 5, element=f16), transpose=True)
+    pack.verify()
+    assert pack.result.type == TensorType(f16, [384])
+    assert pack.logical_shape == (5, 40)
+    bad = PackRhsOp.create(operands=[_tensor(5, 40)], result_types=[TensorType(f32, [100])])
+    with pytest.raises(VerifyException, match=r"result must be tensor<384x\.\.>"):
+        bad.verify()

@@ -8,6 +8,15 @@ bias, `beta·C`).
 `transpose_lhs` / `transpose_rhs` say that an operand is stored with its last two dims
 swapped (e.g. the `[N, K]` weight of `nn.Linear`): the kernel reads it through swapped strides,
 so no transposed copy is ever made.
+
+An op may carry a fused epilogue (`fuse-epilogues` puts it there): an `activation` of the
+product, then a `binary` op with a second tensor `other` of the result's type, so that
+`result = binary(activation(init + lhs · rhs), other)`. In f16/bf16 each step rounds to the
+element type, as torch's eager ops do (kernels/mips_kernels.h, "Epilogues").
+
+`packed_rhs` says that `rhs` is a constant B already in the kernel's packed layout
+(`mips.pack_rhs`, kernels/mips_kernels.h "Pre-packed B"): a 1-D tensor of packed_size(K, N)
+elements, K and N then read from `lhs` and `init`.
 """
 
 from __future__ import annotations
@@ -26,19 +35,24 @@ from xdsl.dialects.builtin import (
     UnitAttr,
 )
 from xdsl.dialects.linalg.ops import FillOp
-from xdsl.ir import Attribute, Dialect, Operation, SSAValue
+from xdsl.dialects.utils.enum_attribute import EnumAttribute
+from xdsl.ir import Attribute, Dialect, Operation, SpacedOpaqueSyntaxAttribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
+    irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_operand_def,
     opt_prop_def,
     result_def,
     traits_def,
 )
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
 
 from mipsc.dialects.shapes import dims_agree, format_dim, matmul_shape_error
+from mipsc.kernel_abi import packed_size
 
 Dim = int | SSAValue
 """A reified dimension: a static size, or the SSA value of a dynamic one."""
@@ -97,26 +111,68 @@ def is_zero_init(value: SSAValue) -> bool:
     )
 
 
+class Activation(StrEnum):
+    """The activations an epilogue applies to the product, as torch defines them: `relu`,
+    `gelu` (approximate='none', with erf), `gelu_tanh` (approximate='tanh'), `silu`."""
+
+    RELU = "relu"
+    GELU = "gelu"
+    GELU_TANH = "gelu_tanh"
+    SILU = "silu"
+
+
+class BinaryOp(StrEnum):
+    """The elementwise op of an epilogue with its second tensor: `add` (a residual), `mul`
+    (a gate)."""
+
+    ADD = "add"
+    MUL = "mul"
+
+
+@irdl_attr_definition
+class ActivationAttr(EnumAttribute[Activation], SpacedOpaqueSyntaxAttribute):
+    """`#mips.activation<gelu>`; inside a mips op, `activation(gelu)`."""
+
+    name = "mips.activation"
+
+
+@irdl_attr_definition
+class BinaryOpAttr(EnumAttribute[BinaryOp], SpacedOpaqueSyntaxAttribute):
+    """`#mips.binary<add>`; inside a mips op, `binary(add, %other : type)`."""
+
+    name = "mips.binary"
+
+
 class MatmulLikeOp(IRDLOperation):
-    """What `mips.matmul` and `mips.batch_matmul` share: operands, flags, verifier, reify."""
+    """What `mips.matmul` and `mips.batch_matmul` share: operands, flags, epilogue, verifier,
+    reify."""
 
     RANK: ClassVar[int]
 
     lhs = operand_def(TensorType)
     rhs = operand_def(TensorType)
     init = operand_def(TensorType)
+    other = opt_operand_def(TensorType)
+    """The epilogue's second tensor (with `binary`), of the result's type."""
     result = result_def(TensorType)
 
     transpose_lhs = opt_prop_def(UnitAttr)
     transpose_rhs = opt_prop_def(UnitAttr)
+    activation = opt_prop_def(ActivationAttr)
+    binary = opt_prop_def(BinaryOpAttr)
+    packed_rhs = opt_prop_def(UnitAttr)
 
     # Tensors only: no memory is touched, so a dead matmul may be removed.
     traits = traits_def(Pure())
 
     assembly_format = (
         "(`transpose_lhs` $transpose_lhs^)? (`transpose_rhs` $transpose_rhs^)? "
+        "(`packed_rhs` $packed_rhs^)? "
         "`ins` `(` $lhs `,` $rhs `:` type($lhs) `,` type($rhs) `)` "
-        "`outs` `(` $init `:` type($init) `)` attr-dict `->` type($result)"
+        "`outs` `(` $init `:` type($init) `)` "
+        "(`activation` `(` $activation^ `)`)? "
+        "(`binary` `(` $binary^ `,` $other `:` type($other) `)`)? "
+        "attr-dict `->` type($result)"
     )
 
     def __init__(
@@ -127,13 +183,44 @@ class MatmulLikeOp(IRDLOperation):
         *,
         transpose_lhs: bool = False,
         transpose_rhs: bool = False,
+        activation: Activation | None = None,
+        binary: tuple[BinaryOp, SSAValue] | None = None,
+        packed_rhs: bool = False,
     ) -> None:
         properties: dict[str, Attribute] = {}
         if transpose_lhs:
             properties["transpose_lhs"] = UnitAttr()
         if transpose_rhs:
             properties["transpose_rhs"] = UnitAttr()
-        super().__init__(operands=[lhs, rhs, init], result_types=[init.type], properties=properties)
+        if packed_rhs:
+            properties["packed_rhs"] = UnitAttr()
+        if activation is not None:
+            properties["activation"] = ActivationAttr(activation)
+        other: list[SSAValue] = []
+        if binary is not None:
+            properties["binary"] = BinaryOpAttr(binary[0])
+            other.append(binary[1])
+        super().__init__(
+            operands=[lhs, rhs, init, other], result_types=[init.type], properties=properties
+        )
+
+    @property
+    def activation_kind(self) -> Activation | None:
+        return self.activation.data if self.activation is not None else None
+
+    @property
+    def binary_kind(self) -> BinaryOp | None:
+        return self.binary.data if self.binary is not None else None
+
+    @property
+    def has_epilogue(self) -> bool:
+        return self.activation is not None or self.binary is not None
+
+    def describe_epilogue(self) -> str:
+        """`gelu`, `silu, mul`, `add`: the fused steps in order, for reports."""
+        return ", ".join(
+            step.value for step in (self.activation_kind, self.binary_kind) if step is not None
+        )
 
     @property
     def is_lhs_transposed(self) -> bool:
@@ -143,8 +230,17 @@ class MatmulLikeOp(IRDLOperation):
     def is_rhs_transposed(self) -> bool:
         return self.transpose_rhs is not None
 
+    @property
+    def is_rhs_packed(self) -> bool:
+        return self.packed_rhs is not None
+
     def reify_result_shapes(self) -> tuple[list[Operation], list[Dim]]:
-        """The result dims, derived from the operands (see `reify_matmul_dims`)."""
+        """The result dims, derived from the operands (see `reify_matmul_dims`); a packed B's
+        N is the init's (static)."""
+        if self.is_rhs_packed:
+            ops, dims = reify_matmul_dims(self.lhs, self.lhs, transpose_lhs=self.is_lhs_transposed)
+            assert isinstance(self.init.type, TensorType)
+            return ops, [*dims[:-1], self.init.type.get_shape()[-1]]
         return reify_matmul_dims(
             self.lhs,
             self.rhs,
@@ -162,6 +258,9 @@ class MatmulLikeOp(IRDLOperation):
         shapes: dict[str, tuple[int, ...]] = {}
         for role, ty in types.items():
             assert isinstance(ty, TensorType)
+            if role == "rhs" and self.is_rhs_packed:
+                shapes[role] = tuple(ty.get_shape())
+                continue
             if ty.get_num_dims() != self.RANK:
                 raise VerifyException(f"{role} must be a {self.RANK}-D tensor, got {ty}")
             shapes[role] = tuple(ty.get_shape())
@@ -174,8 +273,12 @@ class MatmulLikeOp(IRDLOperation):
                 f"result type {self.result.type} must equal the init type {self.init.type}"
             )
         lhs = logical_shape(shapes["lhs"], self.is_lhs_transposed)
-        rhs = logical_shape(shapes["rhs"], self.is_rhs_transposed)
         init = shapes["init"]
+        if self.is_rhs_packed:
+            self._verify_packed_rhs(lhs[-1], init[-1], shapes["rhs"])
+            self._verify_epilogue()
+            return
+        rhs = logical_shape(shapes["rhs"], self.is_rhs_transposed)
         for axis in range(self.RANK - 2):
             for role, shape in (("rhs", rhs), ("init", init)):
                 if not dims_agree(lhs[axis], shape[axis]):
@@ -186,6 +289,73 @@ class MatmulLikeOp(IRDLOperation):
         error = matmul_shape_error(lhs[-2:], rhs[-2:], init[-2:])
         if error is not None:
             raise VerifyException(error)
+        self._verify_epilogue()
+
+    def _verify_epilogue(self) -> None:
+        if (self.binary is None) != (self.other is None):
+            raise VerifyException("a binary epilogue op and its other tensor go together")
+        if self.other is not None and self.other.type != self.result.type:
+            raise VerifyException(
+                f"the epilogue's other tensor {self.other.type} must have the result type "
+                f"{self.result.type}"
+            )
+
+    def _verify_packed_rhs(self, k: int, n: int, rhs: tuple[int, ...]) -> None:
+        """A packed B: 2-D products only, static K and N, packed_size(K, N) elements."""
+        if self.RANK != 2 or self.is_rhs_transposed:
+            raise VerifyException("packed_rhs: only a 2-D product, without transpose_rhs")
+        if DYNAMIC_INDEX in (k, n):
+            raise VerifyException("packed_rhs needs static K and N")
+        if rhs != (packed_size(k, n),):
+            raise VerifyException(
+                f"packed_rhs: rhs must be tensor<{packed_size(k, n)}x..> (K = {k}, N = {n}), "
+                f"got shape {list(rhs)}"
+            )
+
+
+@irdl_op_definition
+class PackRhsOp(IRDLOperation):
+    """`mips.pack_rhs [transpose] %b : tensor<KxNxT> -> tensor<SxT>`: B (stored [N, K] with
+    `transpose`, e.g. a linear weight) in the kernel's packed layout, S = packed_size(K, N)
+    (kernels/mips_kernels.h, "Pre-packed B"). Run once, at load time, for a constant B."""
+
+    name = "mips.pack_rhs"
+
+    source = operand_def(TensorType)
+    result = result_def(TensorType)
+    transpose = opt_prop_def(UnitAttr)
+
+    traits = traits_def(Pure())
+
+    assembly_format = (
+        "(`transpose` $transpose^)? $source attr-dict `:` type($source) `->` type($result)"
+    )
+
+    def __init__(self, source: SSAValue, *, transpose: bool = False) -> None:
+        assert isinstance(source.type, TensorType)
+        k, n = logical_shape(source.type.get_shape(), transpose)
+        result = TensorType(source.type.get_element_type(), [packed_size(k, n)])
+        properties: dict[str, Attribute] = {"transpose": UnitAttr()} if transpose else {}
+        super().__init__(operands=[source], result_types=[result], properties=properties)
+
+    @property
+    def logical_shape(self) -> tuple[int, int]:
+        """(K, N) of the B it packs."""
+        assert isinstance(self.source.type, TensorType)
+        k, n = logical_shape(self.source.type.get_shape(), self.transpose is not None)
+        return k, n
+
+    def verify_(self) -> None:
+        src, res = self.source.type, self.result.type
+        assert isinstance(src, TensorType) and isinstance(res, TensorType)
+        if src.get_num_dims() != 2 or DYNAMIC_INDEX in src.get_shape():
+            raise VerifyException(f"mips.pack_rhs packs a static 2-D tensor, got {src}")
+        if src.get_element_type() != res.get_element_type():
+            raise VerifyException("mips.pack_rhs keeps the element type")
+        if res.get_shape() != (packed_size(*self.logical_shape),):
+            raise VerifyException(
+                f"mips.pack_rhs result must be tensor<{packed_size(*self.logical_shape)}x..>"
+            )
 
 
 @irdl_op_definition
@@ -204,4 +374,4 @@ class BatchMatmulOp(MatmulLikeOp):
     RANK: ClassVar[int] = 3
 
 
-Mips = Dialect("mips", [MatmulOp, BatchMatmulOp], [])
+Mips = Dialect("mips", [MatmulOp, BatchMatmulOp, PackRhsOp], [ActivationAttr, BinaryOpAttr])

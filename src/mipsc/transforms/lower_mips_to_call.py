@@ -4,10 +4,18 @@ The host side becomes a `flow.dispatch` of a `stream.executable`. Its entry poin
 buffers as `!stream.binding`s, views them as memrefs, picks its output tile from the workgroup
 id, and calls the external kernel with the memref ABI: base pointer, offset and strides (in
 elements) of each operand, then the tile sizes. IREE's task system spreads the workgroups (one
-per tile) over the cores; the kernel comes from the executable plugin at run time.
+per tile) over the cores; the kernel is linked into the module or comes from the executable
+plugin at run time (`kernel_link`, below).
 
-A zero-filled init is not passed: the kernel writes `C = A·B` into a fresh result. Any other
-init is tied to the result and the kernel accumulates `C += A·B` in place.
+A zero-filled init is not passed: the kernel writes `C = A·B` into a fresh result. An init
+that is a 1-D bias broadcast over the rows (a linear's bias) is not materialized either: the
+bias is bound as it is, and each tile is filled from it (the epilogue kernel, `C = bias`) just
+before the kernel accumulates into it, so the product and the bias are still rounded once, as
+torch does. Any other init is tied to the result and the kernel accumulates `C += A·B` in place.
+
+A fused epilogue (`activation`, `binary` with its `other` tensor) is a second call per tile,
+right after the matmul call, while the tile is still in cache: the epilogue kernel computes
+`C = binary(activation(C), other)` on it (kernel_abi.EPILOGUE_SYMBOLS).
 
 The `backend` option picks the kernel library (kernel_abi.matmul_symbol): `builtin` (our own
 kernels) or `openblas` (f32 through OpenBLAS's sgemm, per tile and single-threaded; f16/bf16
@@ -18,8 +26,15 @@ the call is an import that the executable plugin resolves at load time. `embedde
 executable carries the freestanding kernel object (`hal.executable.objects`, an absolute path
 found at compile time), the call is a direct one (`hal.import.static`) to the kernel's
 `_embedded` entry point, and the entry lends it workgroup-local memory for packing (a
-`memref.alloc` in `#iree_codegen.workgroup_local`, passed straight to the call). OpenBLAS needs
-the plugin (it is opened with dlopen).
+`memref.alloc` in `#iree_codegen.workgroup_local`, passed straight to the call); the epilogue
+calls go to the object's `mips_epilogue_<t>_embedded` the same way (no workspace). OpenBLAS
+needs the plugin (it is opened with dlopen).
+
+A matmul with `packed_rhs` (made by pack-weights) calls mips_matmul_packed_<t> on its tiles,
+whose columns then start on a panel of the packed layout (tile widths are multiples of
+PACKED_B_PANEL); a `mips.pack_rhs` becomes a dispatch of mips_pack_b_<t> over column tiles of
+PACK_TILE_N. Both have embedded entry points as the others (the packed matmul with the
+workspace for its A panels, the pack without one).
 """
 
 from __future__ import annotations
@@ -29,7 +44,7 @@ from dataclasses import dataclass, field, replace
 
 from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
-from xdsl.dialects import arith, func, memref, scf
+from xdsl.dialects import arith, func, memref, scf, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     ArrayAttr,
@@ -46,10 +61,11 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnitAttr,
 )
-from xdsl.dialects.linalg.ops import FillOp
+from xdsl.dialects.linalg.ops import BroadcastOp, FillOp
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
     PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
@@ -60,13 +76,22 @@ from xdsl.traits import is_side_effect_free
 from mipsc.diagnostics import MipscError, location_of
 from mipsc.dialects import iree, mips
 from mipsc.kernel_abi import (
+    ACTIVATIONS,
+    BIAS_MODES,
+    BINARY_OPS,
     DEFAULT_BACKEND,
     DEFAULT_KERNEL_LINK,
     EMBEDDED_WORKSPACE_BYTES,
     KERNEL_BACKENDS,
+    PACK_SYMBOLS,
+    PACKED_B_PANEL,
+    PACKED_SYMBOLS,
     embedded_object_path,
     embedded_symbol,
+    epilogue_symbol,
     matmul_symbol,
+    packed_rows,
+    packed_size,
     resolve_kernel_link,
 )
 from mipsc.remarks import emit_remark
@@ -106,11 +131,47 @@ class MatmulKey:
     """A view read by strides from the tensor bound instead (then `lhs` / `rhs` is its type)."""
     out_view: StridedView | None = None
     """C written by strides into the tensor of this view's `base` type, the dispatch's result."""
+    bias: Attribute | None = None
+    """The type of the 1-D bias each tile is filled from (the init was its broadcast)."""
+    activation: mips.Activation | None = None
+    binary: mips.BinaryOp | None = None
+    packed_rhs: bool = False
+    """B is pre-packed (pack-weights): `rhs` is the packed buffer's type."""
+    packed_k: int = 0
+    """K of the product when B is pre-packed (static), which gives the panels' rows."""
+
+    @property
+    def n(self) -> int:
+        """The product's N (static when B is packed)."""
+        assert isinstance(self.out, TensorType)
+        return self.out.get_shape()[-1]
 
     @property
     def batched(self) -> bool:
         assert isinstance(self.out, TensorType)
         return self.out.get_num_dims() == 3
+
+    @property
+    def has_epilogue(self) -> bool:
+        """Whether the tiles call the epilogue kernel after the matmul."""
+        return self.activation is not None or self.binary is not None
+
+    @property
+    def kernel_accumulates(self) -> bool:
+        """The kernel's accumulate flag: into a tied init, or into the tile filled from the bias."""
+        return self.accumulate or self.bias is not None
+
+    @property
+    def binding_roles(self) -> list[str]:
+        """The entry's bindings in order: the dispatch's tensor operands (A, B, then the init,
+        the bias, the epilogue's other tensor when present), then the result unless it is tied
+        to the init."""
+        roles = ["lhs", "rhs"]
+        roles += ["init"] if self.accumulate else []
+        roles += ["bias"] if self.bias is not None else []
+        roles += ["other"] if self.binary is not None else []
+        roles += [] if self.accumulate else ["out"]
+        return roles
 
 
 def _row_major_strides(shape: Sequence[int]) -> list[int | None]:
@@ -193,13 +254,23 @@ rows and batch of B as B itself says, and the rows, columns and batch of the ini
 
 @dataclass
 class _EntryArgs:
-    """The entry's block arguments by name: bindings A, B, C, then the product's sizes
-    (ENTRY_INDEX_ARGS, the same the host passes: see _ProductDims)."""
+    """The entry's block arguments: its bindings by role (MatmulKey.binding_roles), then the
+    product's sizes (ENTRY_INDEX_ARGS, the same the host passes: see _ProductDims)."""
+
+    bindings: dict[str, SSAValue]
+    dims: _ProductDims
+
+
+@dataclass
+class _Views:
+    """The bindings viewed as memrefs: A, B, C (the init or the result), and the bias and the
+    epilogue's other tensor when the key has them."""
 
     a: SSAValue
     b: SSAValue
     c: SSAValue
-    dims: _ProductDims
+    bias: SSAValue | None
+    other: SSAValue | None
 
 
 @dataclass
@@ -213,18 +284,22 @@ class _Tile:
     tn: SSAValue
 
 
-def build_entry(name: str, symbol: str, key: MatmulKey, embedded: bool = False) -> func.FuncOp:
-    """The dispatch entry: bindings (A, B, C), then ENTRY_INDEX_ARGS; one kernel call per tile,
-    the workgroup's tiles taken in turn. `embedded`: each call also gets the workspace (see
-    workspace_args) and returns an i32 (ignored)."""
+def build_entry(name: str, kernels: _Kernels, key: MatmulKey) -> func.FuncOp:
+    """The dispatch entry: bindings (MatmulKey.binding_roles), then ENTRY_INDEX_ARGS; per tile,
+    the bias fill, the kernel call and the epilogue call (each when the key has it), the
+    workgroup's tiles taken in turn. Embedded kernels: the matmul call also gets the workspace
+    (see workspace_args), and every call returns an i32 (ignored)."""
     binding = iree.BindingType()
-    arg_types = [binding, binding, binding, *[IndexType()] * len(ENTRY_INDEX_ARGS)]
+    roles = key.binding_roles
+    arg_types = [*[binding] * len(roles), *[IndexType()] * len(ENTRY_INDEX_ARGS)]
     block = Block(arg_types=arg_types)
-    bind_a, bind_b, bind_c, *sizes = block.args
-    args = _EntryArgs(bind_a, bind_b, bind_c, _ProductDims(*sizes))
+    args = _EntryArgs(
+        dict(zip(roles, block.args[: len(roles)], strict=True)),
+        _ProductDims(*block.args[len(roles) :]),
+    )
     with ImplicitBuilder(block):
-        a, b, c = _bind_operands(key, args)
-        workspace = workspace_args() if embedded else []
+        views = _bind_operands(key, args)
+        workspace = workspace_args() if kernels.embedded else []
         checked_k = _checked_k(args.dims)
         grid = _TileGrid.build(args.dims.m, args.dims.n, args.dims.batch, key)
         first = iree.DispatchWorkgroupIdOp(0)
@@ -233,46 +308,142 @@ def build_entry(name: str, symbol: str, key: MatmulKey, embedded: bool = False) 
         func.ReturnOp()
     with ImplicitBuilder(loop.body.block) as (t,):
         tile = _tile_of(t, grid, args.dims)
-        call_args = [
-            *_input_tile(a, key, key.lhs_view, tile, [tile.i0, 0], [tile.tm, args.dims.k], False),
-            *_input_tile(b, key, key.rhs_view, tile, [0, tile.j0], [args.dims.k, tile.tn], True),
-            *_output_tile(c, key, tile),
-        ]
-        accumulate = _index(int(key.accumulate))
-        results = [IntegerType(32)] if embedded else []
-        sizes = [tile.tm, tile.tn, checked_k, accumulate.result]
-        func.CallOp(symbol, [*call_args, *sizes, *workspace], results)
+        _build_tile_calls(key, kernels, views, tile, args.dims, [checked_k, *workspace])
         scf.YieldOp()
     return func.FuncOp(name, (arg_types, []), Region(block))
 
 
-def _bind_operands(key: MatmulKey, args: _EntryArgs) -> tuple[SSAValue, SSAValue, SSAValue]:
-    """The bindings viewed as memrefs of their stored shapes ([B,] rows, cols)."""
+@dataclass(frozen=True)
+class _Kernels:
+    """The functions an entry calls: the matmul kernel and, when its key has a bias or an
+    epilogue, the epilogue kernel (their embedded entry points when `embedded`)."""
+
+    matmul: str
+    epilogue: str | None
+    embedded: bool
+
+    @property
+    def results(self) -> list[Attribute]:
+        """What a call returns: the embedded entry points' i32 (ignored), else nothing."""
+        return [IntegerType(32)] if self.embedded else []
+
+
+def _build_tile_calls(
+    key: MatmulKey,
+    kernels: _Kernels,
+    views: _Views,
+    tile: _Tile,
+    dims: _ProductDims,
+    k_and_workspace: list[SSAValue],
+) -> None:
+    """The calls of one tile: the bias fill, the kernel, the epilogue (each when the key has
+    it), all on the same C tile (or where it lies in the tensor C is written into).
+    `k_and_workspace`: the checked K, then the embedded kernel's workspace arguments."""
+    checked_k, *workspace = k_and_workspace
+    lhs = _input_tile(views.a, key, key.lhs_view, tile, [tile.i0, 0], [tile.tm, dims.k], False)
+    if key.packed_rhs:
+        rhs = _packed_operand_tile(views.b, key, tile)
+    else:
+        rhs = _input_tile(views.b, key, key.rhs_view, tile, [0, tile.j0], [dims.k, tile.tn], True)
+    c_tile = _output_tile(views.c, key, tile)
+    if views.bias is not None:
+        _call_epilogue(key, kernels, c_tile, tile, bias=_bias_tile(views.bias, tile))
+    accumulate = _index(int(key.kernel_accumulates))
+    sizes = [tile.tm, tile.tn, checked_k, accumulate.result]
+    func.CallOp(kernels.matmul, [*lhs, *rhs, *c_tile, *sizes, *workspace], kernels.results)
+    if key.has_epilogue:
+        other = None
+        if views.other is not None:
+            at, extent = [tile.i0, tile.j0], [tile.tm, tile.tn]
+            other = _operand_tile(views.other, key, tile, at, extent, False)
+        _call_epilogue(key, kernels, c_tile, tile, other=other)
+
+
+def _bind_operands(key: MatmulKey, args: _EntryArgs) -> _Views:
+    """The bindings viewed as memrefs of their stored shapes ([B,] rows, cols; the bias [N])."""
     assert isinstance(key.lhs, TensorType) and isinstance(key.rhs, TensorType)
     assert isinstance(key.out, TensorType)
     zero = _index(0)
 
-    def subspan(bind: SSAValue, ty: TensorType[Attribute], dims: list[SSAValue]) -> SSAValue:
-        dynamic = [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
-        return iree.BindingSubspanOp(bind, zero.result, _binding_memref(ty), dynamic).result
+    def subspan(role: str, ty: Attribute, dims: list[SSAValue]) -> SSAValue:
+        assert isinstance(ty, TensorType)
+        bind = args.bindings[role]
+        view = _binding_memref(ty)
+        return iree.BindingSubspanOp(bind, zero.result, view, _dynamic(ty, dims)).result
 
-    a = subspan(
-        args.a, key.lhs, _static_dims(key.lhs) if key.lhs_view else args.dims.stored("lhs", key)
-    )
-    b = subspan(
-        args.b, key.rhs, _static_dims(key.rhs) if key.rhs_view else args.dims.stored("rhs", key)
-    )
+    def stored(role: str, ty: Attribute, view: StridedView | None) -> list[SSAValue]:
+        return _static_dims(ty) if view is not None else args.dims.stored(role, key)
+
+    a = subspan("lhs", key.lhs, stored("lhs", key.lhs, key.lhs_view))
+    b = subspan("rhs", key.rhs, stored("rhs", key.rhs, key.rhs_view))
+    c_role = "init" if key.accumulate else "out"
     if key.out_view is not None:
-        c = subspan(args.c, key.out_view.base, _static_dims(key.out_view.base))  # type: ignore[arg-type]
+        c = subspan(c_role, key.out_view.base, _static_dims(key.out_view.base))
     else:
-        c = subspan(args.c, key.out, args.dims.stored("init", key))
-    return a, b, c
+        c = subspan(c_role, key.out, args.dims.stored("init", key))
+    bias = other = None
+    if key.bias is not None:
+        bias = subspan("bias", key.bias, [args.dims.n_init])
+    if key.binary is not None:
+        other = subspan("other", key.out, args.dims.stored("out", key))
+    return _Views(a, b, c, bias, other)
+
+
+def _bias_tile(view: SSAValue, tile: _Tile) -> list[SSAValue]:
+    """Base, offset and stride of the bias's columns [j0, j0 + tn)."""
+    assert isinstance(view.type, MemRefType)
+    layout = view.type.layout
+    assert isinstance(layout, StridedLayoutAttr)
+    tile_type = MemRefType(
+        view.type.get_element_type(), [DYNAMIC_INDEX], StridedLayoutAttr(layout.strides, None)
+    )
+    sub = memref.SubviewOp.get(view, [tile.j0], [tile.tn], [1], tile_type)
+    meta = memref.ExtractStridedMetaDataOp(sub)
+    return [meta.base_buffer, meta.offset, meta.strides[0]]
+
+
+def _call_epilogue(
+    key: MatmulKey,
+    kernels: _Kernels,
+    c_tile: list[SSAValue],
+    tile: _Tile,
+    *,
+    bias: list[SSAValue] | None = None,
+    other: list[SSAValue] | None = None,
+) -> None:
+    """One epilogue call on the C tile: `C = bias` when given the bias tile (before the
+    product), else the key's activation and binary op (with the other tensor's tile)."""
+    assert kernels.epilogue is not None
+    zero = _index(0).result
+    unused_base = c_tile[0]  # any base of the right type: the kernel ignores it
+    bias_args = bias or [unused_base, zero, zero]
+    other_args = other or [unused_base, zero, zero, zero]
+    if bias is not None:
+        kinds = (BIAS_MODES["set"], ACTIVATIONS["none"], BINARY_OPS["none"])
+    else:
+        kinds = (
+            BIAS_MODES["none"],
+            ACTIVATIONS[key.activation.value if key.activation else "none"],
+            BINARY_OPS[key.binary.value if key.binary else "none"],
+        )
+    kind_args = [_index(kind).result if kind else zero for kind in kinds]
+    call_args = [*c_tile, *bias_args, *other_args, tile.tm, tile.tn, *kind_args]
+    func.CallOp(kernels.epilogue, call_args, kernels.results)
 
 
 def _static_dims(ty: Attribute) -> list[SSAValue]:
     """The sizes of a static shape (a tensor read by strides), as index constants."""
     assert isinstance(ty, TensorType)
     return [_index(size).result for size in ty.get_shape()]
+
+
+def _packed_operand_tile(view: SSAValue, key: MatmulKey, tile: _Tile) -> list[SSAValue]:
+    """Base, offset and (Kp, PACKED_B_PANEL) of the tile's columns of a packed B: the panel of
+    column j0 starts at j0 * Kp (kernels/mips_kernels.h, "Pre-packed B")."""
+    kp = _index(packed_rows(key.packed_k))
+    meta = memref.ExtractStridedMetaDataOp(view)
+    offset = arith.AddiOp(meta.offset, arith.MuliOp(tile.j0, kp))
+    return [meta.base_buffer, offset.result, kp.result, _index(PACKED_B_PANEL).result]
 
 
 def _checked_k(dims: _ProductDims) -> SSAValue:
@@ -367,6 +538,29 @@ def workspace_args() -> list[SSAValue]:
     return [alloc.memref, size.result]
 
 
+def _external_kernel(symbol: str, inputs: list[Attribute], embedded: bool) -> func.FuncOp:
+    """The declaration of a kernel taking `inputs`: `llvm.bareptr` (each rank-0 base memref is
+    one pointer); embedded, also `hal.import.static` (a direct call into the linked object)
+    and the entry point's i32 result."""
+    decl = func.FuncOp.external(symbol, inputs, [IntegerType(32)] if embedded else [])
+    decl.attributes["llvm.bareptr"] = BoolAttr.from_bool(True)
+    if embedded:
+        decl.attributes["hal.import.static"] = UnitAttr()
+    return decl
+
+
+def build_epilogue_declaration(
+    symbol: str, element_type: Attribute, embedded: bool = False
+) -> func.FuncOp:
+    """`func.func private @mips_epilogue_<t>(...)`: C, bias and other as base pointer, offset
+    and strides, then m, n and the three kinds (kernel_abi.EPILOGUE_PARAMS). `embedded`: the
+    object's entry point, with the same arguments (no workspace) and an i32 result."""
+    base = MemRefType(element_type, [])
+    index = IndexType()
+    c, bias, other = [base, *[index] * 3], [base, *[index] * 2], [base, *[index] * 3]
+    return _external_kernel(symbol, [*c, *bias, *other, *[index] * 5], embedded)
+
+
 def build_kernel_declaration(
     symbol: str, element_type: Attribute, embedded: bool = False
 ) -> func.FuncOp:
@@ -383,11 +577,7 @@ def build_kernel_declaration(
     inputs = [*operand, *operand, *operand, index, index, index, index]
     if embedded:
         inputs += [_workspace_type(), index]
-    decl = func.FuncOp.external(symbol, inputs, [IntegerType(32)] if embedded else [])
-    decl.attributes["llvm.bareptr"] = BoolAttr.from_bool(True)
-    if embedded:
-        decl.attributes["hal.import.static"] = UnitAttr()
-    return decl
+    return _external_kernel(symbol, inputs, embedded)
 
 
 def executable_objects(path: str) -> iree.ExecutableObjectsAttr:
@@ -397,6 +587,83 @@ def executable_objects(path: str) -> iree.ExecutableObjectsAttr:
     return iree.ExecutableObjectsAttr(ArrayAttr([target]), ArrayAttr([objects]))
 
 
+PACK_TILE_N = 256
+"""Columns of B each workgroup of a pack dispatch writes (a multiple of PACKED_B_PANEL): the
+pack runs once, at load, spread over the workers."""
+
+
+@dataclass(frozen=True)
+class PackKey:
+    """What a pack executable depends on: B's stored type and orientation."""
+
+    source: TensorType[Attribute]
+    transpose: bool
+
+    @property
+    def logical(self) -> tuple[int, int]:
+        """(K, N) of B."""
+        k, n = mips.logical_shape(self.source.get_shape(), self.transpose)
+        return k, n
+
+
+def build_pack_declaration(
+    symbol: str, element_type: Attribute, embedded: bool = False
+) -> func.FuncOp:
+    """`func.func private @mips_pack_b_<t>(memref<t>, index x3, memref<t>, index x3)`, with
+    `llvm.bareptr` (the pack params of kernels/mips_kernels.h). `embedded`: the object's entry
+    point, with the same arguments (no workspace) and an i32 result."""
+    base, index = MemRefType(element_type, []), IndexType()
+    b, packed = [base, index, index, index], [base, index]
+    return _external_kernel(symbol, [*b, *packed, index, index], embedded)
+
+
+def build_pack_workgroup_count() -> Region:
+    """The pack grid from the workload (N): x = ⌈N / PACK_TILE_N⌉."""
+    block = Block(arg_types=[IndexType()])
+    with ImplicitBuilder(block):
+        tiles = arith.CeilDivSIOp(block.args[0], _index(PACK_TILE_N))
+        one = _index(1)
+        iree.ReturnOp(tiles.result, one.result, one.result)
+    return Region(block)
+
+
+def build_pack_entry(name: str, symbol: str, key: PackKey, embedded: bool = False) -> func.FuncOp:
+    """The pack entry: bindings (B, packed B); one kernel call per PACK_TILE_N columns of B,
+    which it writes at their panel's offset j0 * Kp of the packed buffer. `embedded`: the call
+    returns an i32 (ignored)."""
+    binding = iree.BindingType()
+    block = Block(arg_types=[binding, binding])
+    k, n = key.logical
+    packed_type = TensorType(key.source.get_element_type(), [packed_size(k, n)])
+    with ImplicitBuilder(block):
+        zero = _index(0)
+        b = iree.BindingSubspanOp(block.args[0], zero.result, _binding_memref(key.source), [])
+        out = iree.BindingSubspanOp(block.args[1], zero.result, _binding_memref(packed_type), [])
+        first = iree.DispatchWorkgroupIdOp(0)
+        stride = iree.DispatchWorkgroupCountOp(0)
+        tiles = _index(-(-n // PACK_TILE_N))
+        loop = scf.ForOp(first, tiles, stride, [], Block(arg_types=[IndexType()]))
+        func.ReturnOp()
+    with ImplicitBuilder(loop.body.block) as (t,):
+        j0 = arith.MuliOp(t, _index(PACK_TILE_N)).result
+        tn = arith.MinSIOp(_index(PACK_TILE_N), arith.SubiOp(_index(n), j0)).result
+        rows = _index(k).result  # an SSA size, as the tile's type has both sizes dynamic
+        offsets, sizes = ([j0, 0], [tn, rows]) if key.transpose else ([0, j0], [rows, tn])
+        sub = memref.SubviewOp.get(b.result, offsets, sizes, [1, 1], _tile_memref(b.result.type))
+        meta = memref.ExtractStridedMetaDataOp(sub)
+        row, col = meta.strides
+        strides = (col, row) if key.transpose else (row, col)
+        out_meta = memref.ExtractStridedMetaDataOp(out.result)
+        out_offset = arith.AddiOp(out_meta.offset, arith.MuliOp(j0, _index(packed_rows(k))))
+        func.CallOp(
+            symbol,
+            [meta.base_buffer, meta.offset, *strides, out_meta.base_buffer, out_offset, rows, tn],
+            [IntegerType(32)] if embedded else [],
+        )  # fmt: skip
+        scf.YieldOp()
+    return func.FuncOp(name, ([binding, binding], []), Region(block))
+
+
 @dataclass
 class ExecutableCache:
     """Builds one `stream.executable` per distinct matmul and puts it at the module's top."""
@@ -404,7 +671,7 @@ class ExecutableCache:
     module: ModuleOp
     backend: str = DEFAULT_BACKEND
     kernel_link: str = "plugin"
-    entries: dict[MatmulKey, SymbolRefAttr] = field(default_factory=dict)
+    entries: dict[MatmulKey | PackKey, SymbolRefAttr] = field(default_factory=dict)
     object_path: str | None = None
     """The embedded kernel object, found on the first executable that needs it."""
 
@@ -415,14 +682,27 @@ class ExecutableCache:
     def symbol_for(self, key: MatmulKey) -> str:
         """The kernel this matmul's tiles call, with this module's backend."""
         assert isinstance(key.out, TensorType)
+        if key.packed_rhs:
+            return PACKED_SYMBOLS[type(key.out.get_element_type())]
         symbol = matmul_symbol(key.out.get_element_type(), self.backend)
         assert symbol is not None
         return symbol
 
-    def linked_symbol(self, key: MatmulKey) -> str:
-        """The function the entry calls: the kernel, or its embedded entry point."""
-        symbol = self.symbol_for(key)
+    def linked_symbol(self, symbol: str) -> str:
+        """The function an entry calls for the kernel `symbol`: itself, or its embedded entry
+        point."""
         return embedded_symbol(symbol) if self.embedded else symbol
+
+    def kernels_for(self, key: MatmulKey) -> _Kernels:
+        """The functions this matmul's entry calls: the kernel, and the epilogue kernel when
+        the key fills tiles from a bias or has an epilogue."""
+        assert isinstance(key.out, TensorType)
+        epilogue = None
+        if key.bias is not None or key.has_epilogue:
+            epilogue = epilogue_symbol(key.out.get_element_type())
+            assert epilogue is not None
+            epilogue = self.linked_symbol(epilogue)
+        return _Kernels(self.linked_symbol(self.symbol_for(key)), epilogue, self.embedded)
 
     def kernel_object(self, op: Operation) -> str:
         """The embedded kernel object's absolute path; an error located at `op` when it is
@@ -439,17 +719,31 @@ class ExecutableCache:
             return ref
         assert isinstance(key.out, TensorType)
         element_type = key.out.get_element_type()
-        symbol = self.linked_symbol(key)
         index = len(self.entries)
         # Entry names must be unique module-wide: IREE links all executables into one.
         exe_name, entry_name = f"mips_exe_{index}", f"mips_matmul_{index}"
-        inner = ModuleOp(
-            [
-                build_kernel_declaration(symbol, element_type, self.embedded),
-                build_entry(entry_name, symbol, key, self.embedded),
-            ]
-        )
+        kernels = self.kernels_for(key)
+        declarations = [build_kernel_declaration(kernels.matmul, element_type, self.embedded)]
+        if kernels.epilogue is not None:
+            declarations.append(
+                build_epilogue_declaration(kernels.epilogue, element_type, self.embedded)
+            )
+        inner = ModuleOp([*declarations, build_entry(entry_name, kernels, key)])
         export = iree.ExecutableExportOp(entry_name, build_workgroup_count(key))
+        return self._add(key, op, (exe_name, entry_name), export, inner)
+
+    def _add(
+        self,
+        key: MatmulKey | PackKey,
+        op: Operation,
+        names: tuple[str, str],
+        export: iree.ExecutableExportOp,
+        inner: ModuleOp,
+    ) -> SymbolRefAttr:
+        """Puts the executable `names[0]` with `export` (entry `names[1]`) and `inner` at the
+        module's top, with the kernel object when embedded (an error located at `op` when it
+        is missing); its entry's reference, kept for `key`."""
+        exe_name, entry_name = names
         executable = iree.ExecutableOp(exe_name, [export, inner])
         if self.embedded:
             executable.attributes["hal.executable.objects"] = executable_objects(
@@ -459,6 +753,19 @@ class ExecutableCache:
         ref = SymbolRefAttr(exe_name, [entry_name])
         self.entries[key] = ref
         return ref
+
+    def pack_entry_for(self, key: PackKey, op: Operation) -> SymbolRefAttr:
+        """The pack executable of a B of this type and orientation (made on first use)."""
+        if (ref := self.entries.get(key)) is not None:
+            return ref
+        element_type = key.source.get_element_type()
+        symbol = self.linked_symbol(PACK_SYMBOLS[type(element_type)])
+        index = len(self.entries)
+        exe_name, entry_name = f"mips_exe_{index}", f"mips_pack_{index}"
+        declaration = build_pack_declaration(symbol, element_type, self.embedded)
+        entry = build_pack_entry(entry_name, symbol, key, self.embedded)
+        export = iree.ExecutableExportOp(entry_name, build_pack_workgroup_count())
+        return self._add(key, op, (exe_name, entry_name), export, ModuleOp([declaration, entry]))
 
 
 def _k_of(op: mips.MatmulLikeOp) -> int:
@@ -476,16 +783,22 @@ class LowerMatmul(RewritePattern):
     tile_m: int
     tile_n: int
     workers: int
+    fill_bias: bool = True
 
     def tiles_for(self, op: mips.MatmulLikeOp) -> tuple[int, int]:
         """The pass options when given, else a choice for this op's shape."""
-        if self.tile_m and self.tile_n:
-            return self.tile_m, self.tile_n
         out = op.result.type
         assert isinstance(out, TensorType)
         *batch, m, n = out.get_shape()
-        tm, tn = choose_tiles(m, n, batch[0] if batch else 1, _k_of(op), self.workers)
-        return self.tile_m or tm, self.tile_n or tn
+        tm, tn = self.tile_m, self.tile_n
+        if not (tm and tn):
+            chosen = choose_tiles(
+                m, n, batch[0] if batch else 1, _k_of(op), self.workers, op.is_rhs_packed
+            )
+            tm, tn = tm or chosen[0], tn or chosen[1]
+        if op.is_rhs_packed:  # tiles start on a panel of the packed B
+            tn = -(-tn // PACKED_B_PANEL) * PACKED_B_PANEL
+        return tm, tn
 
     def key_for(self, op: mips.MatmulLikeOp) -> MatmulKey:
         """What the op's executable depends on; a dtype without a kernel is an error."""
@@ -495,20 +808,32 @@ class LowerMatmul(RewritePattern):
             raise MipscError(
                 f"{op.name} on {out_type.get_element_type()} has no kernel", location_of(op)
             )
+        bias = broadcast_bias(op) if self.fill_bias else None
         return MatmulKey(
             op.lhs.type,
             op.rhs.type,
             out_type,
             op.is_lhs_transposed,
             op.is_rhs_transposed,
-            not mips.is_zero_init(op.init),
+            bias is None and not mips.is_zero_init(op.init),
             *self.tiles_for(op),
+            bias=bias.type if bias is not None else None,
+            activation=op.activation_kind,
+            binary=op.binary_kind,
+            packed_rhs=op.is_rhs_packed,
+            packed_k=_k_of(op) if op.is_rhs_packed else 0,
         )
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: mips.MatmulLikeOp, rewriter: PatternRewriter) -> None:
         key = self.key_for(op)
         if (why := _nothing_to_compute(op)) is not None:
+            if op.has_epilogue:
+                raise MipscError(
+                    f"{op.name} with a fused epilogue computes nothing ({why}): fuse-epilogues "
+                    "leaves such products alone",
+                    location_of(op),
+                )
             emit_remark(op, PASS_NAME, f"no kernel call: {why}", kernel=f"none ({why})")
             rewriter.replace(op, [], [op.init])
             return
@@ -552,10 +877,13 @@ def _read_by_strides(
     op: mips.MatmulLikeOp, key: MatmulKey
 ) -> tuple[MatmulKey, tuple[SSAValue, SSAValue]]:
     """The key and the A and B tensors to bind: an operand that is a view the kernel can read
-    by strides (strided_operands.fold_view) is replaced by the tensor it views."""
+    by strides (strided_operands.fold_view) is replaced by the tensor it views (never a
+    pre-packed B: the packed buffer is read as it is)."""
     inputs = [op.lhs, op.rhs]
     views: list[StridedView | None] = [None, None]
     for i, value in enumerate(inputs):
+        if i == 1 and op.is_rhs_packed:
+            continue
         if (folded := fold_view(value)) is not None:
             inputs[i], views[i] = folded
     if views == [None, None]:
@@ -570,12 +898,64 @@ def _read_by_strides(
     return key, (inputs[0], inputs[1])
 
 
+def broadcast_bias(op: mips.MatmulLikeOp) -> SSAValue | None:
+    """The 1-D bias [N] whose broadcast over the rows (and batch) is the op's init and has no
+    other use (a linear's bias), possibly collapsed to the op's rank ([.., M, N] -> [M', N]);
+    None for any other init. The lowering then fills each tile from it instead."""
+    value = op.init
+    owner = value.owner
+    if isinstance(owner, tensor.CollapseShapeOp):
+        groups = [[i.value.data for i in group] for group in owner.reassociation]
+        if value.uses.get_length() != 1 or len(groups[-1]) != 1:
+            return None
+        value = owner.src
+        owner = value.owner
+    if not isinstance(owner, BroadcastOp) or value.uses.get_length() != 1:
+        return None
+    bias = owner.input
+    out = value.type
+    if not isinstance(bias.type, TensorType) or bias.type.get_num_dims() != 1:
+        return None
+    assert isinstance(out, TensorType)
+    broadcast_dims = list(owner.dimensions.get_values())
+    return bias if broadcast_dims == list(range(out.get_num_dims() - 1)) else None
+
+
+@dataclass
+class LowerPackRhs(RewritePattern):
+    """`mips.pack_rhs` → a `flow.dispatch` of the pack executable over B's columns."""
+
+    executables: ExecutableCache
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: mips.PackRhsOp, rewriter: PatternRewriter) -> None:
+        source = op.source.type
+        assert isinstance(source, TensorType)
+        key = PackKey(source, op.transpose is not None)
+        entry = self.executables.pack_entry_for(key, op)
+        with building_before(rewriter, op):
+            n = _index(key.logical[1])
+            dispatch = iree.DispatchOp(
+                entry,
+                workload=[n.result],
+                arguments=[op.source],
+                argument_dims=[],
+                result_types=[op.result.type],
+                result_dims=[],
+            )
+        symbol = self.executables.linked_symbol(PACK_SYMBOLS[type(source.get_element_type())])
+        emit_remark(op, PASS_NAME, f"packs B once, at load, with {symbol}")
+        rewriter.replace(op, [], [dispatch.results[0]])
+
+
 def _nothing_to_compute(op: mips.MatmulLikeOp) -> str | None:
     """Why the product is its init alone, when some type says so statically: an empty result
     (M, N or batch 0: no tile to compute), or K = 0 (every sum is empty). Else None."""
     lhs, rhs, out = (_logical_shape(v, t) for v, t in (
         (op.lhs, op.is_lhs_transposed), (op.rhs, op.is_rhs_transposed), (op.result, False)
     ))  # fmt: skip
+    if op.is_rhs_packed:  # B is K x N
+        rhs = [lhs[-1], out[-1]]
     if 0 in (*out, *lhs[:-1], *rhs[:-2], rhs[-1]):
         return "the result is empty"
     if 0 in (lhs[-1], rhs[-2]):
@@ -589,7 +969,8 @@ def _logical_shape(value: SSAValue, transposed: bool) -> list[int]:
 
 
 def _report_tiles(op: mips.MatmulLikeOp, key: MatmulKey, symbol: str) -> None:
-    """The remark `--report` shows: the kernel and the tiles (how many, when static)."""
+    """The remark `--report` shows: the kernel, the tiles (how many, when static) and the
+    epilogue fused into them (`epilogue: bias, gelu`)."""
     assert isinstance(key.out, TensorType)
     tiles = f"{key.tile_m}x{key.tile_n}"
     *batch, rows, cols = key.out.get_shape()
@@ -598,7 +979,16 @@ def _report_tiles(op: mips.MatmulLikeOp, key: MatmulKey, symbol: str) -> None:
     else:
         count = -(-rows // key.tile_m) * -(-cols // key.tile_n) * (batch[0] if batch else 1)
         grid = f"{count} {tiles} tile{'s' if count > 1 else ''}"
-    emit_remark(op, PASS_NAME, f"calls {symbol} per {tiles} tile", kernel=f"{symbol} ({grid})")
+    packed = "; B pre-packed at load" if key.packed_rhs else ""
+    steps = ["bias"] if key.bias is not None else []
+    steps += [step.value for step in (key.activation, key.binary) if step is not None]
+    fused = f"; epilogue: {', '.join(steps)}" if steps else ""
+    emit_remark(
+        op,
+        PASS_NAME,
+        f"calls {symbol} per {tiles} tile{fused}",
+        kernel=f"{symbol} ({grid}{packed}{fused})",
+    )
 
 
 @dataclass
@@ -624,7 +1014,10 @@ class _ProductDims:
         lhs_m, lhs_k = (lead + 1, lead) if key.transpose_lhs else (lead, lead + 1)
         rhs_k, rhs_n = (lead + 1, lead) if key.transpose_rhs else (lead, lead + 1)
         m, k = dim_size(op.lhs, lhs_m), dim_size(op.lhs, lhs_k)
-        k_rhs, n = dim_size(op.rhs, rhs_k), dim_size(op.rhs, rhs_n)
+        if key.packed_rhs:  # a packed B has the product's K and N (static, verified)
+            k_rhs, n = k, _index(key.n).result
+        else:
+            k_rhs, n = dim_size(op.rhs, rhs_k), dim_size(op.rhs, rhs_n)
         if key.batched:
             batch, batch_rhs = dim_size(op.lhs, 0), dim_size(op.rhs, 0)
         else:
@@ -633,6 +1026,8 @@ class _ProductDims:
         if key.accumulate:
             init = [dim_size(op.init, lead), dim_size(op.init, lead + 1)]
             init.append(dim_size(op.init, 0) if key.batched else batch)
+        elif key.bias is not None and (bias := broadcast_bias(op)) is not None:
+            init = [m, dim_size(bias, 0), batch]  # the bias's own length: checked against N
         return _ProductDims(m, n, k, batch, k_rhs, batch_rhs, *init)
 
     def stored(self, operand: str, key: MatmulKey) -> list[SSAValue]:
@@ -648,8 +1043,11 @@ class _ProductDims:
 
 
 def _dynamic(ty: Attribute, dims: list[SSAValue]) -> list[SSAValue]:
-    """The values of the dynamic dims of `ty`, among the sizes of all its dims."""
+    """The values of the dynamic dims of `ty`, among the sizes of all its dims (none for a
+    static type, such as a packed B, whatever `dims` says)."""
     assert isinstance(ty, TensorType)
+    if DYNAMIC_INDEX not in ty.get_shape():
+        return []
     return [v for v, d in zip(dims, ty.get_shape(), strict=True) if d == DYNAMIC_INDEX]
 
 
@@ -662,13 +1060,20 @@ def _build_dispatch(
 ) -> iree.DispatchOp:
     """Builds the `flow.dispatch` of `entry` over the workload (M, N, K, batch) on the tensors
     `inputs` (the operands, or the tensors they are read from by strides); a non-zero init is
-    tied to the result, which the kernel accumulates into."""
+    tied to the result, which the kernel accumulates into; the bias and the epilogue's other
+    tensor follow it (MatmulKey.binding_roles)."""
     tensors = list(inputs)
     tensor_dims = [] if key.lhs_view else _dynamic(op.lhs.type, dims.stored("lhs", key))
     tensor_dims += [] if key.rhs_view else _dynamic(op.rhs.type, dims.stored("rhs", key))
     if key.accumulate:
         tensors.append(op.init)
         tensor_dims += _dynamic(op.init.type, dims.stored("init", key))
+    if key.bias is not None and (bias := broadcast_bias(op)) is not None:
+        tensors.append(bias)
+        tensor_dims += _dynamic(bias.type, [dims.n_init])
+    if op.other is not None:
+        tensors.append(op.other)
+        tensor_dims += _dynamic(op.other.type, dims.stored("out", key))
     return iree.DispatchOp(
         entry,
         workload=[dims.m, dims.n, dims.k, dims.batch],
@@ -685,14 +1090,18 @@ def _build_dispatch(
 
 
 def _erase_dead_zero_fill(init: SSAValue, rewriter: PatternRewriter) -> None:
-    """Remove the fill, and what only fed it, that the kernel call made unnecessary."""
+    """Remove the fill (or the bias's broadcast), and what only fed it, that the kernel call
+    made unnecessary."""
     worklist = [init.owner]
     while worklist:
         op = worklist.pop()
         if not isinstance(op, Operation) or op.parent is None or any(r.uses for r in op.results):
             continue
-        # A fill on tensors only makes a value; xDSL's linalg ops do not say so themselves.
-        if not (is_side_effect_free(op) or (isinstance(op, FillOp) and op.res)):
+        # A fill or broadcast on tensors only makes a value; xDSL's linalg ops do not say so.
+        makes_value = (isinstance(op, FillOp) and op.res) or (
+            isinstance(op, BroadcastOp) and op.result
+        )
+        if not (is_side_effect_free(op) or makes_value):
             continue
         worklist += [operand.owner for operand in op.operands]
         rewriter.erase(op)
@@ -715,6 +1124,9 @@ class LowerMipsToCallPass(ModulePass):
     kernel_link: str = DEFAULT_KERNEL_LINK
     """Where the kernels come from: embedded (linked into the module) or plugin; empty:
     embedded, or plugin for the openblas backend (kernel_abi.resolve_kernel_link)."""
+    fill_bias: bool = True
+    """Fill each tile from a broadcast bias in the dispatch (True), or let IREE materialize
+    the broadcast init as a dispatch of its own (False)."""
 
     def __post_init__(self) -> None:
         if self.backend not in KERNEL_BACKENDS:
@@ -731,5 +1143,11 @@ class LowerMipsToCallPass(ModulePass):
         link = resolve_kernel_link(self.kernel_link, self.backend)
         cache = ExecutableCache(op, self.backend, link)
         PatternRewriteWalker(
-            LowerMatmul(cache, self.tile_m, self.tile_n, self.workers), apply_recursively=False
+            GreedyRewritePatternApplier(
+                [
+                    LowerMatmul(cache, self.tile_m, self.tile_n, self.workers, self.fill_bias),
+                    LowerPackRhs(cache),
+                ]
+            ),
+            apply_recursively=False,
         ).rewrite_module(op)

@@ -66,3 +66,20 @@ func.func @torch_k_mismatch(%a: !torch.vtensor<[4,5],f32>, %b: !torch.vtensor<[6
   return %0 : !torch.vtensor<[4,3],f32>
 }
 // CHECK: verify_errors.mlir:65:3: error: 'torch.aten.mm' op K mismatch: self dim 1 is 5 but mat2 dim 0 is 6
+
+// -----
+
+// An epilogue's second tensor must have the result's type (no broadcast).
+func.func @epilogue_other(%a: tensor<4x5xf32>, %b: tensor<5x3xf32>, %c: tensor<4x3xf32>, %r: tensor<3xf32>) -> tensor<4x3xf32> {
+  %0 = mips.matmul ins(%a, %b : tensor<4x5xf32>, tensor<5x3xf32>) outs(%c : tensor<4x3xf32>) activation(silu) binary(mul, %r : tensor<3xf32>) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+// CHECK: verify_errors.mlir:74:3: error: 'mips.matmul' op the epilogue's other tensor tensor<3xf32> must have the result type tensor<4x3xf32>
+
+// -----
+
+func.func @epilogue_kind(%a: tensor<4x5xf32>, %b: tensor<5x3xf32>, %c: tensor<4x3xf32>) -> tensor<4x3xf32> {
+  %0 = mips.matmul ins(%a, %b : tensor<4x5xf32>, tensor<5x3xf32>) outs(%c : tensor<4x3xf32>) activation(tanh) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}
+// CHECK: verify_errors.mlir:82:{{.*}}error:{{.*}}tanh

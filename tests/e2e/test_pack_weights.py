@@ -1,0 +1,101 @@
+"""Weights packed once, at load time (pack-weights), end to end, on both kernel links.
+
+Real exports whose linear weights are inline constants, parameters (.irpa) or bf16: the module
+packs each weight once when it loads (mips_pack_b_<t>, counted through the plugin), every call
+then runs mips_matmul_packed_<t> only, and the outputs are torch's. With the kernels embedded,
+the same modules run in stock iree-run-module, no plugin anywhere, with the same numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from harness import DATA, MANIFEST, load_npz, parameters
+from test_embedded_kernels import run_stock
+
+import mipsc
+from mipsc.options import CompileOptions
+from mipsc.pipeline import compile_module, lower_module
+
+PLUGIN = CompileOptions(kernel_link="plugin")
+EMBEDDED = CompileOptions(kernel_link="embedded")
+
+pytestmark = pytest.mark.e2e
+
+# name: (dtype, weights). mlp: Linear(32, 64) -> ReLU -> Linear(64, 16), batch 8.
+MODELS = {"mlp": "f32", "mlp_external": "f32", "mlp_bf16": "bf16"}
+
+
+def check_outputs(name: str, got) -> None:
+    _, want = load_npz(name)
+    got = got if isinstance(got, tuple) else (got,)
+    tol = MANIFEST[name]["tolerance"]
+    for g, w in zip(got, want, strict=True):
+        assert (g.dtype, g.shape) == (w.dtype, w.shape)
+        np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), **tol)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_weights_packed_once_at_load(name, tmp_path, kernel_calls):
+    dtype = MODELS[name]
+    text = (DATA / f"{name}.mlir").read_text()
+    lowered = lower_module(text, f"{name}.mlir", PLUGIN)
+    assert lowered.count("util.initializer") == 2  # one per weight
+    assert "util.optimization_barrier" in lowered
+    vmfb = tmp_path / f"{name}.vmfb"
+    compile_module(text, f"{name}.mlir", vmfb, PLUGIN)
+    inputs, _ = load_npz(name)
+
+    packs = kernel_calls.exact(f"mips_pack_b_{dtype}")
+    plain = kernel_calls.exact(f"mips_matmul_{dtype}")
+    packed = kernel_calls.exact(f"mips_matmul_packed_{dtype}")
+    model = mipsc.load(vmfb, parameters=parameters(name))
+    check_outputs(name, model.main(*inputs))
+    # Both weights (64 and 16 columns: one pack tile each) were packed when the module loaded...
+    assert kernel_calls.exact(f"mips_pack_b_{dtype}") == packs + 2
+    assert kernel_calls.exact(f"mips_matmul_packed_{dtype}") == packed + 2
+    check_outputs(name, model.main(*inputs))
+    # ... and never again; the products never take the unpacked B.
+    assert kernel_calls.exact(f"mips_pack_b_{dtype}") == packs + 2
+    assert kernel_calls.exact(f"mips_matmul_packed_{dtype}") == packed + 4
+    assert kernel_calls.exact(f"mips_matmul_{dtype}") == plain
+
+
+def test_report_says_the_weight_is_pre_packed(tmp_path):
+    from mipsc.remarks import collect_remarks, format_report
+
+    text = (DATA / "mlp.mlir").read_text()
+    with collect_remarks() as remarks:
+        lower_module(text, "mlp.mlir", PLUGIN)
+    report = format_report(remarks)
+    # the first linear's bias and ReLU are fused (fuse-epilogues), and kept on the packed B
+    first = "mips_matmul_packed_f32 (1 12x64 tile; B pre-packed at load; epilogue: bias, relu)"
+    assert report.count(first) == 1, report
+    second = "mips_matmul_packed_f32 (1 12x32 tile; B pre-packed at load; epilogue: bias)"
+    assert report.count(second) == 1, report
+    assert any("packed once at load into @" in str(r) for r in remarks)
+
+
+def test_openblas_backend_takes_b_unpacked():
+    text = (DATA / "mlp.mlir").read_text()
+    lowered = lower_module(text, "mlp.mlir", CompileOptions(kernel_backend="openblas"))
+    assert "util.initializer" not in lowered
+    assert "mips_matmul_openblas_f32" in lowered
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_embedded_packed_module_runs_in_stock_iree_run_module(name, tmp_path):
+    """--kernel-link=embedded: the pack and the packed matmuls are the object's entry points
+    (nothing imported from a plugin), and stock iree-run-module gives torch's numbers."""
+    dtype = MODELS[name]
+    text = (DATA / f"{name}.mlir").read_text()
+    lowered = lower_module(text, f"{name}.mlir", EMBEDDED)
+    assert lowered.count("util.initializer") == 2
+    assert lowered.count(f"func.call @mips_pack_b_{dtype}_embedded(") == 2
+    assert lowered.count(f"func.call @mips_matmul_packed_{dtype}_embedded(") == 2
+    assert f"@mips_matmul_{dtype}(" not in lowered
+    assert f"@mips_pack_b_{dtype}(" not in lowered
+    vmfb = tmp_path / f"{name}.vmfb"
+    compile_module(text, f"{name}.mlir", vmfb, EMBEDDED)
+    inputs, _ = load_npz(name)
+    check_outputs(name, run_stock(vmfb, name, inputs, tmp_path))

@@ -1,0 +1,138 @@
+"""Two (or more) builds of one model, timed interleaved in one process: did a change help?
+
+Each NAME=FILE.vmfb is a compile of the same model (same inputs and outputs), e.g. the main
+branch's `mipsc compile` output against a branch's, kept by `tools/bench_models.py --keep`.
+All run on this mipsc's kernel plugin (a module importing only kernels the plugin has runs on
+it whatever build made it), on one random input of the given shape, checked to agree, then
+timed with mipsc.bench.time_interleaved (bursts, rounds, medians) per thread count.
+
+    .venv/bin/python tools/bench_vmfb_ab.py --input 64x1024xf32 --parameters mlp.irpa \\
+        before=run_base/mlp.mipsc.vmfb after=run_new/mlp.mipsc.vmfb --threads 1 2
+
+Prints each build's median and minimum (ms) and their ratios to the first build's (below 1:
+faster); on a loaded machine the minimum is the steadier figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
+
+
+def make_input(spec: str) -> np.ndarray:
+    """A seeded standard-normal array from `64x1024xf32`."""
+    import ml_dtypes
+
+    *dims, dtype = spec.split("x")
+    values = np.random.default_rng(0).standard_normal([int(d) for d in dims], np.float32)
+    return values.astype(ml_dtypes.bfloat16 if dtype == "bf16" else DTYPES[dtype])
+
+
+def worker(spec: dict) -> dict[str, list[float]]:
+    """In a process of its own (the thread count is fixed per process): check, then time."""
+    import iree.runtime as rt
+
+    from mipsc import runtime
+    from mipsc.bench import time_interleaved
+
+    rt.flags.parse_flags(f"--task_topology_group_count={spec['threads']}")
+    x = make_input(spec["input"])
+    params = {"model": spec["parameters"]} if spec["parameters"] else None
+    calls, outputs = {}, {}
+    for name, path in spec["builds"].items():
+        function = runtime.load(path, parameters=params).function("main")
+        device = rt.get_device(runtime.DEVICE)
+        dx = rt.asdevicearray(device, x)
+        outputs[name] = np.asarray(function(dx)).astype(np.float32)
+        calls[name] = lambda f=function, dx=dx: f(dx)
+    first = next(iter(outputs.values()))
+    for name, out in outputs.items():
+        scale = float(np.abs(first).max()) or 1.0
+        if float(np.abs(out - first).max()) > spec["tolerance"] * scale:
+            raise SystemExit(f"{name} does not agree with the first build")
+    if spec["clock"] == "cpu":
+        samples = cpu_times(calls, spec["seconds"])
+    else:
+        samples = time_interleaved(calls, spec["seconds"], 500)
+    return {
+        name: [1e3 * statistics.median(t), 1e3 * min(t), len(t)] for name, t in samples.items()
+    }
+
+
+def cpu_times(calls: dict, seconds: float, burst: int = 5) -> dict[str, list[float]]:
+    """Per-call CPU time of this process (all its threads: IREE's workers too), in rounds of
+    `burst` calls per build, until each build has used `seconds` of CPU. Other processes on
+    the machine take wall time, not this process's CPU time: the steadier clock when the
+    machine is shared (it counts a worker's spinning too, alike for every build)."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        call()
+    while min(sum(t) * burst for t in samples.values()) < seconds:
+        for name, call in calls.items():
+            start = time.process_time()
+            for _ in range(burst):
+                call()
+            samples[name].append((time.process_time() - start) / burst)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("builds", nargs="*", help="NAME=FILE.vmfb, the first is the baseline")
+    parser.add_argument("--input", help="shape and dtype, e.g. 64x1024xf32 (required)")
+    parser.add_argument("--parameters", help="the .irpa of scope 'model', if any")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--clock", choices=["wall", "cpu"], default="wall", help="cpu: process CPU time"
+    )
+    parser.add_argument("--tolerance", type=float, default=2e-2, help="relative to max |out|")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.worker:
+        json.dump(worker(json.loads(sys.stdin.read())), sys.stdout)
+        return
+    if not opts.builds or not opts.input:
+        parser.error("give the builds (NAME=FILE.vmfb ...) and --input")
+    builds = dict(b.split("=", 1) for b in opts.builds)
+    base = next(iter(builds))
+    for threads in opts.threads:
+        spec = {
+            "threads": threads,
+            "builds": builds,
+            "input": opts.input,
+            "parameters": opts.parameters,
+            "seconds": opts.seconds,
+            "tolerance": opts.tolerance,
+            "clock": opts.clock,
+        }
+        proc = subprocess.run(
+            [sys.executable, __file__, "--worker"],
+            input=json.dumps(spec),
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, OMP_NUM_THREADS=str(threads)),
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr.strip()[-2000:])
+        ms = json.loads(proc.stdout)
+        cells = [
+            f"{name} {med:.3f} ms ({med / ms[base][0]:.2f}x), min {low:.3f} "
+            f"({low / ms[base][1]:.2f}x), {count} samples"
+            for name, (med, low, count) in ms.items()
+        ]
+        print(f"{threads} thread(s): " + "; ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
