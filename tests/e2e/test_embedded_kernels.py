@@ -184,3 +184,24 @@ def test_embedded_module_needs_no_plugin(tmp_path):
     assert "kernel plugin not found" in bad.stderr and "make kernels" in bad.stderr
     inputs, _ = load_npz("mm_static")
     check_outputs("mm_static", mipsc.load(embedded, parameters=parameters("mm_static")).main(*inputs))
+
+
+DYNAMIC_MM = """
+func.func @main(%a: !torch.vtensor<[?,?],f32>, %b: !torch.vtensor<[?,?],f32>) -> !torch.vtensor<[?,?],f32> {
+  %0 = torch.aten.mm %a, %b : !torch.vtensor<[?,?],f32>, !torch.vtensor<[?,?],f32> -> !torch.vtensor<[?,?],f32>
+  return %0 : !torch.vtensor<[?,?],f32>
+}
+"""
+
+
+@pytest.mark.parametrize("link", ["embedded", "plugin"])
+def test_sizes_that_do_not_agree_fail_the_call(tmp_path, link):
+    """A 3x4 times 5x6 call of a dynamic mm: IREE ignores an embedded kernel's refusal, and
+    the result was zeros; the host now checks the sizes first, on both links."""
+    vmfb = tmp_path / f"mm_{link}.vmfb"
+    compile_module(DYNAMIC_MM, "mm.mlir", vmfb, CompileOptions(kernel_link=link))
+    module = mipsc.load(vmfb)
+    ones = np.ones((3, 4), np.float32)
+    np.testing.assert_array_equal(module.main(ones, np.ones((4, 6), np.float32)), 4.0)
+    with pytest.raises(mipsc.MipscError, match="do not agree at run time"):
+        module.main(ones, np.ones((5, 6), np.float32))

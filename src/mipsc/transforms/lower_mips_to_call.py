@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 
 from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
-from xdsl.dialects import arith, func, memref, scf, tensor
+from xdsl.dialects import arith, cf, func, memref, scf, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     ArrayAttr,
@@ -446,16 +446,54 @@ def _packed_operand_tile(view: SSAValue, key: MatmulKey, tile: _Tile) -> list[SS
     return [meta.base_buffer, offset.result, kp.result, _index(PACKED_B_PANEL).result]
 
 
-def _checked_k(dims: _ProductDims) -> SSAValue:
-    """K, or -1 when the operands do not fit (dynamic shapes only: static ones were verified),
-    which the kernel rejects instead of reading out of bounds."""
-    agree = arith.CmpiOp(dims.k, dims.k_rhs, "eq").result
-    for mine, theirs in (
+def _size_pairs(dims: _ProductDims) -> list[tuple[SSAValue, SSAValue]]:
+    """The sizes that must agree: K of A and of B, the batch of A and B, the rows, columns
+    and batch of the product and of its init."""
+    return [
+        (dims.k, dims.k_rhs),
         (dims.batch, dims.batch_rhs),
         (dims.m, dims.m_init),
         (dims.n, dims.n_init),
         (dims.batch, dims.batch_init),
-    ):
+    ]
+
+
+def _equal_constants(a: SSAValue, b: SSAValue) -> bool:
+    """Whether `a` and `b` are the same value or equal index constants (static sizes, which
+    the op's verifier checked)."""
+    if a is b:
+        return True
+    ops = (a.owner, b.owner)
+    if not all(isinstance(o, arith.ConstantOp) for o in ops):
+        return False
+    return ops[0].value == ops[1].value  # type: ignore[union-attr]
+
+
+def _assert_sizes_agree(dims: _ProductDims) -> None:
+    """On the host, before the dispatch: a run-time check (`cf.assert`, kept by
+    --iree-opt-strip-assertions=false) that dynamic sizes agree. The entry's own check
+    (_checked_k) makes the kernel refuse the call, which fails the dispatch on the plugin
+    route only: IREE ignores an embedded kernel's result, and C stayed as it was (zeros for
+    A 3x4 times B 5x6)."""
+    pairs = [(a, b) for a, b in _size_pairs(dims) if not _equal_constants(a, b)]
+    if not pairs:
+        return
+    agree = arith.CmpiOp(*pairs[0], "eq").result
+    for mine, theirs in pairs[1:]:
+        agree = arith.AndIOp(agree, arith.CmpiOp(mine, theirs, "eq")).result
+    cf.AssertOp(
+        agree,
+        "the sizes of a matmul's operands do not agree at run time (K of the two inputs, "
+        "their batch, or the result's and its init's)",
+    )
+
+
+def _checked_k(dims: _ProductDims) -> SSAValue:
+    """K, or -1 when the operands do not fit (dynamic shapes only: static ones were verified),
+    which the kernel rejects instead of reading out of bounds."""
+    (k, k_rhs), *others = _size_pairs(dims)
+    agree = arith.CmpiOp(k, k_rhs, "eq").result
+    for mine, theirs in others:
         agree = arith.AndIOp(agree, arith.CmpiOp(mine, theirs, "eq")).result
     return arith.SelectOp(agree, dims.k, _index(-1)).result
 
@@ -845,6 +883,7 @@ class LowerMatmul(RewritePattern):
         _report_tiles(op, key, self.executables.symbol_for(key))
         with building_before(rewriter, op):
             dims = _ProductDims.build(op, key)
+            _assert_sizes_agree(dims)
             dispatch = _build_dispatch(op, key, entry, dims, inputs)
         init, operands = op.init, (op.lhs, op.rhs)
         if output is not None:

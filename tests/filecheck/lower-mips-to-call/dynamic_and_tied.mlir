@@ -26,6 +26,10 @@ func.func @dyn(%a: tensor<?x?xf16>, %b: tensor<?x?xf16>) -> tensor<?x?xf16> {
 // CHECK:         %[[HKB:.*]] = tensor.dim %[[B:.*]], %{{.*}} : tensor<?x?xf16>
 // CHECK:         %[[HN:.*]] = tensor.dim %[[B]], %{{.*}} : tensor<?x?xf16>
 // CHECK:         %[[ONE:.*]] = arith.constant 1 : index
+// The host checks that the dynamic K of A and of B agree (the kernel's own refusal fails the
+// dispatch on the plugin route only): the batch, rows and columns are the same values here.
+// CHECK-NEXT:    %[[SAME:.*]] = arith.cmpi eq, %[[HK]], %[[HKB]] : index
+// CHECK-NEXT:    cf.assert %[[SAME]], "the sizes of a matmul's operands do not agree at run time
 // CHECK-NEXT:    flow.dispatch @mips_exe_0::@mips_matmul_0[%[[HM]], %[[HN]], %[[HK]], %[[ONE]]](%[[A]], %[[B]], %[[HM]], %[[HN]], %[[HK]], %[[ONE]], %[[HKB]], %[[ONE]], %[[HM]], %[[HN]], %[[ONE]]) : (tensor<?x?xf16>{%[[HM]], %[[HK]]}, tensor<?x?xf16>{%[[HKB]], %[[HN]]}, index, index, index, index, index, index, index, index, index) -> tensor<?x?xf16>{%[[HM]], %[[HN]]}
 
 // -----
