@@ -84,7 +84,10 @@ def model_bytes(path: Path) -> int:
     import onnx
     from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
-    model = onnx.load(path, load_external_data=False)
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception:  # (protobuf's DecodeError, ...) not ONNX: the import says so, located
+        return path.stat().st_size
     files = {
         ExternalDataInfo(t).location for t in model.graph.initializer if uses_external_data(t)
     }

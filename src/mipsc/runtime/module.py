@@ -67,6 +67,11 @@ class Function:
                 "shapes do not fit (for example, the K dims of a matmul's inputs differ)\n"
                 f"IREE said: {message.strip()}"
             )
+        if "do not agree at run time" in message:  # the host's check before a matmul
+            return (
+                "the input shapes do not fit a matmul: the sizes of its operands do not agree "
+                "(for example, the K dims of a matmul's inputs differ), so nothing was computed"
+            )
         if (count := _ARG_COUNT.search(message)) is not None:
             return f"{self.name} takes {count['want']} input(s), {count['got']} given"
         plain = iree_message(message)
