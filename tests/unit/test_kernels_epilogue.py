@@ -12,11 +12,11 @@ the f32 roundings of torch's order of operations.
 
 import ctypes
 import math
-import os
 import pathlib
 
 import numpy as np
 import pytest
+from kernel_plugin import open_plugin
 
 from mipsc.kernel_abi import (
     ACTIVATIONS,
@@ -35,15 +35,7 @@ ULP = 2.0**-23  # f32 ulp of 1.0
 
 @pytest.fixture(scope="module")
 def lib():
-    path = pathlib.Path(
-        os.environ.get("MIPSC_PLUGIN") or REPO_ROOT / "src/mipsc/_lib/libmips_kernels.so"
-    )
-    if not path.is_file():
-        pytest.fail(f"kernel library {path} not found: run `make kernels` first")
-    lib = ctypes.CDLL(str(path))
-    for symbol in EPILOGUE_SYMBOLS.values():
-        getattr(lib, symbol).argtypes = [ctypes.c_void_p] * 3
-        getattr(lib, symbol).restype = ctypes.c_int
+    lib = open_plugin(EPILOGUE_SYMBOLS.values())
     lib.mips_debug_matmul_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
     lib.mips_debug_matmul_isa.restype = ctypes.c_int
     lib.mips_debug_call_count.argtypes = [ctypes.c_char_p]

@@ -9,11 +9,11 @@ Small integers make every sum exact, so results are compared bit for bit.
 from __future__ import annotations
 
 import ctypes
-import os
 import pathlib
 
 import numpy as np
 import pytest
+from kernel_plugin import open_plugin
 
 from mipsc.kernel_abi import (
     EMBEDDED_WORKSPACE_BYTES,
@@ -36,15 +36,7 @@ ISAS = (b"generic", b"avx2", b"avx512", b"amx", b"avx512bf16")
 
 @pytest.fixture(scope="module")
 def lib():
-    path = pathlib.Path(
-        os.environ.get("MIPSC_PLUGIN") or REPO_ROOT / "src/mipsc/_lib/libmips_kernels.so"
-    )
-    if not path.is_file():
-        pytest.fail(f"kernel library {path} not found: run `make kernels` first")
-    lib = ctypes.CDLL(str(path))
-    for name in [*PACK_SYMBOLS.values(), *PACKED_SYMBOLS.values(), "mips_matmul_f32"]:
-        getattr(lib, name).argtypes = [VP, VP, VP]
-        getattr(lib, name).restype = ctypes.c_int
+    lib = open_plugin([*PACK_SYMBOLS.values(), *PACKED_SYMBOLS.values(), "mips_matmul_f32"])
     lib.mips_debug_matmul_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, VP]
     lib.mips_debug_matmul_isa.restype = ctypes.c_int
     lib.mips_debug_call_count.argtypes = [ctypes.c_char_p]
