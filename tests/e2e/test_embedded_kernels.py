@@ -27,6 +27,7 @@ from test_exports import check_outputs
 
 import mipsc
 from mipsc.backend.iree_compile import compile_mlir
+from mipsc.bench import mm_module
 from mipsc.kernel_abi import EMBEDDED_OBJECT_ENV, EMBEDDED_WORKSPACE_BYTES, embedded_object_path
 from mipsc.options import CompileOptions
 from mipsc.pipeline import compile_module
@@ -116,17 +117,6 @@ def _kernel_bits(library: ctypes.CDLL, dtype: str, a: np.ndarray, b: np.ndarray)
     return c.view(np.uint16 if c.itemsize == 2 else np.uint32)
 
 
-def mm_text(m: int, n: int, k: int, dtype: str) -> str:
-    def t(r: int, c: int) -> str:
-        return f"!torch.vtensor<[{r},{c}],{dtype}>"
-
-    return (
-        f"func.func @main(%a: {t(m, k)}, %b: {t(k, n)}) -> {t(m, n)} {{\n"
-        f"  %0 = torch.aten.mm %a, %b : {t(m, k)}, {t(k, n)} -> {t(m, n)}\n"
-        f"  return %0 : {t(m, n)}\n}}\n"
-    )
-
-
 M, N, K = 36, 32, 600
 """One output tile (mipsc's tiles for this shape cover it whole), so the module makes exactly
 the ctypes call; k long enough that the order of the f32 sums shows in the bits."""
@@ -150,7 +140,7 @@ def test_the_object_computed_it(config, dtype, tmp_path, monkeypatch):
     obj = _object(config)
     monkeypatch.setenv(EMBEDDED_OBJECT_ENV, str(obj))
     vmfb = tmp_path / "mm.vmfb"
-    compile_module(mm_text(M, N, K, dtype), "mm.mlir", vmfb, EMBEDDED)
+    compile_module(mm_module(M, N, K, dtype), "mm.mlir", vmfb, EMBEDDED)
     rng = np.random.default_rng(5)
     a = rng.standard_normal((M, K)).astype(NP_DTYPES[dtype])
     b = rng.standard_normal((K, N)).astype(NP_DTYPES[dtype])
@@ -159,7 +149,7 @@ def test_the_object_computed_it(config, dtype, tmp_path, monkeypatch):
     assert np.array_equal(got.view(want.dtype), want)
     if config is None and dtype == "f32":  # IREE's own codegen sums in another order
         iree_vmfb = tmp_path / "iree.vmfb"
-        compile_mlir(mm_text(M, N, K, dtype), iree_vmfb)
+        compile_mlir(mm_module(M, N, K, dtype), iree_vmfb)
         theirs = mipsc.load(iree_vmfb).main(a, b)
         assert not np.array_equal(theirs.view(want.dtype), want)
         np.testing.assert_allclose(theirs, got, rtol=1e-4, atol=1e-4)

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as hs
+from kernel_plugin import open_plugin, plugin_path
 from numpy.lib.stride_tricks import as_strided
 
 from mipsc.kernel_abi import (
@@ -36,7 +37,6 @@ from mipsc.kernel_abi import (
 )
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-DEFAULT_LIB = REPO_ROOT / "src" / "mipsc" / "_lib" / "libmips_kernels.so"
 
 DTYPES = ("f32", "f16", "bf16")
 STORAGE = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
@@ -49,24 +49,9 @@ I64 = ctypes.c_int64
 VP = ctypes.c_void_p
 
 
-def _lib_path() -> pathlib.Path:
-    env = os.environ.get("MIPSC_PLUGIN")
-    return pathlib.Path(env) if env else DEFAULT_LIB
-
-
 @pytest.fixture(scope="module")
 def lib():
-    path = _lib_path()
-    if not path.is_file():
-        pytest.fail(
-            f"kernel library {path} not found: run `make kernels` first "
-            "(or point MIPSC_PLUGIN at a built libmips_kernels.so)"
-        )
-    lib = ctypes.CDLL(str(path))
-    for t in DTYPES:
-        fn = getattr(lib, f"mips_matmul_{t}")
-        fn.argtypes = [VP, VP, VP]
-        fn.restype = ctypes.c_int
+    lib = open_plugin(f"mips_matmul_{t}" for t in DTYPES)
     lib.mips_debug_call_count.argtypes = [ctypes.c_char_p]
     lib.mips_debug_call_count.restype = ctypes.c_uint64
     lib.mips_debug_thread_count.argtypes = []
@@ -310,9 +295,9 @@ BLOCKING = {
 def _configured_blocking() -> None:
     """The configured paths run with this machine's configuration blocks (kernels/mips_config.c,
     mips_kernel_info): build the edge cases around those."""
-    if not _lib_path().is_file():
+    if not plugin_path().is_file():
         return
-    lib = ctypes.CDLL(str(_lib_path()))
+    lib = ctypes.CDLL(str(plugin_path()))
     lib.mips_kernel_info.restype = ctypes.c_char_p
     info = dict(re.findall(r"(\w+)=(\S+)", lib.mips_kernel_info().decode()))
     for path, prefix in ((info["f32_path"], ""), (info["bf16_path"], "bf16_")):
@@ -725,7 +710,7 @@ def test_sanitizer_catches_out_of_bounds_read(lib, isas, isa, tmp_path):
     (the kernels cannot know) makes ASan stop the process at the first read past its end, on
     every ISA path (bf16 on the VDPBF16PS one, f32 on the others). Runs only under
     `make test-asan`."""
-    path = _lib_path()
+    path = plugin_path()
     if not _sanitized(path):
         pytest.skip("needs the sanitized plugin and libasan preloaded (`make test-asan`)")
     if isa not in isas:
@@ -884,7 +869,7 @@ def test_amx_can_be_switched_off():
     )
     env = {**os.environ, "MIPSC_DISABLE_AMX": "1"}
     out = subprocess.run(
-        [sys.executable, "-c", script, str(_lib_path())],
+        [sys.executable, "-c", script, str(plugin_path())],
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == "-1"  # "this CPU lacks that path"
@@ -1245,7 +1230,7 @@ def test_kernel_config_override(name, isas):
     when this CPU has the entry's ISA, else ignored (and said so); either way the plain entry
     points give exact integer results for every type, k blocked or not."""
     out = subprocess.run(
-        [sys.executable, "-c", _CONFIG_SCRIPT, str(_lib_path())],
+        [sys.executable, "-c", _CONFIG_SCRIPT, str(plugin_path())],
         capture_output=True, text=True, check=True,
         env={**os.environ, "MIPSC_KERNEL_CONFIG": name},
     )  # fmt: skip
@@ -1284,7 +1269,7 @@ def test_debug_set_config_changes_the_live_blocks():
         "print(lib.mips_kernel_info().decode())\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", script, str(_lib_path())], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script, str(plugin_path())], capture_output=True, text=True, check=True
     ).stdout
     assert out.splitlines()[0] == "0 0 -1 -1 0 -1 0 -1"  # isa 3 (AMX) is bf16's only
     info = dict(re.findall(r"(\w+)=(\S+)", out))
@@ -1303,7 +1288,7 @@ def test_small_blocks_from_the_environment():
         "MIPSC_KERNEL_PACK_A_T16": "0",
     }  # fmt: skip
     out = subprocess.run(
-        [sys.executable, "-c", _CONFIG_SCRIPT, str(_lib_path())],
+        [sys.executable, "-c", _CONFIG_SCRIPT, str(plugin_path())],
         capture_output=True, text=True, check=True, env=env,
     ).stdout  # fmt: skip
     assert "kc=40 mc=30 nc=70 bf16_kc=40 bf16_mc=20 bf16_nc=40" in out, out

@@ -15,6 +15,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from kernel_plugin import plugin_path
 from test_kernels import (
     COMBOS,
     DTYPES,
@@ -181,9 +182,7 @@ def assert_same_bits_as_hook(library, plugin, dtype, isa, workspace) -> None:
 
 def _cpu_has(config: str) -> bool:
     """Whether this CPU has the ISA of a configuration entry (from the plugin's view)."""
-    import test_kernels
-
-    plugin = ctypes.CDLL(str(test_kernels._lib_path()))
+    plugin = ctypes.CDLL(str(plugin_path()))
     plugin.mips_debug_matmul_isa.argtypes = [ctypes.c_char_p, ctypes.c_char_p, VP]
     # A NULL params call returns 1 (rejected) on a path the CPU has, -1 on one it lacks.
     return plugin.mips_debug_matmul_isa(b"mips_matmul_f32", CONFIG_ISA[config].encode(), None) == 1

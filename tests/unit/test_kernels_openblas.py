@@ -17,10 +17,10 @@ import sys
 
 import numpy as np
 import pytest
+from kernel_plugin import plugin_path
 from numpy.lib.stride_tricks import as_strided
 from test_kernels import (
     _describe,
-    _lib_path,
     _sanitized,
     bits,
     check_result,
@@ -40,7 +40,7 @@ FALLBACK = (OPENBLAS_SYMBOL + ":fallback").encode()
 
 @pytest.fixture(scope="module")
 def lib():
-    path = _lib_path()
+    path = plugin_path()
     if not path.is_file():
         pytest.fail(f"kernel library {path} not found: run `make kernels` first")
     if openblas_library() is None:  # sets $MIPSC_OPENBLAS_LIB from the wheel if unset
@@ -264,7 +264,7 @@ def test_inf_nan_and_write_only_c(lib):
 def test_sizes_beyond_int_fall_back(lib):
     """A leading dimension beyond INT_MAX (cblas takes int): the builtin kernel runs. The
     buffer is 8 GiB of address space, of which only the touched pages are ever made."""
-    if _sanitized(_lib_path()):
+    if _sanitized(plugin_path()):
         pytest.skip("an 8 GiB calloc under ASan")
     m, n, k = 2, 3, 4
     lda = INT_MAX + 1
@@ -384,7 +384,7 @@ def test_without_openblas_every_call_fails(library, message):
     """No library, a missing file, a library without sgemm: valid calls of any layout return
     non-zero and touch nothing, and mips_openblas_error() says why."""
     env = {k: v for k, v in os.environ.items() if k != OPENBLAS_ENV}
-    env["MIPSC_PLUGIN"] = str(_lib_path())
+    env["MIPSC_PLUGIN"] = str(plugin_path())
     if library is not None:
         env[OPENBLAS_ENV] = library
     result = subprocess.run(
