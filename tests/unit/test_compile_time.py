@@ -13,11 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import mipsc
+from mipsc import mlir_text
 from mipsc.backend import iree_compile
+from mipsc.cli import main
 from mipsc.diagnostics import MipscError
-from mipsc.pipeline import compile_module, lower_module, split_resources
+from mipsc.mlir_text import FileSpan, MlirText, read_mlir_file
+from mipsc.options import DEFAULT_OPTIONS
+from mipsc.pipeline import compile_module, compile_passes, lower, lower_module, split_resources
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 
@@ -73,6 +78,56 @@ def test_resources_are_split_off_and_handed_on_unchanged():
 )
 def test_nothing_to_split(text):
     assert split_resources(text) == (text, "")
+
+
+EXPORTS = sorted(DATA.glob("*.mlir"))
+
+
+@pytest.mark.parametrize("path", EXPORTS, ids=[p.stem for p in EXPORTS])
+def test_a_section_left_on_disk_is_handed_on_as_the_printed_module_has_it(
+    path, monkeypatch, tmp_path
+):
+    """Every committed export, its resource section left in the file: what iree-compile reads
+    is exactly the text the in-memory round trip printed."""
+    monkeypatch.setattr(mlir_text, "STREAM_BYTES", 1)
+    text = path.read_text()
+    streamed = read_mlir_file(path)
+    module, section = split_resources(text)
+    assert isinstance(streamed, MlirText) == (section != "")
+    if not section:
+        assert streamed == text
+        return
+    assert streamed.head == module and streamed.tail == FileSpan(path, len(module), len(text))
+    printed = lower(streamed, path.name, compile_passes(DEFAULT_OPTIONS)).printed(debuginfo=True)
+    assert isinstance(printed.tail, FileSpan)  # never read
+    expected = lower_module(text, path.name, debuginfo=True)
+    assert str(printed) == expected
+    with (tmp_path / "out.mlir").open("wb") as out:
+        printed.write_binary(out)  # (the kernel's copy)
+    assert (tmp_path / "out.mlir").read_text() == expected
+
+
+def test_the_compile_command_leaves_a_large_section_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(mlir_text, "STREAM_BYTES", 1000)
+    read: list[FileSpan] = []
+    monkeypatch.setattr(FileSpan, "chunks", lambda span, size=0: read.append(span) or iter(()))
+    source, out = DATA / "mlp.mlir", tmp_path / "mlp.iree.mlir"
+    args = ["compile", str(source), "--emit=iree-input", "--print-debuginfo", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert read == []  # copied by the kernel, never read into Python
+    assert out.read_text() == lower_module(source.read_text(), str(source), debuginfo=True)
+
+
+def test_the_output_may_be_the_input_whose_section_it_copies(tmp_path, monkeypatch):
+    monkeypatch.setattr(mlir_text, "STREAM_BYTES", 1000)
+    path = tmp_path / "mlp.mlir"
+    path.write_text((DATA / "mlp.mlir").read_text())
+    expected = lower_module(path.read_text(), str(path), debuginfo=True)
+    args = ["compile", str(path), "--emit=iree-input", "--print-debuginfo", "-o", str(path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert path.read_text() == expected  # (not truncated before the section was copied)
 
 
 def test_a_large_module_goes_through_a_file_with_the_same_result(tmp_path, monkeypatch):
