@@ -130,6 +130,21 @@ def test_the_output_may_be_the_input_whose_section_it_copies(tmp_path, monkeypat
     assert path.read_text() == expected  # (not truncated before the section was copied)
 
 
+def test_the_lowered_module_is_verified_by_iree_compile_alone(tmp_path, monkeypatch):
+    """xDSL verifies the input (its errors are the user's) but not the lowered module, which
+    iree-compile verifies next; `mipsc opt` and the --emit stages still verify both."""
+    from mipsc import pipeline
+
+    verified = []
+    real = pipeline.verify_module
+    monkeypatch.setattr(pipeline, "verify_module", lambda m: verified.append(m) or real(m))
+    text = (DATA / "mm_static.mlir").read_text()
+    compile_module(text, "mm_static.mlir", tmp_path / "m.vmfb")
+    assert len(verified) == 1
+    lower_module(text, "mm_static.mlir")
+    assert len(verified) == 3
+
+
 def test_a_large_module_goes_through_a_file_with_the_same_result(tmp_path, monkeypatch):
     text = (DATA / "mlp.mlir").read_text()
     small, large = tmp_path / "pipe.vmfb", tmp_path / "file.vmfb"
