@@ -17,10 +17,10 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipelineCallbackType
 
-from mipsc.backend.iree_compile import MlirText
 from mipsc.diagnostics import MipscError
 from mipsc.frontends.source import model_path, read_model
 from mipsc.ir import print_module, split_chunks
+from mipsc.mlir_text import MlirText
 from mipsc.options import CompileOptions, option_specs
 from mipsc.pipeline import (
     EMIT_STAGES,
@@ -73,8 +73,7 @@ def write_output(text: str | MlirText, path: str | None) -> None:
             click.echo(chunk, nl=False)
         return
     try:
-        with Path(path).open("w", encoding="utf-8") as file:
-            pieces.write(file)
+        pieces.write_file(Path(path))
     except OSError as err:
         raise MipscError(f"cannot write '{path}': {err.strerror}") from None
 
@@ -405,9 +404,10 @@ def _read_for_compile(
     dynamic_dims: tuple[str, ...],
     options: CompileOptions,
     progress: Callable[[str], None],
-) -> tuple[str, str]:
+) -> tuple[str | MlirText, str]:
     """(torch MLIR text, its name) of FILE; says where the weights went when an export wrote
-    them to an .irpa (beside OUT)."""
+    them to an .irpa (beside OUT). A large resource section of an MLIR file stays in the file,
+    copied from there into iree-compile's input (mipsc.mlir_text)."""
     out = Path(output) if output and output != "-" else default_out
     text, name, written = read_model(
         input_file,
@@ -416,6 +416,7 @@ def _read_for_compile(
         options=options,
         parameters_file=out.with_suffix(".irpa"),
         progress=progress,
+        resources_on_disk=True,
     )
     if written is not None:
         how = f": run with `mipsc run {out} --parameters={written} ...`"
@@ -450,7 +451,7 @@ def _command_printer(ctx: click.Context, options: CompileOptions) -> Callable[[l
 
 
 def _compile_to_stdout(
-    text: str, name: str, options: CompileOptions, progress: Callable[[str], None]
+    text: str | MlirText, name: str, options: CompileOptions, progress: Callable[[str], None]
 ) -> None:
     """`-o -`: the .vmfb goes to stdout (for pipes), never into a terminal."""
     stdout = sys.stdout.buffer

@@ -26,10 +26,11 @@ from xdsl.ir import Attribute
 from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
 from xdsl.utils.exceptions import ArgSpecParseError
 
-from mipsc.backend.iree_compile import MlirText, compile_mlir, compiled_cpu
+from mipsc.backend.iree_compile import compile_mlir, compiled_cpu
 from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
 from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
+from mipsc.mlir_text import FileSpan, MlirText, resources_start
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
 from mipsc.transforms.decompose_torch import DecomposeTorchPass
@@ -164,8 +165,11 @@ def _has_bf16_constant(module: ModuleOp) -> bool:
     return False
 
 
-def run_pipeline(ctx: Context, module: ModuleOp, pipeline: PassPipeline) -> None:
-    """Check the input, apply `pipeline`, and check that the result is still valid IR.
+def run_pipeline(
+    ctx: Context, module: ModuleOp, pipeline: PassPipeline, *, verify_result: bool = True
+) -> None:
+    """Check the input, apply `pipeline`, and (with `verify_result`) check that the result is
+    still valid IR.
 
     The passes assume valid IR: an invalid op (a mm of mismatched shapes) is the input's
     error, reported as such, and never reaches a rewrite that would trip over it.
@@ -173,40 +177,50 @@ def run_pipeline(ctx: Context, module: ModuleOp, pipeline: PassPipeline) -> None
     if pipeline.passes:
         verify_module(module)
     pipeline.apply(ctx, module)
-    verify_module(module)
+    if verify_result:
+        verify_module(module)
 
 
 @dataclass
 class ParsedModule:
     """A module parsed in a context of its own. Its resource section is not parsed but kept
-    where it is, in `source` from `resources_at` (see resources_start), and printed from there.
+    where it is, in `source` from `resources_at` (see resources_start) or in its file (an input
+    read by mipsc.mlir_text.read_mlir_file), and printed from there.
     """
 
     ctx: Context
     module: ModuleOp
-    source: str = ""
+    source: str | FileSpan = ""
     resources_at: int = 0
-    """Where the resource section starts in `source`; len(source) when xDSL holds the blobs."""
+    """Where the resource section starts in a `source` string; len(source) when xDSL holds the
+    blobs."""
 
     @staticmethod
-    def parse(text: str, filename: str, *, keep_resources_apart: bool = True) -> ParsedModule:
+    def parse(
+        text: str | MlirText, filename: str, *, keep_resources_apart: bool = True
+    ) -> ParsedModule:
         """MLIR text parsed; with `keep_resources_apart`, its resource blobs are not."""
         ctx = make_context()
+        if keep_resources_apart and isinstance(text, MlirText) and isinstance(text.tail, FileSpan):
+            return ParsedModule(ctx, parse_module(ctx, text.head, filename), text.tail)
+        text = str(text)
         at = resources_start(text) if keep_resources_apart else len(text)
         body = text if at == len(text) else text[:at]
         return ParsedModule(ctx, parse_module(ctx, body, filename), text, at)
 
-    def run(self, pipeline: PassPipeline) -> None:
+    def run(self, pipeline: PassPipeline, *, verify_result: bool = True) -> None:
         """Apply `pipeline` (see run_pipeline)."""
-        run_pipeline(self.ctx, self.module, pipeline)
+        run_pipeline(self.ctx, self.module, pipeline, verify_result=verify_result)
 
     def printed(self, *, debuginfo: bool = False) -> MlirText:
         """The module's text, its resource section after it, as pieces (no copy of the blobs)."""
         printed = print_module(self.ctx, self.module, debuginfo=debuginfo)
-        has_resources = self.resources_at < len(self.source)
+        has_resources = isinstance(self.source, FileSpan) or self.resources_at < len(self.source)
         if has_resources and "{-#" in printed:
             # No pass makes blobs: one that did would need its section merged with this one.
             raise AssertionError("a pass made resource blobs; split_resources cannot append")
+        if isinstance(self.source, FileSpan):
+            return MlirText(printed, self.source)
         return MlirText(printed, self.source, self.resources_at)
 
     def print(self, *, debuginfo: bool = False) -> str:
@@ -215,21 +229,24 @@ class ParsedModule:
 
 
 def lower(
-    text: str,
+    text: str | MlirText,
     filename: str,
     passes: Sequence[ModulePass],
     progress: Callable[[str], None] = lambda _msg: None,
+    *,
+    verify_result: bool = True,
 ) -> ParsedModule:
-    """Torch MLIR text → parse → `passes`: the loop `mipsc compile` and `mipsc opt` share."""
+    """Torch MLIR text → parse → `passes`: the loop `mipsc compile` and `mipsc opt` share
+    (see run_pipeline for `verify_result`)."""
     progress(f"parsing {filename}")
     parsed = ParsedModule.parse(text, filename)
     progress(f"running {describe_pipeline(passes) or 'no pass'}")
-    parsed.run(PassPipeline(tuple(passes)))
+    parsed.run(PassPipeline(tuple(passes)), verify_result=verify_result)
     return parsed
 
 
 def lower_module(
-    text: str,
+    text: str | MlirText,
     filename: str,
     options: CompileOptions = DEFAULT_OPTIONS,
     *,
@@ -246,27 +263,6 @@ def split_resources(text: str) -> tuple[str, str]:
     """(the module, its trailing `{-# dialect_resources: ... #-}` section, or "")."""
     at = resources_start(text)
     return text[:at], text[at:]
-
-
-def resources_start(text: str) -> int:
-    """Where the trailing `{-# dialect_resources: ... #-}` section starts; len(text) if none.
-
-    mipsc's passes never read weight blobs, so the section (almost all of an export with inline
-    weights) is not lexed, decoded and re-encoded by xDSL but handed on as it was: that round
-    trip cost seconds and several copies of the weights in memory. The module keeps its lines,
-    so locations stay right.
-    """
-    # (Index arithmetic, not slices: a slice of the section is a copy of the weights, which
-    # costs as much as reading them. Searched forward, at a line start: the section is at the
-    # end and nearly all of the text.)
-    start = text.find("\n{-#") + 1
-    if start <= 0 or not text[-64:].rstrip().endswith("#-}"):
-        return len(text)
-    if not text[max(0, start - 64) : start].rstrip().endswith("}"):
-        return len(text)
-    if text.find("dialect_resources", start, start + 256) < 0:
-        return len(text)
-    return start
 
 
 ELIDED = "dense_resource<__elided__>"
@@ -309,7 +305,7 @@ def check_ranked(module: ModuleOp) -> None:
 
 
 def compile_module(
-    text: str,
+    text: str | MlirText,
     filename: str,
     output: Path,
     options: CompileOptions = DEFAULT_OPTIONS,
@@ -324,9 +320,11 @@ def compile_module(
     COMPILE_FLAGS, what this module needs (iree_flags_for), then `options.iree_flags` (which
     win). `show_command` gets the exact iree-compile command line.
     """
-    check_weights_present(text, filename)
+    check_weights_present(text.head if isinstance(text, MlirText) else text, filename)
     passes = compile_passes(options)  # an unknown backend fails before parsing
-    parsed = lower(text, filename, passes, progress)
+    # The lowered module is not verified by xDSL: iree-compile parses and verifies it next,
+    # with MLIR's own verifiers (xDSL's took up to a third of the passes' time).
+    parsed = lower(text, filename, passes, progress, verify_result=False)
     check_ranked(parsed.module)
     flags = [*COMPILE_FLAGS, *iree_flags_for(parsed.module), *options.iree_flags]
     iree_input = parsed.printed(debuginfo=True)

@@ -7,13 +7,13 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TextIO
 
 from mipsc.diagnostics import MipscError, SourceLocation
+from mipsc.mlir_text import FileSpan, MlirText
 
 DEFAULT_TARGET_CPU = "host"
 
@@ -64,34 +64,6 @@ def target_flags(target_cpu: str = DEFAULT_TARGET_CPU) -> list[str]:
     ]
 
 
-@dataclass(frozen=True)
-class MlirText:
-    """MLIR text in two pieces, written out without joining them: `head` (a printed module),
-    then `tail` from the offset `tail_from` (the resource section of the module's source, as
-    read). Joining or slicing them would copy the weights of an export with inline weights, which
-    costs as much time and memory as reading them."""
-
-    head: str
-    tail: str = ""
-    tail_from: int = 0
-
-    def __len__(self) -> int:
-        return len(self.head) + len(self.tail) - self.tail_from
-
-    def chunks(self, size: int = 8 * 2**20) -> Iterator[str]:
-        """The text in pieces of at most `size` characters of the tail (the head whole)."""
-        yield self.head
-        for at in range(self.tail_from, len(self.tail), size):
-            yield self.tail[at : at + size]
-
-    def __str__(self) -> str:
-        return "".join(self.chunks()) if len(self.tail) > self.tail_from else self.head
-
-    def write(self, file: TextIO) -> None:
-        for chunk in self.chunks():
-            file.write(chunk)
-
-
 def compile_mlir(
     mlir: str | MlirText,
     output: Path,
@@ -102,18 +74,19 @@ def compile_mlir(
 ) -> None:
     """Compile MLIR text to a .vmfb; a failure becomes a `MipscError` at the user's location.
 
-    iree-compile reads the text on stdin, or, above FILE_INPUT_BYTES (exports with inline
-    weights), from a temporary file written piece by piece: a pipe fed in 4 KiB writes cost ~1 s
-    per 100 MB. `show_command` is handed the command line first.
+    iree-compile reads the text on stdin, or, above FILE_INPUT_BYTES or with a resource section
+    left in the source file (exports with inline weights), from a temporary file written piece
+    by piece, the section copied file to file: a pipe fed in 4 KiB writes cost ~1 s per 100 MB.
+    `show_command` is handed the command line first.
     """
     text = mlir if isinstance(mlir, MlirText) else MlirText(mlir)
     command = [iree_compile_path(), "-", *target_flags(target_cpu), *extra_flags, "-o", str(output)]
     with tempfile.TemporaryDirectory(prefix="mipsc-") as tmp:
         source = None
-        if len(text) > FILE_INPUT_BYTES:
+        if len(text) > FILE_INPUT_BYTES or isinstance(text.tail, FileSpan):
             source = Path(tmp) / "iree-input.mlir"
-            with source.open("w", encoding="utf-8") as file:
-                text.write(file)
+            with source.open("wb") as file:
+                text.write_binary(file)
             command[1] = str(source)
         if show_command is not None:
             show_command(command)

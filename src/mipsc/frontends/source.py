@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mipsc.diagnostics import MipscError
+from mipsc.mlir_text import MlirText, read_mlir_file
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
 PYTHON_SPEC = re.compile(r"^(?P<file>.+\.py)(?::(?P<name>[A-Za-z_][A-Za-z0-9_.]*))?$")
@@ -32,11 +33,14 @@ def model_path(input_file: str) -> Path:
     return Path(input_file.split(":", 1)[0] if ".py:" in input_file else input_file)
 
 
-def read_input(path: str) -> tuple[str, str]:
-    """(text, display name) of a file, or of stdin for `-`."""
+def read_input(path: str, *, resources_on_disk: bool = False) -> tuple[str | MlirText, str]:
+    """(text, display name) of a file, or of stdin for `-`. With `resources_on_disk`, a large
+    resource section (inline weights) stays in the file (see mipsc.mlir_text.read_mlir_file)."""
     if path == "-":
         return sys.stdin.read(), "<stdin>"
     try:
+        if resources_on_disk:
+            return read_mlir_file(Path(path)), path
         return Path(path).read_text(encoding="utf-8"), path
     except FileNotFoundError:
         raise MipscError(f"cannot read '{path}': no such file") from None
@@ -56,9 +60,11 @@ def read_model(
     options: CompileOptions = DEFAULT_OPTIONS,
     parameters_file: Path | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
-) -> tuple[str, str, Path | None]:
+    resources_on_disk: bool = False,
+) -> tuple[str | MlirText, str, Path | None]:
     """(torch MLIR text, name for diagnostics, the .irpa written or None) of any input kind:
-    MLIR text, an .onnx file, or a module named in a Python file."""
+    MLIR text, an .onnx file, or a module named in a Python file. With `resources_on_disk`, an
+    MLIR file's large resource section stays in the file (see read_input)."""
     if input_file.endswith(".onnx"):
         from mipsc.frontends.from_onnx import import_onnx
 
@@ -80,7 +86,7 @@ def read_model(
             "--example-input and --dynamic-dim are for model.py:NAME inputs; an MLIR file "
             "carries its input shapes"
         )
-    text, name = read_input(input_file)
+    text, name = read_input(input_file, resources_on_disk=resources_on_disk)
     return text, name, None
 
 
