@@ -14,17 +14,23 @@ func.func @main(%a: tensor<3x5xbf16>, %c: tensor<3x40xbf16>) -> tensor<3x40xbf16
   return %s : tensor<3x40xbf16>
 }
 
+// Every weight is packed in one initializer, after the globals it loads and stores.
 // CHECK:      util.global private @p = #flow.parameter.named<"model"::"w"> : tensor<5x40xbf16>
 // CHECK-NEXT: util.global private @__mipsc_weight = dense<1.000000e+00> : tensor<5x40xbf16>
 // CHECK-NEXT: util.global private @__mipsc_weight.packed : tensor<384xbf16>
+// CHECK-NEXT: util.global private @p.packed : tensor<384xbf16>
 // CHECK-NEXT: util.initializer {
 // CHECK-NEXT:   %{{.*}} = util.global.load @__mipsc_weight : tensor<5x40xbf16>
 // CHECK-NEXT:   %{{.*}} = util.optimization_barrier
 // CHECK-NEXT:   %{{.*}} = mips.pack_rhs %{{.*}} : tensor<5x40xbf16> -> tensor<384xbf16>
 // CHECK-NEXT:   util.global.store %{{.*}}, @__mipsc_weight.packed : tensor<384xbf16>
-// CHECK:      util.global private @p.packed : tensor<384xbf16>
-// CHECK-NEXT: util.initializer {
 // CHECK-NEXT:   %{{.*}} = util.global.load @p : tensor<5x40xbf16>
+// CHECK-NEXT:   %{{.*}} = util.optimization_barrier
+// CHECK-NEXT:   %{{.*}} = mips.pack_rhs %{{.*}} : tensor<5x40xbf16> -> tensor<384xbf16>
+// CHECK-NEXT:   util.global.store %{{.*}}, @p.packed : tensor<384xbf16>
+// CHECK-NEXT:   util.return
+// CHECK-NEXT: }
+// CHECK-NOT:  util.initializer
 // CHECK:      func.func @main(
 // CHECK:        util.global.load @__mipsc_weight.packed
 // CHECK-NEXT:   mips.matmul packed_rhs
