@@ -22,10 +22,12 @@ MAX_PACKED_TILE_COLS = 1024
 (pack-weights): such a tile packs no B panel, and its kernel reads the packed B a sliver
 (KC x NR) at a time where it lies, once per block of A rows; with the tile's rows in one or two
 A blocks, width costs no L2 room, and wider tiles pack A, once per tile, fewer times. Measured
-on the project's Zen 4 (kernel alone on IREE's tiles, one thread, interleaved, medians and
-minima, `mips_matmul_packed_<t>`): 64x4096x1024 72x512 / 72x1024 tiles 1.02-1.05x / 1.02-1.12x
-the speed of 72x256 (bf16 1.07-1.12x), 128x3072x768 132x512 / 132x768 1.01-1.03x (bf16
-1.03-1.07x), 128x2048x5632 132x2048 1.09-1.12x; none slower."""
+on the project's Zen 4 (`mips_matmul_packed_<t>` alone on IREE's tiles, one thread,
+interleaved, medians of per-call thread CPU time): 72x1024 tiles 1.03-1.04x the speed of 72x256
+at 64x{4096x1024, 1024x4096} f32 and 1.03-1.10x bf16; 132x1024 1.01-1.04x the speed of 132x256
+at 128x{3072x768, 2048x5632} f32 and 1.01-1.07x bf16; 72x512 and 132x768 in between. Through
+IREE (the MLP and the encoder layer, one worker, process CPU time) with packed_kc: 0.92-0.97x
+the time."""
 WIDE_PACKED_ROWS = (17, 132)
 """Rows of C (static M) whose products with a packed B get tiles up to MAX_PACKED_TILE_COLS:
 prefill and batch-sized products. Fewer rows keep the few-row paths' tiles; more rows have
