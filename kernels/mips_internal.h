@@ -205,6 +205,8 @@ typedef struct mips_kernel_config {
   int isa;           /* f32 and f16 path (MIPS_ISA_*) */
   int bf16_isa;      /* bf16 path: AMX, AVX512BF16, or the f32 path (widen) */
   int kc, mc, nc;    /* blocks of the f32-packed GEMM (matmul_gemm.inc) */
+  int packed_kc;     /* its KC when B is pre-packed and read in place (no B panel buffer
+                      * bounds it); 0 in an entry: kc */
   int bf16_kc, bf16_mc, bf16_nc; /* blocks of the VDPBF16PS GEMM */
   int b_prefetch_rows; /* rows of B prefetched ahead while a microkernel packs B */
   int pack_a_t16;      /* AVX-512, row-major A: 1 packs A slivers in a pass of their own
@@ -218,7 +220,7 @@ typedef struct mips_kernel_config {
 MIPS_HIDDEN const mips_kernel_config* mips_config(void);
 
 typedef struct {
-  int kc, mc, nc, b_prefetch_rows, pack_a_t16;
+  int kc, mc, nc, packed_kc, b_prefetch_rows, pack_a_t16;
 } mips_blocks;
 /* The blocks of the f32-packed GEMM compiled for `isa`: the configuration's
  * when it runs f32 on that path, else the given defaults (a path forced by
@@ -229,12 +231,14 @@ MIPS_INLINE void mips_get_blocks(int isa, int kc, int mc, int nc, int ahead, mip
     b->kc = c->kc;
     b->mc = c->mc;
     b->nc = c->nc;
+    b->packed_kc = c->packed_kc;
     b->b_prefetch_rows = c->b_prefetch_rows;
     b->pack_a_t16 = c->pack_a_t16;
   } else {
     b->kc = kc;
     b->mc = mc;
     b->nc = nc;
+    b->packed_kc = kc;
     b->b_prefetch_rows = ahead;
     b->pack_a_t16 = 1;
   }

@@ -141,7 +141,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     m, n, k = _dims(args.shape, 3)
-    tm, tn = _dims(args.tile, 2) if args.tile else choose_tiles(m, n, 1, k)
+    tm, tn = _dims(args.tile, 2) if args.tile else choose_tiles(m, n, 1, k, packed_b=args.packed)
 
     subprocess.run(["make", "-s", "kernels-profile"], cwd=REPO_ROOT, check=True)
     lib = ctypes.CDLL(str(LIB))

@@ -2,11 +2,12 @@
 
 Each candidate value of a block (KC, MC, NC of the f32-packed GEMM, the VDPBF16PS GEMM's
 bf16_kc / bf16_mc / bf16_nc, the B prefetch distance) is timed on the whole mipsc path: the
-module `mipsc compile` makes of a torch `mm`, run by IREE with the kernel plugin, so the tiles
-and threads are IREE's. All candidates run in one process and take turns in short bursts
-(`mipsc.bench.time_interleaved`); before each call the plugin's live configuration is set to
-the candidate (`mips_debug_set_config`, mips_kernels.h), so a busy machine slows every candidate
-alike. The ratios are against the first value given (put the current one first). One process
+module `mipsc compile --kernel-link plugin` makes of a torch `mm`, run by IREE with the kernel
+plugin, so the tiles and threads are IREE's (the default link, kernels in the module, runs its
+own copy of the kernels, whose configuration the sweep cannot set). All candidates run in one
+process and take turns in short bursts (`mipsc.bench.time_interleaved`); before each call the
+plugin's live configuration is set to the candidate (`mips_debug_set_config`, mips_kernels.h),
+so a busy machine slows every candidate alike. The ratios are against the first value given (put the current one first). One process
 per thread count, as `mipsc bench` does.
 
     .venv/bin/python tools/tune_kernels.py --param bf16_kc=512,256,384,1024 \\
@@ -38,7 +39,7 @@ def worker(spec: dict) -> list[dict]:
     import iree.runtime as rt
 
     from mipsc import runtime
-    from mipsc.bench import NP_DTYPES, compile_backends, time_interleaved
+    from mipsc.bench import NP_DTYPES, PLUGIN_BACKEND, compile_backends, time_interleaved
 
     rt.flags.parse_flags(f"--task_topology_group_count={spec['threads']}")
     plugin = runtime.plugin_path()
@@ -53,7 +54,9 @@ def worker(spec: dict) -> list[dict]:
     rows = []
     for m, n, k in spec["shapes"]:
         for dtype in spec["dtypes"]:
-            path = compile_backends(Path(spec["work"]), m, n, k, dtype)["mipsc"]
+            # the module that calls the plugin: one with the kernels linked in (mipsc's default
+            # link) runs its own copy, which the plugin's live configuration does not reach
+            path = compile_backends(Path(spec["work"]), m, n, k, dtype)[PLUGIN_BACKEND]
             rng = np.random.default_rng(0)
             a = rng.standard_normal((m, k)).astype(NP_DTYPES[dtype])
             b = rng.standard_normal((k, n)).astype(NP_DTYPES[dtype])

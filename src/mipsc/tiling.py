@@ -17,6 +17,21 @@ column of tiles and B once per row of tiles: big tiles re-pack less. But the ker
 its whole C tile once per block of K while holding a K-block x columns panel of B, so wide
 tiles overflow L2 when two cores run (2048³ f32, 2 threads: 348x512 tiles 0.83x, 516x256
 1.08x the speed of 256x256; 1 thread: 1.08x both; interleaved A/B through IREE)."""
+MAX_PACKED_TILE_COLS = 1024
+"""The widest tile of a thin product (WIDE_PACKED_ROWS) whose B is packed once at load
+(pack-weights): such a tile packs no B panel, and its kernel reads the packed B a sliver
+(KC x NR) at a time where it lies, once per block of A rows; with the tile's rows in one or two
+A blocks, width costs no L2 room, and wider tiles pack A, once per tile, fewer times. Measured
+on the project's Zen 4 (`mips_matmul_packed_<t>` alone on IREE's tiles, one thread,
+interleaved, medians of per-call thread CPU time): 72x1024 tiles 1.03-1.04x the speed of 72x256
+at 64x{4096x1024, 1024x4096} f32 and 1.03-1.10x bf16; 132x1024 1.01-1.04x the speed of 132x256
+at 128x{3072x768, 2048x5632} f32 and 1.01-1.07x bf16; 72x512 and 132x768 in between. Through
+IREE (the MLP and the encoder layer, one worker, process CPU time) with packed_kc: 0.92-0.97x
+the time."""
+WIDE_PACKED_ROWS = (17, 132)
+"""Rows of C (static M) whose products with a packed B get tiles up to MAX_PACKED_TILE_COLS:
+prefill and batch-sized products. Fewer rows keep the few-row paths' tiles; more rows have
+several A blocks per tile, each sweeping the tile's B panel, which then should stay in L2."""
 MIN_TILE = (24, 32)
 TILE_ALIGN = (12, 32)
 """Tile rows are a multiple of every kernel's register tile height (AVX-512 12, AVX2 6, SSE 4)
@@ -96,7 +111,8 @@ def choose_tiles(
     Fewer, larger tiles re-pack less (each workgroup packs its own panels: A is read once per
     column of tiles and B once per row of tiles); more tiles keep more workers busy. Dynamic
     M or N get a middle-sized tile. With `packed_b` (B packed once at load, pack-weights) no
-    tile packs B: only A's packing counts.
+    tile packs B: only A's packing counts, and thin products (WIDE_PACKED_ROWS) may take tiles
+    up to MAX_PACKED_TILE_COLS wide.
     """
     if DYNAMIC_INDEX in (m, n):
         return DYNAMIC_TILE
@@ -104,6 +120,8 @@ def choose_tiles(
     batch = 1 if batch == DYNAMIC_INDEX else max(batch, 1)
     k = 64 if k == DYNAMIC_INDEX else max(k, 1)
     workers = workers or default_workers()
+    wide = packed_b and WIDE_PACKED_ROWS[0] <= m <= WIDE_PACKED_ROWS[1]
+    max_cols = MAX_PACKED_TILE_COLS if wide else MAX_TILE[1]
 
     def cost(rows: tuple[int, int], cols: tuple[int, int]) -> tuple[float, int]:
         (tm, tiles_m), (tn, tiles_n) = rows, cols
@@ -123,7 +141,7 @@ def choose_tiles(
         (
             (row, col)
             for row in _tile_options(m, TILE_ALIGN[0], MIN_TILE[0], MAX_TILE[0])
-            for col in _tile_options(n, TILE_ALIGN[1], MIN_TILE[1], MAX_TILE[1])
+            for col in _tile_options(n, TILE_ALIGN[1], MIN_TILE[1], max_cols)
         ),
         key=lambda choice: cost(*choice),
     )

@@ -133,6 +133,7 @@ def packed_params(a, packed, c, k, n, j0=0, q0=0, kp=None, accumulate=0) -> Matm
 
 
 SHAPES = [(1, 1, 1), (1, 100, 64), (5, 33, 7), (12, 64, 300), (13, 96, 31), (64, 70, 1100)]
+SHAPES += [(20, 300, 600)]  # a tile wider than a widened packed B panel (MM_PACKED_NC)
 
 
 @pytest.mark.parametrize("dtype", sorted(STORAGE))

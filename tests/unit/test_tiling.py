@@ -2,7 +2,15 @@
 
 import pytest
 
-from mipsc.tiling import MAX_TILE, TILE_ALIGN, _busiest_worker, choose_tiles
+from mipsc.tiling import (
+    MAX_PACKED_TILE_COLS,
+    MAX_TILE,
+    TILE_ALIGN,
+    WIDE_PACKED_ROWS,
+    _busiest_worker,
+    _round_up,
+    choose_tiles,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,3 +59,28 @@ def test_choose_tiles_splits_evenly():
     tm, tn = choose_tiles(1000, 1000, 1, 1000, workers=2)
     assert 1000 - (-(-1000 // tm) - 1) * tm > tm // 2
     assert 1000 - (-(-1000 // tn) - 1) * tn > tn // 2
+
+
+@pytest.mark.parametrize(
+    ("m", "n", "k", "packed_cols", "plain_cols"),
+    [
+        (64, 4096, 1024, 1024, 256),  # the MLP's first product: A packed 4, not 16, times
+        (128, 3072, 768, 768, 256),  # a prefill's MLP: 4 tiles, 2 per worker
+        (128, 768, 768, 384, 192),  # still one tile per worker
+    ],
+)
+def test_packed_thin_products_get_wide_tiles(m, n, k, packed_cols, plain_cols):
+    """A packed B is not re-packed per tile: thin products take tiles up to
+    MAX_PACKED_TILE_COLS wide, so that A is packed fewer times, but not fewer than workers."""
+    tm, tn = choose_tiles(m, n, 1, k, workers=2, packed_b=True)
+    assert (tm, tn) == (_round_up(m, TILE_ALIGN[0]), packed_cols)
+    assert tn <= MAX_PACKED_TILE_COLS and -(-n // tn) >= 2
+    assert choose_tiles(m, n, 1, k, workers=2, packed_b=False)[1] == plain_cols
+
+
+@pytest.mark.parametrize(("m", "n", "k"), [(16, 4096, 1024), (1, 4096, 1024), (1024, 3072, 768)])
+def test_packed_few_rows_and_tall_products_keep_their_tiles(m, n, k):
+    """Few rows (the decode paths' tiles) and tall products (several A blocks per tile, each
+    sweeping the tile's B, which should stay in L2) keep tiles at most MAX_TILE wide."""
+    assert m not in range(WIDE_PACKED_ROWS[0], WIDE_PACKED_ROWS[1] + 1)
+    assert choose_tiles(m, n, 1, k, workers=2, packed_b=True)[1] <= MAX_TILE[1]
