@@ -89,7 +89,9 @@ def model_bytes(path: Path) -> int:
         model = onnx.load(path, load_external_data=False)
     except Exception:  # (protobuf's DecodeError, ...) not ONNX: the import says so, located
         return path.stat().st_size
-    files = {ExternalDataInfo(t).location for t in model.graph.initializer if uses_external_data(t)}
+    files = {
+        ExternalDataInfo(t).location for t in model.graph.initializer if uses_external_data(t)
+    }
     data = [path.parent / name for name in files]
     return path.stat().st_size + sum(f.stat().st_size for f in data if f.is_file())
 

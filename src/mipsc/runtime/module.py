@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -49,31 +50,60 @@ class Function:
     def call(self, args: Sequence[Any], *, cli: bool = False) -> Any:
         """`__call__`, with hints worded for `mipsc run`'s flags when `cli`."""
         arrays = [_as_input(arg, index, cli) for index, arg in enumerate(args)]
-        views = [_imported(array) for array in arrays]
-        for index in self.written_inputs & set(range(len(args))):
-            if views[index] is None and isinstance(arrays[index], np.ndarray):
-                views[index] = _device_copy(arrays[index])
-        try:
-            results = self._invoke(
-                *(a if v is None else v for a, v in zip(arrays, views, strict=True))
-            )
-        except (RuntimeError, ValueError, IndexError, TypeError) as err:
-            # IREE maps its status codes onto these (OUT_OF_RANGE is an IndexError).
-            raise MipscError(
-                f"{self._module.name}: calling {self.name} failed: "
-                f"{self._explain(str(err), arrays, cli)}"
-            ) from None
-        for index in self.written_inputs & set(range(len(args))):
-            _write_back(args[index], arrays[index], views[index])
-        as_torch = any(_is_torch_tensor(arg) for arg in args)
-        # Inputs IREE read in place may come back as outputs (`return x`): never hand the
-        # caller an output that shares an input's memory.
-        lent = [a for a, v in zip(arrays, views, strict=True) if v is not None]
-        if results is None:
-            return ()
-        if isinstance(results, tuple | list):
-            return tuple(_as_output(r, as_torch, lent) for r in results)
-        return _as_output(results, as_torch, lent)
+        written = self.written_inputs & set(range(len(args)))
+        # One call at a time per module: its staging arrays serve every call (see _views).
+        with self._module.staging_lock:
+            views = self._views(arrays, written)
+            try:
+                results = self._invoke(*_given(arrays, views))
+            except (RuntimeError, ValueError, IndexError, TypeError) as err:
+                # IREE maps its status codes onto these (OUT_OF_RANGE is an IndexError).
+                raise MipscError(
+                    f"{self._module.name}: calling {self.name} failed: "
+                    f"{self._explain(str(err), arrays, cli)}"
+                ) from None
+            for index in written:
+                _write_back(args[index], arrays[index], views[index])
+            as_torch = any(_is_torch_tensor(arg) for arg in args)
+            # IREE may return a result in an input's buffer (`return x`, an addmm's init tied
+            # to its output): never hand the caller memory it lent or the next call reuses.
+            lent = [view.array for view in views if isinstance(view, _Lent)]
+            if results is None:
+                return ()
+            if isinstance(results, tuple | list):
+                return tuple(_as_output(r, as_torch, lent) for r in results)
+            return _as_output(results, as_torch, lent)
+
+    def _views(self, arrays: Sequence[Any], written: set[int]) -> list[Any]:
+        """Per input, what IREE is given instead of the array (None: the array, which IREE
+        copies into a new device buffer, ~80 ms for 64 MiB on a loaded Zen 4, most of it page
+        faults). IREE may write into an input's buffer (a result tied to it), so a large input
+        goes in as this function's staging array (STAGE_BYTES), allocated once and copied into
+        (a memcpy); an input the function changes in place goes in as a view of the caller's
+        own memory (or a device copy, read back after)."""
+        views: list[Any] = []
+        for index, array in enumerate(arrays):
+            if index in written:
+                view = _imported(array)
+                if view is None and isinstance(array, np.ndarray):
+                    view = _device_copy(array)
+            else:
+                view = self._staged(index, array)
+            views.append(view)
+        return views
+
+    def _staged(self, index: int, array: Any) -> _Lent | None:
+        """Input `index` copied into the module's staging array for it, as a view for IREE;
+        None for an input too small to gain (or one IREE cannot take as it is)."""
+        if not isinstance(array, np.ndarray) or array.nbytes < STAGE_BYTES:
+            return None
+        key = (self.name, index)
+        staging = self._module.staging.get(key)
+        if staging is None or staging.shape != array.shape or staging.dtype != array.dtype:
+            staging = _aligned_empty(array.shape, array.dtype)
+            self._module.staging[key] = staging
+        np.copyto(staging, array)
+        return _imported(staging)
 
     def _explain(self, message: str, arrays: Sequence[np.ndarray], cli: bool) -> str:
         """IREE's invocation error in the user's terms."""
@@ -175,14 +205,40 @@ assumes its bindings are 64-byte aligned (IREE_HAL_HEAP_BUFFER_ALIGNMENT); an ar
 not (a slice starting mid-row) is copied, as IREE does for any numpy input."""
 
 
-def _imported(array: Any) -> Any:
-    """A numpy input as a HAL buffer view over its own memory (no copy), or None when it must
-    go IREE's way (a copy into a new device buffer): not C-contiguous, not aligned, read-only,
-    empty, or of a dtype IREE does not map (then IREE's own error names it).
+STAGE_BYTES = 1 << 20
+"""Inputs from this size on go to IREE through a staging array of the module's (a memcpy into
+warm pages) instead of IREE's copy into a new buffer (page faults and a memcpy per call)."""
 
-    IREE's implicit conversion copies every input: ~80 ms per call for a 1x4096x4096 f32 on a
-    loaded Zen 4; a view costs microseconds. Calls are synchronous, and the view holds the
-    array until IREE releases it.
+
+class _Lent:
+    """A HAL buffer view over `array`'s memory (what IREE is given for an input)."""
+
+    def __init__(self, view: Any, array: np.ndarray) -> None:
+        self.view = view
+        self.array = array
+
+
+def _given(arrays: Sequence[Any], views: Sequence[Any]) -> list[Any]:
+    """The call's arguments: each input's view, else the array itself."""
+    given = []
+    for array, view in zip(arrays, views, strict=True):
+        given.append(array if view is None else view.view if isinstance(view, _Lent) else view)
+    return given
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialized C-contiguous array whose data is IMPORT_ALIGNMENT-aligned."""
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + IMPORT_ALIGNMENT, np.uint8)
+    start = (-raw.ctypes.data) % IMPORT_ALIGNMENT
+    return raw[start : start + size].view(dtype).reshape(shape)
+
+
+def _imported(array: Any) -> _Lent | None:
+    """A numpy array as a HAL buffer view over its own memory (no copy), or None when IREE
+    cannot take it so: not C-contiguous, not aligned, read-only, empty, or of a dtype IREE
+    does not map. IREE may write into it (see Function._views). Calls are synchronous, and
+    the view holds the array until IREE releases it.
     """
     import iree.runtime as rt
 
@@ -203,7 +259,7 @@ def _imported(array: Any) -> Any:
             memory_type=int(rt.MemoryType.HOST_LOCAL | rt.MemoryType.DEVICE_VISIBLE),
             allowed_usage=int(rt.BufferUsage.DEFAULT),
         )
-        return rt.HalBufferView(buffer, list(array.shape), element_type)
+        return _Lent(rt.HalBufferView(buffer, list(array.shape), element_type), array)
     except (RuntimeError, ValueError, TypeError):
         return None  # (an allocator that cannot import: IREE copies, as before)
 
@@ -393,6 +449,9 @@ class Module:
         """The scopes the parameter files serve (a file given without one: the module's)."""
         self._vm_module = vm_module
         self._bound = self._context.modules[vm_module.name]
+        self.staging: dict[tuple[str, int], np.ndarray] = {}
+        """(function, input position) -> the array large inputs are copied into for IREE."""
+        self.staging_lock = threading.Lock()
         self.written_inputs: dict[str, tuple[int, ...]] = {}
         """By function: the positions of the inputs it changes in place (see
         Function.written_inputs); set by whoever knows the source (mipsc.compile does)."""
