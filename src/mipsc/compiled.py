@@ -26,9 +26,12 @@ class CompiledModel:
     """A compiled module, called like the original: `model(x)` or `model.forward(x)`.
 
     Inputs are numpy arrays (bf16: `ml_dtypes.bfloat16`) or torch tensors, in the order of the
-    module's `forward`; the outputs are of the same kind (torch tensors when any input was one):
-    one array or tensor, or a tuple for several. Shapes must be the example inputs' except in
-    the dims made dynamic. A mismatch is a `MipscError` naming the input.
+    module's `forward`; the outputs are of the same kind (torch tensors when any input was one),
+    in the structure forward returns (a tensor, a tuple, a list, a dict, nested). Shapes must be
+    the example inputs' except in the dims made dynamic. A mismatch is a `MipscError` naming the
+    input. An input forward changes in place (`x.add_(1)`) is changed for the caller too, and
+    buffers forward changes keep their state in the compiled model between calls. Inference
+    only: outputs never require grad.
     """
 
     def __init__(
@@ -40,6 +43,7 @@ class CompiledModel:
         remarks: list[Remark],
         workdir: tempfile.TemporaryDirectory[str],
         plugin: str | Path | None = None,
+        out_spec: Any = None,
     ) -> None:
         from mipsc.frontends.from_torch import PARAMETER_SCOPE
         from mipsc.runtime import Module
@@ -57,9 +61,11 @@ class CompiledModel:
         self.module = Module(vmfb, plugin=plugin, parameters=scoped)
         self.module.name = "<compiled model>"
         self.module.written_inputs["main"] = written_inputs(mlir)
+        self._out_spec = out_spec  # forward's output structure (torch's pytree spec)
 
     def __call__(self, *args: Any) -> Any:
-        return self.module.function("main")(*args)
+        results = self.module.function("main")(*args)
+        return _structured(results, self._out_spec)
 
     def forward(self, *args: Any) -> Any:
         """The same as calling the model."""
@@ -95,6 +101,19 @@ class CompiledModel:
 
             raise MipscError(f"cannot write '{err.filename}': {err.strerror}") from None
         return written
+
+
+def _structured(results: Any, out_spec: Any) -> Any:
+    """The module's flat results in the structure forward returned (a dict, a list, nested
+    tuples), as torch's pytree spec `out_spec` records it; as they are without one."""
+    if out_spec is None:
+        return results
+    leaves = list(results) if isinstance(results, tuple) else [results]
+    if out_spec.num_leaves != len(leaves):
+        return results
+    from torch.utils import _pytree as pytree
+
+    return pytree.tree_unflatten(leaves, out_spec)
 
 
 _MAIN_SIGNATURE = re.compile(r"func\.func @main\((?P<args>[^\n]*?)\)\s*(?:->|attributes|\{)")
@@ -159,6 +178,7 @@ def compile(
         remarks=remarks,
         workdir=workdir,
         plugin=plugin,
+        out_spec=exported.out_spec,
     )
 
 

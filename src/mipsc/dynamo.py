@@ -85,7 +85,7 @@ class CompiledGraph:
             return self.gm(*args)
         model, positions, as_list = entry
         results = model(*[args[i] for i in positions])
-        results = results if isinstance(results, tuple) else (results,)
+        results = tuple(results) if isinstance(results, tuple | list) else (results,)
         return list(results) if as_list else results
 
     def _entry(self, args: Sequence[Any]) -> Any:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -461,3 +462,30 @@ def test_cli_verbose_prints_the_weights_file_and_the_link_from_the_environment(
     )
     assert missing.returncode == 1
     assert "error: cannot write 'no/m.irpa': no such directory" in missing.stderr
+
+
+def test_outputs_keep_forwards_structure(kernel_calls):
+    """A dict, a list and nested tuples come back as forward returned them (they came back as
+    one flat tuple: `out["logits"]` failed)."""
+
+    class Decoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 4)
+
+        def forward(self, x: torch.Tensor) -> dict[str, Any]:
+            y = self.fc(x)
+            return {"logits": y, "cache": (y * 2, [y.sum(), x])}
+
+    torch.manual_seed(8)
+    module, x = Decoder().eval(), torch.randn(3, 8)
+    model = mipsc.compile(module, x)
+    before = kernel_calls["mips_matmul_f32"]
+    got = model(x)
+    assert kernel_calls["mips_matmul_f32"] == before + 1
+    want = module(x)
+    assert isinstance(got, dict) and list(got) == ["logits", "cache"]
+    assert isinstance(got["cache"], tuple) and isinstance(got["cache"][1], list)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    single = mipsc.compile(lambda a: (a @ a.T,), x)
+    assert isinstance(single(x), tuple) and len(single(x)) == 1

@@ -62,6 +62,9 @@ class Exported:
     """The name diagnostics use for the MLIR text (no such file exists)."""
     parameters: Path | None
     """The .irpa holding the weights (scope PARAMETER_SCOPE), or None when they are inline."""
+    out_spec: Any = None
+    """torch's pytree spec of forward's outputs (a dict, nested tuples), or None if unknown:
+    the compiled module returns them flat, in this order."""
 
 
 def weight_bytes(module: Any) -> int:
@@ -169,9 +172,9 @@ def export_module(
     if external_weights and parameters_file is None:
         raise MipscError("external weights need a parameter file to write (.irpa)")
     with _weights_placed(module, aot, external=external_weights):
-        text = _trace(module, args, dynamic_shapes, strict, torch, aot)
+        text, out_spec = _trace(module, args, dynamic_shapes, strict, torch, aot)
         if not external_weights:
-            return Exported(text, name, None)
+            return Exported(text, name, None, out_spec)
         assert parameters_file is not None
         try:
             aot.save_module_parameters(parameters_file, module)
@@ -180,7 +183,7 @@ def export_module(
         except (ValueError, RuntimeError) as err:  # IREE's archive builder: a status text
             reason = "no such directory" if "NOT_FOUND" in str(err) else str(err).strip()
             raise MipscError(f"cannot write '{parameters_file}': {reason}") from None
-    return Exported(text, name, with_default_mode(parameters_file))
+    return Exported(text, name, with_default_mode(parameters_file), out_spec)
 
 
 def _weights_external(module: Any, chosen: bool | None, torch: Any) -> bool:
@@ -223,8 +226,13 @@ def _weights_placed(module: Any, aot: Any, *, external: bool) -> Iterator[None]:
 
 def _trace(
     module: Any, args: tuple[Any, ...], dynamic_shapes: Any, strict: bool, torch: Any, aot: Any
-) -> str:
-    """aot.export's torch MLIR text; torch.export's failure as a MipscError, without its logs."""
+) -> tuple[str, Any]:
+    """aot.export's torch MLIR text and the pytree spec of forward's outputs; torch.export's
+    failure as a MipscError, without its logs.
+
+    torch.export runs here, as aot.export would run it for a module (with iree-turbine's
+    decompositions after), so that its program's output spec is kept; aot.export then imports
+    that program."""
     torch_log = logging.getLogger("torch")
     level = torch_log.level
     with warnings.catch_warnings():
@@ -234,12 +242,14 @@ def _trace(
         warnings.filterwarnings("ignore", message="When strict_export == False")
         torch_log.setLevel(logging.CRITICAL)
         try:
-            exported = aot.export(
-                module,
-                args=args,
-                dynamic_shapes=_dims(dynamic_shapes, torch),
-                strict_export=strict,
+            program = torch.export.export(
+                module, args=args, dynamic_shapes=_dims(dynamic_shapes, torch), strict=strict
             )
+            from iree.turbine.aot.decompositions import current_aot_decompositions
+
+            if decompositions := current_aot_decompositions():
+                program = program.run_decompositions(decompositions)
+            exported = aot.export(program)
         except MipscError:
             raise
         except Exception as err:
@@ -256,7 +266,8 @@ def _trace(
         finally:
             torch_log.setLevel(level)
     # With the source locations torch recorded, turned into the user's Python lines.
-    return python_locations(exported.mlir_module.operation.get_asm(enable_debug_info=True))
+    text = python_locations(exported.mlir_module.operation.get_asm(enable_debug_info=True))
+    return text, program.call_spec.out_spec
 
 
 _BF16_INLINE_HINT = [
