@@ -20,6 +20,7 @@ from xdsl.passes import ModulePass, PassPipelineCallbackType
 from mipsc.diagnostics import MipscError
 from mipsc.frontends.source import model_path, read_model
 from mipsc.ir import print_module, split_chunks
+from mipsc.kernel_abi import resolve_kernel_link
 from mipsc.mlir_text import MlirText
 from mipsc.options import CompileOptions, option_specs
 from mipsc.pipeline import (
@@ -242,15 +243,18 @@ def _with_compile_options(command: F) -> F:
     """One flag per CompileOptions field that has one (see mipsc.options.OptionSpec); the
     command gets them as keywords named as the fields."""
     for field, spec in reversed(option_specs()):
+        # The values are checked by CompileOptions (check_option), as mipsc.compile's are.
         kind: Any = None
+        metavar = None
         if spec.choices:
-            kind = click.Choice(spec.choices)
+            metavar = "[" + "|".join(spec.choices) + "]"
         elif spec.int_range is not None:
-            kind = click.IntRange(*spec.int_range)
+            kind, metavar = int, "INTEGER RANGE {}-{}".format(*spec.int_range)
         command = click.option(
             spec.flags_for(field.name),
             field.name,
             type=kind,
+            metavar=metavar,
             # "" is "no choice made" (the field resolves it); click would check it as a choice.
             default=field.default if field.default != "" else None,
             show_default=field.default not in (None, 0, ""),
@@ -299,6 +303,12 @@ def _with_compile_options(command: F) -> F:
     help="For a model.py:NAME input: make dim DIM of input INPUT (both from 0) dynamic; dims "
     "given one NAME are one size (e.g. 0:0=batch 1:0=batch).",
 )
+@click.option(
+    "--weights-output",
+    metavar="FILE.irpa",
+    help="For .py and .onnx inputs whose weights go to a parameter file: write it here "
+    "(default: OUT's name with .irpa).",
+)
 @_with_compile_options
 @click.option(
     "--print-debuginfo",
@@ -328,6 +338,7 @@ def compile(
     emit: str,
     example_inputs: tuple[str, ...],
     dynamic_dims: tuple[str, ...],
+    weights_output: str | None,
     print_debuginfo: bool,
     verbose: bool,
     report: bool,
@@ -355,8 +366,10 @@ def compile(
         raise MipscError("reading from stdin needs -o OUT.vmfb")
     progress = _progress(verbose)
     default_out = model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
-    text, name = _read_for_compile(
-        input_file, output, emit, default_out, example_inputs, dynamic_dims, options, progress
+    out = Path(output) if output and output != "-" else default_out
+    weights = Path(weights_output) if weights_output else out.with_suffix(".irpa")
+    text, name, written = _read_for_compile(
+        input_file, out, emit, weights, example_inputs, dynamic_dims, options, progress
     )
     with collect_remarks() as collected:
         if emit == "torch":
@@ -368,7 +381,7 @@ def compile(
             _compile_to_stdout(text, name, options, progress)
         else:
             out = Path(output) if output else default_out
-            show = _command_printer(ctx, options) if verbose else None
+            show = _command_printer(ctx, options, written) if verbose else None
             compile_module(text, name, out, options, progress=progress, show_command=show)
             progress(f"wrote {out}")
     if report:
@@ -379,7 +392,13 @@ def _options_from_flags(ctx: click.Context, option_values: dict[str, Any]) -> Co
     """The CompileOptions of the command line: a flag not given (None) keeps its field's
     default; the extra --iree-* arguments become iree_flags."""
     given = {name: value for name, value in option_values.items() if value is not None}
-    return CompileOptions(iree_flags=_iree_flags(ctx.args), **given)
+    options = CompileOptions(iree_flags=_iree_flags(ctx.args), **given)
+    # Resolved here, so that -v's command line names the link $MIPSC_KERNEL_LINK chose.
+    try:
+        link = resolve_kernel_link(options.kernel_link, options.kernel_backend)
+    except ValueError as err:
+        raise MipscError(str(err)) from None
+    return options.replace(kernel_link=link)
 
 
 def _iree_flags(args: list[str]) -> tuple[str, ...]:
@@ -397,24 +416,24 @@ def _iree_flags(args: list[str]) -> tuple[str, ...]:
 
 def _read_for_compile(
     input_file: str,
-    output: str | None,
+    out: Path,
     emit: str,
-    default_out: Path,
+    weights: Path,
     example_inputs: tuple[str, ...],
     dynamic_dims: tuple[str, ...],
     options: CompileOptions,
     progress: Callable[[str], None],
-) -> tuple[str | MlirText, str]:
-    """(torch MLIR text, its name) of FILE; says where the weights went when an export wrote
-    them to an .irpa (beside OUT). A large resource section of an MLIR file stays in the file,
-    copied from there into iree-compile's input (mipsc.mlir_text)."""
-    out = Path(output) if output and output != "-" else default_out
+) -> tuple[str | MlirText, str, Path | None]:
+    """(torch MLIR text, its name, the .irpa written or None) of FILE; says where the weights
+    went when an export wrote them to an .irpa (`weights`). A large resource section of an
+    MLIR file stays in the file, copied from there into iree-compile's input
+    (mipsc.mlir_text)."""
     text, name, written = read_model(
         input_file,
         example_inputs=example_inputs,
         dynamic_dims=dynamic_dims,
         options=options,
-        parameters_file=out.with_suffix(".irpa"),
+        parameters_file=weights,
         progress=progress,
         resources_on_disk=True,
     )
@@ -425,17 +444,23 @@ def _read_for_compile(
             + (how if emit == "vmfb" else ""),
             err=True,
         )
-    return text, name
+    return text, name, written
 
 
-def _command_printer(ctx: click.Context, options: CompileOptions) -> Callable[[list[str]], None]:
+def _command_printer(
+    ctx: click.Context, options: CompileOptions, weights: Path | None
+) -> Callable[[list[str]], None]:
     """Prints iree-compile's exact command line, fed by the mipsc command that prints the same
-    module (iree-compile reads it on stdin): copy, paste, and it runs."""
+    module (iree-compile reads it on stdin): copy, paste, and it runs. Every option that made
+    the module is spelled out, also those that came from the environment (the kernel link of
+    $MIPSC_KERNEL_LINK) or from defaults (where the weights were written)."""
     p = ctx.params
     mipsc = ["mipsc", "compile", p["input_file"], "--emit=iree-input", "--print-debuginfo"]
     mipsc += [f"--example-input={spec}" for spec in p["example_inputs"]]
     mipsc += [f"--dynamic-dim={spec}" for spec in p["dynamic_dims"]]
     mipsc += options.command_line(lowering_only=True)
+    if weights is not None:
+        mipsc.append(f"--weights-output={weights}")
 
     def show(command: list[str]) -> None:
         if command[1] != "-":  # a large module goes through a temporary file

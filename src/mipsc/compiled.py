@@ -26,9 +26,12 @@ class CompiledModel:
     """A compiled module, called like the original: `model(x)` or `model.forward(x)`.
 
     Inputs are numpy arrays (bf16: `ml_dtypes.bfloat16`) or torch tensors, in the order of the
-    module's `forward`; the outputs are of the same kind (torch tensors when any input was one):
-    one array or tensor, or a tuple for several. Shapes must be the example inputs' except in
-    the dims made dynamic. A mismatch is a `MipscError` naming the input.
+    module's `forward`; the outputs are of the same kind (torch tensors when any input was one),
+    in the structure forward returns (a tensor, a tuple, a list, a dict, nested). Shapes must be
+    the example inputs' except in the dims made dynamic. A mismatch is a `MipscError` naming the
+    input. An input forward changes in place (`x.add_(1)`) is changed for the caller too, and
+    buffers forward changes keep their state in the compiled model between calls. Inference
+    only: outputs never require grad.
     """
 
     def __init__(
@@ -40,6 +43,7 @@ class CompiledModel:
         remarks: list[Remark],
         workdir: tempfile.TemporaryDirectory[str],
         plugin: str | Path | None = None,
+        out_spec: Any = None,
     ) -> None:
         from mipsc.frontends.from_torch import PARAMETER_SCOPE
         from mipsc.runtime import Module
@@ -56,9 +60,12 @@ class CompiledModel:
         scoped = {PARAMETER_SCOPE: parameters} if parameters is not None else None
         self.module = Module(vmfb, plugin=plugin, parameters=scoped)
         self.module.name = "<compiled model>"
+        self.module.written_inputs["main"] = written_inputs(mlir)
+        self._out_spec = out_spec  # forward's output structure (torch's pytree spec)
 
     def __call__(self, *args: Any) -> Any:
-        return self.module.function("main")(*args)
+        results = self.module.function("main")(*args)
+        return _structured(results, self._out_spec)
 
     def forward(self, *args: Any) -> Any:
         """The same as calling the model."""
@@ -96,6 +103,33 @@ class CompiledModel:
         return written
 
 
+def _structured(results: Any, out_spec: Any) -> Any:
+    """The module's flat results in the structure forward returned (a dict, a list, nested
+    tuples), as torch's pytree spec `out_spec` records it; as they are without one."""
+    if out_spec is None:
+        return results
+    leaves = list(results) if isinstance(results, tuple) else [results]
+    if out_spec.num_leaves != len(leaves):
+        return results
+    from torch.utils import _pytree as pytree
+
+    return pytree.tree_unflatten(leaves, out_spec)
+
+
+_MAIN_SIGNATURE = re.compile(r"func\.func @main\((?P<args>[^\n]*?)\)\s*(?:->|attributes|\{)")
+_MUTABLE_ARG = re.compile(r"%arg(?P<index>\d+): !torch\.tensor<")
+
+
+def written_inputs(mlir: str) -> tuple[int, ...]:
+    """The positions of `main`'s inputs that it changes in place: iree-turbine exports an input
+    that forward mutates (`x.add_(1)`, `cache[:, pos] = k` on an input, or a buffer TorchDynamo
+    passes as one) as a mutable `!torch.tensor` argument, which IREE overwrites in place."""
+    found = _MAIN_SIGNATURE.search(mlir)
+    if found is None:
+        return ()
+    return tuple(int(m["index"]) for m in _MUTABLE_ARG.finditer(found["args"]))
+
+
 def compile(
     module: Any,
     *example_args: Any,
@@ -109,11 +143,12 @@ def compile(
     """Compile a PyTorch module for the CPU with every float matmul in mipsc's kernels.
 
     `module` is a `torch.nn.Module` (or a function of tensors); `example_args` are tensors or
-    numpy arrays of the shapes and dtypes it will be called with. `dynamic_shapes` marks dims
-    that may change, as torch.export takes it: one `{dim: Dim}` (or `{dim: "name"}`; one name
-    is one size) per input, e.g. `({0: "batch"},)`. `options` are `mipsc compile`'s
-    (mipsc.options.CompileOptions); any of its fields may also be given as a keyword
-    (`kernel_backend="openblas"`, `kernel_link="plugin"`, `workers=4`, `iree_flags=[...]`,
+    numpy arrays of the shapes and dtypes it will be called with, in forward's order (or one
+    tuple of them, as torch.export takes them: `mipsc.compile(model, (a, b))`).
+    `dynamic_shapes` marks dims that may change, as torch.export takes it: one `{dim: Dim}` (or
+    `{dim: "name"}`; one name is one size) per input, e.g. `({0: "batch"},)`. `options` are
+    `mipsc compile`'s (mipsc.options.CompileOptions); any of its fields may also be given as a
+    keyword (`kernel_backend="openblas"`, `kernel_link="plugin"`, `workers=4`, `iree_flags=[...]`,
     `external_weights=True`: weights are inlined up to 16 MiB and put in a parameter file
     (.irpa) above, unless forced).
 
@@ -122,6 +157,7 @@ def compile(
     """
     from mipsc.frontends.from_torch import export_module
 
+    example_args = _positional(example_args, option_values)
     options = _with_kernel_link(options.replace(**option_values))
     workdir = tempfile.TemporaryDirectory(prefix="mipsc-")
     work = Path(workdir.name)
@@ -142,7 +178,28 @@ def compile(
         remarks=remarks,
         workdir=workdir,
         plugin=plugin,
+        out_spec=exported.out_spec,
     )
+
+
+def _positional(example_args: tuple[Any, ...], option_values: dict[str, Any]) -> tuple[Any, ...]:
+    """The example inputs, also when given as torch.export takes them: one tuple or list of
+    them (`mipsc.compile(model, (a, b))`). Keyword inputs are refused, saying what to write."""
+    if "kwargs" in option_values or "args" in option_values:
+        raise MipscError(
+            "mipsc.compile takes the example inputs by position, in the order of forward's "
+            "parameters: mipsc.compile(model, a, b) or mipsc.compile(model, (a, b)); an input "
+            "forward takes by keyword goes in its place in that order"
+        )
+    if len(example_args) == 1 and isinstance(example_args[0], tuple | list):
+        inner = tuple(example_args[0])
+        if inner and all(_is_array_like(a) for a in inner):
+            return inner
+    return example_args
+
+
+def _is_array_like(value: Any) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype")
 
 
 def _with_kernel_link(options: CompileOptions) -> CompileOptions:

@@ -14,7 +14,12 @@ registers its own. How it behaves:
   compiled once with those dims dynamic, and serves every size of them from 2 up (TorchDynamo
   itself sends sizes 0 and 1 to a graph of their own). Its int inputs that are such sizes are
   read from the tensors' shapes. A graph whose symbolic sizes are not plain symbols (e.g. a
-  dim of `2*s0`) is compiled per shape as above.
+  dim of `2*s0`) is compiled per shape as above, and so is a graph whose dynamic compile
+  fails (a reshape to a derived size such as `x.view(b, t // 2, 2 * c)`, which torch.export
+  cannot prove for every t): the `mipsc.dynamo` logger says why, once per graph.
+- A graph that changes its inputs in place (`x.add_(1)`, a KV-cache buffer written with
+  `cache[:, :, pos] = k`: TorchDynamo passes buffers as inputs) compiles too: IREE writes the
+  new contents into the input's memory (or into a copy that is copied back).
 - A graph mipsc cannot export or compile (an op IREE's torch frontend lacks, outputs that are
   not tensors) runs in torch, as torch's eager backend would, with one warning saying why. So
   does a graph called with autograd recording (inputs that require grad while grad mode is on):
@@ -23,12 +28,21 @@ registers its own. How it behaves:
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mipsc.diagnostics import MipscError
+
+LOG = logging.getLogger("mipsc.dynamo")
+"""Where the backend says how it compiles a graph when that is not the plan (per shape after
+a failed dynamic compile)."""
+
+
+_TOLD_PER_SHAPE: set[str] = set()
+"""The code of the graphs LOG said compile per shape (the message is given once for each)."""
 
 
 class MipscFallbackWarning(UserWarning):
@@ -66,18 +80,39 @@ class CompiledGraph:
                 "the model under torch.no_grad() or torch.inference_mode()"
             )
             return self.gm(*args)
-        dynamic = self.plan is not None and self.plan.serves(args)
-        key = self.plan.signature(args) if dynamic else tuple(_signature(a) for a in args)
-        entry = self.compiled.get(key, _UNCOMPILED)
-        if entry is _UNCOMPILED:
-            entry = self._compile(args, self.plan if dynamic else None)
-            self.compiled[key] = entry
+        entry = self._entry(args)
         if entry is None:
             return self.gm(*args)
         model, positions, as_list = entry
         results = model(*[args[i] for i in positions])
-        results = results if isinstance(results, tuple) else (results,)
+        results = tuple(results) if isinstance(results, tuple | list) else (results,)
         return list(results) if as_list else results
+
+    def _entry(self, args: Sequence[Any]) -> Any:
+        """The compiled entry of these arguments' signature (None: run in torch), compiled on
+        first use: once for all sizes when the plan serves them, else for this shape. A graph
+        whose dynamic compile fails (a reshape to a derived size, `x.view(b, t // 2, 2 * c)`,
+        which torch.export cannot prove for every t) is compiled per shape from then on."""
+        dynamic = self.plan is not None and self.plan.serves(args)
+        key = self.plan.signature(args) if dynamic else tuple(_signature(a) for a in args)
+        entry = self.compiled.get(key, _UNCOMPILED)
+        if entry is not _UNCOMPILED:
+            return entry
+        try:
+            entry = self._compile(args, self.plan if dynamic else None)
+        except _DynamicCompileFailed as failed:
+            # Once per graph: TorchDynamo may capture the same code again (a recompile).
+            if self.gm.code not in _TOLD_PER_SHAPE:
+                _TOLD_PER_SHAPE.add(self.gm.code)
+                LOG.warning(
+                    "mipsc: a graph with dynamic sizes compiles once per shape instead: its "
+                    "dynamic compile failed: %s",
+                    failed.reason,
+                )
+            self.plan = None
+            return self._entry(args)
+        self.compiled[key] = entry
+        return entry
 
     def _compile(self, args: Sequence[Any], plan: DynamicPlan | None) -> Any:
         import torch
@@ -109,6 +144,8 @@ class CompiledGraph:
                 strict_export=False,
             )
         except MipscError as err:
+            if plan is not None:
+                raise _DynamicCompileFailed(_first_line(err.render())) from None
             self._fall_back(err.render())
             return None
         return model, positions, isinstance(outputs, list)
@@ -121,6 +158,20 @@ class CompiledGraph:
                 MipscFallbackWarning,
                 stacklevel=3,
             )
+
+
+class _DynamicCompileFailed(Exception):
+    """A graph's compile for all sizes of its dynamic dims failed; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _first_line(text: str) -> str:
+    """The error and its first note (torch.export's own reason), without the rest."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return " / ".join(lines[:2])
 
 
 def _signature(value: Any) -> Any:

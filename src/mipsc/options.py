@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
+from mipsc.diagnostics import MipscError
 from mipsc.kernel_abi import DEFAULT_BACKEND, DEFAULT_KERNEL_LINK, KERNEL_BACKENDS, KERNEL_LINKS
 
 LOWERING = "lower-mips-to-call"
@@ -108,7 +109,19 @@ class CompileOptions:
 
     def __post_init__(self) -> None:
         # A list given by a caller is kept as a tuple: the options stay hashable.
+        if isinstance(self.iree_flags, str):
+            raise MipscError(
+                f"iree_flags={self.iree_flags!r} is one string: give a list of flags, e.g. "
+                "iree_flags=['--iree-flag=value']"
+            )
         object.__setattr__(self, "iree_flags", tuple(self.iree_flags))
+        for f, spec in option_specs():
+            check_option(f.name, spec, getattr(self, f.name), f.default)
+        for flag in self.iree_flags:
+            if not isinstance(flag, str) or not flag.startswith("--iree-"):
+                raise MipscError(
+                    f"iree_flags: {flag!r} is not an iree-compile flag (--iree-*=value)"
+                )
 
     def pass_arguments(self, pass_name: str) -> dict[str, Any]:
         """{option name: value} of the fields that set options of the pass `pass_name`."""
@@ -144,10 +157,31 @@ class CompileOptions:
         return dataclasses.replace(self, **changes)
 
 
-DEFAULT_OPTIONS = CompileOptions()
-"""`mipsc compile`'s defaults."""
+def check_option(name: str, spec: OptionSpec, value: Any, default: Any) -> None:
+    """A MipscError, naming the keyword and its flag, for a value the option does not take:
+    the one check of `mipsc.compile`'s keywords and `mipsc compile`'s flags."""
+    flag = spec.flags_for(name).split("/")[0]
+    said = f"{name}={value!r} ({flag})"
+    if spec.int_range is not None:
+        low, high = spec.int_range
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MipscError(f"{said} is not an int: give a whole number from {low} to {high}")
+        if not low <= value <= high:
+            raise MipscError(f"{said} is out of range: give a whole number from {low} to {high}")
+    elif spec.choices:
+        if value not in spec.choices and not (value == default and not default):
+            raise MipscError(f"{said} is not one of: {', '.join(spec.choices)}")
+    elif isinstance(default, bool) or default is None:
+        if value is not None and not isinstance(value, bool):
+            raise MipscError(f"{said} is not True, False or None")
+    elif isinstance(default, str) and (not isinstance(value, str) or not value.strip()):
+        raise MipscError(f"{said} is not a name: give one such as {default!r}")
 
 
 def option_specs() -> list[tuple[dataclasses.Field[Any], OptionSpec]]:
     """The fields of CompileOptions that have a command-line flag, in order."""
     return [(f, f.metadata["spec"]) for f in fields(CompileOptions) if "spec" in f.metadata]
+
+
+DEFAULT_OPTIONS = CompileOptions()
+"""`mipsc compile`'s defaults."""

@@ -147,3 +147,69 @@ def test_autograd_runs_in_torch_with_a_warning():
         got = compiled(x)
     got.sum().backward()  # still differentiable: torch ran it
     assert model[0].weight.grad is not None
+
+
+def test_a_derived_size_reshape_compiles_per_shape_with_a_log_line(
+    kernel_calls, iree_compiles, caplog
+):
+    """`x.view(b, t // 2, 2 * c)` with t dynamic: torch.export cannot prove the view for every
+    t, so the dynamic compile fails; the graph then compiles per shape (in the kernel, not in
+    torch), says why once, and a repeated shape is not compiled again."""
+
+    class PairUp(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Linear(16, 5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b, t, c = x.shape
+            return self.proj(x.view(b, t // 2, 2 * c))
+
+    torch.manual_seed(3)
+    model = PairUp().eval()
+    compiled = torch.compile(model, backend="mipsc")
+    with torch.no_grad(), warnings.catch_warnings(), caplog.at_level("WARNING", "mipsc.dynamo"):
+        warnings.simplefilter("error", MipscFallbackWarning)  # nothing may run in torch
+        for t in (4, 6, 6, 4):
+            x = torch.randn(2, t, 8)
+            before = kernel_calls["mips_matmul_f32"]
+            torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-5)
+            assert kernel_calls["mips_matmul_f32"] == before + 1
+    said = [r.getMessage() for r in caplog.records if r.name == "mipsc.dynamo"]
+    assert len(said) == 1, said
+    assert said[0].startswith(
+        "mipsc: a graph with dynamic sizes compiles once per shape instead: its dynamic compile "
+        "failed: error: torch.export could not trace"
+    )
+    assert len(iree_compiles) == 2, iree_compiles  # t=4 and t=6, each once
+
+
+class KVCache(torch.nn.Module):
+    """A KV-cache write into a buffer (`cache[:, :, pos] = k`), then attention-like products."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.k_proj = torch.nn.Linear(8, 8)
+        self.register_buffer("cache", torch.zeros(1, 2, 6, 8))
+
+    def forward(self, x: torch.Tensor, pos: int) -> torch.Tensor:
+        self.cache[:, :, pos] = self.k_proj(x)
+        return x.unsqueeze(2) @ self.cache.transpose(-1, -2)
+
+
+def test_a_kv_cache_write_runs_in_the_kernel_and_updates_the_buffer(kernel_calls):
+    torch.manual_seed(4)
+    model, reference = KVCache().eval(), KVCache().eval()
+    reference.load_state_dict(model.state_dict())
+    compiled = torch.compile(model, backend="mipsc")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", MipscFallbackWarning)  # nothing may run in torch
+        for pos in (0, 1):
+            x = torch.randn(1, 2, 8)
+            before = kernel_calls["mips_matmul_f32"]
+            got = compiled(x, pos)
+            assert kernel_calls["mips_matmul_f32"] >= before + 1
+            torch.testing.assert_close(got, reference(x, pos), rtol=1e-5, atol=1e-5)
+            # The buffer torch passed to the graph got the write, as in eager.
+            torch.testing.assert_close(model.cache, reference.cache, rtol=1e-5, atol=1e-5)
+    assert model.cache[:, :, 1].abs().sum() > 0

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -331,3 +332,160 @@ def test_errors_and_report_point_at_the_python_line():
         i for i, line in enumerate(lines, 1) if "self.fc2(torch.relu(self.fc1(x)))" in line
     )
     assert f"({here}:{fc1_line}:" in model.report
+
+
+class AddInPlace(torch.nn.Module):
+    """Changes its input in place, then multiplies it: torch.export makes x a mutable argument
+    (torch.copy.to_vtensor / torch.overwrite.tensor.contents), which mipsc's parser carries."""
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        x.add_(1)
+        return x @ w
+
+
+def test_an_input_changed_in_place_is_changed_for_the_caller(kernel_calls):
+    torch.manual_seed(5)
+    x, w = torch.randn(4, 8), torch.randn(8, 8)
+    model = mipsc.compile(AddInPlace(), x.clone(), w)
+    _all_routed(model, 1)
+    assert model.module.written_inputs["main"] == (0,)
+    # A contiguous tensor is written in place; a transposed one and a numpy array through a
+    # copy that is copied back.
+    for given in (x.clone(), x.T.contiguous().T, x.numpy().copy()):
+        want_x = torch.as_tensor(given).clone()
+        want = AddInPlace()(want_x, w)
+        before = kernel_calls["mips_matmul_f32"]
+        got = model(given, w)
+        assert kernel_calls["mips_matmul_f32"] == before + 1
+        torch.testing.assert_close(torch.as_tensor(got), want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(torch.as_tensor(given), want_x, rtol=0, atol=0)
+    assert float(torch.as_tensor(given)[0, 0]) == pytest.approx(float(x[0, 0]) + 1)
+
+
+def test_a_buffer_changed_in_forward_keeps_its_state_across_calls():
+    class Counter(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 4)
+            self.register_buffer("total", torch.zeros(2, 4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.total.add_(self.fc(x))
+            return self.total * 2
+
+    torch.manual_seed(6)
+    module, x = Counter().eval(), torch.randn(2, 4)
+    model = mipsc.compile(module, x)
+    with torch.no_grad():
+        for _ in range(2):  # the module's state lives in the compiled model, as in torch
+            torch.testing.assert_close(model(x), module(x), rtol=1e-5, atol=1e-5)
+
+
+def test_example_inputs_as_one_tuple_as_torch_export_takes_them():
+    torch.manual_seed(7)
+    a, b = torch.randn(3, 4, 7), torch.randn(3, 7, 6)
+    module = BmmMatmul()
+    model = mipsc.compile(module, (a, b))
+    _, got_q = model(a, b)
+    _, want_q = module(a, b)
+    torch.testing.assert_close(got_q, want_q.detach(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(
+        MipscError,
+        match=r"takes the example inputs by position, in the order of forward's parameters: "
+        r"mipsc.compile\(model, a, b\) or mipsc.compile\(model, \(a, b\)\)",
+    ):
+        mipsc.compile(module, (a,), kwargs={"b": b})
+
+
+def test_a_dynamic_dim_beyond_the_rank_names_the_input(tmp_path, monkeypatch):
+    message = "input 0 (numbered from 0) has rank 2 (shape 4x8), so it has no dim 5: its dims are 0 to 1"
+    with pytest.raises(MipscError, match=r"dynamic_shapes\[0\] = \{5: 'b'\}: ") as info:
+        mipsc.compile(MLP(), torch.randn(4, 8), dynamic_shapes=({5: "b"},))
+    assert message in info.value.render()
+    (tmp_path / "model.py").write_text(MODEL_PY)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        ["compile", "model.py:make_model", "--example-input", "4x8xf32", "--dynamic-dim", "0:5"],
+    )
+    assert result.exit_code == 1
+    assert result.output == f"error: --dynamic-dim '0:5': {message}\n"
+
+
+def test_a_plain_function_with_dynamic_shapes():
+    """A function is exported as a module with forward(*args): torch.export wanted its specs
+    as one varargs entry, and a spec per input failed."""
+    w = torch.randn(8, 4)
+    model = mipsc.compile(lambda a: a @ w, torch.randn(3, 8), dynamic_shapes=({0: "rows"},))
+    for rows in (5, 0):
+        a = torch.randn(rows, 8)
+        got = model(a)
+        assert got.shape == (rows, 4)
+        torch.testing.assert_close(got, a @ w, rtol=1e-5, atol=1e-5)
+
+
+def test_an_output_that_is_an_input_is_not_the_callers_memory():
+    """Inputs are read in place (no copy): an output IREE returns in an input's buffer is
+    copied, so the caller's later changes to the input do not change it."""
+    x = torch.randn(3, 8)
+    model = mipsc.compile(lambda a: a, x)
+    given = x.clone()
+    got = model(given)
+    given.add_(1)
+    torch.testing.assert_close(got, x, rtol=0, atol=0)
+
+
+def test_cli_verbose_prints_the_weights_file_and_the_link_from_the_environment(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "model.py").write_text(MODEL_PY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MIPSC_KERNEL_LINK", "plugin")
+    (tmp_path / "out").mkdir()
+    old = os.umask(0o022)
+    try:
+        done = _mipsc(
+            "compile", "model.py:with_examples", "--external-weights", "-o", "out/m.vmfb", "-v",
+            cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        os.umask(old)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "  mipsc compile model.py:with_examples --emit=iree-input --print-debuginfo "
+        "--kernel-link=plugin --external-weights --weights-output=out/m.irpa \\\n    | "
+    ) in done.stderr
+    # The .irpa gets the mode of any other output file (IREE wrote it 0640).
+    assert (tmp_path / "out/m.irpa").stat().st_mode & 0o777 == 0o644
+    missing = _mipsc(
+        "compile", "model.py:with_examples", "--external-weights", "-o", "no/m.vmfb", cwd=tmp_path
+    )
+    assert missing.returncode == 1
+    assert "error: cannot write 'no/m.irpa': no such directory" in missing.stderr
+
+
+def test_outputs_keep_forwards_structure(kernel_calls):
+    """A dict, a list and nested tuples come back as forward returned them (they came back as
+    one flat tuple: `out["logits"]` failed)."""
+
+    class Decoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 4)
+
+        def forward(self, x: torch.Tensor) -> dict[str, Any]:
+            y = self.fc(x)
+            return {"logits": y, "cache": (y * 2, [y.sum(), x])}
+
+    torch.manual_seed(8)
+    module, x = Decoder().eval(), torch.randn(3, 8)
+    model = mipsc.compile(module, x)
+    before = kernel_calls["mips_matmul_f32"]
+    got = model(x)
+    assert kernel_calls["mips_matmul_f32"] == before + 1
+    want = module(x)
+    assert isinstance(got, dict) and list(got) == ["logits", "cache"]
+    assert isinstance(got["cache"], tuple) and isinstance(got["cache"][1], list)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    single = mipsc.compile(lambda a: (a @ a.T,), x)
+    assert isinstance(single(x), tuple) and len(single(x)) == 1

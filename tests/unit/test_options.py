@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from mipsc.cli import main
+from mipsc.diagnostics import MipscError
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions, option_specs
 from mipsc.pipeline import compile_passes, describe_pipeline
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
@@ -49,3 +50,33 @@ def test_options_are_hashable_and_replace_checks_names():
     assert hash(options) == hash(CompileOptions(workers=4, iree_flags=("--iree-a",)))
     with pytest.raises(TypeError, match=r"unknown compile option.*kernel_backnd"):
         DEFAULT_OPTIONS.replace(kernel_backnd="openblas")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"workers": 300}, "workers=300 (--workers) is out of range: give a whole number from 0 to 256"),
+        ({"workers": -1}, "workers=-1 (--workers) is out of range: give a whole number from 0 to 256"),
+        ({"workers": 2.5}, "workers=2.5 (--workers) is not an int: give a whole number from 0 to 256"),
+        ({"workers": True}, "workers=True (--workers) is not an int"),
+        ({"kernel_link": "static"}, "kernel_link='static' (--kernel-link) is not one of: embedded, plugin"),
+        ({"kernel_backend": "mkl"}, "kernel_backend='mkl' (--kernel-backend) is not one of: builtin, openblas"),
+        ({"external_weights": "yes"}, "external_weights='yes' (--external-weights) is not True, False or None"),
+        ({"target_cpu": ""}, "target_cpu='' (--target-cpu) is not a name: give one such as 'host'"),
+        ({"iree_flags": "--iree-x=1"}, "iree_flags='--iree-x=1' is one string: give a list of flags"),
+        ({"iree_flags": ["-O3"]}, "iree_flags: '-O3' is not an iree-compile flag (--iree-*=value)"),
+    ],
+)  # fmt: skip
+def test_values_are_checked_in_one_place_for_the_api_and_the_cli(values, message):
+    """mipsc.compile's keywords (CompileOptions) and `mipsc compile`'s flags get one check and
+    one message: the Python API took workers=300 silently."""
+    with pytest.raises(MipscError) as info:
+        CompileOptions(**values)
+    assert message in info.value.render()
+    with pytest.raises(MipscError):
+        DEFAULT_OPTIONS.replace(**values)
+    (name, value), *_ = values.items()
+    if type(value) in (int, str) and name not in ("iree_flags", "external_weights"):
+        flag = name.replace("_", "-")
+        result = CliRunner().invoke(main, ["compile", "x.mlir", f"--{flag}={value}"])
+        assert result.exit_code == 1 and message in result.output, result.output

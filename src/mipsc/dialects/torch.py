@@ -1020,6 +1020,91 @@ class TensorStaticInfoCastOp(IRDLOperation):
 
 
 # --------------------------------------------------------------------------------------------
+# Mutable tensors: an export's arguments that the function changes in place
+# --------------------------------------------------------------------------------------------
+
+
+def _check_same_tensor_type(op: Operation, value_type: Attribute, other: Attribute) -> None:
+    """`value_type` (a !torch.vtensor) and `other` (a !torch.tensor) have one shape and dtype."""
+    assert isinstance(value_type, _BaseTensorType) and isinstance(other, _BaseTensorType)
+    if (value_type.shape, value_type.dtype) != (other.shape, other.dtype):
+        raise VerifyException(f"'{op.name}': {value_type} and {other} differ in shape or dtype")
+
+
+class _CopyTensorOp(IRDLOperation):
+    """`%r = OP %t attr-dict : R`: the operand's type is R's other kind (torch-mlir's syntax)."""
+
+    OPERAND_KIND: ClassVar[type[_BaseTensorType]]
+
+    @classmethod
+    def parse(cls, parser: Parser) -> _CopyTensorOp:
+        unresolved = parser.parse_unresolved_operand()
+        attributes = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        start = parser.pos
+        result_type = parser.parse_type()
+        if not isinstance(result_type, _BaseTensorType):
+            parser.raise_error(f"'{cls.name}' makes a torch tensor, not {result_type}", start)
+        operand_type = cls.OPERAND_KIND.new([result_type.shape, result_type.dtype])
+        operand = parser.resolve_operand(unresolved, operand_type)
+        op = cls.build(operands=[operand], result_types=[result_type])
+        op.attributes.update(attributes)
+        return op
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.operands[0])
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        printer.print_attribute(self.results[0].type)
+
+    def verify_(self) -> None:
+        _check_same_tensor_type(self, self.operands[0].type, self.results[0].type)
+
+
+@irdl_op_definition
+class CopyToValueTensorOp(_CopyTensorOp):
+    """`torch.copy.to_vtensor %arg : !torch.vtensor<...>`: the current value of a mutable
+    tensor (an argument the function changes in place: torch.export functionalizes `x.add_`
+    on an input into this, an out-of-place op and an overwrite)."""
+
+    name = "torch.copy.to_vtensor"
+    OPERAND_KIND: ClassVar[type[_BaseTensorType]] = NonValueTensorType
+
+    operand = operand_def(NonValueTensorType)
+    result = result_def(ValueTensorType)
+
+
+@irdl_op_definition
+class CopyToNonValueTensorOp(_CopyTensorOp):
+    """`torch.copy.to_tensor %v : !torch.tensor<...>`: a mutable copy of a value tensor."""
+
+    name = "torch.copy.to_tensor"
+    OPERAND_KIND: ClassVar[type[_BaseTensorType]] = ValueTensorType
+
+    operand = operand_def(ValueTensorType)
+    result = result_def(NonValueTensorType)
+
+
+@irdl_op_definition
+class OverwriteTensorContentsOp(IRDLOperation):
+    """`torch.overwrite.tensor.contents %value overwrites %arg : V, T`: the mutable tensor
+    `%arg` gets the contents of `%value` (IREE writes them into the argument's buffer)."""
+
+    name = "torch.overwrite.tensor.contents"
+
+    value = operand_def(ValueTensorType)
+    overwritten = operand_def(NonValueTensorType)
+
+    assembly_format = (
+        "$value `overwrites` $overwritten attr-dict `:` type($value) `,` type($overwritten)"
+    )
+
+    def verify_(self) -> None:
+        _check_same_tensor_type(self, self.value.type, self.overwritten.type)
+
+
+# --------------------------------------------------------------------------------------------
 # torch_c: casts between torch and builtin types
 # --------------------------------------------------------------------------------------------
 
@@ -1101,6 +1186,9 @@ TORCH_DEFINED_OPS: tuple[type[Operation], ...] = (
     RuntimeAssertOp,
     BindSymbolicShapeOp,
     TensorStaticInfoCastOp,
+    CopyToValueTensorOp,
+    CopyToNonValueTensorOp,
+    OverwriteTensorContentsOp,
 )
 
 _DEFINED_BY_NAME: dict[str, type[Operation]] = {op.name: op for op in TORCH_DEFINED_OPS}

@@ -22,6 +22,7 @@ from pathlib import Path
 from mipsc.backend.iree_compile import iree_tool_path
 from mipsc.diagnostics import MipscError
 from mipsc.frontends.onnx_functions import default_opset, has_function_body, write_expanded
+from mipsc.frontends.source import with_default_mode
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
 ONNX_EXTRA = "pip install 'mipsc[onnx]' (the onnx package)"
@@ -75,7 +76,7 @@ def import_onnx(
     if left := _left_over(text):
         text = _import_expanded(path, left, weights, progress)
     used = weights if weights is not None and weights.is_file() else None
-    return text, used
+    return text, used if used is None else with_default_mode(used)
 
 
 def model_bytes(path: Path) -> int:

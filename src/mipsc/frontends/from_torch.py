@@ -28,7 +28,7 @@ from mipsc.diagnostics import (
     SourceLocation,
     register_source,
 )
-from mipsc.frontends.source import PYTHON_SPEC
+from mipsc.frontends.source import PYTHON_SPEC, with_default_mode
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
 PARAMETER_SCOPE = "model"
@@ -62,6 +62,9 @@ class Exported:
     """The name diagnostics use for the MLIR text (no such file exists)."""
     parameters: Path | None
     """The .irpa holding the weights (scope PARAMETER_SCOPE), or None when they are inline."""
+    out_spec: Any = None
+    """torch's pytree spec of forward's outputs (a dict, nested tuples), or None if unknown:
+    the compiled module returns them flat, in this order."""
 
 
 def weight_bytes(module: Any) -> int:
@@ -156,21 +159,31 @@ def export_module(
                 "function of tensors"
             )
         module = _Function(module)
+        if isinstance(dynamic_shapes, list | tuple):
+            check_dynamic_shapes(dynamic_shapes, example_args)
+            # forward(*args): torch.export takes the inputs' specs as the one varargs entry
+            # (given one per input, it failed: "inputs[0] is a tuple, dynamic_shapes[0] a dict").
+            dynamic_shapes = (tuple(dynamic_shapes),)
+    else:
+        check_dynamic_shapes(dynamic_shapes, example_args)
     name = f"<{type(module).__name__} export>"
     args = tuple(to_torch(a, i) for i, a in enumerate(example_args))
     external_weights = _weights_external(module, options.external_weights, torch)
     if external_weights and parameters_file is None:
         raise MipscError("external weights need a parameter file to write (.irpa)")
     with _weights_placed(module, aot, external=external_weights):
-        text = _trace(module, args, dynamic_shapes, strict, torch, aot)
+        text, out_spec = _trace(module, args, dynamic_shapes, strict, torch, aot)
         if not external_weights:
-            return Exported(text, name, None)
+            return Exported(text, name, None, out_spec)
         assert parameters_file is not None
         try:
             aot.save_module_parameters(parameters_file, module)
         except OSError as err:
             raise MipscError(f"cannot write '{parameters_file}': {err.strerror}") from None
-    return Exported(text, name, parameters_file)
+        except (ValueError, RuntimeError) as err:  # IREE's archive builder: a status text
+            reason = "no such directory" if "NOT_FOUND" in str(err) else str(err).strip()
+            raise MipscError(f"cannot write '{parameters_file}': {reason}") from None
+    return Exported(text, name, with_default_mode(parameters_file), out_spec)
 
 
 def _weights_external(module: Any, chosen: bool | None, torch: Any) -> bool:
@@ -213,8 +226,13 @@ def _weights_placed(module: Any, aot: Any, *, external: bool) -> Iterator[None]:
 
 def _trace(
     module: Any, args: tuple[Any, ...], dynamic_shapes: Any, strict: bool, torch: Any, aot: Any
-) -> str:
-    """aot.export's torch MLIR text; torch.export's failure as a MipscError, without its logs."""
+) -> tuple[str, Any]:
+    """aot.export's torch MLIR text and the pytree spec of forward's outputs; torch.export's
+    failure as a MipscError, without its logs.
+
+    torch.export runs here, as aot.export would run it for a module (with iree-turbine's
+    decompositions after), so that its program's output spec is kept; aot.export then imports
+    that program."""
     torch_log = logging.getLogger("torch")
     level = torch_log.level
     with warnings.catch_warnings():
@@ -224,12 +242,14 @@ def _trace(
         warnings.filterwarnings("ignore", message="When strict_export == False")
         torch_log.setLevel(logging.CRITICAL)
         try:
-            exported = aot.export(
-                module,
-                args=args,
-                dynamic_shapes=_dims(dynamic_shapes, torch),
-                strict_export=strict,
+            program = torch.export.export(
+                module, args=args, dynamic_shapes=_dims(dynamic_shapes, torch), strict=strict
             )
+            from iree.turbine.aot.decompositions import current_aot_decompositions
+
+            if decompositions := current_aot_decompositions():
+                program = program.run_decompositions(decompositions)
+            exported = aot.export(program)
         except MipscError:
             raise
         except Exception as err:
@@ -246,7 +266,8 @@ def _trace(
         finally:
             torch_log.setLevel(level)
     # With the source locations torch recorded, turned into the user's Python lines.
-    return python_locations(exported.mlir_module.operation.get_asm(enable_debug_info=True))
+    text = python_locations(exported.mlir_module.operation.get_asm(enable_debug_info=True))
+    return text, program.call_spec.out_spec
 
 
 _BF16_INLINE_HINT = [
@@ -320,6 +341,7 @@ def _indent(file: str, line: int) -> int:
 
 
 # --- A module named in a Python file: `mipsc compile model.py:make_model` ----------------------
+
 
 def _run_file(path: Path) -> Any:
     """Execute a Python file as a fresh module; its errors point at its own lines."""
@@ -412,10 +434,14 @@ def load_python_model(spec: str) -> tuple[Any, tuple[Any, ...] | None]:
     return made, examples
 
 
-def dynamic_dims_spec(specs: Sequence[str], count: int) -> tuple[dict[int, str], ...] | None:
-    """`--dynamic-dim INPUT:DIM[=NAME]` flags (0-based) as dynamic_shapes; one NAME = one size."""
+def dynamic_dims_spec(
+    specs: Sequence[str], examples: Sequence[Any]
+) -> tuple[dict[int, str], ...] | None:
+    """`--dynamic-dim INPUT:DIM[=NAME]` flags (0-based) as dynamic_shapes; one NAME = one size.
+    A flag naming an input or dim the example inputs do not have is a MipscError."""
     if not specs:
         return None
+    count = len(examples)
     shapes: list[dict[int, str]] = [{} for _ in range(count)]
     for spec in specs:
         found = re.fullmatch(r"(\d+):(\d+)(?:=([A-Za-z_]\w*))?", spec.strip())
@@ -430,5 +456,36 @@ def dynamic_dims_spec(specs: Sequence[str], count: int) -> tuple[dict[int, str],
                 f"--dynamic-dim '{spec}': input {index} does not exist ({count} example inputs, "
                 "numbered from 0)"
             )
+        if (why := _missing_dim(examples[index], index, dim)) is not None:
+            raise MipscError(f"--dynamic-dim '{spec}': {why}")
         shapes[index][dim] = found[3] or f"input{index}_dim{dim}"
     return tuple(shapes)
+
+
+def _missing_dim(example: Any, index: int, dim: Any) -> str | None:
+    """Why input `index` (from 0) has no dim `dim`, or None when it has."""
+    shape = tuple(getattr(example, "shape", ()))
+    if isinstance(dim, int) and not isinstance(dim, bool) and 0 <= dim < len(shape):
+        return None
+    written = "x".join(map(str, shape)) or "a scalar"
+    dims = f"its dims are 0 to {len(shape) - 1}" if shape else "it has no dims"
+    return (
+        f"input {index} (numbered from 0) has rank {len(shape)} (shape {written}), so it has "
+        f"no dim {dim!r}: {dims}"
+    )
+
+
+def check_dynamic_shapes(dynamic_shapes: Any, examples: Sequence[Any]) -> None:
+    """A MipscError for a `{dim: name}` of dynamic_shapes (one per input, in order) that names a
+    dim its example input does not have; torch.export ignores it (no dim made dynamic)."""
+    if not isinstance(dynamic_shapes, list | tuple):
+        return  # (a dict by argument name, or torch.export's own forms: torch checks them)
+    if len(dynamic_shapes) != len(examples):
+        raise MipscError(
+            f"dynamic_shapes has {len(dynamic_shapes)} entries for {len(examples)} example "
+            "inputs: give one per input, in order (None for an input with no dynamic dims)"
+        )
+    for index, (spec, example) in enumerate(zip(dynamic_shapes, examples, strict=True)):
+        for dim in spec if isinstance(spec, dict) else ():
+            if (why := _missing_dim(example, index, dim)) is not None:
+                raise MipscError(f"dynamic_shapes[{index}] = {spec!r}: {why}")

@@ -8,6 +8,7 @@ import.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -19,6 +20,18 @@ from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
 PYTHON_SPEC = re.compile(r"^(?P<file>.+\.py)(?::(?P<name>[A-Za-z_][A-Za-z0-9_.]*))?$")
 """`model.py` or `model.py:NAME`: a module named in a Python file."""
+
+
+def with_default_mode(path: Path) -> Path:
+    """`path` (a file just written by IREE's C code, which creates .irpa files with mode 0640)
+    given the mode any other output file gets: 0666 less this process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        path.chmod(0o666 & ~umask)
+    except OSError:
+        pass  # (not ours to change: it stays as IREE wrote it)
+    return path
 
 
 def is_python_spec(spec: str) -> bool:
@@ -114,10 +127,8 @@ def _export_python(
     exported = export_module(
         module,
         args,
-        dynamic_shapes=dynamic_dims_spec(dynamic_dims, len(args)),
+        dynamic_shapes=dynamic_dims_spec(dynamic_dims, args),
         options=options,
         parameters_file=parameters_file,
     )
     return exported.mlir, f"<{spec} export>", exported.parameters
-
-

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -26,10 +27,16 @@ from mipsc.runtime import plugin as kernel_plugin
 class Function:
     """A callable function of a loaded module: numpy arrays in, numpy arrays out."""
 
-    def __init__(self, module: Module, name: str, invoke: Any) -> None:
+    def __init__(
+        self, module: Module, name: str, invoke: Any, written_inputs: Sequence[int] = ()
+    ) -> None:
         self._module = module
         self.name = name
         self._invoke = invoke
+        self.written_inputs = frozenset(written_inputs)
+        """Positions (from 0) of the inputs the function changes in place (an export's
+        `!torch.tensor` arguments, e.g. `x.add_(1)` on an input or a KV-cache buffer written
+        under torch.compile): the caller's array or tensor gets the new contents."""
 
     def __call__(self, *args: Any) -> Any:
         """Call with numpy arrays (bf16: ml_dtypes.bfloat16) or torch tensors, in order.
@@ -43,20 +50,60 @@ class Function:
     def call(self, args: Sequence[Any], *, cli: bool = False) -> Any:
         """`__call__`, with hints worded for `mipsc run`'s flags when `cli`."""
         arrays = [_as_input(arg, index, cli) for index, arg in enumerate(args)]
-        try:
-            results = self._invoke(*arrays)
-        except (RuntimeError, ValueError, IndexError, TypeError) as err:
-            # IREE maps its status codes onto these (OUT_OF_RANGE is an IndexError).
-            raise MipscError(
-                f"{self._module.name}: calling {self.name} failed: "
-                f"{self._explain(str(err), arrays, cli)}"
-            ) from None
-        as_torch = any(_is_torch_tensor(arg) for arg in args)
-        if results is None:
-            return ()
-        if isinstance(results, tuple | list):
-            return tuple(_as_output(r, as_torch) for r in results)
-        return _as_output(results, as_torch)
+        written = self.written_inputs & set(range(len(args)))
+        # One call at a time per module: its staging arrays serve every call (see _views).
+        with self._module.staging_lock:
+            views = self._views(arrays, written)
+            try:
+                results = self._invoke(*_given(arrays, views))
+            except (RuntimeError, ValueError, IndexError, TypeError) as err:
+                # IREE maps its status codes onto these (OUT_OF_RANGE is an IndexError).
+                raise MipscError(
+                    f"{self._module.name}: calling {self.name} failed: "
+                    f"{self._explain(str(err), arrays, cli)}"
+                ) from None
+            for index in written:
+                _write_back(args[index], arrays[index], views[index])
+            as_torch = any(_is_torch_tensor(arg) for arg in args)
+            # IREE may return a result in an input's buffer (`return x`, an addmm's init tied
+            # to its output): never hand the caller memory it lent or the next call reuses.
+            lent = [view.array for view in views if isinstance(view, _Lent)]
+            if results is None:
+                return ()
+            if isinstance(results, tuple | list):
+                return tuple(_as_output(r, as_torch, lent) for r in results)
+            return _as_output(results, as_torch, lent)
+
+    def _views(self, arrays: Sequence[Any], written: set[int]) -> list[Any]:
+        """Per input, what IREE is given instead of the array (None: the array, which IREE
+        copies into a new device buffer, ~80 ms for 64 MiB on a loaded Zen 4, most of it page
+        faults). IREE may write into an input's buffer (a result tied to it), so a large input
+        goes in as this function's staging array (STAGE_BYTES), allocated once and copied into
+        (a memcpy); an input the function changes in place goes in as a view of the caller's
+        own memory (or a device copy, read back after)."""
+        views: list[Any] = []
+        for index, array in enumerate(arrays):
+            if index in written:
+                view = _imported(array)
+                if view is None and isinstance(array, np.ndarray):
+                    view = _device_copy(array)
+            else:
+                view = self._staged(index, array)
+            views.append(view)
+        return views
+
+    def _staged(self, index: int, array: Any) -> _Lent | None:
+        """Input `index` copied into the module's staging array for it, as a view for IREE;
+        None for an input too small to gain (or one IREE cannot take as it is)."""
+        if not isinstance(array, np.ndarray) or array.nbytes < STAGE_BYTES:
+            return None
+        key = (self.name, index)
+        staging = self._module.staging.get(key)
+        if staging is None or staging.shape != array.shape or staging.dtype != array.dtype:
+            staging = _aligned_empty(array.shape, array.dtype)
+            self._module.staging[key] = staging
+        np.copyto(staging, array)
+        return _imported(staging)
 
     def _explain(self, message: str, arrays: Sequence[np.ndarray], cli: bool) -> str:
         """IREE's invocation error in the user's terms."""
@@ -152,8 +199,118 @@ def _as_input(value: Any, index: int, cli: bool = False) -> Any:
     raise MipscError(f"input {index + 1} (%arg{index}) is a {kind}, not an array: {fix}")
 
 
-def _as_output(result: Any, as_torch: bool) -> Any:
+IMPORT_ALIGNMENT = 64
+"""Bytes an array's data must be aligned to for IREE to read it in place: IREE's CPU code
+assumes its bindings are 64-byte aligned (IREE_HAL_HEAP_BUFFER_ALIGNMENT); an array that is
+not (a slice starting mid-row) is copied, as IREE does for any numpy input."""
+
+
+STAGE_BYTES = 1 << 20
+"""Inputs from this size on go to IREE through a staging array of the module's (a memcpy into
+warm pages) instead of IREE's copy into a new buffer (page faults and a memcpy per call)."""
+
+
+class _Lent:
+    """A HAL buffer view over `array`'s memory (what IREE is given for an input)."""
+
+    def __init__(self, view: Any, array: np.ndarray) -> None:
+        self.view = view
+        self.array = array
+
+
+def _given(arrays: Sequence[Any], views: Sequence[Any]) -> list[Any]:
+    """The call's arguments: each input's view, else the array itself."""
+    given = []
+    for array, view in zip(arrays, views, strict=True):
+        given.append(array if view is None else view.view if isinstance(view, _Lent) else view)
+    return given
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialized C-contiguous array whose data is IMPORT_ALIGNMENT-aligned."""
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + IMPORT_ALIGNMENT, np.uint8)
+    start = (-raw.ctypes.data) % IMPORT_ALIGNMENT
+    return raw[start : start + size].view(dtype).reshape(shape)
+
+
+def _imported(array: Any) -> _Lent | None:
+    """A numpy array as a HAL buffer view over its own memory (no copy), or None when IREE
+    cannot take it so: not C-contiguous, not aligned, read-only, empty, or of a dtype IREE
+    does not map. IREE may write into it (see Function._views). Calls are synchronous, and
+    the view holds the array until IREE releases it.
+    """
+    import iree.runtime as rt
+
+    if (
+        not isinstance(array, np.ndarray)
+        or not array.flags.c_contiguous
+        or not array.flags.writeable
+        or array.size == 0
+        or array.ctypes.data % IMPORT_ALIGNMENT
+    ):
+        return None
+    element_type = rt.array_interop.map_dtype_to_element_type(array.dtype)
+    if element_type is None:
+        return None
+    try:
+        buffer = kernel_plugin.device().allocator.import_host_allocation(
+            array,
+            memory_type=int(rt.MemoryType.HOST_LOCAL | rt.MemoryType.DEVICE_VISIBLE),
+            allowed_usage=int(rt.BufferUsage.DEFAULT),
+        )
+        return _Lent(rt.HalBufferView(buffer, list(array.shape), element_type), array)
+    except (RuntimeError, ValueError, TypeError):
+        return None  # (an allocator that cannot import: IREE copies, as before)
+
+
+def _device_copy(array: np.ndarray) -> Any:
+    """An input IREE cannot read in place, copied to a device array of its own, so that what
+    the function writes into it can be read back (IREE's implicit copy is out of reach)."""
+    import iree.runtime as rt
+
+    try:
+        return rt.asdevicearray(kernel_plugin.device(), array)
+    except ValueError:
+        return None  # (a dtype IREE does not map: the call fails naming it)
+
+
+def _write_back(arg: Any, array: Any, view: Any) -> None:
+    """After a call that changed an input in place: the caller's `arg` gets the new contents.
+    An input read in place from the caller's own memory already has them; one read from a copy
+    (a non-contiguous tensor made contiguous, or a device array) is copied back."""
+    if view is None:
+        return
+    if hasattr(view, "to_host"):
+        contents = np.asarray(view.to_host())
+    elif _same_memory(arg, array):
+        return
+    else:
+        contents = array
+    if _is_torch_tensor(arg):
+        import torch
+
+        with torch.no_grad():
+            if arg.dtype == torch.bfloat16:
+                arg.view(torch.int16).copy_(torch.from_numpy(contents.view(np.int16)))
+            else:
+                arg.copy_(torch.from_numpy(contents))
+    elif isinstance(arg, np.ndarray) and arg.flags.writeable:
+        np.copyto(arg, contents.reshape(arg.shape))
+
+
+def _same_memory(arg: Any, array: np.ndarray) -> bool:
+    if _is_torch_tensor(arg):
+        return bool(arg.device.type == "cpu" and arg.data_ptr() == array.ctypes.data)
+    return isinstance(arg, np.ndarray) and arg.ctypes.data == array.ctypes.data
+
+
+def _as_output(result: Any, as_torch: bool, lent: Sequence[np.ndarray] = ()) -> Any:
+    """A result as a numpy array (a torch tensor when `as_torch`), copied if it shares memory
+    with one of the `lent` inputs (IREE may return an input's buffer as a result)."""
     array = np.asarray(result.to_host() if hasattr(result, "to_host") else result)
+    if any(isinstance(a, np.ndarray) and np.may_share_memory(array, a) for a in lent):
+        array = array.copy()
     if not as_torch:
         return array
     import torch
@@ -292,6 +449,12 @@ class Module:
         """The scopes the parameter files serve (a file given without one: the module's)."""
         self._vm_module = vm_module
         self._bound = self._context.modules[vm_module.name]
+        self.staging: dict[tuple[str, int], np.ndarray] = {}
+        """(function, input position) -> the array large inputs are copied into for IREE."""
+        self.staging_lock = threading.Lock()
+        self.written_inputs: dict[str, tuple[int, ...]] = {}
+        """By function: the positions of the inputs it changes in place (see
+        Function.written_inputs); set by whoever knows the source (mipsc.compile does)."""
 
     def _read(self, vmfb: str | Path | bytes) -> bytes:
         """The module's bytes; sets its display name."""
@@ -380,7 +543,7 @@ class Module:
         if name not in names:
             listed = ", ".join(names) or "none"
             raise NoSuchFunction(f"{self.name} has no function '{name}' (its functions: {listed})")
-        return Function(self, name, self._bound[name])
+        return Function(self, name, self._bound[name], self.written_inputs.get(name, ()))
 
     def __getattr__(self, name: str) -> Function:
         if name.startswith("_"):
