@@ -52,6 +52,11 @@ def _user_errors(command: F) -> F:
         except MipscError as err:
             click.echo(err.render(), err=True)
             sys.exit(1)
+        except BrokenPipeError:
+            # The reader of stdout left (`mipsc opt ... | head`): stop quietly, as cat does;
+            # stdout goes to devnull so that Python's flush at exit does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except Exception as err:
             if os.environ.get("MIPSC_TRACEBACK") == "1":
                 traceback.print_exc()

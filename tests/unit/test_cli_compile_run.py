@@ -122,6 +122,21 @@ def test_emit_iree_input_prints_mlir(work, tmp_path):
     assert out.read_text() == result.output
 
 
+def test_a_reader_that_leaves_early_is_no_error(work):
+    """`mipsc compile --emit=iree-input | head -1` on a module larger than the pipe's buffer:
+    the pipe closes before the module is printed; mipsc stops quietly (exit 141, as for SIGPIPE), no "internal error"."""
+    mipsc = subprocess.Popen(
+        [sys.executable, "-m", "mipsc", "compile", str(work / "model.mlir"), "--emit=iree-input"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert mipsc.stdout is not None and mipsc.stderr is not None
+    mipsc.stdout.close()  # before mipsc prints (its imports alone take longer)
+    stderr = mipsc.stderr.read().decode()
+    assert mipsc.wait(timeout=120) == 141, stderr
+    assert "error" not in stderr
+
+
 @pytest.mark.parametrize("flag", ["--bogus", "-x", "--target_cpu=host"])
 def test_unknown_option_is_rejected(work, flag):
     assert_user_error(
