@@ -428,11 +428,11 @@ DP_TARGET static int dp_thin(const mips_matmul_bf16_params* p, const mips_scratc
       cp[live] = p->c + p->c_offset + j * p->c_stride1;
       nr[live++] = n - j < DP_NR ? (int)(n - j) : DP_NR;
     }
-    if (live == S) {
-      dp_thin_kernel(R, S)(&t, bp, cp, nr);
-    } else {
-      for (int s = 0; s < live; ++s) dp_thin_kernel(R, 1)(&t, &bp[s], &cp[s], &nr[s]);
-    }
+    /* the last round of uneven stripes: the live ones in pairs, then one alone */
+    int s = 0;
+    for (; live - s >= S || (live - s >= 2 && S >= 2); s += live - s >= S ? S : 2)
+      dp_thin_kernel(R, live - s >= S ? S : 2)(&t, &bp[s], &cp[s], &nr[s]);
+    if (s < live) dp_thin_kernel(R, 1)(&t, &bp[s], &cp[s], &nr[s]);
   }
   mips_scratch_give(ws, apk);
   return 0;
