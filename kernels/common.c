@@ -156,12 +156,32 @@ static x86_features read_features(void) {
   }
   return f;
 }
+
+/* read_features, read once: each cpuid traps to the hypervisor in a VM (~7 us on the Zen 4 KVM
+ * guest of BENCHMARKS.md), and the packed bf16 kernel asks on every call (3 cpuids: ~20 us, a
+ * third of a decode step's 1 x 256 x 2048 tile).  The features never change: racing threads
+ * publish the same bits in one atomic word (no lock: the freestanding object has no pthread). */
+static x86_features cached_features(void) {
+  static unsigned cache; /* bit i: feature i of x86_features; bit 31: read */
+  unsigned bits = __atomic_load_n(&cache, __ATOMIC_RELAXED);
+  if (bits == 0) {
+    const x86_features f = read_features();
+    bits = 1u << 31 | (unsigned)f.fma | (unsigned)f.f16c << 1 | (unsigned)f.avx2 << 2 |
+           (unsigned)f.avx512f << 3 | (unsigned)f.avx512bw << 4 | (unsigned)f.avx512vl << 5 |
+           (unsigned)f.avx512bf16 << 6;
+    __atomic_store_n(&cache, bits, __ATOMIC_RELAXED);
+  }
+  const x86_features f = {(int)(bits & 1), (int)(bits >> 1 & 1), (int)(bits >> 2 & 1),
+                          (int)(bits >> 3 & 1), (int)(bits >> 4 & 1), (int)(bits >> 5 & 1),
+                          (int)(bits >> 6 & 1)};
+  return f;
+}
 #endif
 
 int mips_isa_supported(int isa) {
 #if defined(__x86_64__)
   if (isa == MIPS_ISA_GENERIC) return 1;
-  const x86_features f = read_features();
+  const x86_features f = cached_features();
   const int avx512 = f.avx512f && f.fma && f.f16c;
   switch (isa) {
     case MIPS_ISA_AVX2:

@@ -295,6 +295,149 @@ DP_TARGET static inline void dp_ukr(int64_t kp, const uint32_t* restrict ap,
   }
 }
 
+/* ---- thin products on pre-packed B: few rows of C (M <= 4, a decode step's M = 1) ----
+ * Every packed word of B serves at most 4 rows, so the call streams B from memory: dp_thin
+ * reads whole panels (all of k at once: no partial sums in W, A packed once per call) from S
+ * stripes of the tile's panels at a time (S = the configuration's thin_streams, fewer for 4
+ * rows to keep R x S x 2 accumulators in registers), so that S sequential streams far apart
+ * keep more page walks and prefetches in flight than one panel after another does (Zen 4,
+ * weights on 4 KiB pages, M = 1: BENCHMARKS.md / the thin-products notes). */
+
+/* Row i's 32 columns of a thin tile (nr of them valid) into C, as dp_ukr_body stores. */
+DP_TARGET static inline void dp_thin_store(const __m512 acc[DP_NV], uint16_t* crow, int64_t cs1,
+                                           int nr, int accumulate) {
+  for (int v = 0; v < DP_NV; ++v) {
+    const int cols = nr - 16 * v;
+    if (cols <= 0) break;
+    uint16_t* cp = crow + 16 * v * cs1;
+    __m512 x = acc[v];
+    if (cs1 == 1) {
+      const __mmask16 mask = cols >= 16 ? 0xffffu : (__mmask16)((1u << cols) - 1u);
+      if (accumulate) {
+        const __m256i old = _mm256_maskz_loadu_epi16(mask, cp);
+        x = _mm512_add_ps(x,
+                          _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(old), 16)));
+      }
+      _mm256_mask_storeu_epi16(cp, mask, dp_round_bf16(x));
+    } else {
+      float t[16];
+      _mm512_storeu_ps(t, x);
+      const int n = cols < 16 ? cols : 16;
+      for (int j = 0; j < n; ++j) {
+        float y = t[j];
+        if (accumulate) y += mips_bf16_to_f32(cp[j * cs1]);
+        cp[j * cs1] = mips_f32_to_bf16(y);
+      }
+    }
+  }
+}
+
+/* The C tile of one thin call and the packed A of its rows (R words per pair). */
+typedef struct {
+  const uint32_t* ap;
+  int64_t kp, cs0, cs1;
+  int mr, accumulate;
+} dp_thin_args;
+
+/* R rows (mr of them stored) x S panels (bp[s], 32 columns of C at cp[s], nr[s] valid) over
+ * all kp pairs: R x S x 2 accumulators, S x 2 loads of B per pair. */
+DP_TARGET __attribute__((always_inline)) static inline void dp_thin_body(
+    const dp_thin_args* t, const uint32_t* const bp[4], uint16_t* const cp[4], const int nr[4],
+    const int R, const int S) {
+  __m512 acc[4][4][DP_NV];
+  for (int i = 0; i < R; ++i)
+    for (int s = 0; s < S; ++s)
+      for (int v = 0; v < DP_NV; ++v) acc[i][s][v] = _mm512_setzero_ps();
+  const uint32_t* restrict ap = t->ap;
+  for (int64_t p = 0; p < t->kp; ++p) {
+    __m512bh bv[4][DP_NV];
+    for (int s = 0; s < S; ++s)
+      for (int v = 0; v < DP_NV; ++v)
+        bv[s][v] = (__m512bh)_mm512_loadu_si512(bp[s] + p * DP_NR + 16 * v);
+    for (int i = 0; i < R; ++i) {
+      const __m512bh av = (__m512bh)_mm512_set1_epi32((int)ap[p * R + i]);
+      for (int s = 0; s < S; ++s)
+        for (int v = 0; v < DP_NV; ++v) acc[i][s][v] = _mm512_dpbf16_ps(acc[i][s][v], av, bv[s][v]);
+    }
+  }
+  for (int i = 0; i < t->mr; ++i)
+    for (int s = 0; s < S; ++s)
+      dp_thin_store(acc[i][s], cp[s] + i * t->cs0, t->cs1, nr[s], t->accumulate);
+}
+
+#define DP_THIN(R, S)                                                                        \
+  DP_TARGET __attribute__((noinline)) static void dp_thin_##R##_##S(                         \
+      const dp_thin_args* t, const uint32_t* const bp[4], uint16_t* const cp[4],             \
+      const int nr[4]) {                                                                     \
+    dp_thin_body(t, bp, cp, nr, R, S);                                                       \
+  }
+DP_THIN(1, 1)
+DP_THIN(1, 2)
+DP_THIN(1, 4)
+DP_THIN(2, 1)
+DP_THIN(2, 2)
+DP_THIN(2, 4)
+DP_THIN(4, 1)
+DP_THIN(4, 2)
+#undef DP_THIN
+_Static_assert(DP_NV == 2, "dp_thin's register budget assumes 32-column panels of 2 vectors");
+
+typedef void (*dp_thin_fn)(const dp_thin_args*, const uint32_t* const[4], uint16_t* const[4],
+                           const int[4]);
+
+/* The instance for R rows and S streams (S in 1, 2, 4; 4 rows take at most 2). */
+static dp_thin_fn dp_thin_kernel(int R, int S) {
+  static const dp_thin_fn kFns[3][3] = {
+      {dp_thin_1_1, dp_thin_1_2, dp_thin_1_4},
+      {dp_thin_2_1, dp_thin_2_2, dp_thin_2_4},
+      {dp_thin_4_1, dp_thin_4_2, dp_thin_4_2},
+  };
+  return kFns[R == 1 ? 0 : R == 2 ? 1 : 2][S == 1 ? 0 : S == 2 ? 1 : 2];
+}
+
+/* C (+)= A . B for m <= DP_THIN_M rows on a pre-packed B (see above): 0, or -1 when A's packed
+ * copy does not fit the scratch. */
+#define DP_THIN_M 4
+DP_TARGET static int dp_thin(const mips_matmul_bf16_params* p, const mips_scratch* ws,
+                             int streams) {
+  const int64_t m = p->m, n = p->n, k = p->k, kp = (k + 1) / 2;
+  const int R = m == 1 ? 1 : m == 2 ? 2 : 4;
+  int S = streams >= 4 ? 4 : streams >= 2 ? 2 : 1;
+  if (R == 4 && S > 2) S = 2;
+  uint32_t* apk = (uint32_t*)mips_scratch_take(ws, (size_t)(R * kp) * sizeof(uint32_t));
+  if (apk == NULL) return -1;
+  dp_pack(apk, p->a + p->a_offset, p->a_stride0, p->a_stride1, R, (int)m, k);
+  const dp_thin_args t = {apk, kp, p->c_stride0, p->c_stride1, (int)m, p->accumulate != 0};
+  const uint32_t* b = (const uint32_t*)(const void*)(p->b + p->b_offset);
+  const int64_t panel_words = p->b_stride0 / 2 * DP_NR, panels = (n + DP_NR - 1) / DP_NR;
+  if (S > panels) S = (int)(panels >= 2 ? 2 : 1);
+  int64_t first[4], count[4], longest = 0; /* stripe s: panels [first, first + count) */
+  for (int s = 0; s < S; ++s) {
+    first[s] = s * panels / S;
+    count[s] = (s + 1) * panels / S - first[s];
+    if (count[s] > longest) longest = count[s];
+  }
+  for (int64_t g = 0; g < longest; ++g) {
+    const uint32_t* bp[4];
+    uint16_t* cp[4];
+    int nr[4], live = 0;
+    for (int s = 0; s < S; ++s) {
+      if (g >= count[s]) continue;
+      const int64_t j = (first[s] + g) * DP_NR;
+      bp[live] = b + (first[s] + g) * panel_words;
+      cp[live] = p->c + p->c_offset + j * p->c_stride1;
+      nr[live++] = n - j < DP_NR ? (int)(n - j) : DP_NR;
+    }
+    /* the last round of uneven stripes: the live ones in pairs, then one alone */
+    int s = 0;
+    for (; live - s >= S || (live - s >= 2 && S >= 2); s += live - s >= S ? S : 2)
+      dp_thin_kernel(R, live - s >= S ? S : 2)(&t, &bp[s], &cp[s], &nr[s]);
+    if (s < live) dp_thin_kernel(R, 1)(&t, &bp[s], &cp[s], &nr[s]);
+  }
+  mips_scratch_give(ws, apk);
+  return 0;
+}
+
 /* The blocks of one call (as matmul_gemm.inc's plan): k in blocks of kcb
  * (even), C in nc_max-column panels, mc_max-row blocks and W chunks of mw
  * rows; the words of packed B and A, the floats of W. */
@@ -353,6 +496,7 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scr
   /* a pre-packed B's panels are the slivers (mips_kernels.h, "Pre-packed B") */
   if (packed && DP_NR != MIPS_PACKED_B_PANEL) return -1;
   const mips_kernel_config* cfg = mips_config();
+  if (packed && p->m <= DP_THIN_M) return dp_thin(p, ws, cfg->thin_streams);
   const int64_t m = p->m, n = p->n, k = p->k;
   const uint16_t* a = p->a + p->a_offset;
   const uint16_t* b = p->b + p->b_offset;

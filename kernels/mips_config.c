@@ -72,6 +72,7 @@ static const mips_kernel_config kEntries[] = {
         .bf16_kc = 2048, .bf16_mc = 96, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
+        .thin_streams = 4,
     },
     {
         .name = "zen5",
@@ -85,6 +86,7 @@ static const mips_kernel_config kEntries[] = {
         .bf16_kc = 2048, .bf16_mc = 96, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
+        .thin_streams = 4,
     },
     {
         .name = "intel-avx512",
@@ -98,6 +100,7 @@ static const mips_kernel_config kEntries[] = {
         .bf16_kc = 512, .bf16_mc = 192, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
+        .thin_streams = 4,
     },
     {
         .name = "avx2",
@@ -109,6 +112,7 @@ static const mips_kernel_config kEntries[] = {
         .bf16_kc = 256, .bf16_mc = 144, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
+        .thin_streams = 4,
     },
     {
         .name = "sse2",
@@ -119,6 +123,7 @@ static const mips_kernel_config kEntries[] = {
         .bf16_kc = 0, .bf16_mc = 0, .bf16_nc = 0,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
+        .thin_streams = 4,
     },
 };
 enum { kNumEntries = (int)(sizeof kEntries / sizeof kEntries[0]) };
@@ -330,13 +335,14 @@ static void write_info(const char* why, const char* note) {
            "cpu=%s family=0x%x model=0x%x l1d=%lld l2=%lld l3=%lld\n"
            "f32_path=%s f16_path=%s bf16_path=%s f32_tile=%dx%d bf16_tile=%dx%d\n"
            "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d "
-           "pack_a_t16=%d packed_kc=%d\n"
+           "pack_a_t16=%d packed_kc=%d thin_streams=%d\n"
            "about=%s\n",
            g_config.name, why, note, g_cpu.vendor[0] ? g_cpu.vendor : "unknown", g_cpu.family,
            g_cpu.model, (long long)g_cpu.l1d, (long long)g_cpu.l2, (long long)g_cpu.l3,
            isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa), mr,
            nr, bmr, bnr, g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
            g_config.bf16_nc, g_config.b_prefetch_rows, g_config.pack_a_t16, g_config.packed_kc,
+           g_config.thin_streams,
            g_config.about);
 }
 
@@ -366,6 +372,7 @@ static void choose(void) {
   env_int("MIPSC_KERNEL_BF16_KC", &g_config.bf16_kc);
   env_int("MIPSC_KERNEL_BF16_MC", &g_config.bf16_mc);
   env_int("MIPSC_KERNEL_BF16_NC", &g_config.bf16_nc);
+  env_int("MIPSC_KERNEL_THIN_STREAMS", &g_config.thin_streams);
   const char* t16 = getenv("MIPSC_KERNEL_PACK_A_T16");
   if (t16 != NULL && (mips_streq(t16, "0") || mips_streq(t16, "1")))
     g_config.pack_a_t16 = t16[0] == '1';
@@ -397,6 +404,7 @@ static int* config_field(const char* key) {
       {"bf16_nc", offsetof(mips_kernel_config, bf16_nc)},
       {"b_prefetch_rows", offsetof(mips_kernel_config, b_prefetch_rows)},
       {"pack_a_t16", offsetof(mips_kernel_config, pack_a_t16)},
+      {"thin_streams", offsetof(mips_kernel_config, thin_streams)},
   };
   if (key == NULL) return NULL;
   for (size_t i = 0; i < sizeof kFields / sizeof kFields[0]; ++i)

@@ -212,6 +212,9 @@ typedef struct mips_kernel_config {
   int pack_a_t16;      /* AVX-512, row-major A: 1 packs A slivers in a pass of their own
                         * with 16 x 16 register transposes, 0 in the first microkernel
                         * that uses them (as the other paths do) */
+  int thin_streams;    /* few-row products (M <= 4): columns / panels of B read at once
+                        * from that many stripes far apart (1, 2 or 4; see
+                        * matmul_gemm.inc's small_dots, matmul_bf16_dp.c's dp_thin) */
 } mips_kernel_config;
 
 /* The configuration of this process (of this loaded module, in the

@@ -341,7 +341,10 @@
  * (kernels/mips_config.c: "zen4", "zen5", "intel-avx512", "avx2", "sse2")
  * says which of them each type runs and with which cache blocks (KC, MC, NC
  * in elements; a KC of its own for a pre-packed f32 B, which is read in place
- * and so bounds no buffer), B prefetch distance (rows) and A pack routine.  It is chosen
+ * and so bounds no buffer), B prefetch distance (rows), A pack routine, and
+ * thin_streams: how many stripes of B's columns (f32, a transposed B) or panels
+ * (pre-packed bf16) a product with at most 4 rows of C reads at once, as that
+ * many sequential streams far apart (1, 2 or 4; other values clamp).  It is chosen
  * once per process, on the first call, from cpuid: vendor, family and model,
  * the ISA features
  * (with the OS's register state), and the L1d / L2 / L3 sizes from cpuid's
@@ -349,7 +352,8 @@
  * generic entries.  The environment variable MIPSC_KERNEL_CONFIG=<name>
  * forces an entry (ignored, and said so, if this CPU lacks its ISA);
  * MIPSC_KERNEL_KC / _MC / _NC, MIPSC_KERNEL_PACKED_KC, MIPSC_KERNEL_BF16_KC /
- * _MC / _NC and MIPSC_KERNEL_PACK_A_T16 (0 or 1) override single fields (for tuning runs).  AMX, where this
+ * _MC / _NC, MIPSC_KERNEL_THIN_STREAMS and MIPSC_KERNEL_PACK_A_T16 (0 or 1)
+ * override single fields (for tuning runs).  AMX, where this
  * process may use it, is the bf16 path whatever the entry says.
  * mips_kernel_info() returns the choice as text, "key=value" fields on
  * lines: config (and why), cpu (vendor, family, model, l1d/l2/l3 bytes),
@@ -360,7 +364,7 @@
  * prints it.  For tuning runs only (tools/tune_kernels.py),
  * mips_debug_set_config(key, value) sets one block of the live configuration
  * ("kc", "mc", "nc", "packed_kc", "bf16_kc", "bf16_mc", "bf16_nc",
- * "b_prefetch_rows"; 1 to
+ * "b_prefetch_rows", "thin_streams"; 1 to
  * 2^20; "pack_a_t16", 0 or 1: how AVX-512 packs a row-major A; "isa" and
  * "bf16_isa": the path, as the index of the name in the test hook's list
  * below, "generic" = 0 .. "avx512bf16" = 4, one this CPU has, AMX and

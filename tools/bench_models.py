@@ -14,7 +14,9 @@ The question a user asks: "is my model faster through mipsc?". For each model th
 For the decode steps (models that stream their weights, M = 1) it also measures this
 machine's streaming-read memory bandwidth per thread count (``mipsc.peak.measure_bandwidth``,
 before and after the timing process, the larger kept) and reports the weight bytes per second
-each backend reached (weights / median time) as a share of it. Where IREE's best flags fail to
+each backend reached (weights / median time) as a share of it, with the same read on 4 KiB
+pages beside it (where the weights of all three lie: huge pages are only for buffers that ask
+for them, and a read of 4 KiB pages is slower). Where IREE's best flags fail to
 compile a model, iree-best is IREE's default flags, and the output says so.
 
 Run it with the project venv (``make install`` puts torch and iree-turbine there), or with any
@@ -537,12 +539,16 @@ def table(rows: list[dict], kernels: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def streaming_table(rows: list[dict], bandwidth: dict[int, float | None]) -> str:
+def streaming_table(
+    rows: list[dict], bandwidth: dict[int, float | None], bandwidth_4k: dict[int, float | None]
+) -> str:
     """For the models that stream their weights (decode steps): the weight bytes each backend
-    read per second (weights / median time) and its share of the measured bandwidth."""
+    read per second (weights / median time) and its share of the measured bandwidth (huge
+    pages), beside the bandwidth of the same read on 4 KiB pages, where every backend's weights
+    lie here (a file mapping or a plain malloc; mipsc.peak.measure_bandwidth)."""
     lines = [
-        "| model | threads | weights MB | read bandwidth GB/s | mipsc GB/s (share) "
-        "| iree-best GB/s (share) | torch GB/s (share) |",
+        "| model | threads | weights MB | read bandwidth GB/s (4 KiB pages) "
+        "| mipsc GB/s (share) | iree-best GB/s (share) | torch GB/s (share) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -557,23 +563,26 @@ def streaming_table(rows: list[dict], bandwidth: dict[int, float | None]) -> str
                 continue
             rate = r["weight_bytes"] / (ms * 1e-3) / 1e9
             cells.append(f"{rate:.1f} ({rate / peak:.0%})" if peak else f"{rate:.1f}")
+        small = bandwidth_4k.get(r["threads"])
         lines.append(
             f"| {r['model']} | {r['threads']} | {r['weight_bytes'] / 1e6:.0f} "
-            f"| {f'{peak:.1f}' if peak else '-'} | {' | '.join(cells)} |"
+            f"| {f'{peak:.1f}' if peak else '-'} ({f'{small:.1f}' if small else '-'}) "
+            f"| {' | '.join(cells)} |"
         )
     lines.append("")
     lines.append(
         "read bandwidth: mipsc.peak.measure_bandwidth with that many threads, the larger of two "
-        "measurements (before and after the timing process)."
+        "measurements (before and after the timing process); in brackets the same on 4 KiB "
+        "pages. Shares are of the huge-page figure."
     )
     return "\n".join(lines)
 
 
-def measured_bandwidth(threads: int) -> float | None:
+def measured_bandwidth(threads: int, huge_pages: bool = True) -> float | None:
     """GB/s of a streaming read with `threads` threads (mipsc.peak), None where unmeasurable."""
     from mipsc.peak import measure_bandwidth
 
-    found = measure_bandwidth(threads)
+    found = measure_bandwidth(threads, huge_pages=huge_pages)
     return found.gbytes_per_s if found else None
 
 
@@ -627,9 +636,11 @@ def main() -> None:
         rows: list[dict] = []
         streaming = any(MODELS[n].streams_weights for n in names)
         bandwidth: dict[int, float | None] = {}
+        bandwidth_4k: dict[int, float | None] = {}
         for count in opts.threads:
             if streaming:
                 bandwidth[count] = measured_bandwidth(count)
+                bandwidth_4k[count] = measured_bandwidth(count, huge_pages=False)
             log(f"{count} thread(s): checking and timing {', '.join(names)}")
             spec = {
                 "threads": count,
@@ -654,12 +665,24 @@ def main() -> None:
             if streaming:
                 after = measured_bandwidth(count)
                 bandwidth[count] = max(filter(None, (bandwidth[count], after)), default=None)
-                log(f"{count} thread(s): streaming-read bandwidth {bandwidth[count]} GB/s")
+                after = measured_bandwidth(count, huge_pages=False)
+                bandwidth_4k[count] = max(filter(None, (bandwidth_4k[count], after)), default=None)
+                log(
+                    f"{count} thread(s): streaming-read bandwidth {bandwidth[count]} GB/s "
+                    f"({bandwidth_4k[count]} on 4 KiB pages)"
+                )
     rows.sort(key=lambda r: (names.index(r["model"]), r["threads"]))
     if opts.json:
         opts.json.write_text(
             json.dumps(
-                {"kernels": kernels, "rows": rows, "bandwidth": bandwidth, "notes": notes}, indent=1
+                {
+                    "kernels": kernels,
+                    "rows": rows,
+                    "bandwidth": bandwidth,
+                    "bandwidth_4k": bandwidth_4k,
+                    "notes": notes,
+                },
+                indent=1,
             )
         )
     print(table(rows, kernels))
@@ -667,7 +690,7 @@ def main() -> None:
         print(f"- {note}")
     if streaming:
         print()
-        print(streaming_table(rows, bandwidth))
+        print(streaming_table(rows, bandwidth, bandwidth_4k))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Each NAME=FILE.vmfb is a compile of the same model (same inputs and outputs), e.g. the main
 branch's `mipsc compile` output against a branch's, kept by `tools/bench_models.py --keep`.
 All run on this mipsc's kernel plugin (a module importing only kernels the plugin has runs on
-it whatever build made it), on one random input of the given shape, checked to agree, then
-timed with mipsc.bench.time_interleaved (bursts, rounds, medians) per thread count.
+it whatever build made it), on random inputs of the given shapes (--input once per input, in
+order), checked to agree (the first output), then timed with mipsc.bench.time_interleaved
+(bursts, rounds, medians) per thread count.
 
     .venv/bin/python tools/bench_vmfb_ab.py --input 64x1024xf32 --parameters mlp.irpa \\
         before=run_base/mlp.mipsc.vmfb after=run_new/mlp.mipsc.vmfb --threads 1 2
@@ -28,12 +29,12 @@ import numpy as np
 DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
 
 
-def make_input(spec: str) -> np.ndarray:
+def make_input(spec: str, seed: int = 0) -> np.ndarray:
     """A seeded standard-normal array from `64x1024xf32`."""
     import ml_dtypes
 
     *dims, dtype = spec.split("x")
-    values = np.random.default_rng(0).standard_normal([int(d) for d in dims], np.float32)
+    values = np.random.default_rng(seed).standard_normal([int(d) for d in dims], np.float32)
     return values.astype(ml_dtypes.bfloat16 if dtype == "bf16" else DTYPES[dtype])
 
 
@@ -45,15 +46,17 @@ def worker(spec: dict) -> dict[str, list[float]]:
     from mipsc.bench import time_interleaved
 
     rt.flags.parse_flags(f"--task_topology_group_count={spec['threads']}")
-    x = make_input(spec["input"])
+    xs = [make_input(shape, seed) for seed, shape in enumerate(spec["inputs"])]
     params = {"model": spec["parameters"]} if spec["parameters"] else None
     calls, outputs = {}, {}
     for name, path in spec["builds"].items():
         function = runtime.load(path, parameters=params).function("main")
         device = rt.get_device(runtime.DEVICE)
-        dx = rt.asdevicearray(device, x)
-        outputs[name] = np.asarray(function(dx)).astype(np.float32)
-        calls[name] = lambda f=function, dx=dx: f(dx)
+        dxs = [rt.asdevicearray(device, x) for x in xs]
+        result = function(*dxs)
+        first_result = result[0] if isinstance(result, (tuple, list)) else result
+        outputs[name] = np.asarray(first_result).astype(np.float32)
+        calls[name] = lambda f=function, dxs=dxs: f(*dxs)
     first = next(iter(outputs.values()))
     for name, out in outputs.items():
         scale = float(np.abs(first).max()) or 1.0
@@ -63,9 +66,7 @@ def worker(spec: dict) -> dict[str, list[float]]:
         samples = cpu_times(calls, spec["seconds"])
     else:
         samples = time_interleaved(calls, spec["seconds"], 500)
-    return {
-        name: [1e3 * statistics.median(t), 1e3 * min(t), len(t)] for name, t in samples.items()
-    }
+    return {name: [1e3 * statistics.median(t), 1e3 * min(t), len(t)] for name, t in samples.items()}
 
 
 def cpu_times(calls: dict, seconds: float, burst: int = 5) -> dict[str, list[float]]:
@@ -88,7 +89,11 @@ def cpu_times(calls: dict, seconds: float, burst: int = 5) -> dict[str, list[flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("builds", nargs="*", help="NAME=FILE.vmfb, the first is the baseline")
-    parser.add_argument("--input", help="shape and dtype, e.g. 64x1024xf32 (required)")
+    parser.add_argument(
+        "--input",
+        action="append",
+        help="shape and dtype, e.g. 64x1024xf32 (required); once per input, in order",
+    )
     parser.add_argument("--parameters", help="the .irpa of scope 'model', if any")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=2.0)
@@ -109,7 +114,7 @@ def main() -> None:
         spec = {
             "threads": threads,
             "builds": builds,
-            "input": opts.input,
+            "inputs": opts.input,
             "parameters": opts.parameters,
             "seconds": opts.seconds,
             "tolerance": opts.tolerance,

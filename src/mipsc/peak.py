@@ -188,7 +188,7 @@ static void* reader(void* arg) {
   return NULL;
 }
 int main(int argc, char** argv) {
-  if (argc != 4) return 2;
+  if (argc != 5) return 2;
   const int threads = atoi(argv[1]), passes = atoi(argv[3]);
   const size_t slice = (size_t)atoll(argv[2]) / threads / 512 * 128; /* floats, 512 B steps */
   if (threads < 1 || threads > 64 || slice == 0 || passes < 1 || passes > MAX_PASSES) return 2;
@@ -197,7 +197,9 @@ int main(int argc, char** argv) {
   const size_t huge = 2 << 20, bytes = (slice * threads * sizeof(float) + huge - 1) / huge * huge;
   float* buffer = aligned_alloc(huge, bytes);
   if (!buffer) return 3;
-  madvise(buffer, bytes, MADV_HUGEPAGE); /* as numpy and torch ask for large buffers */
+  /* huge pages as numpy asks for large buffers, or 4 KiB pages as a file mapping (IREE's
+     parameters) or a plain malloc (torch's weights, IREE's heap) gets with THP on madvise */
+  madvise(buffer, bytes, atoi(argv[4]) ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
   pthread_barrier_t start;
   pthread_barrier_init(&start, NULL, threads);
   static pthread_t tid[64];
@@ -243,7 +245,10 @@ class Bandwidth:
 
 
 def measure_bandwidth(
-    threads: int = 1, buffer_mib: int = BANDWIDTH_BUFFER_MIB, passes: int = 30
+    threads: int = 1,
+    buffer_mib: int = BANDWIDTH_BUFFER_MIB,
+    passes: int = 30,
+    huge_pages: bool = True,
 ) -> Bandwidth | None:
     """This machine's streaming-read memory bandwidth with `threads` threads, or None when it
     cannot be measured (no C compiler, not x86-64).
@@ -254,7 +259,10 @@ def measure_bandwidth(
     vector loads (AVX2 where the CPU has it, else SSE2), four independent accumulators, nothing
     written back. The buffer is 2 MiB aligned and advised for huge pages (`MADV_HUGEPAGE`, as
     numpy and torch advise their large buffers; with 4 KiB pages the AMD EPYC Zen 4 VM of
-    BENCHMARKS.md read 11-19 GB/s against 13-31 with huge pages, in one loaded run). The
+    BENCHMARKS.md read 11-19 GB/s against 13-31 with huge pages, in one loaded run), or with
+    `huge_pages=False` against them (`MADV_NOHUGEPAGE`): 4 KiB pages, as a model's weights lie
+    in a file mapping (IREE's parameters) or a plain malloc with transparent huge pages on
+    "madvise" (one stream per core read 19-20 GB/s there, against 30-32 with huge pages). The
     figure is the buffer's bytes divided by the fastest pass's time, from the first thread's
     start to the last thread's end (each thread stamps its own: a clock read by a thread that
     is descheduled while the others read would make a pass look shorter than it was).
@@ -277,13 +285,16 @@ def measure_bandwidth(
             return None
         size = str(buffer_mib << 20)
         run = subprocess.run(
-            [str(exe), str(threads), size, str(passes)], capture_output=True, text=True
+            [str(exe), str(threads), size, str(passes), str(int(huge_pages))],
+            capture_output=True,
+            text=True,
         )
     if run.returncode != 0:
         return None
     isa, gbytes = run.stdout.split()
     how = (
-        f"measured: {threads} thread(s) summing a {buffer_mib} MiB buffer with {isa} loads, "
+        f"measured: {threads} thread(s) summing a {buffer_mib} MiB buffer "
+        f"({'huge' if huge_pages else '4 KiB'} pages) with {isa} loads, "
         f"fastest of {passes} passes"
     )
     return Bandwidth(float(gbytes), threads, how)

@@ -97,9 +97,51 @@ def default_workers() -> int:
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
+THIN_ROWS = 4
+"""Products with at most this many rows of C (static M, no batch: a decode step's M = 1) are
+bound by reading B once, and the kernels stream it (mips_kernels.h, thin_streams): their tiles
+are chosen for that (choose_thin_tiles), not by the GEMM cost model below."""
+THIN_COLUMN_ALIGN = 128
+"""Thin tile widths are multiples of this: 32-column panels (the packed layout's) times the
+most stripes a kernel configuration reads at once (thin_streams, 4 on every entry of
+kernels/mips_config.c), so that each stripe gets whole panels."""
+THIN_TILE_BYTES = 2 << 20
+"""The fewest bytes of B a thin tile reads, where B allows: each tile starts its streams cold
+(page walks, prefetchers). Measured on AMD EPYC Zen 4 (2 vCPUs, loaded), the Llama decode
+step (hidden 2048, MLP 5632) through IREE, interleaved, process CPU time: bf16 tiles of 512
+and 1024 columns (2-4 MiB) took 0.90-0.92x the time of 256 (1 MiB) on one thread; f32 tiles
+of 128 to 1024 columns (1-8 MiB) were within noise of each other."""
+
+
+def choose_thin_tiles(n: int, k: int, workers: int, element_bytes: int) -> int:
+    """Columns per tile of a thin product (see THIN_ROWS) with B of k x n elements of
+    `element_bytes`: among tile counts that are multiples of `workers` (every core streams
+    from the start to the end) and leave each tile at least THIN_TILE_BYTES of B (where B has
+    more than that per worker), the one whose busiest worker reads the fewest columns, ties to
+    more tiles (a worker that wakes late leaves fewer to the others). Widths are multiples of
+    THIN_COLUMN_ALIGN, or of TILE_ALIGN's 32 where n is too narrow to give each worker one."""
+    align = THIN_COLUMN_ALIGN if n >= workers * THIN_COLUMN_ALIGN else TILE_ALIGN[1]
+    most = max(workers, (n * k * element_bytes) // THIN_TILE_BYTES // workers * workers)
+    best: tuple[int, int] | None = None  # (busiest worker's columns, -tiles)
+    chosen = _round_up(n, align)
+    for tiles in range(workers, most + 1, workers):
+        width = _even_tile(n, tiles, align)
+        count = -(-n // width)
+        score = (-(-count // workers) * width, -count)
+        if best is None or score < best:
+            best, chosen = score, width
+    return chosen
+
+
 @functools.cache
 def choose_tiles(
-    m: int, n: int, batch: int, k: int, workers: int = 0, packed_b: bool = False
+    m: int,
+    n: int,
+    batch: int,
+    k: int,
+    workers: int = 0,
+    packed_b: bool = False,
+    element_bytes: int = 4,
 ) -> tuple[int, int]:
     """Output tile (rows, cols) per workgroup for a product of this shape.
 
@@ -111,15 +153,19 @@ def choose_tiles(
     Fewer, larger tiles re-pack less (each workgroup packs its own panels: A is read once per
     column of tiles and B once per row of tiles); more tiles keep more workers busy. Dynamic
     M or N get a middle-sized tile. With `packed_b` (B packed once at load, pack-weights) no
-    tile packs B: only A's packing counts, and thin products (WIDE_PACKED_ROWS) may take tiles
-    up to MAX_PACKED_TILE_COLS wide.
+    tile packs B: only A's packing counts, and products of WIDE_PACKED_ROWS rows may take
+    tiles up to MAX_PACKED_TILE_COLS wide. Thin products (M <= THIN_ROWS, no batch, static N;
+    B of `element_bytes` per element) take one row of choose_thin_tiles' columns.
     """
     if DYNAMIC_INDEX in (m, n):
         return DYNAMIC_TILE
+    thin = m <= THIN_ROWS and batch == 1
     m, n = max(m, 1), max(n, 1)
     batch = 1 if batch == DYNAMIC_INDEX else max(batch, 1)
     k = 64 if k == DYNAMIC_INDEX else max(k, 1)
     workers = workers or default_workers()
+    if thin:
+        return TILE_ALIGN[0], choose_thin_tiles(n, k, workers, element_bytes)
     wide = packed_b and WIDE_PACKED_ROWS[0] <= m <= WIDE_PACKED_ROWS[1]
     max_cols = MAX_PACKED_TILE_COLS if wide else MAX_TILE[1]
 

@@ -33,3 +33,11 @@ def test_bandwidth_is_measured_per_thread_count(threads: int) -> None:
 def test_what_cannot_be_measured_is_none(threads: int, mib: int) -> None:
     # No byte to read, or more threads than the program takes (64): it refuses.
     assert measure_bandwidth(threads, buffer_mib=mib, passes=1) is None
+
+
+@pytest.mark.parametrize("huge_pages", [True, False])
+def test_bandwidth_says_which_pages_it_read(huge_pages: bool) -> None:
+    found = measure_bandwidth(1, buffer_mib=16, passes=2, huge_pages=huge_pages)
+    assert found is not None
+    assert 0.1 < found.gbytes_per_s < PLAUSIBLE_GBYTES
+    assert ("(huge pages)" if huge_pages else "(4 KiB pages)") in found.how

@@ -5,6 +5,9 @@ import pytest
 from mipsc.tiling import (
     MAX_PACKED_TILE_COLS,
     MAX_TILE,
+    THIN_COLUMN_ALIGN,
+    THIN_ROWS,
+    THIN_TILE_BYTES,
     TILE_ALIGN,
     WIDE_PACKED_ROWS,
     _busiest_worker,
@@ -24,7 +27,7 @@ from mipsc.tiling import (
         (2048, 2048, 1, 2048, 32),  # tiles capped at MAX_TILE
         (1536, 1536, 1, 1536, 32),  # not 18 or 24: IREE would run them as 16 + 2 / 16 + 8
         (128, 2304, 1, 768, 12),  # one row of tiles: the weights are packed once
-        (1, 1000, 1, 1000, 4),
+        (1, 1000, 1, 1000, 2),  # thin: one tile per worker (4 MB of B)
         (8, 8, 16, 64, 16),  # the batch alone gives enough workgroups
     ],
 )
@@ -32,8 +35,9 @@ def test_choose_tiles(m, n, batch, k, count):
     tm, tn = choose_tiles(m, n, batch, k, workers=2)
     assert -(-m // tm) * -(-n // tn) * batch == count
     assert tm % TILE_ALIGN[0] == 0 and tn % TILE_ALIGN[1] == 0
-    assert tm <= MAX_TILE[0] and tn <= MAX_TILE[1]
-    assert tm < m + TILE_ALIGN[0] and tn < n + TILE_ALIGN[1]  # never far bigger than the matrix
+    if m > THIN_ROWS:  # thin tiles stream B: wider (choose_thin_tiles)
+        assert tm <= MAX_TILE[0] and tn <= MAX_TILE[1]
+    assert tm < m + TILE_ALIGN[0] and tn < n + THIN_COLUMN_ALIGN  # never far bigger than the matrix
 
 
 def test_choose_tiles_follows_the_workers():
@@ -78,9 +82,39 @@ def test_packed_thin_products_get_wide_tiles(m, n, k, packed_cols, plain_cols):
     assert choose_tiles(m, n, 1, k, workers=2, packed_b=False)[1] == plain_cols
 
 
-@pytest.mark.parametrize(("m", "n", "k"), [(16, 4096, 1024), (1, 4096, 1024), (1024, 3072, 768)])
+@pytest.mark.parametrize(("m", "n", "k"), [(16, 4096, 1024), (5, 4096, 1024), (1024, 3072, 768)])
 def test_packed_few_rows_and_tall_products_keep_their_tiles(m, n, k):
-    """Few rows (the decode paths' tiles) and tall products (several A blocks per tile, each
+    """Few rows (5 to 16; up to THIN_ROWS see test_thin_tiles) and tall products (several A blocks per tile, each
     sweeping the tile's B, which should stay in L2) keep tiles at most MAX_TILE wide."""
     assert m not in range(WIDE_PACKED_ROWS[0], WIDE_PACKED_ROWS[1] + 1)
     assert choose_tiles(m, n, 1, k, workers=2, packed_b=True)[1] <= MAX_TILE[1]
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "element_bytes", "workers", "width"),
+    [
+        (2048, 2048, 4, 2, 256),  # Llama decode q/o, f32: 8 tiles of 2 MiB
+        (2048, 2048, 2, 2, 512),  # bf16: 4 tiles of 2 MiB
+        (5632, 2048, 2, 2, 1408),  # the MLP's gate/up, bf16: 4 tiles, 2 per worker
+        (5632, 2048, 4, 1, 256),  # one worker: 22 tiles of 2 MiB
+        (256, 2048, 4, 2, 128),  # k/v projections: one tile per worker, under 2 MiB
+        (2048, 5632, 4, 2, 128),  # the down projection: 16 tiles of 2.9 MB
+        (200, 64, 4, 2, 128),  # narrow: 32-column tiles where 128 would leave a worker idle
+    ],
+)
+def test_thin_tiles(n, k, element_bytes, workers, width):
+    for m in range(1, THIN_ROWS + 1):
+        tm, tn = choose_tiles(m, n, 1, k, workers, element_bytes == 2, element_bytes)
+        assert (tm, tn) == (TILE_ALIGN[0], width)
+    tiles = -(-n // width)
+    if n >= workers * THIN_COLUMN_ALIGN:
+        assert width % THIN_COLUMN_ALIGN == 0
+        assert tiles % workers == 0  # every worker streams all along
+    if n * k * element_bytes >= workers * THIN_TILE_BYTES:
+        assert width * k * element_bytes >= THIN_TILE_BYTES or n - (tiles - 1) * width < width
+
+
+def test_thin_tiles_only_for_few_rows_without_batch():
+    """5 rows, or a batch, go to the GEMM cost model (tiles at most MAX_TILE)."""
+    assert choose_tiles(5, 2048, 1, 2048, 2)[1] <= MAX_TILE[1]
+    assert choose_tiles(1, 2048, 4, 2048, 2)[1] <= MAX_TILE[1]

@@ -47,6 +47,7 @@ from xdsl.context import Context
 from xdsl.dialects import arith, cf, func, memref, scf, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
+    AnyFloat,
     ArrayAttr,
     BoolAttr,
     IndexType,
@@ -830,9 +831,12 @@ class LowerMatmul(RewritePattern):
         *batch, m, n = out.get_shape()
         tm, tn = self.tile_m, self.tile_n
         if not (tm and tn):
+            element = out.get_element_type()
+            element_bytes = element.bitwidth // 8 if isinstance(element, AnyFloat) else 4
             chosen = choose_tiles(
-                m, n, batch[0] if batch else 1, _k_of(op), self.workers, op.is_rhs_packed
-            )
+                m, n, batch[0] if batch else 1, _k_of(op), self.workers, op.is_rhs_packed,
+                element_bytes,
+            )  # fmt: skip
             tm, tn = tm or chosen[0], tn or chosen[1]
         if op.is_rhs_packed:  # tiles start on a panel of the packed B
             tn = -(-tn // PACKED_B_PANEL) * PACKED_B_PANEL
