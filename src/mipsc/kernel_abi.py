@@ -222,7 +222,7 @@ def embedded_object_path() -> Path:
     return path.resolve()
 
 
-KERNEL_ABI_VERSION = 5
+KERNEL_ABI_VERSION = 6
 """The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
 Bump both with any change of the symbols, the params struct, the numerics or the errors.
 2: mips_matmul_openblas_f32 and mips_openblas_error. 3: bf16 on VDPBF16PS (subnormals flushed,
