@@ -26,9 +26,14 @@
 
 typedef mips_attention_f32_params att_params; /* the same layout for every T */
 
-/* Query rows per block and keys per chunk at most (the GEMMs' M and N). */
+/* Query rows per block and keys per chunk at most (the GEMMs' M and N); -D overrides them
+ * for tuning runs. */
+#ifndef ATT_MB
 #define ATT_MB 64
+#endif
+#ifndef ATT_NB
 #define ATT_NB 512
+#endif
 /* Columns of O per pass of the plain path (a stack buffer). */
 #define ATT_PLAIN_COLS 64
 
@@ -118,7 +123,7 @@ MIPS_INLINE float att_softmax_row(const att_params* p, float* x, int64_t r, int6
                                   int64_t cols, float* rmax, float* rsum, int kind) {
   int64_t seen = att_visible(p, r) - j0;
   seen = seen < 0 ? 0 : (seen > cols ? cols : seen);
-  const float scale = (float)p->scale;
+  const float scale = p->scale;
   if (p->has_mask) {
     const int64_t at = p->mask_offset + r * p->mask_stride0 + j0 * p->mask_stride1;
     for (int64_t j = 0; j < seen; ++j)
@@ -198,7 +203,7 @@ MIPS_INLINE float att_score(const att_params* p, int64_t r, int64_t j, int kind)
   const int64_t qa = p->q_offset + r * p->q_stride0, ka = p->k_offset + j * p->k_stride0;
   for (int64_t e = 0; e < p->e; ++e)
     dot += att_load(p->q, qa + e * p->q_stride1, kind) * att_load(p->k, ka + e * p->k_stride1, kind);
-  dot *= (float)p->scale;
+  dot *= p->scale;
   if (p->has_mask) dot += att_load(p->mask, p->mask_offset + r * p->mask_stride0 + j * p->mask_stride1, kind);
   return dot;
 }
@@ -319,7 +324,7 @@ static int att_check(const att_params* p, int64_t elem_size) {
       int64_t v_stride0, int64_t v_stride1, const ET* mask, int64_t mask_offset,            \
       int64_t mask_stride0, int64_t mask_stride1, ET* o, int64_t o_offset, int64_t o_stride0, \
       int64_t o_stride1, int64_t m, int64_t n, int64_t e, int64_t ev, int64_t has_mask,     \
-      int64_t causal_row0, double scale, void* workspace, int64_t workspace_bytes) {        \
+      int64_t causal_row0, float scale, void* workspace, int64_t workspace_bytes) {         \
     mips_attention_##T##_params p = {q,           q_offset,    q_stride0,    q_stride1,    \
                                      k,           k_offset,    k_stride0,    k_stride1,    \
                                      v,           v_offset,    v_stride0,    v_stride1,    \

@@ -234,7 +234,7 @@
  *
  * Attention (ABI 6): mips_attention_<type>(params, context, reserved), the
  * same calling convention; T as for the matmul of that type; params points
- * at (27 fields of 8 bytes, 216 bytes):
+ * at (26 fields of 8 bytes and a float, 216 bytes with the padding):
  *
  *   struct { const T* q;    int64_t q_offset, q_stride0, q_stride1;        Q is m x e
  *            const T* k;    int64_t k_offset, k_stride0, k_stride1;        K is n x e
@@ -244,7 +244,7 @@
  *            T* o;          int64_t o_offset, o_stride0, o_stride1;        O is m x ev
  *            int64_t m, n, e, ev;
  *            int64_t has_mask, causal_row0;
- *            double scale; }
+ *            float scale; }      (4 bytes of padding follow)
  *
  *   Operands are addressed as the matmul's (element strides, stride 0
  *   broadcasts).  For each query row i < m, with s_j = (Q_i . K_j) * scale
@@ -271,7 +271,7 @@
  *   the rows are computed one at a time with no buffer (slow, same
  *   numerics up to the sum order).  Counted as "mips_attention_<type>".
  *   Embedded entry points mips_attention_<type>_embedded: the 27 params as
- *   arguments in the struct's order (scale a double), then void* workspace,
+ *   arguments in the struct's order (scale a float), then void* workspace,
  *   int64_t workspace_bytes.
  *
  * Debug counters (for tests that must prove a kernel really ran):
@@ -600,7 +600,7 @@ MIPS_DECLARE_PACK_EMBEDDED(mips_pack_b_bf16_embedded, uint16_t);
     int64_t o_offset, o_stride0, o_stride1;                   \
     int64_t m, n, e, ev;                                      \
     int64_t has_mask, causal_row0;                            \
-    double scale;                                             \
+    float scale;                                              \
   } NAME
 MIPS_DECLARE_ATTENTION_PARAMS(mips_attention_f32_params, float);
 MIPS_DECLARE_ATTENTION_PARAMS(mips_attention_f16_params, uint16_t);
@@ -619,7 +619,7 @@ MIPS_EXPORT int mips_attention_bf16(void* params, void* context, void* reserved)
                        const T* mask, int64_t mask_offset, int64_t mask_stride0,             \
                        int64_t mask_stride1, T* o, int64_t o_offset, int64_t o_stride0,      \
                        int64_t o_stride1, int64_t m, int64_t n, int64_t e, int64_t ev,       \
-                       int64_t has_mask, int64_t causal_row0, double scale, void* workspace, \
+                       int64_t has_mask, int64_t causal_row0, float scale, void* workspace,  \
                        int64_t workspace_bytes)
 MIPS_DECLARE_ATTENTION_EMBEDDED(mips_attention_f32_embedded, float);
 MIPS_DECLARE_ATTENTION_EMBEDDED(mips_attention_f16_embedded, uint16_t);

@@ -66,6 +66,14 @@ PACK_SYMBOLS: dict[type[Attribute], str] = {
 """The routine per element type that writes a B of any strides into the packed layout, with
 the params of PACK_PARAMS."""
 
+ATTENTION_SYMBOLS: dict[type[Attribute], str] = {
+    Float32Type: "mips_attention_f32",
+    Float16Type: "mips_attention_f16",
+    BFloat16Type: "mips_attention_bf16",
+}
+"""The fused attention kernel per element type (mips_kernels.h, "Attention"): softmax(q·kᵀ·scale
++ mask)·v on a tile of query rows of one head, in f32 with one rounding of the result."""
+
 PACK_PARAMS: tuple[str, ...] = (
     "b", "b_offset", "b_stride0", "b_stride1", "packed", "packed_offset", "k", "n",
 )  # fmt: skip

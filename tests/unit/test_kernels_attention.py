@@ -11,7 +11,6 @@ import ctypes
 import ml_dtypes
 import numpy as np
 import pytest
-
 from kernel_plugin import open_plugin
 
 SYMBOLS = ("mips_attention_f32", "mips_attention_f16", "mips_attention_bf16")
@@ -29,7 +28,7 @@ class Params(ctypes.Structure):
         ("o_stride0", ctypes.c_int64), ("o_stride1", ctypes.c_int64),
         ("m", ctypes.c_int64), ("n", ctypes.c_int64), ("e", ctypes.c_int64),
         ("ev", ctypes.c_int64), ("has_mask", ctypes.c_int64), ("causal_row0", ctypes.c_int64),
-        ("scale", ctypes.c_double),
+        ("scale", ctypes.c_float),
     ]  # fmt: skip
 
 
@@ -40,7 +39,7 @@ def lib() -> ctypes.CDLL:
         fn = getattr(plugin, f"mips_attention_{t}_embedded")
         fn.argtypes = [
             *([ctypes.c_void_p] + [ctypes.c_int64] * 3) * 5,
-            *[ctypes.c_int64] * 6, ctypes.c_double, ctypes.c_void_p, ctypes.c_int64,
+            *[ctypes.c_int64] * 6, ctypes.c_float, ctypes.c_void_p, ctypes.c_int64,
         ]  # fmt: skip
         fn.restype = ctypes.c_int
     return plugin
