@@ -117,6 +117,33 @@ MIPS_INLINE void att_gemm(const float* a, int64_t as0, int64_t as1, const float*
   mips_matmul_f32_run_ws(&g, mips_best_isa(), ws);
 }
 
+/* The maximum and the sum of x[0, n), in ATT_LANES partial results (a float
+ * reduction the compiler vectorizes only when the order is written out). */
+#define ATT_LANES 16
+
+MIPS_INLINE float att_row_max(const float* x, int64_t n) {
+  float lane[ATT_LANES];
+  for (int l = 0; l < ATT_LANES; ++l) lane[l] = -__builtin_inff();
+  int64_t j = 0;
+  for (; j + ATT_LANES <= n; j += ATT_LANES)
+    for (int l = 0; l < ATT_LANES; ++l) lane[l] = EPI_GT(x[j + l], lane[l]) ? x[j + l] : lane[l];
+  float top = -__builtin_inff();
+  for (int l = 0; l < ATT_LANES; ++l) top = EPI_GT(lane[l], top) ? lane[l] : top;
+  for (; j < n; ++j) top = EPI_GT(x[j], top) ? x[j] : top;
+  return top;
+}
+
+MIPS_INLINE float att_row_sum(const float* x, int64_t n) {
+  float lane[ATT_LANES] = {0.0f};
+  int64_t j = 0;
+  for (; j + ATT_LANES <= n; j += ATT_LANES)
+    for (int l = 0; l < ATT_LANES; ++l) lane[l] += x[j + l];
+  float sum = 0.0f;
+  for (int l = 0; l < ATT_LANES; ++l) sum += lane[l];
+  for (; j < n; ++j) sum += x[j];
+  return sum;
+}
+
 /* Row r of a chunk: scale, mask, causal cut, exponentiate against the new
  * running maximum; returns the factor that rescales the row's old O and sum. */
 MIPS_INLINE float att_softmax_row(const att_params* p, float* x, int64_t r, int64_t j0,
@@ -131,18 +158,14 @@ MIPS_INLINE float att_softmax_row(const att_params* p, float* x, int64_t r, int6
   } else {
     for (int64_t j = 0; j < seen; ++j) x[j] = x[j] * scale;
   }
-  float top = -__builtin_inff();
-  for (int64_t j = 0; j < seen; ++j) top = EPI_GT(x[j], top) ? x[j] : top;
+  const float top = att_row_max(x, seen);
   const float old = *rmax, now = EPI_GT(top, old) ? top : old;
-  float sum = 0.0f;
   if (now == -__builtin_inff()) { /* nothing visible yet: P = 0 */
     for (int64_t j = 0; j < cols; ++j) x[j] = 0.0f;
     return 1.0f;
   }
-  for (int64_t j = 0; j < seen; ++j) {
-    x[j] = epi_exp(x[j] - now);
-    sum += x[j];
-  }
+  for (int64_t j = 0; j < seen; ++j) x[j] = epi_exp(x[j] - now);
+  const float sum = att_row_sum(x, seen);
   for (int64_t j = seen; j < cols; ++j) x[j] = 0.0f;
   const float alpha = epi_exp(old - now); /* old = -inf: 0 */
   *rmax = now;
