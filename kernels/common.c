@@ -38,6 +38,9 @@ static const char* const kKernelNames[MIPS_K_COUNT] = {
     [MIPS_K_PACKED_BF16] = "mips_matmul_packed_bf16",
     [MIPS_K_PACK_B_F32] = "mips_pack_b_f32",
     [MIPS_K_PACK_B_BF16] = "mips_pack_b_bf16",
+    [MIPS_K_ATTENTION_F32] = "mips_attention_f32",
+    [MIPS_K_ATTENTION_F16] = "mips_attention_f16",
+    [MIPS_K_ATTENTION_BF16] = "mips_attention_bf16",
 };
 
 int mips_kernel_index(const char* symbol) {

@@ -52,7 +52,10 @@ enum {
   MIPS_K_PACKED_BF16 = 12,  /* mips_matmul_packed_bf16 */
   MIPS_K_PACK_B_F32 = 13,   /* mips_pack_b_f32 */
   MIPS_K_PACK_B_BF16 = 14,  /* mips_pack_b_bf16 */
-  MIPS_K_COUNT = 15
+  MIPS_K_ATTENTION_F32 = 15, /* mips_attention_<type> (attention.c) */
+  MIPS_K_ATTENTION_F16 = 16,
+  MIPS_K_ATTENTION_BF16 = 17,
+  MIPS_K_COUNT = 18
 };
 
 /* Index of a counter name ("mips_matmul_f32", ...) or -1. */

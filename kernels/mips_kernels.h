@@ -22,6 +22,9 @@
  *                      T as for the matmul of that type (see "Epilogues")
  *   mips_matmul_packed_f32, mips_matmul_packed_bf16, mips_pack_b_f32,
  *   mips_pack_b_bf16   B packed once (see "Pre-packed B" below)
+ *   mips_attention_f32, mips_attention_f16, mips_attention_bf16
+ *                      fused scaled dot-product attention on a tile of query
+ *                      rows of one head (see "Attention" below)
  *
  * Calling convention (IREE import ABI):
  *   int fn(void* params, void* context, void* reserved);
@@ -229,6 +232,48 @@
  *   B slivers of a bf16 B widened to f32), no globals, no thread-local
  *   state, no libm.  Embedded entry points: see below.
  *
+ * Attention (ABI 6): mips_attention_<type>(params, context, reserved), the
+ * same calling convention; T as for the matmul of that type; params points
+ * at (26 fields of 8 bytes and a float, 216 bytes with the padding):
+ *
+ *   struct { const T* q;    int64_t q_offset, q_stride0, q_stride1;        Q is m x e
+ *            const T* k;    int64_t k_offset, k_stride0, k_stride1;        K is n x e
+ *            const T* v;    int64_t v_offset, v_stride0, v_stride1;        V is n x ev
+ *            const T* mask; int64_t mask_offset, mask_stride0, mask_stride1;
+ *                                                           mask is m x n (additive)
+ *            T* o;          int64_t o_offset, o_stride0, o_stride1;        O is m x ev
+ *            int64_t m, n, e, ev;
+ *            int64_t has_mask, causal_row0;
+ *            float scale; }      (4 bytes of padding follow)
+ *
+ *   Operands are addressed as the matmul's (element strides, stride 0
+ *   broadcasts).  For each query row i < m, with s_j = (Q_i . K_j) * scale
+ *   (+ mask[i, j] when has_mask == 1) over the keys j the row sees (all n, or
+ *   with causal_row0 >= 0 those with j <= causal_row0 + i: torch's is_causal,
+ *   the top-left corner of tril(ones(L, S)), for a tile whose first row is
+ *   query causal_row0), O_i = sum_j softmax(s)_j V_j; a row whose visible
+ *   scores are all -inf (or that sees no key) is 0, as torch's _safe_softmax
+ *   gives (torch >= 2.5).  causal_row0 == -1: no causal masking.
+ *   Numerics: f16/bf16 inputs (and mask) widened exactly to f32; scores, the
+ *   softmax and the sums in f32 (the products by the f32 GEMM of this CPU's
+ *   configuration, blocks of at most 64 query rows by 512 keys); online
+ *   softmax (the running maximum and sum per row, the partial O rescaled by
+ *   exp(old max - new max) when it grows) with the epilogues' exp (at most 2
+ *   ulp); O rounded ONCE to T at the end (nearest even).  So the result
+ *   differs from torch's math path by f32 rounding only (sum order, exp).
+ *   Errors (non-zero return, no memory touched): params NULL; m, n, e or ev
+ *   negative; has_mask not 0 or 1; causal_row0 < -1; an operand (q, k, v, o,
+ *   and mask when has_mask) failing the matmul's operand checks.  m == 0 or
+ *   ev == 0 writes nothing; n == 0 (no key) gives O = 0.
+ *   Memory: the import entry allocates MIPS_ATTENTION_WORKSPACE bytes per
+ *   call (64-byte aligned) for its blocks and the GEMMs' panels; the
+ *   embedded entries use the workspace lent.  With none (or one too small)
+ *   the rows are computed one at a time with no buffer (slow, same
+ *   numerics up to the sum order).  Counted as "mips_attention_<type>".
+ *   Embedded entry points mips_attention_<type>_embedded: the 27 params as
+ *   arguments in the struct's order (scale a float), then void* workspace,
+ *   int64_t workspace_bytes.
+ *
  * Debug counters (for tests that must prove a kernel really ran):
  *   mips_debug_call_count(symbol) returns how many times the named kernel was
  *   entered (every call counts, including rejected ones) since load or the
@@ -266,7 +311,8 @@
  * their symbols) and pre-packed B (mips_pack_b_f32, mips_pack_b_bf16,
  * mips_matmul_packed_f32, mips_matmul_packed_bf16), each with its embedded
  * entry points (neither was released under a version of its own: on their
- * branches both were numbered 4, which main's embedded entry points took).
+ * branches both were numbered 4, which main's embedded entry points took);
+ * 6 fused attention (mips_attention_<type> and their embedded entry points).
  *
  * Embedded entry points (ABI 4): mips_matmul_f32_embedded, _f16_embedded,
  * _bf16_embedded take the 16 params above as arguments, in the struct's
@@ -399,7 +445,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 5
+#define MIPS_KERNEL_ABI_VERSION 6
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
@@ -543,6 +589,47 @@ MIPS_DECLARE_EMBEDDED(mips_matmul_packed_bf16_embedded, uint16_t);
                        T* packed, int64_t packed_offset, int64_t k, int64_t n)
 MIPS_DECLARE_PACK_EMBEDDED(mips_pack_b_f32_embedded, float);
 MIPS_DECLARE_PACK_EMBEDDED(mips_pack_b_bf16_embedded, uint16_t);
+
+/* Attention: see "Attention" above. */
+#define MIPS_ATTENTION_WORKSPACE (1 << 20)
+#define MIPS_DECLARE_ATTENTION_PARAMS(NAME, T)                \
+  typedef struct NAME {                                       \
+    const T* q;                                               \
+    int64_t q_offset, q_stride0, q_stride1;                   \
+    const T* k;                                               \
+    int64_t k_offset, k_stride0, k_stride1;                   \
+    const T* v;                                               \
+    int64_t v_offset, v_stride0, v_stride1;                   \
+    const T* mask;                                            \
+    int64_t mask_offset, mask_stride0, mask_stride1;          \
+    T* o;                                                     \
+    int64_t o_offset, o_stride0, o_stride1;                   \
+    int64_t m, n, e, ev;                                      \
+    int64_t has_mask, causal_row0;                            \
+    float scale;                                              \
+  } NAME
+MIPS_DECLARE_ATTENTION_PARAMS(mips_attention_f32_params, float);
+MIPS_DECLARE_ATTENTION_PARAMS(mips_attention_f16_params, uint16_t);
+MIPS_DECLARE_ATTENTION_PARAMS(mips_attention_bf16_params, uint16_t);
+_Static_assert(sizeof(mips_attention_f32_params) == 216, "params layout");
+_Static_assert(offsetof(mips_attention_f32_params, m) == 160, "params layout");
+_Static_assert(offsetof(mips_attention_f32_params, scale) == 208, "params layout");
+
+MIPS_EXPORT int mips_attention_f32(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_attention_f16(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_attention_bf16(void* params, void* context, void* reserved);
+#define MIPS_DECLARE_ATTENTION_EMBEDDED(NAME, T)                                              \
+  MIPS_EXPORT int NAME(const T* q, int64_t q_offset, int64_t q_stride0, int64_t q_stride1,    \
+                       const T* k, int64_t k_offset, int64_t k_stride0, int64_t k_stride1,    \
+                       const T* v, int64_t v_offset, int64_t v_stride0, int64_t v_stride1,    \
+                       const T* mask, int64_t mask_offset, int64_t mask_stride0,             \
+                       int64_t mask_stride1, T* o, int64_t o_offset, int64_t o_stride0,      \
+                       int64_t o_stride1, int64_t m, int64_t n, int64_t e, int64_t ev,       \
+                       int64_t has_mask, int64_t causal_row0, float scale, void* workspace,  \
+                       int64_t workspace_bytes)
+MIPS_DECLARE_ATTENTION_EMBEDDED(mips_attention_f32_embedded, float);
+MIPS_DECLARE_ATTENTION_EMBEDDED(mips_attention_f16_embedded, uint16_t);
+MIPS_DECLARE_ATTENTION_EMBEDDED(mips_attention_bf16_embedded, uint16_t);
 
 MIPS_EXPORT uint64_t mips_debug_call_count(const char* symbol);
 MIPS_EXPORT uint64_t mips_debug_thread_count(void);

@@ -31,6 +31,9 @@ static const plugin_symbol kSymbols[] = {
     {"mips_epilogue_f32", mips_epilogue_f32},
     {"mips_epilogue_f16", mips_epilogue_f16},
     {"mips_epilogue_bf16", mips_epilogue_bf16},
+    {"mips_attention_f32", mips_attention_f32},
+    {"mips_attention_f16", mips_attention_f16},
+    {"mips_attention_bf16", mips_attention_bf16},
 };
 
 static mips_iree_import_fn lookup_symbol(const char* name) {

@@ -66,6 +66,14 @@ PACK_SYMBOLS: dict[type[Attribute], str] = {
 """The routine per element type that writes a B of any strides into the packed layout, with
 the params of PACK_PARAMS."""
 
+ATTENTION_SYMBOLS: dict[type[Attribute], str] = {
+    Float32Type: "mips_attention_f32",
+    Float16Type: "mips_attention_f16",
+    BFloat16Type: "mips_attention_bf16",
+}
+"""The fused attention kernel per element type (mips_kernels.h, "Attention"): softmax(q·kᵀ·scale
++ mask)·v on a tile of query rows of one head, in f32 with one rounding of the result."""
+
 PACK_PARAMS: tuple[str, ...] = (
     "b", "b_offset", "b_stride0", "b_stride1", "packed", "packed_offset", "k", "n",
 )  # fmt: skip
@@ -222,7 +230,7 @@ def embedded_object_path() -> Path:
     return path.resolve()
 
 
-KERNEL_ABI_VERSION = 5
+KERNEL_ABI_VERSION = 6
 """The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
 Bump both with any change of the symbols, the params struct, the numerics or the errors.
 2: mips_matmul_openblas_f32 and mips_openblas_error. 3: bf16 on VDPBF16PS (subnormals flushed,

@@ -95,6 +95,15 @@ class CompileOptions:
         help="The cores the matmuls' output tiles are chosen for (IREE runs one workgroup per "
         "worker at a time). Default: this machine's cores, as for --target-cpu=host.",
     )
+    fuse_attention: bool = option(
+        True,
+        flag="--fuse-attention/--decompose-attention",
+        pass_options=(("decompose-torch", "fuse_attention"),),
+        lowers=True,
+        help="scaled_dot_product_attention as one fused kernel (flash-attention style: the "
+        "scores are never stored whole) where its form allows (static shapes), or always as "
+        "its two products in the kernel with torch's softmax between, run by IREE.",
+    )
     external_weights: bool | None = option(
         None,
         flag="--external-weights/--inline-weights",

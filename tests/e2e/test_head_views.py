@@ -17,6 +17,7 @@ pytest.importorskip(
 )
 
 import mipsc  # noqa: E402
+from mipsc.options import CompileOptions  # noqa: E402
 from mipsc.pipeline import lower_module  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -45,24 +46,29 @@ class HeadsAttention(nn.Module):
         return self.o(att.transpose(1, 2).reshape(b, s, d))
 
 
-def transposes_left(model: mipsc.compiled.CompiledModel) -> int:
-    return lower_module(model.mlir, "model.mlir").count("linalg.transpose")
+def transposes_left(model: mipsc.compiled.CompiledModel, fuse: bool = True) -> int:
+    options = CompileOptions(fuse_attention=fuse)
+    return lower_module(model.mlir, "model.mlir", options).count("linalg.transpose")
 
 
-@pytest.mark.parametrize(("kv_heads", "left"), [(4, 0), (2, 2)])
-def test_llama_style_heads_are_read_by_strides(kv_heads: int, left: int):
+@pytest.mark.parametrize(
+    ("kv_heads", "fuse", "left"), [(4, True, 0), (2, True, 0), (4, False, 0), (2, False, 2)]
+)
+def test_llama_style_heads_are_read_by_strides(kv_heads: int, fuse: bool, left: int):
     torch.manual_seed(0)
     module = HeadsAttention(kv_heads=kv_heads).eval()
     x = torch.randn(2, 8, 32)
-    model = mipsc.compile(module, x)
+    model = mipsc.compile(module, x, fuse_attention=fuse)
     assert model.routed == (5, 5), model.report
     with torch.no_grad():
         torch.testing.assert_close(model(x), module(x), rtol=1e-5, atol=1e-5)
-    # Without grouped heads q, k and v are read in place and the heads are merged back by
-    # the ·v product writing [B, S, H, D]: no transpose. With grouped heads (G query heads
-    # per key/value head) q·kᵀ views q as [B, Hkv, G·S, D], whose rows (g, s) have no single
-    # stride in the projection's [B, S, H, D], and ·v's output rows neither: two are left.
-    assert transposes_left(model) == left
+    # Fused (mips.attention), q, k and v are read in place, key/value head h / G for query
+    # head h, and the kernel writes its output where the heads merged back put it ([B, S, H,
+    # D]): no transpose. Decomposed without grouped heads the same holds for the products;
+    # with grouped heads (G query heads per key/value head) q·kᵀ views q as [B, Hkv, G·S, D],
+    # whose rows (g, s) have no single stride in the projection's [B, S, H, D], and ·v's
+    # output rows neither: two are left.
+    assert transposes_left(model, fuse) == left
 
 
 def test_multihead_attention_heads_are_read_by_strides():

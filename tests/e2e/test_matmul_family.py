@@ -206,7 +206,8 @@ def test_scaled_dot_product_attention(compile_text, kernel_calls):
             f"  %r = torch.aten.scaled_dot_product_attention %a0, %a1, %a2, %none, %zero, %false, %none, %false"
             f" : {t[0]}, {t[1]}, {t[2]}, !torch.none, !torch.float, !torch.bool, !torch.none, !torch.bool -> {vt((2, 4, 8, 12))}")  # fmt: skip
     want = softmax(q @ k.transpose(0, 1, 3, 2) / 4.0) @ v
-    check(compile_text, kernel_calls, module(body, t, vt((2, 4, 8, 12))), [q, k, v], want)
+    check(compile_text, kernel_calls, module(body, t, vt((2, 4, 8, 12))), [q, k, v], want,
+          symbol="mips_attention_f32")  # one fused kernel (mips.attention)
 
 
 def test_attention_with_dropout_stays_on_iree_with_a_remark():

@@ -17,6 +17,9 @@ element type, as torch's eager ops do (kernels/mips_kernels.h, "Epilogues").
 `packed_rhs` says that `rhs` is a constant B already in the kernel's packed layout
 (`mips.pack_rhs`, kernels/mips_kernels.h "Pre-packed B"): a 1-D tensor of packed_size(K, N)
 elements, K and N then read from `lhs` and `init`.
+
+`mips.attention` is torch's `scaled_dot_product_attention` fused into one kernel per tile of
+query rows (kernels/mips_kernels.h, "Attention").
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from xdsl.dialects import tensor
 from xdsl.dialects.arith import ConstantOp
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
+    Float64Type,
     FloatAttr,
     IndexType,
     IntegerAttr,
@@ -44,6 +48,7 @@ from xdsl.irdl import (
     operand_def,
     opt_operand_def,
     opt_prop_def,
+    prop_def,
     result_def,
     traits_def,
 )
@@ -374,4 +379,126 @@ class BatchMatmulOp(MatmulLikeOp):
     RANK: ClassVar[int] = 3
 
 
-Mips = Dialect("mips", [MatmulOp, BatchMatmulOp, PackRhsOp], [ActivationAttr, BinaryOpAttr])
+@irdl_op_definition
+class AttentionOp(IRDLOperation):
+    """`mips.attention`: torch's `scaled_dot_product_attention` without dropout,
+    `softmax(query · keyᵀ · scale + mask [+ causal]) · value`, executed by one kernel per tile
+    of query rows (kernels/mips_kernels.h, "Attention").
+
+    Shapes (static): query [*B, H, L, E], key [*B, Hkv, S, E], value [*B, Hkv, S, Ev], result
+    [*B, H, L, Ev] (rank 2: no B and H; rank 3: H only); H a multiple of Hkv (query head h
+    uses key/value head h / (H / Hkv)). `mask`: an additive mask of the element type,
+    broadcastable to [*B, H, L, S], whose batch dims are all 1 or all B's. `causal`: torch's
+    is_causal (query i sees keys j <= i). A row that sees no finite score is 0 (torch's
+    _safe_softmax)."""
+
+    name = "mips.attention"
+
+    query = operand_def(TensorType)
+    key = operand_def(TensorType)
+    value = operand_def(TensorType)
+    mask = opt_operand_def(TensorType)
+    result = result_def(TensorType)
+
+    scale = prop_def(FloatAttr)
+    causal = opt_prop_def(UnitAttr)
+
+    traits = traits_def(Pure())
+
+    assembly_format = (
+        "$query `,` $key `,` $value (`mask` `(` $mask^ `:` type($mask) `)`)? "
+        "(`causal` $causal^)? `scale` `(` $scale `)` attr-dict "
+        "`:` type($query) `,` type($key) `,` type($value) `->` type($result)"
+    )
+
+    def __init__(
+        self,
+        query: SSAValue,
+        key: SSAValue,
+        value: SSAValue,
+        result_type: Attribute,
+        *,
+        scale: float,
+        mask: SSAValue | None = None,
+        causal: bool = False,
+    ) -> None:
+        properties: dict[str, Attribute] = {"scale": FloatAttr(scale, Float64Type())}
+        if causal:
+            properties["causal"] = UnitAttr()
+        super().__init__(
+            operands=[query, key, value, [mask] if mask is not None else []],
+            result_types=[result_type],
+            properties=properties,
+        )
+
+    @property
+    def is_causal(self) -> bool:
+        return self.causal is not None
+
+    @property
+    def scale_value(self) -> float:
+        return self.scale.value.data
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """The static shapes of the operands and the result, by role."""
+        values = {"query": self.query, "key": self.key, "value": self.value,
+                  "result": self.result}  # fmt: skip
+        if self.mask is not None:
+            values["mask"] = self.mask
+        shapes = {}
+        for role, value in values.items():
+            assert isinstance(value.type, TensorType)
+            shapes[role] = tuple(value.type.get_shape())
+        return shapes
+
+    def verify_(self) -> None:
+        shapes = self.shapes()
+        for role, shape in shapes.items():
+            if DYNAMIC_INDEX in shape:
+                dims = "x".join(format_dim(d) for d in shape)
+                raise VerifyException(f"mips.attention takes static shapes, {role} is {dims}")
+        types = {role: v.type for role, v in (("query", self.query), ("key", self.key),
+                 ("value", self.value), ("result", self.result))}  # fmt: skip
+        if self.mask is not None:
+            types["mask"] = self.mask.type
+        elements = {ty.get_element_type() for ty in types.values()}  # type: ignore[union-attr]
+        if len(elements) != 1:
+            raise VerifyException("query, key, value, mask and result must share one element type")
+        _verify_attention_shapes(shapes)
+
+
+def _verify_attention_shapes(shapes: dict[str, tuple[int, ...]]) -> None:
+    q, k, v, out = shapes["query"], shapes["key"], shapes["value"], shapes["result"]
+    if len({len(q), len(k), len(v), len(out)}) != 1 or len(q) < 2:
+        raise VerifyException("query, key, value and result must have one rank, at least 2")
+    *lead, length, depth = q
+    if k[-1] != depth or k[:-3] != tuple(lead[:-1]) or v[:-1] != k[:-1]:
+        raise VerifyException(
+            f"key {list(k)} and value {list(v)} do not fit query {list(q)} ([*B, Hkv, S, E] "
+            "and [*B, Hkv, S, Ev] for a query [*B, H, L, E])"
+        )
+    if out != (*lead, length, v[-1]):
+        raise VerifyException(f"result must be {[*lead, length, v[-1]]}, got {list(out)}")
+    if len(q) >= 3 and (k[-3] == 0 or q[-3] % k[-3]):
+        raise VerifyException(f"{q[-3]} query heads do not group over {k[-3]} key/value heads")
+    if "mask" in shapes:
+        _verify_mask(shapes["mask"], (*lead, length, k[-2]))
+
+
+def _verify_mask(mask: tuple[int, ...], scores: tuple[int, ...]) -> None:
+    """The mask broadcasts to the scores [*B, H, L, S], its batch dims all 1 or all B's."""
+    if len(mask) > len(scores):
+        raise VerifyException(f"mask {list(mask)} has more dims than the scores {list(scores)}")
+    padded = (1,) * (len(scores) - len(mask)) + mask
+    if any(m not in (1, s) for m, s in zip(padded, scores, strict=True)):
+        raise VerifyException(f"mask {list(mask)} does not broadcast to {list(scores)}")
+    batch = padded[:-3]
+    if len(set(batch)) > 1 and batch != scores[:-3]:
+        raise VerifyException(
+            f"mask {list(mask)}: batch dims must be all 1 or all {list(scores[:-3])}"
+        )
+
+
+Mips = Dialect(
+    "mips", [MatmulOp, BatchMatmulOp, PackRhsOp, AttentionOp], [ActivationAttr, BinaryOpAttr]
+)

@@ -11,6 +11,12 @@ its conversions), so that the conversion handles a handful of canonical matmul p
   Grouped heads are not copied per query head: q is viewed as [..., Hkv, G·L, E], so each key
   head meets its G query heads in one product.
 
+With `fuse-attention` (the default) the forms the fused kernel takes — static shapes, no
+mask, causal, a float mask of the inputs' type or a boolean one (made additive: 0 / -inf),
+grouped-query heads, any scale — become one `mips.attention` instead (kernels/mips_kernels.h,
+"Attention": flash-attention style, the scores never stored whole); the others are decomposed
+as above, and their remark says why they were not fused.
+
 Each decomposed op leaves one remark (routed: its matmuls all run in the kernel); the products
 it becomes carry `mipsc.part_of` so that the conversion's remarks do not count them again.
 Forms the kernels cannot take (dropout, dtypes without a kernel, a non-constant flag) stay as
@@ -42,7 +48,7 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
-from mipsc.dialects import torch
+from mipsc.dialects import mips, torch
 from mipsc.remarks import emit_remark, share_origin
 from mipsc.transforms.building import building_before
 from mipsc.transforms.torch_values import (
@@ -51,6 +57,7 @@ from mipsc.transforms.torch_values import (
     torch_shape,
     unsupported_reason,
 )
+from mipsc.transforms.view_chains import build_view_chain, view_chain
 
 PASS_NAME = "decompose-torch"
 
@@ -344,8 +351,60 @@ def _add_bias(att: Attention, scores: SSAValue) -> SSAValue:
     return aten("add.Tensor", [scores, att.mask, const_int(1)], scores.type)
 
 
+def fusion_reason(att: Attention, result_type: Attribute) -> str | None:
+    """Why `mips.attention` cannot take this attention (None when it can): its shapes must be
+    static, K and V must have the query's batch dims, the mask must broadcast with batch dims
+    all 1 or all the query's (mips.AttentionOp's verifier)."""
+    shapes = [torch_shape(x) for x in (att.q, att.k, att.v)]
+    if att.mask is not None:
+        shapes.append(torch_shape(att.mask))
+    if any(DYNAMIC_INDEX in s for s in shapes) or att.scale is None or att.groups == 0:
+        return "dynamic shapes"
+    q, k, _ = shapes[:3]
+    if k[-2] == 0:
+        return "no keys"
+    if k[:-3] != q[:-3] or (len(q) >= 3 and q[-3] != att.groups * k[-3]):
+        return "key/value batch or heads broadcast against the query's"
+    if att.mask is not None:
+        scores = (*q[:-1], k[-2])
+        padded = (1,) * (len(scores) - len(shapes[3])) + tuple(shapes[3])
+        batch = padded[:-3]
+        if len(shapes[3]) > len(scores) or (len(set(batch)) > 1 and batch != scores[:-3]):
+            return "a mask whose batch dims are neither all 1 nor the query's"
+    return None
+
+
+def build_fused_attention(att: Attention, result_type: Attribute) -> tuple[SSAValue, Operation]:
+    """`mips.attention` between torch_c casts (a boolean mask made additive first, as torch
+    does: `where(mask, 0, -inf)`); the torch result and the op."""
+    dtype = att.q.type.dtype  # type: ignore[union-attr]
+    mask = att.mask
+    if mask is not None and mask.type.dtype == IntegerType(1):  # type: ignore[union-attr]
+        mask = aten("where.Scalar", [mask, const_float(0.0), const_float(-math.inf)],
+                    vtensor(torch_shape(mask), dtype))  # fmt: skip
+    q, k, v = (_builtin(x) for x in (att.q, att.k, att.v))
+    builtin_mask = torch.ToBuiltinTensorOp(mask).result if mask is not None else None
+    assert isinstance(result_type, torch.ValueTensorType) and att.scale is not None
+    fused = mips.AttentionOp(q, k, v, result_type.to_builtin(), scale=att.scale,
+                             mask=builtin_mask, causal=att.causal)  # fmt: skip
+    return torch.FromBuiltinTensorOp(fused.result, result_type).result, fused
+
+
+def _builtin(value: SSAValue) -> SSAValue:
+    """`value` as a builtin tensor; the views that move heads into it (view_chains) rebuilt as
+    builtin ops from the tensor they start at, which lower-mips-to-call reads by strides."""
+    chain = view_chain(value)
+    if chain is None:
+        return torch.ToBuiltinTensorOp(value).result
+    return build_view_chain(torch.ToBuiltinTensorOp(chain[0].operands[0]).result, chain)
+
+
+@dataclass
 class DecomposeAttention(RewritePattern):
-    """`scaled_dot_product_attention` → its two products and torch's softmax between."""
+    """`scaled_dot_product_attention` → `mips.attention` (`fuse`, the forms it takes), else
+    its two products and torch's softmax between."""
+
+    fuse: bool = True
 
     @op_type_rewrite_pattern
     def match_and_rewrite(
@@ -356,15 +415,30 @@ class DecomposeAttention(RewritePattern):
             emit_remark(op, PASS_NAME, f"left on IREE's path (its fused attention): {att}",
                         routed=False)  # fmt: skip
             return
+        why = fusion_reason(att, op.results[0].type) if self.fuse else "fuse-attention=false"
+        if why is None:
+            self._fuse(att, op, rewriter)
+            return
         gqa = f", {att.groups or 'H/Hkv'} query heads per key/value head" if att.groups != 1 else ""
         forms = [f for f, on in (("causal", att.causal), ("masked", att.mask is not None)) if on]
         if att.q.type.dtype != Float32Type():  # type: ignore[union-attr]
             forms.append(f"{att.q.type.dtype} widened to f32, as torch computes it")  # type: ignore[union-attr]
         remark = (
             f"-> q·kᵀ and ·v in the kernel, torch's softmax between"
-            f"{' (' + ', '.join(forms) + ')' if forms else ''}{gqa}"
+            f"{' (' + ', '.join(forms) + ')' if forms else ''}{gqa} (not fused: {why})"
         )
         _decompose(rewriter, op, remark, lambda: build_attention(att, op.results[0].type))
+
+    @staticmethod
+    def _fuse(att: Attention, op: Operation, rewriter: PatternRewriter) -> None:
+        forms = [f for f, on in (("causal", att.causal), ("masked", att.mask is not None)) if on]
+        forms += [f"{att.groups} query heads per key/value head"] if att.groups > 1 else []
+        remark = f"-> mips.attention (fused){' (' + ', '.join(forms) + ')' if forms else ''}"
+        emit_remark(op, PASS_NAME, remark, routed=True)
+        with building_before(rewriter, op):
+            out, fused = build_fused_attention(att, op.results[0].type)
+        share_origin(op, fused)
+        rewriter.replace(op, [], [out])
 
 
 # --------------------------------------------------------------------------------------------
@@ -755,7 +829,11 @@ class DecomposeTorchPass(ModulePass):
 
     name = PASS_NAME
 
+    fuse_attention: bool = True
+    """`scaled_dot_product_attention` as one `mips.attention` where it can (else decomposed)."""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        patterns = [DecomposeAttention(self.fuse_attention), *(p() for p in PATTERNS[1:])]
         PatternRewriteWalker(
-            GreedyRewritePatternApplier([p() for p in PATTERNS]), apply_recursively=False
+            GreedyRewritePatternApplier(patterns), apply_recursively=False
         ).rewrite_module(op)

@@ -561,7 +561,7 @@ def _operand_tile(
     return [meta.base_buffer, meta.offset, *((col, row) if transposed else (row, col))]
 
 
-def _workspace_type() -> MemRefType[Attribute]:
+def workspace_type() -> MemRefType[Attribute]:
     """`memref<EMBEDDED_WORKSPACE_BYTESxi8, #iree_codegen.workgroup_local>`."""
     return MemRefType(
         IntegerType(8), [EMBEDDED_WORKSPACE_BYTES], NoneAttr(), iree.WorkgroupLocalAttr()
@@ -572,12 +572,12 @@ def workspace_args() -> list[SSAValue]:
     """The embedded kernel's workspace, built at the implicit builder: workgroup-local memory
     (no heap: IREE hands each worker a block of it) and its size in bytes. Passed to the call
     as the alloc's own result: IREE only places an alloc's result in local memory."""
-    alloc = memref.AllocOp([], [], _workspace_type())
+    alloc = memref.AllocOp([], [], workspace_type())
     size = _index(EMBEDDED_WORKSPACE_BYTES)
     return [alloc.memref, size.result]
 
 
-def _external_kernel(symbol: str, inputs: list[Attribute], embedded: bool) -> func.FuncOp:
+def external_kernel(symbol: str, inputs: list[Attribute], embedded: bool) -> func.FuncOp:
     """The declaration of a kernel taking `inputs`: `llvm.bareptr` (each rank-0 base memref is
     one pointer); embedded, also `hal.import.static` (a direct call into the linked object)
     and the entry point's i32 result."""
@@ -597,7 +597,7 @@ def build_epilogue_declaration(
     base = MemRefType(element_type, [])
     index = IndexType()
     c, bias, other = [base, *[index] * 3], [base, *[index] * 2], [base, *[index] * 3]
-    return _external_kernel(symbol, [*c, *bias, *other, *[index] * 5], embedded)
+    return external_kernel(symbol, [*c, *bias, *other, *[index] * 5], embedded)
 
 
 def build_kernel_declaration(
@@ -615,8 +615,8 @@ def build_kernel_declaration(
     operand = [base, index, index, index]
     inputs = [*operand, *operand, *operand, index, index, index, index]
     if embedded:
-        inputs += [_workspace_type(), index]
-    return _external_kernel(symbol, inputs, embedded)
+        inputs += [workspace_type(), index]
+    return external_kernel(symbol, inputs, embedded)
 
 
 def executable_objects(path: str) -> iree.ExecutableObjectsAttr:
@@ -653,7 +653,7 @@ def build_pack_declaration(
     point, with the same arguments (no workspace) and an i32 result."""
     base, index = MemRefType(element_type, []), IndexType()
     b, packed = [base, index, index, index], [base, index]
-    return _external_kernel(symbol, [*b, *packed, index, index], embedded)
+    return external_kernel(symbol, [*b, *packed, index, index], embedded)
 
 
 def build_pack_workgroup_count() -> Region:
@@ -769,9 +769,9 @@ class ExecutableCache:
             )
         inner = ModuleOp([*declarations, build_entry(entry_name, kernels, key)])
         export = iree.ExecutableExportOp(entry_name, build_workgroup_count(key))
-        return self._add(key, op, (exe_name, entry_name), export, inner)
+        return self.add_executable(key, op, (exe_name, entry_name), export, inner)
 
-    def _add(
+    def add_executable(
         self,
         key: MatmulKey | PackKey,
         op: Operation,
@@ -804,7 +804,8 @@ class ExecutableCache:
         declaration = build_pack_declaration(symbol, element_type, self.embedded)
         entry = build_pack_entry(entry_name, symbol, key, self.embedded)
         export = iree.ExecutableExportOp(entry_name, build_pack_workgroup_count())
-        return self._add(key, op, (exe_name, entry_name), export, ModuleOp([declaration, entry]))
+        inner = ModuleOp([declaration, entry])
+        return self.add_executable(key, op, (exe_name, entry_name), export, inner)
 
 
 def _k_of(op: mips.MatmulLikeOp) -> int:
@@ -1183,6 +1184,9 @@ class LowerMipsToCallPass(ModulePass):
             raise MipscError(f"{PASS_NAME}: {err}") from None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        # lower_attention builds on this module's executables (imported here, not at the top)
+        from mipsc.transforms.lower_attention import LowerAttention
+
         link = resolve_kernel_link(self.kernel_link, self.backend)
         cache = ExecutableCache(op, self.backend, link)
         PatternRewriteWalker(
@@ -1190,6 +1194,7 @@ class LowerMipsToCallPass(ModulePass):
                 [
                     LowerMatmul(cache, self.tile_m, self.tile_n, self.workers, self.fill_bias),
                     LowerPackRhs(cache),
+                    LowerAttention(cache),
                 ]
             ),
             apply_recursively=False,

@@ -1,4 +1,4 @@
-// RUN: mipsc opt %s -p decompose-torch --remarks 2>&1 | filecheck %s
+// RUN: mipsc opt %s -p "decompose-torch{fuse_attention=false}" --remarks 2>&1 | filecheck %s
 
 // The remarks (stderr, first): each attention says what it became, or why it stays.
 // CHECK-DAG: attention.mlir:14:3: remark: [decompose-torch] torch.aten.scaled_dot_product_attention -> q·kᵀ and ·v in the kernel, torch's softmax between

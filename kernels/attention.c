@@ -1,0 +1,373 @@
+/* mips_attention_{f32,f16,bf16}: softmax(Q K^T * scale + mask) V for one
+ * tile of query rows of one head (contract: mips_kernels.h, "Attention").
+ *
+ * Flash-attention style: the keys are taken in chunks of NB; per chunk the
+ * scores S = Q K^T of a block of query rows are one call of the f32 GEMM
+ * (the configuration's microkernel, K read by strides), then scaled, masked
+ * and exponentiated against the rows' running maximum (online softmax: the
+ * accumulated O and the running sum are rescaled when the maximum grows),
+ * and O += P V is a second GEMM call.  With causal masking the chunks (and
+ * the columns of a chunk) past the block's last visible key are never
+ * computed.  f16/bf16 inputs are widened exactly to f32 chunk by chunk; the
+ * scores, P and O stay in f32 and O is rounded once to T at the end.  All
+ * buffers live in the workspace (the plugin entry allocates one of
+ * MIPS_ATTENTION_WORKSPACE bytes); with none usable the rows are computed one
+ * by one with no memory at all (att_plain_rows).  No globals, no libm.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+/* As epilogue.c: selects without trapping comparisons, and FMA contraction. */
+#pragma GCC optimize("no-trapping-math")
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
+#include "mips_internal.h"
+
+#include "epilogue_math.inc"
+
+typedef mips_attention_f32_params att_params; /* the same layout for every T */
+
+/* Query rows per block and keys per chunk at most (the GEMMs' M and N); -D overrides them
+ * for tuning runs. */
+#ifndef ATT_MB
+#define ATT_MB 64
+#endif
+#ifndef ATT_NB
+#define ATT_NB 512
+#endif
+/* Columns of O per pass of the plain path (a stack buffer). */
+#define ATT_PLAIN_COLS 64
+
+MIPS_INLINE float att_load(const void* base, int64_t index, int kind) {
+  if (kind == MM_KIND_F32) return ((const float*)base)[index];
+  const uint16_t h = ((const uint16_t*)base)[index];
+  return kind == MM_KIND_BF16 ? mips_bf16_to_f32(h) : mips_f16_to_f32(h);
+}
+
+MIPS_INLINE void att_store(void* base, int64_t index, float v, int kind) {
+  if (kind == MM_KIND_F32) {
+    ((float*)base)[index] = v;
+  } else {
+    ((uint16_t*)base)[index] = kind == MM_KIND_BF16 ? mips_f32_to_bf16(v) : mips_f32_to_f16(v);
+  }
+}
+
+/* The keys row `r` (of the tile) sees among [0, n): all, or those up to its
+ * diagonal (torch's is_causal: key j <= query i, the mask's top-left corner). */
+MIPS_INLINE int64_t att_visible(const att_params* p, int64_t r) {
+  if (p->causal_row0 < 0) return p->n;
+  const int64_t last = p->causal_row0 + r + 1;
+  return last < p->n ? last : p->n;
+}
+
+/* The buffers of one block (in the workspace, f32). */
+typedef struct {
+  float *s, *acc, *rmax, *rsum, *qf, *kf, *vf;
+  int64_t mb, nb;
+} att_buffers;
+
+/* Bytes of the buffers for blocks of mb rows and chunks of nb keys. */
+static int64_t att_bytes(const att_params* p, int64_t mb, int64_t nb, int kind) {
+  int64_t floats = mb * nb + mb * p->ev + 2 * mb + 64;
+  if (kind != MM_KIND_F32) floats += mb * p->e + nb * p->e + nb * p->ev;
+  return floats * 4 + 7 * 64;
+}
+
+MIPS_INLINE float* att_carve(char** at, int64_t floats) {
+  float* out = (float*)*at;
+  *at += (floats * 4 + 63) / 64 * 64;
+  return out;
+}
+
+/* Buffers sized to use at most half the workspace (the rest is the GEMMs'),
+ * shrinking NB then MB; 1 when even the smallest do not fit. */
+static int att_layout(const att_params* p, const mips_scratch* ws, int kind, att_buffers* b,
+                      mips_scratch* gemm_ws) {
+  int64_t mb = p->m < ATT_MB ? p->m : ATT_MB, nb = p->n < ATT_NB ? p->n : ATT_NB;
+  const int64_t budget = (int64_t)(ws->bytes / 2);
+  while (att_bytes(p, mb, nb, kind) > budget && nb > 16) nb /= 2;
+  while (att_bytes(p, mb, nb, kind) > budget && mb > 1) mb /= 2;
+  if (ws->base == NULL || att_bytes(p, mb, nb, kind) > budget) return 1;
+  char* at = (char*)ws->base;
+  b->s = att_carve(&at, mb * nb);
+  b->acc = att_carve(&at, mb * p->ev);
+  b->rmax = att_carve(&at, mb);
+  b->rsum = att_carve(&at, mb);
+  b->qf = kind != MM_KIND_F32 ? att_carve(&at, mb * p->e) : NULL;
+  b->kf = kind != MM_KIND_F32 ? att_carve(&at, nb * p->e) : NULL;
+  b->vf = kind != MM_KIND_F32 ? att_carve(&at, nb * p->ev) : NULL;
+  b->mb = mb;
+  b->nb = nb;
+  const int64_t used = (int64_t)(at - (char*)ws->base);
+  *gemm_ws = mips_scratch_lend(at, (int64_t)ws->bytes - used);
+  return 0;
+}
+
+/* dst (rows x cols, row-major) = the strided matrix at base, widened. */
+MIPS_INLINE void att_widen(float* dst, const void* base, int64_t at, int64_t s0, int64_t s1,
+                           int64_t rows, int64_t cols, int kind) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = att_load(base, at + i * s0 + j * s1, kind);
+}
+
+/* C (m x n, row stride ldc) (+)= A . B, the f32 GEMM on validated operands. */
+MIPS_INLINE void att_gemm(const float* a, int64_t as0, int64_t as1, const float* b, int64_t bs0,
+                          int64_t bs1, float* c, int64_t ldc, int64_t m, int64_t n, int64_t k,
+                          int accumulate, const mips_scratch* ws) {
+  mips_matmul_f32_params g = {a, 0, as0, as1, b, 0, bs0, bs1, c, 0, ldc, 1, m, n, k, accumulate};
+  mips_matmul_f32_run_ws(&g, mips_best_isa(), ws);
+}
+
+/* The maximum and the sum of x[0, n), in ATT_LANES partial results (a float
+ * reduction the compiler vectorizes only when the order is written out). */
+#define ATT_LANES 16
+
+MIPS_INLINE float att_row_max(const float* x, int64_t n) {
+  float lane[ATT_LANES];
+  for (int l = 0; l < ATT_LANES; ++l) lane[l] = -__builtin_inff();
+  int64_t j = 0;
+  for (; j + ATT_LANES <= n; j += ATT_LANES)
+    for (int l = 0; l < ATT_LANES; ++l) lane[l] = EPI_GT(x[j + l], lane[l]) ? x[j + l] : lane[l];
+  float top = -__builtin_inff();
+  for (int l = 0; l < ATT_LANES; ++l) top = EPI_GT(lane[l], top) ? lane[l] : top;
+  for (; j < n; ++j) top = EPI_GT(x[j], top) ? x[j] : top;
+  return top;
+}
+
+MIPS_INLINE float att_row_sum(const float* x, int64_t n) {
+  float lane[ATT_LANES] = {0.0f};
+  int64_t j = 0;
+  for (; j + ATT_LANES <= n; j += ATT_LANES)
+    for (int l = 0; l < ATT_LANES; ++l) lane[l] += x[j + l];
+  float sum = 0.0f;
+  for (int l = 0; l < ATT_LANES; ++l) sum += lane[l];
+  for (; j < n; ++j) sum += x[j];
+  return sum;
+}
+
+/* Row r of a chunk: scale, mask, causal cut, exponentiate against the new
+ * running maximum; returns the factor that rescales the row's old O and sum. */
+MIPS_INLINE float att_softmax_row(const att_params* p, float* x, int64_t r, int64_t j0,
+                                  int64_t cols, float* rmax, float* rsum, int kind) {
+  int64_t seen = att_visible(p, r) - j0;
+  seen = seen < 0 ? 0 : (seen > cols ? cols : seen);
+  const float scale = p->scale;
+  if (p->has_mask) {
+    const int64_t at = p->mask_offset + r * p->mask_stride0 + j0 * p->mask_stride1;
+    for (int64_t j = 0; j < seen; ++j)
+      x[j] = x[j] * scale + att_load(p->mask, at + j * p->mask_stride1, kind);
+  } else {
+    for (int64_t j = 0; j < seen; ++j) x[j] = x[j] * scale;
+  }
+  const float top = att_row_max(x, seen);
+  const float old = *rmax, now = EPI_GT(top, old) ? top : old;
+  if (now == -__builtin_inff()) { /* nothing visible yet: P = 0 */
+    for (int64_t j = 0; j < cols; ++j) x[j] = 0.0f;
+    return 1.0f;
+  }
+  for (int64_t j = 0; j < seen; ++j) x[j] = epi_exp(x[j] - now);
+  const float sum = att_row_sum(x, seen);
+  for (int64_t j = seen; j < cols; ++j) x[j] = 0.0f;
+  const float alpha = epi_exp(old - now); /* old = -inf: 0 */
+  *rmax = now;
+  *rsum = *rsum * alpha + sum;
+  return alpha;
+}
+
+/* O rows [i0, i0 + mb) = acc / sum, rounded once to T; a row that saw no
+ * key (all masked) is 0, as torch's _safe_softmax gives. */
+MIPS_INLINE void att_store_rows(const att_params* p, const att_buffers* b, int64_t i0, int64_t mb,
+                                int kind) {
+  for (int64_t r = 0; r < mb; ++r) {
+    const float sum = b->rsum[r], inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    const int64_t at = p->o_offset + (i0 + r) * p->o_stride0;
+    for (int64_t c = 0; c < p->ev; ++c)
+      att_store(p->o, at + c * p->o_stride1, b->acc[r * p->ev + c] * inv, kind);
+  }
+}
+
+/* One block of query rows [i0, i0 + mb) against every visible chunk of keys. */
+MIPS_INLINE void att_block(const att_params* p, const att_buffers* b, int64_t i0, int64_t mb,
+                           const mips_scratch* ws, int kind) {
+  const float *q = (const float*)p->q, *k = (const float*)p->k, *v = (const float*)p->v;
+  int64_t qo = p->q_offset + i0 * p->q_stride0, qs0 = p->q_stride0, qs1 = p->q_stride1;
+  if (kind != MM_KIND_F32) {
+    att_widen(b->qf, p->q, qo, qs0, qs1, mb, p->e, kind);
+    q = b->qf, qo = 0, qs0 = p->e, qs1 = 1;
+  }
+  for (int64_t r = 0; r < mb; ++r) b->rmax[r] = -__builtin_inff(), b->rsum[r] = 0.0f;
+  const int64_t keys = att_visible(p, i0 + mb - 1); /* the block's last row sees the most */
+  for (int64_t j0 = 0; j0 < keys; j0 += b->nb) {
+    const int64_t cols = keys - j0 < b->nb ? keys - j0 : b->nb;
+    const float *kc = k + p->k_offset + j0 * p->k_stride0, *vc = v + p->v_offset + j0 * p->v_stride0;
+    int64_t ks0 = p->k_stride0, ks1 = p->k_stride1, vs0 = p->v_stride0, vs1 = p->v_stride1;
+    if (kind != MM_KIND_F32) {
+      att_widen(b->kf, p->k, p->k_offset + j0 * ks0, ks0, ks1, cols, p->e, kind);
+      att_widen(b->vf, p->v, p->v_offset + j0 * vs0, vs0, vs1, cols, p->ev, kind);
+      kc = b->kf, vc = b->vf, ks0 = p->e, ks1 = 1, vs0 = p->ev, vs1 = 1;
+    }
+    /* S = Q . K^T: B(e, j) = K(j, e). */
+    att_gemm(q + qo, qs0, qs1, kc, ks1, ks0, b->s, b->nb, mb, cols, p->e, 0, ws);
+    for (int64_t r = 0; r < mb; ++r) {
+      const float alpha = att_softmax_row(p, b->s + r * b->nb, i0 + r, j0, cols, &b->rmax[r],
+                                          &b->rsum[r], kind);
+      if (j0 > 0 && alpha != 1.0f)
+        for (int64_t c = 0; c < p->ev; ++c) b->acc[r * p->ev + c] *= alpha;
+    }
+    att_gemm(b->s, b->nb, 1, vc, vs0, vs1, b->acc, p->ev, mb, p->ev, cols, j0 > 0, ws);
+  }
+  if (keys <= 0)
+    for (int64_t x = 0; x < mb * p->ev; ++x) b->acc[x] = 0.0f;
+  att_store_rows(p, b, i0, mb, kind);
+}
+
+/* Score of query row r with key j, scaled and masked (the plain path). */
+MIPS_INLINE float att_score(const att_params* p, int64_t r, int64_t j, int kind) {
+  float dot = 0.0f;
+  const int64_t qa = p->q_offset + r * p->q_stride0, ka = p->k_offset + j * p->k_stride0;
+  for (int64_t e = 0; e < p->e; ++e)
+    dot += att_load(p->q, qa + e * p->q_stride1, kind) * att_load(p->k, ka + e * p->k_stride1, kind);
+  dot *= p->scale;
+  if (p->has_mask) dot += att_load(p->mask, p->mask_offset + r * p->mask_stride0 + j * p->mask_stride1, kind);
+  return dot;
+}
+
+/* The rows one by one, with no memory but the stack: the maximum, then per
+ * ATT_PLAIN_COLS columns of O the weighted sum of V (the scores recomputed). */
+static void att_plain_rows(const att_params* p, int kind) {
+  for (int64_t r = 0; r < p->m; ++r) {
+    const int64_t seen = att_visible(p, r);
+    float top = -__builtin_inff();
+    for (int64_t j = 0; j < seen; ++j) {
+      const float s = att_score(p, r, j, kind);
+      top = s > top ? s : top;
+    }
+    for (int64_t c0 = 0; c0 < p->ev; c0 += ATT_PLAIN_COLS) {
+      const int64_t cols = p->ev - c0 < ATT_PLAIN_COLS ? p->ev - c0 : ATT_PLAIN_COLS;
+      float acc[ATT_PLAIN_COLS] = {0.0f}, sum = 0.0f;
+      for (int64_t j = 0; top != -__builtin_inff() && j < seen; ++j) {
+        const float w = epi_exp(att_score(p, r, j, kind) - top);
+        sum += w;
+        const int64_t va = p->v_offset + j * p->v_stride0;
+        for (int64_t c = 0; c < cols; ++c) acc[c] += w * att_load(p->v, va + (c0 + c) * p->v_stride1, kind);
+      }
+      const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+      const int64_t oa = p->o_offset + r * p->o_stride0;
+      for (int64_t c = 0; c < cols; ++c) att_store(p->o, oa + (c0 + c) * p->o_stride1, acc[c] * inv, kind);
+    }
+  }
+}
+
+MIPS_INLINE void att_tile(const att_params* p, const mips_scratch* ws, int kind) {
+  att_buffers b;
+  mips_scratch gemm_ws;
+  if (att_layout(p, ws, kind, &b, &gemm_ws)) {
+    att_plain_rows(p, kind);
+    return;
+  }
+  for (int64_t i0 = 0; i0 < p->m; i0 += b.mb) {
+    const int64_t mb = p->m - i0 < b.mb ? p->m - i0 : b.mb;
+    att_block(p, &b, i0, mb, &gemm_ws, kind);
+  }
+}
+
+/* One instance per instruction set and element kind (the softmax loops are
+ * vectorized at that width; the GEMMs take the configuration's path). */
+#define ATT_INSTANCES(ISA, TARGET)                                                     \
+  TARGET static void att_tile_##ISA##_f32(const att_params* p, const mips_scratch* ws) { \
+    att_tile(p, ws, MM_KIND_F32);                                                       \
+  }                                                                                     \
+  TARGET static void att_tile_##ISA##_f16(const att_params* p, const mips_scratch* ws) { \
+    att_tile(p, ws, MM_KIND_F16);                                                       \
+  }                                                                                     \
+  TARGET static void att_tile_##ISA##_bf16(const att_params* p, const mips_scratch* ws) { \
+    att_tile(p, ws, MM_KIND_BF16);                                                      \
+  }
+
+ATT_INSTANCES(generic, )
+#if defined(__x86_64__)
+ATT_INSTANCES(avx2, __attribute__((target("avx2,fma,f16c"))))
+ATT_INSTANCES(avx512, __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))))
+#define ATT_ISA_CALL(ISA, T, p, ws) att_tile_##ISA##_##T(p, ws)
+#else
+#define ATT_ISA_CALL(ISA, T, p, ws) att_tile_generic_##T(p, ws)
+#endif
+
+/* 0 when the call is valid (mips_kernels.h, "Attention": errors). */
+static int att_check(const att_params* p, int64_t elem_size) {
+  if (p == NULL || p->m < 0 || p->n < 0 || p->e < 0 || p->ev < 0) return 1;
+  if (p->has_mask != 0 && p->has_mask != 1) return 1;
+  if (p->causal_row0 < -1) return 1;
+  if (mips_check_operand(p->q, p->q_offset, p->q_stride0, p->q_stride1, p->m, p->e, elem_size))
+    return 1;
+  if (mips_check_operand(p->k, p->k_offset, p->k_stride0, p->k_stride1, p->n, p->e, elem_size))
+    return 1;
+  if (mips_check_operand(p->v, p->v_offset, p->v_stride0, p->v_stride1, p->n, p->ev, elem_size))
+    return 1;
+  const int64_t mask_rows = p->has_mask ? p->m : 0;
+  if (mips_check_operand(p->mask, p->mask_offset, p->mask_stride0, p->mask_stride1, mask_rows,
+                         p->n, elem_size))
+    return 1;
+  return mips_check_operand(p->o, p->o_offset, p->o_stride0, p->o_stride1, p->m, p->ev,
+                            elem_size);
+}
+
+#define ATT_DRIVER(T, KIND)                                                           \
+  static int att_run_##T(const att_params* p, const mips_scratch* ws, int isa) {      \
+    if (att_check(p, KIND == MM_KIND_F32 ? 4 : 2)) return 1;                          \
+    if (p->m == 0 || p->ev == 0) return 0;                                            \
+    if (isa == MIPS_ISA_AVX512 || isa == MIPS_ISA_AMX || isa == MIPS_ISA_AVX512BF16)   \
+      ATT_ISA_CALL(avx512, T, p, ws);                                                 \
+    else if (isa == MIPS_ISA_AVX2)                                                    \
+      ATT_ISA_CALL(avx2, T, p, ws);                                                   \
+    else                                                                              \
+      att_tile_generic_##T(p, ws);                                                    \
+    return 0;                                                                         \
+  }
+
+/* The plugin's import-ABI entry point: the workspace from the heap (the plain
+ * path when that fails). */
+#define ATT_IMPORT(T, KERNEL)                                                         \
+  MIPS_EXPORT int mips_attention_##T(void* params, void* context, void* reserved) {  \
+    (void)context;                                                                    \
+    (void)reserved;                                                                   \
+    mips_count_call(KERNEL);                                                          \
+    void* buffer = aligned_alloc(64, MIPS_ATTENTION_WORKSPACE);                       \
+    const mips_scratch ws = mips_scratch_lend(buffer, buffer ? MIPS_ATTENTION_WORKSPACE : 0); \
+    const int rc = att_run_##T((const att_params*)params, &ws, mips_config()->isa);   \
+    free(buffer);                                                                     \
+    return rc;                                                                        \
+  }
+
+/* The direct call of the freestanding object: the params as arguments, then
+ * the workspace (mips_kernels.h, "Embedded entry points"). */
+#define ATT_EMBEDDED(T, ET, KERNEL)                                                        \
+  MIPS_EXPORT int mips_attention_##T##_embedded(                                           \
+      const ET* q, int64_t q_offset, int64_t q_stride0, int64_t q_stride1, const ET* k,    \
+      int64_t k_offset, int64_t k_stride0, int64_t k_stride1, const ET* v, int64_t v_offset, \
+      int64_t v_stride0, int64_t v_stride1, const ET* mask, int64_t mask_offset,            \
+      int64_t mask_stride0, int64_t mask_stride1, ET* o, int64_t o_offset, int64_t o_stride0, \
+      int64_t o_stride1, int64_t m, int64_t n, int64_t e, int64_t ev, int64_t has_mask,     \
+      int64_t causal_row0, float scale, void* workspace, int64_t workspace_bytes) {         \
+    mips_attention_##T##_params p = {q,           q_offset,    q_stride0,    q_stride1,    \
+                                     k,           k_offset,    k_stride0,    k_stride1,    \
+                                     v,           v_offset,    v_stride0,    v_stride1,    \
+                                     mask,        mask_offset, mask_stride0, mask_stride1, \
+                                     o,           o_offset,    o_stride0,    o_stride1,    \
+                                     m,           n,           e,            ev,           \
+                                     has_mask,    causal_row0, scale};                     \
+    mips_count_call(KERNEL);                                                               \
+    const mips_scratch ws = mips_scratch_lend(workspace, workspace_bytes);                 \
+    return att_run_##T((const att_params*)&p, &ws, mips_config()->isa);                    \
+  }
+
+ATT_DRIVER(f32, MM_KIND_F32)
+ATT_DRIVER(f16, MM_KIND_F16)
+ATT_DRIVER(bf16, MM_KIND_BF16)
+ATT_EMBEDDED(f32, float, MIPS_K_ATTENTION_F32)
+ATT_EMBEDDED(f16, uint16_t, MIPS_K_ATTENTION_F16)
+ATT_EMBEDDED(bf16, uint16_t, MIPS_K_ATTENTION_BF16)
+#ifndef MIPS_FREESTANDING
+ATT_IMPORT(f32, MIPS_K_ATTENTION_F32)
+ATT_IMPORT(f16, MIPS_K_ATTENTION_F16)
+ATT_IMPORT(bf16, MIPS_K_ATTENTION_BF16)
+#endif
