@@ -37,20 +37,6 @@ typedef mips_attention_f32_params att_params; /* the same layout for every T */
 /* Columns of O per pass of the plain path (a stack buffer). */
 #define ATT_PLAIN_COLS 64
 
-MIPS_INLINE float att_load(const void* base, int64_t index, int kind) {
-  if (kind == MM_KIND_F32) return ((const float*)base)[index];
-  const uint16_t h = ((const uint16_t*)base)[index];
-  return kind == MM_KIND_BF16 ? mips_bf16_to_f32(h) : mips_f16_to_f32(h);
-}
-
-MIPS_INLINE void att_store(void* base, int64_t index, float v, int kind) {
-  if (kind == MM_KIND_F32) {
-    ((float*)base)[index] = v;
-  } else {
-    ((uint16_t*)base)[index] = kind == MM_KIND_BF16 ? mips_f32_to_bf16(v) : mips_f32_to_f16(v);
-  }
-}
-
 /* The keys row `r` (of the tile) sees among [0, n): all, or those up to its
  * diagonal (torch's is_causal: key j <= query i, the mask's top-left corner). */
 MIPS_INLINE int64_t att_visible(const att_params* p, int64_t r) {
@@ -106,7 +92,7 @@ static int att_layout(const att_params* p, const mips_scratch* ws, int kind, att
 MIPS_INLINE void att_widen(float* dst, const void* base, int64_t at, int64_t s0, int64_t s1,
                            int64_t rows, int64_t cols, int kind) {
   for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = att_load(base, at + i * s0 + j * s1, kind);
+    for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = mips_load_f32(base, at + i * s0 + j * s1, kind);
 }
 
 /* C (m x n, row stride ldc) (+)= A . B, the f32 GEMM on validated operands. */
@@ -154,7 +140,7 @@ MIPS_INLINE float att_softmax_row(const att_params* p, float* x, int64_t r, int6
   if (p->has_mask) {
     const int64_t at = p->mask_offset + r * p->mask_stride0 + j0 * p->mask_stride1;
     for (int64_t j = 0; j < seen; ++j)
-      x[j] = x[j] * scale + att_load(p->mask, at + j * p->mask_stride1, kind);
+      x[j] = x[j] * scale + mips_load_f32(p->mask, at + j * p->mask_stride1, kind);
   } else {
     for (int64_t j = 0; j < seen; ++j) x[j] = x[j] * scale;
   }
@@ -181,7 +167,7 @@ MIPS_INLINE void att_store_rows(const att_params* p, const att_buffers* b, int64
     const float sum = b->rsum[r], inv = sum > 0.0f ? 1.0f / sum : 0.0f;
     const int64_t at = p->o_offset + (i0 + r) * p->o_stride0;
     for (int64_t c = 0; c < p->ev; ++c)
-      att_store(p->o, at + c * p->o_stride1, b->acc[r * p->ev + c] * inv, kind);
+      mips_store_f32(p->o, at + c * p->o_stride1, b->acc[r * p->ev + c] * inv, kind);
   }
 }
 
@@ -225,9 +211,9 @@ MIPS_INLINE float att_score(const att_params* p, int64_t r, int64_t j, int kind)
   float dot = 0.0f;
   const int64_t qa = p->q_offset + r * p->q_stride0, ka = p->k_offset + j * p->k_stride0;
   for (int64_t e = 0; e < p->e; ++e)
-    dot += att_load(p->q, qa + e * p->q_stride1, kind) * att_load(p->k, ka + e * p->k_stride1, kind);
+    dot += mips_load_f32(p->q, qa + e * p->q_stride1, kind) * mips_load_f32(p->k, ka + e * p->k_stride1, kind);
   dot *= p->scale;
-  if (p->has_mask) dot += att_load(p->mask, p->mask_offset + r * p->mask_stride0 + j * p->mask_stride1, kind);
+  if (p->has_mask) dot += mips_load_f32(p->mask, p->mask_offset + r * p->mask_stride0 + j * p->mask_stride1, kind);
   return dot;
 }
 
@@ -248,11 +234,11 @@ static void att_plain_rows(const att_params* p, int kind) {
         const float w = epi_exp(att_score(p, r, j, kind) - top);
         sum += w;
         const int64_t va = p->v_offset + j * p->v_stride0;
-        for (int64_t c = 0; c < cols; ++c) acc[c] += w * att_load(p->v, va + (c0 + c) * p->v_stride1, kind);
+        for (int64_t c = 0; c < cols; ++c) acc[c] += w * mips_load_f32(p->v, va + (c0 + c) * p->v_stride1, kind);
       }
       const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
       const int64_t oa = p->o_offset + r * p->o_stride0;
-      for (int64_t c = 0; c < cols; ++c) att_store(p->o, oa + (c0 + c) * p->o_stride1, acc[c] * inv, kind);
+      for (int64_t c = 0; c < cols; ++c) mips_store_f32(p->o, oa + (c0 + c) * p->o_stride1, acc[c] * inv, kind);
     }
   }
 }

@@ -32,20 +32,6 @@
  * propagates into each instance. */
 typedef mips_epilogue_f32_params epi_params; /* the same layout for every T */
 
-MIPS_INLINE float epi_load(const void* base, int64_t index, int kind) {
-  if (kind == MM_KIND_F32) return ((const float*)base)[index];
-  const uint16_t h = ((const uint16_t*)base)[index];
-  return kind == MM_KIND_BF16 ? mips_bf16_to_f32(h) : mips_f16_to_f32(h);
-}
-
-MIPS_INLINE void epi_store(void* base, int64_t index, float v, int kind) {
-  if (kind == MM_KIND_F32) {
-    ((float*)base)[index] = v;
-  } else {
-    ((uint16_t*)base)[index] = kind == MM_KIND_BF16 ? mips_f32_to_bf16(v) : mips_f32_to_f16(v);
-  }
-}
-
 /* v rounded to the element type (torch rounds after each op in f16/bf16). */
 MIPS_INLINE float epi_round(float v, int kind) {
   if (kind == MM_KIND_F32) return v;
@@ -57,18 +43,18 @@ MIPS_INLINE float epi_round(float v, int kind) {
 MIPS_INLINE void epi_read(float* x, const void* base, int64_t at, int64_t s1, int64_t len,
                           int kind) {
   if (s1 == 1) {
-    for (int64_t j = 0; j < len; ++j) x[j] = epi_load(base, at + j, kind);
+    for (int64_t j = 0; j < len; ++j) x[j] = mips_load_f32(base, at + j, kind);
   } else {
-    for (int64_t j = 0; j < len; ++j) x[j] = epi_load(base, at + j * s1, kind);
+    for (int64_t j = 0; j < len; ++j) x[j] = mips_load_f32(base, at + j * s1, kind);
   }
 }
 
 MIPS_INLINE void epi_write(void* base, int64_t at, int64_t s1, const float* x, int64_t len,
                            int kind) {
   if (s1 == 1) {
-    for (int64_t j = 0; j < len; ++j) epi_store(base, at + j, x[j], kind);
+    for (int64_t j = 0; j < len; ++j) mips_store_f32(base, at + j, x[j], kind);
   } else {
-    for (int64_t j = 0; j < len; ++j) epi_store(base, at + j * s1, x[j], kind);
+    for (int64_t j = 0; j < len; ++j) mips_store_f32(base, at + j * s1, x[j], kind);
   }
 }
 

@@ -394,4 +394,21 @@ MIPS_INLINE uint16_t mips_f32_to_f16(float f) {
   }
 }
 
+/* Element `index` of a buffer of kind MM_KIND_*, as f32 (exactly), and the
+ * store back, rounded to nearest even: the scalar loops of the epilogues
+ * and of attention, where the kind is a constant of each instance. */
+MIPS_INLINE float mips_load_f32(const void* base, int64_t index, int kind) {
+  if (kind == MM_KIND_F32) return ((const float*)base)[index];
+  const uint16_t h = ((const uint16_t*)base)[index];
+  return kind == MM_KIND_BF16 ? mips_bf16_to_f32(h) : mips_f16_to_f32(h);
+}
+
+MIPS_INLINE void mips_store_f32(void* base, int64_t index, float v, int kind) {
+  if (kind == MM_KIND_F32) {
+    ((float*)base)[index] = v;
+  } else {
+    ((uint16_t*)base)[index] = kind == MM_KIND_BF16 ? mips_f32_to_bf16(v) : mips_f32_to_f16(v);
+  }
+}
+
 #endif /* MIPS_INTERNAL_H_ */
