@@ -216,7 +216,7 @@ class ParsedModule:
         """The module's text, its resource section after it, as pieces (no copy of the blobs)."""
         printed = print_module(self.ctx, self.module, debuginfo=debuginfo)
         has_resources = isinstance(self.source, FileSpan) or self.resources_at < len(self.source)
-        if has_resources and "{-#" in printed:
+        if has_resources and resources_start(printed) < len(printed):
             # No pass makes blobs: one that did would need its section merged with this one.
             raise AssertionError("a pass made resource blobs; split_resources cannot append")
         if isinstance(self.source, FileSpan):

@@ -92,6 +92,21 @@ def test_resources_are_split_off_and_handed_on_unchanged():
     assert lowered.count("{-#") == 1
 
 
+def test_the_section_marker_in_a_string_of_a_module_with_weights():
+    """A string attribute holding `{-# ... #-}` is no resource section, in the input or in
+    the printed module (it crashed the printing: "a pass made resource blobs")."""
+    text = (DATA / "mlp.mlir").read_text()
+    marked = text.replace(
+        "attributes {torch.assume_strict_symbolic_shapes}",
+        'attributes {note = "{-# x #-}", torch.assume_strict_symbolic_shapes}',
+        1,
+    )
+    assert marked != text
+    lowered = lower_module(marked, "mlp.mlir")
+    assert '"{-# x #-}"' in lowered
+    assert lowered.endswith(split_resources(text)[1])
+
+
 @pytest.mark.parametrize(
     "text",
     [
