@@ -115,12 +115,32 @@ class MipscError(Exception):
         self.location = location
         self.notes = notes or []
 
+    def __str__(self) -> str:
+        """The message and its notes (what caused it: in Python, `str(err)` is what a
+        traceback shows)."""
+        return "\n".join([self.message, *(f"note: {note}" for note in self.notes)])
+
     def render(self) -> str:
         prefix = f"{self.location}: " if self.location else ""
         lines = [f"{prefix}error: {self.message}"]
         if self.location and (source := _SOURCES.get(self.location.file)) is not None:
             if (text := source.line_text(self.location.line)) is not None:
-                lines.append(text)
-                lines.append(" " * (self.location.column - 1) + "^")
+                lines += _quoted_line(text, self.location.column)
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+QUOTE_WIDTH = 120
+"""The most characters of a source line an error quotes (a line of inline weights is
+megabytes long): a window around the column, cut ends marked with `...`."""
+
+
+def _quoted_line(text: str, column: int) -> list[str]:
+    """The source line (or the window of it around `column`) and the caret under the column."""
+    if len(text) <= QUOTE_WIDTH:
+        return [text, " " * (column - 1) + "^"]
+    start = max(0, min(column - 1 - QUOTE_WIDTH // 2, len(text) - QUOTE_WIDTH))
+    window = text[start : start + QUOTE_WIDTH]
+    head = "..." if start > 0 else ""
+    tail = "..." if start + QUOTE_WIDTH < len(text) else ""
+    return [head + window + tail, " " * (len(head) + column - 1 - start) + "^"]

@@ -140,6 +140,29 @@ def test_untraceable_module_is_a_mipsc_error():
     assert "Traceback" not in info.value.render()
 
 
+def test_a_module_torch_exports_but_iree_turbine_cannot_import_says_so():
+    class NoneOut(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> dict:
+            return {"a": x @ x, "n": None}
+
+    with pytest.raises(MipscError, match=r"iree-turbine could not import .* NoneOut") as info:
+        mipsc.compile(NoneOut(), torch.randn(3, 3))
+    assert "output of `None` is not yet implemented" in str(info.value)  # the cause, in str()
+
+
+def test_an_encoder_layer_compiled_under_no_grad_traces_to_plain_ops():
+    """Under torch.no_grad() nn.TransformerEncoderLayer takes torch's fused inference path
+    (aten._transformer_encoder_layer_fwd), which IREE cannot lower: the export traces with
+    gradients on."""
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0, batch_first=True).eval()
+    x = torch.randn(2, 11, 64)
+    with torch.no_grad():
+        model = mipsc.compile(layer, x)
+        want = layer(x)
+    np.testing.assert_allclose(model(x), want.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_wrong_inputs_name_the_input():
     model = mipsc.compile(BmmMatmul(), torch.randn(3, 4, 7), torch.randn(3, 7, 6))
     with pytest.raises(MipscError, match=r"input 2 \(%arg1\) does not match main's signature"):

@@ -160,3 +160,19 @@ def test_the_demo_advice_names_files_that_exist():
     ]
     assert files and all(Path(f).is_file() for f in files)
     subprocess.run(advice, check=True, capture_output=True)
+
+
+def test_an_error_in_a_megabyte_line_quotes_a_window_of_it():
+    """A module cut short inside its inline weights: the error quotes QUOTE_WIDTH characters
+    around the column, not the line (which was 20 MB of hex)."""
+    from mipsc.diagnostics import QUOTE_WIDTH, MipscError, SourceLocation, _quoted_line
+
+    line = "x" * 1000 + "Y" + "z" * 1_000_000
+    text, caret = _quoted_line(line, 1001)
+    assert len(text) <= QUOTE_WIDTH + 6 and text.startswith("...") and text.endswith("...")
+    assert text[caret.index("^")] == "Y"
+    assert _quoted_line("short", 3) == ["short", "  ^"]
+    head, head_caret = _quoted_line("Y" + "z" * 500, 1)
+    assert head.startswith("Yz") and head.endswith("...") and head_caret == "^"
+    err = MipscError("bad", SourceLocation("f.mlir", 1, 1), notes=["because"])
+    assert str(err) == "bad\nnote: because"  # what a Python traceback shows

@@ -241,10 +241,16 @@ def _trace(
         warnings.simplefilter("ignore", FutureWarning)
         warnings.filterwarnings("ignore", message="When strict_export == False")
         torch_log.setLevel(logging.CRITICAL)
+        stage = "torch.export could not trace"
         try:
-            program = torch.export.export(
-                module, args=args, dynamic_shapes=_dims(dynamic_shapes, torch), strict=strict
-            )
+            # Gradients on while tracing: under torch.no_grad() torch's modules take fused
+            # inference fast paths (nn.TransformerEncoderLayer: aten._transformer_encoder_
+            # layer_fwd) that IREE cannot lower; with gradients they trace to plain ops.
+            with torch.enable_grad():
+                program = torch.export.export(
+                    module, args=args, dynamic_shapes=_dims(dynamic_shapes, torch), strict=strict
+                )
+            stage = "iree-turbine could not import the program torch.export traced of"
             from iree.turbine.aot.decompositions import current_aot_decompositions
 
             if decompositions := current_aot_decompositions():
@@ -254,13 +260,17 @@ def _trace(
             raise
         except Exception as err:
             raise MipscError(
-                f"torch.export could not trace {type(module).__name__} on the example inputs",
+                f"{stage} {type(module).__name__} on the example inputs",
                 notes=[
                     _summary(err),
                     *(_BF16_INLINE_HINT if "unsupported ScalarType BFloat16" in str(err) else []),
                     "mipsc exports with iree-turbine's aot.export (torch.export underneath): "
-                    "the module's forward must be traceable with those inputs "
-                    "(see torch.export's documentation on graph breaks and dynamic shapes)",
+                    + (
+                        "the module's forward must be traceable with those inputs "
+                        "(see torch.export's documentation on graph breaks and dynamic shapes)"
+                        if stage.startswith("torch.export")
+                        else "what torch.export traced must be something aot.export imports"
+                    ),
                 ],
             ) from None
         finally:
