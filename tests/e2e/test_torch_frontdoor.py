@@ -385,6 +385,22 @@ def test_an_input_changed_in_place_is_changed_for_the_caller(kernel_calls):
     assert float(torch.as_tensor(given)[0, 0]) == pytest.approx(float(x[0, 0]) + 1)
 
 
+def test_an_input_changed_in_place_must_be_writable_and_not_aliased():
+    """Read-only, its change was dropped silently; passed twice (`f(x, x)`), the other input
+    read the value from before the change (torch.export assumes inputs do not alias)."""
+    model = mipsc.compile(AddInPlace(), torch.zeros(8, 8), torch.zeros(8, 8))
+    frozen = np.zeros((8, 8), np.float32)
+    frozen.setflags(write=False)
+    with pytest.raises(MipscError, match=r"changes input 1 in place, but the array given is read"):
+        model(frozen, np.zeros((8, 8), np.float32))
+    x = torch.zeros(8, 8)
+    with pytest.raises(MipscError, match=r"changes input 1 in place, and input 2 shares its mem"):
+        model(x, x)
+    assert float(x.abs().max()) == 0  # nothing ran
+    with pytest.raises(MipscError, match=r"input 2 shares its memory"):
+        model(x, x[:, :].T)
+
+
 def test_a_buffer_changed_in_forward_keeps_its_state_across_calls():
     class Counter(torch.nn.Module):
         def __init__(self) -> None:

@@ -51,6 +51,7 @@ class Function:
         """`__call__`, with hints worded for `mipsc run`'s flags when `cli`."""
         arrays = [_as_input(arg, index, cli) for index, arg in enumerate(args)]
         written = self.written_inputs & set(range(len(args)))
+        self._check_written(args, arrays, written)
         # One call at a time per module: its staging arrays serve every call (see _views).
         with self._module.staging_lock:
             views = self._views(arrays, written)
@@ -73,6 +74,26 @@ class Function:
             if isinstance(results, tuple | list):
                 return tuple(_as_output(r, as_torch, lent) for r in results)
             return _as_output(results, as_torch, lent)
+
+    def _check_written(self, args: Sequence[Any], arrays: Sequence[Any], written: set[int]) -> None:
+        """An input the function changes in place must be writable and share no memory with
+        another input (torch.export assumes inputs do not alias: with `f(x, x)` or `f(x, x.T)`
+        the other input would read the value from before the change). MipscError otherwise."""
+        for index in sorted(written):
+            array = arrays[index]
+            if isinstance(array, np.ndarray) and not array.flags.writeable:
+                raise MipscError(
+                    f"{self.name} changes input {index + 1} in place, but the array given is "
+                    "read-only: pass a writable array (numpy: array.copy())"
+                )
+            span = _memory_span(args[index])
+            for other, given in enumerate(args):
+                if other != index and span is not None and _overlap(span, _memory_span(given)):
+                    raise MipscError(
+                        f"{self.name} changes input {index + 1} in place, and input "
+                        f"{other + 1} shares its memory: pass separate tensors (a copy of "
+                        "one), as torch.export assumes inputs do not alias"
+                    )
 
     def _views(self, arrays: Sequence[Any], written: set[int]) -> list[Any]:
         """Per input, what IREE is given instead of the array (None: the array, which IREE
@@ -174,6 +195,24 @@ def _which_input(plain: str, arrays: Sequence[np.ndarray]) -> tuple[str, int | N
 def _is_torch_tensor(value: Any) -> bool:
     torch = sys.modules.get("torch")  # never imported here: a tensor means torch is loaded
     return torch is not None and isinstance(value, torch.Tensor)
+
+
+def _memory_span(value: Any) -> tuple[int, int] | None:
+    """The addresses [start, end) of the memory a numpy array or a torch tensor views (the
+    whole storage of a tensor), None for anything else."""
+    if isinstance(value, np.ndarray):
+        # numpy 2 moved byte_bounds to np.lib.array_utils; 1.26 has it at the top
+        byte_bounds = getattr(np.lib, "array_utils", np).byte_bounds
+        start, end = byte_bounds(value)
+        return start, end
+    if _is_torch_tensor(value):
+        storage = value.untyped_storage()
+        return storage.data_ptr(), storage.data_ptr() + storage.nbytes()
+    return None
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int] | None) -> bool:
+    return b is not None and a[0] < b[1] and b[0] < a[1] and a[0] < a[1] and b[0] < b[1]
 
 
 def _as_input(value: Any, index: int, cli: bool = False) -> Any:
