@@ -469,7 +469,11 @@ def _command_printer(
 
     def show(command: list[str]) -> None:
         if command[1] != "-":  # a large module goes through a temporary file
-            click.echo(f"mipsc: iree-compile command: {shlex.join(command)}", err=True)
+            click.echo(
+                "mipsc: iree-compile ran on a temporary file, deleted after: "
+                f"{shlex.join(command)}",
+                err=True,
+            )
             command = [command[0], "-", *command[2:]]
         click.echo(
             "mipsc: iree-compile command (the module goes to its stdin):\n"
