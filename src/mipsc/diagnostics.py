@@ -130,9 +130,10 @@ class MipscError(Exception):
         return "\n".join(lines)
 
 
-QUOTE_WIDTH = 120
+QUOTE_WIDTH = 400
 """The most characters of a source line an error quotes (a line of inline weights is
-megabytes long): a window around the column, cut ends marked with `...`."""
+megabytes long): a window around the column, cut ends marked with `...`. An op's line in an
+export is rarely longer than ~300 characters, and is quoted whole."""
 
 
 def _quoted_line(text: str, column: int) -> list[str]:

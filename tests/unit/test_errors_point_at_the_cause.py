@@ -172,7 +172,7 @@ def test_an_error_in_a_megabyte_line_quotes_a_window_of_it():
     assert len(text) <= QUOTE_WIDTH + 6 and text.startswith("...") and text.endswith("...")
     assert text[caret.index("^")] == "Y"
     assert _quoted_line("short", 3) == ["short", "  ^"]
-    head, head_caret = _quoted_line("Y" + "z" * 500, 1)
+    head, head_caret = _quoted_line("Y" + "z" * (QUOTE_WIDTH + 100), 1)
     assert head.startswith("Yz") and head.endswith("...") and head_caret == "^"
     err = MipscError("bad", SourceLocation("f.mlir", 1, 1), notes=["because"])
     assert str(err) == "bad\nnote: because"  # what a Python traceback shows
