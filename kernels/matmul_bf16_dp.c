@@ -203,6 +203,36 @@ typedef struct {
   int first, last, accumulate;
 } dp_out;
 
+/* One row's 32 columns of f32 sums (nr of them valid) into C: rounded to bf16, added to
+ * C's bf16 first with `accumulate`; the GEMM's and the thin tiles' last store. */
+DP_TARGET __attribute__((always_inline)) static inline void dp_store_row(const __m512 acc[DP_NV], uint16_t* crow, int64_t cs1,
+                                           int nr, int accumulate) {
+  for (int v = 0; v < DP_NV; ++v) {
+    const int cols = nr - 16 * v;
+    if (cols <= 0) break;
+    uint16_t* cp = crow + 16 * v * cs1;
+    __m512 x = acc[v];
+    if (cs1 == 1) {
+      const __mmask16 mask = cols >= 16 ? 0xffffu : (__mmask16)((1u << cols) - 1u);
+      if (accumulate) {
+        const __m256i old = _mm256_maskz_loadu_epi16(mask, cp);
+        x = _mm512_add_ps(x,
+                          _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(old), 16)));
+      }
+      _mm256_mask_storeu_epi16(cp, mask, dp_round_bf16(x));
+    } else {
+      float t[16];
+      _mm512_storeu_ps(t, x);
+      const int n = cols < 16 ? cols : 16;
+      for (int j = 0; j < n; ++j) {
+        float y = t[j];
+        if (accumulate) y += mips_bf16_to_f32(cp[j * cs1]);
+        cp[j * cs1] = mips_f32_to_bf16(y);
+      }
+    }
+  }
+}
+
 /* The MR x NR tile (mr x nr of it valid) over kp pairs, computing its first `rows` >= mr rows
  * only (a constant in each instance below: thin products, e.g. M = 1 in a decode step, issue
  * no VDPBF16PS for the padding rows of the A sliver). */
@@ -236,33 +266,8 @@ DP_TARGET __attribute__((always_inline)) static inline void dp_ukr_body(
       for (int v = 0; v < DP_NV; ++v) _mm512_storeu_ps(o->w + i * o->ldw + 16 * v, acc[i][v]);
     return;
   }
-  for (int i = 0; i < mr; ++i) {
-    uint16_t* crow = o->c + i * o->cs0;
-    for (int v = 0; v < DP_NV; ++v) {
-      const int cols = nr - 16 * v;
-      if (cols <= 0) break;
-      uint16_t* cp = crow + 16 * v * o->cs1;
-      __m512 x = acc[i][v];
-      if (o->cs1 == 1) {
-        const __mmask16 mask = cols >= 16 ? 0xffffu : (__mmask16)((1u << cols) - 1u);
-        if (o->accumulate) {
-          const __m256i old = _mm256_maskz_loadu_epi16(mask, cp);
-          x = _mm512_add_ps(
-              x, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(old), 16)));
-        }
-        _mm256_mask_storeu_epi16(cp, mask, dp_round_bf16(x));
-      } else {
-        float t[16];
-        _mm512_storeu_ps(t, x);
-        const int n = cols < 16 ? cols : 16;
-        for (int j = 0; j < n; ++j) {
-          float y = t[j];
-          if (o->accumulate) y += mips_bf16_to_f32(cp[j * o->cs1]);
-          cp[j * o->cs1] = mips_f32_to_bf16(y);
-        }
-      }
-    }
-  }
+  for (int i = 0; i < mr; ++i)
+    dp_store_row(acc[i], o->c + i * o->cs0, o->cs1, nr, o->accumulate);
 }
 
 #define DP_UKR(rows)                                                                       \
@@ -303,35 +308,6 @@ DP_TARGET static inline void dp_ukr(int64_t kp, const uint32_t* restrict ap,
  * keep more page walks and prefetches in flight than one panel after another does (Zen 4,
  * weights on 4 KiB pages, M = 1: BENCHMARKS.md / the thin-products notes). */
 
-/* Row i's 32 columns of a thin tile (nr of them valid) into C, as dp_ukr_body stores. */
-DP_TARGET static inline void dp_thin_store(const __m512 acc[DP_NV], uint16_t* crow, int64_t cs1,
-                                           int nr, int accumulate) {
-  for (int v = 0; v < DP_NV; ++v) {
-    const int cols = nr - 16 * v;
-    if (cols <= 0) break;
-    uint16_t* cp = crow + 16 * v * cs1;
-    __m512 x = acc[v];
-    if (cs1 == 1) {
-      const __mmask16 mask = cols >= 16 ? 0xffffu : (__mmask16)((1u << cols) - 1u);
-      if (accumulate) {
-        const __m256i old = _mm256_maskz_loadu_epi16(mask, cp);
-        x = _mm512_add_ps(x,
-                          _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(old), 16)));
-      }
-      _mm256_mask_storeu_epi16(cp, mask, dp_round_bf16(x));
-    } else {
-      float t[16];
-      _mm512_storeu_ps(t, x);
-      const int n = cols < 16 ? cols : 16;
-      for (int j = 0; j < n; ++j) {
-        float y = t[j];
-        if (accumulate) y += mips_bf16_to_f32(cp[j * cs1]);
-        cp[j * cs1] = mips_f32_to_bf16(y);
-      }
-    }
-  }
-}
-
 /* The C tile of one thin call and the packed A of its rows (R words per pair). */
 typedef struct {
   const uint32_t* ap;
@@ -362,7 +338,7 @@ DP_TARGET __attribute__((always_inline)) static inline void dp_thin_body(
   }
   for (int i = 0; i < t->mr; ++i)
     for (int s = 0; s < S; ++s)
-      dp_thin_store(acc[i][s], cp[s] + i * t->cs0, t->cs1, nr[s], t->accumulate);
+      dp_store_row(acc[i][s], cp[s] + i * t->cs0, t->cs1, nr[s], t->accumulate);
 }
 
 #define DP_THIN(R, S)                                                                        \
