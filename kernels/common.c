@@ -256,21 +256,27 @@ int mips_check_operand(const void* ptr, int64_t offset, int64_t stride0,
   return 0;
 }
 
+/* The checks every product shares: sizes, the accumulate flag, A (m x k) and C (m x n). */
+static int check_a_and_c(const void* a, int64_t a_offset, int64_t a_stride0, int64_t a_stride1,
+                         const void* c, int64_t c_offset, int64_t c_stride0, int64_t c_stride1,
+                         int64_t m, int64_t n, int64_t k, int64_t accumulate,
+                         int64_t elem_size) {
+  if (m < 0 || n < 0 || k < 0) return 1;
+  if (accumulate != 0 && accumulate != 1) return 1;
+  if (mips_check_operand(a, a_offset, a_stride0, a_stride1, m, k, elem_size)) return 1;
+  return mips_check_operand(c, c_offset, c_stride0, c_stride1, m, n, elem_size);
+}
+
 int mips_check_matmul(const void* a, int64_t a_offset, int64_t a_stride0,
                       int64_t a_stride1, const void* b, int64_t b_offset,
                       int64_t b_stride0, int64_t b_stride1, const void* c,
                       int64_t c_offset, int64_t c_stride0, int64_t c_stride1,
                       int64_t m, int64_t n, int64_t k, int64_t accumulate,
                       int64_t elem_size) {
-  if (m < 0 || n < 0 || k < 0) return 1;
-  if (accumulate != 0 && accumulate != 1) return 1;
-  if (mips_check_operand(a, a_offset, a_stride0, a_stride1, m, k, elem_size))
+  if (check_a_and_c(a, a_offset, a_stride0, a_stride1, c, c_offset, c_stride0, c_stride1, m, n,
+                    k, accumulate, elem_size))
     return 1;
-  if (mips_check_operand(b, b_offset, b_stride0, b_stride1, k, n, elem_size))
-    return 1;
-  if (mips_check_operand(c, c_offset, c_stride0, c_stride1, m, n, elem_size))
-    return 1;
-  return 0;
+  return mips_check_operand(b, b_offset, b_stride0, b_stride1, k, n, elem_size);
 }
 
 /* The largest element index of `count` whole panels of `kp` rows from `offset`: 0 if it, and
@@ -300,10 +306,9 @@ int mips_check_packed_matmul(const void* a, int64_t a_offset, int64_t a_stride0,
                              int64_t c_offset, int64_t c_stride0, int64_t c_stride1,
                              int64_t m, int64_t n, int64_t k, int64_t accumulate,
                              int64_t elem_size) {
-  if (m < 0 || n < 0 || k < 0) return 1;
-  if (accumulate != 0 && accumulate != 1) return 1;
-  if (mips_check_operand(a, a_offset, a_stride0, a_stride1, m, k, elem_size)) return 1;
-  if (mips_check_operand(c, c_offset, c_stride0, c_stride1, m, n, elem_size)) return 1;
+  if (check_a_and_c(a, a_offset, a_stride0, a_stride1, c, c_offset, c_stride0, c_stride1, m, n,
+                    k, accumulate, elem_size))
+    return 1;
   if (b_stride1 != MIPS_PACKED_B_PANEL || b_offset < 0 || b_offset % 2 != 0) return 1;
   if (b_stride0 < k || b_stride0 % 2 != 0) return 1;
   if (k == 0 || n == 0) return 0;
