@@ -38,9 +38,15 @@ TILE_ALIGN = (12, 32)
 and columns of every width (32, 16, 8): no tile but the last has a partial register tile."""
 DYNAMIC_TILE = (72, 128)
 MAX_WORKERS = 8
-IREE_TILES_PER_RESERVATION = 8
-"""How many workgroups an IREE worker reserves at once when a dispatch has at least this many
-per worker (runtime/src/iree/task: fewer are handed out one by one)."""
+IREE_TILES_PER_RESERVATION = 1
+"""How many workgroups an IREE worker claims at once when a dispatch has at least this many
+per worker (fewer are handed out one by one). IREE 3.13's local-task driver runs command
+buffers through its block processor (runtime/src/iree/hal/drivers/local_task: the recorder
+sets tiles_per_reservation = 1 on every dispatch, each worker claims one tile per atomic
+step); the older task system's shards reserved 8 at a time, which this runtime no longer
+builds. Measured on the project's Zen 4 (2 threads, IREE host-execution profiling,
+tools/profile_dispatches.py): a 24-workgroup dispatch kept up to 1.95 cores busy (25 of
+150 calls above 1.5), which reservations of 8 (16 + 8) would cap at 1.5."""
 
 # The cost model of choose_tiles, in flops (of this machine's AVX-512 f32 kernel, measured
 # through IREE: see BENCHMARKS.md).
@@ -84,7 +90,8 @@ def _tile_options(size: int, align: int, smallest: int, largest: int) -> list[tu
 
 def _busiest_worker(tiles: int, workers: int) -> int:
     """Tiles the busiest of `workers` IREE workers runs: one at a time below
-    IREE_TILES_PER_RESERVATION per worker, else batches of that many."""
+    IREE_TILES_PER_RESERVATION per worker, else batches of that many (1 on IREE 3.13: the
+    tiles spread evenly)."""
     batch = IREE_TILES_PER_RESERVATION
     if tiles < batch * workers:
         return -(-tiles // workers)
@@ -149,7 +156,8 @@ def choose_tiles(
     the shortest estimated time on `workers` IREE workers (0: default_workers()), plus
     ONE_WORKER_WEIGHT times that on one: a tile's cost is its flops (slower for narrow
     tiles), packing its A and B panels, and a fixed cost per workgroup; the time is the
-    busiest worker's tiles, as IREE hands them out (24 tiles on 2 workers run as 16 + 8).
+    busiest worker's tiles, as IREE hands them out (one at a time: 25 tiles on 2 workers
+    run as 13 + 12).
     Fewer, larger tiles re-pack less (each workgroup packs its own panels: A is read once per
     column of tiles and B once per row of tiles); more tiles keep more workers busy. Dynamic
     M or N get a middle-sized tile. With `packed_b` (B packed once at load, pack-weights) no

@@ -3,6 +3,7 @@
 import pytest
 
 from mipsc.tiling import (
+    IREE_TILES_PER_RESERVATION,
     MAX_PACKED_TILE_COLS,
     MAX_TILE,
     THIN_COLUMN_ALIGN,
@@ -25,7 +26,7 @@ from mipsc.tiling import (
         (512, 512, 1, 512, 2),  # 516x256: B packed once
         (1024, 1024, 1, 1024, 8),
         (2048, 2048, 1, 2048, 32),  # tiles capped at MAX_TILE
-        (1536, 1536, 1, 1536, 32),  # not 18 or 24: IREE would run them as 16 + 2 / 16 + 8
+        (1536, 1536, 1, 1536, 18),  # 516x256: IREE hands them out one at a time, 9 + 9
         (128, 2304, 1, 768, 12),  # one row of tiles: the weights are packed once
         (1, 1000, 1, 1000, 2),  # thin: one tile per worker (4 MB of B)
         (8, 8, 16, 64, 16),  # the batch alone gives enough workgroups
@@ -51,11 +52,25 @@ def test_choose_tiles_follows_the_workers():
     assert tiles(8) >= 8
 
 
-def test_busiest_worker_follows_iree_batches():
-    assert _busiest_worker(9, 2) == 5  # one at a time
-    assert _busiest_worker(24, 2) == 16  # batches of 8: 16 + 8
+def test_busiest_worker_follows_iree_one_tile_at_a_time():
+    """IREE 3.13's block processor claims one workgroup at a time (IREE_TILES_PER_RESERVATION):
+    24 tiles on 2 workers run as 12 + 12, not as 16 + 8 in reservations of 8."""
+    assert IREE_TILES_PER_RESERVATION == 1
+    assert _busiest_worker(9, 2) == 5
+    assert _busiest_worker(24, 2) == 12
+    assert _busiest_worker(25, 2) == 13
     assert _busiest_worker(32, 2) == 16
     assert _busiest_worker(1, 4) == 1
+
+
+def test_tile_counts_not_bent_to_reservations():
+    """The encoder's QKV projection at batch 8 (1024x2304x768, B packed at load) takes 18
+    tiles of 516x256 on two workers (9 + 9), not 63 smaller ones chosen so that reservations
+    of 8 would split evenly (interleaved A/B of the encoder_b8 layer: the same process CPU
+    time on 1 and 2 threads)."""
+    tm, tn = choose_tiles(1024, 2304, 1, 768, workers=2, packed_b=True)
+    assert (tm, tn) == (516, 256)
+    assert -(-1024 // tm) * -(-2304 // tn) == 18
 
 
 def test_choose_tiles_splits_evenly():

@@ -1,0 +1,49 @@
+"""tools/profile_dispatches.py's arithmetic on IREE's dispatch events (no run of IREE here)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "profile_dispatches.py"
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("profile_dispatches", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def event(key: str, start_us: float, end_us: float, tiles: int, summed_us: float) -> dict:
+    """A host_dispatch_event of `iree-profile dispatch --format=jsonl --dispatch_events`."""
+    return {
+        "key": key,
+        "run": 0,
+        "submission_id": 1,
+        "start_host_time_ns": int(start_us * 1e3),
+        "end_host_time_ns": int(end_us * 1e3),
+        "duration_ns": int((end_us - start_us) * 1e3),
+        "tile_count": tiles,
+        "tile_duration_sum_ns": int(summed_us * 1e3),
+    }
+
+
+def test_busy_idle_and_gaps():
+    """Two workers, one call of two dispatches: the first keeps 1.5 cores busy (its 3 tiles of
+    1000 us in 2000 us: one worker idles 1000 us), the second 2.0; 10 us between them."""
+    tool = load_tool()
+    lines = tool.summarize(
+        [event("first", 0, 2000, 3, 3000), event("second", 2010, 3010, 2, 2000)], threads=2
+    )
+    first, second, call = lines
+    assert "wg    3" in first and "busy 1.50 (1.50)" in first
+    assert "idle 1000.0 us" in first and "tile   1000.0 us" in first
+    assert "busy 2.00" in second and "idle    0.0 us" in second
+    assert "span 3010.0 us" in call and "median 10.0 us" in call
+
+
+def test_fastest_quarter_takes_the_least_disturbed_calls():
+    tool = load_tool()
+    assert tool.fastest_quarter([1.0, 2.0, 3.0, 4.0], [40.0, 30.0, 20.0, 10.0]) == 4.0
+    assert tool.fastest_quarter([5.0, 7.0], [2.0, 1.0]) == 7.0
