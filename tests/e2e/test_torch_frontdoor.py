@@ -274,7 +274,7 @@ def test_cli_external_weights_run_with_an_unscoped_parameters_file(tmp_path):
         (
             "model.py:make_model",
             ["--example-input", "4x8xf32", "--dynamic-dim", "1:0"],
-            "input 1 does not exist",
+            "there is no input 2 (%arg1): 1 example input (--dynamic-dim counts them from 0",
         ),
         (
             "missing.py:make_model",
@@ -391,13 +391,17 @@ def test_an_input_changed_in_place_must_be_writable_and_not_aliased():
     model = mipsc.compile(AddInPlace(), torch.zeros(8, 8), torch.zeros(8, 8))
     frozen = np.zeros((8, 8), np.float32)
     frozen.setflags(write=False)
-    with pytest.raises(MipscError, match=r"changes input 1 in place, but the array given is read"):
+    with pytest.raises(
+        MipscError, match=r"changes input 1 \(%arg0\) in place, but the array given is read"
+    ):
         model(frozen, np.zeros((8, 8), np.float32))
     x = torch.zeros(8, 8)
-    with pytest.raises(MipscError, match=r"changes input 1 in place, and input 2 shares its mem"):
+    with pytest.raises(
+        MipscError, match=r"changes input 1 \(%arg0\) in place, and input 2 \(%arg1\) shares its"
+    ):
         model(x, x)
     assert float(x.abs().max()) == 0  # nothing ran
-    with pytest.raises(MipscError, match=r"input 2 shares its memory"):
+    with pytest.raises(MipscError, match=r"input 2 \(%arg1\) shares its memory"):
         model(x, x[:, :].T)
 
 
@@ -437,7 +441,7 @@ def test_example_inputs_as_one_tuple_as_torch_export_takes_them():
 
 
 def test_a_dynamic_dim_beyond_the_rank_names_the_input(tmp_path, monkeypatch):
-    message = "input 0 (numbered from 0) has rank 2 (shape 4x8), so it has no dim 5: its dims are 0 to 1"
+    message = "input 1 (%arg0) has rank 2 (shape 4x8), so it has no dim 5: its dims are 0 to 1"
     with pytest.raises(MipscError, match=r"dynamic_shapes\[0\] = \{5: 'b'\}: ") as info:
         mipsc.compile(MLP(), torch.randn(4, 8), dynamic_shapes=({5: "b"},))
     assert message in info.value.render()

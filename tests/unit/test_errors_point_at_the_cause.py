@@ -176,3 +176,28 @@ def test_an_error_in_a_megabyte_line_quotes_a_window_of_it():
     assert head.startswith("Yz") and head.endswith("...") and head_caret == "^"
     err = MipscError("bad", SourceLocation("f.mlir", 1, 1), notes=["because"])
     assert str(err) == "bad\nnote: because"  # what a Python traceback shows
+
+
+def test_dynamic_dim_flags_name_inputs_as_other_messages_do_and_refuse_two_names():
+    """--dynamic-dim counts inputs from 0 (its syntax); its messages name them as every other
+    message does, `input 2 (%arg1)`; two names for one dim are an error, not the last one."""
+    from mipsc.diagnostics import MipscError
+    from mipsc.frontends.from_torch import dynamic_dims_spec
+
+    examples = [np.zeros((4, 8), np.float32), np.zeros((4, 3), np.float32)]
+    assert dynamic_dims_spec(["0:0=batch", "1:0=batch", "0:0"], examples) == (
+        {0: "batch"},
+        {0: "batch"},
+    )
+    assert dynamic_dims_spec(["1:1", "1:1=cols"], examples) == ({}, {1: "cols"})
+    with pytest.raises(MipscError) as conflict:
+        dynamic_dims_spec(["0:0=batch", "1:0=batch", "0:0=rows"], examples)
+    assert str(conflict.value) == (
+        "--dynamic-dim '0:0=rows': dim 0 of input 1 (%arg0) is already named 'batch' by "
+        "--dynamic-dim '0:0=batch': a dim has one size, give it one name (the same name on "
+        "several dims makes them one size)"
+    )
+    with pytest.raises(MipscError, match=r"there is no input 3 \(%arg2\): 2 example inputs "):
+        dynamic_dims_spec(["2:0"], examples)
+    with pytest.raises(MipscError, match=r"input 2 \(%arg1\) has rank 2 \(shape 4x3\), so it "):
+        dynamic_dims_spec(["1:2"], examples)
