@@ -237,6 +237,34 @@ def test_cli_compiles_a_module_named_in_a_python_file(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-5, atol=1e-5)
 
 
+def test_cli_vmfb_to_stdout_says_where_the_weights_went_and_overwrites_no_file(
+    tmp_path, monkeypatch
+):
+    """`-o -` names no file: the weights go beside the input (model.irpa), the message says
+    where (absolute) and names no .vmfb; a second run does not overwrite that file."""
+    (tmp_path / "model.py").write_text(MODEL_PY)
+    monkeypatch.chdir(tmp_path)
+    args = ["compile", "model.py:with_examples", "--external-weights", "-o", "-"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.stderr
+    weights = tmp_path / "model.irpa"
+    assert first.stderr == (
+        f"mipsc: the weights are in {weights} (scope 'model'): run the .vmfb written to stdout "
+        f"with --parameters={weights}\n"
+    )
+    assert b"IREE" in first.stdout_bytes[:256] and not (tmp_path / "model.vmfb").exists()
+    saved = weights.read_bytes()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 1
+    assert again.stderr == (
+        f"error: the export wrote its weights to a parameter file, and '{Path('model.irpa')}' "
+        "exists: name the file for them with --weights-output=FILE.irpa (with -o -, mipsc "
+        "overwrites no file it was not given)\n"
+    )
+    assert weights.read_bytes() == saved and again.stdout_bytes == b""
+    assert {p.name for p in tmp_path.iterdir()} - {"__pycache__"} == {"model.irpa", "model.py"}
+
+
 def test_cli_external_weights_run_with_an_unscoped_parameters_file(tmp_path):
     (tmp_path / "model.py").write_text(MODEL_PY)
     done = _mipsc(
