@@ -201,3 +201,39 @@ def test_dynamic_dim_flags_name_inputs_as_other_messages_do_and_refuse_two_names
         dynamic_dims_spec(["2:0"], examples)
     with pytest.raises(MipscError, match=r"input 2 \(%arg1\) has rank 2 \(shape 4x3\), so it "):
         dynamic_dims_spec(["1:2"], examples)
+
+
+MIXED_DTYPES = """\
+func.func @main(%arg0: !torch.vtensor<[2,8],bf16>, %arg1: !torch.vtensor<[8,4],f32>) -> !torch.vtensor<[2,4],f32> {
+  %w = torch.vtensor.literal(dense<1.0> : tensor<4x8xf32>) : !torch.vtensor<[4,8],f32>
+  %none = torch.constant.none
+  %x = torch.aten.relu %arg0 : !torch.vtensor<[2,8],bf16> -> !torch.vtensor<[2,8],bf16>
+  %0 = torch.aten.linear %x, %w, %none : !torch.vtensor<[2,8],bf16>, !torch.vtensor<[4,8],f32>, !torch.none -> !torch.vtensor<[2,4],f32>
+  %1 = torch.aten.mm %arg0, %arg1 : !torch.vtensor<[2,8],bf16>, !torch.vtensor<[8,4],f32> -> !torch.vtensor<[2,4],f32>
+  return %0 : !torch.vtensor<[2,4],f32>
+}
+"""
+
+
+def test_a_product_of_two_float_dtypes_names_the_input_before_iree_compile(tmp_path):
+    """A bf16 input to an f32 model's Linear (torch.export traces it; eager torch refuses it):
+    a located error naming the input and the dtype expected, not IREE's 'failed to legalize
+    operation' from deep in its lowering; two inputs of two dtypes are named by operand."""
+    source = tmp_path / "mixed.mlir"
+    source.write_text(MIXED_DTYPES)
+    linear = run("compile", source, "-o", tmp_path / "m.vmfb")
+    assert linear.exit_code == 1
+    assert linear.output.splitlines()[0] == (
+        f"{source}:5:3: error: 'torch.aten.linear' multiplies bf16 and f32 tensors, which torch "
+        "does not do (a product takes one dtype): input 1 (%arg0) is bf16, where the other "
+        "operand is f32"
+    )
+    assert linear.output.splitlines()[-1] == (
+        "note: give that input as f32 (x.to(torch.float32)), or export the model in bf16 "
+        "(model.to(torch.bfloat16))"
+    )
+    source.write_text(MIXED_DTYPES.replace("return %0", "return %1"))
+    mm = run("compile", source, "--emit=mips")
+    assert mm.exit_code == 1
+    assert "'torch.aten.mm' multiplies bf16 and f32 tensors" in mm.output
+    assert "operand 1 is bf16, operand 2 is f32" in mm.output
