@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -373,9 +376,20 @@ def compile(
     default_out = model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
     out = Path(output) if output and output != "-" else default_out
     weights = Path(weights_output) if weights_output else out.with_suffix(".irpa")
-    text, name, written = _read_for_compile(
-        input_file, out, emit, weights, example_inputs, dynamic_dims, options, progress
-    )
+    to_stdout = output == "-"
+    with _weights_placed(weights, keep_existing=to_stdout and not weights_output) as staged:
+        text, name, written = read_model(
+            input_file,
+            example_inputs=example_inputs,
+            dynamic_dims=dynamic_dims,
+            options=options,
+            parameters_file=staged,
+            progress=progress,
+            resources_on_disk=True,
+        )
+    if written is not None:
+        written = weights
+        _say_where_the_weights_went(weights, out, emit, to_stdout)
     with collect_remarks() as collected:
         if emit == "torch":
             write_output(text, output)
@@ -419,37 +433,55 @@ def _iree_flags(args: list[str]) -> tuple[str, ...]:
     return tuple(args)
 
 
-def _read_for_compile(
-    input_file: str,
-    out: Path,
-    emit: str,
-    weights: Path,
-    example_inputs: tuple[str, ...],
-    dynamic_dims: tuple[str, ...],
-    options: CompileOptions,
-    progress: Callable[[str], None],
-) -> tuple[str | MlirText, str, Path | None]:
-    """(torch MLIR text, its name, the .irpa written or None) of FILE; says where the weights
-    went when an export wrote them to an .irpa (`weights`). A large resource section of an
-    MLIR file stays in the file, copied from there into iree-compile's input
-    (mipsc.mlir_text)."""
-    text, name, written = read_model(
-        input_file,
-        example_inputs=example_inputs,
-        dynamic_dims=dynamic_dims,
-        options=options,
-        parameters_file=weights,
-        progress=progress,
-        resources_on_disk=True,
-    )
-    if written is not None:
-        how = f": run with `mipsc run {out} --parameters={written} ...`"
-        click.echo(
-            f"mipsc: the weights are in {written} (scope 'model')"
-            + (how if emit == "vmfb" else ""),
-            err=True,
-        )
-    return text, name, written
+@contextmanager
+def _weights_placed(weights: Path, *, keep_existing: bool) -> Iterator[Path]:
+    """The path the export writes its weights (.irpa) to: `weights` itself, or, with
+    `keep_existing`, a temporary file moved to `weights` after the export if no file exists
+    there (a MipscError if one does). For `-o -` without --weights-output: the user named no
+    file, so none of theirs is overwritten silently."""
+    if not keep_existing:
+        yield weights
+        return
+    with tempfile.TemporaryDirectory(prefix="mipsc-weights-") as tmp:
+        staged = Path(tmp) / weights.name
+        yield staged
+        if staged.exists():
+            _move_to_new_file(staged, weights)
+
+
+def _move_to_new_file(source: Path, target: Path) -> None:
+    """`source` moved to `target`, which must not exist: a hard link (no copy of the weights)
+    or, across file systems, a copy into a file created exclusively. A MipscError says that
+    `target` exists, or why it cannot be written."""
+    try:
+        try:
+            os.link(source, target)
+        except OSError as err:
+            if err.errno != errno.EXDEV:
+                raise
+            with source.open("rb") as src, target.open("xb") as dst:
+                shutil.copyfileobj(src, dst, 2**20)
+    except FileExistsError:
+        raise MipscError(
+            f"the export wrote its weights to a parameter file, and '{target}' exists: name "
+            "the file for them with --weights-output=FILE.irpa (with -o -, mipsc overwrites "
+            "no file it was not given)"
+        ) from None
+    except OSError as err:
+        raise MipscError(f"cannot write '{target}': {err.strerror}") from None
+
+
+def _say_where_the_weights_went(weights: Path, out: Path, emit: str, to_stdout: bool) -> None:
+    """One line on stderr: the .irpa an export wrote (absolute when the module went to stdout,
+    where no file names the place) and, for a .vmfb, how to run it with them."""
+    where = weights.resolve() if to_stdout else weights
+    if emit != "vmfb":
+        run = ""
+    elif to_stdout:
+        run = f": run the .vmfb written to stdout with --parameters={where}"
+    else:
+        run = f": run with `mipsc run {out} --parameters={where} ...`"
+    click.echo(f"mipsc: the weights are in {where} (scope 'model'){run}", err=True)
 
 
 def _command_printer(

@@ -130,6 +130,12 @@ class MipscError(Exception):
         return "\n".join(lines)
 
 
+def input_name(index: int) -> str:
+    """How messages name the input at position `index` (from 0): `input 2 (%arg1)`, counted
+    from 1 as a user counts, with the argument's name in the MLIR (issue 14 part 4)."""
+    return f"input {index + 1} (%arg{index})"
+
+
 QUOTE_WIDTH = 400
 """The most characters of a source line an error quotes (a line of inline weights is
 megabytes long): a window around the column, cut ends marked with `...`. An op's line in an

@@ -101,16 +101,17 @@ class CompiledGraph:
         try:
             entry = self._compile(args, self.plan if dynamic else None)
         except _DynamicCompileFailed as failed:
+            self.plan = None
+            entry = self._entry(args)
+            # One line in all: this one when the shape compiled, else the fallback warning.
             # Once per graph: TorchDynamo may capture the same code again (a recompile).
-            if self.gm.code not in _TOLD_PER_SHAPE:
+            if entry is not None and self.gm.code not in _TOLD_PER_SHAPE:
                 _TOLD_PER_SHAPE.add(self.gm.code)
                 LOG.warning(
-                    "mipsc: a graph with dynamic sizes compiles once per shape instead: its "
-                    "dynamic compile failed: %s",
+                    "mipsc: a graph with dynamic sizes compiles once per shape instead: %s",
                     failed.reason,
                 )
-            self.plan = None
-            return self._entry(args)
+            return entry
         self.compiled[key] = entry
         return entry
 
@@ -145,7 +146,7 @@ class CompiledGraph:
             )
         except MipscError as err:
             if plan is not None:
-                raise _DynamicCompileFailed(_first_line(err.render())) from None
+                raise _DynamicCompileFailed(_dynamic_failure(err)) from None
             self._fall_back(err.render())
             return None
         return model, positions, isinstance(outputs, list)
@@ -168,10 +169,18 @@ class _DynamicCompileFailed(Exception):
         self.reason = reason
 
 
-def _first_line(text: str) -> str:
-    """The error and its first note (torch.export's own reason), without the rest."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    return " / ".join(lines[:2])
+def _dynamic_failure(err: MipscError) -> str:
+    """Why the compile for all sizes failed, in one line: torch.export's own reason (the
+    error's first note) when it could not trace, else the error; the module it traced is
+    mipsc's wrapper of the graph (_sizes_from_shapes), whose name means nothing to the user."""
+    if "could not trace" in err.message and err.notes:
+        return f"torch.export could not trace it for every size: {_first(err.notes[0])}"
+    where = f"{err.location}: " if err.location else ""
+    return f"{where}{_first(err.message)}"
+
+
+def _first(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def _signature(value: Any) -> Any:
@@ -185,7 +194,7 @@ def _bound_ints(gm: Any, args: Sequence[Any]) -> Any:
     """`gm` as a module of its tensor inputs only, the other inputs fixed to their values."""
     import torch
 
-    class Bound(torch.nn.Module):
+    class CapturedGraph(torch.nn.Module):  # (the name torch.export errors show)
         def __init__(self) -> None:
             super().__init__()
             self.gm = gm
@@ -195,7 +204,7 @@ def _bound_ints(gm: Any, args: Sequence[Any]) -> Any:
             full = [next(it) if isinstance(a, torch.Tensor) else a for a in args]
             return self.gm(*full)
 
-    return Bound()
+    return CapturedGraph()
 
 
 @dataclass(frozen=True)
@@ -277,7 +286,7 @@ def _sizes_from_shapes(gm: Any, args: Sequence[Any], plan: DynamicPlan) -> Any:
 
     positions = plan.tensor_positions
 
-    class SizesFromShapes(torch.nn.Module):
+    class CapturedGraph(torch.nn.Module):  # (the name torch.export errors show)
         def __init__(self) -> None:
             super().__init__()
             self.gm = gm
@@ -290,4 +299,4 @@ def _sizes_from_shapes(gm: Any, args: Sequence[Any], plan: DynamicPlan) -> Any:
                 full[position] = full[source].shape[dim]
             return self.gm(*full)
 
-    return SizesFromShapes()
+    return CapturedGraph()

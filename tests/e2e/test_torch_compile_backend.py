@@ -178,10 +178,33 @@ def test_a_derived_size_reshape_compiles_per_shape_with_a_log_line(
     said = [r.getMessage() for r in caplog.records if r.name == "mipsc.dynamo"]
     assert len(said) == 1, said
     assert said[0].startswith(
-        "mipsc: a graph with dynamic sizes compiles once per shape instead: its dynamic compile "
-        "failed: error: torch.export could not trace"
+        "mipsc: a graph with dynamic sizes compiles once per shape instead: torch.export could "
+        "not trace it for every size: UserError: Constraints violated"
     )
+    assert "\n" not in said[0] and "SizesFromShapes" not in said[0]
     assert len(iree_compiles) == 2, iree_compiles  # t=4 and t=6, each once
+
+
+def test_a_graph_failing_both_dynamic_and_per_shape_says_so_in_one_warning(caplog):
+    """The dynamic compile fails (a derived view) and so does the per-shape one (median.dim,
+    which IREE's torch frontend lacks): the graph runs in torch, said once, by the fallback
+    warning alone."""
+
+    def f(x):
+        b, t, c = x.shape
+        return torch.median(x.view(b, t // 2, 2 * c) * 2, dim=1).values
+
+    compiled = torch.compile(f, backend="mipsc", dynamic=True)
+    with torch.no_grad(), caplog.at_level("WARNING", "mipsc.dynamo"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for t in (4, 6):
+                x = torch.randn(2, t, 8)
+                torch.testing.assert_close(compiled(x), f(x))
+    fallbacks = [str(w.message) for w in caught if w.category is MipscFallbackWarning]
+    assert len(fallbacks) == 1 and "median.dim" in fallbacks[0], fallbacks
+    assert "SizesFromShapes" not in fallbacks[0]
+    assert [r for r in caplog.records if r.name == "mipsc.dynamo"] == []
 
 
 class KVCache(torch.nn.Module):

@@ -237,6 +237,34 @@ def test_cli_compiles_a_module_named_in_a_python_file(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-5, atol=1e-5)
 
 
+def test_cli_vmfb_to_stdout_says_where_the_weights_went_and_overwrites_no_file(
+    tmp_path, monkeypatch
+):
+    """`-o -` names no file: the weights go beside the input (model.irpa), the message says
+    where (absolute) and names no .vmfb; a second run does not overwrite that file."""
+    (tmp_path / "model.py").write_text(MODEL_PY)
+    monkeypatch.chdir(tmp_path)
+    args = ["compile", "model.py:with_examples", "--external-weights", "-o", "-"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.stderr
+    weights = tmp_path / "model.irpa"
+    assert first.stderr == (
+        f"mipsc: the weights are in {weights} (scope 'model'): run the .vmfb written to stdout "
+        f"with --parameters={weights}\n"
+    )
+    assert b"IREE" in first.stdout_bytes[:256] and not (tmp_path / "model.vmfb").exists()
+    saved = weights.read_bytes()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 1
+    assert again.stderr == (
+        f"error: the export wrote its weights to a parameter file, and '{Path('model.irpa')}' "
+        "exists: name the file for them with --weights-output=FILE.irpa (with -o -, mipsc "
+        "overwrites no file it was not given)\n"
+    )
+    assert weights.read_bytes() == saved and again.stdout_bytes == b""
+    assert {p.name for p in tmp_path.iterdir()} - {"__pycache__"} == {"model.irpa", "model.py"}
+
+
 def test_cli_external_weights_run_with_an_unscoped_parameters_file(tmp_path):
     (tmp_path / "model.py").write_text(MODEL_PY)
     done = _mipsc(
@@ -274,7 +302,7 @@ def test_cli_external_weights_run_with_an_unscoped_parameters_file(tmp_path):
         (
             "model.py:make_model",
             ["--example-input", "4x8xf32", "--dynamic-dim", "1:0"],
-            "input 1 does not exist",
+            "there is no input 2 (%arg1): 1 example input (--dynamic-dim counts them from 0",
         ),
         (
             "missing.py:make_model",
@@ -391,13 +419,17 @@ def test_an_input_changed_in_place_must_be_writable_and_not_aliased():
     model = mipsc.compile(AddInPlace(), torch.zeros(8, 8), torch.zeros(8, 8))
     frozen = np.zeros((8, 8), np.float32)
     frozen.setflags(write=False)
-    with pytest.raises(MipscError, match=r"changes input 1 in place, but the array given is read"):
+    with pytest.raises(
+        MipscError, match=r"changes input 1 \(%arg0\) in place, but the array given is read"
+    ):
         model(frozen, np.zeros((8, 8), np.float32))
     x = torch.zeros(8, 8)
-    with pytest.raises(MipscError, match=r"changes input 1 in place, and input 2 shares its mem"):
+    with pytest.raises(
+        MipscError, match=r"changes input 1 \(%arg0\) in place, and input 2 \(%arg1\) shares its"
+    ):
         model(x, x)
     assert float(x.abs().max()) == 0  # nothing ran
-    with pytest.raises(MipscError, match=r"input 2 shares its memory"):
+    with pytest.raises(MipscError, match=r"input 2 \(%arg1\) shares its memory"):
         model(x, x[:, :].T)
 
 
@@ -437,7 +469,7 @@ def test_example_inputs_as_one_tuple_as_torch_export_takes_them():
 
 
 def test_a_dynamic_dim_beyond_the_rank_names_the_input(tmp_path, monkeypatch):
-    message = "input 0 (numbered from 0) has rank 2 (shape 4x8), so it has no dim 5: its dims are 0 to 1"
+    message = "input 1 (%arg0) has rank 2 (shape 4x8), so it has no dim 5: its dims are 0 to 1"
     with pytest.raises(MipscError, match=r"dynamic_shapes\[0\] = \{5: 'b'\}: ") as info:
         mipsc.compile(MLP(), torch.randn(4, 8), dynamic_shapes=({5: "b"},))
     assert message in info.value.render()

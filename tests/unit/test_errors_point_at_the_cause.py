@@ -176,3 +176,64 @@ def test_an_error_in_a_megabyte_line_quotes_a_window_of_it():
     assert head.startswith("Yz") and head.endswith("...") and head_caret == "^"
     err = MipscError("bad", SourceLocation("f.mlir", 1, 1), notes=["because"])
     assert str(err) == "bad\nnote: because"  # what a Python traceback shows
+
+
+def test_dynamic_dim_flags_name_inputs_as_other_messages_do_and_refuse_two_names():
+    """--dynamic-dim counts inputs from 0 (its syntax); its messages name them as every other
+    message does, `input 2 (%arg1)`; two names for one dim are an error, not the last one."""
+    from mipsc.diagnostics import MipscError
+    from mipsc.frontends.from_torch import dynamic_dims_spec
+
+    examples = [np.zeros((4, 8), np.float32), np.zeros((4, 3), np.float32)]
+    assert dynamic_dims_spec(["0:0=batch", "1:0=batch", "0:0"], examples) == (
+        {0: "batch"},
+        {0: "batch"},
+    )
+    assert dynamic_dims_spec(["1:1", "1:1=cols"], examples) == ({}, {1: "cols"})
+    with pytest.raises(MipscError) as conflict:
+        dynamic_dims_spec(["0:0=batch", "1:0=batch", "0:0=rows"], examples)
+    assert str(conflict.value) == (
+        "--dynamic-dim '0:0=rows': dim 0 of input 1 (%arg0) is already named 'batch' by "
+        "--dynamic-dim '0:0=batch': a dim has one size, give it one name (the same name on "
+        "several dims makes them one size)"
+    )
+    with pytest.raises(MipscError, match=r"there is no input 3 \(%arg2\): 2 example inputs "):
+        dynamic_dims_spec(["2:0"], examples)
+    with pytest.raises(MipscError, match=r"input 2 \(%arg1\) has rank 2 \(shape 4x3\), so it "):
+        dynamic_dims_spec(["1:2"], examples)
+
+
+MIXED_DTYPES = """\
+func.func @main(%arg0: !torch.vtensor<[2,8],bf16>, %arg1: !torch.vtensor<[8,4],f32>) -> !torch.vtensor<[2,4],f32> {
+  %w = torch.vtensor.literal(dense<1.0> : tensor<4x8xf32>) : !torch.vtensor<[4,8],f32>
+  %none = torch.constant.none
+  %x = torch.aten.relu %arg0 : !torch.vtensor<[2,8],bf16> -> !torch.vtensor<[2,8],bf16>
+  %0 = torch.aten.linear %x, %w, %none : !torch.vtensor<[2,8],bf16>, !torch.vtensor<[4,8],f32>, !torch.none -> !torch.vtensor<[2,4],f32>
+  %1 = torch.aten.mm %arg0, %arg1 : !torch.vtensor<[2,8],bf16>, !torch.vtensor<[8,4],f32> -> !torch.vtensor<[2,4],f32>
+  return %0 : !torch.vtensor<[2,4],f32>
+}
+"""
+
+
+def test_a_product_of_two_float_dtypes_names_the_input_before_iree_compile(tmp_path):
+    """A bf16 input to an f32 model's Linear (torch.export traces it; eager torch refuses it):
+    a located error naming the input and the dtype expected, not IREE's 'failed to legalize
+    operation' from deep in its lowering; two inputs of two dtypes are named by operand."""
+    source = tmp_path / "mixed.mlir"
+    source.write_text(MIXED_DTYPES)
+    linear = run("compile", source, "-o", tmp_path / "m.vmfb")
+    assert linear.exit_code == 1
+    assert linear.output.splitlines()[0] == (
+        f"{source}:5:3: error: 'torch.aten.linear' multiplies bf16 and f32 tensors, which torch "
+        "does not do (a product takes one dtype): input 1 (%arg0) is bf16, where the other "
+        "operand is f32"
+    )
+    assert linear.output.splitlines()[-1] == (
+        "note: give that input as f32 (x.to(torch.float32)), or export the model in bf16 "
+        "(model.to(torch.bfloat16))"
+    )
+    source.write_text(MIXED_DTYPES.replace("return %0", "return %1"))
+    mm = run("compile", source, "--emit=mips")
+    assert mm.exit_code == 1
+    assert "'torch.aten.mm' multiplies bf16 and f32 tensors" in mm.output
+    assert "operand 1 is bf16, operand 2 is f32" in mm.output

@@ -26,6 +26,7 @@ from mipsc.diagnostics import (
     MipscError,
     SourceFile,
     SourceLocation,
+    input_name,
     register_source,
 )
 from mipsc.frontends.source import PYTHON_SPEC, with_default_mode
@@ -453,6 +454,7 @@ def dynamic_dims_spec(
         return None
     count = len(examples)
     shapes: list[dict[int, str]] = [{} for _ in range(count)]
+    named: dict[tuple[int, int], tuple[str, str]] = {}
     for spec in specs:
         found = re.fullmatch(r"(\d+):(\d+)(?:=([A-Za-z_]\w*))?", spec.strip())
         if found is None:
@@ -463,25 +465,50 @@ def dynamic_dims_spec(
         index, dim = int(found[1]), int(found[2])
         if index >= count:
             raise MipscError(
-                f"--dynamic-dim '{spec}': input {index} does not exist ({count} example inputs, "
-                "numbered from 0)"
+                f"--dynamic-dim '{spec}': there is no {input_name(index)}: {count} example "
+                f"input{'s' if count != 1 else ''} (--dynamic-dim counts them from 0, as %argN)"
             )
         if (why := _missing_dim(examples[index], index, dim)) is not None:
             raise MipscError(f"--dynamic-dim '{spec}': {why}")
-        shapes[index][dim] = found[3] or f"input{index}_dim{dim}"
+        _name_dim(shapes[index], index, dim, found[3], spec, named)
     return tuple(shapes)
 
 
+def _name_dim(
+    dims: dict[int, str],
+    index: int,
+    dim: int,
+    name: str | None,
+    spec: str,
+    named: dict[tuple[int, int], tuple[str, str]],
+) -> None:
+    """Records dim `dim` of input `index` as dynamic, named `name` (or a name of its own); a
+    MipscError when an earlier flag gave the same dim another name (`named`: the flag that
+    named each (input, dim))."""
+    earlier = named.get((index, dim))
+    if name is not None and earlier is not None and earlier[0] != name:
+        raise MipscError(
+            f"--dynamic-dim '{spec}': dim {dim} of {input_name(index)} is already named "
+            f"'{earlier[0]}' by --dynamic-dim '{earlier[1]}': a dim has one size, give it one "
+            "name (the same name on several dims makes them one size)"
+        )
+    if name is not None:
+        named[(index, dim)] = (name, spec)
+        dims[dim] = name
+    else:
+        dims.setdefault(dim, f"input{index}_dim{dim}")
+
+
 def _missing_dim(example: Any, index: int, dim: Any) -> str | None:
-    """Why input `index` (from 0) has no dim `dim`, or None when it has."""
+    """Why the input at position `index` (from 0) has no dim `dim`, or None when it has."""
     shape = tuple(getattr(example, "shape", ()))
     if isinstance(dim, int) and not isinstance(dim, bool) and 0 <= dim < len(shape):
         return None
     written = "x".join(map(str, shape)) or "a scalar"
     dims = f"its dims are 0 to {len(shape) - 1}" if shape else "it has no dims"
     return (
-        f"input {index} (numbered from 0) has rank {len(shape)} (shape {written}), so it has "
-        f"no dim {dim!r}: {dims}"
+        f"{input_name(index)} has rank {len(shape)} (shape {written}), so it has no dim "
+        f"{dim!r}: {dims}"
     )
 
 

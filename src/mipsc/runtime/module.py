@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 import ml_dtypes
 import numpy as np
 
-from mipsc.diagnostics import MipscError
+from mipsc.diagnostics import MipscError, input_name
 from mipsc.runtime import plugin as kernel_plugin
 
 
@@ -83,15 +83,15 @@ class Function:
             array = arrays[index]
             if isinstance(array, np.ndarray) and not array.flags.writeable:
                 raise MipscError(
-                    f"{self.name} changes input {index + 1} in place, but the array given is "
+                    f"{self.name} changes {input_name(index)} in place, but the array given is "
                     "read-only: pass a writable array (numpy: array.copy())"
                 )
             span = _memory_span(args[index])
             for other, given in enumerate(args):
                 if other != index and span is not None and _overlap(span, _memory_span(given)):
                     raise MipscError(
-                        f"{self.name} changes input {index + 1} in place, and input "
-                        f"{other + 1} shares its memory: pass separate tensors (a copy of "
+                        f"{self.name} changes {input_name(index)} in place, and "
+                        f"{input_name(other)} shares its memory: pass separate tensors (a copy of "
                         "one), as torch.export assumes inputs do not alias"
                     )
 
@@ -185,7 +185,7 @@ def _which_input(plain: str, arrays: Sequence[np.ndarray]) -> tuple[str, int | N
     else:
         candidates = []
     if len(candidates) == 1:
-        return f"input {candidates[0] + 1} (%arg{candidates[0]})", candidates[0]
+        return input_name(candidates[0]), candidates[0]
     if candidates:
         listed = ", ".join(f"{i + 1} (%arg{i})" for i in candidates)
         return f"one of the inputs {listed}", None
@@ -235,7 +235,7 @@ def _as_input(value: Any, index: int, cli: bool = False) -> Any:
         if cli
         else "pass a numpy array, e.g. np.asarray(x, dtype=np.float32), or a torch tensor"
     )
-    raise MipscError(f"input {index + 1} (%arg{index}) is a {kind}, not an array: {fix}")
+    raise MipscError(f"{input_name(index)} is a {kind}, not an array: {fix}")
 
 
 IMPORT_ALIGNMENT = 64

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from xdsl.context import Context
-from xdsl.dialects import arith, cf, tensor
+from xdsl.dialects import arith, cf, func, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
+    AnyFloat,
     ArrayAttr,
     DenseArrayBase,
     FloatAttr,
@@ -42,7 +43,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.traits import is_side_effect_free
 from xdsl.utils.exceptions import VerifyException
 
-from mipsc.diagnostics import MipscError, location_of
+from mipsc.diagnostics import MipscError, input_name, location_of
 from mipsc.dialects import mips, torch
 from mipsc.dialects.shapes import dims_agree, format_dim
 from mipsc.remarks import emit_remark, share_origin
@@ -488,6 +489,7 @@ class TorchMatmulPattern(RewritePattern):
     def match_and_rewrite(self, op: torch.MatmulFamilyOp, rewriter: PatternRewriter) -> None:
         if not isinstance(op, self.OP_TYPE):  # the family shares this flow; one class per op
             return
+        check_one_dtype(op, [op.operands[i] for i in self.MATRIX_OPERANDS])
         if (reason := self.unsupported(op)) is not None:
             emit_remark(op, PASS_NAME, f"left on IREE's path: {reason}", routed=_counted(op, False))
             return
@@ -525,6 +527,60 @@ class TorchMatmulPattern(RewritePattern):
         self, tb: TensorIRBuilder, op: Operation, out_type: TensorType[Attribute]
     ) -> SSAValue | None:
         raise NotImplementedError
+
+
+def check_one_dtype(op: Operation, operands: Sequence[SSAValue]) -> None:
+    """A product of two float dtypes is a MipscError located at `op`, naming the function
+    input that brought the odd one (`input 1 (%arg0) is bf16; the other operand is f32`).
+
+    torch multiplies tensors of one dtype (eager torch refuses `bf16 @ f32`), but torch.export
+    traces a bf16 input to an f32 model's Linear into such an op, and iree-compile then fails
+    on it deep in its lowering ("failed to legalize operation 'torch.aten.mm'")."""
+    dtypes = [_float_dtype(v) for v in operands]
+    if None in dtypes or len(set(dtypes)) < 2:
+        return
+    inputs = [_function_input(v) for v in operands]
+    named = [(i, index) for i, index in enumerate(inputs) if index is not None]
+    kinds = " and ".join(map(str, dtypes))
+    if len(named) == 1:
+        at, index = named[0]
+        have, want = dtypes[at], next(t for t in dtypes if t != dtypes[at])
+        said = f"{input_name(index)} is {have}, where the other operand is {want}"
+        fix = (
+            f"give that input as {want} (x.to(torch.{_TORCH_DTYPES.get(str(want), want)})), "
+            f"or export the model in {have} (model.to(torch."
+            f"{_TORCH_DTYPES.get(str(have), have)}))"
+        )
+    else:
+        said = ", ".join(f"operand {i + 1} is {t}" for i, t in enumerate(dtypes))
+        fix = "convert one operand to the other's dtype before the product"
+    raise MipscError(
+        f"'{op.name}' multiplies {kinds} tensors, which torch does not do (a product takes "
+        f"one dtype): {said}",
+        location_of(op),
+        [fix],
+    )
+
+
+_TORCH_DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16", "f64": "float64"}
+
+
+def _float_dtype(value: SSAValue) -> Attribute | None:
+    ty = value.type
+    if isinstance(ty, torch.ValueTensorType) and ty.has_dtype and isinstance(ty.dtype, AnyFloat):
+        return ty.dtype
+    return None
+
+
+def _function_input(value: SSAValue) -> int | None:
+    """The position of the function argument `value` comes from through ops of one tensor
+    operand of its dtype (views, transposes, elementwise ops), or None."""
+    while isinstance(value.owner, Operation):
+        sources = [v for v in value.owner.operands if isinstance(v.type, torch.ValueTensorType)]
+        if len(sources) != 1 or _float_dtype(sources[0]) != _float_dtype(value):
+            return None
+        value = sources[0]
+    return value.index if isinstance(value.owner.parent_op(), func.FuncOp) else None
 
 
 def builtin_operand(tb: TensorIRBuilder, value: SSAValue) -> SSAValue:
