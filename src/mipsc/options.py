@@ -64,7 +64,11 @@ class CompileOptions:
     """
 
     target_cpu: str = option(
-        DEFAULT_TARGET_CPU, help="CPU for IREE's own code (--iree-llvmcpu-target-cpu)."
+        DEFAULT_TARGET_CPU,
+        pass_options=((LOWERING, "target_cpu"),),
+        lowers=True,
+        help="CPU for IREE's own code (--iree-llvmcpu-target-cpu) and for the matmuls' output "
+        "tiles (the tile cost model of its kernel configuration, `mipsc kernel-info`).",
     )
     kernel_backend: str = option(
         DEFAULT_BACKEND,
