@@ -152,11 +152,13 @@ built for another kernel ABI, or a target CPU the table has no entry for): the z
 values, copied from kernels/mips_config.c so that such a compile on the project's Zen 4 picks
 the tiles the plugin would (a test checks they agree)."""
 
-_CONFIG_KEYS = (
+TILE_CONFIG_KEYS = (
     "tile_max_rows", "tile_max_cols", "tile_packed_max_cols", "tile_pack_flops",
     "tile_narrow_cols", "tile_workgroup_flops", "tile_wake_flops", "tile_one_worker_pct",
     "tile_thin_bytes", "thin_streams",
 )  # fmt: skip
+"""The configuration fields the cost model reads (tools/tune_kernels.py recompiles per value of
+these)."""
 
 
 def tile_model(target_cpu: str = HOST) -> TileModel:
@@ -164,7 +166,7 @@ def tile_model(target_cpu: str = HOST) -> TileModel:
     `znver4`): its configuration entry's constants (mipsc.kernel_config says which entry a
     name gets), else DEFAULT_TILE_MODEL with the reason in `reason`. Cached (a ctypes read of
     the plugin the first time); `forget_tile_models` clears it."""
-    found = read_config(target_cpu, _CONFIG_KEYS)
+    found = read_config(target_cpu, TILE_CONFIG_KEYS)
     if isinstance(found, str):
         return _fallback_model(found)
     return _model_of(found)
