@@ -8,7 +8,8 @@ compile's target CPU from the shipped plugin at compile time, through ctypes
 
 - `--target-cpu=host` (the default) gets the entry the plugin picks for this machine, by the
   kernels' own rule (cpuid, MIPSC_KERNEL_CONFIG), with its live values (`mipsc kernel-info`
-  prints the same);
+  prints the same; the embedded kernels pick by cpuid alone, so under MIPSC_KERNEL_CONFIG
+  they may run another entry than the one the tiles were chosen for);
 - a named LLVM CPU (`znver4`, `skylake-avx512`, `x86-64-v3`, ...) gets the entry the kernels
   would pick on that CPU (CPU_CONFIGS), as written in the table;
 - any other name, or no usable plugin (absent, not loadable, or built for another kernel
