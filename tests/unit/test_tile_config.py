@@ -182,3 +182,25 @@ def test_without_a_plugin_the_default_model(tmp_path, monkeypatch):
     unknown = tile_model("cortex-a53")
     assert _numbers(unknown) == _numbers(DEFAULT_TILE_MODEL)
     assert unknown.reason == "no kernel configuration is known for the CPU 'cortex-a53'"
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("int mips_kernel_abi_version(void) { return 6; }", "was built for kernel ABI 6, not"),
+        ("int other(void) { return 0; }", "predates kernel ABI versions"),
+    ],
+)
+def test_a_plugin_of_another_abi_gives_the_default_model(tmp_path, monkeypatch, source, why):
+    """A stale plugin (its table may lack the tile fields, or lay them out otherwise) is not
+    read: the default model, and the reason."""
+    (tmp_path / "stale.c").write_text(source + "\n")
+    library = tmp_path / "stale.so"
+    subprocess.run(
+        ["cc", "-shared", "-fPIC", "-o", str(library), str(tmp_path / "stale.c")], check=True
+    )
+    monkeypatch.setenv("MIPSC_PLUGIN", str(library))
+    model = tile_model("znver4")
+    assert _numbers(model) == _numbers(DEFAULT_TILE_MODEL)
+    assert model.config == "default" and why in model.reason
+
