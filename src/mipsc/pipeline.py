@@ -324,7 +324,7 @@ def compile_module(
     check_weights_present(text.head if isinstance(text, MlirText) else text, filename)
     passes = compile_passes(options)  # an unknown backend fails before parsing
     if progress is not silent:
-        progress(describe_tile_model(options.target_cpu))
+        progress(describe_tile_model(options.compiled_cpu))
     # The lowered module is not verified by xDSL: iree-compile parses and verifies it next,
     # with MLIR's own verifiers (xDSL's took up to a third of the passes' time).
     parsed = lower(text, filename, passes, progress, verify_result=False)

@@ -204,3 +204,17 @@ def test_a_plugin_of_another_abi_gives_the_default_model(tmp_path, monkeypatch, 
     assert _numbers(model) == _numbers(DEFAULT_TILE_MODEL)
     assert model.config == "default" and why in model.reason
 
+
+def test_the_tiles_follow_an_iree_target_cpu_flag():
+    """`--iree-llvmcpu-target-cpu=X` among the iree-compile flags (after mipsc's, so IREE
+    takes it) names the CPU the lowering chooses for too; the last one wins, as in IREE."""
+    options = CompileOptions(
+        target_cpu="znver4",
+        iree_flags=["--iree-llvmcpu-target-cpu=haswell", "--iree-llvmcpu-target-cpu=x86-64"],
+    )
+    assert options.compiled_cpu == "x86-64"
+    assert options.pass_arguments("lower-mips-to-call")["target_cpu"] == "x86-64"
+    assert options.command_line(lowering_only=True) == ["--target-cpu=x86-64"]  # `-v`'s reprint
+    flags = ["--iree-llvmcpu-target-cpu-features=+avx2"]
+    assert CompileOptions(target_cpu="znver4", iree_flags=flags).compiled_cpu == "znver4"
+
