@@ -440,8 +440,8 @@
  *       beside the time on all of them;
  *   tile_thin_bytes       the fewest bytes of B a tile of a product with at
  *       most 4 rows reads (each tile starts its streams cold).
- * Their sources (mips_config.c, MIPS_TILE_*): the GEMM part (the first seven
- * but tile_packed_max_cols) was fitted through IREE on the Intel Xeon of
+ * Their sources (mips_config.c, MIPS_TILE_*): the GEMM part (all but
+ * tile_packed_max_cols and tile_thin_bytes) was fitted through IREE on the Intel Xeon of
  * BENCHMARKS.md (2026-11-29), tile_packed_max_cols and tile_thin_bytes measured
  * on the AMD EPYC Zen 4 (2026-11-30); every other entry carries them over,
  * not measured, and says so.  A new CPU kind gets measured values from
@@ -455,7 +455,8 @@
  * reads 0: the CPU that runs it fills it from its caches), or with NULL or ""
  * of this process's live configuration (after the MIPSC_KERNEL_*
  * overrides and mips_debug_set_config, which sets the tile_ fields too:
- * costs 0 to 2^30, tile sizes 1 to 2^20), and returns 0; -1 for an unknown
+ * tile sizes 1 to 2^20, tile_thin_bytes 1 to 2^30, the flops 0 to 2^30,
+ * tile_one_worker_pct 0 to 2^20), and returns 0; -1 for an unknown
  * entry or key.  mips_kernel_info has a line of the tile_ fields.  Plugin
  * only (the object has neither function).
  *
