@@ -44,6 +44,24 @@ static int clamp_block(int64_t v, int lo, int hi, int mult) {
   return (int)(v / mult * mult);
 }
 
+/* The tile cost model of the lowering (mips_kernels.h, "Tile cost model"), in
+ * the two parts that were measured on different machines.  The GEMM part was
+ * fitted on the Intel Xeon of BENCHMARKS.md (2026-11-29), through IREE on 1 and
+ * 2 threads: 2048^3 f32 on 516x256 tiles 1.08x the speed of 256x256 and
+ * 348x512 0.83x on 2 threads (wide tiles overflow L2); the five costs fitted to
+ * nine shapes, the choice the fastest measured (or within noise) for eight. */
+#define MIPS_TILE_GEMM_XEON                                                          \
+  .tile_max_rows = 516, .tile_max_cols = 256, .tile_pack_flops = 64,                \
+  .tile_narrow_cols = 32, .tile_workgroup_flops = 1000000, .tile_wake_flops = 3000000, \
+  .tile_one_worker_pct = 50
+/* The few-row part, measured on the AMD EPYC Zen 4 of BENCHMARKS.md
+ * (2026-11-30, 2 vCPUs, loaded), interleaved: packed-B tiles up to 1024
+ * columns (72x1024 1.03-1.04x the speed of 72x256 at 64x{4096x1024,
+ * 1024x4096} f32, 1.03-1.10x bf16, kernel alone on IREE's tiles; 0.92-0.97x
+ * the time through IREE) and thin tiles of at least 2 MiB of B (the Llama
+ * decode step, bf16 tiles of 2-4 MiB 0.90-0.92x the time of 1 MiB ones). */
+#define MIPS_TILE_FEW_ROWS_ZEN4 .tile_packed_max_cols = 1024, .tile_thin_bytes = 2 << 20
+
 /* The entries.  mr/nr: the register tile of the path's kernel (fixed per
  * ISA); 0 in a block: derived from the caches as above.  The numbers' source
  * is in each entry's `about`. */
@@ -73,6 +91,11 @@ static const mips_kernel_config kEntries[] = {
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
         .thin_streams = 4,
+        /* the few-row part measured here; the GEMM part carried over from the
+         * Xeon, not re-fitted on Zen 4 (the tiles it picks here are the ones the
+         * Zen 4 tables of BENCHMARKS.md were measured with) */
+        MIPS_TILE_FEW_ROWS_ZEN4,
+        MIPS_TILE_GEMM_XEON,
     },
     {
         .name = "zen5",
@@ -87,6 +110,9 @@ static const mips_kernel_config kEntries[] = {
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
         .thin_streams = 4,
+        /* carried over from zen4, not measured on Zen 5 */
+        MIPS_TILE_FEW_ROWS_ZEN4,
+        MIPS_TILE_GEMM_XEON,
     },
     {
         .name = "intel-avx512",
@@ -101,6 +127,10 @@ static const mips_kernel_config kEntries[] = {
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
         .thin_streams = 4,
+        /* the GEMM part measured on that Xeon; the few-row part carried over
+         * from zen4, not measured on Intel */
+        MIPS_TILE_GEMM_XEON,
+        MIPS_TILE_FEW_ROWS_ZEN4,
     },
     {
         .name = "avx2",
@@ -113,6 +143,9 @@ static const mips_kernel_config kEntries[] = {
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
         .thin_streams = 4,
+        /* carried over (the Xeon's and the Zen 4's), not measured on AVX2 */
+        MIPS_TILE_GEMM_XEON,
+        MIPS_TILE_FEW_ROWS_ZEN4,
     },
     {
         .name = "sse2",
@@ -124,6 +157,9 @@ static const mips_kernel_config kEntries[] = {
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
         .thin_streams = 4,
+        /* carried over (the Xeon's and the Zen 4's), not measured on SSE2 */
+        MIPS_TILE_GEMM_XEON,
+        MIPS_TILE_FEW_ROWS_ZEN4,
     },
 };
 enum { kNumEntries = (int)(sizeof kEntries / sizeof kEntries[0]) };
@@ -323,7 +359,7 @@ static void env_int(const char* var, int* field) {
 }
 
 static cpu_info g_cpu;
-static char g_info[1024];
+static char g_info[1536];
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void write_info(const char* why, const char* note) {
@@ -336,14 +372,19 @@ static void write_info(const char* why, const char* note) {
            "f32_path=%s f16_path=%s bf16_path=%s f32_tile=%dx%d bf16_tile=%dx%d\n"
            "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d "
            "pack_a_t16=%d packed_kc=%d thin_streams=%d\n"
+           "tile_max=%dx%d tile_packed_max_cols=%d tile_pack_flops=%d tile_narrow_cols=%d "
+           "tile_workgroup_flops=%d tile_wake_flops=%d tile_one_worker_pct=%d "
+           "tile_thin_bytes=%d\n"
            "about=%s\n",
            g_config.name, why, note, g_cpu.vendor[0] ? g_cpu.vendor : "unknown", g_cpu.family,
            g_cpu.model, (long long)g_cpu.l1d, (long long)g_cpu.l2, (long long)g_cpu.l3,
            isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa), mr,
            nr, bmr, bnr, g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
            g_config.bf16_nc, g_config.b_prefetch_rows, g_config.pack_a_t16, g_config.packed_kc,
-           g_config.thin_streams,
-           g_config.about);
+           g_config.thin_streams, g_config.tile_max_rows, g_config.tile_max_cols,
+           g_config.tile_packed_max_cols, g_config.tile_pack_flops, g_config.tile_narrow_cols,
+           g_config.tile_workgroup_flops, g_config.tile_wake_flops, g_config.tile_one_worker_pct,
+           g_config.tile_thin_bytes, g_config.about);
 }
 
 static void choose(void) {
@@ -389,27 +430,42 @@ MIPS_EXPORT const char* mips_kernel_info(void) {
   return g_info;
 }
 
-/* The field of the configuration named key, or NULL. */
-static int* config_field(const char* key) {
-  static const struct {
-    const char* key;
-    size_t offset;
-  } kFields[] = {
-      {"kc", offsetof(mips_kernel_config, kc)},
-      {"mc", offsetof(mips_kernel_config, mc)},
-      {"nc", offsetof(mips_kernel_config, nc)},
-      {"packed_kc", offsetof(mips_kernel_config, packed_kc)},
-      {"bf16_kc", offsetof(mips_kernel_config, bf16_kc)},
-      {"bf16_mc", offsetof(mips_kernel_config, bf16_mc)},
-      {"bf16_nc", offsetof(mips_kernel_config, bf16_nc)},
-      {"b_prefetch_rows", offsetof(mips_kernel_config, b_prefetch_rows)},
-      {"pack_a_t16", offsetof(mips_kernel_config, pack_a_t16)},
-      {"thin_streams", offsetof(mips_kernel_config, thin_streams)},
-  };
-  if (key == NULL) return NULL;
-  for (size_t i = 0; i < sizeof kFields / sizeof kFields[0]; ++i)
-    if (mips_streq(key, kFields[i].key)) return (int*)((char*)&g_config + kFields[i].offset);
-  return NULL;
+/* The int fields of a configuration by name, with the values
+ * mips_debug_set_config takes (the blocks 1 to 2^20, pack_a_t16 0 or 1, the
+ * tile cost model's costs from 0). */
+static const struct {
+  const char* key;
+  size_t offset;
+  int lo, hi;
+} kFields[] = {
+    {"kc", offsetof(mips_kernel_config, kc), 1, 1 << 20},
+    {"mc", offsetof(mips_kernel_config, mc), 1, 1 << 20},
+    {"nc", offsetof(mips_kernel_config, nc), 1, 1 << 20},
+    {"packed_kc", offsetof(mips_kernel_config, packed_kc), 1, 1 << 20},
+    {"bf16_kc", offsetof(mips_kernel_config, bf16_kc), 1, 1 << 20},
+    {"bf16_mc", offsetof(mips_kernel_config, bf16_mc), 1, 1 << 20},
+    {"bf16_nc", offsetof(mips_kernel_config, bf16_nc), 1, 1 << 20},
+    {"b_prefetch_rows", offsetof(mips_kernel_config, b_prefetch_rows), 1, 1 << 20},
+    {"pack_a_t16", offsetof(mips_kernel_config, pack_a_t16), 0, 1},
+    {"thin_streams", offsetof(mips_kernel_config, thin_streams), 1, 1 << 20},
+    {"tile_max_rows", offsetof(mips_kernel_config, tile_max_rows), 1, 1 << 20},
+    {"tile_max_cols", offsetof(mips_kernel_config, tile_max_cols), 1, 1 << 20},
+    {"tile_packed_max_cols", offsetof(mips_kernel_config, tile_packed_max_cols), 1, 1 << 20},
+    {"tile_pack_flops", offsetof(mips_kernel_config, tile_pack_flops), 0, 1 << 30},
+    {"tile_narrow_cols", offsetof(mips_kernel_config, tile_narrow_cols), 0, 1 << 30},
+    {"tile_workgroup_flops", offsetof(mips_kernel_config, tile_workgroup_flops), 0, 1 << 30},
+    {"tile_wake_flops", offsetof(mips_kernel_config, tile_wake_flops), 0, 1 << 30},
+    {"tile_one_worker_pct", offsetof(mips_kernel_config, tile_one_worker_pct), 0, 1 << 20},
+    {"tile_thin_bytes", offsetof(mips_kernel_config, tile_thin_bytes), 1, 1 << 30},
+};
+enum { kNumFields = (int)(sizeof kFields / sizeof kFields[0]) };
+
+/* The index in kFields of the field named key, or -1. */
+static int field_index(const char* key) {
+  if (key == NULL) return -1;
+  for (int i = 0; i < kNumFields; ++i)
+    if (mips_streq(key, kFields[i].key)) return i;
+  return -1;
 }
 
 MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value) {
@@ -423,11 +479,24 @@ MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value) {
     write_info("set by mips_debug_set_config", "");
     return 0;
   }
-  int* field = config_field(key);
-  const int flag = key != NULL && mips_streq(key, "pack_a_t16");
-  if (field == NULL || value < !flag || value > (flag ? 1 : 1 << 20)) return -1;
-  *field = (int)value;
+  const int i = field_index(key);
+  if (i < 0 || value < kFields[i].lo || value > kFields[i].hi) return -1;
+  *(int*)((char*)&g_config + kFields[i].offset) = (int)value;
   write_info("set by mips_debug_set_config", "");
+  return 0;
+}
+
+MIPS_EXPORT const char* mips_kernel_config_name(int index) {
+  if (index == -1) return mips_config()->name;
+  return index >= 0 && index < kNumEntries ? kEntries[index].name : NULL;
+}
+
+MIPS_EXPORT int mips_kernel_config_value(const char* config, const char* key, int64_t* value) {
+  const mips_kernel_config* c =
+      config == NULL || *config == '\0' ? mips_config() : find_entry(config);
+  const int i = field_index(key);
+  if (c == NULL || i < 0 || value == NULL) return -1;
+  *value = *(const int*)((const char*)c + kFields[i].offset);
   return 0;
 }
 

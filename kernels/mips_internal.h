@@ -218,6 +218,16 @@ typedef struct mips_kernel_config {
   int thin_streams;    /* few-row products (M <= 4): columns / panels of B read at once
                         * from that many stripes far apart (1, 2 or 4; see
                         * matmul_gemm.inc's small_dots, matmul_bf16_dp.c's dp_thin) */
+  /* The lowering's tile cost model (src/mipsc/tiling.py reads these through
+   * mips_kernel_config_value; the kernels never do): mips_kernels.h, "Tile cost model". */
+  int tile_max_rows, tile_max_cols; /* the largest tile of C a workgroup computes */
+  int tile_packed_max_cols;         /* ... of a prefill product with a B packed at load */
+  int tile_pack_flops;              /* packing one element of A or B, in microkernel flops */
+  int tile_narrow_cols;             /* a tile of C columns runs at C / (C + this) speed */
+  int tile_workgroup_flops;         /* what a workgroup costs besides its work, in flops */
+  int tile_wake_flops;              /* waking the other workers, once per shared dispatch */
+  int tile_one_worker_pct;          /* weight (%) of the one-worker time beside the shared */
+  int tile_thin_bytes;              /* the fewest bytes of B a thin product's tile reads */
 } mips_kernel_config;
 
 /* The configuration of this process (of this loaded module, in the

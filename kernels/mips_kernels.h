@@ -312,7 +312,9 @@
  * mips_matmul_packed_f32, mips_matmul_packed_bf16), each with its embedded
  * entry points (neither was released under a version of its own: on their
  * branches both were numbered 4, which main's embedded entry points took);
- * 6 fused attention (mips_attention_<type> and their embedded entry points).
+ * 6 fused attention (mips_attention_<type> and their embedded entry points);
+ * 7 the tile cost model in the configuration (mips_kernel_config_name,
+ * mips_kernel_config_value, the tile_* fields and mips_kernel_info's line).
  *
  * Embedded entry points (ABI 4): mips_matmul_f32_embedded, _f16_embedded,
  * _bf16_embedded take the 16 params above as arguments, in the struct's
@@ -419,6 +421,45 @@
  * the change.  "mips_matmul_bf16:avx512bf16" counts the bf16 calls that ran
  * on VDPBF16PS.
  *
+ * Tile cost model (ABI 7): each configuration entry also holds the constants
+ * of the lowering's tile cost model (src/mipsc/tiling.py, choose_tiles and
+ * choose_thin_tiles), so that one entry per CPU kind says both how the kernels
+ * block and which output tile each IREE workgroup gets; mipsc reads the entry
+ * of the compile's target CPU from this plugin at compile time (the kernels
+ * never read these fields).  int fields, by key:
+ *   tile_max_rows, tile_max_cols  the largest tile of C (rows, columns);
+ *   tile_packed_max_cols  the widest tile of a 17-132-row product whose B is
+ *       packed at load (no B panel per tile: width costs no L2 room);
+ *   tile_pack_flops       packing one element of A or B, in microkernel flops;
+ *   tile_narrow_cols      a tile of C columns runs at C / (C + this) of the
+ *       kernel's speed (fewer B slivers per A sliver);
+ *   tile_workgroup_flops  a workgroup's cost besides its work (dispatch, the
+ *       kernel's allocation), in flops;
+ *   tile_wake_flops       sharing a dispatch with other workers, once;
+ *   tile_one_worker_pct   the weight, in percent, of the time on one worker
+ *       beside the time on all of them;
+ *   tile_thin_bytes       the fewest bytes of B a tile of a product with at
+ *       most 4 rows reads (each tile starts its streams cold).
+ * Their sources (mips_config.c, MIPS_TILE_*): the GEMM part (all but
+ * tile_packed_max_cols and tile_thin_bytes) was fitted through IREE on the Intel Xeon of
+ * BENCHMARKS.md (2026-11-29), tile_packed_max_cols and tile_thin_bytes measured
+ * on the AMD EPYC Zen 4 (2026-11-30); every other entry carries them over,
+ * not measured, and says so.  A new CPU kind gets measured values from
+ * tools/tune_kernels.py --param tile_<field>=... (the module compiled once
+ * per value, all run interleaved).  mips_kernel_config_name(i) is the name of
+ * table entry i (0 .. count-1; NULL past the end), or with -1 this process's
+ * configuration's (mips_kernel_info's config=, MIPSC_KERNEL_CONFIG applied).
+ * mips_kernel_config_value(config, key, &value) stores the int field `key`
+ * (any key mips_debug_set_config takes but isa and bf16_isa, or a tile_ one)
+ * of the table entry named `config` as written (a block an entry leaves at 0
+ * reads 0: the CPU that runs it fills it from its caches), or with NULL or ""
+ * of this process's live configuration (after the MIPSC_KERNEL_*
+ * overrides and mips_debug_set_config, which sets the tile_ fields too:
+ * tile sizes 1 to 2^20, tile_thin_bytes 1 to 2^30, the flops 0 to 2^30,
+ * tile_one_worker_pct 0 to 2^20), and returns 0; -1 for an unknown
+ * entry or key.  mips_kernel_info has a line of the tile_ fields.  Plugin
+ * only (the object has neither function).
+ *
  * Test hook: mips_debug_matmul_isa(symbol, isa, params) runs one kernel with
  * the code path for instruction set `isa` forced ("generic" = baseline
  * x86-64, "avx2" = AVX2+FMA, "avx512" = AVX-512F, "amx" = AMX-BF16 for
@@ -445,7 +486,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 6
+#define MIPS_KERNEL_ABI_VERSION 7
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
@@ -549,6 +590,10 @@ MIPS_EXPORT const char* mips_openblas_corename(void);
 MIPS_EXPORT const char* mips_kernel_info(void);
 /* Tuning only: sets one block of the live configuration (see above). */
 MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value);
+/* The configuration table, for the lowering's tile cost model (see "Tile cost
+ * model" above). */
+MIPS_EXPORT const char* mips_kernel_config_name(int index);
+MIPS_EXPORT int mips_kernel_config_value(const char* config, const char* key, int64_t* value);
 
 /* Returns MIPS_KERNEL_ABI_VERSION (see "ABI version" above). */
 MIPS_EXPORT int mips_kernel_abi_version(void);

@@ -230,14 +230,16 @@ def embedded_object_path() -> Path:
     return path.resolve()
 
 
-KERNEL_ABI_VERSION = 6
+KERNEL_ABI_VERSION = 7
 """The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
 Bump both with any change of the symbols, the params struct, the numerics or the errors.
 2: mips_matmul_openblas_f32 and mips_openblas_error. 3: bf16 on VDPBF16PS (subnormals flushed,
 as on AMX), the per-CPU configuration and mips_kernel_info. 4: the embedded entry points
 (mips_matmul_<t>_embedded, with a workspace) and the object's mips_kernel_abi_tag. 5: the
 epilogues (EPILOGUE_SYMBOLS) and pre-packed B (PACKED_SYMBOLS, PACK_SYMBOLS), with their
-embedded entry points (both were numbered 4 on their branches, unreleased)."""
+embedded entry points (both were numbered 4 on their branches, unreleased). 6: fused
+attention. 7: the tile cost model in the configuration (CONFIG_NAME_SYMBOL,
+CONFIG_VALUE_SYMBOL)."""
 
 ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
 """`int mips_kernel_abi_version(void)`: the version a plugin was built for."""
@@ -245,6 +247,22 @@ ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
 KERNEL_INFO_SYMBOL = "mips_kernel_info"
 """`const char* mips_kernel_info(void)`: the kernel configuration and paths this machine gets
 (`key=value` fields; MIPSC_KERNEL_CONFIG=<name> forces an entry)."""
+
+
+PLUGIN_ENV = "MIPSC_PLUGIN"
+"""The environment variable naming the kernel plugin to use instead of the packaged one."""
+
+PLUGIN_FILE = "libmips_kernels.so"
+"""The kernel plugin's file name in the package's `_lib` (`make kernels` builds it)."""
+
+CONFIG_NAME_SYMBOL = "mips_kernel_config_name"
+"""`const char* mips_kernel_config_name(int index)`: the configuration table's entry `index`,
+or with -1 the entry this machine gets (mips_kernels.h, "Tile cost model")."""
+
+CONFIG_VALUE_SYMBOL = "mips_kernel_config_value"
+"""`int mips_kernel_config_value(const char* config, const char* key, int64_t* value)`: one
+int field of a table entry (or with "" of this process's live configuration); 0, or -1 for an
+unknown entry or key."""
 
 
 class MatmulParams(ctypes.Structure):

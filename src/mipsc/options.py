@@ -22,6 +22,9 @@ from mipsc.kernel_abi import DEFAULT_BACKEND, DEFAULT_KERNEL_LINK, KERNEL_BACKEN
 LOWERING = "lower-mips-to-call"
 """The flag name of the pass that takes the kernel options (LowerMipsToCallPass.name)."""
 
+TARGET_CPU_FLAG = "--iree-llvmcpu-target-cpu="
+"""iree-compile's flag for its target CPU (`--target-cpu` gives it; in iree_flags it wins)."""
+
 PACKING = "pack-weights"
 """The flag name of the pass that packs constant weights for the kernels (PackWeightsPass.name):
 it packs only for the builtin kernels (the others take B unpacked), so it sees the backend too."""
@@ -64,7 +67,11 @@ class CompileOptions:
     """
 
     target_cpu: str = option(
-        DEFAULT_TARGET_CPU, help="CPU for IREE's own code (--iree-llvmcpu-target-cpu)."
+        DEFAULT_TARGET_CPU,
+        pass_options=((LOWERING, "target_cpu"),),
+        lowers=True,
+        help="CPU for IREE's own code (--iree-llvmcpu-target-cpu) and for the matmuls' output "
+        "tiles (the tile cost model of its kernel configuration, `mipsc kernel-info`).",
     )
     kernel_backend: str = option(
         DEFAULT_BACKEND,
@@ -132,20 +139,32 @@ class CompileOptions:
                     f"iree_flags: {flag!r} is not an iree-compile flag (--iree-*=value)"
                 )
 
+    @property
+    def compiled_cpu(self) -> str:
+        """The CPU iree-compile compiles for: the last `--iree-llvmcpu-target-cpu=` of
+        iree_flags (which follow mipsc's own flags, and win), else target_cpu. The lowering's
+        tiles are chosen for it too."""
+        named = [f for f in self.iree_flags if f.startswith(TARGET_CPU_FLAG)]
+        return named[-1].removeprefix(TARGET_CPU_FLAG) if named else self.target_cpu
+
     def pass_arguments(self, pass_name: str) -> dict[str, Any]:
-        """{option name: value} of the fields that set options of the pass `pass_name`."""
+        """{option name: value} of the fields that set options of the pass `pass_name`
+        (target_cpu: `compiled_cpu`)."""
         return {
-            option: getattr(self, f.name)
+            option: self.compiled_cpu if f.name == "target_cpu" else getattr(self, f.name)
             for f, spec in option_specs()
             for pass_flag, option in spec.pass_options
             if pass_flag == pass_name
         }
 
     def command_line(self, *, lowering_only: bool = False) -> list[str]:
-        """The `mipsc compile` flags that give these options (defaults left out)."""
+        """The `mipsc compile` flags that give these options (defaults left out); with
+        `lowering_only`, those that give the same MLIR (target_cpu: `compiled_cpu`)."""
         flags = []
         for f, spec in option_specs():
             value = getattr(self, f.name)
+            if lowering_only and f.name == "target_cpu":
+                value = self.compiled_cpu
             if value == f.default or (lowering_only and not spec.lowers):
                 continue
             flag = spec.flags_for(f.name)

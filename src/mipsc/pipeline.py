@@ -32,6 +32,7 @@ from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.mlir_text import FileSpan, MlirText, resources_start
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
+from mipsc.tiling import describe_tile_model
 from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
 from mipsc.transforms.decompose_torch import DecomposeTorchPass
 from mipsc.transforms.fuse_epilogues import FuseEpiloguesPass
@@ -322,6 +323,8 @@ def compile_module(
     """
     check_weights_present(text.head if isinstance(text, MlirText) else text, filename)
     passes = compile_passes(options)  # an unknown backend fails before parsing
+    if progress is not silent:
+        progress(describe_tile_model(options.compiled_cpu))
     # The lowered module is not verified by xDSL: iree-compile parses and verifies it next,
     # with MLIR's own verifiers (xDSL's took up to a third of the passes' time).
     parsed = lower(text, filename, passes, progress, verify_result=False)

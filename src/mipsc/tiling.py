@@ -1,15 +1,24 @@
 """Tile policy: which output tile each workgroup of a kernel dispatch computes.
 
-The lowering (mechanism) asks `choose_tiles` for a product's shape; the cost model and its
-constants (measured through IREE, see BENCHMARKS.md) live here, apart from the IR they shape.
+The lowering (mechanism) asks `choose_tiles` for a product's shape; the cost model lives here,
+apart from the IR it shapes. Its constants are per CPU kind: they come from the kernel
+configuration entry of the compile's target CPU (kernels/mips_config.c, the `tile_*` fields,
+read through `tile_model`), the same entry whose blocks the kernels run with, so that one
+table says both how a CPU's kernels block and which tiles they get. The module constants
+below are the fallback (`DEFAULT_TILE_MODEL`, the zen4 entry's values, with their sources)
+for a compile that cannot read the table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
+from dataclasses import dataclass
 
 from xdsl.dialects.builtin import DYNAMIC_INDEX
+
+from mipsc.kernel_config import HOST, TargetConfig, forget_configs, read_config
 
 MAX_TILE = (516, 256)
 """The largest tile. Each workgroup packs its own panels of A and B, so A is packed once per
@@ -48,8 +57,8 @@ builds. Measured on the project's Zen 4 (2 threads, IREE host-execution profilin
 tools/profile_dispatches.py): a 24-workgroup dispatch kept up to 1.95 cores busy (25 of
 150 calls above 1.5), which reservations of 8 (16 + 8) would cap at 1.5."""
 
-# The cost model of choose_tiles, in flops (of this machine's AVX-512 f32 kernel, measured
-# through IREE: see BENCHMARKS.md).
+# The cost model of choose_tiles, in flops (of the AVX-512 f32 kernel, measured through IREE
+# on the Intel Xeon of BENCHMARKS.md; the zen4 entry carries them over: mips_config.c).
 PACK_FLOPS = 64
 """What packing one element of A or B costs, in flops of the microkernel: a packed B sliver
 of the first row of tiles costs 1.7-8.6x a plain microkernel call (tools/profile_kernel.py)."""
@@ -120,15 +129,113 @@ and 1024 columns (2-4 MiB) took 0.90-0.92x the time of 256 (1 MiB) on one thread
 of 128 to 1024 columns (1-8 MiB) were within noise of each other."""
 
 
-def choose_thin_tiles(n: int, k: int, workers: int, element_bytes: int) -> int:
+@dataclass(frozen=True)
+class TileModel:
+    """The per-CPU constants of the tile cost model (the module constants of the same names
+    say what each is): one kernel configuration entry's `tile_*` fields (mips_kernels.h,
+    "Tile cost model") and its thin_streams. Hashable: `choose_tiles` caches by it."""
+
+    config: str
+    """The configuration entry the constants come from (`zen4`, ...), or `default`."""
+    max_tile: tuple[int, int]
+    max_packed_tile_cols: int
+    pack_flops: int
+    narrow_cols: int
+    workgroup_flops: int
+    wake_flops: int
+    one_worker_weight: float
+    thin_tile_bytes: int
+    thin_column_align: int
+    reason: str = ""
+    """Why these constants (which target, which entry, or why the fallback), for `-v`."""
+
+
+DEFAULT_TILE_MODEL = TileModel(
+    "default", MAX_TILE, MAX_PACKED_TILE_COLS, PACK_FLOPS, NARROW_COLS, WORKGROUP_FLOPS,
+    WAKE_FLOPS, ONE_WORKER_WEIGHT, THIN_TILE_BYTES, THIN_COLUMN_ALIGN,
+)  # fmt: skip
+"""The constants of a compile that cannot read the configuration table (no kernel plugin, one
+built for another kernel ABI, or a target CPU the table has no entry for): the zen4 entry's
+values, copied from kernels/mips_config.c so that such a compile on the project's Zen 4 picks
+the tiles the plugin would (a test checks they agree)."""
+
+TILE_CONFIG_KEYS = (
+    "tile_max_rows", "tile_max_cols", "tile_packed_max_cols", "tile_pack_flops",
+    "tile_narrow_cols", "tile_workgroup_flops", "tile_wake_flops", "tile_one_worker_pct",
+    "tile_thin_bytes", "thin_streams",
+)  # fmt: skip
+"""The configuration fields the cost model reads (tools/tune_kernels.py recompiles per value of
+these)."""
+
+
+def tile_model(target_cpu: str = HOST) -> TileModel:
+    """The cost model for compiling for `target_cpu` (`host`, or an LLVM CPU name such as
+    `znver4`): its configuration entry's constants (mipsc.kernel_config says which entry a
+    name gets), else DEFAULT_TILE_MODEL with the reason in `reason`. Cached (a ctypes read of
+    the plugin the first time); `forget_tile_models` clears it."""
+    found = read_config(target_cpu, TILE_CONFIG_KEYS)
+    if isinstance(found, str):
+        return _fallback_model(found)
+    return _model_of(found)
+
+
+@functools.cache
+def _fallback_model(why: str) -> TileModel:
+    return _with_reason(DEFAULT_TILE_MODEL, why)
+
+
+@functools.cache
+def _model_of(entry: TargetConfig) -> TileModel:
+    streams = entry["thin_streams"]
+    streams = 4 if streams >= 4 else 2 if streams >= 2 else 1  # as the kernels clamp it
+    model = TileModel(
+        entry.name,
+        (entry["tile_max_rows"], entry["tile_max_cols"]),
+        entry["tile_packed_max_cols"],
+        entry["tile_pack_flops"],
+        entry["tile_narrow_cols"],
+        entry["tile_workgroup_flops"],
+        entry["tile_wake_flops"],
+        entry["tile_one_worker_pct"] / 100,
+        entry["tile_thin_bytes"],
+        TILE_ALIGN[1] * streams,
+    )
+    return _with_reason(model, f"target-cpu={entry.target_cpu}: {entry.reason}")
+
+
+def _with_reason(model: TileModel, reason: str) -> TileModel:
+    return dataclasses.replace(model, reason=reason)
+
+
+def forget_tile_models() -> None:
+    """Drop the cached models and tiles: for a process that changed the plugin's live
+    configuration (`mips_debug_set_config`, tools/tune_kernels.py), which `host` reads."""
+    forget_configs()
+    _model_of.cache_clear()
+    choose_tiles.cache_clear()
+
+
+def describe_tile_model(target_cpu: str) -> str:
+    """The `-v` line: which configuration the tiles are chosen for, and why."""
+    model = tile_model(target_cpu)
+    if model.config == DEFAULT_TILE_MODEL.config:
+        return f"tiles chosen with the default cost model (zen4's constants): {model.reason}"
+    return f"tiles chosen for the kernel configuration '{model.config}' ({model.reason})"
+
+
+def choose_thin_tiles(
+    n: int, k: int, workers: int, element_bytes: int, model: TileModel = DEFAULT_TILE_MODEL
+) -> int:
     """Columns per tile of a thin product (see THIN_ROWS) with B of k x n elements of
     `element_bytes`: among tile counts that are multiples of `workers` (every core streams
     from the start to the end) and leave each tile at least THIN_TILE_BYTES of B (where B has
     more than that per worker), the one whose busiest worker reads the fewest columns, ties to
     more tiles (a worker that wakes late leaves fewer to the others). Widths are multiples of
-    THIN_COLUMN_ALIGN, or of TILE_ALIGN's 32 where n is too narrow to give each worker one."""
-    align = THIN_COLUMN_ALIGN if n >= workers * THIN_COLUMN_ALIGN else TILE_ALIGN[1]
-    most = max(workers, (n * k * element_bytes) // THIN_TILE_BYTES // workers * workers)
+    THIN_COLUMN_ALIGN, or of TILE_ALIGN's 32 where n is too narrow to give each worker one
+    (both constants: `model`'s, see TileModel)."""
+    column_align, tile_bytes = model.thin_column_align, model.thin_tile_bytes
+    align = column_align if n >= workers * column_align else TILE_ALIGN[1]
+    most = max(workers, (n * k * element_bytes) // tile_bytes // workers * workers)
     best: tuple[int, int] | None = None  # (busiest worker's columns, -tiles)
     chosen = _round_up(n, align)
     for tiles in range(workers, most + 1, workers):
@@ -149,6 +256,7 @@ def choose_tiles(
     workers: int = 0,
     packed_b: bool = False,
     element_bytes: int = 4,
+    model: TileModel | None = None,
 ) -> tuple[int, int]:
     """Output tile (rows, cols) per workgroup for a product of this shape.
 
@@ -164,7 +272,11 @@ def choose_tiles(
     tile packs B: only A's packing counts, and products of WIDE_PACKED_ROWS rows may take
     tiles up to MAX_PACKED_TILE_COLS wide. Thin products (M <= THIN_ROWS, no batch, static N;
     B of `element_bytes` per element) take one row of choose_thin_tiles' columns.
+
+    The constants (in capitals above) are `model`'s: the target CPU's (`tile_model`; None:
+    this machine's, `tile_model("host")`).
     """
+    model = model or tile_model(HOST)
     if DYNAMIC_INDEX in (m, n):
         return DYNAMIC_TILE
     thin = m <= THIN_ROWS and batch == 1
@@ -173,28 +285,29 @@ def choose_tiles(
     k = 64 if k == DYNAMIC_INDEX else max(k, 1)
     workers = workers or default_workers()
     if thin:
-        return TILE_ALIGN[0], choose_thin_tiles(n, k, workers, element_bytes)
+        return TILE_ALIGN[0], choose_thin_tiles(n, k, workers, element_bytes, model)
     wide = packed_b and WIDE_PACKED_ROWS[0] <= m <= WIDE_PACKED_ROWS[1]
-    max_cols = MAX_PACKED_TILE_COLS if wide else MAX_TILE[1]
+    max_cols = model.max_packed_tile_cols if wide else model.max_tile[1]
+    pack_flops, narrow_cols = model.pack_flops, model.narrow_cols
 
     def cost(rows: tuple[int, int], cols: tuple[int, int]) -> tuple[float, int]:
         (tm, tiles_m), (tn, tiles_n) = rows, cols
         tm, tn = min(tm, m), min(tn, n)
         tile = (
-            2.0 * tm * tn * k * (tn + NARROW_COLS) / tn
-            + PACK_FLOPS * k * (tm + (0 if packed_b else tn))
-            + WORKGROUP_FLOPS
+            2.0 * tm * tn * k * (tn + narrow_cols) / tn
+            + pack_flops * k * (tm + (0 if packed_b else tn))
+            + model.workgroup_flops
         )
         tiles = tiles_m * tiles_n * batch
         # in units of the ideal time (all the work spread evenly over the workers)
-        shared = _busiest_worker(tiles, workers) * tile + (WAKE_FLOPS if tiles > 1 else 0)
-        time = shared * workers + ONE_WORKER_WEIGHT * tiles * tile
+        shared = _busiest_worker(tiles, workers) * tile + (model.wake_flops if tiles > 1 else 0)
+        time = shared * workers + model.one_worker_weight * tiles * tile
         return time, -tn  # ties: the wider tile
 
     (tm, _), (tn, _) = min(
         (
             (row, col)
-            for row in _tile_options(m, TILE_ALIGN[0], MIN_TILE[0], MAX_TILE[0])
+            for row in _tile_options(m, TILE_ALIGN[0], MIN_TILE[0], model.max_tile[0])
             for col in _tile_options(n, TILE_ALIGN[1], MIN_TILE[1], max_cols)
         ),
         key=lambda choice: cost(*choice),

@@ -27,10 +27,10 @@ from mipsc.kernel_abi import (
     OPENBLAS_ENV,
     OPENBLAS_ERROR_SYMBOL,
     OPENBLAS_SYMBOL,
+    PLUGIN_ENV,
+    PLUGIN_FILE,
 )
 
-PLUGIN_ENV = "MIPSC_PLUGIN"
-PLUGIN_FILE = "libmips_kernels.so"
 DEVICE = "local-task"
 
 _KNOWN_KERNELS = frozenset(KERNEL_SYMBOLS)

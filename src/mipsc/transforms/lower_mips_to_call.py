@@ -95,8 +95,9 @@ from mipsc.kernel_abi import (
     packed_size,
     resolve_kernel_link,
 )
+from mipsc.kernel_config import HOST
 from mipsc.remarks import emit_remark
-from mipsc.tiling import choose_tiles
+from mipsc.tiling import TileModel, choose_tiles, tile_model
 from mipsc.transforms.building import building_before, dim_size
 from mipsc.transforms.strided_operands import (
     OutputView,
@@ -824,6 +825,8 @@ class LowerMatmul(RewritePattern):
     tile_n: int
     workers: int
     fill_bias: bool = True
+    model: TileModel | None = None
+    """The tile cost model of the target CPU (None: this machine's)."""
 
     def tiles_for(self, op: mips.MatmulLikeOp) -> tuple[int, int]:
         """The pass options when given, else a choice for this op's shape."""
@@ -836,7 +839,7 @@ class LowerMatmul(RewritePattern):
             element_bytes = element.bitwidth // 8 if isinstance(element, AnyFloat) else 4
             chosen = choose_tiles(
                 m, n, batch[0] if batch else 1, _k_of(op), self.workers, op.is_rhs_packed,
-                element_bytes,
+                element_bytes, self.model,
             )  # fmt: skip
             tm, tn = tm or chosen[0], tn or chosen[1]
         if op.is_rhs_packed:  # tiles start on a panel of the packed B
@@ -1163,6 +1166,9 @@ class LowerMipsToCallPass(ModulePass):
     """Columns of C per workgroup; 0 chooses per shape."""
     workers: int = 0
     """The IREE workers (cores) the tiles are chosen for; 0: this machine's cores (at most 8)."""
+    target_cpu: str = HOST
+    """The CPU the tiles are chosen for (`host`, or an LLVM name such as `znver4`): the tile
+    cost model of its kernel configuration entry (mipsc.tiling.tile_model)."""
     backend: str = DEFAULT_BACKEND
     """The kernel library the tiles call: builtin, or openblas (f32 only; see the module doc)."""
     kernel_link: str = DEFAULT_KERNEL_LINK
@@ -1192,7 +1198,14 @@ class LowerMipsToCallPass(ModulePass):
         PatternRewriteWalker(
             GreedyRewritePatternApplier(
                 [
-                    LowerMatmul(cache, self.tile_m, self.tile_n, self.workers, self.fill_bias),
+                    LowerMatmul(
+                        cache,
+                        self.tile_m,
+                        self.tile_n,
+                        self.workers,
+                        self.fill_bias,
+                        tile_model(self.target_cpu),
+                    ),
                     LowerPackRhs(cache),
                     LowerAttention(cache),
                 ]
