@@ -22,7 +22,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -43,7 +42,7 @@ def worker(spec: dict) -> dict[str, list[float]]:
     import iree.runtime as rt
 
     from mipsc import runtime
-    from mipsc.bench import time_interleaved
+    from mipsc.bench import cpu_times, time_interleaved
 
     rt.flags.parse_flags(f"--task_topology_group_count={spec['threads']}")
     xs = [make_input(shape, seed) for seed, shape in enumerate(spec["inputs"])]
@@ -67,23 +66,6 @@ def worker(spec: dict) -> dict[str, list[float]]:
     else:
         samples = time_interleaved(calls, spec["seconds"], 500)
     return {name: [1e3 * statistics.median(t), 1e3 * min(t), len(t)] for name, t in samples.items()}
-
-
-def cpu_times(calls: dict, seconds: float, burst: int = 5) -> dict[str, list[float]]:
-    """Per-call CPU time of this process (all its threads: IREE's workers too), in rounds of
-    `burst` calls per build, until each build has used `seconds` of CPU. Other processes on
-    the machine take wall time, not this process's CPU time: the steadier clock when the
-    machine is shared (it counts a worker's spinning too, alike for every build)."""
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for call in calls.values():
-        call()
-    while min(sum(t) * burst for t in samples.values()) < seconds:
-        for name, call in calls.items():
-            start = time.process_time()
-            for _ in range(burst):
-                call()
-            samples[name].append((time.process_time() - start) / burst)
-    return samples
 
 
 def main() -> None:

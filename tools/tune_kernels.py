@@ -7,8 +7,10 @@ plugin, so the tiles and threads are IREE's (the default link, kernels in the mo
 own copy of the kernels, whose configuration the sweep cannot set). All candidates run in one
 process and take turns in short bursts (`mipsc.bench.time_interleaved`); before each call the
 plugin's live configuration is set to the candidate (`mips_debug_set_config`, mips_kernels.h),
-so a busy machine slows every candidate alike. The ratios are against the first value given (put the current one first). One process
-per thread count, as `mipsc bench` does.
+so a busy machine slows every candidate alike; `--clock cpu` times each call in this
+process's CPU time instead (what other processes take of the cores does not count). The
+ratios are against the first value given (put the current one first). One process per thread
+count, as `mipsc bench` does.
 
     .venv/bin/python tools/tune_kernels.py --param bf16_kc=512,256,384,1024 \\
         --shape 1024x1024x1024 --dtype bf16 --threads 1 --threads 2
@@ -57,7 +59,7 @@ def worker(spec: dict) -> list[dict]:
     import iree.runtime as rt
 
     from mipsc import runtime
-    from mipsc.bench import NP_DTYPES, PLUGIN_BACKEND, compile_backends, time_interleaved
+    from mipsc.bench import NP_DTYPES, PLUGIN_BACKEND, compile_backends, cpu_times, time_interleaved
 
     rt.flags.parse_flags(f"--task_topology_group_count={spec['threads']}")
     plugin = runtime.plugin_path()
@@ -93,7 +95,10 @@ def worker(spec: dict) -> list[dict]:
                 return functions[v](da, db)
 
             calls = {str(v): (lambda v=v: call(v)) for v in values}
-            samples = time_interleaved(calls, spec["seconds"], 100000)
+            if spec["clock"] == "cpu":
+                samples = cpu_times(calls, spec["seconds"])
+            else:
+                samples = time_interleaved(calls, spec["seconds"], 100000)
             base = statistics.median(samples[str(values[0])])
             for v in values:
                 t = statistics.median(samples[str(v)])
@@ -142,6 +147,10 @@ def main() -> None:
     ap.add_argument("--dtype", action="append", default=[], choices=["f32", "f16", "bf16"])
     ap.add_argument("--threads", action="append", type=int, default=[])
     ap.add_argument("--seconds", type=float, default=1.0, help="time per candidate and case")
+    ap.add_argument(
+        "--clock", choices=["wall", "cpu"], default="wall",
+        help="cpu: this process's CPU time (all IREE workers), steadier on a shared machine",
+    )  # fmt: skip
     args = ap.parse_args()
     name, _, text = args.param.partition("=")
     values = [int(v) for v in text.split(",") if v]
@@ -154,7 +163,7 @@ def main() -> None:
             spec = {
                 "param": name, "values": values, "shapes": shapes,
                 "dtypes": args.dtype or ["f32"], "threads": threads, "seconds": args.seconds,
-                "work": work,
+                "work": work, "clock": args.clock,
             }  # fmt: skip
             proc = subprocess.run(
                 [sys.executable, __file__, "--worker"],

@@ -94,9 +94,7 @@ def compile_backends(
     paths = {"mipsc": work / f"mipsc_{m}x{n}x{k}_{dtype}.vmfb"}
     compile_module(text, "bench.mlir", paths["mipsc"], CompileOptions(kernel_link="embedded"))
     paths[PLUGIN_BACKEND] = work / f"mipsc_plugin_{m}x{n}x{k}_{dtype}.vmfb"
-    compile_module(
-        text, "bench.mlir", paths[PLUGIN_BACKEND], CompileOptions(kernel_link="plugin")
-    )
+    compile_module(text, "bench.mlir", paths[PLUGIN_BACKEND], CompileOptions(kernel_link="plugin"))
     if openblas and dtype == "f32":
         paths[OPENBLAS_BACKEND] = work / f"mipsc_openblas_{m}x{n}x{k}_{dtype}.vmfb"
         compile_module(
@@ -130,6 +128,25 @@ def settle_after(spinner: str, threads: int) -> Callable[[str], None]:
             time.sleep(SETTLE_SECONDS)
 
     return settle
+
+
+def cpu_times(
+    calls: dict[str, Callable[[], object]], seconds: float, burst: int = 5
+) -> dict[str, list[float]]:
+    """Per-call CPU time of this process (all its threads: IREE's workers too), in rounds of
+    `burst` calls per build, until each build has used `seconds` of CPU. Other processes on
+    the machine take wall time, not this process's CPU time: the steadier clock when the
+    machine is shared (it counts a worker's spinning too, alike for every build)."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        call()
+    while min(sum(t) * burst for t in samples.values()) < seconds:
+        for name, call in calls.items():
+            start = time.process_time()
+            for _ in range(burst):
+                call()
+            samples[name].append((time.process_time() - start) / burst)
+    return samples
 
 
 def time_interleaved(
