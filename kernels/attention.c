@@ -236,11 +236,13 @@ MIPS_INLINE void att_block(const att_params* p, const att_buffers* b, int64_t i0
 #define ATT_LANES_TARGET __attribute__((target("avx512f,avx2,fma,f16c")))
 
 /* C[a][0, 16 RV) (+)= sum_t X(a, t) . Y[t][0, 16 RV) for a < TA, X(a, t) =
- * x[a xa + t xt] broadcast, Y rows of ldy floats (the register tile). */
+ * x[a xa + t xt] broadcast, Y rows of ldy floats (the register tile); with
+ * `top`, top[0, 16 RV) = max(top, the C rows stored) lane by lane (a NaN of C
+ * left out, as att_row_max). */
 MIPS_INLINE ATT_LANES_TARGET void att_lanes_tile(const int ta, const int rv, const float* x,
                                                  int64_t xa, int64_t xt, const float* y,
                                                  int64_t ldy, int64_t depth, float* c,
-                                                 int64_t ldc, int accumulate) {
+                                                 int64_t ldc, int accumulate, float* top) {
   __m512 acc[ATT_TA][2];
   for (int a = 0; a < ta; ++a)
     for (int v = 0; v < rv; ++v)
@@ -257,32 +259,40 @@ MIPS_INLINE ATT_LANES_TARGET void att_lanes_tile(const int ta, const int rv, con
   }
   for (int a = 0; a < ta; ++a)
     for (int v = 0; v < rv; ++v) _mm512_storeu_ps(c + a * ldc + v * ATT_LANE, acc[a][v]);
+  if (top != NULL)
+    for (int v = 0; v < rv; ++v) {
+      __m512 most = _mm512_loadu_ps(top + v * ATT_LANE);
+      for (int a = 0; a < ta; ++a) most = _mm512_max_ps(acc[a][v], most); /* NaN: most */
+      _mm512_storeu_ps(top + v * ATT_LANE, most);
+    }
 }
 
 /* C (na rows of nv vectors, row stride ldc) (+)= X . Y: the register tiles
- * over it, 12 rows of X at a time, then 4, then 1. */
+ * over it, 12 rows of X at a time, then 4, then 1; with `top` (nv vectors),
+ * also the maximum of each lane over C's rows, into top. */
 static ATT_LANES_TARGET void att_lanes_product(const float* x, int64_t xa, int64_t xt,
                                                int64_t na, const float* y, int64_t ldy,
                                                int64_t depth, float* c, int64_t ldc, int64_t nv,
-                                               int accumulate) {
+                                               int accumulate, float* top) {
   for (int64_t v0 = 0; v0 < nv; v0 += 2) {
     const float* yv = y + v0 * ATT_LANE;
     float* cv = c + v0 * ATT_LANE;
+    float* tv = top != NULL ? top + v0 * ATT_LANE : NULL;
     int64_t a = 0;
     if (nv - v0 >= 2) {
       for (; a + ATT_TA <= na; a += ATT_TA)
-        att_lanes_tile(ATT_TA, 2, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate);
+        att_lanes_tile(ATT_TA, 2, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
       for (; a + 4 <= na; a += 4)
-        att_lanes_tile(4, 2, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate);
+        att_lanes_tile(4, 2, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
       for (; a < na; ++a)
-        att_lanes_tile(1, 2, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate);
+        att_lanes_tile(1, 2, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
     } else {
       for (; a + ATT_TA <= na; a += ATT_TA)
-        att_lanes_tile(ATT_TA, 1, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate);
+        att_lanes_tile(ATT_TA, 1, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
       for (; a + 4 <= na; a += 4)
-        att_lanes_tile(4, 1, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate);
+        att_lanes_tile(4, 1, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
       for (; a < na; ++a)
-        att_lanes_tile(1, 1, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate);
+        att_lanes_tile(1, 1, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
     }
   }
 }
@@ -336,56 +346,69 @@ static int att_lanes_layout(const att_params* p, const mips_scratch* ws, int kin
   return 0;
 }
 
-/* S^T (cols keys x mbp lanes) -> P^T for the block's rows [i0, i0 + mb): scale,
- * mask, causal cut, the running maximum and sum per lane; alpha[r] rescales
- * row r's old O^T (1 while the row has seen nothing). */
+/* e^x for x <= 0 (a score minus its row's maximum), -inf or NaN (stays NaN):
+ * epi_exp's polynomial with one scale factor; x < -87 gives 0 (e^x below
+ * FLT_MIN, nothing next to the row's largest term, e^0 = 1). */
+MIPS_INLINE float att_exp(float x) {
+  const int tiny = EPI_LT(x, -87.0f);
+  const float xc = tiny ? -87.0f : (EPI_NAN(x) ? 0.0f : x);
+  float n;
+  const float y = epi_exp_reduced(epi_exp_split(xc, &n)) * epi_pow2(n);
+  return tiny ? 0.0f : (EPI_NAN(x) ? x : y);
+}
+
+/* S^T (cols keys x mbp lanes; Q was scaled) -> P^T for the block's rows [i0,
+ * i0 + mb): mask, causal cut, the running maximum and sum per lane; alpha[r]
+ * rescales row r's old O (1 while the row has seen nothing).  top holds the
+ * chunk's maximum per lane when `have_top` (the product took it). */
 MIPS_INLINE void att_lanes_softmax(const att_params* p, const att_lanes_buffers* b, int64_t i0,
-                                   int64_t mb, int64_t mbp, int64_t j0, int64_t cols, int kind) {
+                                   int64_t mb, int64_t mbp, int64_t j0, int64_t cols,
+                                   int have_top, int kind) {
   float* s = b->s;
-  const float scale = p->scale;
   if (p->has_mask) { /* row by row, the mask's rows read in order */
     for (int64_t r = 0; r < mb; ++r) {
       const int64_t at = p->mask_offset + (i0 + r) * p->mask_stride0 + j0 * p->mask_stride1;
       for (int64_t j = 0; j < cols; ++j)
-        s[j * mbp + r] = s[j * mbp + r] * scale + mips_load_f32(p->mask, at + j * p->mask_stride1, kind);
+        s[j * mbp + r] += mips_load_f32(p->mask, at + j * p->mask_stride1, kind);
     }
   }
-  for (int64_t r = 0; r < mbp; ++r) b->top[r] = -__builtin_inff();
-  for (int64_t j = 0; j < cols; ++j) {
-    float* x = s + j * mbp;
-    if (!p->has_mask)
-      for (int64_t r = 0; r < mbp; ++r) x[r] *= scale;
-    if (p->causal_row0 >= 0) { /* lane r sees key j0 + j when r >= hidden */
-      const int64_t hidden = j0 + j - p->causal_row0 - i0;
-      for (int64_t r = 0; r < mbp; ++r) x[r] = r < hidden ? -__builtin_inff() : x[r];
+  if (!have_top) {
+    for (int64_t r = 0; r < mbp; ++r) b->top[r] = -__builtin_inff();
+    for (int64_t j = 0; j < cols; ++j) {
+      float* x = s + j * mbp;
+      if (p->causal_row0 >= 0) { /* lane r sees key j0 + j when r >= hidden */
+        const int64_t hidden = j0 + j - p->causal_row0 - i0;
+        for (int64_t r = 0; r < mbp; ++r) x[r] = r < hidden ? -__builtin_inff() : x[r];
+      }
+      for (int64_t r = 0; r < mbp; ++r) b->top[r] = EPI_GT(x[r], b->top[r]) ? x[r] : b->top[r];
     }
-    for (int64_t r = 0; r < mbp; ++r) b->top[r] = EPI_GT(x[r], b->top[r]) ? x[r] : b->top[r];
   }
   for (int64_t r = 0; r < mbp; ++r) {
     const float old = b->rmax[r], now = EPI_GT(b->top[r], old) ? b->top[r] : old;
-    const int dead = now == -__builtin_inff(); /* nothing visible yet: P = exp(-inf) = 0 */
+    const int dead = now == -__builtin_inff(); /* nothing visible yet: P = e^-inf = 0 */
     b->sub[r] = dead ? 0.0f : now;
-    b->alpha[r] = dead ? 1.0f : epi_exp(old - now); /* old = -inf: 0 */
+    b->alpha[r] = dead ? 1.0f : att_exp(old - now); /* old = -inf: 0 */
     b->rmax[r] = now;
     b->top[r] = 0.0f; /* now the chunk's sum */
   }
   for (int64_t j = 0; j < cols; ++j) {
     float* x = s + j * mbp;
     for (int64_t r = 0; r < mbp; ++r) {
-      x[r] = epi_exp(x[r] - b->sub[r]);
+      x[r] = att_exp(x[r] - b->sub[r]);
       b->top[r] += x[r];
     }
   }
   for (int64_t r = 0; r < mbp; ++r) b->rsum[r] = b->rsum[r] * b->alpha[r] + b->top[r];
 }
 
-/* Q^T (e x mbp) of the block's rows, 0 in the lanes past mb. */
+/* Q^T (e x mbp) of the block's rows times the scale, 0 in the lanes past mb. */
 MIPS_INLINE void att_lanes_pack_q(const att_params* p, const att_lanes_buffers* b, int64_t i0,
                                   int64_t mb, int64_t mbp, int kind) {
   const int64_t at = p->q_offset + i0 * p->q_stride0;
   for (int64_t x = 0; x < p->e; ++x) { /* stores in order, loads by strides */
     float* row = b->qt + x * mbp;
-    for (int64_t r = 0; r < mb; ++r) row[r] = mips_load_f32(p->q, at + r * p->q_stride0 + x * p->q_stride1, kind);
+    for (int64_t r = 0; r < mb; ++r)
+      row[r] = mips_load_f32(p->q, at + r * p->q_stride0 + x * p->q_stride1, kind) * p->scale;
     for (int64_t r = mb; r < mbp; ++r) row[r] = 0.0f;
   }
 }
@@ -441,13 +464,17 @@ MIPS_INLINE void att_lanes_block(const att_params* p, const att_lanes_buffers* b
       vc = b->vf, ldv = evp;
     }
     /* S^T = K . Q^T: X(key, d) = K(key, d), the query rows in the lanes. */
-    att_lanes_product(kc, ks0, ks1, cols, b->qt, mbp, p->e, b->s, mbp, nv, 0);
-    att_lanes_softmax(p, b, i0, mb, mbp, j0, cols, kind);
+    const int have_top = !p->has_mask && p->causal_row0 < 0; /* no score changes before */
+    for (int64_t r = 0; r < mbp; ++r) b->top[r] = -__builtin_inff();
+    att_lanes_product(kc, ks0, ks1, cols, b->qt, mbp, p->e, b->s, mbp, nv, 0,
+                      have_top ? b->top : NULL);
+    att_lanes_softmax(p, b, i0, mb, mbp, j0, cols, have_top, kind);
     if (j0 > 0)
       for (int64_t r = 0; r < mb; ++r)
         for (int64_t c = 0; c < evp; ++c) b->acc[r * evp + c] *= b->alpha[r];
     /* O += P . V: X(row, key) = P^T(key, row), V's columns in the lanes. */
-    att_lanes_product(b->s, 1, mbp, mb, vc, ldv, cols, b->acc, evp, evp / ATT_LANE, j0 > 0);
+    att_lanes_product(b->s, 1, mbp, mb, vc, ldv, cols, b->acc, evp, evp / ATT_LANE, j0 > 0,
+                      NULL);
   }
   if (keys <= 0)
     for (int64_t x = 0; x < mb * evp; ++x) b->acc[x] = 0.0f;
