@@ -296,6 +296,35 @@ static ATT_LANES_TARGET void att_lanes_product(const float* x, int64_t xa, int64
     }
   }
 }
+/* dst[l][0, 16) = src[0, 16)[l] for l < 16 (a 16 x 16 transpose of floats, row
+ * strides lds and ldd), times `scale`. */
+static ATT_LANES_TARGET void att_transpose16(const float* src, int64_t lds, float* dst,
+                                             int64_t ldd, float scale) {
+  const __m512 k = _mm512_set1_ps(scale);
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_mul_ps(_mm512_loadu_ps(src + i * lds), k);
+  for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved */
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) { /* then pairs of 64-bit elements */
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+  }
+  for (int h = 0; h < 16; h += 8) /* then 128-bit lanes, twice */
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ldd, r[i]);
+}
+
 #define ATT_HAS_LANES 1
 #else
 #define ATT_HAS_LANES 0
@@ -401,13 +430,24 @@ MIPS_INLINE void att_lanes_softmax(const att_params* p, const att_lanes_buffers*
   for (int64_t r = 0; r < mbp; ++r) b->rsum[r] = b->rsum[r] * b->alpha[r] + b->top[r];
 }
 
-/* Q^T (e x mbp) of the block's rows times the scale, 0 in the lanes past mb. */
+/* Q^T (e x mbp) of the block's rows times the scale, 0 in the lanes past mb:
+ * f32 rows in 16 x 16 transposes, the rest element by element. */
 MIPS_INLINE void att_lanes_pack_q(const att_params* p, const att_lanes_buffers* b, int64_t i0,
                                   int64_t mb, int64_t mbp, int kind) {
   const int64_t at = p->q_offset + i0 * p->q_stride0;
+  int64_t rows = 0, cols = 0; /* the part done by transposes */
+#if ATT_HAS_LANES
+  if (kind == MM_KIND_F32 && p->q_stride1 == 1) {
+    rows = mb / ATT_LANE * ATT_LANE, cols = p->e / ATT_LANE * ATT_LANE;
+    for (int64_t r = 0; r < rows; r += ATT_LANE)
+      for (int64_t x = 0; x < cols; x += ATT_LANE)
+        att_transpose16((const float*)p->q + at + r * p->q_stride0 + x, p->q_stride0,
+                        b->qt + x * mbp + r, mbp, p->scale);
+  }
+#endif
   for (int64_t x = 0; x < p->e; ++x) { /* stores in order, loads by strides */
     float* row = b->qt + x * mbp;
-    for (int64_t r = 0; r < mb; ++r)
+    for (int64_t r = x < cols ? rows : 0; r < mb; ++r)
       row[r] = mips_load_f32(p->q, at + r * p->q_stride0 + x * p->q_stride1, kind) * p->scale;
     for (int64_t r = mb; r < mbp; ++r) row[r] = 0.0f;
   }
@@ -464,7 +504,9 @@ MIPS_INLINE void att_lanes_block(const att_params* p, const att_lanes_buffers* b
       vc = b->vf, ldv = evp;
     }
     /* S^T = K . Q^T: X(key, d) = K(key, d), the query rows in the lanes. */
-    const int have_top = !p->has_mask && p->causal_row0 < 0; /* no score changes before */
+    /* no mask, and no causal cut in this chunk: the scores go to the softmax as they are */
+    const int have_top =
+        !p->has_mask && (p->causal_row0 < 0 || j0 + cols - 1 <= p->causal_row0 + i0);
     for (int64_t r = 0; r < mbp; ++r) b->top[r] = -__builtin_inff();
     att_lanes_product(kc, ks0, ks1, cols, b->qt, mbp, p->e, b->s, mbp, nv, 0,
                       have_top ? b->top : NULL);
