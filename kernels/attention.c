@@ -297,9 +297,9 @@ static ATT_LANES_TARGET void att_lanes_product(const float* x, int64_t xa, int64
   }
 }
 /* dst[l][0, 16) = src[0, 16)[l] for l < 16 (a 16 x 16 transpose of floats, row
- * strides lds and ldd), times `scale`. */
+ * strides lds and ldd), times `scale`; with `add`, added to dst instead. */
 static ATT_LANES_TARGET void att_transpose16(const float* src, int64_t lds, float* dst,
-                                             int64_t ldd, float scale) {
+                                             int64_t ldd, float scale, int add) {
   const __m512 k = _mm512_set1_ps(scale);
   __m512 r[16], t[16];
   for (int i = 0; i < 16; ++i) r[i] = _mm512_mul_ps(_mm512_loadu_ps(src + i * lds), k);
@@ -322,7 +322,8 @@ static ATT_LANES_TARGET void att_transpose16(const float* src, int64_t lds, floa
     r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
     r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
   }
-  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ldd, r[i]);
+  for (int i = 0; i < 16; ++i)
+    _mm512_storeu_ps(dst + i * ldd, add ? _mm512_add_ps(_mm512_loadu_ps(dst + i * ldd), r[i]) : r[i]);
 }
 
 #define ATT_HAS_LANES 1
@@ -386,6 +387,36 @@ MIPS_INLINE float att_exp(float x) {
   return tiny ? 0.0f : (EPI_NAN(x) ? x : y);
 }
 
+/* S^T (cols keys x mbp lanes) += the mask's [i0, i0 + mb) x [j0, j0 + cols):
+ * a row broadcast to every row key by key, f32 rows of unit stride in 16 x 16
+ * transposes, the rest element by element (the mask's rows read in order). */
+MIPS_INLINE void att_lanes_add_mask(const att_params* p, float* s, int64_t i0, int64_t mb,
+                                    int64_t mbp, int64_t j0, int64_t cols, int kind) {
+  const int64_t at = p->mask_offset + i0 * p->mask_stride0 + j0 * p->mask_stride1;
+  if (p->mask_stride0 == 0) {
+    for (int64_t j = 0; j < cols; ++j) {
+      const float add = mips_load_f32(p->mask, at + j * p->mask_stride1, kind);
+      for (int64_t r = 0; r < mbp; ++r) s[j * mbp + r] += add;
+    }
+    return;
+  }
+  int64_t rows = 0, keys = 0; /* the part done by transposes */
+#if ATT_HAS_LANES
+  if (kind == MM_KIND_F32 && p->mask_stride1 == 1) {
+    rows = mb / ATT_LANE * ATT_LANE, keys = cols / ATT_LANE * ATT_LANE;
+    for (int64_t r = 0; r < rows; r += ATT_LANE)
+      for (int64_t j = 0; j < keys; j += ATT_LANE)
+        att_transpose16((const float*)p->mask + at + r * p->mask_stride0 + j, p->mask_stride0,
+                        s + j * mbp + r, mbp, 1.0f, 1);
+  }
+#endif
+  for (int64_t r = 0; r < mb; ++r) {
+    const int64_t at_r = at + r * p->mask_stride0;
+    for (int64_t j = r < rows ? keys : 0; j < cols; ++j)
+      s[j * mbp + r] += mips_load_f32(p->mask, at_r + j * p->mask_stride1, kind);
+  }
+}
+
 /* S^T (cols keys x mbp lanes; Q was scaled) -> P^T for the block's rows [i0,
  * i0 + mb): mask, causal cut, the running maximum and sum per lane; alpha[r]
  * rescales row r's old O (1 while the row has seen nothing).  top holds the
@@ -393,14 +424,8 @@ MIPS_INLINE float att_exp(float x) {
 MIPS_INLINE void att_lanes_softmax(const att_params* p, const att_lanes_buffers* b, int64_t i0,
                                    int64_t mb, int64_t mbp, int64_t j0, int64_t cols,
                                    int have_top, int kind) {
+  if (p->has_mask) att_lanes_add_mask(p, b->s, i0, mb, mbp, j0, cols, kind);
   float* s = b->s;
-  if (p->has_mask) { /* row by row, the mask's rows read in order */
-    for (int64_t r = 0; r < mb; ++r) {
-      const int64_t at = p->mask_offset + (i0 + r) * p->mask_stride0 + j0 * p->mask_stride1;
-      for (int64_t j = 0; j < cols; ++j)
-        s[j * mbp + r] += mips_load_f32(p->mask, at + j * p->mask_stride1, kind);
-    }
-  }
   if (!have_top) {
     for (int64_t r = 0; r < mbp; ++r) b->top[r] = -__builtin_inff();
     for (int64_t j = 0; j < cols; ++j) {
@@ -442,7 +467,7 @@ MIPS_INLINE void att_lanes_pack_q(const att_params* p, const att_lanes_buffers* 
     for (int64_t r = 0; r < rows; r += ATT_LANE)
       for (int64_t x = 0; x < cols; x += ATT_LANE)
         att_transpose16((const float*)p->q + at + r * p->q_stride0 + x, p->q_stride0,
-                        b->qt + x * mbp + r, mbp, p->scale);
+                        b->qt + x * mbp + r, mbp, p->scale, 0);
   }
 #endif
   for (int64_t x = 0; x < p->e; ++x) { /* stores in order, loads by strides */

@@ -123,6 +123,21 @@ def test_strided_operands(lib, t):
     np.testing.assert_allclose(out, reference(q, k, v, None, 3, 0.3), atol=tol * 2, rtol=tol)
 
 
+@pytest.mark.parametrize("t", ["f32", "f16"])
+def test_mask_row_broadcast(lib, t):
+    """A mask of one row read for every query row (stride 0: a padding mask [B, 1, 1, S]),
+    34 rows: a lanes block of 32 and the GEMM path's 2."""
+    rng = np.random.default_rng(3)
+    dtype = NP_TYPES[t]
+    q, k, v = (rng.standard_normal(s).astype(dtype) for s in ((34, 16), (70, 16), (70, 16)))
+    row = rng.standard_normal(70).astype(dtype)
+    row[::3] = -np.inf
+    mask = np.broadcast_to(row, (34, 70))
+    out = call(lib, t, q, k, v, mask, -1, 0.25).astype(np.float32)
+    tol = {"f32": 2e-5, "f16": 2**-11}[t]
+    np.testing.assert_allclose(out, reference(q, k, v, mask, -1, 0.25), atol=tol * 2, rtol=tol)
+
+
 @pytest.mark.parametrize("rows", [6, 40], ids=["gemm", "lanes"])
 @pytest.mark.parametrize("workspace", [-1, 0], ids=["blocks", "plain"])
 def test_fully_masked_rows_are_zero(lib, workspace, rows):
