@@ -224,7 +224,7 @@ MIPS_INLINE void att_block(const att_params* p, const att_buffers* b, int64_t i0
  * with a row per lane (no horizontal reductions).  The GEMM path re-packed Q,
  * K, P and V (K = 64) on every call of its two products per block. */
 #define ATT_LANE 16 /* f32 lanes of a zmm: query rows per vector */
-#define ATT_TA 12   /* keys, or value columns, per register tile (with 2 vectors: 24 zmm) */
+#define ATT_TA 12   /* rows of X per register tile (keys, or query rows): 24 zmm with 2 vectors */
 /* Keys per chunk at most on the lanes path: S^T (ATT_LANES_NB x 64 rows) stays in L2. */
 #ifndef ATT_LANES_NB
 #define ATT_LANES_NB 256
@@ -279,21 +279,19 @@ static ATT_LANES_TARGET void att_lanes_product(const float* x, int64_t xa, int64
     float* cv = c + v0 * ATT_LANE;
     float* tv = top != NULL ? top + v0 * ATT_LANE : NULL;
     int64_t a = 0;
+#define ATT_TILES(TA, RV)            \
+  for (; a + (TA) <= na; a += (TA)) \
+    att_lanes_tile(TA, RV, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv)
     if (nv - v0 >= 2) {
-      for (; a + ATT_TA <= na; a += ATT_TA)
-        att_lanes_tile(ATT_TA, 2, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
-      for (; a + 4 <= na; a += 4)
-        att_lanes_tile(4, 2, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
-      for (; a < na; ++a)
-        att_lanes_tile(1, 2, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
+      ATT_TILES(ATT_TA, 2);
+      ATT_TILES(4, 2);
+      ATT_TILES(1, 2);
     } else {
-      for (; a + ATT_TA <= na; a += ATT_TA)
-        att_lanes_tile(ATT_TA, 1, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
-      for (; a + 4 <= na; a += 4)
-        att_lanes_tile(4, 1, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
-      for (; a < na; ++a)
-        att_lanes_tile(1, 1, x + a * xa, xa, xt, yv, ldy, depth, cv + a * ldc, ldc, accumulate, tv);
+      ATT_TILES(ATT_TA, 1);
+      ATT_TILES(4, 1);
+      ATT_TILES(1, 1);
     }
+#undef ATT_TILES
   }
 }
 /* dst[l][0, 16) = src[0, 16)[l] for l < 16 (a 16 x 16 transpose of floats, row
@@ -307,12 +305,14 @@ static ATT_LANES_TARGET void att_transpose16(const float* src, int64_t lds, floa
     t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
     t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
   }
+#define ATT_PD(x) _mm512_castps_pd(x)
   for (int i = 0; i < 16; i += 4) { /* then pairs of 64-bit elements */
-    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(ATT_PD(t[i]), ATT_PD(t[i + 2])));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(ATT_PD(t[i]), ATT_PD(t[i + 2])));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(ATT_PD(t[i + 1]), ATT_PD(t[i + 3])));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(ATT_PD(t[i + 1]), ATT_PD(t[i + 3])));
   }
+#undef ATT_PD
   for (int h = 0; h < 16; h += 8) /* then 128-bit lanes, twice */
     for (int i = 0; i < 4; ++i) {
       t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
@@ -322,8 +322,10 @@ static ATT_LANES_TARGET void att_transpose16(const float* src, int64_t lds, floa
     r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
     r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
   }
-  for (int i = 0; i < 16; ++i)
-    _mm512_storeu_ps(dst + i * ldd, add ? _mm512_add_ps(_mm512_loadu_ps(dst + i * ldd), r[i]) : r[i]);
+  for (int i = 0; i < 16; ++i) {
+    if (add) r[i] = _mm512_add_ps(_mm512_loadu_ps(dst + i * ldd), r[i]);
+    _mm512_storeu_ps(dst + i * ldd, r[i]);
+  }
 }
 
 #define ATT_HAS_LANES 1
@@ -489,7 +491,8 @@ MIPS_INLINE void att_lanes_store(const att_params* p, const att_lanes_buffers* b
       float* o = (float*)p->o + at;
       for (int64_t c = 0; c < p->ev; ++c) o[c] = row[c] * inv;
     } else {
-      for (int64_t c = 0; c < p->ev; ++c) mips_store_f32(p->o, at + c * p->o_stride1, row[c] * inv, kind);
+      for (int64_t c = 0; c < p->ev; ++c)
+        mips_store_f32(p->o, at + c * p->o_stride1, row[c] * inv, kind);
     }
   }
 }
@@ -498,7 +501,8 @@ MIPS_INLINE void att_lanes_store(const att_params* p, const att_lanes_buffers* b
 MIPS_INLINE void att_widen_padded(float* dst, int64_t ldd, const void* base, int64_t at,
                                   int64_t s0, int64_t s1, int64_t rows, int64_t cols, int kind) {
   for (int64_t i = 0; i < rows; ++i) {
-    for (int64_t j = 0; j < cols; ++j) dst[i * ldd + j] = mips_load_f32(base, at + i * s0 + j * s1, kind);
+    for (int64_t j = 0; j < cols; ++j)
+      dst[i * ldd + j] = mips_load_f32(base, at + i * s0 + j * s1, kind);
     for (int64_t j = cols; j < ldd; ++j) dst[i * ldd + j] = 0.0f;
   }
 }
