@@ -255,8 +255,11 @@
  *   scores are all -inf (or that sees no key) is 0, as torch's _safe_softmax
  *   gives (torch >= 2.5).  causal_row0 == -1: no causal masking.
  *   Numerics: f16/bf16 inputs (and mask) widened exactly to f32; scores, the
- *   softmax and the sums in f32 (the products by the f32 GEMM of this CPU's
- *   configuration, blocks of at most 64 query rows by 512 keys); online
+ *   softmax and the sums in f32 (blocks of at most 64 query rows by 512 keys,
+ *   256 on AVX-512, where blocks of 16 rows or more compute both products in
+ *   the attention's own register tiles, with Q multiplied by the scale before
+ *   the product, and exp(x) below FLT_MIN taken as 0; else by the f32 GEMM of
+ *   this CPU's configuration); online
  *   softmax (the running maximum and sum per row, the partial O rescaled by
  *   exp(old max - new max) when it grows) with the epilogues' exp (at most 2
  *   ulp); O rounded ONCE to T at the end (nearest even).  So the result

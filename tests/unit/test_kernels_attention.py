@@ -88,6 +88,10 @@ CASES = [
     (70, 700, 16, 16, False, 5),  # causal: chunks skipped, rows in two blocks
     (1, 1, 8, 8, False, -1),
     (5, 9, 3, 7, True, 0),
+    # AVX-512's lanes path (blocks of 16 rows or more): a block of 48 rows (3 vectors), causal
+    # over two key chunks, ev not a multiple of 16 (V copied to padded rows)
+    (48, 300, 64, 40, False, 17),
+    (128, 128, 64, 64, True, -1),  # the encoder's head: two blocks, V read in place
 ]
 
 
@@ -107,13 +111,41 @@ def test_attention_matches_the_definition(lib, t, m, n, e, ev, masked, causal_ro
     np.testing.assert_allclose(out, want, atol=tol * 2, rtol=tol)
 
 
+@pytest.mark.parametrize("t", ["f32", "bf16"])
+def test_strided_operands(lib, t):
+    """q, k, v and o read and written by strides (columns not contiguous, as a head sliced
+    out of a projection's transpose), 40 rows: a lanes block and the GEMM path's 8 rows."""
+    rng = np.random.default_rng(7)
+    dtype = NP_TYPES[t]
+    q, k, v = (rng.standard_normal(s).astype(dtype).T for s in ((32, 40), (32, 90), (32, 90)))
+    out = call(lib, t, q, k, v, None, 3, 0.3).astype(np.float32)
+    tol = {"f32": 2e-5, "bf16": 2**-8}[t]
+    np.testing.assert_allclose(out, reference(q, k, v, None, 3, 0.3), atol=tol * 2, rtol=tol)
+
+
+@pytest.mark.parametrize("t", ["f32", "f16"])
+def test_mask_row_broadcast(lib, t):
+    """A mask of one row read for every query row (stride 0: a padding mask [B, 1, 1, S]),
+    34 rows: a lanes block of 32 and the GEMM path's 2."""
+    rng = np.random.default_rng(3)
+    dtype = NP_TYPES[t]
+    q, k, v = (rng.standard_normal(s).astype(dtype) for s in ((34, 16), (70, 16), (70, 16)))
+    row = rng.standard_normal(70).astype(dtype)
+    row[::3] = -np.inf
+    mask = np.broadcast_to(row, (34, 70))
+    out = call(lib, t, q, k, v, mask, -1, 0.25).astype(np.float32)
+    tol = {"f32": 2e-5, "f16": 2**-11}[t]
+    np.testing.assert_allclose(out, reference(q, k, v, mask, -1, 0.25), atol=tol * 2, rtol=tol)
+
+
+@pytest.mark.parametrize("rows", [6, 40], ids=["gemm", "lanes"])
 @pytest.mark.parametrize("workspace", [-1, 0], ids=["blocks", "plain"])
-def test_fully_masked_rows_are_zero(lib, workspace):
+def test_fully_masked_rows_are_zero(lib, workspace, rows):
     """A row whose mask is -inf everywhere gives 0 (torch's _safe_softmax), the others their
     softmax; the broadcast (stride 0) mask row is read as every row's."""
     rng = np.random.default_rng(1)
-    q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((6, 8), (600, 8), (600, 4)))
-    mask = np.zeros((6, 600), np.float32)
+    q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((rows, 8), (600, 8), (600, 4)))
+    mask = np.zeros((rows, 600), np.float32)
     mask[2] = -np.inf
     mask[4, 550:] = -np.inf  # the last chunk hidden: the running max keeps its value
     out = call(lib, "f32", q, k, v, mask, -1, 0.5, workspace)
