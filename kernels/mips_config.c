@@ -335,14 +335,14 @@ static void write_info(const char* why, const char* note) {
            "cpu=%s family=0x%x model=0x%x l1d=%lld l2=%lld l3=%lld\n"
            "f32_path=%s f16_path=%s bf16_path=%s f32_tile=%dx%d bf16_tile=%dx%d\n"
            "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d "
-           "pack_a_t16=%d packed_kc=%d thin_streams=%d\n"
+           "pack_a_t16=%d packed_kc=%d thin_streams=%d pack_huge_pages=%d\n"
            "about=%s\n",
            g_config.name, why, note, g_cpu.vendor[0] ? g_cpu.vendor : "unknown", g_cpu.family,
            g_cpu.model, (long long)g_cpu.l1d, (long long)g_cpu.l2, (long long)g_cpu.l3,
            isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa), mr,
            nr, bmr, bnr, g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
            g_config.bf16_nc, g_config.b_prefetch_rows, g_config.pack_a_t16, g_config.packed_kc,
-           g_config.thin_streams,
+           g_config.thin_streams, g_config.pack_huge_pages,
            g_config.about);
 }
 
@@ -373,6 +373,10 @@ static void choose(void) {
   env_int("MIPSC_KERNEL_BF16_MC", &g_config.bf16_mc);
   env_int("MIPSC_KERNEL_BF16_NC", &g_config.bf16_nc);
   env_int("MIPSC_KERNEL_THIN_STREAMS", &g_config.thin_streams);
+  g_config.pack_huge_pages = 1; /* every entry: huge pages are the OS's matter, not the CPU's */
+  const char* huge = getenv("MIPSC_KERNEL_PACK_HUGE_PAGES");
+  if (huge != NULL && (mips_streq(huge, "0") || mips_streq(huge, "1")))
+    g_config.pack_huge_pages = huge[0] == '1';
   const char* t16 = getenv("MIPSC_KERNEL_PACK_A_T16");
   if (t16 != NULL && (mips_streq(t16, "0") || mips_streq(t16, "1")))
     g_config.pack_a_t16 = t16[0] == '1';
@@ -405,6 +409,7 @@ static int* config_field(const char* key) {
       {"b_prefetch_rows", offsetof(mips_kernel_config, b_prefetch_rows)},
       {"pack_a_t16", offsetof(mips_kernel_config, pack_a_t16)},
       {"thin_streams", offsetof(mips_kernel_config, thin_streams)},
+      {"pack_huge_pages", offsetof(mips_kernel_config, pack_huge_pages)},
   };
   if (key == NULL) return NULL;
   for (size_t i = 0; i < sizeof kFields / sizeof kFields[0]; ++i)
@@ -424,7 +429,8 @@ MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value) {
     return 0;
   }
   int* field = config_field(key);
-  const int flag = key != NULL && mips_streq(key, "pack_a_t16");
+  const int flag =
+      key != NULL && (mips_streq(key, "pack_a_t16") || mips_streq(key, "pack_huge_pages"));
   if (field == NULL || value < !flag || value > (flag ? 1 : 1 << 20)) return -1;
   *field = (int)value;
   write_info("set by mips_debug_set_config", "");

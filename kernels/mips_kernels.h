@@ -398,8 +398,15 @@
  * generic entries.  The environment variable MIPSC_KERNEL_CONFIG=<name>
  * forces an entry (ignored, and said so, if this CPU lacks its ISA);
  * MIPSC_KERNEL_KC / _MC / _NC, MIPSC_KERNEL_PACKED_KC, MIPSC_KERNEL_BF16_KC /
- * _MC / _NC, MIPSC_KERNEL_THIN_STREAMS and MIPSC_KERNEL_PACK_A_T16 (0 or 1)
- * override single fields (for tuning runs).  AMX, where this
+ * _MC / _NC, MIPSC_KERNEL_THIN_STREAMS, MIPSC_KERNEL_PACK_A_T16 (0 or 1) and
+ * MIPSC_KERNEL_PACK_HUGE_PAGES (0 or 1) override single fields (for tuning runs).
+ * pack_huge_pages (plugin only, 1 on every CPU): mips_pack_b_<t> advises huge pages
+ * (madvise MADV_HUGEPAGE) on the 2 MiB regions of the packed buffer that its call writes,
+ * from the buffer's start (params.packed) on, before writing them, so that the thin
+ * products that stream it pay no 4 KiB page walks; advice only (the layout and contents
+ * are the same; a failure changes nothing; the last region may reach less than 2 MiB past
+ * the buffer).  The freestanding object never advises: it makes no syscalls, and its
+ * module may run on any OS.  AMX, where this
  * process may use it, is the bf16 path whatever the entry says.
  * mips_kernel_info() returns the choice as text, "key=value" fields on
  * lines: config (and why), cpu (vendor, family, model, l1d/l2/l3 bytes),
@@ -411,7 +418,7 @@
  * mips_debug_set_config(key, value) sets one block of the live configuration
  * ("kc", "mc", "nc", "packed_kc", "bf16_kc", "bf16_mc", "bf16_nc",
  * "b_prefetch_rows", "thin_streams"; 1 to
- * 2^20; "pack_a_t16", 0 or 1: how AVX-512 packs a row-major A; "isa" and
+ * 2^20; "pack_a_t16", 0 or 1: how AVX-512 packs a row-major A; "pack_huge_pages", 0 or 1; "isa" and
  * "bf16_isa": the path, as the index of the name in the test hook's list
  * below, "generic" = 0 .. "avx512bf16" = 4, one this CPU has, AMX and
  * AVX512-BF16 for bf16 only) and returns 0, or -1 for another key or value; it must not run while
