@@ -187,7 +187,11 @@
  *   from it, with the numerics of mips_matmul_f32 / mips_matmul_bf16 on this
  *   CPU (the same path: the configuration's f32 path; bf16 on VDPBF16PS when
  *   the CPU has it, AMX CPUs included, whatever the size of C, else widened
- *   to f32 as in mips_matmul_bf16's vector paths).  The layout does not
+ *   to f32 as in mips_matmul_bf16's vector paths), except that f32 with at
+ *   most 4 rows of C sums each element's k products in order, one FMA after
+ *   another (matmul_gemm.inc's packed_thin: the products that stream B), where
+ *   mips_matmul_f32's few-rows loops sum them in vector lanes: equal up to
+ *   f32 rounding.  The layout does not
  *   depend on the CPU, so its size is known when the model is compiled:
  *     PANEL = MIPS_PACKED_B_PANEL = 32 columns (every path's register tile
  *       width, 8, 16 or 32, divides it);
@@ -312,7 +316,11 @@
  * mips_matmul_packed_f32, mips_matmul_packed_bf16), each with its embedded
  * entry points (neither was released under a version of its own: on their
  * branches both were numbered 4, which main's embedded entry points took);
- * 6 fused attention (mips_attention_<type> and their embedded entry points).
+ * 6 fused attention (mips_attention_<type> and their embedded entry points);
+ * 7 mips_matmul_packed_f32 with at most 4 rows of C sums each column's k
+ * products in order, one FMA after another (packed_thin), no longer as the
+ * packed GEMM does (results may differ from 6's, and from mips_matmul_f32's
+ * few-rows loops, in the last bits).
  *
  * Embedded entry points (ABI 4): mips_matmul_f32_embedded, _f16_embedded,
  * _bf16_embedded take the 16 params above as arguments, in the struct's
@@ -389,7 +397,7 @@
  * in elements; a KC of its own for a pre-packed f32 B, which is read in place
  * and so bounds no buffer), B prefetch distance (rows), A pack routine, and
  * thin_streams: how many stripes of B's columns (f32, a transposed B) or panels
- * (pre-packed bf16) a product with at most 4 rows of C reads at once, as that
+ * (a pre-packed B) a product with at most 4 rows of C reads at once, as that
  * many sequential streams far apart (1, 2 or 4; other values clamp).  It is chosen
  * once per process, on the first call, from cpuid: vendor, family and model,
  * the ISA features
@@ -452,7 +460,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 6
+#define MIPS_KERNEL_ABI_VERSION 7
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \

@@ -194,19 +194,21 @@ def choose_tiles(
     return tm, tn
 
 
-PREPACK_F32_MIN_ROWS = 5
-"""The fewest rows of C (static M) for which pack-weights packs an f32 B; with a dynamic M it
-always does. Measured on the project's machine (AMD EPYC Zen 4, 2 vCPUs, loaded by other jobs):
-mips_matmul_<t> vs mips_matmul_packed_<t> on the same tiles of a linear weight (one thread, in
-alternation, medians) took 0.22-0.38x the time at 16x4096x1024, 0.62-0.92x at 64x{4096x1024,
-1024x4096} and 0.72-0.90x at 128x2304x768, f32 and bf16; through IREE (tools/bench_models.py's
-MLP 1024->4096->1024 with and without pack-weights, interleaved, two runs) batch 16 took
-0.13-0.75x and batch 64 0.43-0.79x the time (one 1-thread f32 run 1.14x, under a load of 9),
-bf16 batch 1 0.38-0.40x on 2 threads. But f32 batch 1 took 0.99-1.44x: with one to four rows the
-unpacked kernel's matrix-vector loops (kernels/matmul_gemm.inc, small_rows / small_dots) read
-the weight in one sequential pass, which the packed panels do not beat. Elsewhere skipping the
-B pack did not cost, so B is packed: what packing costs instead is memory (one more buffer of
-the packed size, made at load) and load time (one pass over B)."""
+PREPACK_F32_MIN_ROWS = 1
+"""The fewest rows of C (static M) for which pack-weights packs an f32 B (with a dynamic M it
+always does): every product. Measured on the project's machine (AMD EPYC Zen 4, 2 vCPUs, loaded
+by other jobs): mips_matmul_<t> vs mips_matmul_packed_<t> on the same tiles of a linear weight
+(one thread, in alternation, medians) took 0.22-0.38x the time at 16x4096x1024, 0.62-0.92x at
+64x{4096x1024, 1024x4096} and 0.72-0.90x at 128x2304x768, f32 and bf16; through IREE
+(tools/bench_models.py's MLP 1024->4096->1024 with and without pack-weights, interleaved, two
+runs) batch 16 took 0.13-0.75x and batch 64 0.43-0.79x the time, bf16 batch 1 0.38-0.40x on 2
+threads. One to four rows of C (a decode step) read a packed f32 B with packed_thin
+(kernels/matmul_gemm.inc: whole 32-column panels from 4 stripes): 1 x 22528 x 2048 over 256-column
+tiles, one thread, thread CPU time, interleaved, load 6, took 0.81-0.83x the time of the unpacked
+matrix-vector loops (small_dots) on 4 KiB pages (30.5-31.3 against 24.6-25.8 GB/s; 0.81-0.82x
+with both on huge pages); before packed_thin the packed GEMM took 0.99-1.44x at batch 1, hence
+the old threshold of 5 rows. What packing costs instead is memory (one more buffer of the packed
+size, made at load) and load time (one pass over B)."""
 
 
 def prepack_pays(m: int, n: int, k: int, bf16: bool) -> bool:

@@ -21,8 +21,8 @@ pack at compile time, where no kernel plugin is loaded (shared notes: "Weights p
 load time"). A literal first becomes a global of its own. One packed global per weight and
 orientation, whatever the number of matmuls that use it.
 
-When it pays is tiling.prepack_pays (f32 and bf16, static K and N; not for an f32 product of
-one to four rows; measured there). Memory:
+When it pays is tiling.prepack_pays (f32 and bf16, static K and N; measured there: every
+product, a decode step's one row included). Memory:
 the packed copy is an extra buffer of packed_size(K, N) elements, allocated when the module
 loads; the original stays (it is the module's or the parameter file's mapped, read-only data).
 """

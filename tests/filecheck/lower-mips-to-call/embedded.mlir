@@ -32,4 +32,4 @@ func.func @mm(%a: tensor<37x19xf32>, %b: tensor<19x23xf32>) -> tensor<37x23xf32>
 // OPENBLAS-SAME: --kernel-link=plugin
 // BAD: unknown kernel link 'static' (known: embedded, plugin)
 // MISSING: embedded.mlir:17:3: error: lower-mips-to-call: the kernel object for --kernel-link=embedded is missing ($MIPSC_EMBEDDED_KERNELS points at {{.*}}missing.o): build it with `make kernels`, or compile with --kernel-link=plugin
-// STALE: error: lower-mips-to-call: the kernel object {{.*}}stale.o was built for another kernel ABI (version 1) than this mipsc's (version 6): rebuild it with `make kernels`
+// STALE: error: lower-mips-to-call: the kernel object {{.*}}stale.o was built for another kernel ABI (version 1) than this mipsc's (version 7): rebuild it with `make kernels`
