@@ -1,8 +1,14 @@
 /* Shared pieces of the kernel library: the ABI version, argument validation,
  * the debug counters (calls and threads; plugin build only), and the choice
  * of instruction-set path. */
+#if !defined(MIPS_FREESTANDING) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE */
+#endif
 #include "mips_amx.h"
 #include "mips_internal.h"
+#if !defined(MIPS_FREESTANDING) && defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -18,6 +24,25 @@ MIPS_EXPORT int mips_kernel_abi_version(void) { return MIPS_KERNEL_ABI_VERSION; 
 #define MIPS_STR(x) MIPS_STR_(x)
 MIPS_EXPORT __attribute__((used)) const char mips_kernel_abi_tag[] =
     "mips_kernel_abi_version=" MIPS_STR(MIPS_KERNEL_ABI_VERSION) ";";
+
+/* ---- huge pages for a buffer about to be written (mips_internal.h) ------- */
+
+int mips_advise_huge_pages(const void* floor, const void* begin, size_t bytes) {
+#if !defined(MIPS_FREESTANDING) && defined(__linux__) && defined(MADV_HUGEPAGE)
+  const uintptr_t huge = (uintptr_t)2 << 20; /* x86-64's PMD page */
+  const uintptr_t low = ((uintptr_t)floor + huge - 1) & ~(huge - 1);
+  uintptr_t start = (uintptr_t)begin & ~(huge - 1);
+  const uintptr_t end = ((uintptr_t)begin + bytes + huge - 1) & ~(huge - 1);
+  if (start < low) start = low;
+  if (bytes == 0 || start >= end) return 1;
+  return madvise((void*)start, end - start, MADV_HUGEPAGE) == 0 ? 0 : -1;
+#else
+  (void)floor;
+  (void)begin;
+  (void)bytes;
+  return -1;
+#endif
+}
 
 /* ---- kernel and counter names (plugin build: counters and the test hook) */
 #ifndef MIPS_FREESTANDING

@@ -371,7 +371,7 @@ static void write_info(const char* why, const char* note) {
            "cpu=%s family=0x%x model=0x%x l1d=%lld l2=%lld l3=%lld\n"
            "f32_path=%s f16_path=%s bf16_path=%s f32_tile=%dx%d bf16_tile=%dx%d\n"
            "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d "
-           "pack_a_t16=%d packed_kc=%d thin_streams=%d\n"
+           "pack_a_t16=%d packed_kc=%d thin_streams=%d pack_huge_pages=%d\n"
            "tile_max=%dx%d tile_packed_max_cols=%d tile_pack_flops=%d tile_narrow_cols=%d "
            "tile_workgroup_flops=%d tile_wake_flops=%d tile_one_worker_pct=%d "
            "tile_thin_bytes=%d\n"
@@ -381,7 +381,7 @@ static void write_info(const char* why, const char* note) {
            isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa), mr,
            nr, bmr, bnr, g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
            g_config.bf16_nc, g_config.b_prefetch_rows, g_config.pack_a_t16, g_config.packed_kc,
-           g_config.thin_streams, g_config.tile_max_rows, g_config.tile_max_cols,
+           g_config.thin_streams, g_config.pack_huge_pages, g_config.tile_max_rows, g_config.tile_max_cols,
            g_config.tile_packed_max_cols, g_config.tile_pack_flops, g_config.tile_narrow_cols,
            g_config.tile_workgroup_flops, g_config.tile_wake_flops, g_config.tile_one_worker_pct,
            g_config.tile_thin_bytes, g_config.about);
@@ -414,6 +414,10 @@ static void choose(void) {
   env_int("MIPSC_KERNEL_BF16_MC", &g_config.bf16_mc);
   env_int("MIPSC_KERNEL_BF16_NC", &g_config.bf16_nc);
   env_int("MIPSC_KERNEL_THIN_STREAMS", &g_config.thin_streams);
+  g_config.pack_huge_pages = 1; /* every entry: huge pages are the OS's matter, not the CPU's */
+  const char* huge = getenv("MIPSC_KERNEL_PACK_HUGE_PAGES");
+  if (huge != NULL && (mips_streq(huge, "0") || mips_streq(huge, "1")))
+    g_config.pack_huge_pages = huge[0] == '1';
   const char* t16 = getenv("MIPSC_KERNEL_PACK_A_T16");
   if (t16 != NULL && (mips_streq(t16, "0") || mips_streq(t16, "1")))
     g_config.pack_a_t16 = t16[0] == '1';
@@ -431,7 +435,7 @@ MIPS_EXPORT const char* mips_kernel_info(void) {
 }
 
 /* The int fields of a configuration by name, with the values
- * mips_debug_set_config takes (the blocks 1 to 2^20, pack_a_t16 0 or 1, the
+ * mips_debug_set_config takes (the blocks 1 to 2^20, pack_a_t16 and pack_huge_pages 0 or 1, the
  * tile cost model's costs from 0). */
 static const struct {
   const char* key;
@@ -448,6 +452,7 @@ static const struct {
     {"b_prefetch_rows", offsetof(mips_kernel_config, b_prefetch_rows), 1, 1 << 20},
     {"pack_a_t16", offsetof(mips_kernel_config, pack_a_t16), 0, 1},
     {"thin_streams", offsetof(mips_kernel_config, thin_streams), 1, 1 << 20},
+    {"pack_huge_pages", offsetof(mips_kernel_config, pack_huge_pages), 0, 1},
     {"tile_max_rows", offsetof(mips_kernel_config, tile_max_rows), 1, 1 << 20},
     {"tile_max_cols", offsetof(mips_kernel_config, tile_max_cols), 1, 1 << 20},
     {"tile_packed_max_cols", offsetof(mips_kernel_config, tile_packed_max_cols), 1, 1 << 20},

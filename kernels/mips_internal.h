@@ -218,6 +218,9 @@ typedef struct mips_kernel_config {
   int thin_streams;    /* few-row products (M <= 4): columns / panels of B read at once
                         * from that many stripes far apart (1, 2 or 4; see
                         * matmul_gemm.inc's small_dots, matmul_bf16_dp.c's dp_thin) */
+  int pack_huge_pages; /* plugin build: 1 advises huge pages (MADV_HUGEPAGE) on the
+                        * pre-packed B a pack writes (mips_advise_huge_pages), 0 not; set
+                        * for every CPU (an OS matter), MIPSC_KERNEL_PACK_HUGE_PAGES */
   /* The lowering's tile cost model (src/mipsc/tiling.py reads these through
    * mips_kernel_config_value; the kernels never do): mips_kernels.h, "Tile cost model". */
   int tile_max_rows, tile_max_cols; /* the largest tile of C a workgroup computes */
@@ -234,6 +237,18 @@ typedef struct mips_kernel_config {
  * freestanding object), chosen on the first call (thread-safe, then
  * constant; mips_config.c says how). */
 MIPS_HIDDEN const mips_kernel_config* mips_config(void);
+
+/* Advises huge pages (MADV_HUGEPAGE) for the 2 MiB-aligned regions of memory that meet
+ * [begin, begin + bytes) and start at or after `floor` (the buffer's first byte: nothing
+ * before the buffer is advised; the last region may reach up to 2 MiB - 1 bytes past its
+ * end, into whatever the allocator put there).  Called before the range is first written,
+ * so that its page faults take 2 MiB pages where the OS allows them (Linux THP in
+ * "madvise" or "always" mode): a B streamed from memory then costs no 4 KiB page walks.
+ * Advice only: the contents never change, and a failure (no THP, not Linux, a range
+ * outside any mapping) changes nothing.  Returns the madvise result (0 applied, -1 not),
+ * 1 when no region qualifies; the freestanding object never advises (no syscalls) and
+ * returns -1. */
+MIPS_HIDDEN int mips_advise_huge_pages(const void* floor, const void* begin, size_t bytes);
 
 typedef struct {
   int kc, mc, nc, packed_kc, b_prefetch_rows, pack_a_t16;

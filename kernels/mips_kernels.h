@@ -187,7 +187,11 @@
  *   from it, with the numerics of mips_matmul_f32 / mips_matmul_bf16 on this
  *   CPU (the same path: the configuration's f32 path; bf16 on VDPBF16PS when
  *   the CPU has it, AMX CPUs included, whatever the size of C, else widened
- *   to f32 as in mips_matmul_bf16's vector paths).  The layout does not
+ *   to f32 as in mips_matmul_bf16's vector paths), except that f32 with at
+ *   most 4 rows of C sums each element's k products in order, one FMA after
+ *   another (matmul_gemm.inc's packed_thin: the products that stream B), where
+ *   mips_matmul_f32's few-rows loops sum them in vector lanes: equal up to
+ *   f32 rounding.  The layout does not
  *   depend on the CPU, so its size is known when the model is compiled:
  *     PANEL = MIPS_PACKED_B_PANEL = 32 columns (every path's register tile
  *       width, 8, 16 or 32, divides it);
@@ -318,6 +322,10 @@
  * 6 fused attention (mips_attention_<type> and their embedded entry points);
  * 7 the tile cost model in the configuration (mips_kernel_config_name,
  * mips_kernel_config_value, the tile_* fields and mips_kernel_info's line).
+ * 8 mips_matmul_packed_f32 with at most 4 rows of C sums each column's k
+ * products in order, one FMA after another (packed_thin), no longer as the
+ * packed GEMM does (results may differ from 7's, and from mips_matmul_f32's
+ * few-rows loops, in the last bits).
  *
  * Embedded entry points (ABI 4): mips_matmul_f32_embedded, _f16_embedded,
  * _bf16_embedded take the 16 params above as arguments, in the struct's
@@ -394,7 +402,7 @@
  * in elements; a KC of its own for a pre-packed f32 B, which is read in place
  * and so bounds no buffer), B prefetch distance (rows), A pack routine, and
  * thin_streams: how many stripes of B's columns (f32, a transposed B) or panels
- * (pre-packed bf16) a product with at most 4 rows of C reads at once, as that
+ * (a pre-packed B) a product with at most 4 rows of C reads at once, as that
  * many sequential streams far apart (1, 2 or 4; other values clamp).  It is chosen
  * once per process, on the first call, from cpuid: vendor, family and model,
  * the ISA features
@@ -403,8 +411,15 @@
  * generic entries.  The environment variable MIPSC_KERNEL_CONFIG=<name>
  * forces an entry (ignored, and said so, if this CPU lacks its ISA);
  * MIPSC_KERNEL_KC / _MC / _NC, MIPSC_KERNEL_PACKED_KC, MIPSC_KERNEL_BF16_KC /
- * _MC / _NC, MIPSC_KERNEL_THIN_STREAMS and MIPSC_KERNEL_PACK_A_T16 (0 or 1)
- * override single fields (for tuning runs).  AMX, where this
+ * _MC / _NC, MIPSC_KERNEL_THIN_STREAMS, MIPSC_KERNEL_PACK_A_T16 (0 or 1) and
+ * MIPSC_KERNEL_PACK_HUGE_PAGES (0 or 1) override single fields (for tuning runs).
+ * pack_huge_pages (plugin only, 1 on every CPU): mips_pack_b_<t> advises huge pages
+ * (madvise MADV_HUGEPAGE) on the 2 MiB regions of the packed buffer that its call writes,
+ * from the buffer's start (params.packed) on, before writing them, so that the thin
+ * products that stream it pay no 4 KiB page walks; advice only (the layout and contents
+ * are the same; a failure changes nothing; the last region may reach less than 2 MiB past
+ * the buffer).  The freestanding object never advises: it makes no syscalls, and its
+ * module may run on any OS.  AMX, where this
  * process may use it, is the bf16 path whatever the entry says.
  * mips_kernel_info() returns the choice as text, "key=value" fields on
  * lines: config (and why), cpu (vendor, family, model, l1d/l2/l3 bytes),
@@ -416,7 +431,7 @@
  * mips_debug_set_config(key, value) sets one block of the live configuration
  * ("kc", "mc", "nc", "packed_kc", "bf16_kc", "bf16_mc", "bf16_nc",
  * "b_prefetch_rows", "thin_streams"; 1 to
- * 2^20; "pack_a_t16", 0 or 1: how AVX-512 packs a row-major A; "isa" and
+ * 2^20; "pack_a_t16", 0 or 1: how AVX-512 packs a row-major A; "pack_huge_pages", 0 or 1; "isa" and
  * "bf16_isa": the path, as the index of the name in the test hook's list
  * below, "generic" = 0 .. "avx512bf16" = 4, one this CPU has, AMX and
  * AVX512-BF16 for bf16 only) and returns 0, or -1 for another key or value; it must not run while
@@ -489,7 +504,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 7
+#define MIPS_KERNEL_ABI_VERSION 8
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \

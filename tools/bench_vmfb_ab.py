@@ -12,16 +12,24 @@ order), checked to agree (the first output), then timed with mipsc.bench.time_in
 
 Prints each build's median and minimum (ms) and their ratios to the first build's (below 1:
 faster); on a loaded machine the minimum is the steadier figure.
+
+`--config NAME KEY=VALUE` sets a field of the plugin's live kernel configuration
+(mips_debug_set_config, kernels/mips_kernels.h) just before build NAME loads (its initializers,
+e.g. the packs of its weights, run then) and restores the previous builds' value after: an A/B
+of a kernel setting on the same .vmfb, e.g. `a=m.vmfb b=m.vmfb --config a pack_huge_pages=0`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -49,7 +57,8 @@ def worker(spec: dict) -> dict[str, list[float]]:
     params = {"model": spec["parameters"]} if spec["parameters"] else None
     calls, outputs = {}, {}
     for name, path in spec["builds"].items():
-        function = runtime.load(path, parameters=params).function("main")
+        with kernel_config(spec["config"].get(name, [])):
+            function = runtime.load(path, parameters=params).function("main")
         device = rt.get_device(runtime.DEVICE)
         dxs = [rt.asdevicearray(device, x) for x in xs]
         result = function(*dxs)
@@ -68,6 +77,33 @@ def worker(spec: dict) -> dict[str, list[float]]:
     return {name: [1e3 * statistics.median(t), 1e3 * min(t), len(t)] for name, t in samples.items()}
 
 
+@contextlib.contextmanager
+def kernel_config(settings: list[str]) -> Iterator[None]:
+    """The plugin's live configuration with each KEY=VALUE of `settings` set, restored after."""
+    from mipsc import runtime
+
+    lib = ctypes.CDLL(str(runtime.plugin_path()))
+    lib.mips_debug_set_config.argtypes = [ctypes.c_char_p, ctypes.c_int64]
+    lib.mips_kernel_info.restype = ctypes.c_char_p
+    info = dict(
+        field.split("=", 1)
+        for line in lib.mips_kernel_info().decode().splitlines()
+        for field in line.split()
+        if "=" in field
+    )
+    before = {}
+    for setting in settings:
+        key, value = setting.split("=", 1)
+        before[key] = int(info[key])
+        if lib.mips_debug_set_config(key.encode(), int(value)) != 0:
+            raise SystemExit(f"--config {setting}: the plugin refused it")
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            lib.mips_debug_set_config(key.encode(), value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("builds", nargs="*", help="NAME=FILE.vmfb, the first is the baseline")
@@ -82,6 +118,14 @@ def main() -> None:
     parser.add_argument(
         "--clock", choices=["wall", "cpu"], default="wall", help="cpu: process CPU time"
     )
+    parser.add_argument(
+        "--config",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "KEY=VALUE"),
+        help="a kernel configuration field set while build NAME loads (repeatable)",
+    )
     parser.add_argument("--tolerance", type=float, default=2e-2, help="relative to max |out|")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     opts = parser.parse_args()
@@ -92,6 +136,11 @@ def main() -> None:
         parser.error("give the builds (NAME=FILE.vmfb ...) and --input")
     builds = dict(b.split("=", 1) for b in opts.builds)
     base = next(iter(builds))
+    config: dict[str, list[str]] = {}
+    for name, setting in opts.config:
+        if name not in builds or "=" not in setting:
+            parser.error(f"--config {name} {setting}: want a build's NAME and KEY=VALUE")
+        config.setdefault(name, []).append(setting)
     for threads in opts.threads:
         spec = {
             "threads": threads,
@@ -101,6 +150,7 @@ def main() -> None:
             "seconds": opts.seconds,
             "tolerance": opts.tolerance,
             "clock": opts.clock,
+            "config": config,
         }
         proc = subprocess.run(
             [sys.executable, __file__, "--worker"],

@@ -230,7 +230,7 @@ def embedded_object_path() -> Path:
     return path.resolve()
 
 
-KERNEL_ABI_VERSION = 7
+KERNEL_ABI_VERSION = 8
 """The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
 Bump both with any change of the symbols, the params struct, the numerics or the errors.
 2: mips_matmul_openblas_f32 and mips_openblas_error. 3: bf16 on VDPBF16PS (subnormals flushed,
@@ -239,7 +239,8 @@ as on AMX), the per-CPU configuration and mips_kernel_info. 4: the embedded entr
 epilogues (EPILOGUE_SYMBOLS) and pre-packed B (PACKED_SYMBOLS, PACK_SYMBOLS), with their
 embedded entry points (both were numbered 4 on their branches, unreleased). 6: fused
 attention. 7: the tile cost model in the configuration (CONFIG_NAME_SYMBOL,
-CONFIG_VALUE_SYMBOL)."""
+CONFIG_VALUE_SYMBOL). 8: mips_matmul_packed_f32 with at most 4 rows of C sums each column's k
+products in order (kernels/matmul_gemm.inc, packed_thin): other rounding than 7's."""
 
 ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
 """`int mips_kernel_abi_version(void)`: the version a plugin was built for."""

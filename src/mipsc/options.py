@@ -87,7 +87,7 @@ class CompileOptions:
     kernel_link: str = option(
         DEFAULT_KERNEL_LINK,
         choices=KERNEL_LINKS,
-        pass_options=((LOWERING, "kernel_link"),),
+        pass_options=((LOWERING, "kernel_link"), (PACKING, "kernel_link")),
         lowers=True,
         help="Where the kernels come from. embedded: linked into the .vmfb, which then runs "
         "with no plugin (stock iree-run-module too). plugin: imports that the kernel plugin "

@@ -67,6 +67,10 @@ class Peak:
     """f32 FLOP/s of one core (an FMA counts as two)."""
     how: str
     """How it was found, for the report."""
+    median_gbytes_per_s: float = 0.0
+    """The median pass's rate, same units: the figure to compare with a median time (on a
+    machine shared with other work the fastest pass is the rate when it was least disturbed,
+    which a median time of a model does not claim)."""
 
 
 def _cpuinfo() -> tuple[str, set[str], float]:
@@ -214,17 +218,26 @@ int main(int argc, char** argv) {
     pthread_join(tid[t], NULL);
     sink += jobs[t].sink;
   }
-  double best = 1e30;
+  static double took[MAX_PASSES];
   for (int pass = 0; pass < passes; ++pass) {
     double first = 1e30, last = 0;
     for (int t = 0; t < threads; ++t) {
       if (jobs[t].began[pass] < first) first = jobs[t].began[pass];
       if (jobs[t].ended[pass] > last) last = jobs[t].ended[pass];
     }
-    if (last - first < best) best = last - first;
+    took[pass] = last - first;
   }
+  for (int i = 1; i < passes; ++i) /* insertion sort: the fastest first */
+    for (int j = i; j > 0 && took[j] < took[j - 1]; --j) {
+      const double x = took[j];
+      took[j] = took[j - 1];
+      took[j - 1] = x;
+    }
+  const double median = passes % 2 ? took[passes / 2]
+                                   : (took[passes / 2 - 1] + took[passes / 2]) / 2;
+  const double read = (double)(slice * threads * sizeof(float));
   if (sink == 12345.f) puts("");
-  printf("%s %.6g\n", wide ? "AVX2" : "SSE2", slice * threads * sizeof(float) / best / 1e9);
+  printf("%s %.6g %.6g\n", wide ? "AVX2" : "SSE2", read / took[0] / 1e9, read / median / 1e9);
   free(buffer);
   return 0;
 }
@@ -242,6 +255,10 @@ class Bandwidth:
     threads: int
     how: str
     """How it was found, for the report."""
+    median_gbytes_per_s: float = 0.0
+    """The median pass's rate, same units: the figure to compare with a median time (on a
+    machine shared with other work the fastest pass is the rate when it was least disturbed,
+    which a median time of a model does not claim)."""
 
 
 def measure_bandwidth(
@@ -262,10 +279,13 @@ def measure_bandwidth(
     BENCHMARKS.md read 11-19 GB/s against 13-31 with huge pages, in one loaded run), or with
     `huge_pages=False` against them (`MADV_NOHUGEPAGE`): 4 KiB pages, as a model's weights lie
     in a file mapping (IREE's parameters) or a plain malloc with transparent huge pages on
-    "madvise" (one stream per core read 19-20 GB/s there, against 30-32 with huge pages). The
-    figure is the buffer's bytes divided by the fastest pass's time, from the first thread's
-    start to the last thread's end (each thread stamps its own: a clock read by a thread that
-    is descheduled while the others read would make a pass look shorter than it was).
+    "madvise" (one stream per core read 19-20 GB/s there, against 30-32 with huge pages; a
+    parameter file's page cache reads faster than such anonymous 4 KiB pages: a thin product's
+    kernel took 0.87x the time there, BENCHMARKS.md). The figure is the buffer's bytes divided
+    by the fastest pass's time (and, in `median_gbytes_per_s`, by the median pass's), each pass
+    from the first thread's start to the last thread's end (each thread stamps its own: a clock
+    read by a thread that is descheduled while the others read would make a pass look shorter
+    than it was).
 
     What it stands for: the rate at which `threads` cores can stream read-only data, such as a
     model's weights, from memory; the ceiling of a memory-bound product (a matrix-vector
@@ -291,10 +311,10 @@ def measure_bandwidth(
         )
     if run.returncode != 0:
         return None
-    isa, gbytes = run.stdout.split()
+    isa, gbytes, median = run.stdout.split()
     how = (
         f"measured: {threads} thread(s) summing a {buffer_mib} MiB buffer "
         f"({'huge' if huge_pages else '4 KiB'} pages) with {isa} loads, "
         f"fastest of {passes} passes"
     )
-    return Bandwidth(float(gbytes), threads, how)
+    return Bandwidth(float(gbytes), threads, how, float(median))

@@ -316,22 +316,28 @@ def choose_tiles(
 
 
 PREPACK_F32_MIN_ROWS = 5
-"""The fewest rows of C (static M) for which pack-weights packs an f32 B; with a dynamic M it
-always does. Measured on the project's machine (AMD EPYC Zen 4, 2 vCPUs, loaded by other jobs):
-mips_matmul_<t> vs mips_matmul_packed_<t> on the same tiles of a linear weight (one thread, in
-alternation, medians) took 0.22-0.38x the time at 16x4096x1024, 0.62-0.92x at 64x{4096x1024,
-1024x4096} and 0.72-0.90x at 128x2304x768, f32 and bf16; through IREE (tools/bench_models.py's
-MLP 1024->4096->1024 with and without pack-weights, interleaved, two runs) batch 16 took
-0.13-0.75x and batch 64 0.43-0.79x the time (one 1-thread f32 run 1.14x, under a load of 9),
-bf16 batch 1 0.38-0.40x on 2 threads. But f32 batch 1 took 0.99-1.44x: with one to four rows the
-unpacked kernel's matrix-vector loops (kernels/matmul_gemm.inc, small_rows / small_dots) read
-the weight in one sequential pass, which the packed panels do not beat. Elsewhere skipping the
-B pack did not cost, so B is packed: what packing costs instead is memory (one more buffer of
-the packed size, made at load) and load time (one pass over B)."""
+"""The fewest rows of C (static M) for which pack-weights packs an f32 B whose packed copy is not
+on huge pages; with a dynamic M it always does. Measured on the project's machine (AMD EPYC Zen 4,
+2 vCPUs, loaded by other jobs): mips_matmul_<t> vs mips_matmul_packed_<t> on the same tiles of a
+linear weight (one thread, in alternation, medians) took 0.22-0.38x the time at 16x4096x1024,
+0.62-0.92x at 64x{4096x1024, 1024x4096} and 0.72-0.90x at 128x2304x768, f32 and bf16; through
+IREE (tools/bench_models.py's MLP 1024->4096->1024 with and without pack-weights, interleaved,
+two runs) batch 16 took 0.13-0.75x and batch 64 0.43-0.79x the time, bf16 batch 1 0.38-0.40x on
+2 threads. One to four rows of C (a decode step) stream B: the unpacked weight is read where it
+lies (the parameter file's mapping, whose page cache the kernel reads 0.87x the time of
+anonymous 4 KiB pages: 24.5 against 21.4 GB/s, 1 x 22528 x 2048 over 256-column tiles, one
+thread), and a packed copy made by IREE is anonymous memory: on 4 KiB pages packed_thin there
+took 0.99x the time of the unpacked loops on the file (no gain, one more copy of the weight), on
+huge pages (the plugin's pack advises them: prepack_pays's huge_pages) 0.81-0.83x. Through IREE,
+tools/bench_models.py's llama_decode f32 (old and new .vmfb, process CPU time, load 8): packed on
+4 KiB pages (the embedded link) 0.96-1.05x, packed on huge pages (the plugin link) 0.79-0.88x.
+What packing costs besides is memory (one more buffer of the packed size, made at load; the
+parameter file's pages stay in the page cache) and load time (one pass over B)."""
 
 
-def prepack_pays(m: int, n: int, k: int, bf16: bool) -> bool:
+def prepack_pays(m: int, n: int, k: int, bf16: bool, huge_pages: bool = False) -> bool:
     """Whether pack-weights should pack a constant B (k x n) of a product with m rows of C
-    (DYNAMIC_INDEX when dynamic), f32 or bf16 (see PREPACK_F32_MIN_ROWS)."""
+    (DYNAMIC_INDEX when dynamic), f32 or bf16, when the packed copy lands on huge pages
+    (`huge_pages`: the plugin's pack advises them) or not (see PREPACK_F32_MIN_ROWS)."""
     del n, k  # every size measured gained, or lost, alike
-    return bf16 or m == DYNAMIC_INDEX or m >= PREPACK_F32_MIN_ROWS
+    return bf16 or huge_pages or m == DYNAMIC_INDEX or m >= PREPACK_F32_MIN_ROWS

@@ -99,3 +99,24 @@ def test_embedded_packed_module_runs_in_stock_iree_run_module(name, tmp_path):
     compile_module(text, f"{name}.mlir", vmfb, EMBEDDED)
     inputs, _ = load_npz(name)
     check_outputs(name, run_stock(vmfb, name, inputs, tmp_path))
+
+
+def test_decode_step_weights_packed_with_the_plugin_only(kernel_calls):
+    """A one-row f32 product (a decode step) packs its weight with the plugin link (its pack
+    puts the copy on huge pages) and keeps it unpacked with the embedded link
+    (tiling.prepack_pays); both match torch. Widths of several pack tiles and 32-column
+    panels (the packed thin path's stripes), one not a multiple of 32."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(3)
+    module = torch.nn.Sequential(
+        torch.nn.Linear(96, 600, bias=False), torch.nn.SiLU(), torch.nn.Linear(600, 70)
+    )
+    x = torch.randn(1, 96)
+    want = module(x).detach()
+    for link, packed in (("plugin", True), ("embedded", False)):
+        model = mipsc.compile(module, x, kernel_link=link)
+        assert ("B pre-packed at load" in model.report) == packed, model.report
+        before = kernel_calls.exact("mips_matmul_packed_f32")
+        torch.testing.assert_close(model(x), want, rtol=1e-5, atol=1e-5)
+        calls = kernel_calls.exact("mips_matmul_packed_f32") - before
+        assert (calls > 0) == packed, (link, calls)

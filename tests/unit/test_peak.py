@@ -41,3 +41,5 @@ def test_bandwidth_says_which_pages_it_read(huge_pages: bool) -> None:
     assert found is not None
     assert 0.1 < found.gbytes_per_s < PLAUSIBLE_GBYTES
     assert ("(huge pages)" if huge_pages else "(4 KiB pages)") in found.how
+    # the median pass is no faster than the fastest
+    assert 0.1 < found.median_gbytes_per_s <= found.gbytes_per_s

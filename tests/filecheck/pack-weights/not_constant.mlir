@@ -1,15 +1,8 @@
 // RUN: mipsc opt %s -p pack-weights | filecheck %s
 
 // Not packed: a B that is a function argument (it may change between calls), a mutable global,
-// an f16 B (no packed kernel), a B with a dynamic dim, and a constant f32 B of a product with
-// one row (the unpacked matrix-vector loops stream it as fast: tiling.PREPACK_F32_MIN_ROWS).
+// an f16 B (no packed kernel), and a B with a dynamic dim.
 util.global private mutable @m = dense<1.0> : tensor<8x16xf32>
-util.global private @w = dense<1.0> : tensor<8x16xf32>
-func.func @one_row(%a: tensor<1x8xf32>, %c: tensor<1x16xf32>) -> tensor<1x16xf32> {
-  %w = util.global.load @w : tensor<8x16xf32>
-  %r = mips.matmul ins(%a, %w : tensor<1x8xf32>, tensor<8x16xf32>) outs(%c : tensor<1x16xf32>) -> tensor<1x16xf32>
-  return %r : tensor<1x16xf32>
-}
 func.func @main(%a: tensor<4x8xf32>, %b: tensor<8x16xf32>, %c: tensor<4x16xf32>,
                 %ah: tensor<4x8xf16>, %ch: tensor<4x16xf16>, %bd: tensor<8x?xf32>,
                 %cd: tensor<4x?xf32>)
