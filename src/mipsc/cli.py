@@ -377,6 +377,7 @@ def compile(
     out = Path(output) if output and output != "-" else default_out
     weights = Path(weights_output) if weights_output else out.with_suffix(".irpa")
     to_stdout = output == "-"
+    _check_output_paths(input_file, output, weights, weights_output)
     with _weights_placed(weights, keep_existing=to_stdout and not weights_output) as staged:
         text, name, written = read_model(
             input_file,
@@ -431,6 +432,41 @@ def _iree_flags(args: list[str]) -> tuple[str, ...]:
         if not flag.startswith("--iree-"):
             raise MipscError(f"unknown option '{flag}' (only --iree-* flags go to iree-compile)")
     return tuple(args)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (an existing one, or the same path once resolved)."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def _check_output_paths(
+    input_file: str, output: str | None, weights: Path, weights_output: str | None
+) -> None:
+    """Refuses, before anything is exported or written, outputs that would destroy a file the
+    compile needs or writes: -o naming the input, a parameter file without the .irpa suffix
+    (IREE's archive writer then writes FILE.irpa, not FILE), and a .vmfb written over its own
+    weights (-o w.irpa, or --weights-output naming the -o file). MipscError saying what to do."""
+    source = model_path(input_file)
+    if output and output != "-" and input_file != "-" and _same_file(Path(output), source):
+        raise MipscError(
+            f"-o '{output}' is the input file: compiling would overwrite it; name another "
+            "output (e.g. -o model.vmfb)"
+        )
+    if weights_output and weights.suffix != ".irpa":
+        raise MipscError(
+            f"--weights-output '{weights_output}': a parameter file's name must end in .irpa "
+            f"(IREE would write '{weights_output}.irpa'), e.g. --weights-output="
+            f"{weights.with_suffix('.irpa')}"
+        )
+    weighs = source.suffix in (".py", ".onnx")
+    if weighs and output and output != "-" and _same_file(Path(output), weights):
+        raise MipscError(
+            f"-o '{output}' is also where the weights would go: the module would overwrite "
+            "them; name the output FILE.vmfb, or the weights with --weights-output=FILE.irpa"
+        )
 
 
 @contextmanager
