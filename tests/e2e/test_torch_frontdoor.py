@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,19 @@ def test_untraceable_module_is_a_mipsc_error():
     with pytest.raises(MipscError, match=r"torch\.export could not trace DataDependent") as info:
         mipsc.compile(DataDependent(), torch.randn(3, 3))
     assert "Traceback" not in info.value.render()
+
+
+def test_a_failed_compile_leaves_no_working_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    class Median(torch.nn.Module):  # exported, then refused by iree-compile
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.median(x, dim=-1).values
+
+    with pytest.raises(MipscError, match="median") as info:
+        mipsc.compile(Median(), torch.randn(3, 3))
+    assert info.value is not None  # the traceback, and its frames, are still alive here
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("mipsc-")] == []
 
 
 def test_a_module_torch_exports_but_iree_turbine_cannot_import_says_so():
