@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
+import os
 import re
 import sys
 import traceback
@@ -333,8 +334,18 @@ def python_locations(text: str) -> str:
     return _LOC_USE.sub(user_frame, body) + rest
 
 
+# mipsc's own sources: not the user's lines, also when installed editable (outside site-packages),
+# e.g. the wrapper the torch.compile backend exports a graph with (mipsc/dynamo.py).
+_MIPSC_SOURCES = str(Path(__file__).resolve().parents[1]) + os.sep
+
+
 def _is_library(file: str) -> bool:
-    return "site-packages" in file or "/lib/python3" in file or file.startswith("<")
+    return (
+        "site-packages" in file
+        or "/lib/python3" in file
+        or file.startswith("<")
+        or os.path.abspath(file).startswith(_MIPSC_SOURCES)
+    )
 
 
 def _indent(file: str, line: int) -> int:
