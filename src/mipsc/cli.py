@@ -376,7 +376,8 @@ def compile(
     default_out = model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
     out = Path(output) if output and output != "-" else default_out
     weights = Path(weights_output) if weights_output else out.with_suffix(".irpa")
-    to_stdout = output == "-"
+    # (--emit=torch/mips/iree-input without -o print to stdout too: no file names the weights)
+    to_stdout = output == "-" or (output is None and emit != "vmfb")
     _check_output_paths(input_file, output, weights, weights_output)
     with _weights_placed(weights, keep_existing=to_stdout and not weights_output) as staged:
         text, name, written = read_model(
@@ -473,8 +474,8 @@ def _check_output_paths(
 def _weights_placed(weights: Path, *, keep_existing: bool) -> Iterator[Path]:
     """The path the export writes its weights (.irpa) to: `weights` itself, or, with
     `keep_existing`, a temporary file moved to `weights` after the export if no file exists
-    there (a MipscError if one does). For `-o -` without --weights-output: the user named no
-    file, so none of theirs is overwritten silently."""
+    there (a MipscError if one does). For output to stdout (`-o -`, or --emit=torch without -o)
+    without --weights-output: the user named no file, so none of theirs is overwritten."""
     if not keep_existing:
         yield weights
         return
@@ -500,8 +501,8 @@ def _move_to_new_file(source: Path, target: Path) -> None:
     except FileExistsError:
         raise MipscError(
             f"the export wrote its weights to a parameter file, and '{target}' exists: name "
-            "the file for them with --weights-output=FILE.irpa (with -o -, mipsc overwrites "
-            "no file it was not given)"
+            "the file for them with --weights-output=FILE.irpa (the output goes to stdout, "
+            "and mipsc overwrites no file it was not given)"
         ) from None
     except OSError as err:
         raise MipscError(f"cannot write '{target}': {err.strerror}") from None

@@ -272,10 +272,14 @@ def test_cli_vmfb_to_stdout_says_where_the_weights_went_and_overwrites_no_file(
     assert again.exit_code == 1
     assert again.stderr == (
         f"error: the export wrote its weights to a parameter file, and '{Path('model.irpa')}' "
-        "exists: name the file for them with --weights-output=FILE.irpa (with -o -, mipsc "
-        "overwrites no file it was not given)\n"
+        "exists: name the file for them with --weights-output=FILE.irpa (the output goes to "
+        "stdout, and mipsc overwrites no file it was not given)\n"
     )
     assert weights.read_bytes() == saved and again.stdout_bytes == b""
+    # --emit=torch without -o prints to stdout too: it overwrote model.irpa silently.
+    torch_mlir = CliRunner().invoke(main, [*args[:-2], "--emit=torch"])
+    assert torch_mlir.exit_code == 1 and "'model.irpa' exists" in torch_mlir.stderr
+    assert weights.read_bytes() == saved and torch_mlir.stdout_bytes == b""
     assert {p.name for p in tmp_path.iterdir()} - {"__pycache__"} == {"model.irpa", "model.py"}
 
 
