@@ -107,7 +107,8 @@ def main() -> None:
 
     \b
     Pipeline:  torch MLIR --parse--> convert-torch-to-mips --> lower-mips-to-call
-               --print--> iree-compile --> .vmfb --> IREE runtime + kernel plugin
+               --print--> iree-compile --> .vmfb (the kernels linked in; or, with
+               --kernel-link=plugin, the kernel plugin at run time) --> IREE runtime
     """
 
 
@@ -352,7 +353,7 @@ def compile(
     report: bool,
     **option_values: Any,
 ) -> None:
-    """Compile FILE into an IREE module whose matmuls run in the mipsc kernel plugin.
+    """Compile FILE into an IREE module whose matmuls run in mipsc's kernels (linked into it).
 
     \b
     FILE is one of:
