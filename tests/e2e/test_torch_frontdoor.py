@@ -141,6 +141,18 @@ def test_untraceable_module_is_a_mipsc_error():
     assert "Traceback" not in info.value.render()
 
 
+def test_a_wrong_number_of_example_inputs_names_forwards_inputs():
+    mlp = torch.nn.Sequential(torch.nn.Linear(8, 4))
+    with pytest.raises(MipscError) as info:
+        mipsc.compile(mlp, torch.randn(2, 8), torch.randn(2, 8))
+    assert info.value.message == (
+        "Sequential.forward takes 1 input(s) (input), and 2 example input(s) were given: give "
+        "one per input, in order"
+    )
+    with pytest.raises(MipscError, match=r"takes 1 input\(s\) \(input\), and 0 example"):
+        mipsc.compile(mlp)
+
+
 def test_a_failed_compile_leaves_no_working_directory(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 

@@ -169,6 +169,7 @@ def export_module(
     else:
         check_dynamic_shapes(dynamic_shapes, example_args)
     name = f"<{type(module).__name__} export>"
+    check_input_count(module, len(example_args))
     args = tuple(to_torch(a, i) for i, a in enumerate(example_args))
     external_weights = _weights_external(module, options.external_weights, torch)
     if external_weights and parameters_file is None:
@@ -186,6 +187,24 @@ def export_module(
             reason = "no such directory" if "NOT_FOUND" in str(err) else str(err).strip()
             raise MipscError(f"cannot write '{parameters_file}': {reason}") from None
     return Exported(text, name, with_default_mode(parameters_file), out_spec)
+
+
+def check_input_count(module: Any, count: int) -> None:
+    """A MipscError when `count` example inputs cannot be `module.forward`'s arguments, naming
+    its inputs (torch.export said only "TypeError: too many positional arguments")."""
+    try:
+        signature = inspect.signature(module.forward)
+    except (TypeError, ValueError):  # (a forward Python cannot describe: torch.export says)
+        return
+    try:
+        signature.bind(*range(count))
+    except TypeError:
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        names = [p.name for p in signature.parameters.values() if p.kind in positional]
+        raise MipscError(
+            f"{type(module).__name__}.forward takes {len(names)} input(s) ({', '.join(names)}), "
+            f"and {count} example input(s) were given: give one per input, in order"
+        ) from None
 
 
 def _weights_external(module: Any, chosen: bool | None, torch: Any) -> bool:
