@@ -379,7 +379,7 @@ def compile(
     weights = Path(weights_output) if weights_output else out.with_suffix(".irpa")
     # (--emit=torch/mips/iree-input without -o print to stdout too: no file names the weights)
     to_stdout = output == "-" or (output is None and emit != "vmfb")
-    _check_output_paths(input_file, output, weights, weights_output)
+    _check_output_paths(input_file, output, emit, weights, weights_output)
     with _weights_placed(weights, keep_existing=to_stdout and not weights_output) as staged:
         text, name, written = read_model(
             input_file,
@@ -445,14 +445,23 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _check_output_paths(
-    input_file: str, output: str | None, weights: Path, weights_output: str | None
+    input_file: str, output: str | None, emit: str, weights: Path, weights_output: str | None
 ) -> None:
     """Refuses, before anything is exported or written, outputs that would destroy a file the
-    compile needs or writes: -o naming the input, a parameter file without the .irpa suffix
-    (IREE's archive writer then writes FILE.irpa, not FILE), and a .vmfb written over its own
-    weights (-o w.irpa, or --weights-output naming the -o file). MipscError saying what to do."""
+    compile needs or writes: -o naming the input (a .py or .onnx one, or any with a .vmfb out;
+    MLIR rewritten in place is fine), a parameter file without the .irpa suffix (IREE's
+    archive writer then writes FILE.irpa, not FILE), and a .vmfb written over its own weights
+    (-o w.irpa, or --weights-output naming the -o file). MipscError saying what to do."""
     source = model_path(input_file)
-    if output and output != "-" and input_file != "-" and _same_file(Path(output), source):
+    weighs = source.suffix in (".py", ".onnx")
+    replaced = weighs or emit == "vmfb"
+    if (
+        replaced
+        and output
+        and output != "-"
+        and input_file != "-"
+        and _same_file(Path(output), source)
+    ):
         raise MipscError(
             f"-o '{output}' is the input file: compiling would overwrite it; name another "
             "output (e.g. -o model.vmfb)"
@@ -463,7 +472,6 @@ def _check_output_paths(
             f"(IREE would write '{weights_output}.irpa'), e.g. --weights-output="
             f"{weights.with_suffix('.irpa')}"
         )
-    weighs = source.suffix in (".py", ".onnx")
     if weighs and output and output != "-" and _same_file(Path(output), weights):
         raise MipscError(
             f"-o '{output}' is also where the weights would go: the module would overwrite "

@@ -536,7 +536,8 @@ def test_report_lists_ops_in_source_order(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["model.mlir", "-o", "model.mlir", "--emit=mips"], "-o 'model.mlir' is the input file"),
+        (["model.mlir", "-o", "model.mlir"], "-o 'model.mlir' is the input file"),  # a .vmfb
+        (["model.py:make", "-o", "model.py", "--emit=torch"], "-o 'model.py' is the input file"),
         (["model.py:make", "-o", "./model.py"], "-o './model.py' is the input file"),
         (
             ["model.py:make", "--weights-output=w", "-o", "m.vmfb"],
