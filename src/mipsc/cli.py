@@ -380,6 +380,7 @@ def compile(
     # (--emit=torch/mips/iree-input without -o print to stdout too: no file names the weights)
     to_stdout = output == "-" or (output is None and emit != "vmfb")
     _check_output_paths(input_file, output, emit, weights, weights_output)
+    _check_weights_flags(input_file, weights_output, options)
     with _weights_placed(weights, keep_existing=to_stdout and not weights_output) as staged:
         text, name, written = read_model(
             input_file,
@@ -434,6 +435,30 @@ def _iree_flags(args: list[str]) -> tuple[str, ...]:
         if not flag.startswith("--iree-"):
             raise MipscError(f"unknown option '{flag}' (only --iree-* flags go to iree-compile)")
     return tuple(args)
+
+
+def _check_weights_flags(
+    input_file: str, weights_output: str | None, options: CompileOptions
+) -> None:
+    """--weights-output and --external-weights/--inline-weights decide where an export puts
+    the weights: for an MLIR input, which is exported already, a MipscError (they were
+    ignored silently, so that `--external-weights -o m.vmfb` left the weights inline)."""
+    if model_path(input_file).suffix in (".py", ".onnx"):
+        return
+    given = [
+        flag
+        for flag, value in (
+            ("--weights-output", weights_output),
+            ("--external-weights/--inline-weights", options.external_weights),
+        )
+        if value is not None
+    ]
+    if given:
+        raise MipscError(
+            f"{' and '.join(given)}: for .py and .onnx inputs, which mipsc exports; an MLIR "
+            "file keeps its weights where its export put them (inline, or the .irpa its "
+            "#flow.parameter.named globals read, given to `mipsc run --parameters`)"
+        )
 
 
 def _same_file(a: Path, b: Path) -> bool:

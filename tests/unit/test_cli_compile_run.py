@@ -561,3 +561,20 @@ def test_compile_refuses_outputs_that_overwrite_its_input_or_weights(
     assert Path("model.mlir").read_text() == MODEL
     assert Path("model.py").read_text() == "raise SystemExit('never imported')\n"
     assert not Path("w.irpa").exists() and not Path("m.irpa").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--external-weights"], "--external-weights/--inline-weights: for .py and .onnx"),
+        (["--inline-weights"], "--external-weights/--inline-weights: for .py and .onnx"),
+        (["--weights-output=w.irpa"], "--weights-output: for .py and .onnx inputs"),
+    ],
+)
+def test_weights_flags_on_an_mlir_input_are_refused(tmp_path, flags, named):
+    """They were ignored silently: `--external-weights -o m.vmfb` left the weights inline."""
+    source = tmp_path / "model.mlir"
+    source.write_text(MODEL)
+    result = run("compile", source, *flags, "-o", tmp_path / "m.vmfb")
+    assert_user_error(result, named, "an MLIR file keeps its weights where its export put them")
+    assert not (tmp_path / "m.vmfb").exists()
