@@ -107,7 +107,8 @@ def main() -> None:
 
     \b
     Pipeline:  torch MLIR --parse--> convert-torch-to-mips --> lower-mips-to-call
-               --print--> iree-compile --> .vmfb --> IREE runtime + kernel plugin
+               --print--> iree-compile --> .vmfb (the kernels linked in; or, with
+               --kernel-link=plugin, the kernel plugin at run time) --> IREE runtime
     """
 
 
@@ -352,7 +353,7 @@ def compile(
     report: bool,
     **option_values: Any,
 ) -> None:
-    """Compile FILE into an IREE module whose matmuls run in the mipsc kernel plugin.
+    """Compile FILE into an IREE module whose matmuls run in mipsc's kernels (linked into it).
 
     \b
     FILE is one of:
@@ -376,7 +377,10 @@ def compile(
     default_out = model_path(input_file).with_suffix(".vmfb" if emit == "vmfb" else ".mlir")
     out = Path(output) if output and output != "-" else default_out
     weights = Path(weights_output) if weights_output else out.with_suffix(".irpa")
-    to_stdout = output == "-"
+    # (--emit=torch/mips/iree-input without -o print to stdout too: no file names the weights)
+    to_stdout = output == "-" or (output is None and emit != "vmfb")
+    _check_output_paths(input_file, output, emit, weights, weights_output)
+    _check_weights_flags(input_file, weights_output, options)
     with _weights_placed(weights, keep_existing=to_stdout and not weights_output) as staged:
         text, name, written = read_model(
             input_file,
@@ -433,12 +437,79 @@ def _iree_flags(args: list[str]) -> tuple[str, ...]:
     return tuple(args)
 
 
+def _check_weights_flags(
+    input_file: str, weights_output: str | None, options: CompileOptions
+) -> None:
+    """--weights-output and --external-weights/--inline-weights decide where an export puts
+    the weights: for an MLIR input, which is exported already, a MipscError (they were
+    ignored silently, so that `--external-weights -o m.vmfb` left the weights inline)."""
+    if model_path(input_file).suffix in (".py", ".onnx"):
+        return
+    given = [
+        flag
+        for flag, value in (
+            ("--weights-output", weights_output),
+            ("--external-weights/--inline-weights", options.external_weights),
+        )
+        if value is not None
+    ]
+    if given:
+        raise MipscError(
+            f"{' and '.join(given)}: for .py and .onnx inputs, which mipsc exports; an MLIR "
+            "file keeps its weights where its export put them (inline, or the .irpa its "
+            "#flow.parameter.named globals read, given to `mipsc run --parameters`)"
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (an existing one, or the same path once resolved)."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def _check_output_paths(
+    input_file: str, output: str | None, emit: str, weights: Path, weights_output: str | None
+) -> None:
+    """Refuses, before anything is exported or written, outputs that would destroy a file the
+    compile needs or writes: -o naming the input (a .py or .onnx one, or any with a .vmfb out;
+    MLIR rewritten in place is fine), a parameter file without the .irpa suffix (IREE's
+    archive writer then writes FILE.irpa, not FILE), and a .vmfb written over its own weights
+    (-o w.irpa, or --weights-output naming the -o file). MipscError saying what to do."""
+    source = model_path(input_file)
+    weighs = source.suffix in (".py", ".onnx")
+    replaced = weighs or emit == "vmfb"
+    if (
+        replaced
+        and output
+        and output != "-"
+        and input_file != "-"
+        and _same_file(Path(output), source)
+    ):
+        raise MipscError(
+            f"-o '{output}' is the input file: compiling would overwrite it; name another "
+            "output (e.g. -o model.vmfb)"
+        )
+    if weights_output and weights.suffix != ".irpa":
+        raise MipscError(
+            f"--weights-output '{weights_output}': a parameter file's name must end in .irpa "
+            f"(IREE would write '{weights_output}.irpa'), e.g. --weights-output="
+            f"{weights.with_suffix('.irpa')}"
+        )
+    if weighs and output and output != "-" and _same_file(Path(output), weights):
+        raise MipscError(
+            f"-o '{output}' is also where the weights would go: the module would overwrite "
+            "them; name the output FILE.vmfb, or the weights with --weights-output=FILE.irpa"
+        )
+
+
 @contextmanager
 def _weights_placed(weights: Path, *, keep_existing: bool) -> Iterator[Path]:
     """The path the export writes its weights (.irpa) to: `weights` itself, or, with
     `keep_existing`, a temporary file moved to `weights` after the export if no file exists
-    there (a MipscError if one does). For `-o -` without --weights-output: the user named no
-    file, so none of theirs is overwritten silently."""
+    there (a MipscError if one does). For output to stdout (`-o -`, or --emit=torch without -o)
+    without --weights-output: the user named no file, so none of theirs is overwritten."""
     if not keep_existing:
         yield weights
         return
@@ -464,8 +535,8 @@ def _move_to_new_file(source: Path, target: Path) -> None:
     except FileExistsError:
         raise MipscError(
             f"the export wrote its weights to a parameter file, and '{target}' exists: name "
-            "the file for them with --weights-output=FILE.irpa (with -o -, mipsc overwrites "
-            "no file it was not given)"
+            "the file for them with --weights-output=FILE.irpa (the output goes to stdout, "
+            "and mipsc overwrites no file it was not given)"
         ) from None
     except OSError as err:
         raise MipscError(f"cannot write '{target}': {err.strerror}") from None

@@ -162,15 +162,21 @@ def compile(
     workdir = tempfile.TemporaryDirectory(prefix="mipsc-")
     work = Path(workdir.name)
     progress("exporting with iree-turbine (aot.export)")
-    exported = export_module(
-        module,
-        example_args,
-        dynamic_shapes=dynamic_shapes,
-        options=options,
-        parameters_file=work / "model.irpa",
-        strict=strict_export,
-    )
-    vmfb, remarks = _compiled(exported.mlir, exported.name, options, work, progress)
+    try:
+        exported = export_module(
+            module,
+            example_args,
+            dynamic_shapes=dynamic_shapes,
+            options=options,
+            parameters_file=work / "model.irpa",
+            strict=strict_export,
+        )
+        vmfb, remarks = _compiled(exported.mlir, exported.name, options, work, progress)
+    except BaseException:
+        # Else the directory (and any .irpa in it) lives as long as the error's traceback,
+        # and a torch.compile fallback leaves one per failed graph, with a ResourceWarning.
+        workdir.cleanup()
+        raise
     return CompiledModel(
         vmfb=vmfb,
         mlir=exported.mlir,

@@ -138,6 +138,7 @@ class CompileOptions:
                 raise MipscError(
                     f"iree_flags: {flag!r} is not an iree-compile flag (--iree-*=value)"
                 )
+            _check_target_cpu_flag(flag)
 
     @property
     def compiled_cpu(self) -> str:
@@ -183,6 +184,17 @@ class CompileOptions:
             known = ", ".join(f.name for f in fields(self))
             raise TypeError(f"unknown compile option(s) {', '.join(sorted(unknown))} ({known})")
         return dataclasses.replace(self, **changes)
+
+
+def _check_target_cpu_flag(flag: str) -> None:
+    """A MipscError for an --iree-llvmcpu-target-cpu among iree_flags that names no CPU: the
+    lowering chooses its tiles for that CPU (CompileOptions.compiled_cpu), so an empty value
+    or one given as the next argument (which iree-compile read as a file) is refused here."""
+    if flag == TARGET_CPU_FLAG or flag == TARGET_CPU_FLAG.rstrip("="):
+        raise MipscError(
+            f"iree_flags: {flag!r} names no CPU: give it after '=', e.g. "
+            f"{TARGET_CPU_FLAG}znver4, or use --target-cpu (target_cpu=)"
+        )
 
 
 def check_option(name: str, spec: OptionSpec, value: Any, default: Any) -> None:

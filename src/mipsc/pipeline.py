@@ -31,7 +31,7 @@ from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_o
 from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.mlir_text import FileSpan, MlirText, resources_start
-from mipsc.options import DEFAULT_OPTIONS, CompileOptions
+from mipsc.options import DEFAULT_OPTIONS, TARGET_CPU_FLAG, CompileOptions
 from mipsc.tiling import describe_tile_model
 from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
 from mipsc.transforms.decompose_torch import DecomposeTorchPass
@@ -333,7 +333,8 @@ def compile_module(
     iree_input = parsed.printed(debuginfo=True)
     del parsed  # (the IR is not needed while iree-compile runs)
     target_cpu = options.target_cpu
-    progress(f"iree-compile (llvm-cpu, target-cpu={target_cpu}) -> {output}")
+    named = _cpu_named_by(options)
+    progress(f"iree-compile (llvm-cpu, {named}) -> {output}")
     compile_mlir(
         iree_input,
         output,
@@ -343,4 +344,12 @@ def compile_module(
     )
     if progress is not silent and (cpu := compiled_cpu(output)) is not None:
         # (Only for the message: it reads the whole .vmfb, weights and all.)
-        progress(f"IREE's code in {output} is for the CPU '{cpu}' (--target-cpu={target_cpu})")
+        progress(f"IREE's code in {output} is for the CPU '{cpu}' ({named})")
+
+
+def _cpu_named_by(options: CompileOptions) -> str:
+    """The flag that names the CPU iree-compile compiles for, as -v says it: --target-cpu, or
+    an --iree-llvmcpu-target-cpu= among the iree flags, which wins over it."""
+    if any(flag.startswith(TARGET_CPU_FLAG) for flag in options.iree_flags):
+        return f"{TARGET_CPU_FLAG}{options.compiled_cpu}, over --target-cpu={options.target_cpu}"
+    return f"--target-cpu={options.target_cpu}"

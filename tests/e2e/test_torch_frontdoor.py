@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,31 @@ def test_untraceable_module_is_a_mipsc_error():
     assert "Traceback" not in info.value.render()
 
 
+def test_a_wrong_number_of_example_inputs_names_forwards_inputs():
+    mlp = torch.nn.Sequential(torch.nn.Linear(8, 4))
+    with pytest.raises(MipscError) as info:
+        mipsc.compile(mlp, torch.randn(2, 8), torch.randn(2, 8))
+    assert info.value.message == (
+        "Sequential.forward takes 1 input(s) (input), and 2 example input(s) were given: give "
+        "one per input, in order"
+    )
+    with pytest.raises(MipscError, match=r"takes 1 input\(s\) \(input\), and 0 example"):
+        mipsc.compile(mlp)
+
+
+def test_a_failed_compile_leaves_no_working_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    class Median(torch.nn.Module):  # exported, then refused by iree-compile
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.median(x, dim=-1).values
+
+    with pytest.raises(MipscError, match="median") as info:
+        mipsc.compile(Median(), torch.randn(3, 3))
+    assert info.value is not None  # the traceback, and its frames, are still alive here
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("mipsc-")] == []
+
+
 def test_a_module_torch_exports_but_iree_turbine_cannot_import_says_so():
     class NoneOut(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> dict:
@@ -258,10 +284,14 @@ def test_cli_vmfb_to_stdout_says_where_the_weights_went_and_overwrites_no_file(
     assert again.exit_code == 1
     assert again.stderr == (
         f"error: the export wrote its weights to a parameter file, and '{Path('model.irpa')}' "
-        "exists: name the file for them with --weights-output=FILE.irpa (with -o -, mipsc "
-        "overwrites no file it was not given)\n"
+        "exists: name the file for them with --weights-output=FILE.irpa (the output goes to "
+        "stdout, and mipsc overwrites no file it was not given)\n"
     )
     assert weights.read_bytes() == saved and again.stdout_bytes == b""
+    # --emit=torch without -o prints to stdout too: it overwrote model.irpa silently.
+    torch_mlir = CliRunner().invoke(main, [*args[:-2], "--emit=torch"])
+    assert torch_mlir.exit_code == 1 and "'model.irpa' exists" in torch_mlir.stderr
+    assert weights.read_bytes() == saved and torch_mlir.stdout_bytes == b""
     assert {p.name for p in tmp_path.iterdir()} - {"__pycache__"} == {"model.irpa", "model.py"}
 
 

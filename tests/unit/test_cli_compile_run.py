@@ -531,3 +531,50 @@ def test_report_lists_ops_in_source_order(tmp_path):
     rows = [line for line in result.output.splitlines() if line.startswith("  [")]
     assert [row.split()[1] for row in rows] == ["torch.aten.mm", "torch.aten.einsum"]
     assert rows[0].endswith(f"{path}:2:3)") and rows[1].endswith(f"{path}:6:3)")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model.mlir", "-o", "model.mlir"], "-o 'model.mlir' is the input file"),  # a .vmfb
+        (["model.py:make", "-o", "model.py", "--emit=torch"], "-o 'model.py' is the input file"),
+        (["model.py:make", "-o", "./model.py"], "-o './model.py' is the input file"),
+        (
+            ["model.py:make", "--weights-output=w", "-o", "m.vmfb"],
+            "must end in .irpa (IREE would write 'w.irpa'), e.g. --weights-output=w.irpa",
+        ),
+        (["model.py:make", "-o", "w.irpa"], "-o 'w.irpa' is also where the weights would go"),
+        (
+            ["model.py:make", "--weights-output=m.irpa", "-o", "m.irpa"],
+            "-o 'm.irpa' is also where the weights would go",
+        ),
+    ],
+)
+def test_compile_refuses_outputs_that_overwrite_its_input_or_weights(
+    tmp_path, monkeypatch, args, message
+):
+    """Checked before any export: the input and the outputs stay as they were."""
+    monkeypatch.chdir(tmp_path)
+    Path("model.mlir").write_text(MODEL)
+    Path("model.py").write_text("raise SystemExit('never imported')\n")
+    assert_user_error(run("compile", *args), message)
+    assert Path("model.mlir").read_text() == MODEL
+    assert Path("model.py").read_text() == "raise SystemExit('never imported')\n"
+    assert not Path("w.irpa").exists() and not Path("m.irpa").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--external-weights"], "--external-weights/--inline-weights: for .py and .onnx"),
+        (["--inline-weights"], "--external-weights/--inline-weights: for .py and .onnx"),
+        (["--weights-output=w.irpa"], "--weights-output: for .py and .onnx inputs"),
+    ],
+)
+def test_weights_flags_on_an_mlir_input_are_refused(tmp_path, flags, named):
+    """They were ignored silently: `--external-weights -o m.vmfb` left the weights inline."""
+    source = tmp_path / "model.mlir"
+    source.write_text(MODEL)
+    result = run("compile", source, *flags, "-o", tmp_path / "m.vmfb")
+    assert_user_error(result, named, "an MLIR file keeps its weights where its export put them")
+    assert not (tmp_path / "m.vmfb").exists()

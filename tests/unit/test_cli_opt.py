@@ -63,6 +63,18 @@ def test_help_explains_passes():
     assert "--convert-torch-to-mips" in result.output and "PIPELINE" in result.output
 
 
+def test_help_says_the_kernels_are_linked_in_by_default():
+    """The help said the matmuls run in the kernel plugin, which only --kernel-link=plugin
+    modules need (embedded is the default)."""
+    for command in ([], ["compile"]):
+        text = " ".join(run(*command, "--help").output.split())
+        assert "run in the mipsc kernel plugin" not in text
+        assert "IREE runtime + kernel plugin" not in text
+    assert "whose matmuls run in mipsc's kernels (linked into it)" in " ".join(
+        run("compile", "--help").output.split()
+    )
+
+
 def test_missing_file():
     assert_user_error(run("opt", "/nonexistent/x.mlir"), "cannot read '/nonexistent/x.mlir'")
 

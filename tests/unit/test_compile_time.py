@@ -242,3 +242,17 @@ def test_torch_locations_become_the_users_python_lines():
     assert text.endswith(EXPORT_WITH_LOCATIONS[EXPORT_WITH_LOCATIONS.index("{-#") :])
     module = lower_module(text, "<export>", debuginfo=True)  # mipsc reads and keeps them
     assert 'loc("/src/model.py":9:1)' in module
+
+
+def test_mipsc_own_frames_are_not_the_users_line():
+    """The torch.compile backend exports a graph through a wrapper in mipsc/dynamo.py; with an
+    editable install (outside site-packages) its line was an error's location."""
+    import mipsc.dynamo
+    from mipsc.frontends.from_torch import python_locations
+
+    ours = mipsc.dynamo.__file__
+    text = EXPORT_WITH_LOCATIONS.replace('"/src/model.py":9:0', f'"{ours}":205:0')
+    located = python_locations(text)
+    assert ours not in located
+    assert "-> !torch.vtensor<[2,8],f32>\n    %1" in located  # relu of #loc5: no location
+    assert 'loc("/src/model.py":8:1)' in located  # the user's frames still count

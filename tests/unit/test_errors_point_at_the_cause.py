@@ -237,3 +237,21 @@ def test_a_product_of_two_float_dtypes_names_the_input_before_iree_compile(tmp_p
     assert mm.exit_code == 1
     assert "'torch.aten.mm' multiplies bf16 and f32 tensors" in mm.output
     assert "operand 1 is bf16, operand 2 is f32" in mm.output
+
+
+def test_an_integer_input_to_a_float_product_names_the_input(tmp_path):
+    """An int64 input to an f32 model's Linear failed in iree-compile ('failed to legalize
+    operation torch.aten.mm', with a note blaming IREE's torch frontend); int x int stays."""
+    source = tmp_path / "mixed.mlir"
+    source.write_text(MIXED_DTYPES.replace("bf16", "si64"))
+    linear = run("compile", source, "--emit=mips")
+    assert linear.exit_code == 1
+    assert linear.output.splitlines()[0] == (
+        f"{source}:5:3: error: 'torch.aten.linear' multiplies si64 and f32 tensors, which torch "
+        "does not do (a product takes one dtype): input 1 (%arg0) is si64, where the other "
+        "operand is f32"
+    )
+    assert linear.output.splitlines()[-1] == "note: give that input as f32 (x.to(torch.float32))"
+    ints = MIXED_DTYPES.replace("bf16", "si64").replace("f32", "si32").replace("1.0", "1")
+    source.write_text(ints.replace("return %0", "return %1"))
+    assert run("compile", source, "--emit=mips").exit_code == 0  # IREE's path, with a remark

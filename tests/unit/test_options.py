@@ -68,6 +68,8 @@ def test_options_are_hashable_and_replace_checks_names():
         ({"target_cpu": ""}, "target_cpu='' (--target-cpu) is not a name: give one such as 'host'"),
         ({"iree_flags": "--iree-x=1"}, "iree_flags='--iree-x=1' is one string: give a list of flags"),
         ({"iree_flags": ["-O3"]}, "iree_flags: '-O3' is not an iree-compile flag (--iree-*=value)"),
+        ({"iree_flags": ["--iree-llvmcpu-target-cpu="]}, "'--iree-llvmcpu-target-cpu=' names no CPU: give it after '='"),
+        ({"iree_flags": ["--iree-llvmcpu-target-cpu"]}, "'--iree-llvmcpu-target-cpu' names no CPU"),
     ],
 )  # fmt: skip
 def test_values_are_checked_in_one_place_for_the_api_and_the_cli(values, message):
@@ -83,3 +85,13 @@ def test_values_are_checked_in_one_place_for_the_api_and_the_cli(values, message
         flag = name.replace("_", "-")
         result = CliRunner().invoke(main, ["compile", "x.mlir", f"--{flag}={value}"])
         assert result.exit_code == 1 and message in result.output, result.output
+
+
+@pytest.mark.parametrize("flag", ["--iree-llvmcpu-target-cpu=", "--iree-llvmcpu-target-cpu"])
+def test_a_target_cpu_flag_without_a_cpu_is_refused_on_the_command_line(flag):
+    """`--iree-llvmcpu-target-cpu=` compiled with tiles for CPU '' and printed a -v command with
+    --target-cpu= (which mipsc refuses); without '=', iree-compile said 'Too many positional
+    arguments'."""
+    result = CliRunner().invoke(main, ["compile", "x.mlir", flag, "-o", "x.vmfb"])
+    assert result.exit_code == 1, result.output
+    assert f"'{flag}' names no CPU" in result.output

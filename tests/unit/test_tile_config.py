@@ -218,3 +218,19 @@ def test_the_tiles_follow_an_iree_target_cpu_flag():
     flags = ["--iree-llvmcpu-target-cpu-features=+avx2"]
     assert CompileOptions(target_cpu="znver4", iree_flags=flags).compiled_cpu == "znver4"
 
+
+
+def test_verbose_names_the_flag_that_chose_the_cpu(tmp_path):
+    """With an --iree-llvmcpu-target-cpu among the iree flags, -v said `target-cpu=znver4`
+    for a module IREE compiled for haswell."""
+    from mipsc.pipeline import compile_module
+
+    said: list[str] = []
+    options = CompileOptions(
+        target_cpu="znver4", iree_flags=["--iree-llvmcpu-target-cpu=haswell"], kernel_link="plugin"
+    )
+    mm = MM_1024.replace("1024", "4")
+    compile_module(mm, "mm.mlir", tmp_path / "mm.vmfb", options, progress=said.append)
+    flag = "--iree-llvmcpu-target-cpu=haswell, over --target-cpu=znver4"
+    assert f"iree-compile (llvm-cpu, {flag}) -> {tmp_path / 'mm.vmfb'}" in said
+    assert f"IREE's code in {tmp_path / 'mm.vmfb'} is for the CPU 'haswell' ({flag})" in said

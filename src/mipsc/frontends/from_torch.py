@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
+import os
 import re
 import sys
 import traceback
@@ -168,6 +169,7 @@ def export_module(
     else:
         check_dynamic_shapes(dynamic_shapes, example_args)
     name = f"<{type(module).__name__} export>"
+    check_input_count(module, len(example_args))
     args = tuple(to_torch(a, i) for i, a in enumerate(example_args))
     external_weights = _weights_external(module, options.external_weights, torch)
     if external_weights and parameters_file is None:
@@ -185,6 +187,24 @@ def export_module(
             reason = "no such directory" if "NOT_FOUND" in str(err) else str(err).strip()
             raise MipscError(f"cannot write '{parameters_file}': {reason}") from None
     return Exported(text, name, with_default_mode(parameters_file), out_spec)
+
+
+def check_input_count(module: Any, count: int) -> None:
+    """A MipscError when `count` example inputs cannot be `module.forward`'s arguments, naming
+    its inputs (torch.export said only "TypeError: too many positional arguments")."""
+    try:
+        signature = inspect.signature(module.forward)
+    except (TypeError, ValueError):  # (a forward Python cannot describe: torch.export says)
+        return
+    try:
+        signature.bind(*range(count))
+    except TypeError:
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        names = [p.name for p in signature.parameters.values() if p.kind in positional]
+        raise MipscError(
+            f"{type(module).__name__}.forward takes {len(names)} input(s) ({', '.join(names)}), "
+            f"and {count} example input(s) were given: give one per input, in order"
+        ) from None
 
 
 def _weights_external(module: Any, chosen: bool | None, torch: Any) -> bool:
@@ -333,8 +353,18 @@ def python_locations(text: str) -> str:
     return _LOC_USE.sub(user_frame, body) + rest
 
 
+# mipsc's own sources: not the user's lines, also when installed editable (outside site-packages),
+# e.g. the wrapper the torch.compile backend exports a graph with (mipsc/dynamo.py).
+_MIPSC_SOURCES = str(Path(__file__).resolve().parents[1]) + os.sep
+
+
 def _is_library(file: str) -> bool:
-    return "site-packages" in file or "/lib/python3" in file or file.startswith("<")
+    return (
+        "site-packages" in file
+        or "/lib/python3" in file
+        or file.startswith("<")
+        or os.path.abspath(file).startswith(_MIPSC_SOURCES)
+    )
 
 
 def _indent(file: str, line: int) -> int:

@@ -26,6 +26,7 @@ from xdsl.dialects.builtin import (
     DenseArrayBase,
     FloatAttr,
     IntegerAttr,
+    IntegerType,
     ModuleOp,
     TensorType,
     i64,
@@ -536,9 +537,9 @@ def check_one_dtype(op: Operation, operands: Sequence[SSAValue]) -> None:
     torch multiplies tensors of one dtype (eager torch refuses `bf16 @ f32`), but torch.export
     traces a bf16 input to an f32 model's Linear into such an op, and iree-compile then fails
     on it deep in its lowering ("failed to legalize operation 'torch.aten.mm'")."""
-    dtypes = [_float_dtype(v) for v in operands]
-    if None in dtypes or len(set(dtypes)) < 2:
-        return
+    dtypes = [_element_dtype(v) for v in operands]
+    if None in dtypes or len(set(dtypes)) < 2 or not any(isinstance(t, AnyFloat) for t in dtypes):
+        return  # (integer products of two widths stay on IREE's path, with a remark)
     inputs = [_function_input(v) for v in operands]
     named = [(i, index) for i, index in enumerate(inputs) if index is not None]
     kinds = " and ".join(map(str, dtypes))
@@ -546,11 +547,12 @@ def check_one_dtype(op: Operation, operands: Sequence[SSAValue]) -> None:
         at, index = named[0]
         have, want = dtypes[at], next(t for t in dtypes if t != dtypes[at])
         said = f"{input_name(index)} is {have}, where the other operand is {want}"
-        fix = (
-            f"give that input as {want} (x.to(torch.{_TORCH_DTYPES.get(str(want), want)})), "
-            f"or export the model in {have} (model.to(torch."
-            f"{_TORCH_DTYPES.get(str(have), have)}))"
-        )
+        fix = f"give that input as {want} (x.to(torch.{_TORCH_DTYPES.get(str(want), want)}))"
+        if isinstance(have, AnyFloat):
+            fix += (
+                f", or export the model in {have} (model.to(torch."
+                f"{_TORCH_DTYPES.get(str(have), have)}))"
+            )
     else:
         said = ", ".join(f"operand {i + 1} is {t}" for i, t in enumerate(dtypes))
         fix = "convert one operand to the other's dtype before the product"
@@ -572,12 +574,21 @@ def _float_dtype(value: SSAValue) -> Attribute | None:
     return None
 
 
+def _element_dtype(value: SSAValue) -> Attribute | None:
+    """The float or integer element type of a torch tensor value, or None."""
+    ty = value.type
+    if isinstance(ty, torch.ValueTensorType) and ty.has_dtype:
+        if isinstance(ty.dtype, AnyFloat | IntegerType):
+            return ty.dtype
+    return None
+
+
 def _function_input(value: SSAValue) -> int | None:
     """The position of the function argument `value` comes from through ops of one tensor
     operand of its dtype (views, transposes, elementwise ops), or None."""
     while isinstance(value.owner, Operation):
         sources = [v for v in value.owner.operands if isinstance(v.type, torch.ValueTensorType)]
-        if len(sources) != 1 or _float_dtype(sources[0]) != _float_dtype(value):
+        if len(sources) != 1 or _element_dtype(sources[0]) != _element_dtype(value):
             return None
         value = sources[0]
     return value.index if isinstance(value.owner.parent_op(), func.FuncOp) else None
