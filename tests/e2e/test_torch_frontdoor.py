@@ -525,6 +525,24 @@ def test_a_plain_function_with_dynamic_shapes():
         torch.testing.assert_close(got, a @ w, rtol=1e-5, atol=1e-5)
 
 
+def test_a_module_with_varargs_and_dynamic_shapes():
+    """A module whose forward takes a fixed input and then *args: the specs of the inputs
+    *args collects go to torch.export as that one entry (one spec per input failed with
+    "`inputs` has 2 elements, but `dynamic_shapes` has 3")."""
+
+    class Sum(torch.nn.Module):
+        def forward(self, a: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+            return a @ rest[0] + a @ rest[1]
+
+    a, b, c = torch.randn(3, 8), torch.randn(8, 4), torch.randn(8, 4)
+    model = mipsc.compile(Sum(), a, b, c, dynamic_shapes=({0: "rows"}, None, None))
+    for rows in (5, 1):
+        x = torch.randn(rows, 8)
+        got = model(x, b, c)
+        assert got.shape == (rows, 4)
+        torch.testing.assert_close(got, x @ b + x @ c, rtol=1e-5, atol=1e-5)
+
+
 def test_an_output_that_is_an_input_is_not_the_callers_memory():
     """Inputs are read in place (no copy): an output IREE returns in an input's buffer is
     copied, so the caller's later changes to the input do not change it."""

@@ -161,13 +161,8 @@ def export_module(
                 "function of tensors"
             )
         module = _Function(module)
-        if isinstance(dynamic_shapes, list | tuple):
-            check_dynamic_shapes(dynamic_shapes, example_args)
-            # forward(*args): torch.export takes the inputs' specs as the one varargs entry
-            # (given one per input, it failed: "inputs[0] is a tuple, dynamic_shapes[0] a dict").
-            dynamic_shapes = (tuple(dynamic_shapes),)
-    else:
-        check_dynamic_shapes(dynamic_shapes, example_args)
+    check_dynamic_shapes(dynamic_shapes, example_args)
+    dynamic_shapes = _varargs_grouped(module, dynamic_shapes)
     name = f"<{type(module).__name__} export>"
     check_input_count(module, len(example_args))
     args = tuple(to_torch(a, i) for i, a in enumerate(example_args))
@@ -187,6 +182,24 @@ def export_module(
             reason = "no such directory" if "NOT_FOUND" in str(err) else str(err).strip()
             raise MipscError(f"cannot write '{parameters_file}': {reason}") from None
     return Exported(text, name, with_default_mode(parameters_file), out_spec)
+
+
+def _varargs_grouped(module: Any, dynamic_shapes: Any) -> Any:
+    """`dynamic_shapes` (one spec per input, in order) as torch.export takes it for
+    `module.forward`: the specs of the inputs a `*args` parameter collects as that one entry
+    (given one per input, torch.export failed: "`inputs` has 1 elements, but
+    `dynamic_shapes` has 2"). Unchanged for a forward without `*args`, or a dict by name."""
+    if not isinstance(dynamic_shapes, list | tuple):
+        return dynamic_shapes
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):  # (a forward Python cannot describe: as given)
+        return dynamic_shapes
+    kinds = [p.kind for p in parameters]
+    if inspect.Parameter.VAR_POSITIONAL not in kinds:
+        return tuple(dynamic_shapes)
+    fixed = kinds.index(inspect.Parameter.VAR_POSITIONAL)
+    return (*dynamic_shapes[:fixed], tuple(dynamic_shapes[fixed:]))
 
 
 def check_input_count(module: Any, count: int) -> None:
