@@ -33,6 +33,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from mipsc.kernel_abi import CONFIG_VALUE_SYMBOL
+
 DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
 
 
@@ -84,17 +86,15 @@ def kernel_config(settings: list[str]) -> Iterator[None]:
 
     lib = ctypes.CDLL(str(runtime.plugin_path()))
     lib.mips_debug_set_config.argtypes = [ctypes.c_char_p, ctypes.c_int64]
-    lib.mips_kernel_info.restype = ctypes.c_char_p
-    info = dict(
-        field.split("=", 1)
-        for line in lib.mips_kernel_info().decode().splitlines()
-        for field in line.split()
-        if "=" in field
-    )
+    live_value = getattr(lib, CONFIG_VALUE_SYMBOL)  # "" names the live configuration
+    live_value.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int64)]
     before = {}
     for setting in settings:
         key, value = setting.split("=", 1)
-        before[key] = int(info[key])
+        current = ctypes.c_int64()
+        if live_value(b"", key.encode(), ctypes.byref(current)) != 0:
+            raise SystemExit(f"--config {setting}: the plugin has no field '{key}'")
+        before[key] = current.value
         if lib.mips_debug_set_config(key.encode(), int(value)) != 0:
             raise SystemExit(f"--config {setting}: the plugin refused it")
     try:
