@@ -137,8 +137,8 @@ and more gain whatever the pages (mips_matmul_<t> vs mips_matmul_packed_<t> on I
 0.22-0.38x the time at 16x4096x1024, 0.62-0.92x at 64 and 128 rows; through IREE the MLP at
 batch 16 and 64 0.13-0.79x). One to four rows (a decode step) stream B: the unpacked weight is
 read where it lies (the parameter file's page cache), the packed copy is anonymous memory,
-which reads fast only on huge pages. Those it gets from the plugin's pack, and in a module
-with the embedded kernels from mipsc's runtime (mipsc.runtime.huge_pages) after the load.
+which reads fastest on huge pages. Those it gets from the plugin's pack, and in a module with
+the embedded kernels from mipsc's runtime (mipsc.runtime.huge_pages) after the load.
 tools/bench_vmfb_ab.py on tools/bench_models.py's llama_decode f32 (process CPU time, 1 and 2
 threads, load 5, 2026-12-01): packed on huge pages 0.85-0.87x the time of unpacked (embedded
 link and mipsc's runtime, as the plugin link), packed on 4 KiB pages (the same .vmfb run
