@@ -13,7 +13,11 @@ huge pages (`mips_collapse_huge_pages`: MADV_HUGEPAGE, then MADV_COLLAPSE, Linux
 
 New memory is whatever was mapped meanwhile (IREE's buffers for the module, and anything
 another thread of the process mapped in that time, which the advice does not change but for
-its pages). Linux only; elsewhere, or without the plugin, nothing happens.
+its pages). A buffer the allocator placed in memory the process had already mapped (glibc
+reuses freed heap memory for requests below its mmap threshold, which grows up to 32 MiB) is
+not seen and keeps its pages: a large model's packed weights are fresh mappings, a small one's
+may not be. Linux only; elsewhere, or without the plugin, nothing happens
+(`Module.huge_page_bytes` says how much was collapsed).
 """
 
 from __future__ import annotations
