@@ -44,6 +44,37 @@ int mips_advise_huge_pages(const void* floor, const void* begin, size_t bytes) {
 #endif
 }
 
+/* ---- huge pages for memory already written (mips_kernels.h) ------------- */
+#ifndef MIPS_FREESTANDING
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* Linux 6.1's value, for older libc headers */
+#endif
+
+MIPS_EXPORT int64_t mips_collapse_huge_pages(void* begin, uint64_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const uintptr_t huge = (uintptr_t)2 << 20; /* x86-64's PMD page */
+  const uintptr_t start = ((uintptr_t)begin + huge - 1) & ~(huge - 1);
+  const uintptr_t end = ((uintptr_t)begin + (uintptr_t)bytes) & ~(huge - 1);
+  if (begin == NULL || (uintptr_t)begin + (uintptr_t)bytes < (uintptr_t)begin) return -1;
+  if (!mips_config()->pack_huge_pages) return -1;
+  if (start >= end) return 0;
+  if (madvise((void*)start, end - start, MADV_HUGEPAGE) != 0) return -1;
+  /* Synchronous collapse of the pages already there, one huge page at a time: a call over
+   * the whole range gives up part way when one region cannot be collapsed (measured: an
+   * untouched region answers EINVAL), one call per region collapses every other one.
+   * Before Linux 6.1 (EINVAL everywhere) the advice alone leaves it to khugepaged. */
+  int64_t collapsed = 0;
+  for (uintptr_t region = start; region < end; region += huge)
+    if (madvise((void*)region, huge, MADV_COLLAPSE) == 0) collapsed += (int64_t)huge;
+  return collapsed;
+#else
+  (void)begin;
+  (void)bytes;
+  return -1;
+#endif
+}
+#endif
+
 /* ---- kernel and counter names (plugin build: counters and the test hook) */
 #ifndef MIPS_FREESTANDING
 

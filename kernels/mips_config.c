@@ -59,8 +59,14 @@ static int clamp_block(int64_t v, int lo, int hi, int mult) {
  * columns (72x1024 1.03-1.04x the speed of 72x256 at 64x{4096x1024,
  * 1024x4096} f32, 1.03-1.10x bf16, kernel alone on IREE's tiles; 0.92-0.97x
  * the time through IREE) and thin tiles of at least 2 MiB of B (the Llama
- * decode step, bf16 tiles of 2-4 MiB 0.90-0.92x the time of 1 MiB ones). */
-#define MIPS_TILE_FEW_ROWS_ZEN4 .tile_packed_max_cols = 1024, .tile_thin_bytes = 2 << 20
+ * decode step, bf16 tiles of 2-4 MiB 0.90-0.92x the time of 1 MiB ones).
+ * prepack_f32_min_rows 1 (2026-12-01): an f32 weight of a one-row product
+ * packed at load and streamed by packed_thin took 0.85-0.87x the time of the
+ * unpacked loops reading it from the parameter file, on huge pages (the
+ * plugin's pack, or mipsc's runtime after an embedded pack), and 0.94-0.96x
+ * on 4 KiB pages (Llama decode step through IREE, process CPU time). */
+#define MIPS_TILE_FEW_ROWS_ZEN4 \
+  .tile_packed_max_cols = 1024, .tile_thin_bytes = 2 << 20, .prepack_f32_min_rows = 1
 
 /* The entries.  mr/nr: the register tile of the path's kernel (fixed per
  * ISA); 0 in a block: derived from the caches as above.  The numbers' source
@@ -374,7 +380,7 @@ static void write_info(const char* why, const char* note) {
            "pack_a_t16=%d packed_kc=%d thin_streams=%d pack_huge_pages=%d\n"
            "tile_max=%dx%d tile_packed_max_cols=%d tile_pack_flops=%d tile_narrow_cols=%d "
            "tile_workgroup_flops=%d tile_wake_flops=%d tile_one_worker_pct=%d "
-           "tile_thin_bytes=%d\n"
+           "tile_thin_bytes=%d prepack_f32_min_rows=%d\n"
            "about=%s\n",
            g_config.name, why, note, g_cpu.vendor[0] ? g_cpu.vendor : "unknown", g_cpu.family,
            g_cpu.model, (long long)g_cpu.l1d, (long long)g_cpu.l2, (long long)g_cpu.l3,
@@ -384,7 +390,7 @@ static void write_info(const char* why, const char* note) {
            g_config.thin_streams, g_config.pack_huge_pages, g_config.tile_max_rows, g_config.tile_max_cols,
            g_config.tile_packed_max_cols, g_config.tile_pack_flops, g_config.tile_narrow_cols,
            g_config.tile_workgroup_flops, g_config.tile_wake_flops, g_config.tile_one_worker_pct,
-           g_config.tile_thin_bytes, g_config.about);
+           g_config.tile_thin_bytes, g_config.prepack_f32_min_rows, g_config.about);
 }
 
 static void choose(void) {
@@ -462,6 +468,7 @@ static const struct {
     {"tile_wake_flops", offsetof(mips_kernel_config, tile_wake_flops), 0, 1 << 30},
     {"tile_one_worker_pct", offsetof(mips_kernel_config, tile_one_worker_pct), 0, 1 << 20},
     {"tile_thin_bytes", offsetof(mips_kernel_config, tile_thin_bytes), 1, 1 << 30},
+    {"prepack_f32_min_rows", offsetof(mips_kernel_config, prepack_f32_min_rows), 1, 1 << 20},
 };
 enum { kNumFields = (int)(sizeof kFields / sizeof kFields[0]) };
 

@@ -231,6 +231,8 @@ typedef struct mips_kernel_config {
   int tile_wake_flops;              /* waking the other workers, once per shared dispatch */
   int tile_one_worker_pct;          /* weight (%) of the one-worker time beside the shared */
   int tile_thin_bytes;              /* the fewest bytes of B a thin product's tile reads */
+  int prepack_f32_min_rows;         /* the fewest rows of C for which pack-weights packs an
+                                     * f32 weight at load (bf16 always) */
 } mips_kernel_config;
 
 /* The configuration of this process (of this loaded module, in the

@@ -326,6 +326,8 @@
  * products in order, one FMA after another (packed_thin), no longer as the
  * packed GEMM does (results may differ from 7's, and from mips_matmul_f32's
  * few-rows loops, in the last bits).
+ * 9 mips_collapse_huge_pages (huge pages for memory already written, by
+ * mipsc's runtime) and the prepack_f32_min_rows field of the configuration.
  *
  * Embedded entry points (ABI 4): mips_matmul_f32_embedded, _f16_embedded,
  * _bf16_embedded take the 16 params above as arguments, in the struct's
@@ -419,7 +421,8 @@
  * products that stream it pay no 4 KiB page walks; advice only (the layout and contents
  * are the same; a failure changes nothing; the last region may reach less than 2 MiB past
  * the buffer).  The freestanding object never advises: it makes no syscalls, and its
- * module may run on any OS.  AMX, where this
+ * module may run on any OS (mipsc's runtime collapses its packs into huge pages after the
+ * load: "Huge pages after the fact"; pack_huge_pages = 0 stops that too).  AMX, where this
  * process may use it, is the bf16 path whatever the entry says.
  * mips_kernel_info() returns the choice as text, "key=value" fields on
  * lines: config (and why), cpu (vendor, family, model, l1d/l2/l3 bytes),
@@ -438,6 +441,25 @@
  * any kernel runs (not synchronized), and a later mips_kernel_info() shows
  * the change.  "mips_matmul_bf16:avx512bf16" counts the bf16 calls that ran
  * on VDPBF16PS.
+ *
+ * Huge pages after the fact (ABI 9; plugin only):
+ *   int64_t mips_collapse_huge_pages(void* begin, uint64_t bytes)
+ *   advises huge pages (madvise MADV_HUGEPAGE) on the 2 MiB-aligned regions
+ *   that lie wholly inside [begin, begin + bytes) and collapses the pages
+ *   already there into huge pages, region by region (MADV_COLLAPSE, Linux 6.1+:
+ *   synchronous, a copy; a region never written stays empty, and takes huge
+ *   pages when first written); returns the bytes so collapsed, 0 when none were (no
+ *   whole region, or a kernel without MADV_COLLAPSE, where khugepaged may
+ *   collapse them later), -1 when nothing was advised (begin NULL, the range
+ *   wrapping, not Linux, the madvise refused, or pack_huge_pages = 0).
+ *   Contents never change.  Why: the embedded object's mips_pack_b_<t>_embedded
+ *   cannot advise (no syscalls) and IREE 3.13's dispatch code cannot call an
+ *   optional import either (an import named "?..." makes stock iree-run-module
+ *   refuse the executable without a plugin, and a plugin that lacks the symbol
+ *   leaves a NULL that the generated code calls); so mipsc's runtime
+ *   (mipsc.load) calls this on the anonymous memory a module's load mapped (its
+ *   constants and the weights packed at load), and the same .vmfb run
+ *   elsewhere keeps 4 KiB pages.
  *
  * Tile cost model (ABI 7): each configuration entry also holds the constants
  * of the lowering's tile cost model (src/mipsc/tiling.py, choose_tiles and
@@ -458,10 +480,14 @@
  *       beside the time on all of them;
  *   tile_thin_bytes       the fewest bytes of B a tile of a product with at
  *       most 4 rows reads (each tile starts its streams cold).
+ *   prepack_f32_min_rows (ABI 9)  the fewest rows of C (static M) for which
+ *       pack-weights packs a constant f32 B at load (bf16 B always; a dynamic M
+ *       always): not a tile, but the same kind of per-CPU lowering choice.
  * Their sources (mips_config.c, MIPS_TILE_*): the GEMM part (all but
- * tile_packed_max_cols and tile_thin_bytes) was fitted through IREE on the Intel Xeon of
- * BENCHMARKS.md (2026-11-29), tile_packed_max_cols and tile_thin_bytes measured
- * on the AMD EPYC Zen 4 (2026-11-30); every other entry carries them over,
+ * tile_packed_max_cols, tile_thin_bytes and prepack_f32_min_rows) was fitted through IREE
+ * on the Intel Xeon of BENCHMARKS.md (2026-11-29), tile_packed_max_cols and tile_thin_bytes
+ * measured on the AMD EPYC Zen 4 (2026-11-30), prepack_f32_min_rows there
+ * (2026-12-01); every other entry carries them over,
  * not measured, and says so.  A new CPU kind gets measured values from
  * tools/tune_kernels.py --param tile_<field>=... (the module compiled once
  * per value, all run interleaved).  mips_kernel_config_name(i) is the name of
@@ -473,7 +499,7 @@
  * reads 0: the CPU that runs it fills it from its caches), or with NULL or ""
  * of this process's live configuration (after the MIPSC_KERNEL_*
  * overrides and mips_debug_set_config, which sets the tile_ fields too:
- * tile sizes 1 to 2^20, tile_thin_bytes 1 to 2^30, the flops 0 to 2^30,
+ * tile sizes and prepack_f32_min_rows 1 to 2^20, tile_thin_bytes 1 to 2^30, the flops 0 to 2^30,
  * tile_one_worker_pct 0 to 2^20), and returns 0; -1 for an unknown
  * entry or key.  mips_kernel_info has a line of the tile_ fields.  Plugin
  * only (the object has neither function).
@@ -504,7 +530,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 8
+#define MIPS_KERNEL_ABI_VERSION 9
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
@@ -612,6 +638,8 @@ MIPS_EXPORT int mips_debug_set_config(const char* key, int64_t value);
  * model" above). */
 MIPS_EXPORT const char* mips_kernel_config_name(int index);
 MIPS_EXPORT int mips_kernel_config_value(const char* config, const char* key, int64_t* value);
+/* Huge pages for memory already written (see "Huge pages after the fact"). */
+MIPS_EXPORT int64_t mips_collapse_huge_pages(void* begin, uint64_t bytes);
 
 /* Returns MIPS_KERNEL_ABI_VERSION (see "ABI version" above). */
 MIPS_EXPORT int mips_kernel_abi_version(void);

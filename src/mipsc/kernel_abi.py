@@ -230,7 +230,7 @@ def embedded_object_path() -> Path:
     return path.resolve()
 
 
-KERNEL_ABI_VERSION = 8
+KERNEL_ABI_VERSION = 9
 """The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
 Bump both with any change of the symbols, the params struct, the numerics or the errors.
 2: mips_matmul_openblas_f32 and mips_openblas_error. 3: bf16 on VDPBF16PS (subnormals flushed,
@@ -240,7 +240,9 @@ epilogues (EPILOGUE_SYMBOLS) and pre-packed B (PACKED_SYMBOLS, PACK_SYMBOLS), wi
 embedded entry points (both were numbered 4 on their branches, unreleased). 6: fused
 attention. 7: the tile cost model in the configuration (CONFIG_NAME_SYMBOL,
 CONFIG_VALUE_SYMBOL). 8: mips_matmul_packed_f32 with at most 4 rows of C sums each column's k
-products in order (kernels/matmul_gemm.inc, packed_thin): other rounding than 7's."""
+products in order (kernels/matmul_gemm.inc, packed_thin): other rounding than 7's. 9:
+mips_collapse_huge_pages (COLLAPSE_HUGE_PAGES_SYMBOL) and the configuration's
+prepack_f32_min_rows."""
 
 ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
 """`int mips_kernel_abi_version(void)`: the version a plugin was built for."""
@@ -264,6 +266,12 @@ CONFIG_VALUE_SYMBOL = "mips_kernel_config_value"
 """`int mips_kernel_config_value(const char* config, const char* key, int64_t* value)`: one
 int field of a table entry (or with "" of this process's live configuration); 0, or -1 for an
 unknown entry or key."""
+
+
+COLLAPSE_HUGE_PAGES_SYMBOL = "mips_collapse_huge_pages"
+"""`int64_t mips_collapse_huge_pages(void* begin, uint64_t bytes)`: huge pages for memory
+already written (the plugin's; mips_kernels.h, "Huge pages after the fact"); the bytes
+collapsed, 0 none, -1 nothing advised."""
 
 
 class MatmulParams(ctypes.Structure):

@@ -68,7 +68,7 @@ class CompileOptions:
 
     target_cpu: str = option(
         DEFAULT_TARGET_CPU,
-        pass_options=((LOWERING, "target_cpu"),),
+        pass_options=((LOWERING, "target_cpu"), (PACKING, "target_cpu")),
         lowers=True,
         help="CPU for IREE's own code (--iree-llvmcpu-target-cpu) and for the matmuls' output "
         "tiles (the tile cost model of its kernel configuration, `mipsc kernel-info`).",
@@ -87,7 +87,7 @@ class CompileOptions:
     kernel_link: str = option(
         DEFAULT_KERNEL_LINK,
         choices=KERNEL_LINKS,
-        pass_options=((LOWERING, "kernel_link"), (PACKING, "kernel_link")),
+        pass_options=((LOWERING, "kernel_link"),),
         lowers=True,
         help="Where the kernels come from. embedded: linked into the .vmfb, which then runs "
         "with no plugin (stock iree-run-module too). plugin: imports that the kernel plugin "

@@ -129,6 +129,24 @@ and 1024 columns (2-4 MiB) took 0.90-0.92x the time of 256 (1 MiB) on one thread
 of 128 to 1024 columns (1-8 MiB) were within noise of each other."""
 
 
+PREPACK_F32_MIN_ROWS = 1
+"""The fewest rows of C (static M) for which pack-weights packs a constant f32 B at load (bf16
+always, and f32 with a dynamic M); per CPU, the configuration's `prepack_f32_min_rows`. Measured
+on the project's machine (AMD EPYC Zen 4, 2 vCPUs, loaded by other jobs): products of 16 rows
+and more gain whatever the pages (mips_matmul_<t> vs mips_matmul_packed_<t> on IREE's tiles:
+0.22-0.38x the time at 16x4096x1024, 0.62-0.92x at 64 and 128 rows; through IREE the MLP at
+batch 16 and 64 0.13-0.79x). One to four rows (a decode step) stream B: the unpacked weight is
+read where it lies (the parameter file's page cache), the packed copy is anonymous memory,
+which reads fastest on huge pages. Those it gets from the plugin's pack, and in a module with
+the embedded kernels from mipsc's runtime (mipsc.runtime.huge_pages) after the load.
+tools/bench_vmfb_ab.py on tools/bench_models.py's llama_decode f32 (process CPU time, 1 and 2
+threads, load 5, 2026-12-01): packed on huge pages 0.85-0.87x the time of unpacked (embedded
+link and mipsc's runtime, as the plugin link), packed on 4 KiB pages (the same .vmfb run
+without mipsc's runtime) 0.94-0.96x. What packing costs besides is memory (one more buffer of
+the packed size; the parameter file's pages stay in the page cache) and load time (one pass
+over B, and on the embedded link the collapse into huge pages: 0.1-0.2 s of CPU for 176 MB)."""
+
+
 @dataclass(frozen=True)
 class TileModel:
     """The per-CPU constants of the tile cost model (the module constants of the same names
@@ -146,13 +164,15 @@ class TileModel:
     one_worker_weight: float
     thin_tile_bytes: int
     thin_column_align: int
+    prepack_f32_min_rows: int
+    """Not a tile, but the same per-CPU lowering choice: see PREPACK_F32_MIN_ROWS."""
     reason: str = ""
     """Why these constants (which target, which entry, or why the fallback), for `-v`."""
 
 
 DEFAULT_TILE_MODEL = TileModel(
     "default", MAX_TILE, MAX_PACKED_TILE_COLS, PACK_FLOPS, NARROW_COLS, WORKGROUP_FLOPS,
-    WAKE_FLOPS, ONE_WORKER_WEIGHT, THIN_TILE_BYTES, THIN_COLUMN_ALIGN,
+    WAKE_FLOPS, ONE_WORKER_WEIGHT, THIN_TILE_BYTES, THIN_COLUMN_ALIGN, PREPACK_F32_MIN_ROWS,
 )  # fmt: skip
 """The constants of a compile that cannot read the configuration table (no kernel plugin, one
 built for another kernel ABI, or a target CPU the table has no entry for): the zen4 entry's
@@ -162,7 +182,7 @@ the tiles the plugin would (a test checks they agree)."""
 TILE_CONFIG_KEYS = (
     "tile_max_rows", "tile_max_cols", "tile_packed_max_cols", "tile_pack_flops",
     "tile_narrow_cols", "tile_workgroup_flops", "tile_wake_flops", "tile_one_worker_pct",
-    "tile_thin_bytes", "thin_streams",
+    "tile_thin_bytes", "thin_streams", "prepack_f32_min_rows",
 )  # fmt: skip
 """The configuration fields the cost model reads (tools/tune_kernels.py recompiles per value of
 these)."""
@@ -199,6 +219,7 @@ def _model_of(entry: TargetConfig) -> TileModel:
         entry["tile_one_worker_pct"] / 100,
         entry["tile_thin_bytes"],
         TILE_ALIGN[1] * streams,
+        entry["prepack_f32_min_rows"],
     )
     return _with_reason(model, f"target-cpu={entry.target_cpu}: {entry.reason}")
 
@@ -315,29 +336,9 @@ def choose_tiles(
     return tm, tn
 
 
-PREPACK_F32_MIN_ROWS = 5
-"""The fewest rows of C (static M) for which pack-weights packs an f32 B whose packed copy is not
-on huge pages; with a dynamic M it always does. Measured on the project's machine (AMD EPYC Zen 4,
-2 vCPUs, loaded by other jobs): mips_matmul_<t> vs mips_matmul_packed_<t> on the same tiles of a
-linear weight (one thread, in alternation, medians) took 0.22-0.38x the time at 16x4096x1024,
-0.62-0.92x at 64x{4096x1024, 1024x4096} and 0.72-0.90x at 128x2304x768, f32 and bf16; through
-IREE (tools/bench_models.py's MLP 1024->4096->1024 with and without pack-weights, interleaved,
-two runs) batch 16 took 0.13-0.75x and batch 64 0.43-0.79x the time, bf16 batch 1 0.38-0.40x on
-2 threads. One to four rows of C (a decode step) stream B: the unpacked weight is read where it
-lies (the parameter file's mapping, whose page cache the kernel reads 0.87x the time of
-anonymous 4 KiB pages: 24.5 against 21.4 GB/s, 1 x 22528 x 2048 over 256-column tiles, one
-thread), and a packed copy made by IREE is anonymous memory: on 4 KiB pages packed_thin there
-took 0.99x the time of the unpacked loops on the file (no gain, one more copy of the weight), on
-huge pages (the plugin's pack advises them: prepack_pays's huge_pages) 0.81-0.83x. Through IREE,
-tools/bench_models.py's llama_decode f32 (old and new .vmfb, process CPU time, load 8): packed on
-4 KiB pages (the embedded link) 0.96-1.05x, packed on huge pages (the plugin link) 0.79-0.88x.
-What packing costs besides is memory (one more buffer of the packed size, made at load; the
-parameter file's pages stay in the page cache) and load time (one pass over B)."""
-
-
-def prepack_pays(m: int, n: int, k: int, bf16: bool, huge_pages: bool = False) -> bool:
+def prepack_pays(m: int, n: int, k: int, bf16: bool, model: TileModel = DEFAULT_TILE_MODEL) -> bool:
     """Whether pack-weights should pack a constant B (k x n) of a product with m rows of C
-    (DYNAMIC_INDEX when dynamic), f32 or bf16, when the packed copy lands on huge pages
-    (`huge_pages`: the plugin's pack advises them) or not (see PREPACK_F32_MIN_ROWS)."""
+    (DYNAMIC_INDEX when dynamic), f32 or bf16, for the CPU of `model` (its
+    prepack_f32_min_rows; see PREPACK_F32_MIN_ROWS)."""
     del n, k  # every size measured gained, or lost, alike
-    return bf16 or huge_pages or m == DYNAMIC_INDEX or m >= PREPACK_F32_MIN_ROWS
+    return bf16 or m == DYNAMIC_INDEX or m >= model.prepack_f32_min_rows

@@ -3,17 +3,24 @@
 Real exports whose linear weights are inline constants, parameters (.irpa) or bf16: the module
 packs each weight once when it loads (mips_pack_b_<t>, counted through the plugin), every call
 then runs mips_matmul_packed_<t> only, and the outputs are torch's. With the kernels embedded,
-the same modules run in stock iree-run-module, no plugin anywhere, with the same numbers.
+the same modules run in stock iree-run-module, no plugin anywhere, with the same numbers, and
+under mipsc's runtime their packed weights go to huge pages.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from harness import DATA, MANIFEST, load_npz, parameters
-from test_embedded_kernels import run_stock
+from test_embedded_kernels import IREE_RUN_MODULE, run_stock
 
 import mipsc
+from mipsc.kernel_abi import packed_size
 from mipsc.options import CompileOptions
 from mipsc.pipeline import compile_module, lower_module
 
@@ -101,11 +108,12 @@ def test_embedded_packed_module_runs_in_stock_iree_run_module(name, tmp_path):
     check_outputs(name, run_stock(vmfb, name, inputs, tmp_path))
 
 
-def test_decode_step_weights_packed_with_the_plugin_only(kernel_calls):
-    """A one-row f32 product (a decode step) packs its weight with the plugin link (its pack
-    puts the copy on huge pages) and keeps it unpacked with the embedded link
-    (tiling.prepack_pays); both match torch. Widths of several pack tiles and 32-column
-    panels (the packed thin path's stripes), one not a multiple of 32."""
+def test_decode_step_weights_packed_on_both_links(kernel_calls, tmp_path):
+    """A one-row f32 product (a decode step) packs its weight with either kernel link
+    (tiling.prepack_pays: the configuration's prepack_f32_min_rows); both match torch, the
+    embedded module also in stock iree-run-module (no plugin: its packs stay on 4 KiB pages).
+    Widths of several pack tiles and 32-column panels (the packed thin path's stripes), one not
+    a multiple of 32."""
     torch = pytest.importorskip("torch")
     torch.manual_seed(3)
     module = torch.nn.Sequential(
@@ -113,10 +121,70 @@ def test_decode_step_weights_packed_with_the_plugin_only(kernel_calls):
     )
     x = torch.randn(1, 96)
     want = module(x).detach()
-    for link, packed in (("plugin", True), ("embedded", False)):
+    for link in ("plugin", "embedded"):
         model = mipsc.compile(module, x, kernel_link=link)
-        assert ("B pre-packed at load" in model.report) == packed, model.report
+        assert "B pre-packed at load" in model.report, model.report
         before = kernel_calls.exact("mips_matmul_packed_f32")
         torch.testing.assert_close(model(x), want, rtol=1e-5, atol=1e-5)
         calls = kernel_calls.exact("mips_matmul_packed_f32") - before
-        assert (calls > 0) == packed, (link, calls)
+        assert (calls > 0) == (link == "plugin"), (link, calls)  # the object counts nothing
+    vmfb, inputs, out = tmp_path / "m.vmfb", tmp_path / "x.npy", tmp_path / "y.npy"
+    vmfb.write_bytes(model.vmfb)
+    np.save(inputs, x.numpy())
+    run_iree(vmfb, inputs, out)
+    torch.testing.assert_close(torch.from_numpy(np.load(out)), want, rtol=1e-5, atol=1e-5)
+
+
+def run_iree(vmfb, inputs, out) -> None:
+    """Stock iree-run-module, no plugin, no MIPSC_ variable."""
+    command = [str(IREE_RUN_MODULE), "--device=local-task", f"--module={vmfb}"]
+    command += ["--function=main", f"--input=@{inputs}", f"--output=@{out}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIPSC_")}
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def thp_usable() -> bool:
+    """Transparent huge pages on request, and MADV_COLLAPSE (Linux 6.1+)."""
+    try:
+        mode = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return False
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    return ("[madvise]" in mode or "[always]" in mode) and (major, minor) >= (6, 1)
+
+
+LOAD_AND_RUN = """
+import sys, numpy as np, mipsc
+model = mipsc.load(sys.argv[1])
+y = np.asarray(model.main(np.load(sys.argv[2])))
+print(model.huge_page_bytes, float(np.abs(y - np.load(sys.argv[3])).max()))
+"""
+
+
+@pytest.mark.skipif(not thp_usable(), reason="needs transparent huge pages and Linux 6.1+")
+def test_embedded_packs_go_to_huge_pages_through_mipscs_runtime(tmp_path):
+    """The embedded object's pack cannot advise huge pages; mipsc.load collapses the memory
+    the load mapped (the packed copy among it) into huge pages, unless the configuration's
+    pack_huge_pages is 0 (MIPSC_KERNEL_PACK_HUGE_PAGES). An 8 MiB packed weight, loaded by a
+    fresh process (whose allocator maps a buffer that size anew): at least its whole 2 MiB
+    regions; the numbers are torch's either way."""
+    torch = pytest.importorskip("torch")
+    module = torch.nn.Linear(1024, 2048, bias=False)
+    x = torch.randn(1, 1024)
+    model = mipsc.compile(module, x, kernel_link="embedded")
+    assert "B pre-packed at load" in model.report
+    files = [tmp_path / "m.vmfb", tmp_path / "x.npy", tmp_path / "y.npy"]
+    files[0].write_bytes(model.vmfb)
+    np.save(files[1], x.numpy())
+    np.save(files[2], module(x).detach().numpy())
+    collapsed = {}
+    for setting in ("0", "1"):
+        env = {**os.environ, "MIPSC_KERNEL_PACK_HUGE_PAGES": setting}
+        command = [sys.executable, "-c", LOAD_AND_RUN, *map(str, files)]
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        done, error = proc.stdout.split()
+        assert float(error) < 1e-4
+        collapsed[setting] = int(done)
+    assert collapsed["0"] == 0
+    assert collapsed["1"] >= packed_size(1024, 2048) * 4 - (2 << 20), collapsed

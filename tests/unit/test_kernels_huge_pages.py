@@ -131,3 +131,48 @@ def test_advice_is_harmless_where_it_cannot_apply(lib, symbol, where):
         plain = pack_into(lib, symbol, address, k, n)
     m.close()
     np.testing.assert_array_equal(packed, plain)
+
+
+# ---- mips_collapse_huge_pages: huge pages for memory already written (mipsc's runtime) ----
+
+
+@pytest.fixture(scope="module")
+def collapse(lib):
+    function = lib.mips_collapse_huge_pages
+    function.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+    function.restype = ctypes.c_int64
+    return function
+
+
+@pytest.mark.skipif(thp_mode() not in ("madvise", "always"), reason="needs transparent huge pages")
+def test_collapse_puts_written_memory_on_huge_pages(lib, collapse):
+    """Memory written on 4 KiB pages (an embedded module's packs) is collapsed into huge pages,
+    each whole 2 MiB region inside the range, with its contents unchanged."""
+    nbytes = 3 * HUGE
+    m, address = anonymous(nbytes + HUGE)
+    if thp_mode() == "always":
+        m.madvise(mmap.MADV_NOHUGEPAGE)  # written on 4 KiB pages, as with THP in madvise mode
+    view = np.frombuffer(m, np.uint32)
+    view[:] = np.arange(view.size, dtype=np.uint32)
+    assert huge_kib(address, nbytes + HUGE) == 0
+    begin, end = address + 4096, address + nbytes + HUGE
+    done = collapse(begin, end - begin)  # the regions wholly inside only
+    if done == 0:
+        pytest.skip("this kernel cannot collapse on request (MADV_COLLAPSE: Linux 6.1+)")
+    assert done == end // HUGE * HUGE - -(-begin // HUGE) * HUGE
+    assert huge_kib(address, nbytes + HUGE) == done >> 10
+    np.testing.assert_array_equal(view, np.arange(view.size, dtype=np.uint32))
+    del view
+    m.close()
+
+
+def test_collapse_refuses_without_the_setting_or_a_range(lib, collapse):
+    m, address = anonymous(2 * HUGE)
+    np.frombuffer(m, np.uint8)[:] = 1
+    with huge_pages_setting(lib, 0):
+        assert collapse(address, 2 * HUGE) == -1
+    assert huge_kib(address, 2 * HUGE) == 0
+    assert collapse(None, HUGE) == -1
+    assert collapse(address, 2**64 - 4096) == -1  # wraps around
+    assert collapse(address + 4096, HUGE) == 0  # no whole region inside
+    m.close()

@@ -118,6 +118,7 @@ def live_config() -> Iterator[ctypes.CDLL]:
     for key, value in (
         ("tile_max_cols", host.max_tile[1]), ("tile_pack_flops", host.pack_flops),
         ("thin_streams", host.thin_column_align // 32),
+        ("prepack_f32_min_rows", host.prepack_f32_min_rows),
     ):  # fmt: skip
         assert lib.mips_debug_set_config(key.encode(), value) == 0
     forget_tile_models()
@@ -234,3 +235,33 @@ def test_verbose_names_the_flag_that_chose_the_cpu(tmp_path):
     flag = "--iree-llvmcpu-target-cpu=haswell, over --target-cpu=znver4"
     assert f"iree-compile (llvm-cpu, {flag}) -> {tmp_path / 'mm.vmfb'}" in said
     assert f"IREE's code in {tmp_path / 'mm.vmfb'} is for the CPU 'haswell' ({flag})" in said
+
+
+ONE_ROW = """
+util.global private @w = dense<1.0> : tensor<64x32xf32>
+func.func @main(%a: tensor<1x32xf32>, %c: tensor<1x64xf32>) -> tensor<1x64xf32> {
+  %w = util.global.load @w : tensor<64x32xf32>
+  %r = mips.matmul transpose_rhs ins(%a, %w : tensor<1x32xf32>, tensor<64x32xf32>) outs(%c : tensor<1x64xf32>) -> tensor<1x64xf32>
+  return %r : tensor<1x64xf32>
+}
+"""
+
+
+def test_prepacking_follows_the_entrys_row_threshold(live_config):
+    """pack-weights packs an f32 weight from the target entry's prepack_f32_min_rows rows of C
+    (1 on zen4: a decode step's weights too); the host's changed entry against znver4's."""
+    from mipsc.ir import make_context, parse_module
+    from mipsc.transforms.pack_weights import PackWeightsPass
+
+    assert tile_model("znver4").prepack_f32_min_rows == 1
+    assert live_config.mips_debug_set_config(b"prepack_f32_min_rows", 5) == 0
+    forget_tile_models()
+    assert tile_model("host").prepack_f32_min_rows == 5
+    packed = {}
+    for cpu in ("host", "znver4"):
+        ctx = make_context()
+        module = parse_module(ctx, ONE_ROW)
+        PackWeightsPass(target_cpu=cpu).apply(ctx, module)
+        packed[cpu] = "packed_rhs" in str(module)
+    assert packed == {"host": False, "znver4": True}
+    assert live_config.mips_debug_set_config(b"prepack_f32_min_rows", 0) == -1

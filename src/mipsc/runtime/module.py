@@ -21,6 +21,7 @@ import ml_dtypes
 import numpy as np
 
 from mipsc.diagnostics import MipscError, input_name
+from mipsc.runtime import huge_pages
 from mipsc.runtime import plugin as kernel_plugin
 
 
@@ -476,6 +477,7 @@ class Module:
         # Files given without a scope serve the unnamed scope; when the module reads another
         # one, they serve that (the first load names it), as long as it reads only one.
         unscoped_as = ""
+        memory_before = huge_pages.anonymous_memory()
         while True:
             try:
                 vm_module = self._add_modules(data, indices, unscoped_as)
@@ -484,6 +486,12 @@ class Module:
                 unscoped_as = self._scope_for_unscoped_files(str(err), indices, unscoped_as)
                 if not unscoped_as:
                     raise MipscError(self._explain_load_error(str(err), needed)) from None
+        self.huge_page_bytes = 0
+        """Bytes of the memory this load made (the weights packed at load, mainly) that
+        mipsc.runtime.huge_pages put on huge pages."""
+        if (used := kernel_plugin.configured_plugin()) is not None:
+            new_memory = huge_pages.new_ranges(memory_before, huge_pages.anonymous_memory())
+            self.huge_page_bytes = huge_pages.collapse(used, new_memory)
         self.parameter_scopes = {s or unscoped_as: s for s in indices}
         """The scopes the parameter files serve (a file given without one: the module's)."""
         self._vm_module = vm_module

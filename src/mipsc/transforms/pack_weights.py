@@ -21,9 +21,11 @@ pack at compile time, where no kernel plugin is loaded (shared notes: "Weights p
 load time"). A literal first becomes a global of its own. One packed global per weight and
 orientation, whatever the number of matmuls that use it.
 
-When it pays is tiling.prepack_pays (f32 and bf16, static K and N; measured there): an f32 B
-of a product of one to four rows only with the plugin link, whose pack puts the packed copy on
-huge pages (kernels/README.md, "Pre-packed B"). Memory:
+When it pays is tiling.prepack_pays (f32 and bf16, static K and N; measured there): bf16
+always, f32 from the target CPU's `prepack_f32_min_rows` rows of C (1 on every entry: a decode
+step's weights too, which packed_thin streams fastest from huge pages; the plugin's pack
+advises them, and mipsc's runtime collapses an embedded module's packed copies into them after
+the load: mipsc.runtime.huge_pages). Memory:
 the packed copy is an extra buffer of packed_size(K, N) elements, allocated when the module
 loads; the original stays (it is the module's or the parameter file's mapped, read-only data).
 """
@@ -55,15 +57,10 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint
 
 from mipsc.dialects import mips, torch, util
-from mipsc.kernel_abi import (
-    DEFAULT_BACKEND,
-    DEFAULT_KERNEL_LINK,
-    PACK_SYMBOLS,
-    packed_size,
-    resolve_kernel_link,
-)
+from mipsc.kernel_abi import DEFAULT_BACKEND, PACK_SYMBOLS, packed_size
+from mipsc.kernel_config import HOST
 from mipsc.remarks import emit_remark, share_origin
-from mipsc.tiling import prepack_pays
+from mipsc.tiling import TileModel, prepack_pays, tile_model
 
 PASS_NAME = "pack-weights"
 
@@ -199,8 +196,8 @@ class PackConstantRhs(RewritePattern):
     """`mips.matmul` with a constant B → the same product on B's packed global."""
 
     globals: PackedGlobals
-    huge_pages: bool = False
-    """The packs put the packed copies on huge pages (the plugin's pack advises them)."""
+    model: TileModel
+    """The target CPU's constants (its prepack_f32_min_rows)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: mips.MatmulOp, rewriter: PatternRewriter) -> None:
@@ -211,7 +208,7 @@ class PackConstantRhs(RewritePattern):
         k, n = mips.logical_shape(rhs_type.get_shape(), weight.transposed)
         m = mips.logical_shape(_shape(op.lhs), op.is_lhs_transposed)[0]
         bf16 = isinstance(rhs_type.get_element_type(), BFloat16Type)
-        if not prepack_pays(m, n, k, bf16, huge_pages=self.huge_pages):
+        if not prepack_pays(m, n, k, bf16, self.model):
             emit_remark(op, PASS_NAME, f"B ({k}x{n}) not pre-packed: {m} rows do not pay")
             return
         name = self.globals.packed_for(weight, rhs_type)
@@ -289,15 +286,14 @@ class PackWeightsPass(ModulePass):
     """The kernel library the matmuls will call (lower-mips-to-call's): only the builtin
     kernels take a packed B, so with another one nothing is packed."""
 
-    kernel_link: str = DEFAULT_KERNEL_LINK
-    """Where the kernels come from (lower-mips-to-call's): with the plugin the packs advise
-    huge pages for the packed copies, which makes packing pay for more products
-    (tiling.prepack_pays)."""
+    target_cpu: str = HOST
+    """The CPU the module is compiled for (lower-mips-to-call's): its configuration entry says
+    from how many rows an f32 weight is packed (tiling.prepack_pays)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.backend != DEFAULT_BACKEND:
             return
-        huge_pages = resolve_kernel_link(self.kernel_link, self.backend) == "plugin"
         PatternRewriteWalker(
-            PackConstantRhs(PackedGlobals(op), huge_pages), apply_recursively=False
+            PackConstantRhs(PackedGlobals(op), tile_model(self.target_cpu)),
+            apply_recursively=False,
         ).rewrite_module(op)
