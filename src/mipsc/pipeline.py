@@ -349,7 +349,8 @@ def compile_module(
 
 def _cpu_named_by(options: CompileOptions) -> str:
     """The flag that names the CPU iree-compile compiles for, as -v says it: --target-cpu, or
-    an --iree-llvmcpu-target-cpu= among the iree flags, which wins over it."""
+    an --iree-llvmcpu-target-cpu= among the iree flags (CompileOptions refuses the two naming
+    different CPUs)."""
     if any(flag.startswith(TARGET_CPU_FLAG) for flag in options.iree_flags):
-        return f"{TARGET_CPU_FLAG}{options.compiled_cpu}, over --target-cpu={options.target_cpu}"
+        return f"{TARGET_CPU_FLAG}{options.compiled_cpu}"
     return f"--target-cpu={options.target_cpu}"
