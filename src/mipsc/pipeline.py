@@ -8,6 +8,7 @@ ParsedModule).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from mipsc.backend.iree_compile import compile_mlir, compiled_cpu
 from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
 from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
+from mipsc.kernel_abi import resolve_kernel_link
+from mipsc.kernel_config import HOST, config_names
 from mipsc.mlir_text import FileSpan, MlirText, resources_start
 from mipsc.options import DEFAULT_OPTIONS, TARGET_CPU_FLAG, CompileOptions
 from mipsc.tiling import describe_tile_model
@@ -325,6 +328,8 @@ def compile_module(
     passes = compile_passes(options)  # an unknown backend fails before parsing
     if progress is not silent:
         progress(describe_tile_model(options.compiled_cpu))
+        if (note := forced_config_note(options)) is not None:
+            progress(note)
     # The lowered module is not verified by xDSL: iree-compile parses and verifies it next,
     # with MLIR's own verifiers (xDSL's took up to a third of the passes' time).
     parsed = lower(text, filename, passes, progress, verify_result=False)
@@ -345,6 +350,41 @@ def compile_module(
     if progress is not silent and (cpu := compiled_cpu(output)) is not None:
         # (Only for the message: it reads the whole .vmfb, weights and all.)
         progress(f"IREE's code in {output} is for the CPU '{cpu}' ({named})")
+
+
+KERNEL_CONFIG_ENV = "MIPSC_KERNEL_CONFIG"
+"""The environment variable that forces the kernel plugin's configuration entry (kernels/
+mips_config.c); the embedded kernels have no environment and never read it."""
+
+
+def forced_config_note(options: CompileOptions) -> str | None:
+    """The `-v` line on $MIPSC_KERNEL_CONFIG: a name that is no entry of the kernels' table is
+    ignored by them (and the tiles); a real one does not reach an embedded module's kernels
+    (they choose their entry by cpuid on the machine that runs them), and the tiles follow it
+    only for --target-cpu=host. None when it is unset, or the link is the plugin's (whose
+    kernels read it where the module runs)."""
+    forced = os.environ.get(KERNEL_CONFIG_ENV, "")
+    entries = config_names()
+    if forced and entries and forced not in entries:
+        return (
+            f"{KERNEL_CONFIG_ENV}={forced} is ignored: the kernels have no such configuration "
+            f"(theirs: {', '.join(entries)})"
+        )
+    try:
+        link = resolve_kernel_link(options.kernel_link, options.kernel_backend)
+    except ValueError:  # (the lowering says so, located)
+        return None
+    if not forced or link != "embedded":
+        return None
+    if options.compiled_cpu == HOST:
+        who = "the tiles follow it, the embedded kernels do not"
+    else:
+        who = "neither the tiles (chosen for the target CPU) nor the embedded kernels follow it"
+    return (
+        f"{KERNEL_CONFIG_ENV}={forced}: {who} (the embedded kernels choose their entry by cpuid "
+        "on the machine that runs the module; for kernels that run the forced entry, compile "
+        f"with --kernel-link=plugin and run with {KERNEL_CONFIG_ENV} set)"
+    )
 
 
 def _cpu_named_by(options: CompileOptions) -> str:
