@@ -51,11 +51,16 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class SourceLocation:
+    """A line and column of a file; line 0 is a place with no line of the user's, named by
+    `file` (an op of a built-in torch.nn module: `in torch.nn.Linear (built-in)`)."""
+
     file: str
     line: int
     column: int
 
     def __str__(self) -> str:
+        if self.line == 0:
+            return f"in {self.file}"
         return f"{self.file}:{self.line}:{self.column}"
 
 

@@ -576,6 +576,40 @@ def test_a_dynamic_dim_torch_refuses_says_what_to_give_in_python():
     torch.testing.assert_close(model(ten), halves(ten), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("module", "where"),
+    [
+        (lambda: torch.nn.Linear(8, 4), "in torch.nn.Linear (built-in): error: "),
+        (
+            lambda: torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(8, 4)),
+            "in torch.nn.Linear (built-in), submodule 1: error: ",
+        ),
+    ],
+)
+def test_an_error_in_a_builtin_module_names_it(module, where):
+    """Errors on modules built from torch.nn blocks were located at `<Linear export>:5:5`, a
+    pseudo-file, and quoted a line of exported MLIR."""
+    with pytest.raises(MipscError) as info:
+        mipsc.compile(module(), torch.ones(4, 8, dtype=torch.int64))
+    said = info.value.render()
+    assert said.startswith(where + "'torch.aten.linear' multiplies si64 and f32"), said
+    assert "export>" not in said and "torch.vtensor" not in said
+
+
+def test_the_report_places_builtin_modules(tmp_path, monkeypatch):
+    (tmp_path / "seq.py").write_text(
+        "import torch\nmodel = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU())\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        ["compile", "seq.py:model", "--example-input", "2x8xf32", "--emit=mips", "-o", "m.mlir",
+         "--report"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "(in torch.nn.Linear (built-in), submodule 0)" in result.output, result.output
+
+
 def test_a_plain_function_with_dynamic_shapes():
     """A function is exported as a module with forward(*args): torch.export wanted its specs
     as one varargs entry, and a spec per input failed."""

@@ -298,6 +298,7 @@ def _trace(
 
             if decompositions := current_aot_decompositions():
                 program = program.run_decompositions(decompositions)
+            name_builtin_frames(program.graph)
             exported = aot.export(program)
         except MipscError:
             raise
@@ -369,12 +370,45 @@ def python_locations(text: str) -> str:
             assert found is not None
             if not _is_library(found["file"]):
                 line, column = int(found["line"]), int(found["col"])
-                if column == 0:  # torch records lines only: point at the line's first word
+                if column == 0 and line > 0:  # torch records lines only: point at the first word
                     column = _indent(found["file"], line) + 1
                 return f' loc("{found["file"]}":{line}:{column})'
         return ""
 
     return _LOC_USE.sub(user_frame, body) + rest
+
+
+_FRAME_FILE = re.compile(r'File "([^"]+)", line \d+')
+
+
+def name_builtin_frames(graph: Any) -> None:
+    """Gives each node of an exported graph that no line of the user's made (a built-in
+    torch.nn module called directly, or from an nn.Sequential) a last stack frame naming the
+    module: `File "torch.nn.Linear (built-in), submodule 0", line 0`, from torch's
+    nn_module_stack. aot.export makes locations of the frames, and python_locations keeps that
+    one as a location of line 0, which mipsc.diagnostics.SourceLocation prints as
+    `in torch.nn.Linear (built-in), submodule 0` (the pseudo-file `<Linear export>` before)."""
+    for node in graph.nodes:
+        modules = node.meta.get("nn_module_stack")
+        trace = node.meta.get("stack_trace") or ""
+        if not modules or any(not _is_library(f) for f in _FRAME_FILE.findall(trace)):
+            continue
+        path, kind = list(modules.values())[-1]
+        if (place := _builtin_place(path, kind)) is not None:
+            node.meta["stack_trace"] = f'{trace.rstrip()}\n  File "{place}", line 0, in forward\n'
+
+
+def _builtin_place(path: str, kind: Any) -> str | None:
+    """`torch.nn.Linear (built-in), submodule seq.0` for a torch.nn module of that class at
+    that path (TorchDynamo's `L['self'].seq.0` without its root), None for another class."""
+    if not isinstance(kind, str):
+        kind = f"{getattr(kind, '__module__', '')}.{getattr(kind, '__qualname__', '')}"
+    module, _, name = kind.rpartition(".")
+    if not module.startswith("torch.nn.modules"):
+        return None
+    path = re.sub(r"^L\['\w+'\]\.?", "", path).replace('"', "'")  # (a quote ends the loc)
+    said = f"torch.nn.{name} (built-in)"
+    return f"{said}, submodule {path}" if path else said
 
 
 # mipsc's own sources: not the user's lines, also when installed editable (outside site-packages),
