@@ -8,6 +8,7 @@ ParsedModule).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,16 +20,26 @@ from xdsl.dialects.builtin import (
     BFloat16Type,
     DenseIntOrFPElementsAttr,
     DenseResourceAttr,
+    DictionaryAttr,
     Float64Type,
     ModuleOp,
     ShapedType,
+    StringAttr,
 )
 from xdsl.ir import Attribute
 from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
 from xdsl.utils.exceptions import ArgSpecParseError
 
 from mipsc.backend.iree_compile import compile_mlir, compiled_cpu
-from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
+from mipsc.diagnostics import (
+    INPUT_NAMES_KEY,
+    MipscError,
+    SourceFile,
+    SourceLocation,
+    argument_location_name,
+    location_of,
+    register_source,
+)
 from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
 from mipsc.kernel_abi import resolve_kernel_link
@@ -308,6 +319,26 @@ def check_ranked(module: ModuleOp) -> None:
                 )
 
 
+def record_input_names(module: ModuleOp) -> None:
+    """Writes the names the arguments' locations give the inputs of each public function (an
+    ONNX model's graph inputs) into its `iree.reflection` (diagnostics.INPUT_NAMES_KEY), which
+    IREE keeps in the .vmfb, for messages about a call's inputs to name them."""
+    for op in module.walk():
+        if not isinstance(op, func.FuncOp) or op.sym_visibility is not None:
+            continue
+        names = [argument_location_name(a) for a in op.body.block.args] if op.body.blocks else []
+        if not any(names):
+            continue
+        reflection = op.attributes.get(REFLECTION)
+        entries = dict(reflection.data) if isinstance(reflection, DictionaryAttr) else {}
+        entries[INPUT_NAMES_KEY] = StringAttr(json.dumps(names))
+        op.attributes[REFLECTION] = DictionaryAttr(entries)
+
+
+REFLECTION = "iree.reflection"
+"""The function attribute whose string entries IREE keeps for the runtime to read."""
+
+
 def compile_module(
     text: str | MlirText,
     filename: str,
@@ -334,6 +365,7 @@ def compile_module(
     # with MLIR's own verifiers (xDSL's took up to a third of the passes' time).
     parsed = lower(text, filename, passes, progress, verify_result=False)
     check_ranked(parsed.module)
+    record_input_names(parsed.module)
     flags = [*COMPILE_FLAGS, *iree_flags_for(parsed.module), *options.iree_flags]
     iree_input = parsed.printed(debuginfo=True)
     del parsed  # (the IR is not needed while iree-compile runs)
