@@ -396,8 +396,10 @@ def forced_config_note(options: CompileOptions) -> str | None:
     only for --target-cpu=host. None when it is unset, or the link is the plugin's (whose
     kernels read it where the module runs)."""
     forced = os.environ.get(KERNEL_CONFIG_ENV, "")
+    if not forced:
+        return None
     entries = config_names()
-    if forced and entries and forced not in entries:
+    if entries and forced not in entries:
         return (
             f"{KERNEL_CONFIG_ENV}={forced} is ignored: the kernels have no such configuration "
             f"(theirs: {', '.join(entries)})"
@@ -406,7 +408,7 @@ def forced_config_note(options: CompileOptions) -> str | None:
         link = resolve_kernel_link(options.kernel_link, options.kernel_backend)
     except ValueError:  # (the lowering says so, located)
         return None
-    if not forced or link != "embedded":
+    if link != "embedded":
         return None
     if options.compiled_cpu == HOST:
         who = "the tiles follow it, the embedded kernels do not"
