@@ -282,11 +282,11 @@ class DynamicPlan:
     def places(self, names: Sequence[str]) -> dict[str, list[str]]:
         """Where each symbolic dim is, by its name: `dim 1 of x`, `names` naming the graph's
         inputs."""
-        return {
-            name: [f"dim {dim} of {names[position]}"]
-            for position, found in self.dims.items()
-            for dim, name in found.items()
-        }
+        places: dict[str, list[str]] = {}
+        for position, found in self.dims.items():
+            for dim, name in found.items():
+                places.setdefault(name, []).append(f"dim {dim} of {names[position]}")
+        return places
 
     def dynamic_shapes(self) -> tuple[dict[int, str] | None, ...]:
         """torch.export's dynamic_shapes for the tensor inputs, in order, dims by name."""

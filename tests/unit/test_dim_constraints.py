@@ -121,3 +121,14 @@ def test_no_cli_message_gives_torch_advice(text):
         said = explain(need, CLI, "M")
         assert "mark_dynamic" not in said and "Dim.STATIC" not in said, said
         assert "--dynamic-dim" in said, said
+
+
+def test_a_symbol_of_two_graph_inputs_names_both():
+    """One TorchDynamo size in two inputs (the batch of x and of mask): both are named."""
+    from mipsc.dynamo import DynamicPlan
+
+    plan = DynamicPlan({0: {0: "s0"}, 2: {0: "s0", 1: "s1"}}, {}, (0, 1, 2))
+    assert plan.places(["x", "w", "mask"]) == {
+        "s0": ["dim 0 of x", "dim 0 of mask"],
+        "s1": ["dim 1 of mask"],
+    }
