@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipelineCallbackType
@@ -25,7 +26,7 @@ from mipsc.frontends.source import model_path, read_model
 from mipsc.ir import print_module, split_chunks
 from mipsc.kernel_abi import resolve_kernel_link
 from mipsc.mlir_text import MlirText
-from mipsc.options import CompileOptions, option_specs
+from mipsc.options import CompileOptions, check_target_cpus, option_specs
 from mipsc.pipeline import (
     EMIT_STAGES,
     ParsedModule,
@@ -415,7 +416,11 @@ def _options_from_flags(ctx: click.Context, option_values: dict[str, Any]) -> Co
     """The CompileOptions of the command line: a flag not given (None) keeps its field's
     default; the extra --iree-* arguments become iree_flags."""
     given = {name: value for name, value in option_values.items() if value is not None}
-    options = CompileOptions(iree_flags=_iree_flags(ctx.args), **given)
+    iree_flags = _iree_flags(ctx.args)
+    if ctx.get_parameter_source("target_cpu") is not ParameterSource.DEFAULT:
+        # (an explicit --target-cpu=host names a CPU too, which CompileOptions cannot tell)
+        check_target_cpus(given["target_cpu"], iree_flags, given=True)
+    options = CompileOptions(iree_flags=iree_flags, **given)
     # Resolved here, so that -v's command line names the link $MIPSC_KERNEL_LINK chose.
     try:
         link = resolve_kernel_link(options.kernel_link, options.kernel_backend)

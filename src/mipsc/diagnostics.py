@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 import weakref
 from dataclasses import dataclass, field
 
@@ -14,7 +15,7 @@ from xdsl.dialects.builtin import (
     NameLoc,
     StringAttr,
 )
-from xdsl.ir import Attribute, Operation
+from xdsl.ir import Attribute, BlockArgument, Operation
 
 
 @dataclass
@@ -51,11 +52,16 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class SourceLocation:
+    """A line and column of a file; line 0 is a place with no line of the user's, named by
+    `file` (an op of a built-in torch.nn module: `in torch.nn.Linear (built-in)`)."""
+
     file: str
     line: int
     column: int
 
     def __str__(self) -> str:
+        if self.line == 0:
+            return f"in {self.file}"
         return f"{self.file}:{self.line}:{self.column}"
 
 
@@ -130,10 +136,42 @@ class MipscError(Exception):
         return "\n".join(lines)
 
 
-def input_name(index: int) -> str:
+def input_name(index: int, name: str | None = None) -> str:
     """How messages name the input at position `index` (from 0): `input 2 (%arg1)`, counted
-    from 1 as a user counts, with the argument's name in the MLIR (issue 14 part 4)."""
+    from 1 as a user counts, with the argument's name in the MLIR (issue 14 part 4); with the
+    model's own `name` for it (an ONNX graph input), `input 2 ("attention_mask", %arg1)`."""
+    if name:
+        return f'input {index + 1} ("{name}", %arg{index})'
     return f"input {index + 1} (%arg{index})"
+
+
+INPUT_NAMES_KEY = "mipsc.input_names"
+"""The `iree.reflection` entry of a compiled function that holds its inputs' own names (a JSON
+list, null for an input without one: ONNX graph inputs), which IREE keeps in the .vmfb
+(`VmFunction.reflection` at run time; mipsc.pipeline.record_input_names writes it)."""
+
+
+def input_names(reflection: dict[str, str]) -> list[str | None]:
+    """The names INPUT_NAMES_KEY of a function's reflection gives its inputs ([] if none), for
+    input_name: `input_name(i, names[i] if i < len(names) else None)`."""
+    try:
+        names = json.loads(reflection.get(INPUT_NAMES_KEY, "[]"))
+    except ValueError:
+        return []
+    return [n if isinstance(n, str) else None for n in names] if isinstance(names, list) else []
+
+
+def argument_location_name(argument: BlockArgument) -> str | None:
+    """The name a function argument's location gives it (`%arg1: ... loc("attention_mask")`,
+    as ONNX imports are written), or None."""
+    loc = getattr(argument, "location", None)
+    return loc.desc.data if isinstance(loc, NameLoc) else None
+
+
+def argument_name(argument: BlockArgument) -> str:
+    """input_name of a function argument, with the name its location gives it
+    (`%arg1: ... loc("attention_mask")`, as ONNX imports are written), if any."""
+    return input_name(argument.index, argument_location_name(argument))
 
 
 QUOTE_WIDTH = 400

@@ -29,12 +29,14 @@ registers its own. How it behaves:
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mipsc.diagnostics import MipscError
+from mipsc.frontends.dim_constraints import DimWords, DynamicDimError
 
 LOG = logging.getLogger("mipsc.dynamo")
 """Where the backend says how it compiles a graph when that is not the plan (per shape after
@@ -68,6 +70,9 @@ class CompiledGraph:
         self._warned = False
         self.plan = DynamicPlan.of(gm)
         """How to compile the graph once for all sizes of its symbolic dims, or None."""
+        self.input_names = [_input_name(n, p) for p, n in enumerate(_placeholders(gm))]
+        """How the user's code names each graph input (read now: TorchDynamo drops its
+        record of the sources after the backend returns)."""
 
     def __call__(self, *args: Any) -> Any:
         import torch
@@ -146,7 +151,8 @@ class CompiledGraph:
             )
         except MipscError as err:
             if plan is not None:
-                raise _DynamicCompileFailed(_dynamic_failure(err)) from None
+                reason = _dynamic_failure(err, plan.places(self.input_names))
+                raise _DynamicCompileFailed(reason) from None
             self._fall_back(err.render())
             return None
         return model, positions, isinstance(outputs, list)
@@ -169,14 +175,27 @@ class _DynamicCompileFailed(Exception):
         self.reason = reason
 
 
-def _dynamic_failure(err: MipscError) -> str:
-    """Why the compile for all sizes failed, in one line: torch.export's own reason (the
-    error's first note) when it could not trace, else the error; the module it traced is
+def _dynamic_failure(err: MipscError, places: dict[str, list[str]]) -> str:
+    """Why the compile for all sizes failed, in one line: the dims torch.export refused, named
+    as the graph's inputs (`dim 1 of x`), with what they need; else torch.export's own reason
+    (the error's first note) when it could not trace, else the error. The module it traced is
     mipsc's wrapper of the graph (_sizes_from_shapes), whose name means nothing to the user."""
+    if isinstance(err, DynamicDimError):
+        return err.said_with(GraphWords(places), "the graph").message
     if "could not trace" in err.message and err.notes:
         return f"torch.export could not trace it for every size: {_first(err.notes[0])}"
     where = f"{err.location}: " if err.location else ""
     return f"{where}{_first(err.message)}"
+
+
+class GraphWords(DimWords):
+    """A dim TorchDynamo made dynamic, named by the graph's input (`dim 1 of x`); one fix for
+    every need: none is needed, the graph compiles per shape (as the log line says)."""
+
+    def _per_shape(self, *_: str) -> str:
+        return "no action needed (torch.compile(..., dynamic=False) skips this try)"
+
+    unmark = one_name = derived = bounds = multiple = bigger_example = _per_shape  # type: ignore[assignment]
 
 
 def _first(text: str) -> str:
@@ -260,9 +279,32 @@ class DynamicPlan:
             key.append((kind, shape, *rest))
         return tuple(key)
 
+    def places(self, names: Sequence[str]) -> dict[str, list[str]]:
+        """Where each symbolic dim is, by its name: `dim 1 of x`, `names` naming the graph's
+        inputs."""
+        places: dict[str, list[str]] = {}
+        for position, found in self.dims.items():
+            for dim, name in found.items():
+                places.setdefault(name, []).append(f"dim {dim} of {names[position]}")
+        return places
+
     def dynamic_shapes(self) -> tuple[dict[int, str] | None, ...]:
         """torch.export's dynamic_shapes for the tensor inputs, in order, dims by name."""
         return tuple(self.dims.get(p) for p in self.tensor_positions)
+
+
+def _placeholders(gm: Any) -> list[Any]:
+    return [n for n in gm.graph.nodes if n.op == "placeholder"]
+
+
+def _input_name(node: Any, position: int) -> str:
+    """How the user's code names a graph input: `x` for TorchDynamo's source `L['x']`, else its
+    source as TorchDynamo writes it, else its position."""
+    source = getattr(node.meta.get("grapharg"), "source", None)
+    written = getattr(source, "name", None)
+    if not isinstance(written, str):
+        return f"graph input {position + 1}"
+    return re.sub(r"^L\['(\w+)'\]", r"\1", written)
 
 
 def _is_sym(value: Any) -> bool:

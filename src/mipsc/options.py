@@ -23,7 +23,8 @@ LOWERING = "lower-mips-to-call"
 """The flag name of the pass that takes the kernel options (LowerMipsToCallPass.name)."""
 
 TARGET_CPU_FLAG = "--iree-llvmcpu-target-cpu="
-"""iree-compile's flag for its target CPU (`--target-cpu` gives it; in iree_flags it wins)."""
+"""iree-compile's flag for its target CPU (`--target-cpu` gives it; in iree_flags it names the
+CPU in its place, and the two naming different CPUs are an error: check_target_cpus)."""
 
 PACKING = "pack-weights"
 """The flag name of the pass that packs constant weights for the kernels (PackWeightsPass.name):
@@ -71,7 +72,8 @@ class CompileOptions:
         pass_options=((LOWERING, "target_cpu"), (PACKING, "target_cpu")),
         lowers=True,
         help="CPU for IREE's own code (--iree-llvmcpu-target-cpu) and for the matmuls' output "
-        "tiles (the tile cost model of its kernel configuration, `mipsc kernel-info`).",
+        "tiles (the tile cost model of its kernel configuration, `mipsc kernel-info`). "
+        "Given with an --iree-llvmcpu-target-cpu= naming another CPU, an error.",
     )
     kernel_backend: str = option(
         DEFAULT_BACKEND,
@@ -139,6 +141,9 @@ class CompileOptions:
                     f"iree_flags: {flag!r} is not an iree-compile flag (--iree-*=value)"
                 )
             _check_target_cpu_flag(flag)
+        check_target_cpus(
+            self.target_cpu, self.iree_flags, given=self.target_cpu != DEFAULT_TARGET_CPU
+        )
 
     @property
     def compiled_cpu(self) -> str:
@@ -195,6 +200,24 @@ def _check_target_cpu_flag(flag: str) -> None:
             f"iree_flags: {flag!r} names no CPU: give it after '=', e.g. "
             f"{TARGET_CPU_FLAG}znver4, or use --target-cpu (target_cpu=)"
         )
+
+
+def check_target_cpus(target_cpu: str, iree_flags: tuple[str, ...], *, given: bool) -> None:
+    """A MipscError when the CPU flags name two different CPUs: `target_cpu` (when `given`: a
+    default `host` names none) and each --iree-llvmcpu-target-cpu= among `iree_flags`. The last
+    one won silently (-v alone said so), for IREE's code and the lowering's tiles alike; the
+    same CPU named twice is fine."""
+    named = [(f"--target-cpu={target_cpu} (target_cpu=)", target_cpu)] if given else []
+    named += [
+        (f, f.removeprefix(TARGET_CPU_FLAG)) for f in iree_flags if f.startswith(TARGET_CPU_FLAG)
+    ]
+    for flag, cpu in named[1:]:
+        if cpu != named[0][1]:
+            raise MipscError(
+                f"{named[0][0]} and {flag} name two different CPUs: give one of them (it "
+                "sets both the CPU IREE compiles for and the one the matmuls' tiles are chosen "
+                "for)"
+            )
 
 
 def check_option(name: str, spec: OptionSpec, value: Any, default: Any) -> None:

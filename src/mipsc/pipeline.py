@@ -8,6 +8,8 @@ ParsedModule).
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,18 +20,30 @@ from xdsl.dialects.builtin import (
     BFloat16Type,
     DenseIntOrFPElementsAttr,
     DenseResourceAttr,
+    DictionaryAttr,
     Float64Type,
     ModuleOp,
     ShapedType,
+    StringAttr,
 )
 from xdsl.ir import Attribute
 from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
 from xdsl.utils.exceptions import ArgSpecParseError
 
 from mipsc.backend.iree_compile import compile_mlir, compiled_cpu
-from mipsc.diagnostics import MipscError, SourceFile, SourceLocation, location_of, register_source
+from mipsc.diagnostics import (
+    INPUT_NAMES_KEY,
+    MipscError,
+    SourceFile,
+    SourceLocation,
+    argument_location_name,
+    location_of,
+    register_source,
+)
 from mipsc.dialects import torch
 from mipsc.ir import make_context, parse_module, print_module, verify_module
+from mipsc.kernel_abi import resolve_kernel_link
+from mipsc.kernel_config import HOST, config_names
 from mipsc.mlir_text import FileSpan, MlirText, resources_start
 from mipsc.options import DEFAULT_OPTIONS, TARGET_CPU_FLAG, CompileOptions
 from mipsc.tiling import describe_tile_model
@@ -305,6 +319,26 @@ def check_ranked(module: ModuleOp) -> None:
                 )
 
 
+def record_input_names(module: ModuleOp) -> None:
+    """Writes the names the arguments' locations give the inputs of each public function (an
+    ONNX model's graph inputs) into its `iree.reflection` (diagnostics.INPUT_NAMES_KEY), which
+    IREE keeps in the .vmfb, for messages about a call's inputs to name them."""
+    for op in module.walk():
+        if not isinstance(op, func.FuncOp) or op.sym_visibility is not None:
+            continue
+        names = [argument_location_name(a) for a in op.body.block.args] if op.body.blocks else []
+        if not any(names):
+            continue
+        reflection = op.attributes.get(REFLECTION)
+        entries = dict(reflection.data) if isinstance(reflection, DictionaryAttr) else {}
+        entries[INPUT_NAMES_KEY] = StringAttr(json.dumps(names))
+        op.attributes[REFLECTION] = DictionaryAttr(entries)
+
+
+REFLECTION = "iree.reflection"
+"""The function attribute whose string entries IREE keeps for the runtime to read."""
+
+
 def compile_module(
     text: str | MlirText,
     filename: str,
@@ -325,10 +359,13 @@ def compile_module(
     passes = compile_passes(options)  # an unknown backend fails before parsing
     if progress is not silent:
         progress(describe_tile_model(options.compiled_cpu))
+        if (note := forced_config_note(options)) is not None:
+            progress(note)
     # The lowered module is not verified by xDSL: iree-compile parses and verifies it next,
     # with MLIR's own verifiers (xDSL's took up to a third of the passes' time).
     parsed = lower(text, filename, passes, progress, verify_result=False)
     check_ranked(parsed.module)
+    record_input_names(parsed.module)
     flags = [*COMPILE_FLAGS, *iree_flags_for(parsed.module), *options.iree_flags]
     iree_input = parsed.printed(debuginfo=True)
     del parsed  # (the IR is not needed while iree-compile runs)
@@ -347,9 +384,47 @@ def compile_module(
         progress(f"IREE's code in {output} is for the CPU '{cpu}' ({named})")
 
 
+KERNEL_CONFIG_ENV = "MIPSC_KERNEL_CONFIG"
+"""The environment variable that forces the kernel plugin's configuration entry (kernels/
+mips_config.c); the embedded kernels have no environment and never read it."""
+
+
+def forced_config_note(options: CompileOptions) -> str | None:
+    """The `-v` line on $MIPSC_KERNEL_CONFIG: a name that is no entry of the kernels' table is
+    ignored by them (and the tiles); a real one does not reach an embedded module's kernels
+    (they choose their entry by cpuid on the machine that runs them), and the tiles follow it
+    only for --target-cpu=host. None when it is unset, or the link is the plugin's (whose
+    kernels read it where the module runs)."""
+    forced = os.environ.get(KERNEL_CONFIG_ENV, "")
+    if not forced:
+        return None
+    entries = config_names()
+    if entries and forced not in entries:
+        return (
+            f"{KERNEL_CONFIG_ENV}={forced} is ignored: the kernels have no such configuration "
+            f"(theirs: {', '.join(entries)})"
+        )
+    try:
+        link = resolve_kernel_link(options.kernel_link, options.kernel_backend)
+    except ValueError:  # (the lowering says so, located)
+        return None
+    if link != "embedded":
+        return None
+    if options.compiled_cpu == HOST:
+        who = "the tiles follow it, the embedded kernels do not"
+    else:
+        who = "neither the tiles (chosen for the target CPU) nor the embedded kernels follow it"
+    return (
+        f"{KERNEL_CONFIG_ENV}={forced}: {who} (the embedded kernels choose their entry by cpuid "
+        "on the machine that runs the module; for kernels that run the forced entry, compile "
+        f"with --kernel-link=plugin and run with {KERNEL_CONFIG_ENV} set)"
+    )
+
+
 def _cpu_named_by(options: CompileOptions) -> str:
     """The flag that names the CPU iree-compile compiles for, as -v says it: --target-cpu, or
-    an --iree-llvmcpu-target-cpu= among the iree flags, which wins over it."""
+    an --iree-llvmcpu-target-cpu= among the iree flags (CompileOptions refuses the two naming
+    different CPUs)."""
     if any(flag.startswith(TARGET_CPU_FLAG) for flag in options.iree_flags):
-        return f"{TARGET_CPU_FLAG}{options.compiled_cpu}, over --target-cpu={options.target_cpu}"
+        return f"{TARGET_CPU_FLAG}{options.compiled_cpu}"
     return f"--target-cpu={options.target_cpu}"

@@ -245,3 +245,60 @@ def test_external_data_counts_toward_the_weights_size(tmp_path):
     data = (tmp_path / "ext.data").stat().st_size
     assert data == 64 * 64 * 4
     assert model_bytes(path) == path.stat().st_size + data
+
+
+def named_inputs_onnx(path: Path, mask_type: int = TensorProto.FLOAT) -> Path:
+    """hidden @ w + attention_mask, its nodes named as torch's exporter names them."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["hidden", "w"], ["proj"], name="/encoder/proj/MatMul"),
+            helper.make_node("MatMul", ["attention_mask", "w"], ["masked"]),  # no name
+            helper.make_node("Add", ["proj", "masked"], ["y"], name="/encoder/Add"),
+        ],
+        "main_graph",
+        [
+            helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [2, 8]),
+            helper.make_tensor_value_info("attention_mask", mask_type, [2, 8]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+        initializer=[numpy_helper.from_array(f32(8, 4), "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, path)  # (unchecked: the f16 form multiplies f16 by f32)
+    return path
+
+
+def test_messages_name_onnx_inputs_and_place_ops_in_the_model(tmp_path, monkeypatch):
+    """An ONNX model's inputs were `input 2 (%arg1)`, and its ops were located in
+    `<model.onnx as torch MLIR>:5:5`, a text the user never sees. Now the input's ONNX name is
+    given, and an op is placed at its node (name and op type; `#1`, its index, when unnamed)."""
+    from click.testing import CliRunner
+
+    from mipsc.cli import main
+
+    named_inputs_onnx(tmp_path / "f16.onnx", TensorProto.FLOAT16)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["compile", "f16.onnx", "-o", "m.vmfb"])
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "in f16.onnx, node #1 (MatMul): error: 'torch.aten.mm' multiplies f16 and f32 "
+        'tensors, which torch does not do (a product takes one dtype): input 2 '
+        '("attention_mask", %arg1) is f16, where the other operand is f32\n'
+    ), result.output
+    named_inputs_onnx(tmp_path / "m.onnx")
+    result = CliRunner().invoke(main, ["compile", "m.onnx", "-o", "m.vmfb", "--report"])
+    assert result.exit_code == 0, result.output
+    assert "(in m.onnx, node /encoder/proj/MatMul (MatMul))" in result.output, result.output
+
+
+def test_the_vmfb_keeps_the_onnx_input_names(tmp_path):
+    """For messages about a call's inputs: the names are in the function's reflection."""
+    import iree.runtime
+
+    from mipsc.diagnostics import input_names
+
+    text, _ = import_onnx(named_inputs_onnx(tmp_path / "m.onnx"))
+    compile_module(text, "<m.onnx>", tmp_path / "m.vmfb")
+    vm = iree.runtime.VmModule.mmap(iree.runtime.VmInstance(), str(tmp_path / "m.vmfb"))
+    reflection = vm.lookup_function("main_graph").reflection
+    assert input_names(reflection) == ["hidden", "attention_mask"]

@@ -513,6 +513,103 @@ def test_a_dynamic_dim_beyond_the_rank_names_the_input(tmp_path, monkeypatch):
     assert result.output == f"error: --dynamic-dim '0:5': {message}\n"
 
 
+PAIR_PY = """
+import torch
+
+
+class Pair(torch.nn.Module):
+    def forward(self, x, y):
+        return x + y
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec", "flags", "message"),
+    [
+        (
+            "model.py:make_model",
+            ["--example-input", "4x8xf32", "--dynamic-dim", "0:1"],
+            "error: dim 1 of input 1 (%arg0) (--dynamic-dim 0:1) cannot be dynamic: MLP needs "
+            "it to be 8: drop --dynamic-dim 0:1 (the dim then keeps its --example-input size)",
+        ),
+        (
+            "pair.py:Pair",
+            ["--example-input", "4x8xf32", "--example-input", "4x8xf32",
+             "--dynamic-dim", "0:0=a", "--dynamic-dim", "1:0=b"],
+            "error: dim 0 of input 2 (%arg1) (--dynamic-dim 1:0=b) cannot be dynamic: Pair "
+            "needs it equal to dim 0 of input 1 (%arg0) (--dynamic-dim 0:0=a): give both one "
+            "NAME (--dynamic-dim 1:0=a, as the other dim's)",
+        ),
+    ],
+)  # fmt: skip
+def test_a_dynamic_dim_torch_refuses_says_which_flag_to_give(tmp_path, monkeypatch, spec, flags, message):
+    """torch.export's refusal reached the user as its own advice ("If you're using
+    mark_dynamic, either remove it ... replace it with either Dim.STATIC or Dim.AUTO"), which
+    the command line has no use for; now: which --dynamic-dim, and what to give instead."""
+    (tmp_path / "model.py").write_text(MODEL_PY)
+    (tmp_path / "pair.py").write_text(PAIR_PY)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["compile", spec, *flags, "-o", "m.vmfb"])
+    assert result.exit_code == 1
+    assert result.output.startswith(message + "\n"), result.output
+    assert "mark_dynamic" not in result.output and "Dim." not in result.output
+
+
+def test_a_dynamic_dim_torch_refuses_says_what_to_give_in_python():
+    """The same refusal from mipsc.compile is said in dynamic_shapes' terms; its advice for a
+    size that must be even (a Dim multiple) compiles."""
+
+    def halves(x):
+        return x.view(2, x.shape[0] // 2, 8) @ torch.ones(8, 3)
+
+    x = torch.randn(6, 8)
+    with pytest.raises(MipscError) as info:
+        mipsc.compile(halves, x, dynamic_shapes=({0: "n"},))
+    said = info.value.render()
+    assert said.startswith(
+        "error: dim 0 of input 1 (%arg0) cannot be dynamic: Function needs it to be a multiple "
+        "of 2: give it as a multiple of a Dim: 2 * torch.export.Dim('n_2') in dynamic_shapes"
+    ), said
+    assert "mark_dynamic" not in said
+    model = mipsc.compile(halves, x, dynamic_shapes=({0: 2 * torch.export.Dim("n_2")},))
+    ten = torch.randn(10, 8)
+    torch.testing.assert_close(model(ten), halves(ten), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("module", "where"),
+    [
+        (lambda: torch.nn.Linear(8, 4), "in torch.nn.Linear (built-in): error: "),
+        (
+            lambda: torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(8, 4)),
+            "in torch.nn.Linear (built-in), submodule 1: error: ",
+        ),
+    ],
+)
+def test_an_error_in_a_builtin_module_names_it(module, where):
+    """Errors on modules built from torch.nn blocks were located at `<Linear export>:5:5`, a
+    pseudo-file, and quoted a line of exported MLIR."""
+    with pytest.raises(MipscError) as info:
+        mipsc.compile(module(), torch.ones(4, 8, dtype=torch.int64))
+    said = info.value.render()
+    assert said.startswith(where + "'torch.aten.linear' multiplies si64 and f32"), said
+    assert "export>" not in said and "torch.vtensor" not in said
+
+
+def test_the_report_places_builtin_modules(tmp_path, monkeypatch):
+    (tmp_path / "seq.py").write_text(
+        "import torch\nmodel = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU())\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        ["compile", "seq.py:model", "--example-input", "2x8xf32", "--emit=mips", "-o", "m.mlir",
+         "--report"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "(in torch.nn.Linear (built-in), submodule 0)" in result.output, result.output
+
+
 def test_a_plain_function_with_dynamic_shapes():
     """A function is exported as a module with forward(*args): torch.export wanted its specs
     as one varargs entry, and a spec per input failed."""

@@ -578,3 +578,44 @@ def test_weights_flags_on_an_mlir_input_are_refused(tmp_path, flags, named):
     result = run("compile", source, *flags, "-o", tmp_path / "m.vmfb")
     assert_user_error(result, named, "an MLIR file keeps its weights where its export put them")
     assert not (tmp_path / "m.vmfb").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"kernel_link": "embedded"}, "MIPSC_KERNEL_CONFIG=avx2: the tiles follow it, the embedded kernels do not"),
+        ({"kernel_link": "embedded", "target_cpu": "znver4"},
+         "MIPSC_KERNEL_CONFIG=avx2: neither the tiles (chosen for the target CPU) nor the embedded kernels follow it"),
+        ({"kernel_link": "plugin"}, None),  # the plugin's kernels read it where the module runs
+    ],
+)  # fmt: skip
+def test_verbose_says_the_embedded_kernels_ignore_a_forced_configuration(monkeypatch, options, said):
+    """With MIPSC_KERNEL_CONFIG set, -v said only 'tiles chosen for the kernel configuration
+    avx2', while the embedded kernels choose their own entry by cpuid where they run."""
+    from mipsc.options import CompileOptions
+    from mipsc.pipeline import forced_config_note
+
+    monkeypatch.setenv("MIPSC_KERNEL_CONFIG", "avx2")
+    note = forced_config_note(CompileOptions(**options))
+    assert note == said if said is None else note.startswith(said)
+    if note is not None:
+        assert "compile with --kernel-link=plugin and run with MIPSC_KERNEL_CONFIG set" in note
+    monkeypatch.setenv("MIPSC_KERNEL_CONFIG", "no-such-cpu")
+    assert forced_config_note(CompileOptions(**options)).startswith(
+        "MIPSC_KERNEL_CONFIG=no-such-cpu is ignored: the kernels have no such configuration"
+    )
+    monkeypatch.delenv("MIPSC_KERNEL_CONFIG")
+    assert forced_config_note(CompileOptions(**options)) is None
+
+
+def test_verbose_compile_under_a_forced_configuration(work, tmp_path):
+    """The line, end to end: `MIPSC_KERNEL_CONFIG=sse2 mipsc compile -v` of an embedded module
+    (in a process of its own: the plugin reads the variable once)."""
+    out = tmp_path / "m.vmfb"
+    result = run_mipsc_process(
+        "compile", work / "model.mlir", "-o", out, "-v", "--kernel-link=embedded",
+        env={"MIPSC_KERNEL_CONFIG": "sse2"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "tiles chosen for the kernel configuration 'sse2'" in result.stderr
+    assert "mipsc: MIPSC_KERNEL_CONFIG=sse2: the tiles follow it, the embedded kernels do not" in result.stderr

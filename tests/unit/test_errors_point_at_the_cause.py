@@ -255,3 +255,91 @@ def test_an_integer_input_to_a_float_product_names_the_input(tmp_path):
     ints = MIXED_DTYPES.replace("bf16", "si64").replace("f32", "si32").replace("1.0", "1")
     source.write_text(ints.replace("return %0", "return %1"))
     assert run("compile", source, "--emit=mips").exit_code == 0  # IREE's path, with a remark
+
+
+class _Node:
+    def __init__(self, modules: dict | None, trace: str | None) -> None:
+        self.meta = {"nn_module_stack": modules, "stack_trace": trace}
+
+
+class _Graph:
+    def __init__(self, *nodes: _Node) -> None:
+        self.nodes = nodes
+
+
+TORCH_FRAME = '  File "/venv/lib/python3.11/site-packages/torch/nn/modules/linear.py", line 134, in forward\n'
+
+
+def test_an_op_of_a_builtin_module_is_placed_in_it_not_in_a_pseudo_file():
+    """An error on an nn.Linear (or an nn.Sequential of them) was located at `<Linear
+    export>:5:5`, a line of an MLIR text the user never sees. A node no line of the user's made
+    gets a last frame naming its torch.nn module, which errors print as `in torch.nn.Linear
+    (built-in), submodule 0`; a node of the user's code keeps its line."""
+    from mipsc.diagnostics import SourceLocation
+    from mipsc.frontends.from_torch import name_builtin_frames, python_locations
+
+    sequential = ("0", "torch.nn.modules.linear.Linear")
+    user = '  File "model.py", line 12, in forward\n'
+    nodes = (
+        _Node({"a": ("", "torch.nn.modules.container.Sequential"), "b": sequential}, TORCH_FRAME),
+        _Node({"a": ("L['self'].seq.1", "torch.nn.modules.activation.ReLU")}, None),  # TorchDynamo's
+        _Node({"a": ("fc", "torch.nn.modules.linear.Linear")}, user),
+        _Node({"a": ("", "transformers.models.bert.BertLayer")}, TORCH_FRAME),  # not torch.nn's
+    )
+    name_builtin_frames(_Graph(*nodes))
+    assert nodes[0].meta["stack_trace"].endswith(
+        'File "torch.nn.Linear (built-in), submodule 0", line 0, in forward\n'
+    )
+    assert 'File "torch.nn.ReLU (built-in), submodule seq.1", line 0' in nodes[1].meta["stack_trace"]
+    assert nodes[2].meta["stack_trace"] == user and nodes[3].meta["stack_trace"] == TORCH_FRAME
+    text = '#loc1 = loc("torch.nn.Linear (built-in)":0:0)\n%0 = torch.aten.linear %a loc(#loc1)\n'
+    assert python_locations(text) == '%0 = torch.aten.linear %a loc("torch.nn.Linear (built-in)":0:0)\n'
+    assert str(SourceLocation("torch.nn.Linear (built-in)", 0, 0)) == "in torch.nn.Linear (built-in)"
+    assert str(SourceLocation("model.py", 12, 5)) == "model.py:12:5"
+
+
+# iree-opt's onnx-to-torch output with --mlir-print-debuginfo, for a model imported by
+# mipsc.frontends.onnx_import (each node named `NAME (OpType)`, each argument its graph input).
+ONNX_CONVERTED = """#loc2 = loc("hidden")
+module {
+  func.func @main_graph(%arg0: !torch.vtensor<[2,8],f32> loc("hidden"), %arg1: !torch.vtensor<[2,4],f32> loc("attention_mask")) -> !torch.vtensor<[2,4],f32> {
+    %int1 = torch.constant.int 1 loc(#loc)
+    %1 = torch.aten.mm %arg0, %arg1 : !torch.vtensor<[2,8],f32>, !torch.vtensor<[8,4],f32> -> !torch.vtensor<[2,4],f32> loc(#loc5)
+    %2 = torch.aten.add.Tensor %1, %1, %int1 : !torch.vtensor<[2,4],f32>, !torch.vtensor<[2,4],f32>, !torch.int -> !torch.vtensor<[2,4],f32> loc(fused["#2 (Add)", "/x (Mul)"])
+    return %2 : !torch.vtensor<[2,4],f32> loc(#loc)
+  } loc(#loc1)
+} loc(#loc)
+#loc = loc(unknown)
+#loc1 = loc("graph:main_graph")
+#loc5 = loc("/encoder/proj/MatMul (MatMul)")
+"""
+
+
+def test_onnx_ops_are_placed_at_their_nodes_and_inputs_keep_their_names():
+    from mipsc.diagnostics import SourceLocation, input_name, input_names
+    from mipsc.frontends.from_onnx import onnx_locations
+
+    text = onnx_locations(ONNX_CONVERTED, "model.onnx")
+    assert "#loc" not in text
+    assert 'loc("model.onnx, node /encoder/proj/MatMul (MatMul)":0:0)' in text
+    assert 'loc("model.onnx, node #2 (Add)":0:0)' in text  # the first node of a fused one
+    assert '%arg1: !torch.vtensor<[2,4],f32> loc("attention_mask")' in text
+    assert "torch.constant.int 1\n" in text and "graph:" not in text
+    place = SourceLocation("model.onnx, node #2 (Add)", 0, 0)
+    assert str(place) == "in model.onnx, node #2 (Add)"
+    assert input_name(1, "attention_mask") == 'input 2 ("attention_mask", %arg1)'
+    assert input_name(1) == "input 2 (%arg1)"
+    assert input_names({"mipsc.input_names": '["hidden", null]'}) == ["hidden", None]
+    assert input_names({}) == [] and input_names({"mipsc.input_names": "?"}) == []
+
+
+def test_describe_nodes_names_each_node_with_its_op_type():
+    from types import SimpleNamespace
+
+    from mipsc.frontends.onnx_import import describe_nodes
+
+    graph = SimpleNamespace(
+        node=[SimpleNamespace(name="/fc/MatMul", op_type="MatMul"), SimpleNamespace(name="", op_type="Add")]
+    )
+    describe_nodes(graph)
+    assert [n.name for n in graph.node] == ["/fc/MatMul (MatMul)", "#1 (Add)"]

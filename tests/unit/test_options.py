@@ -95,3 +95,42 @@ def test_a_target_cpu_flag_without_a_cpu_is_refused_on_the_command_line(flag):
     result = CliRunner().invoke(main, ["compile", "x.mlir", flag, "-o", "x.vmfb"])
     assert result.exit_code == 1, result.output
     assert f"'{flag}' names no CPU" in result.output
+
+
+CPU_CONFLICT = "name two different CPUs: give one of them"
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--target-cpu=znver4", "--iree-llvmcpu-target-cpu=haswell"],
+         "--target-cpu=znver4 (target_cpu=) and --iree-llvmcpu-target-cpu=haswell"),
+        (["--target-cpu=host", "--iree-llvmcpu-target-cpu=haswell"],
+         "--target-cpu=host (target_cpu=) and --iree-llvmcpu-target-cpu=haswell"),
+        (["--iree-llvmcpu-target-cpu=haswell", "--iree-llvmcpu-target-cpu=x86-64"],
+         "--iree-llvmcpu-target-cpu=haswell and --iree-llvmcpu-target-cpu=x86-64"),
+    ],
+)  # fmt: skip
+def test_conflicting_target_cpus_are_an_error_naming_both_flags(flags, named):
+    """`--target-cpu=znver4 --iree-llvmcpu-target-cpu=haswell` compiled for haswell silently
+    (only -v said so): it is refused before any input is read (x.mlir does not exist)."""
+    result = CliRunner().invoke(main, ["compile", "x.mlir", *flags, "-o", "x.vmfb"])
+    assert result.exit_code == 1, result.output
+    assert f"error: {named} {CPU_CONFLICT}" in result.output
+
+
+def test_conflicting_target_cpus_are_an_error_in_python_too():
+    with pytest.raises(MipscError, match=CPU_CONFLICT):
+        CompileOptions(target_cpu="znver4", iree_flags=["--iree-llvmcpu-target-cpu=haswell"])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"target_cpu": "haswell", "iree_flags": ["--iree-llvmcpu-target-cpu=haswell"]},
+        {"iree_flags": ["--iree-llvmcpu-target-cpu=haswell"]},  # target_cpu left at host
+        {"target_cpu": "znver4", "iree_flags": ["--iree-llvmcpu-target-cpu-features=+avx2"]},
+    ],
+)
+def test_one_cpu_named_once_or_twice_is_fine(values):
+    assert CompileOptions(**values).compiled_cpu == values.get("target_cpu", "haswell")

@@ -6,7 +6,8 @@
 clean-ups) turns them into aten ops: `MatMul` into `aten.matmul`/`aten.mm`, `Gemm` into
 `transpose.int` + `aten.mm` + `mul.Scalar` (alpha) + `add.Tensor` (beta), which mipsc's pipeline
 then routes to the kernels. The entry function keeps the ONNX graph's name (`main_graph` for
-torch's exporter).
+torch's exporter). The import is printed with locations (onnx_import), which onnx_locations
+turns into places in the model: each op at its node, each argument named as its graph input.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def import_onnx(
     if left := _left_over(text):
         text = _import_expanded(path, left, weights, progress)
     used = weights if weights is not None and weights.is_file() else None
-    return text, used if used is None else with_default_mode(used)
+    return onnx_locations(text, str(path)), used if used is None else with_default_mode(used)
 
 
 def model_bytes(path: Path) -> int:
@@ -107,8 +108,9 @@ def _require_onnx() -> None:
 
 def _import(path: Path, weights: Path | None, progress: Callable[[str], None]) -> str:
     """iree-import-onnx's torch MLIR (`onnx.*` ops) of `path`; weights to `weights` if given."""
-    # iree-import-onnx is a Python script of iree-base-compiler: run it with this Python.
-    command = [sys.executable, "-m", "iree.compiler.tools.import_onnx", str(path), "-o", "-"]
+    # iree-import-onnx is a Python script of iree-base-compiler: run it with this Python, as
+    # onnx_import does, printing the locations that name each op's node.
+    command = [sys.executable, "-m", "mipsc.frontends.onnx_import", str(path), "-o", "-"]
     if weights is not None:
         command += [
             "--externalize-params",
@@ -128,7 +130,8 @@ def _import(path: Path, weights: Path | None, progress: Callable[[str], None]) -
 def _convert(text: str, path: Path, progress: Callable[[str], None]) -> str:
     """The `onnx.*` ops of `text` as aten ops (iree-opt's onnx-to-torch pipeline)."""
     progress(f"converting onnx ops to torch ops (iree-opt {ONNX_TO_TORCH_PIPELINE})")
-    converted = _run([iree_tool_path("iree-opt"), ONNX_TO_TORCH_PIPELINE, "-"], text)
+    command = [iree_tool_path("iree-opt"), ONNX_TO_TORCH_PIPELINE, "--mlir-print-debuginfo", "-"]
+    converted = _run(command, text)
     if converted.returncode != 0:
         raise MipscError(
             f"IREE could not convert the ops of '{path}' to torch ops: "
@@ -171,3 +174,34 @@ def _import_expanded(
     if still := _left_over(text):
         raise _left_over_error(path, still)
     return text
+
+
+_LOC_ALIAS = re.compile(r"^(#loc\d*) = (loc\(.*\))[ \t]*\n?", re.M)
+_LOC_USE = re.compile(r" ?loc\((#loc\d*|\"[^\"\n]*\"|fused\[[^\]\n]*\]|unknown)\)")
+_NAMES = re.compile(r'"([^"\n]*)"')
+_NODE = re.compile(r"^.* \(\w+\)$")
+"""A node's name as onnx_import writes it: `NAME (OpType)`."""
+
+
+def onnx_locations(text: str, model: str) -> str:
+    """The imported module's locations as places in the ONNX file `model`: an op made from a
+    node is at `loc("model.onnx, node /encoder/MatMul (MatMul)":0:0)`, which errors print as
+    `in model.onnx, node /encoder/MatMul (MatMul)` (mipsc.diagnostics.SourceLocation); a
+    function argument keeps the name of its graph input (`loc("attention_mask")`, which
+    messages about it give); every other location goes. Location aliases (`loc(#loc3)`,
+    which xDSL does not read) are resolved; the weights after the module are not touched."""
+    cut = text.find("\n{-#") + 1 or len(text)
+    body, rest = text[:cut], text[cut:]
+    aliases = dict(_LOC_ALIAS.findall(body))
+    body = _LOC_ALIAS.sub("", body)
+    model = model.replace('"', "'")
+
+    def place(match: re.Match[str]) -> str:
+        written = aliases.get(match[1], match[1]) if match[1].startswith("#") else match[1]
+        names = _NAMES.findall(written)
+        if node := next((n for n in names if _NODE.match(n)), None):
+            return f' loc("{model}, node {node}":0:0)'
+        plain = [n for n in names if n and not n.startswith(("graph:", "onnx_importer."))]
+        return f' loc("{plain[0]}")' if len(plain) == 1 and "fused" not in written else ""
+
+    return _LOC_USE.sub(place, body) + rest

@@ -30,6 +30,7 @@ from mipsc.diagnostics import (
     input_name,
     register_source,
 )
+from mipsc.frontends.dim_constraints import DimWords, dynamic_dim_error, places_of
 from mipsc.frontends.source import PYTHON_SPEC, with_default_mode
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
@@ -162,6 +163,7 @@ def export_module(
             )
         module = _Function(module)
     check_dynamic_shapes(dynamic_shapes, example_args)
+    words = DimWords(places_of(dynamic_shapes))  # (one spec per input: before the grouping)
     dynamic_shapes = _varargs_grouped(module, dynamic_shapes)
     name = f"<{type(module).__name__} export>"
     check_input_count(module, len(example_args))
@@ -170,7 +172,7 @@ def export_module(
     if external_weights and parameters_file is None:
         raise MipscError("external weights need a parameter file to write (.irpa)")
     with _weights_placed(module, aot, external=external_weights):
-        text, out_spec = _trace(module, args, dynamic_shapes, strict, torch, aot)
+        text, out_spec = _trace(module, args, dynamic_shapes, strict, torch, aot, words)
         if not external_weights:
             return Exported(text, name, None, out_spec)
         assert parameters_file is not None
@@ -259,10 +261,17 @@ def _weights_placed(module: Any, aot: Any, *, external: bool) -> Iterator[None]:
 
 
 def _trace(
-    module: Any, args: tuple[Any, ...], dynamic_shapes: Any, strict: bool, torch: Any, aot: Any
+    module: Any,
+    args: tuple[Any, ...],
+    dynamic_shapes: Any,
+    strict: bool,
+    torch: Any,
+    aot: Any,
+    words: DimWords,
 ) -> tuple[str, Any]:
     """aot.export's torch MLIR text and the pytree spec of forward's outputs; torch.export's
-    failure as a MipscError, without its logs.
+    failure as a MipscError, without its logs (a dynamic dim it refused: a DynamicDimError,
+    the dims named in `words`).
 
     torch.export runs here, as aot.export would run it for a module (with iree-turbine's
     decompositions after), so that its program's output spec is kept; aot.export then imports
@@ -289,10 +298,13 @@ def _trace(
 
             if decompositions := current_aot_decompositions():
                 program = program.run_decompositions(decompositions)
+            name_builtin_frames(program.graph)
             exported = aot.export(program)
         except MipscError:
             raise
         except Exception as err:
+            if dims := dynamic_dim_error(err, type(module).__name__, words):
+                raise dims from None
             raise MipscError(
                 f"{stage} {type(module).__name__} on the example inputs",
                 notes=[
@@ -358,12 +370,45 @@ def python_locations(text: str) -> str:
             assert found is not None
             if not _is_library(found["file"]):
                 line, column = int(found["line"]), int(found["col"])
-                if column == 0:  # torch records lines only: point at the line's first word
+                if column == 0 and line > 0:  # torch records lines only: point at the first word
                     column = _indent(found["file"], line) + 1
                 return f' loc("{found["file"]}":{line}:{column})'
         return ""
 
     return _LOC_USE.sub(user_frame, body) + rest
+
+
+_FRAME_FILE = re.compile(r'File "([^"]+)", line \d+')
+
+
+def name_builtin_frames(graph: Any) -> None:
+    """Gives each node of an exported graph that no line of the user's made (a built-in
+    torch.nn module called directly, or from an nn.Sequential) a last stack frame naming the
+    module: `File "torch.nn.Linear (built-in), submodule 0", line 0`, from torch's
+    nn_module_stack. aot.export makes locations of the frames, and python_locations keeps that
+    one as a location of line 0, which mipsc.diagnostics.SourceLocation prints as
+    `in torch.nn.Linear (built-in), submodule 0` (the pseudo-file `<Linear export>` before)."""
+    for node in graph.nodes:
+        modules = node.meta.get("nn_module_stack")
+        trace = node.meta.get("stack_trace") or ""
+        if not modules or any(not _is_library(f) for f in _FRAME_FILE.findall(trace)):
+            continue
+        path, kind = list(modules.values())[-1]
+        if (place := _builtin_place(path, kind)) is not None:
+            node.meta["stack_trace"] = f'{trace.rstrip()}\n  File "{place}", line 0, in forward\n'
+
+
+def _builtin_place(path: str, kind: Any) -> str | None:
+    """`torch.nn.Linear (built-in), submodule seq.0` for a torch.nn module of that class at
+    that path (TorchDynamo's `L['self'].seq.0` without its root), None for another class."""
+    if not isinstance(kind, str):
+        kind = f"{getattr(kind, '__module__', '')}.{getattr(kind, '__qualname__', '')}"
+    module, _, name = kind.rpartition(".")
+    if not module.startswith("torch.nn.modules"):
+        return None
+    path = re.sub(r"^L\['\w+'\]\.?", "", path).replace('"', "'")  # (a quote ends the loc)
+    said = f"torch.nn.{name} (built-in)"
+    return f"{said}, submodule {path}" if path else said
 
 
 # mipsc's own sources: not the user's lines, also when installed editable (outside site-packages),
@@ -488,6 +533,10 @@ def load_python_model(spec: str) -> tuple[Any, tuple[Any, ...] | None]:
     return made, examples
 
 
+_DYNAMIC_DIM = re.compile(r"(\d+):(\d+)(?:=([A-Za-z_]\w*))?")
+"""A --dynamic-dim value: INPUT:DIM[=NAME]."""
+
+
 def dynamic_dims_spec(
     specs: Sequence[str], examples: Sequence[Any]
 ) -> tuple[dict[int, str], ...] | None:
@@ -499,7 +548,7 @@ def dynamic_dims_spec(
     shapes: list[dict[int, str]] = [{} for _ in range(count)]
     named: dict[tuple[int, int], tuple[str, str]] = {}
     for spec in specs:
-        found = re.fullmatch(r"(\d+):(\d+)(?:=([A-Za-z_]\w*))?", spec.strip())
+        found = _DYNAMIC_DIM.fullmatch(spec.strip())
         if found is None:
             raise MipscError(
                 f"cannot understand --dynamic-dim '{spec}': expected INPUT:DIM or "
@@ -515,6 +564,24 @@ def dynamic_dims_spec(
             raise MipscError(f"--dynamic-dim '{spec}': {why}")
         _name_dim(shapes[index], index, dim, found[3], spec, named)
     return tuple(shapes)
+
+
+def dynamic_dim_flags(specs: Sequence[str]) -> dict[str, list[tuple[int, int, str]]]:
+    """(input, dim, flag value) of each dim name that `--dynamic-dim` flags (checked by
+    dynamic_dims_spec) give, as the export names them."""
+    flags: dict[str, list[tuple[int, int, str]]] = {}
+    for spec in specs:
+        found = _DYNAMIC_DIM.fullmatch(spec.strip())
+        if found is not None:
+            index, dim = int(found[1]), int(found[2])
+            name = found[3] or _unnamed_dim(index, dim)
+            flags.setdefault(name, []).append((index, dim, spec.strip()))
+    return flags
+
+
+def _unnamed_dim(index: int, dim: int) -> str:
+    """The name of a dim that a --dynamic-dim flag gives no NAME."""
+    return f"input{index}_dim{dim}"
 
 
 def _name_dim(
@@ -539,7 +606,7 @@ def _name_dim(
         named[(index, dim)] = (name, spec)
         dims[dim] = name
     else:
-        dims.setdefault(dim, f"input{index}_dim{dim}")
+        dims.setdefault(dim, _unnamed_dim(index, dim))
 
 
 def _missing_dim(example: Any, index: int, dim: Any) -> str | None:

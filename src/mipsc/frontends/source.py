@@ -111,7 +111,13 @@ def _export_python(
     parameters_file: Path | None,
     progress: Callable[[str], None],
 ) -> tuple[str, str, Path | None]:
-    from mipsc.frontends.from_torch import dynamic_dims_spec, export_module, load_python_model
+    from mipsc.frontends.dim_constraints import CliWords, DynamicDimError
+    from mipsc.frontends.from_torch import (
+        dynamic_dim_flags,
+        dynamic_dims_spec,
+        export_module,
+        load_python_model,
+    )
     from mipsc.runtime.specs import parse_example_input
 
     arrays = [parse_example_input(s, seed=i) for i, s in enumerate(example_inputs)]
@@ -124,11 +130,14 @@ def _export_python(
             "argument of its forward, e.g. --example-input 4x8xf32"
         )
     progress(f"exporting {spec} with iree-turbine (aot.export)")
-    exported = export_module(
-        module,
-        args,
-        dynamic_shapes=dynamic_dims_spec(dynamic_dims, args),
-        options=options,
-        parameters_file=parameters_file,
-    )
+    try:
+        exported = export_module(
+            module,
+            args,
+            dynamic_shapes=dynamic_dims_spec(dynamic_dims, args),
+            options=options,
+            parameters_file=parameters_file,
+        )
+    except DynamicDimError as err:  # (said for the Python API's dynamic_shapes)
+        raise err.said_with(CliWords(dynamic_dim_flags(dynamic_dims))) from None
     return exported.mlir, f"<{spec} export>", exported.parameters

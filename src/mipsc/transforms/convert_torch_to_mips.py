@@ -32,7 +32,7 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.dialects.linalg.ops import BroadcastOp, FillOp, TransposeOp
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -44,7 +44,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.traits import is_side_effect_free
 from xdsl.utils.exceptions import VerifyException
 
-from mipsc.diagnostics import MipscError, input_name, location_of
+from mipsc.diagnostics import MipscError, argument_name, location_of
 from mipsc.dialects import mips, torch
 from mipsc.dialects.shapes import dims_agree, format_dim
 from mipsc.remarks import emit_remark, share_origin
@@ -541,12 +541,12 @@ def check_one_dtype(op: Operation, operands: Sequence[SSAValue]) -> None:
     if None in dtypes or len(set(dtypes)) < 2 or not any(isinstance(t, AnyFloat) for t in dtypes):
         return  # (integer products of two widths stay on IREE's path, with a remark)
     inputs = [_function_input(v) for v in operands]
-    named = [(i, index) for i, index in enumerate(inputs) if index is not None]
+    named = [(i, argument) for i, argument in enumerate(inputs) if argument is not None]
     kinds = " and ".join(map(str, dtypes))
     if len(named) == 1:
-        at, index = named[0]
+        at, argument = named[0]
         have, want = dtypes[at], next(t for t in dtypes if t != dtypes[at])
-        said = f"{input_name(index)} is {have}, where the other operand is {want}"
+        said = f"{argument_name(argument)} is {have}, where the other operand is {want}"
         fix = f"give that input as {want} (x.to(torch.{_TORCH_DTYPES.get(str(want), want)}))"
         if isinstance(have, AnyFloat):
             fix += (
@@ -583,15 +583,17 @@ def _element_dtype(value: SSAValue) -> Attribute | None:
     return None
 
 
-def _function_input(value: SSAValue) -> int | None:
-    """The position of the function argument `value` comes from through ops of one tensor
-    operand of its dtype (views, transposes, elementwise ops), or None."""
+def _function_input(value: SSAValue) -> BlockArgument | None:
+    """The function argument `value` comes from through ops of one tensor operand of its
+    dtype (views, transposes, elementwise ops), or None."""
     while isinstance(value.owner, Operation):
         sources = [v for v in value.owner.operands if isinstance(v.type, torch.ValueTensorType)]
         if len(sources) != 1 or _element_dtype(sources[0]) != _element_dtype(value):
             return None
         value = sources[0]
-    return value.index if isinstance(value.owner.parent_op(), func.FuncOp) else None
+    if isinstance(value, BlockArgument) and isinstance(value.owner.parent_op(), func.FuncOp):
+        return value
+    return None
 
 
 def builtin_operand(tb: TensorIRBuilder, value: SSAValue) -> SSAValue:
