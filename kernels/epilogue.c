@@ -105,7 +105,34 @@ MIPS_INLINE void epi_chunk(const epi_params* p, int64_t i, int64_t j0, int64_t l
   epi_write(p->c, at_c, p->c_stride1, x, len, kind);
 }
 
+/* C = bias (BIAS_SET) on rows of contiguous C from a contiguous bias, f32 or bf16: each row
+ * of C a copy of the bias row, element type to element type, in one loop the compiler
+ * vectorizes (epi_chunk widens each element to f32 and rounds it back, a detour that took
+ * 2-3x the time on Zen 4: BENCHMARKS.md, 2026-12-01 05:00).  Bit for bit what epi_chunk
+ * writes: the identity, except that a bf16 NaN comes out quiet, as mips_f32_to_bf16 makes
+ * it.  No call: the freestanding object's memcpy is a byte loop. */
+MIPS_INLINE void epi_bias_set_rows(const epi_params* p, int kind) {
+  for (int64_t i = 0; i < p->m; ++i) {
+    const int64_t at = p->c_offset + i * p->c_stride0;
+    if (kind == MM_KIND_F32) {
+      float* restrict c = (float*)p->c + at;
+      const float* restrict b = (const float*)p->bias + p->bias_offset;
+      for (int64_t j = 0; j < p->n; ++j) c[j] = b[j];
+    } else {
+      uint16_t* restrict c = (uint16_t*)p->c + at;
+      const uint16_t* restrict b = (const uint16_t*)p->bias + p->bias_offset;
+      for (int64_t j = 0; j < p->n; ++j)
+        c[j] = (uint16_t)((b[j] & 0x7fffu) > 0x7f80u ? b[j] | 0x40u : b[j]);
+    }
+  }
+}
+
 MIPS_INLINE void epi_tile(const epi_params* p, int kind) {
+  if (p->bias_mode == MIPS_EPILOGUE_BIAS_SET && p->c_stride1 == 1 && p->bias_stride == 1 &&
+      (kind == MM_KIND_F32 || kind == MM_KIND_BF16)) {
+    epi_bias_set_rows(p, kind);
+    return;
+  }
   for (int64_t i = 0; i < p->m; ++i) {
     for (int64_t j0 = 0; j0 < p->n; j0 += EPI_CHUNK) {
       const int64_t len = p->n - j0 < EPI_CHUNK ? p->n - j0 : EPI_CHUNK;

@@ -4,6 +4,7 @@ Usage (from the repo root)::
 
     .venv/bin/python tools/profile_kernel.py 1024x1024x1024            # tiles as mipsc picks them
     .venv/bin/python tools/profile_kernel.py 2048x2048x2048 --tile 516x256 --dtype f16
+    .venv/bin/python tools/profile_kernel.py 64x1024x4096 --packed --compare a_in_place=0,1
 
 Builds build/profile/libmips_kernels.so with -DMIPS_PROFILE (`make kernels-profile`): the GEMM
 then sums time-stamp-counter cycles and calls per part (plain microkernel, microkernels that also
@@ -12,6 +13,11 @@ kernel once per output tile, as IREE's workgroups do (same tiles as lower-mips-t
 --tile), for --reps rounds after two warm-up rounds, and prints each part's share of the calls'
 time and its cycles per call relative to the plain microkernel. Cycles are TSC cycles (a
 constant clock, not the core's); shares and ratios do not depend on that.
+
+With --compare FIELD=V0,V1,... it profiles nothing: it times the same tiles on the normal
+plugin (src/mipsc/_lib/libmips_kernels.so), the live configuration's FIELD set to each value in
+turn (mips_debug_set_config), in interleaved rounds of this thread's CPU time, and prints each
+value's median product time and its ratio to V0's (the kernel alone, old against new).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from mipsc.tiling import choose_tiles
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 LIB = REPO_ROOT / "build" / "profile" / "libmips_kernels.so"
+PLUGIN = REPO_ROOT / "src" / "mipsc" / "_lib" / "libmips_kernels.so"
 PARTS = (  # kernels/mips_internal.h, MIPS_PROF_*
     "microkernel, packed A and B",
     "  ... that also reads and packs B",
@@ -125,6 +132,30 @@ def _pack(lib, dtype: str, b: np.ndarray, bs0: int, bs1: int, k: int, n: int) ->
     return packed
 
 
+def _compare(kernel, set_config, tiles: list, field: str, values: list[int], rounds: int) -> None:
+    """Each value's median product time (thread CPU time) over interleaved rounds, and its
+    ratio to the first value's."""
+    times: dict[int, list[float]] = {v: [] for v in values}
+    for rnd in range(-1, rounds):
+        for v in values:
+            if set_config(field.encode(), v) != 0:
+                raise SystemExit(f"mips_debug_set_config refused {field}={v}")
+            start = time.thread_time()
+            for _ in range(3):
+                for p in tiles:
+                    if kernel(ctypes.byref(p), None, None) != 0:
+                        raise SystemExit("the kernel rejected a tile")
+            if rnd >= 0:  # the first round warms up
+                times[v].append((time.thread_time() - start) / 3)
+    base = float(np.median(times[values[0]]))
+    for v in values:
+        med = float(np.median(times[v]))
+        print(
+            f"  {field}={v}: {1e3 * med:.3f} ms per product (median of {rounds}), "
+            f"{med / base:.3f}x of {field}={values[0]}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("shape", help="MxNxK")
@@ -139,12 +170,23 @@ def main() -> None:
         action="store_true",
         help="B packed once beforehand (mips_pack_b_<t>), tiles on mips_matmul_packed_<t>",
     )
+    ap.add_argument(
+        "--compare",
+        metavar="FIELD=V0,V1",
+        help="time the plugin with the configuration's FIELD at each value, interleaved",
+    )
+    ap.add_argument("--rounds", type=int, default=30, help="rounds of --compare")
     args = ap.parse_args()
     m, n, k = _dims(args.shape, 3)
     tm, tn = _dims(args.tile, 2) if args.tile else choose_tiles(m, n, 1, k, packed_b=args.packed)
 
-    subprocess.run(["make", "-s", "kernels-profile"], cwd=REPO_ROOT, check=True)
-    lib = ctypes.CDLL(str(LIB))
+    if args.compare:
+        field, _, vals = args.compare.partition("=")
+        lib = ctypes.CDLL(str(PLUGIN))
+        lib.mips_debug_set_config.argtypes = [ctypes.c_char_p, ctypes.c_int64]
+    else:
+        subprocess.run(["make", "-s", "kernels-profile"], cwd=REPO_ROOT, check=True)
+        lib = ctypes.CDLL(str(LIB))
     if args.dtype == "bf16":  # the vector GEMM, not AMX (which this build does not profile)
         print("note: bf16 runs with MIPSC_DISABLE_AMX unset may take the AMX path, not profiled")
     kernel = getattr(lib, f"mips_matmul_{'packed_' if args.packed else ''}{args.dtype}")
@@ -152,6 +194,11 @@ def main() -> None:
     if args.packed and not args.tile:  # tiles start on a panel of the packed B
         tm, tn = choose_tiles(m, n, 1, k, 0, True)
     tiles, _arrays = _tile_params(lib, args, m, n, k, tm, tn)
+    if args.compare:
+        print(f"{m}x{n}x{k} {args.dtype}, {len(tiles)} tiles of {tm}x{tn}, one thread")
+        values = [int(v) for v in vals.split(",")]
+        _compare(kernel, lib.mips_debug_set_config, tiles, field, values, args.rounds)
+        return
     cycles, calls, seconds = _profile(lib, kernel, tiles, args.reps)
     total = cycles[CALL]
     print(

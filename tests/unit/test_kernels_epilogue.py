@@ -216,6 +216,33 @@ def test_bias_set_and_strided_tiles(lib, isas, dtype):
         assert not outside.any()
 
 
+@pytest.mark.parametrize("dtype", ["f32", "bf16"])
+def test_bias_set_contiguous_rows_copy_the_bias(lib, isas, dtype):
+    """C = bias[j] on rows of C with unit stride and a contiguous bias (the element copy of
+    epilogue.c's epi_bias_set_rows): every value as the bias holds it, bf16 NaNs quiet (as the
+    strided path rounds them: a signalling 0x7f81 becomes 0x7fc1), only the tile's columns."""
+    rng = np.random.default_rng(3)
+    bias = rng.standard_normal(37).astype(np.float32)
+    bias[:4] = [np.inf, -np.inf, -0.0, 1e-40]  # subnormal: copied, not flushed
+    if dtype == "bf16":
+        bias = from_f32(bias, dtype)
+        bias[4:8] = [0x7F81, 0xFF81, 0x7FC0, 0x7F80]  # signalling NaNs, a quiet one, +inf
+        want = bias.copy()
+        want[4:6] = [0x7FC1, 0xFFC1]
+    else:
+        want = bias
+    for isa in isas:
+        base = np.zeros((5, 40), STORAGE[dtype])
+        c = base[1:4, 2:39]  # 3 x 37, rows 40 apart
+        assert run(lib, dtype, params(c, bias, bias_mode="set", c_base=base), isa) == 0
+        np.testing.assert_array_equal(
+            c.view(np.uint8), np.broadcast_to(want, c.shape).view(np.uint8)
+        )
+        outside = base.copy()
+        outside[1:4, 2:39] = 0
+        assert not outside.any(), isa
+
+
 def test_other_strided_and_transposed(lib, isas):
     rng = np.random.default_rng(2)
     other_base = rng.standard_normal((20, 12)).astype(np.float32)
