@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from mipsc.diagnostics import MipscError, input_name
 from mipsc.runtime import plugin as kernel_plugin
+from mipsc.runtime.waiting import batch_wait
 
 
 class Function:
@@ -55,8 +57,11 @@ class Function:
         # One call at a time per module: its staging arrays serve every call (see _views).
         with self._module.staging_lock:
             views = self._views(arrays, written)
+            # On local-task the caller waits for the workers: see mipsc.runtime.waiting.
+            waiting = batch_wait() if self._module.waits_for_workers else nullcontext()
             try:
-                results = self._invoke(*_given(arrays, views))
+                with waiting:
+                    results = self._invoke(*_given(arrays, views))
             except (RuntimeError, ValueError, IndexError, TypeError) as err:
                 # IREE maps its status codes onto these (OUT_OF_RANGE is an IndexError).
                 raise MipscError(
@@ -488,6 +493,9 @@ class Module:
         """The scopes the parameter files serve (a file given without one: the module's)."""
         self._vm_module = vm_module
         self._bound = self._context.modules[vm_module.name]
+        self.waits_for_workers = kernel_plugin.device_name() == kernel_plugin.DEVICE
+        """Whether a call waits for IREE's worker threads (local-task), so that the caller waits
+        as a SCHED_BATCH thread (mipsc.runtime.waiting); local-sync runs the call in it."""
         self.staging: dict[tuple[str, int], np.ndarray] = {}
         """(function, input position) -> the array large inputs are copied into for IREE."""
         self.staging_lock = threading.Lock()

@@ -1,0 +1,48 @@
+"""How the thread that calls a module waits for IREE's workers without taking a core from them.
+
+A call on IREE's local-task device (3.13) ends in `iree_async_semaphore_multi_wait`
+(runtime/src/iree/async/semaphore.c): the caller sleeps on a futex until the worker that
+finishes the last dispatch runs the timepoint callback, which wakes it
+(`iree_notification_post`) and then marks the timepoint done (`completed = 1`). The woken
+caller cannot return before that mark, and waits for it in a `pause` loop with no bound and no
+yield (the cleanup after the wait, `while (!completed) iree_processor_yield();`). When the
+wake-up lands the caller on the CPU of the worker that woke it, Linux lets the woken caller
+preempt that worker (wakeup preemption) between the two steps: the caller then spins until
+its time slice ends while the worker that would set the mark waits to run. Measured on a
+2-vCPU Zen 4: 1-1.5 ms of CPU per call on 2 threads, 70% of it on that loop
+(BENCHMARKS.md, 2026-12-01, "the caller's wait"). IREE has no flag for it (its wait flags
+are not reachable from a VM call, and none changes this loop).
+
+So the caller waits as a SCHED_BATCH thread for the call: Linux never lets a batch thread
+preempt another on wake-up (sched(7)), so the worker finishes its callback first. Any
+thread may switch itself between SCHED_OTHER and SCHED_BATCH without privileges; the
+caller's own policy comes back when the call returns, and a thread with any other policy
+(real-time, idle, batch already) is left as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_CAN_SWITCH = hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH")
+
+
+@contextmanager
+def batch_wait() -> Iterator[None]:
+    """The calling thread is SCHED_BATCH inside the block when it was SCHED_OTHER; unchanged on
+    systems without the policy (not Linux) and for any other policy."""
+    if not _CAN_SWITCH or os.sched_getscheduler(0) != os.SCHED_OTHER:
+        yield
+        return
+    param = os.sched_param(0)
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, param)
+    except OSError:  # (a seccomp or container policy that forbids it: wait as before)
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, param)
