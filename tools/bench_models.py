@@ -547,7 +547,8 @@ def table(rows: list[dict], kernels: dict[str, str]) -> str:
     lines.append(
         "mipsc and iree-best run in one process per thread count through mipsc.runtime, on the "
         f"same IREE device ({', '.join(f'{t} thread(s): {d}' for t, d in devices)}), the "
-        "caller of a local-task call waiting as SCHED_BATCH (mipsc.runtime.waiting)."
+        "caller of a local-task call of 1 ms or more waiting as SCHED_BATCH "
+        "(mipsc.runtime.waiting)."
     )
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 """The process's IREE device and how its caller waits (mipsc.runtime.set_threads,
 mipsc.runtime.waiting): one thread runs local-sync, whose caller runs every dispatch and
-starts no worker; on local-task the caller waits as a SCHED_BATCH thread, and gets its own
-policy back after the call.
+starts no worker; on local-task the caller of a function whose last call took a millisecond
+or more waits as a SCHED_BATCH thread, and gets its own policy back after the call.
 
 The device is made once per process, so the tests that make one run in a process of their own.
 """
@@ -132,19 +132,35 @@ def test_a_process_on_one_cpu_runs_local_sync(mm_vmfb: Path) -> None:
 
 
 @linux_policies
-def test_local_task_caller_waits_as_batch_and_gets_its_policy_back(mm_vmfb: Path) -> None:
+def test_local_task_caller_of_a_long_call_waits_as_batch_and_gets_its_policy_back(
+    mm_vmfb: Path,
+) -> None:
     code = "from mipsc import runtime\nruntime.set_threads(2)\n" + textwrap.dedent(
         CALL_MM.format(vmfb=str(mm_vmfb))
     )
+    # A stand-in call: after one of 0.5 ms the next waits as it is, after one of 2 ms (slept,
+    # so never shorter) as SCHED_BATCH (BATCH_MIN_SECONDS is 1 ms).
     code += textwrap.dedent("""
+        import time
+        from mipsc.runtime.waiting import BATCH_MIN_SECONDS
+        assert BATCH_MIN_SECONDS == 1e-3
         seen = []
+        def invoke(*args):
+            seen.append(os.sched_getscheduler(0))
+            if len(seen) == 1:
+                time.sleep(2e-3)
         function = module.function("main")
-        function._invoke = lambda *args: seen.append(os.sched_getscheduler(0))
+        function._invoke = invoke
+        module.call_seconds["main"] = 0.5e-3
+        function(a, b)  # sleeps 2 ms
         function(a, b)
-        print(seen == [os.SCHED_BATCH], os.sched_getscheduler(0) == os.SCHED_OTHER)
+        module.call_seconds["main"] = 0.5e-3
+        function(a, b)
+        names = {os.SCHED_OTHER: "other", os.SCHED_BATCH: "batch"}
+        print(*(names.get(p, p) for p in seen), names[os.sched_getscheduler(0)])
     """)
     lines = run_python(code).splitlines()
     name, waits, started = lines[0].split()
     assert (name, waits) == ("local-task", "True")
     assert int(started) == 2
-    assert lines[1] == "True True"
+    assert lines[1] == "other batch other other"
