@@ -9,9 +9,9 @@ yield (the cleanup after the wait, `while (!completed) iree_processor_yield();`)
 wake-up lands the caller on the CPU of the worker that woke it, Linux lets the woken caller
 preempt that worker (wakeup preemption) between the two steps: the caller then spins until
 its time slice ends while the worker that would set the mark waits to run. Measured on a
-2-vCPU Zen 4: 1-1.5 ms of CPU per call on 2 threads, 70% of it on that loop
-(BENCHMARKS.md, 2026-12-01, "the caller's wait"). IREE has no flag for it (its wait flags
-are not reachable from a VM call, and none changes this loop).
+2-vCPU Zen 4 under load: 0.9-1.6 ms of the caller's CPU per call on 2 threads (72-78% of it
+on that loop), 2.7-4.0 ms on 1 (BENCHMARKS.md, 2026-12-01, "the caller's wait"). IREE has
+no flag for it (its wait flags are not reachable from a VM call, and none changes this loop).
 
 So the caller waits as a SCHED_BATCH thread for the call: Linux never lets a batch thread
 preempt another on wake-up (sched(7)), so the worker finishes its callback first. Any
@@ -45,16 +45,21 @@ def worth_batch(previous_seconds: float) -> bool:
 def batch_wait() -> Iterator[None]:
     """The calling thread is SCHED_BATCH inside the block when it was SCHED_OTHER; unchanged on
     systems without the policy (not Linux) and for any other policy."""
-    if not _CAN_SWITCH or os.sched_getscheduler(0) != os.SCHED_OTHER:
-        yield
-        return
-    param = os.sched_param(0)
-    try:
-        os.sched_setscheduler(0, os.SCHED_BATCH, param)
-    except OSError:  # (a seccomp or container policy that forbids it: wait as before)
+    if not _CAN_SWITCH or not _to_batch():
         yield
         return
     try:
         yield
     finally:
-        os.sched_setscheduler(0, os.SCHED_OTHER, param)
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+def _to_batch() -> bool:
+    """Switch the calling thread to SCHED_BATCH if it is SCHED_OTHER; whether it did."""
+    try:
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            return False
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError:  # (a seccomp or container policy that forbids it: wait as before)
+        return False
+    return True
