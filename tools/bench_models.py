@@ -9,7 +9,10 @@ The question a user asks: "is my model faster through mipsc?". For each model th
    ``IREE_BEST_FLAGS`` plus ``--iree-llvmcpu-target-cpu=host``, as ``mipsc bench`` does);
 3. per thread count, in a process of its own: checks both modules against torch's eager output
    (a benchmark of a wrong answer is worthless) and times mipsc, iree-best and torch eager
-   interleaved in bursts (``mipsc.bench.time_interleaved``), medians.
+   interleaved in bursts (``mipsc.bench.time_interleaved``), medians. Both modules run through
+   ``mipsc.runtime`` on the process's one device (``mipsc.runtime.set_threads``: IREE's
+   local-sync on 1 thread, local-task's workers on more), so IREE's codegen gets the same
+   runtime setting as mipsc's.
 
 For the decode steps (models that stream their weights, M = 1) it also measures this
 machine's streaming-read memory bandwidth per thread count (``mipsc.peak.measure_bandwidth``,
@@ -433,7 +436,10 @@ def worker(spec: dict) -> list[dict]:
 
     threads = spec["threads"]
     torch.set_num_threads(threads)
-    rt.flags.parse_flags(f"--task_topology_group_count={threads}")
+    # mipsc's and IREE's modules both run through mipsc.runtime in this process: one device,
+    # one setting (local-sync on 1 thread, local-task's workers on more, the caller waiting
+    # as mipsc.runtime.waiting says).
+    runtime.set_threads(threads)
     rows = []
     for item in spec["models"]:
         model = MODELS[item["name"]]
@@ -444,7 +450,7 @@ def worker(spec: dict) -> list[dict]:
         errors: dict[str, dict] = {}
         for backend, vmfb in item["vmfb"].items():
             loaded = runtime.load(vmfb, parameters={PARAM_SCOPE: item["irpa"]})
-            device = device or rt.get_device(runtime.DEVICE)
+            device = device or runtime.device()
             args = [rt.asdevicearray(device, to_numpy(x)) for x in inputs]
             function = loaded.function("main")
             result = function(*args)
@@ -480,6 +486,7 @@ def worker(spec: dict) -> list[dict]:
                     float(np.abs(a - b).max()) for a, b in zip(ref, ref_f32, strict=True)
                 ),
                 "weight_bytes": weight_bytes(module),
+                "device": runtime.device_name(),
             }
         )
     return rows
@@ -536,6 +543,13 @@ def table(rows: list[dict], kernels: dict[str, str]) -> str:
         )
     lines.append("")
     lines.append("ratios are times: below 1 means mipsc is faster. Medians of interleaved bursts.")
+    devices = sorted({(r["threads"], r.get("device", "")) for r in rows})
+    lines.append(
+        "mipsc and iree-best run in one process per thread count through mipsc.runtime, on the "
+        f"same IREE device ({', '.join(f'{t} thread(s): {d}' for t, d in devices)}), the "
+        "caller of a local-task call of 1 ms or more waiting as SCHED_BATCH "
+        "(mipsc.runtime.waiting)."
+    )
     return "\n".join(lines)
 
 

@@ -61,7 +61,7 @@ def worker(spec: dict) -> dict[str, list[float]]:
     for name, path in spec["builds"].items():
         with kernel_config(spec["config"].get(name, [])):
             function = runtime.load(path, parameters=params).function("main")
-        device = rt.get_device(runtime.DEVICE)
+        device = runtime.device()
         dxs = [rt.asdevicearray(device, x) for x in xs]
         result = function(*dxs)
         first_result = result[0] if isinstance(result, (tuple, list)) else result

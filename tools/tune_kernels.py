@@ -87,7 +87,7 @@ def worker(spec: dict) -> list[dict]:
             b = rng.standard_normal((k, n)).astype(NP_DTYPES[dtype])
             # (loaded before the device is made: the first load hands IREE the plugin)
             functions = {v: runtime.load(p).function("main") for v, p in paths.items()}
-            device = rt.get_device(runtime.DEVICE)
+            device = runtime.device()
             da, db = rt.asdevicearray(device, a), rt.asdevicearray(device, b)
 
             def call(v, functions=functions, da=da, db=db):

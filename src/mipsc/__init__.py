@@ -5,6 +5,7 @@ model = mipsc.compile(torch_module, example_input)   # needs `pip install 'mipsc
 out = model(x)                     # numpy arrays or torch tensors in, the same kind out
 model = mipsc.load("model.vmfb")   # a .vmfb from `mipsc compile`; the kernel plugin is loaded
 out = model.main(a, b)             # numpy arrays in, numpy arrays out (bf16: ml_dtypes.bfloat16)
+mipsc.set_threads(1)               # before the first load: calls run in the calling thread
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ def load(
     return load_module(vmfb, plugin=plugin, parameters=parameters)
 
 
+def set_threads(count: int) -> None:
+    """Run this process's modules on `count` threads; call it before the first `load`.
+
+    1 runs every call in the calling thread (IREE's local-sync device); more is IREE's
+    local-task device with `count` worker threads. Without it, IREE picks one worker per
+    physical core. Errors are `MipscError`; see `mipsc.runtime.set_threads`.
+    """
+    from mipsc.runtime import set_threads as set_runtime_threads
+
+    set_runtime_threads(count)
+
+
 def compile(module: _Any, *example_args: _Any, **options: _Any) -> CompiledModel:
     """Compile a torch `nn.Module` called on `example_args` (tensors or numpy arrays) into a
     model called like it, whose float matmuls run in mipsc's kernels.
@@ -52,7 +65,7 @@ def compile(module: _Any, *example_args: _Any, **options: _Any) -> CompiledModel
     return compile_model(module, *example_args, **options)
 
 
-__all__ = ["MipscError", "__version__", "compile", "load"]
+__all__ = ["MipscError", "__version__", "compile", "load", "set_threads"]
 
 
 def __getattr__(name: str) -> _Any:

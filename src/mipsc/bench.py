@@ -198,7 +198,7 @@ def worker(spec: dict) -> list[dict]:
     from mipsc import runtime
 
     threads = spec["threads"]
-    rt.flags.parse_flags(f"--task_topology_group_count={threads}")
+    runtime.set_threads(threads)  # every backend's module shares the device it picks
     results: list[dict] = []
     work = Path(spec["work"])
     for m, n, k in spec["shapes"]:
@@ -211,7 +211,7 @@ def worker(spec: dict) -> list[dict]:
             calls: dict[str, Callable[[], object]] = {}
             for backend, path in paths.items():
                 module = runtime.load(path)
-                device = rt.get_device(runtime.DEVICE)
+                device = runtime.device()
                 da, db = rt.asdevicearray(device, a), rt.asdevicearray(device, b)
                 function = module.function("main")
                 calls[backend] = lambda f=function, da=da, db=db: f(da, db)

@@ -29,7 +29,7 @@ def test_dir_mipsc_shows_the_api_only():
     import mipsc
     from mipsc.diagnostics import MipscError
 
-    assert dir(mipsc) == ["MipscError", "__version__", "compile", "load"]
+    assert dir(mipsc) == ["MipscError", "__version__", "compile", "load", "set_threads"]
     assert mipsc.MipscError is MipscError
 
 

@@ -1,7 +1,8 @@
 """Running compiled modules, in three parts:
 
 - `mipsc.runtime.plugin`: the kernel plugin: discovery, its kernel ABI check, OpenBLAS for its
-  openblas backend, and handing it to IREE before the process's device exists;
+  openblas backend, handing it to IREE before the process's device exists, and that device
+  (`set_threads`: local-sync for one thread, local-task's workers for more);
 - `mipsc.runtime.module`: `Module` and `Function`, a loaded .vmfb called with numpy arrays or
   torch tensors (`mipsc.load`);
 - `mipsc.runtime.specs`: `mipsc run`'s `--input`, `--output` and `--parameters` specs.
@@ -29,8 +30,11 @@ from mipsc.runtime.plugin import (
     OPENBLAS_PACKAGE,
     PLUGIN_ENV,
     PLUGIN_FILE,
+    SYNC_DEVICE,
     check_openblas,
     check_plugin,
+    device,
+    device_name,
     kernel_info,
     openblas_corename,
     openblas_library,
@@ -39,6 +43,7 @@ from mipsc.runtime.plugin import (
     plugin_kernels,
     plugin_path,
     required_kernels,
+    set_threads,
 )
 from mipsc.runtime.specs import (
     npy_can_hold,
@@ -55,6 +60,7 @@ __all__ = [
     "OPENBLAS_PACKAGE",
     "PLUGIN_ENV",
     "PLUGIN_FILE",
+    "SYNC_DEVICE",
     "Function",
     "MipscError",
     "Module",
@@ -64,6 +70,8 @@ __all__ = [
     "call",
     "check_openblas",
     "check_plugin",
+    "device",
+    "device_name",
     "iree_element_type",
     "iree_message",
     "kernel_info",
@@ -80,5 +88,6 @@ __all__ = [
     "plugin_path",
     "required_kernels",
     "save_output",
+    "set_threads",
     "type_string",
 ]

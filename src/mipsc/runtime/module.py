@@ -13,7 +13,9 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -23,6 +25,7 @@ import numpy as np
 from mipsc.diagnostics import MipscError, input_name
 from mipsc.runtime import huge_pages
 from mipsc.runtime import plugin as kernel_plugin
+from mipsc.runtime.waiting import batch_wait, worth_batch
 
 
 class Function:
@@ -57,7 +60,8 @@ class Function:
         with self._module.staging_lock:
             views = self._views(arrays, written)
             try:
-                results = self._invoke(*_given(arrays, views))
+                with self._waiting():
+                    results = self._invoke(*_given(arrays, views))
             except (RuntimeError, ValueError, IndexError, TypeError) as err:
                 # IREE maps its status codes onto these (OUT_OF_RANGE is an IndexError).
                 raise MipscError(
@@ -75,6 +79,21 @@ class Function:
             if isinstance(results, tuple | list):
                 return tuple(_as_output(r, as_torch, lent) for r in results)
             return _as_output(results, as_torch, lent)
+
+    @contextmanager
+    def _waiting(self) -> Iterator[None]:
+        """How the caller waits for this call (mipsc.runtime.waiting): as SCHED_BATCH on
+        local-task when the function's previous call took BATCH_MIN_SECONDS or more. Records
+        the call's wall time."""
+        seconds = self._module.call_seconds
+        previous = seconds.get(self.name, 0.0)
+        batch = self._module.waits_for_workers and worth_batch(previous)
+        start = time.perf_counter()
+        try:
+            with batch_wait() if batch else nullcontext():
+                yield
+        finally:
+            seconds[self.name] = time.perf_counter() - start
 
     def _check_written(self, args: Sequence[Any], arrays: Sequence[Any], written: set[int]) -> None:
         """An input the function changes in place must be writable and share no memory with
@@ -496,6 +515,11 @@ class Module:
         """The scopes the parameter files serve (a file given without one: the module's)."""
         self._vm_module = vm_module
         self._bound = self._context.modules[vm_module.name]
+        self.waits_for_workers = kernel_plugin.device_name() == kernel_plugin.DEVICE
+        """Whether a call waits for IREE's worker threads (local-task), so that the caller waits
+        as a SCHED_BATCH thread (mipsc.runtime.waiting); local-sync runs the call in it."""
+        self.call_seconds: dict[str, float] = {}
+        """By function: the wall time of its last call (s), which picks how the next waits."""
         self.staging: dict[tuple[str, int], np.ndarray] = {}
         """(function, input position) -> the array large inputs are copied into for IREE."""
         self.staging_lock = threading.Lock()

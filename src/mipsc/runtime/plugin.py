@@ -32,6 +32,11 @@ from mipsc.kernel_abi import (
 )
 
 DEVICE = "local-task"
+"""The device modules run on: IREE's multi-threaded CPU device, its worker threads running
+the dispatches while the calling thread waits."""
+SYNC_DEVICE = "local-sync"
+"""The device of one thread (`set_threads(1)`, or a process allowed a single CPU): the
+calling thread runs the dispatches itself, so it never waits for a worker."""
 
 _KNOWN_KERNELS = frozenset(KERNEL_SYMBOLS)
 # Longest first: mips_matmul_openblas_f32 is not read as anything shorter.
@@ -212,6 +217,50 @@ def check_plugin(path: Path) -> None:
 
 
 _device_made = False
+_threads: int | None = None
+_made_name: str | None = None
+
+
+def set_threads(count: int) -> None:
+    """Run this process's modules on `count` threads; before its first module is loaded (IREE
+    reads the thread count when it creates the device).
+
+    1 is IREE's local-sync device: the caller runs every dispatch itself. With local-task's
+    one worker, the caller would wait for the worker and, on a busy CPU, spin for up to a
+    scheduler slice after each call (`mipsc.runtime.waiting`): 0.74-0.96x the time on 1 thread
+    (BENCHMARKS.md, 2026-12-01, "the caller's wait"). More is local-task with `count` workers
+    (`--task_topology_group_count`). Without a call, IREE's own topology picks the workers
+    (one per physical core), except in a process allowed a single CPU, which runs local-sync.
+    MipscError for a count below 1, or once the device exists with another count.
+    """
+    global _threads
+    if count < 1:
+        raise MipscError(f"the thread count must be at least 1, not {count}")
+    if count == _threads or (count == 1 and _made_name == SYNC_DEVICE):
+        _threads = count
+        return
+    if _device_made:
+        raise MipscError(
+            f"this process already created its IREE device ({device_name()}), and IREE cannot "
+            f"change its thread count to {count} (call mipsc.runtime.set_threads before loading "
+            "the first module, or start a new process)"
+        )
+    if count > 1:
+        import iree.runtime as rt
+
+        rt.flags.parse_flags(f"--task_topology_group_count={count}")
+    _threads = count
+
+
+def device_name() -> str:
+    """The IREE device this process runs modules on: SYNC_DEVICE for one thread, else DEVICE
+    (once made, the one made)."""
+    if _made_name is not None:
+        return _made_name
+    threads = _threads
+    if threads is None and hasattr(os, "sched_getaffinity"):
+        threads = 1 if len(os.sched_getaffinity(0)) == 1 else None
+    return SYNC_DEVICE if threads == 1 else DEVICE
 
 
 def default_plugin(needed: set[str]) -> Path | None:
@@ -258,12 +307,13 @@ def configure_plugin(path: Path) -> None:
 
 
 def device() -> Any:
-    """The process's local CPU device (IREE caches it)."""
-    global _device_made
+    """The process's local CPU device (`device_name()`; IREE caches it)."""
+    global _device_made, _made_name
     import iree.runtime as rt
 
-    made = rt.get_device(DEVICE)
-    _device_made = True
+    name = device_name()
+    made = rt.get_device(name)
+    _device_made, _made_name = True, name
     return made
 
 
