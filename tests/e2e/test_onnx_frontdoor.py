@@ -302,3 +302,16 @@ def test_the_vmfb_keeps_the_onnx_input_names(tmp_path):
     vm = iree.runtime.VmModule.mmap(iree.runtime.VmInstance(), str(tmp_path / "m.vmfb"))
     reflection = vm.lookup_function("main_graph").reflection
     assert input_names(reflection) == ["hidden", "attention_mask"]
+
+
+def test_a_wrong_input_at_run_time_names_the_onnx_input(tmp_path):
+    """Calling a compiled ONNX model with a wrong shape said `input 2 (%arg1)`; the message
+    now gives the graph input's name too, read from the .vmfb."""
+    text, _ = import_onnx(named_inputs_onnx(tmp_path / "m.onnx"))
+    compile_module(text, "<m.onnx>", tmp_path / "m.vmfb")
+    main_graph = mipsc.load(tmp_path / "m.vmfb").main_graph
+    assert main_graph.input_names == ("hidden", "attention_mask")
+    with pytest.raises(MipscError, match=r'input 2 \("attention_mask", %arg1\)'):
+        main_graph(f32(2, 8), f32(3, 8))
+    with pytest.raises(MipscError, match=r'input 1 \("hidden", %arg0\) is a str'):
+        main_graph("x", f32(2, 8))

@@ -14,7 +14,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -22,7 +22,7 @@ from typing import Any, TypeAlias
 import ml_dtypes
 import numpy as np
 
-from mipsc.diagnostics import MipscError, input_name
+from mipsc.diagnostics import MipscError, input_name, input_names
 from mipsc.runtime import huge_pages
 from mipsc.runtime import plugin as kernel_plugin
 from mipsc.runtime.waiting import batch_wait, worth_batch
@@ -32,11 +32,19 @@ class Function:
     """A callable function of a loaded module: numpy arrays in, numpy arrays out."""
 
     def __init__(
-        self, module: Module, name: str, invoke: Any, written_inputs: Sequence[int] = ()
+        self,
+        module: Module,
+        name: str,
+        invoke: Any,
+        written_inputs: Sequence[int] = (),
+        input_names: Sequence[str | None] = (),
     ) -> None:
         self._module = module
         self.name = name
         self._invoke = invoke
+        self.input_names = tuple(input_names)
+        """The inputs' own names, where the model gave them (an ONNX graph's inputs), for
+        messages; () when it gave none."""
         self.written_inputs = frozenset(written_inputs)
         """Positions (from 0) of the inputs the function changes in place (an export's
         `!torch.tensor` arguments, e.g. `x.add_(1)` on an input or a KV-cache buffer written
@@ -53,7 +61,7 @@ class Function:
 
     def call(self, args: Sequence[Any], *, cli: bool = False) -> Any:
         """`__call__`, with hints worded for `mipsc run`'s flags when `cli`."""
-        arrays = [_as_input(arg, index, cli) for index, arg in enumerate(args)]
+        arrays = [_as_input(arg, self.input(index), cli) for index, arg in enumerate(args)]
         written = self.written_inputs & set(range(len(args)))
         self._check_written(args, arrays, written)
         # One call at a time per module: its staging arrays serve every call (see _views).
@@ -80,6 +88,11 @@ class Function:
                 return tuple(_as_output(r, as_torch, lent) for r in results)
             return _as_output(results, as_torch, lent)
 
+    def input(self, index: int) -> str:
+        """How messages name the input at `index` (from 0): `input 2 ("mask", %arg1)`."""
+        names = self.input_names
+        return input_name(index, names[index] if index < len(names) else None)
+
     @contextmanager
     def _waiting(self) -> Iterator[None]:
         """How the caller waits for this call (mipsc.runtime.waiting): as SCHED_BATCH on
@@ -103,15 +116,15 @@ class Function:
             array = arrays[index]
             if isinstance(array, np.ndarray) and not array.flags.writeable:
                 raise MipscError(
-                    f"{self.name} changes {input_name(index)} in place, but the array given is "
+                    f"{self.name} changes {self.input(index)} in place, but the array given is "
                     "read-only: pass a writable array (numpy: array.copy())"
                 )
             span = _memory_span(args[index])
             for other, given in enumerate(args):
                 if other != index and span is not None and _overlap(span, _memory_span(given)):
                     raise MipscError(
-                        f"{self.name} changes {input_name(index)} in place, and "
-                        f"{input_name(other)} shares its memory: pass separate tensors (a copy of "
+                        f"{self.name} changes {self.input(index)} in place, and "
+                        f"{self.input(other)} shares its memory: pass separate tensors (a copy of "
                         "one), as torch.export assumes inputs do not alias"
                     )
 
@@ -166,7 +179,7 @@ class Function:
         if "could not map dtype" in plain:
             return f"an input has a dtype IREE cannot take ({plain}){hint}"
         if "mismatch" in plain and "hal.buffer_view.assert" in message:
-            which, index = _which_input(plain, arrays)
+            which, index = _which_input(plain, arrays, self.input)
             bf16 = ""
             if "expected bf16" in plain:
                 shape = arrays[index].shape if index is not None else (8, 32)
@@ -189,7 +202,9 @@ def iree_element_type(dtype: np.dtype) -> str:
     )
 
 
-def _which_input(plain: str, arrays: Sequence[np.ndarray]) -> tuple[str, int | None]:
+def _which_input(
+    plain: str, arrays: Sequence[np.ndarray], name: Callable[[int], str] = input_name
+) -> tuple[str, int | None]:
     """`input 2 (%arg1)`: the input IREE's signature check refused, found by its actual shape or
     element type (IREE checks the inputs in order and names none)."""
 
@@ -205,7 +220,7 @@ def _which_input(plain: str, arrays: Sequence[np.ndarray]) -> tuple[str, int | N
     else:
         candidates = []
     if len(candidates) == 1:
-        return input_name(candidates[0]), candidates[0]
+        return name(candidates[0]), candidates[0]
     if candidates:
         listed = ", ".join(f"{i + 1} (%arg{i})" for i in candidates)
         return f"one of the inputs {listed}", None
@@ -235,7 +250,7 @@ def _overlap(a: tuple[int, int], b: tuple[int, int] | None) -> bool:
     return b is not None and a[0] < b[1] and b[0] < a[1] and a[0] < a[1] and b[0] < b[1]
 
 
-def _as_input(value: Any, index: int, cli: bool = False) -> Any:
+def _as_input(value: Any, name: str, cli: bool = False) -> Any:
     """A call argument as IREE takes it: numpy arrays and scalars pass; torch tensors become
     numpy arrays (bf16 as ml_dtypes.bfloat16); anything else is a MipscError naming it."""
     if isinstance(value, np.ndarray | np.generic | int | float) and not isinstance(value, bool):
@@ -255,7 +270,7 @@ def _as_input(value: Any, index: int, cli: bool = False) -> Any:
         if cli
         else "pass a numpy array, e.g. np.asarray(x, dtype=np.float32), or a torch tensor"
     )
-    raise MipscError(f"{input_name(index)} is a {kind}, not an array: {fix}")
+    raise MipscError(f"{name} is a {kind}, not an array: {fix}")
 
 
 IMPORT_ALIGNMENT = 64
@@ -614,7 +629,8 @@ class Module:
         if name not in names:
             listed = ", ".join(names) or "none"
             raise NoSuchFunction(f"{self.name} has no function '{name}' (its functions: {listed})")
-        return Function(self, name, self._bound[name], self.written_inputs.get(name, ()))
+        names = input_names(self._vm_module.lookup_function(name).reflection)
+        return Function(self, name, self._bound[name], self.written_inputs.get(name, ()), names)
 
     def __getattr__(self, name: str) -> Function:
         if name.startswith("_"):
