@@ -4,13 +4,17 @@ Usage (from the repo root)::
 
     .venv/bin/python tools/profile_store_phase.py 64x4096x1024 --tile 64x1024 --activation gelu
     .venv/bin/python tools/profile_store_phase.py 64x1024x4096 --tile 64x512 --dtype bf16
+    .venv/bin/python tools/profile_store_phase.py 64x4096x1024 --tile 64x1024 --activation gelu \
+        --baseline /tmp/old/libmips_kernels.so
 
 A linear with a bias and a fused activation is lowered (lower-mips-to-call) to three kernel calls
 per output tile: mips_epilogue_<t> with BIAS_SET (C = bias), mips_matmul_packed_<t> accumulating
 into C, then mips_epilogue_<t> with the activation. This script makes the same three calls per
 tile, in the same order, on the normal plugin (src/mipsc/_lib/libmips_kernels.so), one thread,
 and prints each call's median time (this thread's CPU time, so other processes' share of the
-cores does not count) and its share of the tile's three calls.
+cores does not count) and its share of the tile's three calls. With --baseline, another build of
+the plugin makes the same calls on its own arrays, its tiles alternating with the normal
+plugin's (interleaved), and each call's time is also given as a ratio to the baseline's.
 """
 
 from __future__ import annotations
@@ -77,6 +81,19 @@ def _calls(lib, dtype: str, m: int, n: int, k: int, tn: int, activation: int):
     return tiles, (a, packed, c, bias)
 
 
+def _time_round(tiles, times: list[list[int]], skip_activation: bool, keep: bool) -> None:
+    """Makes each tile's three calls once, appending their thread CPU times (ns) to `times`."""
+    for calls in tiles:
+        for i, (fn, params) in enumerate(calls):
+            if i == 2 and skip_activation:
+                continue
+            start = time.thread_time_ns()
+            if fn(ctypes.byref(params), None, None) != 0:
+                raise SystemExit("a kernel rejected a tile")
+            if keep:
+                times[i].append(time.thread_time_ns() - start)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("shape", help="MxNxK")
@@ -84,29 +101,28 @@ def main() -> None:
     ap.add_argument("--dtype", choices=sorted(STORAGE), default="f32")
     ap.add_argument("--activation", choices=sorted(ACTIVATIONS), default="none")
     ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--baseline", help="another build of the plugin to compare with (path)")
     args = ap.parse_args()
     m, n, k = _dims(args.shape, 3)
     tm, tn = _dims(args.tile, 2)
     if tm != m:
         raise SystemExit("--tile must span all M rows (the inference shapes' tiles do)")
-    lib = ctypes.CDLL(str(PLUGIN))
-    tiles, _arrays = _calls(lib, args.dtype, m, n, k, tn, ACTIVATIONS[args.activation])
-    names = ("bias init (BIAS_SET)", "packed matmul (accumulate)", f"{args.activation} epilogue")
-    times: list[list[int]] = [[], [], []]
+    paths = [str(PLUGIN)] + ([args.baseline] if args.baseline else [])
+    # keep each library's arrays alive while its calls point into them
+    runs = [_calls(ctypes.CDLL(path), args.dtype, m, n, k, tn, ACTIVATIONS[args.activation])
+            for path in paths]  # fmt: skip
+    times: list[list[list[int]]] = [[[], [], []] for _ in runs]
     for rnd in range(-2, args.rounds):  # two warm-up rounds
-        for calls in tiles:
-            for i, (fn, params) in enumerate(calls):
-                if i == 2 and args.activation == "none":
-                    continue
-                start = time.thread_time_ns()
-                if fn(ctypes.byref(params), None, None) != 0:
-                    raise SystemExit("a kernel rejected a tile")
-                if rnd >= 0:
-                    times[i].append(time.thread_time_ns() - start)
-    medians = [float(np.median(t)) if t else 0.0 for t in times]
-    print(f"{m}x{n}x{k} {args.dtype}, {len(tiles)} tiles of {tm}x{tn}, one thread, per tile:")
-    for name, med in zip(names, medians, strict=True):
-        print(f"  {name:<28}{med / 1e3:>9.1f} us {100 * med / sum(medians):>6.1f}%")
+        for (tiles, _arrays), lib_times in zip(runs, times, strict=True):
+            _time_round(tiles, lib_times, args.activation == "none", rnd >= 0)
+    names = ("bias init (BIAS_SET)", "packed matmul (accumulate)", f"{args.activation} epilogue")
+    medians = [[float(np.median(t)) if t else 0.0 for t in lib_times] for lib_times in times]
+    print(f"{m}x{n}x{k} {args.dtype}, {len(runs[0][0])} tiles of {tm}x{tn}, one thread, per tile:")
+    for i, name in enumerate(names):
+        line = f"  {name:<28}{medians[0][i] / 1e3:>9.1f} us {100 * medians[0][i] / sum(medians[0]):>6.1f}%"
+        if args.baseline and medians[1][i]:
+            line += f"   baseline {medians[1][i] / 1e3:>9.1f} us  ratio {medians[0][i] / medians[1][i]:.3f}"
+        print(line)
 
 
 if __name__ == "__main__":
