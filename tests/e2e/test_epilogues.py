@@ -106,3 +106,33 @@ def test_embedded_block_matches_torch(kernel_calls, dtype, tol):
         assert g.dtype == dtype
         torch.testing.assert_close(g, w, rtol=tol, atol=tol)
     assert kernel_calls[symbol] == before  # not the plugin's
+
+
+class Residual(nn.Module):
+    """A linear plus a residual that is another input, both with the batch exported as one
+    dynamic size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(16, 32)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) + y
+
+
+def test_residual_of_another_size_is_an_error_not_an_out_of_bounds_read(kernel_calls):
+    """Break-it found `linear(x) + y` with x of 3 rows and y of 1 (their batch exported as one
+    size) returned rows of ~1e26 and, with 200000 rows, crashed: the fused epilogue read y by
+    the result's rows, and the host's check that they agree was folded away, because the
+    dispatch described y by the result's sizes. y is now described by its own, and the check
+    fails the call."""
+    torch.manual_seed(0)
+    model = Residual()
+    example = (torch.randn(4, 16), torch.randn(4, 32))
+    compiled = mipsc.compile(model, *example, dynamic_shapes=({0: "b"}, {0: "b"}))
+    x, y = torch.randn(3, 16), torch.randn(3, 32)
+    torch.testing.assert_close(compiled(x, y), model(x, y).detach(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(mipsc.MipscError, match="differs from it in dynamic dim 0"):
+        compiled(x, torch.randn(1, 32))
+    with pytest.raises(mipsc.MipscError, match="differs from it in dynamic dim 0"):
+        compiled(torch.randn(5, 16), torch.randn(4, 32))

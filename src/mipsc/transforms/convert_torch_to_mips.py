@@ -208,9 +208,9 @@ class TensorIRBuilder:
                 same = arith.CmpiOp(self.dim(value, axis), sizes[axis], "eq")
                 cf.AssertOp(
                     same,
-                    f"a dynamic dim ({axis}) of a tensor broadcast into a matmul's result "
-                    "differs from the result's: mipsc, like torch.export, assumes dynamic dims "
-                    "do not broadcast (are not 1)",
+                    f"a tensor combined with a matmul's result differs from it in dynamic dim "
+                    f"{axis}: inputs whose dims were exported as one size must be given one "
+                    "size (mipsc, like torch.export, assumes dynamic dims do not broadcast)",
                 )
 
     def transpose(self, value: SSAValue, perm: Sequence[int]) -> SSAValue:

@@ -1089,6 +1089,16 @@ class _ProductDims:
         return [batch, *matrix] if key.batched else matrix
 
 
+def _own_sizes(value: SSAValue) -> list[SSAValue]:
+    """The sizes of every dim of the tensor `value`, read from `value` itself. A dispatch
+    operand must be described by its own sizes: IREE resolves a tensor's dims from the
+    dispatch that uses it, so describing the epilogue's other tensor by the result's sizes
+    folded away the host's check that they agree (fuse-epilogues), and a smaller tensor was
+    read out of bounds (wrong numbers, then a crash)."""
+    assert isinstance(value.type, TensorType)
+    return [dim_size(value, axis) for axis in range(value.type.get_num_dims())]
+
+
 def _dynamic(ty: Attribute, dims: list[SSAValue]) -> list[SSAValue]:
     """The values of the dynamic dims of `ty`, among the sizes of all its dims (none for a
     static type, such as a packed B, whatever `dims` says)."""
@@ -1120,7 +1130,7 @@ def _build_dispatch(
         tensor_dims += _dynamic(bias.type, [dims.n_init])
     if op.other is not None:
         tensors.append(op.other)
-        tensor_dims += _dynamic(op.other.type, dims.stored("out", key))
+        tensor_dims += _dynamic(op.other.type, _own_sizes(op.other))
     return iree.DispatchOp(
         entry,
         workload=[dims.m, dims.n, dims.k, dims.batch],
