@@ -521,8 +521,11 @@ class Module:
                 if not unscoped_as:
                     raise MipscError(self._explain_load_error(str(err), needed)) from None
         self.huge_page_bytes = 0
-        """Bytes of the memory this load made (the weights packed at load, mainly) that
-        mipsc.runtime.huge_pages put on huge pages."""
+        """Bytes of new mappings this load made (the weights packed at load, mainly) that
+        mipsc.runtime.huge_pages collapsed into huge pages. Not the whole of what the load
+        got on huge pages: memory placed in a range an earlier load already advised (a second
+        module of the process, often) gets them when first written and is not counted here;
+        /proc/self/smaps' AnonHugePages says the total."""
         if (used := kernel_plugin.configured_plugin()) is not None:
             new_memory = huge_pages.new_ranges(memory_before, huge_pages.anonymous_memory())
             self.huge_page_bytes = huge_pages.collapse(used, new_memory)
