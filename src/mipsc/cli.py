@@ -38,6 +38,7 @@ from mipsc.pipeline import (
     silent,
 )
 from mipsc.remarks import collect_remarks, format_report
+from mipsc.runtime.plugin import MAX_THREADS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -732,7 +733,7 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     "--threads",
     "threads",
     multiple=True,
-    type=click.IntRange(1, 256),
+    type=click.IntRange(1, MAX_THREADS),
     help="Worker threads for IREE and OpenBLAS (repeatable; default: 1 and 2).",
 )
 @click.option("--seconds", default=2.0, show_default=True, help="Time per case and backend.")
