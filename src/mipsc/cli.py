@@ -26,7 +26,7 @@ from mipsc.frontends.source import model_path, read_model
 from mipsc.ir import print_module, split_chunks
 from mipsc.kernel_abi import resolve_kernel_link
 from mipsc.mlir_text import MlirText
-from mipsc.options import CompileOptions, check_target_cpus, option_specs
+from mipsc.options import MAX_THREADS, CompileOptions, check_target_cpus, option_specs
 from mipsc.pipeline import (
     EMIT_STAGES,
     ParsedModule,
@@ -38,7 +38,6 @@ from mipsc.pipeline import (
     silent,
 )
 from mipsc.remarks import collect_remarks, format_report
-from mipsc.runtime.plugin import MAX_THREADS
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -90,7 +90,7 @@ def test_thread_count_must_be_an_int(count: object) -> None:
 
 def test_thread_count_above_the_cap_is_refused() -> None:
     """10**9 started 256 workers; the cap is `mipsc bench --threads`'s."""
-    assert plugin.MAX_THREADS == 256
+    assert plugin.MAX_THREADS == 256  # (mipsc.options.MAX_THREADS)
     with pytest.raises(MipscError, match=f"at most 256, not {10**9}"):
         plugin.set_threads(10**9)
 

@@ -31,6 +31,7 @@ from mipsc.kernel_abi import (
     PLUGIN_ENV,
     PLUGIN_FILE,
 )
+from mipsc.options import MAX_THREADS
 
 DEVICE = "local-task"
 """The device modules run on: IREE's multi-threaded CPU device, its worker threads running
@@ -223,10 +224,6 @@ _made_name: str | None = None
 _made_workers: int | None = None
 """How many threads the device was made to run (local-sync: 1, the caller); None when IREE's
 own topology picked them (_worker_threads counts them)."""
-
-MAX_THREADS = 256
-"""The most threads `set_threads` and `mipsc bench --threads` take: above any CPU mipsc runs
-on, and low enough that a mistyped count does not start thousands of workers."""
 
 
 def set_threads(count: int) -> None:
