@@ -354,18 +354,41 @@ const mips_kernel_config* mips_config(void) {
 
 #else /* the plugin build */
 
+/* The note mips_kernel_info adds to its config line: each environment setting
+ * that was ignored, and why ("; MIPSC_KERNEL_CONFIG=x ignored: no such entry"). */
+static char g_note[480];
+
+static void note_ignored(const char* var, const char* value, const char* why) {
+  const size_t used = strlen(g_note);
+  snprintf(g_note + used, sizeof g_note - used, "; %s=%.40s ignored: %s", var, value, why);
+}
+
 /* Replaces a field by the environment variable's value if set (for tuning:
- * MIPSC_KERNEL_KC, ...). */
+ * MIPSC_KERNEL_KC, ...): a whole number from 1 to 2^20, else ignored and said so. */
 static void env_int(const char* var, int* field) {
   const char* s = getenv(var);
-  if (s == NULL || *s == '\0') return;
+  if (s == NULL) return;
   char* end = NULL;
   const long v = strtol(s, &end, 10);
-  if (end != NULL && *end == '\0' && v > 0 && v <= 1 << 20) *field = (int)v;
+  if (*s != '\0' && end != NULL && *end == '\0' && v > 0 && v <= 1 << 20)
+    *field = (int)v;
+  else
+    note_ignored(var, s, "not a whole number from 1 to 1048576");
+}
+
+/* Replaces a 0/1 field by the environment variable's value if set: "0" or "1",
+ * else ignored and said so (MIPSC_KERNEL_PACK_A_T16, MIPSC_KERNEL_PACK_HUGE_PAGES). */
+static void env_flag(const char* var, int* field) {
+  const char* s = getenv(var);
+  if (s == NULL) return;
+  if (mips_streq(s, "0") || mips_streq(s, "1"))
+    *field = s[0] == '1';
+  else
+    note_ignored(var, s, "not 0 or 1");
 }
 
 static cpu_info g_cpu;
-static char g_info[1536];
+static char g_info[2048];
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void write_info(const char* why, const char* note) {
@@ -397,15 +420,15 @@ static void choose(void) {
   read_cpu(&g_cpu);
   const mips_kernel_config* e = detect_entry(&g_cpu);
   const char* why = "detected from cpuid";
-  char note[160] = "";
   const char* want = getenv("MIPSC_KERNEL_CONFIG");
   if (want != NULL && *want != '\0') {
     const mips_kernel_config* f = find_entry(want);
     if (f == NULL) {
-      snprintf(note, sizeof note, "; MIPSC_KERNEL_CONFIG=%.40s ignored: no such entry", want);
+      note_ignored("MIPSC_KERNEL_CONFIG", want, "no such entry");
     } else if (!mips_isa_supported(f->isa)) {
-      snprintf(note, sizeof note, "; MIPSC_KERNEL_CONFIG=%.40s ignored: this CPU lacks %s",
-               want, isa_name(f->isa));
+      char lacks[64];
+      snprintf(lacks, sizeof lacks, "this CPU lacks %s", isa_name(f->isa));
+      note_ignored("MIPSC_KERNEL_CONFIG", want, lacks);
     } else {
       e = f;
       why = "MIPSC_KERNEL_CONFIG";
@@ -421,13 +444,9 @@ static void choose(void) {
   env_int("MIPSC_KERNEL_BF16_NC", &g_config.bf16_nc);
   env_int("MIPSC_KERNEL_THIN_STREAMS", &g_config.thin_streams);
   g_config.pack_huge_pages = 1; /* every entry: huge pages are the OS's matter, not the CPU's */
-  const char* huge = getenv("MIPSC_KERNEL_PACK_HUGE_PAGES");
-  if (huge != NULL && (mips_streq(huge, "0") || mips_streq(huge, "1")))
-    g_config.pack_huge_pages = huge[0] == '1';
-  const char* t16 = getenv("MIPSC_KERNEL_PACK_A_T16");
-  if (t16 != NULL && (mips_streq(t16, "0") || mips_streq(t16, "1")))
-    g_config.pack_a_t16 = t16[0] == '1';
-  write_info(why, note);
+  env_flag("MIPSC_KERNEL_PACK_HUGE_PAGES", &g_config.pack_huge_pages);
+  env_flag("MIPSC_KERNEL_PACK_A_T16", &g_config.pack_a_t16);
+  write_info(why, g_note);
 }
 
 const mips_kernel_config* mips_config(void) {

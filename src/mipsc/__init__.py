@@ -43,7 +43,8 @@ def set_threads(count: int) -> None:
 
     1 runs every call in the calling thread (IREE's local-sync device); more is IREE's
     local-task device with `count` worker threads. Without it, IREE picks one worker per
-    physical core. Errors are `MipscError`; see `mipsc.runtime.set_threads`.
+    physical core. `count` is an int from 1 to 256 (`mipsc.options.MAX_THREADS`); the count
+    the device already runs is no change. Errors are `MipscError`; see `mipsc.runtime.set_threads`.
     """
     from mipsc.runtime import set_threads as set_runtime_threads
 

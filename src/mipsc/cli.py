@@ -26,7 +26,7 @@ from mipsc.frontends.source import model_path, read_model
 from mipsc.ir import print_module, split_chunks
 from mipsc.kernel_abi import resolve_kernel_link
 from mipsc.mlir_text import MlirText
-from mipsc.options import CompileOptions, check_target_cpus, option_specs
+from mipsc.options import MAX_THREADS, CompileOptions, check_target_cpus, option_specs
 from mipsc.pipeline import (
     EMIT_STAGES,
     ParsedModule,
@@ -732,7 +732,7 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     "--threads",
     "threads",
     multiple=True,
-    type=click.IntRange(1, 256),
+    type=click.IntRange(1, MAX_THREADS),
     help="Worker threads for IREE and OpenBLAS (repeatable; default: 1 and 2).",
 )
 @click.option("--seconds", default=2.0, show_default=True, help="Time per case and backend.")

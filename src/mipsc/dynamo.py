@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,25 @@ a failed dynamic compile)."""
 
 _TOLD_PER_SHAPE: set[str] = set()
 """The code of the graphs LOG said compile per shape (the message is given once for each)."""
+
+
+_COMPILE_LOCK = threading.RLock()
+"""Held while a graph is exported and compiled when torch has no TorchDynamo compile lock."""
+
+
+def compile_lock() -> Any:
+    """The lock held while a graph is exported and compiled: TorchDynamo's own compile lock
+    (`torch._dynamo.convert_frame.compile_lock`, an RLock), else _COMPILE_LOCK.
+
+    Non-strict torch.export patches `torch.nn.Module.__call__` and installs its tracing modes
+    for the whole process, so an export must run neither beside another (a compiled model
+    first called from several threads at once: "Detected that you are using FX to
+    symbolically trace a dynamo-optimized function", "ProxyTorchDispatchMode slot already
+    occupied") nor beside TorchDynamo tracing the model in another thread. Re-entrant: a
+    failed dynamic compile retries per shape while holding it."""
+    from torch._dynamo import convert_frame
+
+    return getattr(convert_frame, "compile_lock", _COMPILE_LOCK)
 
 
 class MipscFallbackWarning(UserWarning):
@@ -103,21 +123,29 @@ class CompiledGraph:
         entry = self.compiled.get(key, _UNCOMPILED)
         if entry is not _UNCOMPILED:
             return entry
-        try:
-            entry = self._compile(args, self.plan if dynamic else None)
-        except _DynamicCompileFailed as failed:
-            self.plan = None
-            entry = self._entry(args)
-            # One line in all: this one when the shape compiled, else the fallback warning.
-            # Once per graph: TorchDynamo may capture the same code again (a recompile).
-            if entry is not None and self.gm.code not in _TOLD_PER_SHAPE:
-                _TOLD_PER_SHAPE.add(self.gm.code)
-                LOG.warning(
-                    "mipsc: a graph with dynamic sizes compiles once per shape instead: %s",
-                    failed.reason,
-                )
+        with compile_lock():
+            # Another thread may have compiled this signature while this one waited.
+            entry = self.compiled.get(key, _UNCOMPILED)
+            if entry is not _UNCOMPILED:
+                return entry
+            try:
+                entry = self._compile(args, self.plan if dynamic else None)
+            except _DynamicCompileFailed as failed:
+                return self._per_shape_entry(args, failed.reason)
+            self.compiled[key] = entry
             return entry
-        self.compiled[key] = entry
+
+    def _per_shape_entry(self, args: Sequence[Any], reason: str) -> Any:
+        """After the compile for all sizes failed: the entry of this shape, from now on
+        compiled per shape, said once per graph (TorchDynamo may capture the same code again,
+        a recompile); when this shape does not compile either, the fallback warning says so."""
+        self.plan = None
+        entry = self._entry(args)
+        if entry is not None and self.gm.code not in _TOLD_PER_SHAPE:
+            _TOLD_PER_SHAPE.add(self.gm.code)
+            LOG.warning(
+                "mipsc: a graph with dynamic sizes compiles once per shape instead: %s", reason
+            )
         return entry
 
     def _compile(self, args: Sequence[Any], plan: DynamicPlan | None) -> Any:

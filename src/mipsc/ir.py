@@ -33,7 +33,7 @@ from xdsl.parser.generic_parser import ParserState
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import MultipleSpansParseError, ParseError, VerifyException
 from xdsl.utils.lexer import Input
-from xdsl.utils.mlir_lexer import MLIRLexer
+from xdsl.utils.mlir_lexer import MLIRLexer, MLIRTokenKind, StringLiteral
 
 from mipsc.diagnostics import (
     MipscError,
@@ -292,12 +292,31 @@ class _LocatingParser(Parser):
         """Where the innermost op whose parsing raised starts."""
         self._literal_bits: list[int | None] = []
         """The bit patterns written in the dense literal being parsed, None for other elements."""
+        self._in_location = 0
+        """How many `loc(...)` the parser is inside."""
 
     def parse_optional_location(self) -> LocationAttr | None:
         # An op's own trailing `loc(...)` is the last location parsed before the op is done.
         location = super().parse_optional_location()
         self._last_loc_written = location is not None
         return location
+
+    def _parse_location(self) -> LocationAttr:
+        self._in_location += 1
+        try:
+            return super()._parse_location()
+        finally:
+            self._in_location -= 1
+
+    def parse_optional_str_literal(self) -> str | None:
+        # MLIR prints a name's non-ASCII bytes as escapes (`loc("\C3\A9")` for "é", as
+        # iree-opt writes an ONNX input's name); xDSL lexes such a string as bytes and reads
+        # no location from it. In a location, the bytes are the name's UTF-8.
+        token = self._current_token
+        if self._in_location and token.kind == MLIRTokenKind.BYTES_LIT:
+            self._consume_token(MLIRTokenKind.BYTES_LIT)
+            return StringLiteral.from_span(token.span).bytes_contents.decode(errors="replace")
+        return super().parse_optional_str_literal()
 
     def parse_operation(self) -> Operation:
         start = self._current_token.span.start

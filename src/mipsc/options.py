@@ -19,6 +19,11 @@ from mipsc.backend.iree_compile import DEFAULT_TARGET_CPU
 from mipsc.diagnostics import MipscError
 from mipsc.kernel_abi import DEFAULT_BACKEND, DEFAULT_KERNEL_LINK, KERNEL_BACKENDS, KERNEL_LINKS
 
+MAX_THREADS = 256
+"""The most threads mipsc takes anywhere (`mipsc.set_threads`, `mipsc bench --threads`,
+`--workers`): above any CPU mipsc runs on, and low enough that a mistyped count does not
+start thousands of workers."""
+
 LOWERING = "lower-mips-to-call"
 """The flag name of the pass that takes the kernel options (LowerMipsToCallPass.name)."""
 
@@ -98,7 +103,7 @@ class CompileOptions:
     )
     workers: int = option(
         0,
-        int_range=(0, 256),
+        int_range=(0, MAX_THREADS),
         pass_options=((LOWERING, "workers"),),
         lowers=True,
         help="The cores the matmuls' output tiles are chosen for (IREE runs one workgroup per "

@@ -247,17 +247,22 @@ def test_external_data_counts_toward_the_weights_size(tmp_path):
     assert model_bytes(path) == path.stat().st_size + data
 
 
-def named_inputs_onnx(path: Path, mask_type: int = TensorProto.FLOAT) -> Path:
+def named_inputs_onnx(
+    path: Path,
+    mask_type: int = TensorProto.FLOAT,
+    hidden: str = "hidden",
+    node: str = "/encoder/proj/MatMul",
+) -> Path:
     """hidden @ w + attention_mask, its nodes named as torch's exporter names them."""
     graph = helper.make_graph(
         [
-            helper.make_node("MatMul", ["hidden", "w"], ["proj"], name="/encoder/proj/MatMul"),
+            helper.make_node("MatMul", [hidden, "w"], ["proj"], name=node),
             helper.make_node("MatMul", ["attention_mask", "w"], ["masked"]),  # no name
             helper.make_node("Add", ["proj", "masked"], ["y"], name="/encoder/Add"),
         ],
         "main_graph",
         [
-            helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [2, 8]),
+            helper.make_tensor_value_info(hidden, TensorProto.FLOAT, [2, 8]),
             helper.make_tensor_value_info("attention_mask", mask_type, [2, 8]),
         ],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
@@ -289,6 +294,25 @@ def test_messages_name_onnx_inputs_and_place_ops_in_the_model(tmp_path, monkeypa
     result = CliRunner().invoke(main, ["compile", "m.onnx", "-o", "m.vmfb", "--report"])
     assert result.exit_code == 0, result.output
     assert "(in m.onnx, node /encoder/proj/MatMul (MatMul))" in result.output, result.output
+
+
+def test_non_ascii_onnx_names_compile_and_read_as_written(tmp_path, monkeypatch):
+    """iree-opt prints a non-ASCII name with MLIR's byte escapes (`loc("\\C3\\A9")` for
+    `é`), which mipsc's parser refused ("Unexpected location syntax"): such a model did not
+    compile. The escapes are read as the name's UTF-8, so messages show it as written."""
+    from click.testing import CliRunner
+
+    from mipsc.cli import main
+
+    named_inputs_onnx(tmp_path / "wn.onnx", hidden="é", node="nœud/MatMul")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["compile", "wn.onnx", "-o", "wn.vmfb", "--report"])
+    assert result.exit_code == 0, result.output
+    assert "(in wn.onnx, node nœud/MatMul (MatMul))" in result.output, result.output
+    main_graph = mipsc.load(tmp_path / "wn.vmfb").main_graph
+    assert main_graph.input_names == ("é", "attention_mask")
+    with pytest.raises(MipscError, match=r'input 1 \("é", %arg0\)'):
+        main_graph(f32(3, 8), f32(2, 8))
 
 
 def test_the_vmfb_keeps_the_onnx_input_names(tmp_path):

@@ -238,3 +238,33 @@ def test_a_kv_cache_write_runs_in_the_kernel_and_updates_the_buffer(kernel_calls
             # The buffer torch passed to the graph got the write, as in eager.
             torch.testing.assert_close(model.cache, reference.cache, rtol=1e-5, atol=1e-5)
     assert model.cache[:, :, 1].abs().sum() > 0
+
+
+def test_first_calls_from_several_threads_at_once(iree_compiles):
+    """Non-strict torch.export patches Module.__call__ for the whole process: a compiled model
+    first called from several threads at once raised ("Detected that you are using FX to
+    symbolically trace a dynamo-optimized function", KeyError 'custom', "is not tracked with
+    proxy"), about one run in two. mipsc's exports now hold TorchDynamo's compile lock."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = mlp(2)
+    compiled = torch.compile(model, backend="mipsc")
+    batches = (2, 3, 4, 5)
+    start = threading.Barrier(len(batches))
+    inputs = [torch.randn(batch, 8) for batch in batches]
+
+    def first_call(x: torch.Tensor) -> torch.Tensor:
+        start.wait()
+        with torch.no_grad():
+            return compiled(x)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MipscFallbackWarning)
+        with ThreadPoolExecutor(len(batches)) as pool:
+            results = list(pool.map(first_call, inputs))
+    assert not [w for w in caught if issubclass(w.category, MipscFallbackWarning)]
+    assert iree_compiles  # compiled through mipsc, not run in torch
+    with torch.no_grad():
+        for x, got in zip(inputs, results, strict=True):
+            torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-5)

@@ -372,6 +372,19 @@ def test_kernel_info_names_the_configuration_and_paths():
     assert "MIPSC_KERNEL_CONFIG=no-such-cpu ignored: no such entry" in bogus.stdout
 
 
+@pytest.mark.parametrize("value", ["2", "abc", "-1", "", "off"])
+def test_a_bad_pack_huge_pages_setting_is_ignored_and_said_so(value):
+    """MIPSC_KERNEL_PACK_HUGE_PAGES other than 0 or 1 was ignored silently; like an unknown
+    MIPSC_KERNEL_CONFIG, kernel-info now says so, and the default (1) stays."""
+    result = run_mipsc_process("kernel-info", env={"MIPSC_KERNEL_PACK_HUGE_PAGES": value})
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.endswith(f"; MIPSC_KERNEL_PACK_HUGE_PAGES={value} ignored: not 0 or 1)"), first
+    assert " pack_huge_pages=1\n" in result.stdout, result.stdout
+    off = run_mipsc_process("kernel-info", env={"MIPSC_KERNEL_PACK_HUGE_PAGES": "0"})
+    assert "ignored" not in off.stdout and " pack_huge_pages=0\n" in off.stdout, off.stdout
+
+
 def test_missing_plugin_gives_the_make_kernels_hint(work, vmfb):
     env = {"MIPSC_PLUGIN": str(work / "no_such_lib.so")}
     for args in (["plugin-path"], ["run", vmfb, "--input=2x3xf32=1", "--input=3x4xf32=1"]):

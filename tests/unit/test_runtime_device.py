@@ -75,8 +75,24 @@ def test_batch_wait_leaves_another_policy_alone() -> None:
 
 
 def test_thread_count_below_one_is_refused() -> None:
-    with pytest.raises(MipscError, match="at least 1, not 0"):
+    with pytest.raises(MipscError, match="at least 1 and at most 256, not 0"):
         plugin.set_threads(0)
+
+
+@pytest.mark.parametrize("count", ["2", None, 2.5, True, 2.0])
+def test_thread_count_must_be_an_int(count: object) -> None:
+    """The string "2" and None raised a bare TypeError, 2.5 ran 2 workers and True 1."""
+    with pytest.raises(
+        MipscError, match=r"takes a whole number of threads \(an int from 1 to 256\)"
+    ):
+        plugin.set_threads(count)  # type: ignore[arg-type]
+
+
+def test_thread_count_above_the_cap_is_refused() -> None:
+    """10**9 started 256 workers; the cap is `mipsc bench --threads`'s."""
+    assert plugin.MAX_THREADS == 256  # (mipsc.options.MAX_THREADS)
+    with pytest.raises(MipscError, match=f"at most 256, not {10**9}"):
+        plugin.set_threads(10**9)
 
 
 def run_python(code: str) -> str:
@@ -121,7 +137,31 @@ def test_one_thread_runs_local_sync_without_workers(mm_vmfb: Path) -> None:
     """)
     lines = run_python(code).splitlines()
     assert lines[0] == "local-sync False 0"
-    assert lines[1].startswith("refused: this process already created its IREE device (local-sync)")
+    assert lines[1] == (
+        "refused: this process already created its IREE device (local-sync, 1 thread), and IREE "
+        "cannot change its thread count to 2: call mipsc.set_threads before the first module is "
+        "loaded or compiled (mipsc.compile loads one), or start a new process"
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_the_count_a_default_load_runs_is_no_change(mm_vmfb: Path) -> None:
+    """After a load without set_threads, set_threads of the threads the device already runs
+    (one per core: 2 workers on a 2-core machine, local-sync's 1 on one CPU) raised; it is
+    no change. Another count is refused, naming the function to call earlier."""
+    code = textwrap.dedent(CALL_MM.format(vmfb=str(mm_vmfb)))
+    code += textwrap.dedent("""
+        running = workers() or 1
+        runtime.set_threads(running)
+        try:
+            runtime.set_threads(running + 1)
+        except MipscError as err:
+            print("refused:", err)
+    """)
+    lines = run_python(code).splitlines()
+    assert len(lines) == 2, lines
+    expected = "call mipsc.set_threads before the first module is loaded or compiled"
+    assert f"{expected} (mipsc.compile loads one)" in lines[1], lines[1]
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")

@@ -13,6 +13,7 @@ import ctypes
 import importlib.util
 import os
 import re
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from mipsc.kernel_abi import (
     PLUGIN_ENV,
     PLUGIN_FILE,
 )
+from mipsc.options import MAX_THREADS
 
 DEVICE = "local-task"
 """The device modules run on: IREE's multi-threaded CPU device, its worker threads running
@@ -219,6 +221,9 @@ def check_plugin(path: Path) -> None:
 _device_made = False
 _threads: int | None = None
 _made_name: str | None = None
+_made_workers: int | None = None
+"""How many threads the device was made to run (local-sync: 1, the caller); None when IREE's
+own topology picked them (_worker_threads counts them)."""
 
 
 def set_threads(count: int) -> None:
@@ -231,25 +236,75 @@ def set_threads(count: int) -> None:
     (BENCHMARKS.md, 2026-12-01, "the caller's wait"). More is local-task with `count` workers
     (`--task_topology_group_count`). Without a call, IREE's own topology picks the workers
     (one per physical core), except in a process allowed a single CPU, which runs local-sync.
-    MipscError for a count below 1, or once the device exists with another count.
+    MipscError for a count that is not an int from 1 to MAX_THREADS, or once the device exists
+    with another count (the same count is no change: nothing is done).
     """
     global _threads
-    if count < 1:
-        raise MipscError(f"the thread count must be at least 1, not {count}")
-    if count == _threads or (count == 1 and _made_name == SYNC_DEVICE):
+    _check_thread_count(count)
+    if count == _threads or _is_made_with(count):
         _threads = count
         return
     if _device_made:
+        plural = "" if _made_workers == 1 else "s"
+        running = f", {_made_workers} thread{plural}" if _made_workers is not None else ""
         raise MipscError(
-            f"this process already created its IREE device ({device_name()}), and IREE cannot "
-            f"change its thread count to {count} (call mipsc.runtime.set_threads before loading "
-            "the first module, or start a new process)"
+            f"this process already created its IREE device ({device_name()}{running}), and "
+            f"IREE cannot change its thread count to {count}: call mipsc.set_threads before "
+            "the first module is loaded or compiled (mipsc.compile loads one), or start a new "
+            "process"
         )
     if count > 1:
         import iree.runtime as rt
 
         rt.flags.parse_flags(f"--task_topology_group_count={count}")
     _threads = count
+
+
+def _is_made_with(count: int) -> bool:
+    """Whether the device exists and is what `set_threads(count)` would make: local-sync for 1,
+    else local-task with `count` workers (a default load on a machine of `count` cores)."""
+    if _made_name == SYNC_DEVICE:
+        return count == 1
+    if _made_name != DEVICE or count < 2:
+        return False
+    if _made_workers is not None:
+        return count == _made_workers
+    # A worker names itself once it runs: just after the device is made, some may not yet.
+    for _ in range(20):
+        if (running := _worker_threads()) is None or running >= count:
+            return running == count
+        time.sleep(0.005)
+    return False
+
+
+def _check_thread_count(count: object) -> None:
+    """MipscError unless `count` is an int (not a bool) from 1 to MAX_THREADS."""
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise MipscError(
+            f"mipsc.set_threads takes a whole number of threads (an int from 1 to "
+            f"{MAX_THREADS}), not {count!r} ({type(count).__name__})"
+        )
+    if not 1 <= count <= MAX_THREADS:
+        raise MipscError(
+            f"the thread count must be at least 1 and at most {MAX_THREADS}, not {count} "
+            "(mipsc.set_threads)"
+        )
+
+
+def _worker_threads() -> int | None:
+    """How many of this process's threads are IREE task workers (named iree-worker-N), or None
+    without /proc/self/task."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    count = 0
+    for task in tasks:
+        try:
+            count += Path(f"/proc/self/task/{task}/comm").read_text().startswith("iree-worker")
+        except OSError:  # the thread ended
+            continue
+    return count
 
 
 def device_name() -> str:
@@ -308,11 +363,13 @@ def configure_plugin(path: Path) -> None:
 
 def device() -> Any:
     """The process's local CPU device (`device_name()`; IREE caches it)."""
-    global _device_made, _made_name
+    global _device_made, _made_name, _made_workers
     import iree.runtime as rt
 
     name = device_name()
     made = rt.get_device(name)
+    if not _device_made:
+        _made_workers = 1 if name == SYNC_DEVICE else _threads
     _device_made, _made_name = True, name
     return made
 
