@@ -418,9 +418,9 @@ def _options_from_flags(ctx: click.Context, option_values: dict[str, Any]) -> Co
     default; the extra --iree-* arguments become iree_flags."""
     given = {name: value for name, value in option_values.items() if value is not None}
     iree_flags = _iree_flags(ctx.args)
-    if ctx.get_parameter_source("target_cpu") is not ParameterSource.DEFAULT:
-        # (an explicit --target-cpu=host names a CPU too, which CompileOptions cannot tell)
-        check_target_cpus(given["target_cpu"], iree_flags, given=True)
+    # (an explicit --target-cpu=host names a CPU too, which CompileOptions cannot tell)
+    explicit = ctx.get_parameter_source("target_cpu") is not ParameterSource.DEFAULT
+    check_target_cpus(option_values.get("target_cpu") or "", iree_flags, given=explicit)
     options = CompileOptions(iree_flags=iree_flags, **given)
     # Resolved here, so that -v's command line names the link $MIPSC_KERNEL_LINK chose.
     try:
