@@ -218,7 +218,7 @@ func.func @main(%arg0: !torch.vtensor<[2,8],bf16>, %arg1: !torch.vtensor<[8,4],f
 def test_a_product_of_two_float_dtypes_names_the_input_before_iree_compile(tmp_path):
     """A bf16 input to an f32 model's Linear (torch.export traces it; eager torch refuses it):
     a located error naming the input and the dtype expected, not IREE's 'failed to legalize
-    operation' from deep in its lowering; two inputs of two dtypes are named by operand."""
+    operation' from deep in its lowering; two inputs of two dtypes are named each."""
     source = tmp_path / "mixed.mlir"
     source.write_text(MIXED_DTYPES)
     linear = run("compile", source, "-o", tmp_path / "m.vmfb")
@@ -236,7 +236,18 @@ def test_a_product_of_two_float_dtypes_names_the_input_before_iree_compile(tmp_p
     mm = run("compile", source, "--emit=mips")
     assert mm.exit_code == 1
     assert "'torch.aten.mm' multiplies bf16 and f32 tensors" in mm.output
-    assert "operand 1 is bf16, operand 2 is f32" in mm.output
+    # Both operands are inputs: each is named (it said 'operand 1 is bf16, operand 2 is f32')
+    assert "input 1 (%arg0) is bf16, input 2 (%arg1) is f32\n" in mm.output
+    assert mm.output.endswith("note: convert one input to the other's dtype before the product\n")
+    # with the names an ONNX import gives its inputs in their locations
+    named = MIXED_DTYPES.replace("return %0", "return %1").replace(
+        "%arg1: !torch.vtensor<[8,4],f32>", '%arg1: !torch.vtensor<[8,4],f32> loc("w16")'
+    )
+    source.write_text(named)
+    mm = run("compile", source, "--emit=mips")
+    assert mm.exit_code == 1
+    assert f"{source}:6:3: error: 'torch.aten.mm'" in mm.output
+    assert 'input 1 (%arg0) is bf16, input 2 ("w16", %arg1) is f32\n' in mm.output
 
 
 def test_an_integer_input_to_a_float_product_names_the_input(tmp_path):

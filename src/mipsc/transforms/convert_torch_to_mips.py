@@ -554,8 +554,12 @@ def check_one_dtype(op: Operation, operands: Sequence[SSAValue]) -> None:
                 f"{_TORCH_DTYPES.get(str(have), have)}))"
             )
     else:
-        said = ", ".join(f"operand {i + 1} is {t}" for i, t in enumerate(dtypes))
-        fix = "convert one operand to the other's dtype before the product"
+        said = ", ".join(
+            f"{argument_name(a) if a else f'operand {i + 1}'} is {t}"
+            for i, (a, t) in enumerate(zip(inputs, dtypes, strict=True))
+        )
+        which = "input" if named else "operand"
+        fix = f"convert one {which} to the other's dtype before the product"
     raise MipscError(
         f"'{op.name}' multiplies {kinds} tensors, which torch does not do (a product takes "
         f"one dtype): {said}",
