@@ -316,8 +316,9 @@ def _with_compile_options(command: F) -> F:
 @click.option(
     "--weights-output",
     metavar="FILE.irpa",
-    help="For .py and .onnx inputs whose weights go to a parameter file: write it here "
-    "(default: OUT's name with .irpa).",
+    help="For .py and .onnx inputs: put the weights in this parameter file, whatever their "
+    "size (implies --external-weights; an error with --inline-weights). Default: OUT's name "
+    "with .irpa, when the weights go to a file.",
 )
 @_with_compile_options
 @click.option(
@@ -381,7 +382,7 @@ def compile(
     # (--emit=torch/mips/iree-input without -o print to stdout too: no file names the weights)
     to_stdout = output == "-" or (output is None and emit != "vmfb")
     _check_output_paths(input_file, output, emit, weights, weights_output)
-    _check_weights_flags(input_file, weights_output, options)
+    options = _weights_options(input_file, weights_output, options)
     with _weights_placed(weights, keep_existing=to_stdout and not weights_output) as staged:
         text, name, written = read_model(
             input_file,
@@ -417,9 +418,9 @@ def _options_from_flags(ctx: click.Context, option_values: dict[str, Any]) -> Co
     default; the extra --iree-* arguments become iree_flags."""
     given = {name: value for name, value in option_values.items() if value is not None}
     iree_flags = _iree_flags(ctx.args)
-    if ctx.get_parameter_source("target_cpu") is not ParameterSource.DEFAULT:
-        # (an explicit --target-cpu=host names a CPU too, which CompileOptions cannot tell)
-        check_target_cpus(given["target_cpu"], iree_flags, given=True)
+    # (an explicit --target-cpu=host names a CPU too, which CompileOptions cannot tell)
+    explicit = ctx.get_parameter_source("target_cpu") is not ParameterSource.DEFAULT
+    check_target_cpus(option_values.get("target_cpu") or "", iree_flags, given=explicit)
     options = CompileOptions(iree_flags=iree_flags, **given)
     # Resolved here, so that -v's command line names the link $MIPSC_KERNEL_LINK chose.
     try:
@@ -442,14 +443,31 @@ def _iree_flags(args: list[str]) -> tuple[str, ...]:
     return tuple(args)
 
 
-def _check_weights_flags(
+def _weights_options(
     input_file: str, weights_output: str | None, options: CompileOptions
-) -> None:
-    """--weights-output and --external-weights/--inline-weights decide where an export puts
-    the weights: for an MLIR input, which is exported already, a MipscError (they were
-    ignored silently, so that `--external-weights -o m.vmfb` left the weights inline)."""
-    if model_path(input_file).suffix in (".py", ".onnx"):
-        return
+) -> CompileOptions:
+    """`options` with the weights' place the flags ask for: --weights-output names the
+    parameter file to write, so it implies --external-weights (without it, a model under the
+    16 MiB of the size rule kept its weights inline and no file was written, silently).
+    MipscError, before any work, for --weights-output with --inline-weights (a contradiction)
+    and for either flag on an MLIR input, which is exported already (they were ignored
+    silently, so that `--external-weights -o m.vmfb` left the weights inline)."""
+    if model_path(input_file).suffix not in (".py", ".onnx"):
+        _refuse_weights_flags(weights_output, options)
+        return options
+    if weights_output is None:
+        return options
+    if options.external_weights is False:
+        raise MipscError(
+            f"--weights-output '{weights_output}' with --inline-weights: the weights go into "
+            "the module, so no parameter file is written; give one of the two flags"
+        )
+    return options.replace(external_weights=True)
+
+
+def _refuse_weights_flags(weights_output: str | None, options: CompileOptions) -> None:
+    """MipscError if --weights-output or --external-weights/--inline-weights is given (for an
+    MLIR input)."""
     given = [
         flag
         for flag, value in (

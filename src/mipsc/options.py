@@ -138,6 +138,8 @@ class CompileOptions:
                 "iree_flags=['--iree-flag=value']"
             )
         object.__setattr__(self, "iree_flags", tuple(self.iree_flags))
+        if self.target_cpu is None:  # mipsc.compile(target_cpu=None): the default, as elsewhere
+            object.__setattr__(self, "target_cpu", DEFAULT_TARGET_CPU)
         for f, spec in option_specs():
             check_option(f.name, spec, getattr(self, f.name), f.default)
         for flag in self.iree_flags:
@@ -147,7 +149,10 @@ class CompileOptions:
                 )
             _check_target_cpu_flag(flag)
         check_target_cpus(
-            self.target_cpu, self.iree_flags, given=self.target_cpu != DEFAULT_TARGET_CPU
+            self.target_cpu,
+            self.iree_flags,
+            given=self.target_cpu != DEFAULT_TARGET_CPU,
+            keyword=True,
         )
 
     @property
@@ -207,22 +212,57 @@ def _check_target_cpu_flag(flag: str) -> None:
         )
 
 
-def check_target_cpus(target_cpu: str, iree_flags: tuple[str, ...], *, given: bool) -> None:
-    """A MipscError when the CPU flags name two different CPUs: `target_cpu` (when `given`: a
-    default `host` names none) and each --iree-llvmcpu-target-cpu= among `iree_flags`. The last
-    one won silently (-v alone said so), for IREE's code and the lowering's tiles alike; the
-    same CPU named twice is fine."""
-    named = [(f"--target-cpu={target_cpu} (target_cpu=)", target_cpu)] if given else []
+def check_target_cpus(
+    target_cpu: str, iree_flags: tuple[str, ...], *, given: bool, keyword: bool = False
+) -> None:
+    """A MipscError when a CPU flag names no CPU (empty, spaced, upper case: LLVM's names are
+    lower case) or the CPU flags name two CPUs: `target_cpu` (when `given`: a default `host`
+    names none) and each --iree-llvmcpu-target-cpu= among `iree_flags`. The last one won
+    silently (-v alone said so), for IREE's code and the lowering's tiles alike; the same CPU
+    named twice is fine. The message spells target_cpu as `mipsc.compile`'s keyword with
+    `keyword`, else as `mipsc compile`'s flag."""
+    own = f"target_cpu={target_cpu!r}" if keyword else f"--target-cpu={target_cpu}"
+    named = [(own, target_cpu)] if given else []
     named += [
-        (f, f.removeprefix(TARGET_CPU_FLAG)) for f in iree_flags if f.startswith(TARGET_CPU_FLAG)
+        (f"iree_flags {f!r}" if keyword else f, f.removeprefix(TARGET_CPU_FLAG))
+        for f in iree_flags
+        if f.startswith(TARGET_CPU_FLAG)
     ]
+    for flag, cpu in named:
+        _check_cpu_name(flag, cpu)
     for flag, cpu in named[1:]:
         if cpu != named[0][1]:
-            raise MipscError(
-                f"{named[0][0]} and {flag} name two different CPUs: give one of them (it "
-                "sets both the CPU IREE compiles for and the one the matmuls' tiles are chosen "
-                "for)"
-            )
+            raise MipscError(_two_cpus(named[0], (flag, cpu)))
+
+
+def _check_cpu_name(flag: str, cpu: str) -> None:
+    """A MipscError for a CPU name LLVM has no CPU of: empty, with spaces, or in upper case."""
+    if not cpu:
+        wrong = "is empty"
+    elif cpu.strip() != cpu or " " in cpu:
+        wrong = "has a space in it"
+    elif cpu.lower() != cpu:
+        wrong = f"is not in lower case, as LLVM's CPU names are (did you mean {cpu.lower()}?)"
+    else:
+        return
+    raise MipscError(
+        f"{flag}: the CPU name {wrong}: give one such as znver4, or host (this machine's CPU)"
+    )
+
+
+def _two_cpus(first: tuple[str, str], second: tuple[str, str]) -> str:
+    """The message for two flags naming a CPU each (not the same): `host` is this machine's
+    CPU, which the other may name too, so only the other case says "two different CPUs"."""
+    both = (
+        "give only one: that one flag sets both the CPU IREE compiles for and the one the "
+        "matmuls' tiles are chosen for"
+    )
+    if "host" in (first[1], second[1]):
+        return (
+            f"{first[0]} and {second[0]} both name the CPU to compile for (host is this "
+            f"machine's CPU): {both}"
+        )
+    return f"{first[0]} and {second[0]} name two different CPUs: {both}"
 
 
 def check_option(name: str, spec: OptionSpec, value: Any, default: Any) -> None:

@@ -317,6 +317,23 @@ def test_cli_external_weights_run_with_an_unscoped_parameters_file(tmp_path):
     assert "torch.aten.linear" in torch_text.stdout and "dense_resource" in torch_text.stdout
 
 
+def test_cli_weights_output_puts_small_weights_in_that_file(tmp_path):
+    """--weights-output implies external weights: a model under the 16 MiB size rule kept them
+    inline, and the command wrote no .irpa and said nothing."""
+    (tmp_path / "model.py").write_text(MODEL_PY)
+    (tmp_path / "w").mkdir()
+    done = _mipsc(
+        "compile", "model.py:with_examples", "--weights-output=w/small.irpa", "--emit=torch",
+        "-o", "m.mlir", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    weights = Path("w/small.irpa")
+    assert done.stderr == f"mipsc: the weights are in {weights} (scope 'model')\n"
+    assert (tmp_path / weights).stat().st_size > 4 * (8 * 16 + 16 * 4)
+    torch_text = (tmp_path / "m.mlir").read_text()
+    assert "flow.parameter.named" in torch_text and "dense_resource" not in torch_text
+
+
 @pytest.mark.parametrize(
     ("spec", "extra", "message"),
     [

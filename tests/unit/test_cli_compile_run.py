@@ -561,6 +561,11 @@ def test_report_lists_ops_in_source_order(tmp_path):
             ["model.py:make", "--weights-output=m.irpa", "-o", "m.irpa"],
             "-o 'm.irpa' is also where the weights would go",
         ),
+        (
+            ["model.py:make", "--weights-output=w.irpa", "--inline-weights", "-o", "m.vmfb"],
+            "--weights-output 'w.irpa' with --inline-weights: the weights go into the module, "
+            "so no parameter file is written; give one of the two flags",
+        ),
     ],
 )
 def test_compile_refuses_outputs_that_overwrite_its_input_or_weights(

@@ -218,7 +218,7 @@ func.func @main(%arg0: !torch.vtensor<[2,8],bf16>, %arg1: !torch.vtensor<[8,4],f
 def test_a_product_of_two_float_dtypes_names_the_input_before_iree_compile(tmp_path):
     """A bf16 input to an f32 model's Linear (torch.export traces it; eager torch refuses it):
     a located error naming the input and the dtype expected, not IREE's 'failed to legalize
-    operation' from deep in its lowering; two inputs of two dtypes are named by operand."""
+    operation' from deep in its lowering; two inputs of two dtypes are named each."""
     source = tmp_path / "mixed.mlir"
     source.write_text(MIXED_DTYPES)
     linear = run("compile", source, "-o", tmp_path / "m.vmfb")
@@ -236,7 +236,54 @@ def test_a_product_of_two_float_dtypes_names_the_input_before_iree_compile(tmp_p
     mm = run("compile", source, "--emit=mips")
     assert mm.exit_code == 1
     assert "'torch.aten.mm' multiplies bf16 and f32 tensors" in mm.output
-    assert "operand 1 is bf16, operand 2 is f32" in mm.output
+    # Both operands are inputs: each is named (it said 'operand 1 is bf16, operand 2 is f32')
+    assert "input 1 (%arg0) is bf16, input 2 (%arg1) is f32\n" in mm.output
+    assert mm.output.endswith("note: convert one input to the other's dtype before the product\n")
+    # with the names an ONNX import gives its inputs in their locations
+    named = MIXED_DTYPES.replace("return %0", "return %1").replace(
+        "%arg1: !torch.vtensor<[8,4],f32>", '%arg1: !torch.vtensor<[8,4],f32> loc("w16")'
+    )
+    source.write_text(named)
+    mm = run("compile", source, "--emit=mips")
+    assert mm.exit_code == 1
+    assert f"{source}:6:3: error: 'torch.aten.mm'" in mm.output
+    assert 'input 1 (%arg0) is bf16, input 2 ("w16", %arg1) is f32\n' in mm.output
+
+
+MIXED_WEIGHT = """\
+module {
+  util.global private @__auto.1.weight = dense<1.0> : tensor<4x8xf16>
+  func.func @main(%arg0: !torch.vtensor<[2,8],f32>, %arg1: !torch.vtensor<[8,8],f32>) -> !torch.vtensor<[2,4],f32> {
+    %h = torch.aten.mm %arg0, %arg1 : !torch.vtensor<[2,8],f32>, !torch.vtensor<[8,8],f32> -> !torch.vtensor<[2,8],f32>
+    %g = util.global.load @__auto.1.weight : tensor<4x8xf16>
+    %w = torch_c.from_builtin_tensor %g : tensor<4x8xf16> -> !torch.vtensor<[4,8],f16>
+    %none = torch.constant.none
+    %0 = torch.aten.linear %h, %w, %none : !torch.vtensor<[2,8],f32>, !torch.vtensor<[4,8],f16>, !torch.none -> !torch.vtensor<[2,4],f32>
+    return %0 : !torch.vtensor<[2,4],f32>
+  }
+}
+"""
+
+
+def test_a_weight_of_another_dtype_is_named_as_a_weight(tmp_path):
+    """Sequential(Linear(8, 8), Linear(8, 4).half()) said 'operand 1 is f32, operand 2 is f16':
+    the weight is named as the module's state_dict names it (inline: 'a weight')."""
+    source = tmp_path / "weight.mlir"
+    source.write_text(MIXED_WEIGHT)
+    result = run("compile", source, "--emit=mips")
+    assert result.exit_code == 1
+    assert f"{source}:8:5: error: 'torch.aten.linear' multiplies f32 and f16" in result.output
+    assert "operand 1 is f32, operand 2 (weight '1.weight') is f16\n" in result.output
+    inline = "%w = torch.vtensor.literal(dense<1.0> : tensor<4x8xf16>) : !torch.vtensor<[4,8],f16>"
+    source.write_text(
+        MIXED_WEIGHT.replace(
+            "%w = torch_c.from_builtin_tensor %g : tensor<4x8xf16> -> !torch.vtensor<[4,8],f16>",
+            inline,
+        )
+    )
+    result = run("compile", source, "--emit=mips")
+    assert result.exit_code == 1
+    assert "operand 1 is f32, operand 2 (a weight) is f16\n" in result.output
 
 
 def test_an_integer_input_to_a_float_product_names_the_input(tmp_path):

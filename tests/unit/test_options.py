@@ -81,7 +81,8 @@ def test_values_are_checked_in_one_place_for_the_api_and_the_cli(values, message
     with pytest.raises(MipscError):
         DEFAULT_OPTIONS.replace(**values)
     (name, value), *_ = values.items()
-    if type(value) in (int, str) and name not in ("iree_flags", "external_weights"):
+    # (the command line says --target-cpu= its own way: test_a_bad_cpu_name_is_said_...)
+    if type(value) in (int, str) and name not in ("iree_flags", "external_weights", "target_cpu"):
         flag = name.replace("_", "-")
         result = CliRunner().invoke(main, ["compile", "x.mlir", f"--{flag}={value}"])
         assert result.exit_code == 1 and message in result.output, result.output
@@ -94,21 +95,28 @@ def test_a_target_cpu_flag_without_a_cpu_is_refused_on_the_command_line(flag):
     arguments'."""
     result = CliRunner().invoke(main, ["compile", "x.mlir", flag, "-o", "x.vmfb"])
     assert result.exit_code == 1, result.output
-    assert f"'{flag}' names no CPU" in result.output
+    empty = f"{flag}: the CPU name is empty: give one such as znver4, or host"
+    assert (empty if flag.endswith("=") else f"'{flag}' names no CPU") in result.output
 
 
-CPU_CONFLICT = "name two different CPUs: give one of them"
+CPU_CONFLICT = (
+    "give only one: that one flag sets both the CPU IREE compiles for and the one the matmuls' "
+    "tiles are chosen for"
+)
 
 
 @pytest.mark.parametrize(
     ("flags", "named"),
     [
         (["--target-cpu=znver4", "--iree-llvmcpu-target-cpu=haswell"],
-         "--target-cpu=znver4 (target_cpu=) and --iree-llvmcpu-target-cpu=haswell"),
-        (["--target-cpu=host", "--iree-llvmcpu-target-cpu=haswell"],
-         "--target-cpu=host (target_cpu=) and --iree-llvmcpu-target-cpu=haswell"),
+         "--target-cpu=znver4 and --iree-llvmcpu-target-cpu=haswell name two different CPUs"),
         (["--iree-llvmcpu-target-cpu=haswell", "--iree-llvmcpu-target-cpu=x86-64"],
-         "--iree-llvmcpu-target-cpu=haswell and --iree-llvmcpu-target-cpu=x86-64"),
+         "--iree-llvmcpu-target-cpu=haswell and --iree-llvmcpu-target-cpu=x86-64 name two "
+         "different CPUs"),
+        # host is this machine's CPU, maybe the other one: not "two different CPUs"
+        (["--target-cpu=host", "--iree-llvmcpu-target-cpu=znver4"],
+         "--target-cpu=host and --iree-llvmcpu-target-cpu=znver4 both name the CPU to compile "
+         "for (host is this machine's CPU)"),
     ],
 )  # fmt: skip
 def test_conflicting_target_cpus_are_an_error_naming_both_flags(flags, named):
@@ -116,12 +124,45 @@ def test_conflicting_target_cpus_are_an_error_naming_both_flags(flags, named):
     (only -v said so): it is refused before any input is read (x.mlir does not exist)."""
     result = CliRunner().invoke(main, ["compile", "x.mlir", *flags, "-o", "x.vmfb"])
     assert result.exit_code == 1, result.output
-    assert f"error: {named} {CPU_CONFLICT}" in result.output
+    assert f"error: {named}: {CPU_CONFLICT}\n" == result.output
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--target-cpu=ZNVER4", "--iree-llvmcpu-target-cpu=znver4"],
+         "--target-cpu=ZNVER4: the CPU name is not in lower case, as LLVM's CPU names are "
+         "(did you mean znver4?)"),
+        (["--target-cpu="], "--target-cpu=: the CPU name is empty"),
+        (["--target-cpu=znver4", "--iree-llvmcpu-target-cpu="],
+         "--iree-llvmcpu-target-cpu=: the CPU name is empty"),
+        (["--target-cpu=znver4", "--iree-llvmcpu-target-cpu=znver4 "],
+         "--iree-llvmcpu-target-cpu=znver4 : the CPU name has a space in it"),
+    ],
+)  # fmt: skip
+def test_a_bad_cpu_name_is_said_rather_than_two_cpus(flags, said):
+    """They all said "name two different CPUs"."""
+    result = CliRunner().invoke(main, ["compile", "x.mlir", *flags, "-o", "x.vmfb"])
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"error: {said}: give one such as znver4, or host (this machine's CPU)\n"
+    )
 
 
 def test_conflicting_target_cpus_are_an_error_in_python_too():
-    with pytest.raises(MipscError, match=CPU_CONFLICT):
+    """Python names its keywords: the message showed the command line's --target-cpu=."""
+    with pytest.raises(MipscError) as raised:
         CompileOptions(target_cpu="znver4", iree_flags=["--iree-llvmcpu-target-cpu=haswell"])
+    assert str(raised.value) == (
+        "target_cpu='znver4' and iree_flags '--iree-llvmcpu-target-cpu=haswell' name two "
+        f"different CPUs: {CPU_CONFLICT}"
+    )
+
+
+def test_target_cpu_none_is_the_default():
+    """mipsc.compile(target_cpu=None) was refused ("is not a name")."""
+    assert CompileOptions(target_cpu=None).target_cpu == CompileOptions().target_cpu == "host"
+    assert DEFAULT_OPTIONS.replace(target_cpu=None) == DEFAULT_OPTIONS
 
 
 @pytest.mark.parametrize(

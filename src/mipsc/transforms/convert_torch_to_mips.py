@@ -45,7 +45,7 @@ from xdsl.traits import is_side_effect_free
 from xdsl.utils.exceptions import VerifyException
 
 from mipsc.diagnostics import MipscError, argument_name, location_of
-from mipsc.dialects import mips, torch
+from mipsc.dialects import mips, torch, util
 from mipsc.dialects.shapes import dims_agree, format_dim
 from mipsc.remarks import emit_remark, share_origin
 from mipsc.transforms.building import building_before, dim_size, index_constant
@@ -554,14 +554,33 @@ def check_one_dtype(op: Operation, operands: Sequence[SSAValue]) -> None:
                 f"{_TORCH_DTYPES.get(str(have), have)}))"
             )
     else:
-        said = ", ".join(f"operand {i + 1} is {t}" for i, t in enumerate(dtypes))
-        fix = "convert one operand to the other's dtype before the product"
+        said = ", ".join(
+            f"{argument_name(a) if a else _operand_name(i, v)} is {t}"
+            for i, (a, v, t) in enumerate(zip(inputs, operands, dtypes, strict=True))
+        )
+        which = "input" if named else "operand"
+        fix = f"convert one {which} to the other's dtype before the product"
     raise MipscError(
         f"'{op.name}' multiplies {kinds} tensors, which torch does not do (a product takes "
         f"one dtype): {said}",
         location_of(op),
         [fix],
     )
+
+
+def _operand_name(index: int, value: SSAValue) -> str:
+    """`operand 2 (weight '1.weight')` for a parameter the export reads from a global (named
+    as the module's state_dict names it), `operand 2 (a weight)` for an inline one, else
+    `operand 2`."""
+    owner = value.owner
+    if isinstance(owner, torch.FromBuiltinTensorOp) and isinstance(
+        load := owner.operand.owner, util.GlobalLoadOp
+    ):
+        name = load.global_.root_reference.data.removeprefix("__auto.")
+        return f"operand {index + 1} (weight '{name}')"
+    if isinstance(owner, torch.ValueTensorLiteralOp):
+        return f"operand {index + 1} (a weight)"
+    return f"operand {index + 1}"
 
 
 _TORCH_DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16", "f64": "float64"}
