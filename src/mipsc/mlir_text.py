@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -41,6 +42,27 @@ def resources_start(text: str | bytes | mmap.mmap) -> int:
     if text.find(section, start, start + 256) < 0:  # type: ignore[arg-type]
         return len(text)
     return start
+
+
+LOC_ALIAS = re.compile(r"^(#loc\d*) = (loc\(.*\))[ \t]*\n?", re.M)
+"""A location alias's definition as MLIR prints it after the module (`#loc3 = loc(...)`)."""
+
+
+def map_locations(
+    text: str,
+    use: re.Pattern[str],
+    place: Callable[[re.Match[str], Mapping[str, str]], str],
+) -> str:
+    """`text` with the definitions of its location aliases removed and each match of `use`
+    (an op's or argument's ` loc(...)`) replaced by `place(match, aliases)`, `aliases` mapping
+    each `#locN` to the `loc(...)` it stands for (xDSL reads no aliases). Only the module is
+    read: the resource section after it (the weights) is kept as it is. (Not resources_start:
+    MLIR prints the alias definitions between the module's `}` and the section.)"""
+    cut = text.find("\n{-#") + 1 or len(text)
+    body, rest = text[:cut], text[cut:]
+    aliases = dict(LOC_ALIAS.findall(body))
+    body = LOC_ALIAS.sub("", body)
+    return use.sub(lambda match: place(match, aliases), body) + rest
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from mipsc.backend.iree_compile import iree_tool_path
 from mipsc.diagnostics import MipscError
 from mipsc.frontends.onnx_functions import default_opset, has_function_body, write_expanded
 from mipsc.frontends.source import with_default_mode
+from mipsc.mlir_text import map_locations
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
 ONNX_EXTRA = "pip install 'mipsc[onnx]' (the onnx package)"
@@ -176,7 +177,6 @@ def _import_expanded(
     return text
 
 
-_LOC_ALIAS = re.compile(r"^(#loc\d*) = (loc\(.*\))[ \t]*\n?", re.M)
 _LOC_USE = re.compile(r" ?loc\((#loc\d*|\"[^\"\n]*\"|fused\[[^\]\n]*\]|unknown)\)")
 _NAMES = re.compile(r'"([^"\n]*)"')
 _NODE = re.compile(r"^.* \(\w+\)$")
@@ -190,13 +190,9 @@ def onnx_locations(text: str, model: str) -> str:
     function argument keeps the name of its graph input (`loc("attention_mask")`, which
     messages about it give); every other location goes. Location aliases (`loc(#loc3)`,
     which xDSL does not read) are resolved; the weights after the module are not touched."""
-    cut = text.find("\n{-#") + 1 or len(text)
-    body, rest = text[:cut], text[cut:]
-    aliases = dict(_LOC_ALIAS.findall(body))
-    body = _LOC_ALIAS.sub("", body)
     model = model.replace('"', "'")
 
-    def place(match: re.Match[str]) -> str:
+    def place(match: re.Match[str], aliases: Mapping[str, str]) -> str:
         written = aliases.get(match[1], match[1]) if match[1].startswith("#") else match[1]
         names = _NAMES.findall(written)
         if node := next((n for n in names if _NODE.match(n)), None):
@@ -204,4 +200,4 @@ def onnx_locations(text: str, model: str) -> str:
         plain = [n for n in names if n and not n.startswith(("graph:", "onnx_importer."))]
         return f' loc("{plain[0]}")' if len(plain) == 1 and "fused" not in written else ""
 
-    return _LOC_USE.sub(place, body) + rest
+    return map_locations(text, _LOC_USE, place)

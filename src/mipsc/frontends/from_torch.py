@@ -16,7 +16,7 @@ import re
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from mipsc.diagnostics import (
 )
 from mipsc.frontends.dim_constraints import DimWords, dynamic_dim_error, places_of
 from mipsc.frontends.source import PYTHON_SPEC, with_default_mode
+from mipsc.mlir_text import map_locations
 from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
 PARAMETER_SCOPE = "model"
@@ -331,7 +332,6 @@ _BF16_INLINE_HINT = [
     "to a parameter file, `external_weights=True` / `--external-weights`"
 ]
 
-_LOC_ALIAS = re.compile(r"^(#loc\d*) = (loc\(.*\))[ \t]*\n?", re.M)
 _LOC_USE = re.compile(r" ?loc\((#loc\d*|callsite\([^()]*\)|unknown)\)")
 _FILE_LOC = re.compile(r'^"(?P<file>[^"]+)":(?P<line>\d+):(?P<col>\d+)$')
 
@@ -345,37 +345,35 @@ def python_locations(text: str) -> str:
     `--report` and iree-compile's errors point at the line of `forward` an op came from; a stack
     with no such frame loses its location. The weight blobs after the module are not touched.
     """
-    cut = text.find("\n{-#") + 1 or len(text)
-    body, rest = text[:cut], text[cut:]
-    aliases = dict(_LOC_ALIAS.findall(body))
-    body = _LOC_ALIAS.sub("", body)
+    return map_locations(text, _LOC_USE, _user_frame)
 
-    def frames(expr: str, depth: int = 0) -> list[str]:
-        """The `"file":line:col` frames of a location, innermost first."""
-        expr = expr.strip()
-        if depth > 64:
-            return []
-        if expr.startswith("#loc"):
-            return frames(aliases.get(expr, "loc(unknown)"), depth + 1)
-        if expr.startswith("loc(") and expr.endswith(")"):
-            expr = expr[4:-1].strip()
-        if expr.startswith("callsite(") and " at " in expr:
-            callee, caller = expr[len("callsite(") : -1].split(" at ", 1)
-            return frames(callee, depth + 1) + frames(caller, depth + 1)
-        return [expr] if _FILE_LOC.match(expr) else []
 
-    def user_frame(match: re.Match[str]) -> str:
-        for frame in frames(match[1]):
-            found = _FILE_LOC.match(frame)
-            assert found is not None
-            if not _is_library(found["file"]):
-                line, column = int(found["line"]), int(found["col"])
-                if column == 0 and line > 0:  # torch records lines only: point at the first word
-                    column = _indent(found["file"], line) + 1
-                return f' loc("{found["file"]}":{line}:{column})'
-        return ""
+def _user_frame(match: re.Match[str], aliases: Mapping[str, str]) -> str:
+    """The location of `match` as its innermost frame outside Python's libraries, or none."""
+    for frame in _frames(match[1], aliases):
+        found = _FILE_LOC.match(frame)
+        assert found is not None
+        if not _is_library(found["file"]):
+            line, column = int(found["line"]), int(found["col"])
+            if column == 0 and line > 0:  # torch records lines only: point at the first word
+                column = _indent(found["file"], line) + 1
+            return f' loc("{found["file"]}":{line}:{column})'
+    return ""
 
-    return _LOC_USE.sub(user_frame, body) + rest
+
+def _frames(expr: str, aliases: Mapping[str, str], depth: int = 0) -> list[str]:
+    """The `"file":line:col` frames of a location, innermost first."""
+    expr = expr.strip()
+    if depth > 64:
+        return []
+    if expr.startswith("#loc"):
+        return _frames(aliases.get(expr, "loc(unknown)"), aliases, depth + 1)
+    if expr.startswith("loc(") and expr.endswith(")"):
+        expr = expr[4:-1].strip()
+    if expr.startswith("callsite(") and " at " in expr:
+        callee, caller = expr[len("callsite(") : -1].split(" at ", 1)
+        return _frames(callee, aliases, depth + 1) + _frames(caller, aliases, depth + 1)
+    return [expr] if _FILE_LOC.match(expr) else []
 
 
 _FRAME_FILE = re.compile(r'File "([^"]+)", line \d+')

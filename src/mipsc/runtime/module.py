@@ -511,7 +511,9 @@ class Module:
         # Files given without a scope serve the unnamed scope; when the module reads another
         # one, they serve that (the first load names it), as long as it reads only one.
         unscoped_as = ""
-        memory_before = huge_pages.anonymous_memory()
+        # (the plugin, configured by now, collapses what the load maps: nothing to note without)
+        configured = kernel_plugin.configured_plugin()
+        memory_before = huge_pages.anonymous_memory() if configured is not None else []
         while True:
             try:
                 vm_module = self._add_modules(data, indices, unscoped_as)
@@ -526,9 +528,9 @@ class Module:
         got on huge pages: memory placed in a range an earlier load already advised (a second
         module of the process, often) gets them when first written and is not counted here;
         /proc/self/smaps' AnonHugePages says the total."""
-        if (used := kernel_plugin.configured_plugin()) is not None:
+        if configured is not None:
             new_memory = huge_pages.new_ranges(memory_before, huge_pages.anonymous_memory())
-            self.huge_page_bytes = huge_pages.collapse(used, new_memory)
+            self.huge_page_bytes = huge_pages.collapse(configured, new_memory)
         self.parameter_scopes = {s or unscoped_as: s for s in indices}
         """The scopes the parameter files serve (a file given without one: the module's)."""
         self._vm_module = vm_module
@@ -632,8 +634,8 @@ class Module:
         if name not in names:
             listed = ", ".join(names) or "none"
             raise NoSuchFunction(f"{self.name} has no function '{name}' (its functions: {listed})")
-        names = input_names(self._vm_module.lookup_function(name).reflection)
-        return Function(self, name, self._bound[name], self.written_inputs.get(name, ()), names)
+        inputs = input_names(self._vm_module.lookup_function(name).reflection)
+        return Function(self, name, self._bound[name], self.written_inputs.get(name, ()), inputs)
 
     def __getattr__(self, name: str) -> Function:
         if name.startswith("_"):
