@@ -232,7 +232,7 @@ def set_threads(count: int) -> None:
 
     1 is IREE's local-sync device: the caller runs every dispatch itself. With local-task's
     one worker, the caller would wait for the worker and, on a busy CPU, spin for up to a
-    scheduler slice after each call (`mipsc.runtime.waiting`): 0.74-0.96x the time on 1 thread
+    scheduler slice after each call (`mipsc.runtime.waiting`): 0.49-0.97x the time on 1 thread
     (BENCHMARKS.md, 2026-12-01, "the caller's wait"). More is local-task with `count` workers
     (`--task_topology_group_count`). Without a call, IREE's own topology picks the workers
     (one per physical core), except in a process allowed a single CPU, which runs local-sync.
