@@ -40,5 +40,5 @@ func.func @mm(%a: tensor<37x19xf32>, %b: tensor<19x23xf32>) -> tensor<37x23xf32>
 // OPENBLAS: the openblas kernel backend runs in the kernel plugin only
 // OPENBLAS-SAME: --kernel-link=plugin
 // BAD: unknown kernel link 'static' (known: embedded, plugin)
-// MISSING: embedded.mlir:17:3: error: lower-mips-to-call: the kernel object for --kernel-link=embedded is missing ($MIPSC_EMBEDDED_KERNELS points at {{.*}}missing.o): build it with `make kernels`, or compile with --kernel-link=plugin
+// MISSING: embedded.mlir:21:3: error: lower-mips-to-call: the kernel object for --kernel-link=embedded is missing ($MIPSC_EMBEDDED_KERNELS points at {{.*}}missing.o): build it with `make kernels`, or compile with --kernel-link=plugin
 // STALE: error: lower-mips-to-call: the kernel object {{.*}}stale.o was built for another kernel ABI (version 1) than this mipsc's (version {{[0-9]+}}): rebuild it with `make kernels`
