@@ -335,8 +335,9 @@
  *     void* workspace, int64_t workspace_bytes
  * and return the kernel's result (0, or non-zero for the errors above, with
  * no memory touched).  The workspace is scratch memory lent for the call (the
- * module passes 1 MiB of IREE workgroup-local memory, kernel_abi.py
- * EMBEDDED_WORKSPACE_BYTES); the kernel packs its panels there and never
+ * module passes IREE workgroup-local memory: the target CPU's L2 size, up to
+ * 1 MiB, kernel_config.py embedded_workspace_bytes, since IREE's workers have
+ * their L2's size of it); the kernel packs its panels there and never
  * allocates.  It fits its cache blocks into the workspace: fewer rows of the
  * f16/bf16 partial sums first, then KC, NC and MC halved (so a small
  * workspace is slower, never wrong); with none usable (NULL, or too small for

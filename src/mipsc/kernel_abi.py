@@ -185,10 +185,13 @@ EMBEDDED_SUFFIX = "_embedded"
 arguments, a direct call (a matmul or packed matmul: MATMUL_PARAMS, then a workspace pointer
 and its size in bytes; an epilogue: EPILOGUE_PARAMS alone; a pack: PACK_PARAMS alone)."""
 
-EMBEDDED_WORKSPACE_BYTES = 1 << 20
-"""Workgroup-local memory each embedded kernel call gets for its packed panels: 1 MiB, the most
-a local-task worker has by default (IREE 3.13; --task_worker_local_memory raises it). The kernel
-fits its cache blocks into it (mips_kernels.h)."""
+EMBEDDED_WORKSPACE_MAX_BYTES = 1 << 20
+"""The most workgroup-local memory an embedded kernel call is lent for its packed panels:
+1 MiB, the L2 of the Zen 4 on which the table's largest cache blocks were measured
+(kernels/mips_config.c, entry zen4). A module asks for the target CPU's L2 size up to this
+(kernel_config.embedded_workspace_bytes): a local-task worker of IREE 3.13 has as much local
+memory as its CPU's L2 (`--task_worker_local_memory`, 0 by default: the L2 size), and a
+dispatch asking for more fails to run. The kernel fits its cache blocks into what it gets."""
 
 EMBEDDED_OBJECT_FILE = "mips_kernels_embedded.o"
 EMBEDDED_OBJECT_ENV = "MIPSC_EMBEDDED_KERNELS"

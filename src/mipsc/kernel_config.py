@@ -32,6 +32,7 @@ from mipsc.kernel_abi import (
     ABI_VERSION_SYMBOL,
     CONFIG_NAME_SYMBOL,
     CONFIG_VALUE_SYMBOL,
+    EMBEDDED_WORKSPACE_MAX_BYTES,
     KERNEL_ABI_VERSION,
     PLUGIN_ENV,
     PLUGIN_FILE,
@@ -161,3 +162,55 @@ def config_names() -> list[str]:
     while (name := name_of(len(names))) is not None:
         names.append(name.decode())
     return names
+
+
+SMALLEST_L2_BYTES: dict[str, int] = {
+    "zen4": 1 << 20,
+    "zen5": 1 << 20,
+    "intel-avx512": 512 << 10,
+    "avx2": 256 << 10,
+    "sse2": 256 << 10,
+}
+"""Entry → the smallest per-core L2 of the CPUs CPU_CONFIGS maps to it, from the vendors'
+datasheets: Zen 4 and Zen 5 1 MiB; Ice Lake client 512 KiB (the Xeons 1-2 MiB); Haswell to
+Skylake client 256 KiB (Zen 1-3 512 KiB); older x86-64 256 KiB or more per core."""
+
+UNKNOWN_L2_BYTES = 256 << 10
+"""The L2 assumed for a CPU whose L2 is not known (no sysfs, an unmapped LLVM name)."""
+
+_SYSFS_CACHES = Path("/sys/devices/system/cpu/cpu0/cache")
+
+
+def host_l2_bytes(caches: Path = _SYSFS_CACHES) -> int | None:
+    """This machine's L2 data (or unified) cache of CPU 0, in bytes, from Linux's sysfs (the
+    size IREE's runtime takes for a worker's local memory), or None where sysfs has none."""
+    for index in sorted(caches.glob("index*")):
+        try:
+            level = (index / "level").read_text().strip()
+            kind = (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        if level == "2" and kind in ("Data", "Unified"):
+            units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+            scale = units.get(size[-1:], 1)
+            digits = size[:-1] if size[-1:] in units else size
+            return int(digits) * scale if digits.isdigit() else None
+    return None
+
+
+def target_l2_bytes(target_cpu: str) -> int:
+    """The per-core L2 of `target_cpu` in bytes: this machine's for `host`, the smallest of
+    its entry's CPUs for a named LLVM CPU (SMALLEST_L2_BYTES), else UNKNOWN_L2_BYTES."""
+    if target_cpu == HOST:
+        return host_l2_bytes() or UNKNOWN_L2_BYTES
+    return SMALLEST_L2_BYTES.get(CPU_CONFIGS.get(target_cpu, ""), UNKNOWN_L2_BYTES)
+
+
+def embedded_workspace_bytes(target_cpu: str) -> int:
+    """The workgroup-local memory a module compiled for `target_cpu` lends each embedded kernel
+    call: the target's L2 (what IREE's local-task workers have there by default), at most
+    EMBEDDED_WORKSPACE_MAX_BYTES, so that the module runs under stock `iree-run-module` on
+    that CPU as well as under mipsc's runtime (which gives its workers at least the maximum,
+    mipsc.runtime.plugin.device)."""
+    return min(target_l2_bytes(target_cpu), EMBEDDED_WORKSPACE_MAX_BYTES)

@@ -28,7 +28,7 @@ from test_exports import check_outputs
 import mipsc
 from mipsc.backend.iree_compile import compile_mlir
 from mipsc.bench import mm_module
-from mipsc.kernel_abi import EMBEDDED_OBJECT_ENV, EMBEDDED_WORKSPACE_BYTES, embedded_object_path
+from mipsc.kernel_abi import EMBEDDED_OBJECT_ENV, EMBEDDED_WORKSPACE_MAX_BYTES, embedded_object_path
 from mipsc.options import CompileOptions
 from mipsc.pipeline import compile_module
 
@@ -106,7 +106,7 @@ def _kernel_bits(library: ctypes.CDLL, dtype: str, a: np.ndarray, b: np.ndarray)
     """C = A·B by mips_matmul_<dtype>_embedded on the whole (row-major) matrices."""
     (m, k), n = a.shape, b.shape[1]
     c = np.zeros((m, n), a.dtype)
-    workspace = np.zeros(EMBEDDED_WORKSPACE_BYTES, np.uint8)
+    workspace = np.zeros(EMBEDDED_WORKSPACE_MAX_BYTES, np.uint8)
     fn = getattr(library, f"mips_matmul_{dtype}_embedded")
     i64, vp = ctypes.c_int64, ctypes.c_void_p
     fn.argtypes = [vp, i64, i64, i64] * 3 + [i64] * 4 + [vp, i64]

@@ -37,7 +37,7 @@ from mipsc.kernel_abi import (
     ACTIVATIONS,
     BIAS_MODES,
     BINARY_OPS,
-    EMBEDDED_WORKSPACE_BYTES,
+    EMBEDDED_WORKSPACE_MAX_BYTES,
     EPILOGUE_PARAMS,
     EPILOGUE_SYMBOLS,
     KERNEL_ABI_VERSION,
@@ -151,7 +151,7 @@ def test_embedded_object_every_config(lib, tmp_path, dtype):  # noqa: F811
     detected one, and each forced entry), with the module's 1 MiB workspace. Forced to avx2 or
     intel-avx512, it gives the bits of the plugin's path of that ISA (the test hook; k in one
     block, so the same sums): the forcing works."""
-    workspace = np.zeros(EMBEDDED_WORKSPACE_BYTES, np.uint8)
+    workspace = np.zeros(EMBEDDED_WORKSPACE_MAX_BYTES, np.uint8)
     rng = np.random.default_rng(7)
     ran = 0
     for config in (None, *CONFIGS):
@@ -189,7 +189,7 @@ def _cpu_has(config: str) -> bool:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("workspace_bytes", [0, 4096, 96 * 1024, EMBEDDED_WORKSPACE_BYTES])
+@pytest.mark.parametrize("workspace_bytes", [0, 4096, 96 * 1024, EMBEDDED_WORKSPACE_MAX_BYTES])
 def test_blocks_fit_the_workspace(lib, dtype, workspace_bytes):  # noqa: F811
     """A small workspace shrinks the blocks (or, with none, takes the plain loop): still right,
     through the plugin's copy of the entry points (sanitized in `make test-asan`). Large k and
@@ -220,7 +220,7 @@ def test_embedded_equals_plugin_bit_for_bit(lib, detected, dtype):  # noqa: F811
     plugin run the same code: the same bits."""
     load_embedded_in(lib)
     rng = np.random.default_rng(3)
-    workspace = np.zeros(EMBEDDED_WORKSPACE_BYTES, np.uint8)
+    workspace = np.zeros(EMBEDDED_WORKSPACE_MAX_BYTES, np.uint8)
     st = STORAGE[dtype]
     for m, n, k in [(37, 23, 19), (96, 64, 300), (516, 256, 500)]:
         a = random_values(rng, (m, k), dtype).astype(st)
@@ -313,5 +313,5 @@ def test_embedded_pack_and_packed_matmul_in_the_object(detected, dtype):
     """The object's mips_pack_b_<t>_embedded writes the contract's layout and its
     mips_matmul_packed_<t>_embedded computes the exact products from it, with the 1 MiB a
     module lends and with none."""
-    for workspace in (np.zeros(EMBEDDED_WORKSPACE_BYTES, np.uint8), None):
+    for workspace in (np.zeros(EMBEDDED_WORKSPACE_MAX_BYTES, np.uint8), None):
         check_embedded_entries(detected, dtype, workspace)

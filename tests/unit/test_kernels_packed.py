@@ -16,7 +16,7 @@ import pytest
 from kernel_plugin import open_plugin
 
 from mipsc.kernel_abi import (
-    EMBEDDED_WORKSPACE_BYTES,
+    EMBEDDED_WORKSPACE_MAX_BYTES,
     PACK_SYMBOLS,
     PACKED_B_PANEL,
     PACKED_SYMBOLS,
@@ -273,7 +273,7 @@ def check_embedded_entries(library: ctypes.CDLL, dtype: str, workspace: np.ndarr
 
 
 @pytest.mark.parametrize("dtype", sorted(STORAGE))
-@pytest.mark.parametrize("workspace_bytes", [0, 4096, 96 * 1024, EMBEDDED_WORKSPACE_BYTES])
+@pytest.mark.parametrize("workspace_bytes", [0, 4096, 96 * 1024, EMBEDDED_WORKSPACE_MAX_BYTES])
 def test_embedded_entries_fit_the_workspace(lib, dtype, workspace_bytes):
     """Through the plugin's copy of the embedded entry points (sanitized in `make test-asan`):
     right with any workspace, from none (the plain loop) to the 1 MiB a module lends."""

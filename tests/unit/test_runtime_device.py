@@ -20,6 +20,7 @@ from typing import TypeVar
 import pytest
 
 from mipsc.diagnostics import MipscError
+from mipsc.kernel_abi import EMBEDDED_WORKSPACE_MAX_BYTES
 from mipsc.runtime import plugin, waiting
 
 T = TypeVar("T")
@@ -204,3 +205,31 @@ def test_local_task_caller_of_a_long_call_waits_as_batch_and_gets_its_policy_bac
     assert (name, waits) == ("local-task", "True")
     assert int(started) == 2
     assert lines[1] == "other batch other other"
+
+
+def test_a_module_for_a_larger_l2_runs_on_two_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module compiled for Zen 4 lends its embedded kernels 1 MiB of workgroup-local memory
+    (its L2). IREE's local-task workers have their own CPU's L2 of it by default, 512 KiB on a
+    Zen 3, where such a call failed ("dispatch requires 1048576b of local memory but only
+    524288b is available per-worker"); mipsc's runtime gives its workers at least 1 MiB. (The
+    module is compiled for this CPU, with Zen 4's workspace: Zen 4 code would not run here.)"""
+    from mipsc.options import CompileOptions
+    from mipsc.pipeline import compile_module
+    from mipsc.transforms import lower_mips_to_call
+
+    monkeypatch.setattr(
+        lower_mips_to_call, "embedded_workspace_bytes", lambda cpu: EMBEDDED_WORKSPACE_MAX_BYTES
+    )
+    source = Path(__file__).parents[1] / "data" / "mm_static.mlir"
+    vmfb = tmp_path / "mm_1mib.vmfb"
+    compile_module(source.read_text(), source.name, vmfb, CompileOptions(kernel_link="embedded"))
+    code = "from mipsc import runtime\nruntime.set_threads(2)\n" + textwrap.dedent(
+        CALL_MM.format(vmfb=str(vmfb))
+    )
+    assert run_python(code).split()[0] == "local-task"
+
+
+def test_workers_get_at_least_the_largest_workspace() -> None:
+    assert plugin.worker_local_memory() >= EMBEDDED_WORKSPACE_MAX_BYTES

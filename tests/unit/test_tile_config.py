@@ -14,7 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from mipsc.kernel_config import CPU_CONFIGS, config_names, plugin_file
+from mipsc import kernel_config
+from mipsc.kernel_config import (
+    CPU_CONFIGS,
+    config_names,
+    embedded_workspace_bytes,
+    host_l2_bytes,
+    plugin_file,
+)
 from mipsc.options import CompileOptions
 from mipsc.pipeline import lower_module
 from mipsc.remarks import collect_remarks
@@ -63,7 +70,10 @@ def test_the_default_is_the_zen4_entry():
 )  # fmt: skip
 def test_a_named_target_gets_the_entry_the_kernels_take_there(cpu, entry):
     model = tile_model(cpu)
-    assert (model.config, model.reason) == (entry, f"target-cpu={cpu}: the entry the kernels take on {cpu}")
+    assert (model.config, model.reason) == (
+        entry,
+        f"target-cpu={cpu}: the entry the kernels take on {cpu}",
+    )
 
 
 @needs_plugin
@@ -218,7 +228,6 @@ def test_the_tiles_follow_an_iree_target_cpu_flag():
     assert CompileOptions(target_cpu="znver4", iree_flags=flags).compiled_cpu == "znver4"
 
 
-
 def test_verbose_names_the_flag_that_chose_the_cpu(tmp_path):
     """With an --iree-llvmcpu-target-cpu among the iree flags, -v said `target-cpu=znver4`
     for a module IREE compiled for haswell."""
@@ -261,3 +270,40 @@ def test_prepacking_follows_the_entrys_row_threshold(live_config):
         packed[cpu] = "packed_rhs" in str(module)
     assert packed == {"host": False, "znver4": True}
     assert live_config.mips_debug_set_config(b"prepack_f32_min_rows", 0) == -1
+
+
+@pytest.mark.parametrize(
+    ("cpu", "workspace"),
+    [("znver4", 1 << 20), ("znver5", 1 << 20), ("sapphirerapids", 512 << 10),
+     ("znver3", 256 << 10), ("haswell", 256 << 10), ("x86-64", 256 << 10),
+     ("not-a-cpu", 256 << 10)],
+)  # fmt: skip
+def test_the_workspace_is_the_smallest_l2_of_a_named_target(cpu, workspace):
+    assert embedded_workspace_bytes(cpu) == workspace
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [("512K", 512 << 10), ("1024K", 1 << 20), ("2M", 2 << 20), ("1280K", 1280 << 10),
+     ("", None), ("big", None)],
+)  # fmt: skip
+def test_the_host_l2_is_read_from_sysfs(tmp_path, size, expected):
+    """cpu0's level-2 data or unified cache (an instruction cache of level 2 is not it)."""
+    for index, (level, kind, text) in enumerate(
+        [("1", "Data", "32K"), ("2", "Instruction", "64K"), ("2", "Unified", size)]
+    ):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", text)):
+            (folder / name).write_text(value + "\n")
+    assert host_l2_bytes(tmp_path) == expected
+
+
+def test_a_host_compile_lends_at_most_the_host_l2(monkeypatch):
+    """IREE's workers have the L2's size of local memory: a host module never asks more."""
+    monkeypatch.setattr(kernel_config, "host_l2_bytes", lambda: 512 << 10)
+    assert embedded_workspace_bytes("host") == 512 << 10
+    monkeypatch.setattr(kernel_config, "host_l2_bytes", lambda: 2 << 20)
+    assert embedded_workspace_bytes("host") == 1 << 20
+    monkeypatch.setattr(kernel_config, "host_l2_bytes", lambda: None)
+    assert embedded_workspace_bytes("host") == 256 << 10

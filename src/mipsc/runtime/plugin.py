@@ -22,6 +22,7 @@ from mipsc.diagnostics import MipscError
 from mipsc.kernel_abi import (
     ABI_VERSION_SYMBOL,
     EMBEDDED_ABI_TAG,
+    EMBEDDED_WORKSPACE_MAX_BYTES,
     KERNEL_ABI_VERSION,
     KERNEL_INFO_SYMBOL,
     KERNEL_SYMBOLS,
@@ -31,6 +32,7 @@ from mipsc.kernel_abi import (
     PLUGIN_ENV,
     PLUGIN_FILE,
 )
+from mipsc.kernel_config import host_l2_bytes
 from mipsc.options import MAX_THREADS
 
 DEVICE = "local-task"
@@ -362,16 +364,28 @@ def configure_plugin(path: Path) -> None:
 
 
 def device() -> Any:
-    """The process's local CPU device (`device_name()`; IREE caches it)."""
+    """The process's local CPU device (`device_name()`; IREE caches it). Its workers get at
+    least the most workgroup-local memory a mipsc module asks for (worker_local_memory)."""
     global _device_made, _made_name, _made_workers
     import iree.runtime as rt
 
     name = device_name()
+    if not _device_made and name == DEVICE:
+        rt.flags.parse_flags(f"--task_worker_local_memory={worker_local_memory()}")
     made = rt.get_device(name)
     if not _device_made:
         _made_workers = 1 if name == SYNC_DEVICE else _threads
     _device_made, _made_name = True, name
     return made
+
+
+def worker_local_memory() -> int:
+    """The bytes of local memory each local-task worker of this process gets: this machine's
+    L2 (IREE's own default) or EMBEDDED_WORKSPACE_MAX_BYTES, whichever is larger. A module
+    compiled for a CPU of a larger L2 than this one's asks its embedded kernels' workspace
+    (kernel_config.embedded_workspace_bytes) up to that maximum, and with IREE's default it
+    would fail here ("dispatch requires ... of local memory but only ... is available")."""
+    return max(host_l2_bytes() or 0, EMBEDDED_WORKSPACE_MAX_BYTES)
 
 
 def check_kernels(needed: set[str], plugin: Path | None, module_name: str) -> None:

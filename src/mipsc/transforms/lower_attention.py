@@ -143,15 +143,15 @@ def _flat_memref(element: Attribute, shape: tuple[int, ...]) -> MemRefType[Attri
     return MemRefType(element, [math.prod(shape)], StridedLayoutAttr([1], None))
 
 
-def build_declaration(symbol: str, element: Attribute, embedded: bool) -> func.FuncOp:
+def build_declaration(symbol: str, element: Attribute, workspace_bytes: int | None) -> func.FuncOp:
     """The kernel's declaration: five operands (base pointer, offset, two strides), the six
-    sizes and flags, the scale (f32), then the workspace when embedded."""
+    sizes and flags, the scale (f32), then the workspace when one is lent (embedded)."""
     base, index = MemRefType(element, []), IndexType()
     operand = [base, index, index, index]
     inputs = [*operand * 5, *[index] * 6, Float32Type()]
-    if embedded:
-        inputs += [workspace_type(), index]
-    return external_kernel(symbol, inputs, embedded)
+    if workspace_bytes is not None:
+        inputs += [workspace_type(workspace_bytes), index]
+    return external_kernel(symbol, inputs, workspace_bytes is not None)
 
 
 @dataclass
@@ -177,7 +177,9 @@ def _at(bound: _Bound, terms: list[tuple[SSAValue, int]]) -> SSAValue:
     return total
 
 
-def build_entry(name: str, symbol: str, key: AttentionKey, embedded: bool) -> func.FuncOp:
+def build_entry(
+    name: str, symbol: str, key: AttentionKey, workspace_bytes: int | None
+) -> func.FuncOp:
     """The entry: bindings (query, key, value, [mask], result); tile t = id, id + count, ...
     calls the kernel on its rows of its head."""
     roles = ["query", "key", "value", *(["mask"] if key.mask is not None else []), "result"]
@@ -189,14 +191,14 @@ def build_entry(name: str, symbol: str, key: AttentionKey, embedded: bool) -> fu
             role: _bind(arg, key.element, shapes[role])  # type: ignore[arg-type]
             for role, arg in zip(roles, block.args, strict=True)
         }
-        workspace = workspace_args() if embedded else []
+        workspace = workspace_args(workspace_bytes) if workspace_bytes else []
         first = iree.DispatchWorkgroupIdOp(0)
         stride = iree.DispatchWorkgroupCountOp(0)
         loop = scf.ForOp(first, _index(key.count), stride, [], Block(arg_types=[IndexType()]))
         func.ReturnOp()
     with ImplicitBuilder(loop.body.block) as (t,):
         func.CallOp(symbol, [*_tile_args(key, bound, t), *workspace],
-                    [IntegerType(32)] if embedded else [])  # fmt: skip
+                    [IntegerType(32)] if workspace_bytes else [])  # fmt: skip
         scf.YieldOp()
     return func.FuncOp(name, ([iree.BindingType()] * len(roles), []), Region(block))
 
@@ -329,8 +331,8 @@ class LowerAttention(RewritePattern):
             return ref
         index = len(cache.entries)
         names = (f"mips_exe_{index}", f"mips_attention_{index}")
-        embedded = cache.embedded
-        inner = [build_declaration(symbol, key.element, embedded),
-                 build_entry(names[1], symbol, key, embedded)]  # fmt: skip
+        workspace = cache.lent_workspace
+        inner = [build_declaration(symbol, key.element, workspace),
+                 build_entry(names[1], symbol, key, workspace)]  # fmt: skip
         export = iree.ExecutableExportOp(names[1], build_workgroup_count())
         return cache.add_executable(key, op, names, export, ModuleOp(inner))

@@ -82,7 +82,7 @@ from mipsc.kernel_abi import (
     BINARY_OPS,
     DEFAULT_BACKEND,
     DEFAULT_KERNEL_LINK,
-    EMBEDDED_WORKSPACE_BYTES,
+    EMBEDDED_WORKSPACE_MAX_BYTES,
     KERNEL_BACKENDS,
     PACK_SYMBOLS,
     PACKED_B_PANEL,
@@ -95,7 +95,7 @@ from mipsc.kernel_abi import (
     packed_size,
     resolve_kernel_link,
 )
-from mipsc.kernel_config import HOST
+from mipsc.kernel_config import HOST, embedded_workspace_bytes
 from mipsc.remarks import emit_remark
 from mipsc.tiling import TileModel, choose_tiles, tile_model
 from mipsc.transforms.building import building_before, dim_size
@@ -301,7 +301,7 @@ def build_entry(name: str, kernels: _Kernels, key: MatmulKey) -> func.FuncOp:
     )
     with ImplicitBuilder(block):
         views = _bind_operands(key, args)
-        workspace = workspace_args() if kernels.embedded else []
+        workspace = workspace_args(kernels.workspace_bytes) if kernels.workspace_bytes else []
         checked_k = _checked_k(args.dims)
         grid = _TileGrid.build(args.dims.m, args.dims.n, args.dims.batch, key)
         first = iree.DispatchWorkgroupIdOp(0)
@@ -318,11 +318,16 @@ def build_entry(name: str, kernels: _Kernels, key: MatmulKey) -> func.FuncOp:
 @dataclass(frozen=True)
 class _Kernels:
     """The functions an entry calls: the matmul kernel and, when its key has a bias or an
-    epilogue, the epilogue kernel (their embedded entry points when `embedded`)."""
+    epilogue, the epilogue kernel (their embedded entry points when a workspace is lent)."""
 
     matmul: str
     epilogue: str | None
-    embedded: bool
+    workspace_bytes: int | None
+    """The workspace each matmul call is lent (embedded kernels), or None (the plugin's)."""
+
+    @property
+    def embedded(self) -> bool:
+        return self.workspace_bytes is not None
 
     @property
     def results(self) -> list[Attribute]:
@@ -562,19 +567,18 @@ def _operand_tile(
     return [meta.base_buffer, meta.offset, *((col, row) if transposed else (row, col))]
 
 
-def workspace_type() -> MemRefType[Attribute]:
-    """`memref<EMBEDDED_WORKSPACE_BYTESxi8, #iree_codegen.workgroup_local>`."""
-    return MemRefType(
-        IntegerType(8), [EMBEDDED_WORKSPACE_BYTES], NoneAttr(), iree.WorkgroupLocalAttr()
-    )
+def workspace_type(nbytes: int) -> MemRefType[Attribute]:
+    """`memref<NBYTESxi8, #iree_codegen.workgroup_local>`."""
+    return MemRefType(IntegerType(8), [nbytes], NoneAttr(), iree.WorkgroupLocalAttr())
 
 
-def workspace_args() -> list[SSAValue]:
-    """The embedded kernel's workspace, built at the implicit builder: workgroup-local memory
-    (no heap: IREE hands each worker a block of it) and its size in bytes. Passed to the call
-    as the alloc's own result: IREE only places an alloc's result in local memory."""
-    alloc = memref.AllocOp([], [], workspace_type())
-    size = _index(EMBEDDED_WORKSPACE_BYTES)
+def workspace_args(nbytes: int) -> list[SSAValue]:
+    """The embedded kernel's workspace of `nbytes`, built at the implicit builder:
+    workgroup-local memory (no heap: IREE hands each worker a block of it) and its size in
+    bytes. Passed to the call as the alloc's own result: IREE only places an alloc's result in
+    local memory."""
+    alloc = memref.AllocOp([], [], workspace_type(nbytes))
+    size = _index(nbytes)
     return [alloc.memref, size.result]
 
 
@@ -602,22 +606,22 @@ def build_epilogue_declaration(
 
 
 def build_kernel_declaration(
-    symbol: str, element_type: Attribute, embedded: bool = False
+    symbol: str, element_type: Attribute, workspace_bytes: int | None = None
 ) -> func.FuncOp:
     """`func.func private @mips_matmul_<t>(memref<t>, index, ...) attributes {llvm.bareptr}`.
 
     With `llvm.bareptr` each rank-0 base memref is passed as one pointer, matching the C
     params struct of kernels/mips_kernels.h. `embedded`: the object's direct entry point
-    (`hal.import.static`): the same arguments, then the workspace pointer and its bytes, and
-    an i32 result.
+    (`hal.import.static`) when `workspace_bytes` is given: the same arguments, then the
+    workspace (a memref of that many bytes) and its size, and an i32 result.
     """
     base = MemRefType(element_type, [])
     index = IndexType()
     operand = [base, index, index, index]
     inputs = [*operand, *operand, *operand, index, index, index, index]
-    if embedded:
-        inputs += [workspace_type(), index]
-    return external_kernel(symbol, inputs, embedded)
+    if workspace_bytes is not None:
+        inputs += [workspace_type(workspace_bytes), index]
+    return external_kernel(symbol, inputs, workspace_bytes is not None)
 
 
 def executable_objects(path: str) -> iree.ExecutableObjectsAttr:
@@ -714,10 +718,18 @@ class ExecutableCache:
     entries: dict[MatmulKey | PackKey, SymbolRefAttr] = field(default_factory=dict)
     object_path: str | None = None
     """The embedded kernel object, found on the first executable that needs it."""
+    workspace_bytes: int = EMBEDDED_WORKSPACE_MAX_BYTES
+    """The workgroup-local memory each embedded kernel call is lent
+    (kernel_config.embedded_workspace_bytes of the target CPU)."""
 
     @property
     def embedded(self) -> bool:
         return self.kernel_link == "embedded"
+
+    @property
+    def lent_workspace(self) -> int | None:
+        """The workspace an embedded matmul or attention call is lent; None on the plugin."""
+        return self.workspace_bytes if self.embedded else None
 
     def symbol_for(self, key: MatmulKey) -> str:
         """The kernel this matmul's tiles call, with this module's backend."""
@@ -742,7 +754,8 @@ class ExecutableCache:
             epilogue = epilogue_symbol(key.out.get_element_type())
             assert epilogue is not None
             epilogue = self.linked_symbol(epilogue)
-        return _Kernels(self.linked_symbol(self.symbol_for(key)), epilogue, self.embedded)
+        symbol = self.linked_symbol(self.symbol_for(key))
+        return _Kernels(symbol, epilogue, self.lent_workspace)
 
     def kernel_object(self, op: Operation) -> str:
         """The embedded kernel object's absolute path; an error located at `op` when it is
@@ -763,7 +776,9 @@ class ExecutableCache:
         # Entry names must be unique module-wide: IREE links all executables into one.
         exe_name, entry_name = f"mips_exe_{index}", f"mips_matmul_{index}"
         kernels = self.kernels_for(key)
-        declarations = [build_kernel_declaration(kernels.matmul, element_type, self.embedded)]
+        declarations = [
+            build_kernel_declaration(kernels.matmul, element_type, kernels.workspace_bytes)
+        ]
         if kernels.epilogue is not None:
             declarations.append(
                 build_epilogue_declaration(kernels.epilogue, element_type, self.embedded)
@@ -1204,7 +1219,8 @@ class LowerMipsToCallPass(ModulePass):
         from mipsc.transforms.lower_attention import LowerAttention
 
         link = resolve_kernel_link(self.kernel_link, self.backend)
-        cache = ExecutableCache(op, self.backend, link)
+        workspace = embedded_workspace_bytes(self.target_cpu)
+        cache = ExecutableCache(op, self.backend, link, workspace_bytes=workspace)
         PatternRewriteWalker(
             GreedyRewritePatternApplier(
                 [

@@ -27,6 +27,6 @@ func.func @gqa(%q: tensor<2x4x40x8xf32>, %k: tensor<2x2x50x8xf32>, %v: tensor<2x
 
 // Embedded: the object's entry point with the workgroup-local workspace.
 // EMBEDDED:      stream.executable private @mips_exe_0 attributes {hal.executable.objects
-// EMBEDDED:        func.func private @mips_attention_f32_embedded({{.*}}, f32, memref<1048576xi8, #iree_codegen.workgroup_local>, index) -> i32 attributes {llvm.bareptr = true, hal.import.static}
-// EMBEDDED:        %[[WS:.*]] = memref.alloc() : memref<1048576xi8, #iree_codegen.workgroup_local>
+// EMBEDDED:        func.func private @mips_attention_f32_embedded({{.*}}, f32, memref<{{[0-9]+}}xi8, #iree_codegen.workgroup_local>, index) -> i32 attributes {llvm.bareptr = true, hal.import.static}
+// EMBEDDED:        %[[WS:.*]] = memref.alloc() : memref<{{[0-9]+}}xi8, #iree_codegen.workgroup_local>
 // EMBEDDED:        func.call @mips_attention_f32_embedded({{.*}}, %[[WS]], %{{.*}})

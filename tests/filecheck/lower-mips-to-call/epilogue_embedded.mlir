@@ -10,10 +10,10 @@ func.func @bias_gelu(%x: tensor<24x16xf32>, %w: tensor<64x16xf32>, %b: tensor<64
   return %r : tensor<24x64xf32>
 }
 // CHECK:       stream.executable private @mips_exe_0 attributes {hal.executable.objects
-// CHECK-DAG:     func.func private @mips_matmul_f32_embedded({{.*}}, memref<1048576xi8, #iree_codegen.workgroup_local>, index) -> i32 attributes {llvm.bareptr = true, hal.import.static}
+// CHECK-DAG:     func.func private @mips_matmul_f32_embedded({{.*}}, memref<{{[0-9]+}}xi8, #iree_codegen.workgroup_local>, index) -> i32 attributes {llvm.bareptr = true, hal.import.static}
 // CHECK-DAG:     func.func private @mips_epilogue_f32_embedded(memref<f32>, index, index, index, memref<f32>, index, index, memref<f32>, index, index, index, index, index, index, index, index) -> i32 attributes {llvm.bareptr = true, hal.import.static}
 // CHECK:         func.func @mips_matmul_0(
-// CHECK:           %[[WS:.*]] = memref.alloc() : memref<1048576xi8, #iree_codegen.workgroup_local>
+// CHECK:           %[[WS:.*]] = memref.alloc() : memref<{{[0-9]+}}xi8, #iree_codegen.workgroup_local>
 // CHECK:           scf.for
 // CHECK:             %[[SET:.*]] = arith.constant 2 : index
 // CHECK-NEXT:        %{{.*}} = func.call @mips_epilogue_f32_embedded({{.*}}, %[[SET]], %{{.*}}, %{{.*}}) : ({{.*}}) -> i32

@@ -23,9 +23,9 @@ func.func @main(%a: tensor<8x19xf32>) -> tensor<8x300xf32> {
 }
 
 // CHECK:      stream.executable private @mips_exe_1 attributes {hal.executable.objects = #hal.executable.objects<{#hal.executable.target<"llvm-cpu", "embedded-elf-x86_64"> = [#hal.executable.object<{path = "/{{.*}}mips_kernels_embedded.o"}>]}>} {
-// CHECK:        func.func private @mips_matmul_packed_f32_embedded({{.*}}, memref<1048576xi8, #iree_codegen.workgroup_local>, index) -> i32 attributes {llvm.bareptr = true, hal.import.static}
+// CHECK:        func.func private @mips_matmul_packed_f32_embedded({{.*}}, memref<{{[0-9]+}}xi8, #iree_codegen.workgroup_local>, index) -> i32 attributes {llvm.bareptr = true, hal.import.static}
 // CHECK-NEXT:   func.func private @mips_epilogue_f32_embedded({{.*}}) -> i32 attributes {llvm.bareptr = true, hal.import.static}
-// CHECK:          %[[WS:.*]] = memref.alloc() : memref<1048576xi8, #iree_codegen.workgroup_local>
+// CHECK:          %[[WS:.*]] = memref.alloc() : memref<{{[0-9]+}}xi8, #iree_codegen.workgroup_local>
 // CHECK:            %[[KP:.*]] = arith.constant 20 : index
 // CHECK:            %[[PANEL:.*]] = arith.constant 32 : index
 // CHECK:            %{{.*}} = func.call @mips_matmul_packed_f32_embedded(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[KP]], %[[PANEL]], {{.*}}, %[[WS]], %{{.*}}) : ({{.*}}) -> i32
