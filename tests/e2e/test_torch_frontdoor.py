@@ -722,3 +722,56 @@ def test_outputs_keep_forwards_structure(kernel_calls):
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     single = mipsc.compile(lambda a: (a @ a.T,), x)
     assert isinstance(single(x), tuple) and len(single(x)) == 1
+
+
+class Product(torch.nn.Module):
+    """No matmul: an elementwise product, a concatenation and a sum of three inputs."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return torch.cat([a, a]) * b + c.sum()
+
+
+def test_inputs_that_break_the_exported_dim_relations_are_refused_not_computed():
+    """Inputs given one dim name (and a dim derived from it) must be given sizes that keep the
+    relation: a run that breaks it is a MipscError naming both dims and their sizes, not the
+    elementwise product of 10 rows with 9 read past the end of the second input (which it
+    returned before, with no error)."""
+    batch = torch.export.Dim("batch")
+    a, b, c = torch.randn(4, 8), torch.randn(8, 8), torch.randn(3, 4)
+    shapes = ({0: batch}, {0: 2 * batch}, {1: batch})
+    model = mipsc.compile(Product(), a, b, c, dynamic_shapes=shapes)
+    a, b, c = torch.randn(5, 8), torch.randn(10, 8), torch.randn(3, 5)
+    torch.testing.assert_close(model(a, b, c), Product()(a, b, c))
+    with pytest.raises(MipscError) as info:
+        model(a, torch.randn(9, 8), c)
+    assert str(info.value).endswith(
+        "the inputs' dynamic dims do not fit the relations the model was exported with: dim 0 "
+        "of input 2 (%arg1) (given 9) must equal (dim 0 of input 1 (%arg0) (given 5) * 2) (dims "
+        "given one name in dynamic_shapes, or --dynamic-dim, are one size), so nothing was "
+        "computed"
+    )
+    with pytest.raises(MipscError, match=r"dim 1 of input 3 \(%arg2\) \(given 4\) must equal dim "
+                       r"0 of input 1 \(%arg0\) \(given 5\)"):  # fmt: skip
+        model(a, b, torch.randn(3, 4))
+
+
+def test_the_cli_refuses_inputs_that_break_a_dim_name(tmp_path):
+    """The same check is in the .vmfb: `mipsc run` refuses two inputs named one size given two
+    sizes (their elementwise product read past the end of the smaller one)."""
+    (tmp_path / "model.py").write_text(
+        "import torch\n\nclass Mul(torch.nn.Module):\n"
+        "    def forward(self, a, b):\n        return a * b\n"
+    )
+    compiled = CliRunner().invoke(main, [
+        "compile", str(tmp_path / "model.py:Mul"), "--example-input", "4x8xf32",
+        "--example-input", "4x8xf32", "--dynamic-dim", "0:0=n", "--dynamic-dim", "1:0=n",
+        "-o", str(tmp_path / "m.vmfb"),
+    ])  # fmt: skip
+    assert compiled.exit_code == 0, compiled.output
+    ran = CliRunner().invoke(
+        main, ["run", str(tmp_path / "m.vmfb"), "--input=5x8xf32=1", "--input=3x8xf32=2"]
+    )
+    assert ran.exit_code != 0
+    assert "dim 0 of input 2 (%arg1) (given 3) must equal dim 0 of input 1 (%arg0) (given 5)" in (
+        ran.output
+    )

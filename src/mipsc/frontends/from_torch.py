@@ -300,7 +300,7 @@ def _trace(
             if decompositions := current_aot_decompositions():
                 program = program.run_decompositions(decompositions)
             name_builtin_frames(program.graph)
-            exported = aot.export(program)
+            exported = _imported(program, aot)
         except MipscError:
             raise
         except Exception as err:
@@ -322,9 +322,94 @@ def _trace(
             ) from None
         finally:
             torch_log.setLevel(level)
+    keep_input_bindings(exported.mlir_module)
     # With the source locations torch recorded, turned into the user's Python lines.
     text = python_locations(exported.mlir_module.operation.get_asm(enable_debug_info=True))
     return text, program.call_spec.out_spec
+
+
+def _imported(program: Any, aot: Any) -> Any:
+    """aot.export of `program`, with the relations of its dynamic dims (one name, one size) as
+    bindings for check-input-dims; without them when iree-turbine cannot translate one (as
+    "Translation of sympy.Expr of type FloorDiv not implemented yet", a size torch.export
+    derived by a division): the module then runs as before, its inputs' dims unchecked."""
+    try:
+        return aot.export(program, import_symbolic_shape_expressions=True)
+    except NotImplementedError:
+        return aot.export(program)
+
+
+def keep_input_bindings(module: Any) -> None:
+    """Of an export's `torch.bind_symbolic_shape` ops (`module`: the builtin.module Operation
+    of IREE's MLIR bindings), keeps those of each function's inputs, when they relate two input
+    dims (one symbol twice, or a derived dim) and are affine: the relations check-input-dims
+    makes run-time checks. Erases the others (those of intermediate values, as `s0 * s1` after
+    a reshape, which xDSL's affine maps cannot hold and no pass reads) and the symbols left
+    unused, and names the symbols kept s0, s1, ... in order (torch's names count every symbol
+    the process made: numbered, one export of a graph is the same text as the next)."""
+    from iree.compiler import ir
+
+    top = module.regions[0].blocks[0]  # (aot.export's mlir_module is the module's Operation)
+    blocks = [b for function in top.operations for r in function.regions for b in r.blocks]
+    for block in blocks:
+        ops = list(block.operations)
+        bindings = [op for op in ops if op.operation.name == "torch.bind_symbolic_shape"]
+        symbols = [op for op in ops if op.operation.name == "torch.symbolic_int"]
+        keep = [_an_affine_input_binding(op, ir) for op in bindings]
+        related = _relate_dims([op for op, k in zip(bindings, keep, strict=True) if k], ir)
+        for op, k in zip(bindings, keep, strict=True):
+            if not (k and related):
+                op.operation.erase()
+        used = [op for op in symbols if list(op.results[0].uses)]
+        for op in symbols:
+            if op not in used:
+                op.operation.erase()
+        for number, op in enumerate(used):
+            op.attributes["symbol_name"] = ir.StringAttr.get(f"s{number}", module.context)
+
+
+def _an_affine_input_binding(op: Any, ir: Any) -> bool:
+    mapping = ir.AffineMapAttr(op.attributes["shape_expressions"]).value
+    is_input = isinstance(op.operands[0].maybe_downcast(), ir.BlockArgument)
+    return is_input and all(_affine(e) for e in mapping.results)
+
+
+def _relate_dims(bindings: Sequence[Any], ir: Any) -> bool:
+    """Whether the input `bindings` relate two dims: a symbol bound twice, or a derived dim."""
+    seen: set[Any] = set()
+    for op in bindings:
+        mapping = ir.AffineMapAttr(op.attributes["shape_expressions"]).value
+        symbols = list(op.operands)[1:]
+        for expr in mapping.results:
+            expr = expr.maybe_downcast()
+            if isinstance(expr, ir.AffineConstantExpr):
+                continue
+            if not isinstance(expr, ir.AffineSymbolExpr):
+                return True
+            symbol = symbols[expr.position]
+            if symbol in seen:
+                return True
+            seen.add(symbol)
+    return False
+
+
+def _affine(expr: Any) -> bool:
+    """Whether an MLIR affine expression is affine (no product, quotient or remainder of two
+    symbols), as xDSL's parser takes it."""
+    from iree.compiler import ir
+
+    expr = expr.maybe_downcast()
+    if not isinstance(expr, ir.AffineBinaryExpr):
+        return True
+    if not (_affine(expr.lhs) and _affine(expr.rhs)):
+        return False
+    if isinstance(expr, ir.AffineAddExpr):
+        return True
+
+    def constant(e: Any) -> bool:
+        return isinstance(e.maybe_downcast(), ir.AffineConstantExpr)
+
+    return constant(expr.rhs) or (isinstance(expr, ir.AffineMulExpr) and constant(expr.lhs))
 
 
 _BF16_INLINE_HINT = [
