@@ -657,6 +657,20 @@ def test_a_module_with_varargs_and_dynamic_shapes():
         torch.testing.assert_close(got, x @ b + x @ c, rtol=1e-5, atol=1e-5)
 
 
+def test_a_module_with_varargs_given_none_and_dynamic_shapes():
+    """A forward with `*args` called with no input for them: the dynamic_shapes have no entry
+    for `*args` (an empty one failed: "`inputs` has 3 elements, but `dynamic_shapes` has 4")."""
+
+    class Attention(torch.nn.Module):
+        def forward(self, q: torch.Tensor, k: torch.Tensor, *mask: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.scaled_dot_product_attention(q, k, k, *mask)
+
+    q, k = torch.randn(2, 7, 16), torch.randn(2, 9, 16)
+    model = mipsc.compile(Attention(), q, k, dynamic_shapes=({1: "l"}, {1: "s"}))
+    q, k = torch.randn(2, 3, 16), torch.randn(2, 11, 16)
+    torch.testing.assert_close(model(q, k), Attention()(q, k), rtol=1e-5, atol=1e-5)
+
+
 def test_an_output_that_is_an_input_is_not_the_callers_memory():
     """Inputs are read in place (no copy): an output IREE returns in an input's buffer is
     copied, so the caller's later changes to the input do not change it."""

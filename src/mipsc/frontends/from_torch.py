@@ -191,7 +191,8 @@ def _varargs_grouped(module: Any, dynamic_shapes: Any) -> Any:
     """`dynamic_shapes` (one spec per input, in order) as torch.export takes it for
     `module.forward`: the specs of the inputs a `*args` parameter collects as that one entry
     (given one per input, torch.export failed: "`inputs` has 1 elements, but
-    `dynamic_shapes` has 2"). Unchanged for a forward without `*args`, or a dict by name."""
+    `dynamic_shapes` has 2"). Unchanged for a forward without `*args` or given no input for
+    it, or a dict by name."""
     if not isinstance(dynamic_shapes, list | tuple):
         return dynamic_shapes
     try:
@@ -202,6 +203,10 @@ def _varargs_grouped(module: Any, dynamic_shapes: Any) -> Any:
     if inspect.Parameter.VAR_POSITIONAL not in kinds:
         return tuple(dynamic_shapes)
     fixed = kinds.index(inspect.Parameter.VAR_POSITIONAL)
+    if len(dynamic_shapes) <= fixed:
+        # No input for `*args`: torch.export leaves it out of the inputs it counts (an empty
+        # entry for it failed: "`inputs` has 3 elements, but `dynamic_shapes` has 4").
+        return tuple(dynamic_shapes)
     return (*dynamic_shapes[:fixed], tuple(dynamic_shapes[fixed:]))
 
 
