@@ -761,8 +761,8 @@ def test_inputs_that_break_the_exported_dim_relations_are_refused_not_computed()
     assert str(info.value).endswith(
         "the inputs' dynamic dims do not fit the relations the model was exported with: dim 0 "
         "of input 2 (%arg1) (given 9) must equal (dim 0 of input 1 (%arg0) (given 5) * 2) (dims "
-        "given one name in dynamic_shapes, or --dynamic-dim, are one size), so nothing was "
-        "computed"
+        "named alike are one size: one name in dynamic_shapes or --dynamic-dim, one dim_param "
+        "of an ONNX model), so nothing was computed"
     )
     with pytest.raises(MipscError, match=r"dim 1 of input 3 \(%arg2\) \(given 4\) must equal dim "
                        r"0 of input 1 \(%arg0\) \(given 5\)"):  # fmt: skip

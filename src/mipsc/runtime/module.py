@@ -203,8 +203,9 @@ class Function:
 
         return (
             f"the inputs' dynamic dims do not fit the relations the model was exported with: "
-            f"{_INPUT_DIM.sub(named, relation)} (dims given one name in dynamic_shapes, or "
-            "--dynamic-dim, are one size), so nothing was computed"
+            f"{_INPUT_DIM.sub(named, relation)} (dims named alike are one size: one name in "
+            "dynamic_shapes or --dynamic-dim, one dim_param of an ONNX model), so nothing was "
+            "computed"
         )
 
 
