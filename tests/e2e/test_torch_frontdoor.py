@@ -789,3 +789,27 @@ def test_the_cli_refuses_inputs_that_break_a_dim_name(tmp_path):
     assert "dim 0 of input 2 (%arg1) (given 3) must equal dim 0 of input 1 (%arg0) (given 5)" in (
         ran.output
     )
+
+
+def test_one_dim_name_on_examples_of_two_sizes_names_both_dims(tmp_path, monkeypatch):
+    """Dims given one name must have one size in the example inputs: said in mipsc's terms
+    (torch.export said "L['b'].size()[1] = 4 is not equal to L['a'].size()[0] = 2")."""
+    a, b = torch.randn(2, 3), torch.randn(3, 4)
+    said = (
+        "dim 1 of input 2 (%arg1) and dim 0 of input 1 (%arg0) are both named 'n' (one name is "
+        "one size), but their example inputs give them 4 and 2: give the example inputs one "
+        "size for them, or the dims names of their own"
+    )
+    with pytest.raises(MipscError) as info:
+        mipsc.compile(lambda x, y: x @ y, a, b, dynamic_shapes=({0: "n"}, {1: "n"}))
+    assert str(info.value) == said
+    (tmp_path / "mm.py").write_text(
+        "import torch\n\nclass MM(torch.nn.Module):\n"
+        "    def forward(self, a, b):\n        return a @ b\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [
+        "compile", "mm.py:MM", "--example-input", "2x3xf32", "--example-input", "3x4xf32",
+        "--dynamic-dim", "0:0=n", "--dynamic-dim", "1:1=n",
+    ])  # fmt: skip
+    assert result.exit_code == 1 and result.output == f"error: {said}\n", result.output

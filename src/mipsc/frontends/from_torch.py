@@ -712,7 +712,8 @@ def _missing_dim(example: Any, index: int, dim: Any) -> str | None:
 
 def check_dynamic_shapes(dynamic_shapes: Any, examples: Sequence[Any]) -> None:
     """A MipscError for a `{dim: name}` of dynamic_shapes (one per input, in order) that names a
-    dim its example input does not have; torch.export ignores it (no dim made dynamic)."""
+    dim its example input does not have (torch.export ignores it: no dim made dynamic), or
+    that gives one name to dims whose examples differ in size."""
     if not isinstance(dynamic_shapes, list | tuple):
         return  # (a dict by argument name, or torch.export's own forms: torch checks them)
     if len(dynamic_shapes) != len(examples):
@@ -720,7 +721,24 @@ def check_dynamic_shapes(dynamic_shapes: Any, examples: Sequence[Any]) -> None:
             f"dynamic_shapes has {len(dynamic_shapes)} entries for {len(examples)} example "
             "inputs: give one per input, in order (None for an input with no dynamic dims)"
         )
+    sizes: dict[str, tuple[int, int, int]] = {}
     for index, (spec, example) in enumerate(zip(dynamic_shapes, examples, strict=True)):
-        for dim in spec if isinstance(spec, dict) else ():
+        for dim, name in spec.items() if isinstance(spec, dict) else ():
             if (why := _missing_dim(example, index, dim)) is not None:
                 raise MipscError(f"dynamic_shapes[{index}] = {spec!r}: {why}")
+            name = name if isinstance(name, str) else getattr(name, "__name__", None)
+            size = int(example.shape[dim])
+            first = sizes.setdefault(name, (index, dim, size)) if name else None
+            if first is not None and first[2] != size:
+                raise MipscError(_unequal_examples(name, first, (index, dim, size)))
+
+
+def _unequal_examples(name: str, first: tuple[int, int, int], other: tuple[int, int, int]) -> str:
+    """Why two dims of one name cannot be exported with those examples (torch.export said
+    "L['b'].size()[1] = 4 is not equal to L['a'].size()[0] = 2")."""
+    (i, d, n), (j, e, m) = first, other
+    return (
+        f"dim {e} of {input_name(j)} and dim {d} of {input_name(i)} are both named '{name}' "
+        f"(one name is one size), but their example inputs give them {m} and {n}: give the "
+        "example inputs one size for them, or the dims names of their own"
+    )
