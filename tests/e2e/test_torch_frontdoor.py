@@ -862,3 +862,23 @@ def test_8_bit_integer_products_compile_and_wrap_as_torch(dtype):
     assert "0 of 4 matmul-family ops run in the kernel" in model.report
     for got, want in zip(model(*inputs), BytesProducts()(*inputs), strict=True):
         assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+def test_a_tensor_without_readable_data_is_a_mipsc_error_naming_the_input():
+    """A meta tensor (no data), a sparse one or a complex32 one: a MipscError naming the input
+    and why, not torch's NotImplementedError or RuntimeError from inside the call."""
+    x = torch.randn(3, 4)
+    model = mipsc.compile(torch.nn.Linear(4, 2), x)
+    for bad, why in (
+        (x.to("meta"), "Cannot copy out of meta tensor; no data!"),
+        (x.to_sparse(), "unsupported memory format option Contiguous"),
+        (torch.randn(3, 4, dtype=torch.complex32), "Got unsupported ScalarType ComplexHalf"),
+    ):
+        with pytest.raises(MipscError) as info:
+            model(bad)
+        assert str(info.value) == (
+            f"input 1 (%arg0) cannot be read as an array ({why}): pass a dense tensor with its "
+            "data on the CPU, of a dtype numpy has (or bfloat16)"
+        )
+    with pytest.raises(MipscError, match=r"^example input 1 is an int: pass a torch tensor"):
+        mipsc.compile(torch.nn.Linear(4, 2), 3)

@@ -89,9 +89,11 @@ def to_torch(value: Any, index: int) -> Any:
         if array.dtype.name == "bfloat16":
             return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
         return torch.from_numpy(np.ascontiguousarray(array).copy())
+    kind = type(value).__name__
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
     raise MipscError(
-        f"example input {index + 1} is a {type(value).__name__}: pass a torch tensor or a numpy "
-        "array (e.g. np.asarray(x, dtype=np.float32))"
+        f"example input {index + 1} is {article} {kind}: pass a torch tensor or a numpy array "
+        "(e.g. np.asarray(x, dtype=np.float32))"
     )
 
 

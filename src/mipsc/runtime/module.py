@@ -296,10 +296,17 @@ def _as_input(value: Any, name: str, cli: bool = False) -> Any:
     if _is_torch_tensor(value):
         import torch
 
-        tensor = value.detach().cpu().contiguous()
-        if tensor.dtype == torch.bfloat16:
-            return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-        return tensor.numpy()
+        try:
+            tensor = value.detach().cpu().contiguous()
+            if tensor.dtype == torch.bfloat16:
+                return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+            return tensor.numpy()
+        except (RuntimeError, NotImplementedError, TypeError) as err:
+            # A tensor with no data (device "meta"), a sparse one, a dtype numpy lacks.
+            raise MipscError(
+                f"{name} cannot be read as an array ({_first_line(err)}): pass a dense tensor "
+                "with its data on the CPU, of a dtype numpy has (or bfloat16)"
+            ) from None
     kind = type(value).__name__
     fix = (
         "give it as --input=@file.npy or a literal like 2x3xf32=1"
@@ -307,6 +314,10 @@ def _as_input(value: Any, name: str, cli: bool = False) -> Any:
         else "pass a numpy array, e.g. np.asarray(x, dtype=np.float32), or a torch tensor"
     )
     raise MipscError(f"{name} is a {kind}, not an array: {fix}")
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 IMPORT_ALIGNMENT = 64
