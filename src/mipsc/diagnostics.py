@@ -145,6 +145,11 @@ def input_name(index: int, name: str | None = None) -> str:
     return f"input {index + 1} (%arg{index})"
 
 
+DIM_CHECK_MESSAGE = "dynamic dims exported as one size differ at run time"
+"""How the message of each entry check of check-input-dims starts (`...: dim 0 of %arg1 must
+equal dim 0 of %arg0`); the runtime recognizes it and names the inputs and their sizes."""
+
+
 INPUT_NAMES_KEY = "mipsc.input_names"
 """The `iree.reflection` entry of a compiled function that holds its inputs' own names (a JSON
 list, null for an input without one: ONNX graph inputs), which IREE keeps in the .vmfb

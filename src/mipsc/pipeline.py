@@ -47,6 +47,7 @@ from mipsc.kernel_config import HOST, config_names
 from mipsc.mlir_text import FileSpan, MlirText, resources_start
 from mipsc.options import DEFAULT_OPTIONS, TARGET_CPU_FLAG, CompileOptions
 from mipsc.tiling import describe_tile_model
+from mipsc.transforms.check_input_dims import CheckInputDimsPass
 from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
 from mipsc.transforms.decompose_torch import DecomposeTorchPass
 from mipsc.transforms.fuse_epilogues import FuseEpiloguesPass
@@ -54,6 +55,7 @@ from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
 from mipsc.transforms.pack_weights import PackWeightsPass
 
 PASS_CLASSES: tuple[type[ModulePass], ...] = (
+    CheckInputDimsPass,
     DecomposeTorchPass,
     ConvertTorchToMipsPass,
     FuseEpiloguesPass,
@@ -86,8 +88,9 @@ def build_pipeline(spec: str, callback: PassPipelineCallbackType | None = None) 
 
 
 EMIT_STAGES: dict[str, tuple[type[ModulePass], ...]] = {
-    "mips": (DecomposeTorchPass, ConvertTorchToMipsPass, FuseEpiloguesPass),
+    "mips": (CheckInputDimsPass, DecomposeTorchPass, ConvertTorchToMipsPass, FuseEpiloguesPass),
     "iree-input": (
+        CheckInputDimsPass,
         DecomposeTorchPass,
         ConvertTorchToMipsPass,
         FuseEpiloguesPass,

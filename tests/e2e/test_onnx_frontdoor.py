@@ -339,3 +339,26 @@ def test_a_wrong_input_at_run_time_names_the_onnx_input(tmp_path):
         main_graph(f32(2, 8), f32(3, 8))
     with pytest.raises(MipscError, match=r'input 1 \("hidden", %arg0\) is a str'):
         main_graph("x", f32(2, 8))
+
+
+def test_inputs_that_share_a_dim_param_must_be_given_one_size(tmp_path):
+    """ONNX gives dims of one dim_param one size. Two inputs `[batch, 8]` given 5 and 3 rows
+    are refused, naming both; before, their elementwise product read past the end of the
+    second and returned garbage. The MatMul's own batch dim is checked as well."""
+    nodes = [helper.make_node("Mul", ["a", "b"], ["p"]), helper.make_node("MatMul", ["p", "w"], ["y"])]
+    path = make_model(
+        tmp_path / "mul.onnx", nodes, {"a": ["batch", 8], "b": ["batch", 8]}, {"y": ["batch", 4]},
+        weights={"w": f32(8, 4)},
+    )  # fmt: skip
+    module, rows = compile_onnx(path, tmp_path)
+    assert len(rows) == 1 and rows[0].routed
+    a, b = f32(5, 8), f32(5, 8)
+    want = ReferenceEvaluator(str(path)).run(None, {"a": a, "b": b})[0]
+    np.testing.assert_allclose(module.main_graph(a, b), want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(MipscError) as info:
+        module.main_graph(a, f32(3, 8))
+    assert (
+        'dim 0 of input 2 ("b", %arg1) (given 3) must equal dim 0 of input 1 ("a", %arg0) (given '
+        "5) (dims named alike are one size: one name in dynamic_shapes or --dynamic-dim, one "
+        "dim_param of an ONNX model), so nothing was computed"
+    ) in str(info.value)

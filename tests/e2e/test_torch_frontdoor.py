@@ -657,6 +657,20 @@ def test_a_module_with_varargs_and_dynamic_shapes():
         torch.testing.assert_close(got, x @ b + x @ c, rtol=1e-5, atol=1e-5)
 
 
+def test_a_module_with_varargs_given_none_and_dynamic_shapes():
+    """A forward with `*args` called with no input for them: the dynamic_shapes have no entry
+    for `*args` (an empty one failed: "`inputs` has 3 elements, but `dynamic_shapes` has 4")."""
+
+    class Attention(torch.nn.Module):
+        def forward(self, q: torch.Tensor, k: torch.Tensor, *mask: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.scaled_dot_product_attention(q, k, k, *mask)
+
+    q, k = torch.randn(2, 7, 16), torch.randn(2, 9, 16)
+    model = mipsc.compile(Attention(), q, k, dynamic_shapes=({1: "l"}, {1: "s"}))
+    q, k = torch.randn(2, 3, 16), torch.randn(2, 11, 16)
+    torch.testing.assert_close(model(q, k), Attention()(q, k), rtol=1e-5, atol=1e-5)
+
+
 def test_an_output_that_is_an_input_is_not_the_callers_memory():
     """Inputs are read in place (no copy): an output IREE returns in an input's buffer is
     copied, so the caller's later changes to the input do not change it."""
@@ -722,3 +736,80 @@ def test_outputs_keep_forwards_structure(kernel_calls):
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     single = mipsc.compile(lambda a: (a @ a.T,), x)
     assert isinstance(single(x), tuple) and len(single(x)) == 1
+
+
+class Product(torch.nn.Module):
+    """No matmul: an elementwise product, a concatenation and a sum of three inputs."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return torch.cat([a, a]) * b + c.sum()
+
+
+def test_inputs_that_break_the_exported_dim_relations_are_refused_not_computed():
+    """Inputs given one dim name (and a dim derived from it) must be given sizes that keep the
+    relation: a run that breaks it is a MipscError naming both dims and their sizes, not the
+    elementwise product of 10 rows with 9 read past the end of the second input (which it
+    returned before, with no error)."""
+    batch = torch.export.Dim("batch")
+    a, b, c = torch.randn(4, 8), torch.randn(8, 8), torch.randn(3, 4)
+    shapes = ({0: batch}, {0: 2 * batch}, {1: batch})
+    model = mipsc.compile(Product(), a, b, c, dynamic_shapes=shapes)
+    a, b, c = torch.randn(5, 8), torch.randn(10, 8), torch.randn(3, 5)
+    torch.testing.assert_close(model(a, b, c), Product()(a, b, c))
+    with pytest.raises(MipscError) as info:
+        model(a, torch.randn(9, 8), c)
+    assert str(info.value).endswith(
+        "the inputs' dynamic dims do not fit the relations the model was exported with: dim 0 "
+        "of input 2 (%arg1) (given 9) must equal (dim 0 of input 1 (%arg0) (given 5) * 2) (dims "
+        "named alike are one size: one name in dynamic_shapes or --dynamic-dim, one dim_param "
+        "of an ONNX model), so nothing was computed"
+    )
+    with pytest.raises(MipscError, match=r"dim 1 of input 3 \(%arg2\) \(given 4\) must equal dim "
+                       r"0 of input 1 \(%arg0\) \(given 5\)"):  # fmt: skip
+        model(a, b, torch.randn(3, 4))
+
+
+def test_the_cli_refuses_inputs_that_break_a_dim_name(tmp_path):
+    """The same check is in the .vmfb: `mipsc run` refuses two inputs named one size given two
+    sizes (their elementwise product read past the end of the smaller one)."""
+    (tmp_path / "model.py").write_text(
+        "import torch\n\nclass Mul(torch.nn.Module):\n"
+        "    def forward(self, a, b):\n        return a * b\n"
+    )
+    compiled = CliRunner().invoke(main, [
+        "compile", str(tmp_path / "model.py:Mul"), "--example-input", "4x8xf32",
+        "--example-input", "4x8xf32", "--dynamic-dim", "0:0=n", "--dynamic-dim", "1:0=n",
+        "-o", str(tmp_path / "m.vmfb"),
+    ])  # fmt: skip
+    assert compiled.exit_code == 0, compiled.output
+    ran = CliRunner().invoke(
+        main, ["run", str(tmp_path / "m.vmfb"), "--input=5x8xf32=1", "--input=3x8xf32=2"]
+    )
+    assert ran.exit_code != 0
+    assert "dim 0 of input 2 (%arg1) (given 3) must equal dim 0 of input 1 (%arg0) (given 5)" in (
+        ran.output
+    )
+
+
+def test_one_dim_name_on_examples_of_two_sizes_names_both_dims(tmp_path, monkeypatch):
+    """Dims given one name must have one size in the example inputs: said in mipsc's terms
+    (torch.export said "L['b'].size()[1] = 4 is not equal to L['a'].size()[0] = 2")."""
+    a, b = torch.randn(2, 3), torch.randn(3, 4)
+    said = (
+        "dim 1 of input 2 (%arg1) and dim 0 of input 1 (%arg0) are both named 'n' (one name is "
+        "one size), but their example inputs give them 4 and 2: give the example inputs one "
+        "size for them, or the dims names of their own"
+    )
+    with pytest.raises(MipscError) as info:
+        mipsc.compile(lambda x, y: x @ y, a, b, dynamic_shapes=({0: "n"}, {1: "n"}))
+    assert str(info.value) == said
+    (tmp_path / "mm.py").write_text(
+        "import torch\n\nclass MM(torch.nn.Module):\n"
+        "    def forward(self, a, b):\n        return a @ b\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [
+        "compile", "mm.py:MM", "--example-input", "2x3xf32", "--example-input", "3x4xf32",
+        "--dynamic-dim", "0:0=n", "--dynamic-dim", "1:1=n",
+    ])  # fmt: skip
+    assert result.exit_code == 1 and result.output == f"error: {said}\n", result.output

@@ -113,8 +113,8 @@ def test_unknown_pass(mm_file):
     assert_user_error(
         run("opt", str(mm_file), "-p", "no-such-pass"),
         "no-such-pass",
-        "known passes: decompose-torch, convert-torch-to-mips, fuse-epilogues, pack-weights, "
-        "lower-mips-to-call",
+        "known passes: check-input-dims, decompose-torch, convert-torch-to-mips, fuse-epilogues, "
+        "pack-weights, lower-mips-to-call",
     )
 
 

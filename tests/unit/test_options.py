@@ -21,7 +21,7 @@ def test_the_passes_are_built_from_the_options():
     assert (lowering.backend, lowering.workers) == ("openblas", 3)
     assert describe_pipeline(passes).endswith('lower-mips-to-call{workers=3 backend="openblas"}')
     assert describe_pipeline(compile_passes(DEFAULT_OPTIONS, "mips")) == (
-        "decompose-torch,convert-torch-to-mips,fuse-epilogues"
+        "check-input-dims,decompose-torch,convert-torch-to-mips,fuse-epilogues"
     )
 
 

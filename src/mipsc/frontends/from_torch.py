@@ -191,7 +191,8 @@ def _varargs_grouped(module: Any, dynamic_shapes: Any) -> Any:
     """`dynamic_shapes` (one spec per input, in order) as torch.export takes it for
     `module.forward`: the specs of the inputs a `*args` parameter collects as that one entry
     (given one per input, torch.export failed: "`inputs` has 1 elements, but
-    `dynamic_shapes` has 2"). Unchanged for a forward without `*args`, or a dict by name."""
+    `dynamic_shapes` has 2"). Unchanged for a forward without `*args` or given no input for
+    it, or a dict by name."""
     if not isinstance(dynamic_shapes, list | tuple):
         return dynamic_shapes
     try:
@@ -202,6 +203,10 @@ def _varargs_grouped(module: Any, dynamic_shapes: Any) -> Any:
     if inspect.Parameter.VAR_POSITIONAL not in kinds:
         return tuple(dynamic_shapes)
     fixed = kinds.index(inspect.Parameter.VAR_POSITIONAL)
+    if len(dynamic_shapes) <= fixed:
+        # No input for `*args`: torch.export leaves it out of the inputs it counts (an empty
+        # entry for it failed: "`inputs` has 3 elements, but `dynamic_shapes` has 4").
+        return tuple(dynamic_shapes)
     return (*dynamic_shapes[:fixed], tuple(dynamic_shapes[fixed:]))
 
 
@@ -300,7 +305,7 @@ def _trace(
             if decompositions := current_aot_decompositions():
                 program = program.run_decompositions(decompositions)
             name_builtin_frames(program.graph)
-            exported = aot.export(program)
+            exported = _imported(program, aot)
         except MipscError:
             raise
         except Exception as err:
@@ -322,9 +327,94 @@ def _trace(
             ) from None
         finally:
             torch_log.setLevel(level)
+    keep_input_bindings(exported.mlir_module)
     # With the source locations torch recorded, turned into the user's Python lines.
     text = python_locations(exported.mlir_module.operation.get_asm(enable_debug_info=True))
     return text, program.call_spec.out_spec
+
+
+def _imported(program: Any, aot: Any) -> Any:
+    """aot.export of `program`, with the relations of its dynamic dims (one name, one size) as
+    bindings for check-input-dims; without them when iree-turbine cannot translate one (as
+    "Translation of sympy.Expr of type FloorDiv not implemented yet", a size torch.export
+    derived by a division): the module then runs as before, its inputs' dims unchecked."""
+    try:
+        return aot.export(program, import_symbolic_shape_expressions=True)
+    except NotImplementedError:
+        return aot.export(program)
+
+
+def keep_input_bindings(module: Any) -> None:
+    """Of an export's `torch.bind_symbolic_shape` ops (`module`: the builtin.module Operation
+    of IREE's MLIR bindings), keeps those of each function's inputs, when they relate two input
+    dims (one symbol twice, or a derived dim) and are affine: the relations check-input-dims
+    makes run-time checks. Erases the others (those of intermediate values, as `s0 * s1` after
+    a reshape, which xDSL's affine maps cannot hold and no pass reads) and the symbols left
+    unused, and names the symbols kept s0, s1, ... in order (torch's names count every symbol
+    the process made: numbered, one export of a graph is the same text as the next)."""
+    from iree.compiler import ir
+
+    top = module.regions[0].blocks[0]  # (aot.export's mlir_module is the module's Operation)
+    blocks = [b for function in top.operations for r in function.regions for b in r.blocks]
+    for block in blocks:
+        ops = list(block.operations)
+        bindings = [op for op in ops if op.operation.name == "torch.bind_symbolic_shape"]
+        symbols = [op for op in ops if op.operation.name == "torch.symbolic_int"]
+        keep = [_an_affine_input_binding(op, ir) for op in bindings]
+        related = _relate_dims([op for op, k in zip(bindings, keep, strict=True) if k], ir)
+        for op, k in zip(bindings, keep, strict=True):
+            if not (k and related):
+                op.operation.erase()
+        used = [op for op in symbols if list(op.results[0].uses)]
+        for op in symbols:
+            if op not in used:
+                op.operation.erase()
+        for number, op in enumerate(used):
+            op.attributes["symbol_name"] = ir.StringAttr.get(f"s{number}", module.context)
+
+
+def _an_affine_input_binding(op: Any, ir: Any) -> bool:
+    mapping = ir.AffineMapAttr(op.attributes["shape_expressions"]).value
+    is_input = isinstance(op.operands[0].maybe_downcast(), ir.BlockArgument)
+    return is_input and all(_affine(e) for e in mapping.results)
+
+
+def _relate_dims(bindings: Sequence[Any], ir: Any) -> bool:
+    """Whether the input `bindings` relate two dims: a symbol bound twice, or a derived dim."""
+    seen: set[Any] = set()
+    for op in bindings:
+        mapping = ir.AffineMapAttr(op.attributes["shape_expressions"]).value
+        symbols = list(op.operands)[1:]
+        for expr in mapping.results:
+            expr = expr.maybe_downcast()
+            if isinstance(expr, ir.AffineConstantExpr):
+                continue
+            if not isinstance(expr, ir.AffineSymbolExpr):
+                return True
+            symbol = symbols[expr.position]
+            if symbol in seen:
+                return True
+            seen.add(symbol)
+    return False
+
+
+def _affine(expr: Any) -> bool:
+    """Whether an MLIR affine expression is affine (no product, quotient or remainder of two
+    symbols), as xDSL's parser takes it."""
+    from iree.compiler import ir
+
+    expr = expr.maybe_downcast()
+    if not isinstance(expr, ir.AffineBinaryExpr):
+        return True
+    if not (_affine(expr.lhs) and _affine(expr.rhs)):
+        return False
+    if isinstance(expr, ir.AffineAddExpr):
+        return True
+
+    def constant(e: Any) -> bool:
+        return isinstance(e.maybe_downcast(), ir.AffineConstantExpr)
+
+    return constant(expr.rhs) or (isinstance(expr, ir.AffineMulExpr) and constant(expr.lhs))
 
 
 _BF16_INLINE_HINT = [
@@ -622,7 +712,8 @@ def _missing_dim(example: Any, index: int, dim: Any) -> str | None:
 
 def check_dynamic_shapes(dynamic_shapes: Any, examples: Sequence[Any]) -> None:
     """A MipscError for a `{dim: name}` of dynamic_shapes (one per input, in order) that names a
-    dim its example input does not have; torch.export ignores it (no dim made dynamic)."""
+    dim its example input does not have (torch.export ignores it: no dim made dynamic), or
+    that gives one name to dims whose examples differ in size."""
     if not isinstance(dynamic_shapes, list | tuple):
         return  # (a dict by argument name, or torch.export's own forms: torch checks them)
     if len(dynamic_shapes) != len(examples):
@@ -630,7 +721,24 @@ def check_dynamic_shapes(dynamic_shapes: Any, examples: Sequence[Any]) -> None:
             f"dynamic_shapes has {len(dynamic_shapes)} entries for {len(examples)} example "
             "inputs: give one per input, in order (None for an input with no dynamic dims)"
         )
+    sizes: dict[str, tuple[int, int, int]] = {}
     for index, (spec, example) in enumerate(zip(dynamic_shapes, examples, strict=True)):
-        for dim in spec if isinstance(spec, dict) else ():
+        for dim, name in spec.items() if isinstance(spec, dict) else ():
             if (why := _missing_dim(example, index, dim)) is not None:
                 raise MipscError(f"dynamic_shapes[{index}] = {spec!r}: {why}")
+            name = name if isinstance(name, str) else getattr(name, "__name__", None)
+            size = int(example.shape[dim])
+            first = sizes.setdefault(name, (index, dim, size)) if name else None
+            if first is not None and first[2] != size:
+                raise MipscError(_unequal_examples(name, first, (index, dim, size)))
+
+
+def _unequal_examples(name: str, first: tuple[int, int, int], other: tuple[int, int, int]) -> str:
+    """Why two dims of one name cannot be exported with those examples (torch.export said
+    "L['b'].size()[1] = 4 is not equal to L['a'].size()[0] = 2")."""
+    (i, d, n), (j, e, m) = first, other
+    return (
+        f"dim {e} of {input_name(j)} and dim {d} of {input_name(i)} are both named '{name}' "
+        f"(one name is one size), but their example inputs give them {m} and {n}: give the "
+        "example inputs one size for them, or the dims names of their own"
+    )

@@ -22,7 +22,7 @@ from typing import Any, TypeAlias
 import ml_dtypes
 import numpy as np
 
-from mipsc.diagnostics import MipscError, input_name, input_names
+from mipsc.diagnostics import DIM_CHECK_MESSAGE, MipscError, input_name, input_names
 from mipsc.runtime import huge_pages
 from mipsc.runtime import plugin as kernel_plugin
 from mipsc.runtime.waiting import batch_wait, worth_batch
@@ -173,6 +173,8 @@ class Function:
                 "the input shapes do not fit a matmul: the sizes of its operands do not agree "
                 "(for example, the K dims of a matmul's inputs differ), so nothing was computed"
             )
+        if DIM_CHECK_MESSAGE in message:
+            return self._explain_dims(message, arrays)
         if (count := _ARG_COUNT.search(message)) is not None:
             return f"{self.name} takes {count['want']} input(s), {count['got']} given"
         plain = iree_message(message)
@@ -188,6 +190,26 @@ class Function:
         return plain
 
 
+    def _explain_dims(self, message: str, arrays: Sequence[Any]) -> str:
+        """check-input-dims' message (`dim 0 of %arg1 must equal dim 0 of %arg0`) with each
+        dim as the user's input and its size in this call."""
+        relation = message.split(DIM_CHECK_MESSAGE + ": ", 1)[-1].split(";")[0].strip()
+
+        def named(found: re.Match[str]) -> str:
+            dim, index = int(found["dim"]), int(found["arg"])
+            shape = getattr(arrays[index], "shape", ()) if index < len(arrays) else ()
+            size = f" (given {shape[dim]})" if dim < len(shape) else ""
+            return f"dim {dim} of {self.input(index)}{size}"
+
+        return (
+            f"the inputs' dynamic dims do not fit the relations the model was exported with: "
+            f"{_INPUT_DIM.sub(named, relation)} (dims named alike are one size: one name in "
+            "dynamic_shapes or --dynamic-dim, one dim_param of an ONNX model), so nothing was "
+            "computed"
+        )
+
+
+_INPUT_DIM = re.compile(r"dim (?P<dim>\d+) of %arg(?P<arg>\d+)")
 _ACTUAL_SHAPE = re.compile(r"actual shape `(?P<shape>[^`]*)`")
 _HAVE_TYPE = re.compile(r"element type mismatch; expected \S+ but have (?P<type>\S+)")
 
