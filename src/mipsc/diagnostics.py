@@ -156,6 +156,21 @@ list, null for an input without one: ONNX graph inputs), which IREE keeps in the
 (`VmFunction.reflection` at run time; mipsc.pipeline.record_input_names writes it)."""
 
 
+UNSIGNED_OUTPUTS_KEY = "mipsc.unsigned_outputs"
+"""The `iree.reflection` entry of a compiled function that lists its unsigned results (a JSON
+list of numpy dtype names, null for the others: `["uint8", null]`): IREE's torch lowering makes
+`ui8` a signless `i8`, which its runtime returns as int8 (200 read as -56)."""
+
+
+def unsigned_outputs(reflection: dict[str, str]) -> list[str | None]:
+    """The numpy dtype UNSIGNED_OUTPUTS_KEY gives each result ([] if none)."""
+    try:
+        dtypes = json.loads(reflection.get(UNSIGNED_OUTPUTS_KEY, "[]"))
+    except ValueError:
+        return []
+    return [d if isinstance(d, str) else None for d in dtypes] if isinstance(dtypes, list) else []
+
+
 def input_names(reflection: dict[str, str]) -> list[str | None]:
     """The names INPUT_NAMES_KEY of a function's reflection gives its inputs ([] if none), for
     input_name: `input_name(i, names[i] if i < len(names) else None)`."""

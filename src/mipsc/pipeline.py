@@ -22,8 +22,10 @@ from xdsl.dialects.builtin import (
     DenseResourceAttr,
     DictionaryAttr,
     Float64Type,
+    IntegerType,
     ModuleOp,
     ShapedType,
+    Signedness,
     StringAttr,
 )
 from xdsl.ir import Attribute
@@ -33,6 +35,7 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from mipsc.backend.iree_compile import compile_mlir, compiled_cpu
 from mipsc.diagnostics import (
     INPUT_NAMES_KEY,
+    UNSIGNED_OUTPUTS_KEY,
     MipscError,
     SourceFile,
     SourceLocation,
@@ -338,6 +341,30 @@ def record_input_names(module: ModuleOp) -> None:
         op.attributes[REFLECTION] = DictionaryAttr(entries)
 
 
+def record_unsigned_outputs(module: ModuleOp) -> None:
+    """Writes which results of each public function are unsigned integers (torch's `ui8`)
+    into its `iree.reflection` (diagnostics.UNSIGNED_OUTPUTS_KEY), for the runtime to return
+    them as such: IREE returns them as signed."""
+    for op in module.walk():
+        if not isinstance(op, func.FuncOp) or op.sym_visibility is not None:
+            continue
+        dtypes = [_unsigned_dtype(t) for t in op.function_type.outputs]
+        if not any(dtypes):
+            continue
+        reflection = op.attributes.get(REFLECTION)
+        entries = dict(reflection.data) if isinstance(reflection, DictionaryAttr) else {}
+        entries[UNSIGNED_OUTPUTS_KEY] = StringAttr(json.dumps(dtypes))
+        op.attributes[REFLECTION] = DictionaryAttr(entries)
+
+
+def _unsigned_dtype(ty: Attribute) -> str | None:
+    """`uint8` for a tensor of unsigned 8-bit integers (the numpy name), else None."""
+    element = _element_type(ty)
+    if isinstance(element, IntegerType) and element.signedness.data == Signedness.UNSIGNED:
+        return f"uint{element.width.data}"
+    return None
+
+
 REFLECTION = "iree.reflection"
 """The function attribute whose string entries IREE keeps for the runtime to read."""
 
@@ -369,6 +396,7 @@ def compile_module(
     parsed = lower(text, filename, passes, progress, verify_result=False)
     check_ranked(parsed.module)
     record_input_names(parsed.module)
+    record_unsigned_outputs(parsed.module)
     flags = [*COMPILE_FLAGS, *iree_flags_for(parsed.module), *options.iree_flags]
     iree_input = parsed.printed(debuginfo=True)
     del parsed  # (the IR is not needed while iree-compile runs)

@@ -22,7 +22,13 @@ from typing import Any, TypeAlias
 import ml_dtypes
 import numpy as np
 
-from mipsc.diagnostics import DIM_CHECK_MESSAGE, MipscError, input_name, input_names
+from mipsc.diagnostics import (
+    DIM_CHECK_MESSAGE,
+    MipscError,
+    input_name,
+    input_names,
+    unsigned_outputs,
+)
 from mipsc.runtime import huge_pages
 from mipsc.runtime import plugin as kernel_plugin
 from mipsc.runtime.waiting import batch_wait, worth_batch
@@ -38,6 +44,7 @@ class Function:
         invoke: Any,
         written_inputs: Sequence[int] = (),
         input_names: Sequence[str | None] = (),
+        output_dtypes: Sequence[str | None] = (),
     ) -> None:
         self._module = module
         self.name = name
@@ -45,6 +52,9 @@ class Function:
         self.input_names = tuple(input_names)
         """The inputs' own names, where the model gave them (an ONNX graph's inputs), for
         messages; () when it gave none."""
+        self.output_dtypes = tuple(output_dtypes)
+        """The numpy dtype of each result IREE returns with another sign (an unsigned one),
+        None for the others; () when there are none."""
         self.written_inputs = frozenset(written_inputs)
         """Positions (from 0) of the inputs the function changes in place (an export's
         `!torch.tensor` arguments, e.g. `x.add_(1)` on an input or a KV-cache buffer written
@@ -84,9 +94,13 @@ class Function:
             lent = [view.array for view in views if isinstance(view, _Lent)]
             if results is None:
                 return ()
-            if isinstance(results, tuple | list):
-                return tuple(_as_output(r, as_torch, lent) for r in results)
-            return _as_output(results, as_torch, lent)
+            listed = isinstance(results, tuple | list)
+            dtypes = self.output_dtypes
+            outputs = [
+                _as_output(r, as_torch, lent, dtypes[i] if i < len(dtypes) else None)
+                for i, r in enumerate(results if listed else [results])
+            ]
+            return tuple(outputs) if listed else outputs[0]
 
     def input(self, index: int) -> str:
         """How messages name the input at `index` (from 0): `input 2 ("mask", %arg1)`."""
@@ -401,10 +415,15 @@ def _same_memory(arg: Any, array: np.ndarray) -> bool:
     return isinstance(arg, np.ndarray) and arg.ctypes.data == array.ctypes.data
 
 
-def _as_output(result: Any, as_torch: bool, lent: Sequence[np.ndarray] = ()) -> Any:
+def _as_output(
+    result: Any, as_torch: bool, lent: Sequence[np.ndarray] = (), dtype: str | None = None
+) -> Any:
     """A result as a numpy array (a torch tensor when `as_torch`), copied if it shares memory
-    with one of the `lent` inputs (IREE may return an input's buffer as a result)."""
+    with one of the `lent` inputs (IREE may return an input's buffer as a result); viewed as
+    `dtype` when given (an unsigned result IREE returns as signed, of the same width)."""
     array = np.asarray(result.to_host() if hasattr(result, "to_host") else result)
+    if dtype is not None and np.dtype(dtype).itemsize == array.dtype.itemsize:
+        array = array.view(dtype)
     if any(isinstance(a, np.ndarray) and np.may_share_memory(array, a) for a in lent):
         array = array.copy()
     if not as_torch:
@@ -656,8 +675,10 @@ class Module:
         if name not in names:
             listed = ", ".join(names) or "none"
             raise NoSuchFunction(f"{self.name} has no function '{name}' (its functions: {listed})")
-        inputs = input_names(self._vm_module.lookup_function(name).reflection)
-        return Function(self, name, self._bound[name], self.written_inputs.get(name, ()), inputs)
+        reflection = self._vm_module.lookup_function(name).reflection
+        written = self.written_inputs.get(name, ())
+        inputs, outputs = input_names(reflection), unsigned_outputs(reflection)
+        return Function(self, name, self._bound[name], written, inputs, outputs)
 
     def __getattr__(self, name: str) -> Function:
         if name.startswith("_"):

@@ -815,6 +815,67 @@ def _plus(value: SSAValue, bias: SSAValue | None, result_type: Attribute) -> SSA
     return aten("add.Tensor", [value, bias, const_int(1)], result_type)
 
 
+# --------------------------------------------------------------------------------------------
+# 8-bit integer products: computed in int32
+# --------------------------------------------------------------------------------------------
+
+TORCH_INT_DTYPES = {
+    (8, Signedness.UNSIGNED): 0,
+    (8, Signedness.SIGNED): 1,
+    (32, Signedness.SIGNED): 3,
+}
+"""torch's ScalarType codes (c10/core/ScalarType.h) of uint8, int8 and int32, for
+`prims.convert_element_type`."""
+
+SI32 = IntegerType(32, Signedness.SIGNED)
+
+
+def _byte_dtype(value: SSAValue) -> IntegerType | None:
+    """The element type of an 8-bit integer torch tensor (`si8`, `ui8`), else None."""
+    ty = value.type
+    if isinstance(ty, torch.ValueTensorType) and ty.has_dtype:
+        dtype = ty.dtype
+        if isinstance(dtype, IntegerType) and dtype.width.data == 8:
+            return dtype
+    return None
+
+
+def _converted(value: SSAValue, dtype: IntegerType) -> SSAValue:
+    """`prims.convert_element_type` of a torch tensor to `dtype` (sign- or zero-extended
+    from its own sign, or wrapped to 8 bits)."""
+    ty = value.type
+    assert isinstance(ty, torch.ValueTensorType)
+    code = const_int(TORCH_INT_DTYPES[(dtype.width.data, dtype.signedness.data)])
+    op_class = torch.op_class("torch.prims.convert_element_type")
+    result_type = vtensor(ty.get_shape(), dtype)
+    return op_class.create(operands=[value, code], result_types=[result_type]).results[0]
+
+
+class WidenBytes(RewritePattern):
+    """A matmul-family op of 8-bit integers (int8, uint8) computed in int32, its result
+    wrapped back to 8 bits, as torch wraps it: IREE 3.13's torch lowering aborts on an 8-bit
+    product ("for conversion to byte or char type dstOriginalDtype has to be passed to
+    convertScalarToDtype"). The sum of products modulo 2^8 is the same whatever width it is
+    accumulated in, so the result is torch's bit for bit. It stays on IREE's path (integer)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: torch.MatmulFamilyOp, rewriter: PatternRewriter) -> None:
+        if len(op.results) != 1 or (narrow := _byte_dtype(op.results[0])) is None:
+            return
+        with building_before(rewriter, op):
+            operands = [_converted(v, SI32) if _byte_dtype(v) else v for v in op.operands]
+            ty = op.results[0].type
+            assert isinstance(ty, torch.ValueTensorType)
+            wide = type(op).create(
+                operands=operands,
+                result_types=[vtensor(ty.get_shape(), SI32)],
+                attributes=dict(op.attributes),
+                properties=dict(op.properties),
+            )
+            out = _converted(wide.results[0], narrow)
+        rewriter.replace_op(op, [], [out])
+
+
 PATTERNS: tuple[type[RewritePattern], ...] = (
     DecomposeAttention,
     DecomposeEinsum,
@@ -837,3 +898,5 @@ class DecomposeTorchPass(ModulePass):
         PatternRewriteWalker(
             GreedyRewritePatternApplier(patterns), apply_recursively=False
         ).rewrite_module(op)
+        # After them: the products they make of 8-bit integers (an int8 einsum) are widened too.
+        PatternRewriteWalker(WidenBytes(), apply_recursively=False).rewrite_module(op)
