@@ -176,6 +176,15 @@ class Function:
         if (count := _ARG_COUNT.search(message)) is not None:
             return f"{self.name} takes {count['want']} input(s), {count['got']} given"
         plain = iree_message(message)
+        if scalars := [i for i, a in enumerate(arrays) if _is_python_number(a)]:
+            # IREE takes a Python int or float as a VM scalar (i64, f32), not as a tensor:
+            # its refusal ("vm/list.c ... FAILED_PRECONDITION") names neither the input nor why.
+            return (
+                f"{self.input(scalars[0])} is a Python {type(arrays[scalars[0]]).__name__}, "
+                "which IREE passes as a scalar, not a tensor: pass a 0-d array of the "
+                "input's dtype, e.g. np.asarray(2.5, dtype=np.float32) (or "
+                f"np.float32(2.5)); IREE said: {plain}"
+            )
         if "could not map dtype" in plain:
             return f"an input has a dtype IREE cannot take ({plain}){hint}"
         if "mismatch" in plain and "hal.buffer_view.assert" in message:
@@ -250,10 +259,18 @@ def _overlap(a: tuple[int, int], b: tuple[int, int] | None) -> bool:
     return b is not None and a[0] < b[1] and b[0] < a[1] and a[0] < a[1] and b[0] < b[1]
 
 
+def _is_python_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _as_input(value: Any, name: str, cli: bool = False) -> Any:
-    """A call argument as IREE takes it: numpy arrays and scalars pass; torch tensors become
-    numpy arrays (bf16 as ml_dtypes.bfloat16); anything else is a MipscError naming it."""
-    if isinstance(value, np.ndarray | np.generic | int | float) and not isinstance(value, bool):
+    """A call argument as IREE takes it: numpy arrays and scalars pass, in native byte order
+    (IREE reads no other: a big-endian `>f4` array from a .npy written elsewhere is swapped,
+    its values kept); torch tensors become numpy arrays (bf16 as ml_dtypes.bfloat16); anything
+    else is a MipscError naming it."""
+    if isinstance(value, np.ndarray | np.generic) and not value.dtype.isnative:
+        return value.astype(value.dtype.newbyteorder("="))
+    if isinstance(value, np.ndarray | np.generic) or _is_python_number(value):
         return value
     if type(value).__module__.startswith("iree."):
         return value  # IREE's own arrays (DeviceArray, HalBufferView) go in as they are
