@@ -22,7 +22,7 @@ from typing import Any, TypeAlias
 import ml_dtypes
 import numpy as np
 
-from mipsc.diagnostics import MipscError, input_name, input_names
+from mipsc.diagnostics import MipscError, input_name, input_names, input_shapes
 from mipsc.runtime import huge_pages
 from mipsc.runtime import plugin as kernel_plugin
 from mipsc.runtime.waiting import batch_wait, worth_batch
@@ -38,6 +38,7 @@ class Function:
         invoke: Any,
         written_inputs: Sequence[int] = (),
         input_names: Sequence[str | None] = (),
+        input_shapes: Sequence[str | None] = (),
     ) -> None:
         self._module = module
         self.name = name
@@ -45,6 +46,9 @@ class Function:
         self.input_names = tuple(input_names)
         """The inputs' own names, where the model gave them (an ONNX graph's inputs), for
         messages; () when it gave none."""
+        self.input_shapes = tuple(input_shapes)
+        """The inputs' declared shapes (`?x6`) of a function with dynamic dims, for messages
+        about a wrong shape; () when the .vmfb has none (no dynamic dim, or an older mipsc)."""
         self.written_inputs = frozenset(written_inputs)
         """Positions (from 0) of the inputs the function changes in place (an export's
         `!torch.tensor` arguments, e.g. `x.add_(1)` on an input or a KV-cache buffer written
@@ -193,10 +197,22 @@ class Function:
             if "expected bf16" in plain:
                 shape = arrays[index].shape if index is not None else (8, 32)
                 bf16 = hint.replace("8x32x", "".join(f"{d}x" for d in shape))
-            return f"{which} does not match {self.name}'s signature: {plain}{bf16}"
+            said = self._declared(plain, index)
+            return f"{which} does not match {self.name}'s signature: {said}{bf16}"
         return plain
 
 
+    def _declared(self, plain: str, index: int | None) -> str:
+        """IREE's signature message with the expected shape as declared: for a dynamic dim,
+        IREE gives the size it read from the wrong input (`expected shape `3x0`` for a 1-D input
+        of 3 where `?x?` is declared), which reads as the shape to give."""
+        shapes = self.input_shapes
+        if index is None or index >= len(shapes) or shapes[index] is None:
+            return plain
+        return _EXPECTED_SHAPE.sub(f"expected shape `{shapes[index]}` (? is any size)", plain)
+
+
+_EXPECTED_SHAPE = re.compile(r"expected shape `[^`]*`")
 _ACTUAL_SHAPE = re.compile(r"actual shape `(?P<shape>[^`]*)`")
 _HAVE_TYPE = re.compile(r"element type mismatch; expected \S+ but have (?P<type>\S+)")
 
@@ -651,8 +667,16 @@ class Module:
         if name not in names:
             listed = ", ".join(names) or "none"
             raise NoSuchFunction(f"{self.name} has no function '{name}' (its functions: {listed})")
-        inputs = input_names(self._vm_module.lookup_function(name).reflection)
-        return Function(self, name, self._bound[name], self.written_inputs.get(name, ()), inputs)
+        reflection = self._vm_module.lookup_function(name).reflection
+        written = self.written_inputs.get(name, ())
+        return Function(
+            self,
+            name,
+            self._bound[name],
+            written,
+            input_names(reflection),
+            input_shapes(reflection),
+        )
 
     def __getattr__(self, name: str) -> Function:
         if name.startswith("_"):
