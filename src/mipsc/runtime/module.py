@@ -201,7 +201,6 @@ class Function:
             return f"{which} does not match {self.name}'s signature: {said}{bf16}"
         return plain
 
-
     def _declared(self, plain: str, index: int | None) -> str:
         """IREE's signature message with the expected shape as declared: for a dynamic dim,
         IREE gives the size it read from the wrong input (`expected shape `3x0`` for a 1-D input
