@@ -555,18 +555,19 @@ def table(rows: list[dict], kernels: dict[str, str]) -> str:
 
 def streaming_table(
     rows: list[dict],
-    bandwidth: dict[int, tuple[float, float] | None],
-    bandwidth_4k: dict[int, tuple[float, float] | None],
+    bandwidth: dict[int, tuple[float, float, float] | None],
+    bandwidth_4k: dict[int, tuple[float, float, float] | None],
 ) -> str:
     """For the models that stream their weights (decode steps): the weight bytes each backend
     read per second (weights / median time) and its share of the measured bandwidth (huge
     pages; the fastest pass, and the median pass, which compares with a median time), beside
     the bandwidth of the same read on anonymous 4 KiB pages, where IREE's packed copies lie
-    without huge pages (mipsc.peak.measure_bandwidth)."""
+    without huge pages (mipsc.peak.measure_bandwidth), and the CPUs the read's threads got."""
     lines = [
         "| model | threads | weights MB | read bandwidth GB/s, fastest / median pass "
-        "(4 KiB pages) | mipsc GB/s (share) | iree-best GB/s (share) | torch GB/s (share) |",
-        "|---|---|---|---|---|---|---|",
+        "(4 KiB pages) | CPUs given | mipsc GB/s (share) | iree-best GB/s (share) "
+        "| torch GB/s (share) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if not MODELS[r["model"]].streams_weights:
@@ -586,28 +587,33 @@ def streaming_table(
             f"| {r['model']} | {r['threads']} | {r['weight_bytes'] / 1e6:.0f} "
             f"| {f'{peak[0]:.1f} / {peak[1]:.1f}' if peak else '-'} "
             f"({f'{small[0]:.1f} / {small[1]:.1f}' if small else '-'}) "
-            f"| {' | '.join(cells)} |"
+            f"| {f'{peak[2]:.2f}' if peak else '-'} | {' | '.join(cells)} |"
         )
     lines.append("")
     lines.append(
         "read bandwidth: mipsc.peak.measure_bandwidth with that many threads, the larger of two "
         "measurements (before and after the timing process), its fastest and its median pass; "
         "in brackets the same on anonymous 4 KiB pages. Shares are of the huge-page figures, "
-        "fastest / median pass (the median compares with the models' median times)."
+        "fastest / median pass (the median compares with the models' median times). CPUs "
+        "given: the CPUs that huge-page read's threads got (its CPU time over its wall time; "
+        "fewer than the threads where other sessions share the cores: Linux's autogroup "
+        "scheduling gives each busy session an equal share, so on 2 cores with two other busy "
+        "sessions a second thread adds no CPU, and 2-thread times say little)."
     )
     return "\n".join(lines)
 
 
-def measured_bandwidth(threads: int, huge_pages: bool = True) -> tuple[float, float] | None:
+def measured_bandwidth(threads: int, huge_pages: bool = True) -> tuple[float, float, float] | None:
     """GB/s of a streaming read with `threads` threads (mipsc.peak): its fastest and its median
-    pass, None where unmeasurable."""
+    pass, and the CPUs its threads got (fewer than `threads` on a shared machine); None where
+    unmeasurable."""
     from mipsc.peak import measure_bandwidth
 
     found = measure_bandwidth(threads, huge_pages=huge_pages)
-    return (found.gbytes_per_s, found.median_gbytes_per_s) if found else None
+    return (found.gbytes_per_s, found.median_gbytes_per_s, found.cpus) if found else None
 
 
-def larger(*found: tuple[float, float] | None) -> tuple[float, float] | None:
+def larger(*found: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
     """The measurement of the two with the faster best pass (None when neither was made)."""
     return max(filter(None, found), default=None)
 
@@ -661,8 +667,8 @@ def main() -> None:
             items.append({"name": name, "irpa": str(irpa), "vmfb": vmfb})
         rows: list[dict] = []
         streaming = any(MODELS[n].streams_weights for n in names)
-        bandwidth: dict[int, tuple[float, float] | None] = {}
-        bandwidth_4k: dict[int, tuple[float, float] | None] = {}
+        bandwidth: dict[int, tuple[float, float, float] | None] = {}
+        bandwidth_4k: dict[int, tuple[float, float, float] | None] = {}
         for count in opts.threads:
             if streaming:
                 bandwidth[count] = measured_bandwidth(count)
@@ -695,7 +701,7 @@ def main() -> None:
                 )
                 log(
                     f"{count} thread(s): streaming-read bandwidth {bandwidth[count]} GB/s "
-                    f"({bandwidth_4k[count]} on 4 KiB pages; fastest and median pass)"
+                    f"({bandwidth_4k[count]} on 4 KiB pages; fastest and median pass, CPUs given)"
                 )
     rows.sort(key=lambda r: (names.index(r["model"]), r["threads"]))
     if opts.json:

@@ -15,7 +15,9 @@ rounds that alternate the builds, and prints per dispatch:
 - ``idle``: threads x duration - the summed durations, the fastest quarter's mean, in us;
 - ``tile``: one workgroup's duration (fastest quarter).
 
-and per call the gaps between dispatches and the whole execution. Thread counts are IREE's
+and per call the gaps between dispatches and the whole execution, beside the undisturbed
+call: the dispatches' fastest-quarter durations summed (on a shared machine the distance
+between the two is what other processes took: a worker preempted in some dispatch). Thread counts are IREE's
 ``--task_topology_group_count``, as ``tools/bench_models.py`` and ``mipsc bench`` set them::
 
     .venv/bin/python tools/profile_dispatches.py --input 64x1024xf32 --parameters mlp.irpa \\
@@ -105,7 +107,20 @@ def summarize(events: list[dict], threads: int) -> list[str]:
         f"  per call: dispatches span {statistics.median(spans):.1f} us"
         f" (fastest {fastest_quarter(spans, spans):.1f}); {gap}"
     )
+    lines.append(f"  undisturbed call {undisturbed(by_key, len(calls)):.1f} us")
     return lines
+
+
+def undisturbed(by_key: dict[str, list[dict]], calls: int) -> float:
+    """The call's time were no dispatch disturbed, in us: each dispatch's fastest-quarter
+    duration times its dispatches per call, summed (dispatches that ran concurrently count
+    apiece). Set beside the calls' span, it says how much of a call other processes took (a
+    worker preempted, or woken late, in some dispatch of nearly every call)."""
+    total = 0.0
+    for group in by_key.values():
+        duration = [e["duration_ns"] / 1e3 for e in group]
+        total += fastest_quarter(duration, duration) * len(group) / calls
+    return total
 
 
 def main() -> None:

@@ -181,6 +181,22 @@ def input_names(reflection: dict[str, str]) -> list[str | None]:
     return [n if isinstance(n, str) else None for n in names] if isinstance(names, list) else []
 
 
+INPUT_SHAPES_KEY = "mipsc.input_shapes"
+"""The `iree.reflection` entry of a compiled function that holds its tensor inputs' declared
+shapes as IREE's messages write them (a JSON list: `"?x6"` for a dynamic dim 0, `""` for a
+0-d tensor, null for an input that is not a tensor); mipsc.pipeline.record_input_names writes
+it. IREE's own message for a wrong shape gives dynamic dims as read from the wrong input."""
+
+
+def input_shapes(reflection: dict[str, str]) -> list[str | None]:
+    """The shapes INPUT_SHAPES_KEY of a function's reflection gives its inputs ([] if none)."""
+    try:
+        shapes = json.loads(reflection.get(INPUT_SHAPES_KEY, "[]"))
+    except ValueError:
+        return []
+    return [s if isinstance(s, str) else None for s in shapes] if isinstance(shapes, list) else []
+
+
 def argument_location_name(argument: BlockArgument) -> str | None:
     """The name a function argument's location gives it (`%arg1: ... loc("attention_mask")`,
     as ONNX imports are written), or None."""

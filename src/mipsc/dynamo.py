@@ -206,14 +206,29 @@ class _DynamicCompileFailed(Exception):
 def _dynamic_failure(err: MipscError, places: dict[str, list[str]]) -> str:
     """Why the compile for all sizes failed, in one line: the dims torch.export refused, named
     as the graph's inputs (`dim 1 of x`), with what they need; else torch.export's own reason
-    (the error's first note) when it could not trace, else the error. The module it traced is
-    mipsc's wrapper of the graph (_sizes_from_shapes), whose name means nothing to the user."""
+    (the error's first note) when it could not trace, iree-turbine's when it could not import
+    what torch.export traced (a symbolic float, `x.shape[-1] ** 0.5`), else the error. The
+    module it traced is mipsc's wrapper of the graph (_sizes_from_shapes), whose name means
+    nothing to the user."""
     if isinstance(err, DynamicDimError):
         return err.said_with(GraphWords(places), "the graph").message
-    if "could not trace" in err.message and err.notes:
-        return f"torch.export could not trace it for every size: {_first(err.notes[0])}"
+    for stage, said in _EXPORT_STAGES.items():
+        if stage in err.message and err.notes:
+            return f"{said} it for every size: {_first(err.notes[0]).split(_NODE_META)[0]}"
     where = f"{err.location}: " if err.location else ""
     return f"{where}{_first(err.message)}"
+
+
+_EXPORT_STAGES = {
+    "could not trace": "torch.export could not trace",
+    "could not import": "iree-turbine could not import",
+}
+"""The stages of from_torch's export whose error names mipsc's wrapper module (which means
+nothing to the user) and gives the reason as its first note, by what the message says."""
+
+_NODE_META = ", {'stack_trace'"
+"""Where an FX node's metadata starts in iree-turbine's `Unimplemented call_function: target=
+<function sym_float ...>, {'stack_trace': ...}` (a page of it, on one line)."""
 
 
 class GraphWords(DimWords):

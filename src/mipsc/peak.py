@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +73,15 @@ class Peak:
     """The median pass's rate, same units: the figure to compare with a median time (on a
     machine shared with other work the fastest pass is the rate when it was least disturbed,
     which a median time of a model does not claim)."""
+    cpus: float = 0.0
+    """The CPUs the program's threads got while it ran: its CPU time over its wall time
+    (`threads` on an idle machine). Less where other work shares the cores: Linux with
+    autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled) gives each busy session an
+    equal share, C / N CPUs of C among N sessions, however many threads a session runs, so a
+    second thread adds no CPU once two other sessions are busy on 2 cores (measured on the
+    2-vCPU AMD EPYC Zen 4 of BENCHMARKS.md at load 4.5, 2026-12-02: 0.47-0.49 CPUs for 1 and
+    for 2 threads alike, and the same median pass). A rate measured with fewer CPUs than
+    threads says what was left, not what the threads can read."""
 
 
 def _cpuinfo() -> tuple[str, set[str], float]:
@@ -259,6 +270,15 @@ class Bandwidth:
     """The median pass's rate, same units: the figure to compare with a median time (on a
     machine shared with other work the fastest pass is the rate when it was least disturbed,
     which a median time of a model does not claim)."""
+    cpus: float = 0.0
+    """The CPUs the program's threads got while it ran: its CPU time over its wall time
+    (`threads` on an idle machine). Less where other work shares the cores: Linux with
+    autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled) gives each busy session an
+    equal share, C / N CPUs of C among N sessions, however many threads a session runs, so a
+    second thread adds no CPU once two other sessions are busy on 2 cores (measured on the
+    2-vCPU AMD EPYC Zen 4 of BENCHMARKS.md at load 4.5, 2026-12-02: 0.47-0.49 CPUs for 1 and
+    for 2 threads alike, and the same median pass). A rate measured with fewer CPUs than
+    threads says what was left, not what the threads can read."""
 
 
 def measure_bandwidth(
@@ -290,7 +310,8 @@ def measure_bandwidth(
     What it stands for: the rate at which `threads` cores can stream read-only data, such as a
     model's weights, from memory; the ceiling of a memory-bound product (a matrix-vector
     product reads its matrix once). On a machine shared with other work it is what was left
-    at the time, so measure it in the same run as what it is compared with.
+    at the time, so measure it in the same run as what it is compared with; `cpus` says how
+    many CPUs the threads got meanwhile.
     """
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None or platform.machine() not in ("x86_64", "AMD64"):
@@ -304,11 +325,13 @@ def measure_bandwidth(
         if built.returncode != 0:
             return None
         size = str(buffer_mib << 20)
+        before, started = _children_cpu_seconds(), time.perf_counter()
         run = subprocess.run(
             [str(exe), str(threads), size, str(passes), str(int(huge_pages))],
             capture_output=True,
             text=True,
         )
+        wall, cpu = time.perf_counter() - started, _children_cpu_seconds() - before
     if run.returncode != 0:
         return None
     isa, gbytes, median = run.stdout.split()
@@ -317,4 +340,11 @@ def measure_bandwidth(
         f"({'huge' if huge_pages else '4 KiB'} pages) with {isa} loads, "
         f"fastest of {passes} passes"
     )
-    return Bandwidth(float(gbytes), threads, how, float(median))
+    return Bandwidth(float(gbytes), threads, how, float(median), cpu / wall if wall > 0 else 0.0)
+
+
+def _children_cpu_seconds() -> float:
+    """User and system CPU seconds of this process's finished children (a difference around
+    one child's run is that child's, as long as no other thread reaps children meanwhile)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime

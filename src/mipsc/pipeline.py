@@ -17,6 +17,7 @@ from pathlib import Path
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
     BFloat16Type,
     DenseIntOrFPElementsAttr,
     DenseResourceAttr,
@@ -27,6 +28,7 @@ from xdsl.dialects.builtin import (
     ShapedType,
     Signedness,
     StringAttr,
+    TensorType,
 )
 from xdsl.ir import Attribute
 from xdsl.passes import ModulePass, PassPipeline, PassPipelineCallbackType
@@ -35,6 +37,7 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from mipsc.backend.iree_compile import compile_mlir, compiled_cpu
 from mipsc.diagnostics import (
     INPUT_NAMES_KEY,
+    INPUT_SHAPES_KEY,
     UNSIGNED_OUTPUTS_KEY,
     MipscError,
     SourceFile,
@@ -328,17 +331,35 @@ def check_ranked(module: ModuleOp) -> None:
 def record_input_names(module: ModuleOp) -> None:
     """Writes the names the arguments' locations give the inputs of each public function (an
     ONNX model's graph inputs) into its `iree.reflection` (diagnostics.INPUT_NAMES_KEY), which
-    IREE keeps in the .vmfb, for messages about a call's inputs to name them."""
+    IREE keeps in the .vmfb, for messages about a call's inputs to name them; and, for a
+    function with a dynamic dim, its inputs' declared shapes (diagnostics.INPUT_SHAPES_KEY),
+    for messages about a wrong shape to give them."""
     for op in module.walk():
         if not isinstance(op, func.FuncOp) or op.sym_visibility is not None:
             continue
-        names = [argument_location_name(a) for a in op.body.block.args] if op.body.blocks else []
-        if not any(names):
-            continue
-        reflection = op.attributes.get(REFLECTION)
-        entries = dict(reflection.data) if isinstance(reflection, DictionaryAttr) else {}
-        entries[INPUT_NAMES_KEY] = StringAttr(json.dumps(names))
-        op.attributes[REFLECTION] = DictionaryAttr(entries)
+        arguments = op.body.block.args if op.body.blocks else ()
+        names = [argument_location_name(a) for a in arguments]
+        shapes = [_declared_shape(a.type) for a in arguments]
+        entries: dict[str, Attribute] = {}
+        if any(names):
+            entries[INPUT_NAMES_KEY] = StringAttr(json.dumps(names))
+        if any(shape is not None and "?" in shape for shape in shapes):
+            entries[INPUT_SHAPES_KEY] = StringAttr(json.dumps(shapes))
+        if entries:
+            reflection = op.attributes.get(REFLECTION)
+            given = dict(reflection.data) if isinstance(reflection, DictionaryAttr) else {}
+            op.attributes[REFLECTION] = DictionaryAttr(given | entries)
+
+
+def _declared_shape(ty: Attribute) -> str | None:
+    """A tensor type's shape as IREE's messages write it (`?x6`, `""` for 0-d), else None."""
+    if isinstance(ty, torch.ValueTensorType | torch.NonValueTensorType) and ty.has_sizes:
+        dims = ty.get_shape()
+    elif isinstance(ty, TensorType):
+        dims = ty.get_shape()
+    else:
+        return None
+    return "x".join("?" if d == DYNAMIC_INDEX else str(d) for d in dims)
 
 
 def record_unsigned_outputs(module: ModuleOp) -> None:

@@ -187,6 +187,35 @@ def test_a_derived_size_reshape_compiles_per_shape_with_a_log_line(
     assert len(iree_compiles) == 2, iree_compiles  # t=4 and t=6, each once
 
 
+def test_a_size_as_a_float_compiles_per_shape_saying_what_iree_turbine_lacks(
+    kernel_calls, caplog
+):
+    """`/ x.shape[-1] ** 0.5` with the dim dynamic is a symbolic float (sym_float), which
+    iree-turbine cannot import: the log line said only that it "could not import the program
+    torch.export traced of CapturedGraph" (mipsc's wrapper); it now gives iree-turbine's
+    reason, and the graph runs per shape in the kernel with the right values."""
+
+    def f(x, y):
+        return (x @ y) / x.shape[-1] ** 0.5
+
+    compiled = torch.compile(f, backend="mipsc")
+    with torch.no_grad(), warnings.catch_warnings(), caplog.at_level("WARNING", "mipsc.dynamo"):
+        warnings.simplefilter("error", MipscFallbackWarning)  # nothing may run in torch
+        for k in (8, 9, 10):
+            x, y = torch.randn(4, k), torch.randn(k, 5)
+            before = kernel_calls["mips_matmul_f32"]
+            torch.testing.assert_close(compiled(x, y), f(x, y), rtol=1e-5, atol=1e-5)
+            assert kernel_calls["mips_matmul_f32"] == before + 1
+    said = [r.getMessage() for r in caplog.records if r.name == "mipsc.dynamo"]
+    assert len(said) == 1, said
+    assert said[0].startswith(
+        "mipsc: a graph with dynamic sizes compiles once per shape instead: iree-turbine could "
+        "not import it for every size: NotImplementedError: "
+    ), said
+    assert "sym_float" in said[0] and "CapturedGraph" not in said[0], said
+    assert "stack_trace" not in said[0], said
+
+
 def test_a_graph_failing_both_dynamic_and_per_shape_says_so_in_one_warning(caplog):
     """The dynamic compile fails (a derived view) and so does the per-shape one (median.dim,
     which IREE's torch frontend lacks): the graph runs in torch, said once, by the fallback

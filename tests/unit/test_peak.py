@@ -43,3 +43,12 @@ def test_bandwidth_says_which_pages_it_read(huge_pages: bool) -> None:
     assert ("(huge pages)" if huge_pages else "(4 KiB pages)") in found.how
     # the median pass is no faster than the fastest
     assert 0.1 < found.median_gbytes_per_s <= found.gbytes_per_s
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bandwidth_says_how_many_cpus_its_threads_got(threads: int) -> None:
+    # its CPU time over its wall time: some CPU, and no more than one per thread (a little
+    # slack for the clocks' granularity)
+    found = measure_bandwidth(threads, buffer_mib=16, passes=4)
+    assert found is not None
+    assert 0.0 < found.cpus <= threads * 1.05

@@ -27,6 +27,7 @@ from mipsc.diagnostics import (
     MipscError,
     input_name,
     input_names,
+    input_shapes,
     unsigned_outputs,
 )
 from mipsc.runtime import huge_pages
@@ -45,6 +46,7 @@ class Function:
         written_inputs: Sequence[int] = (),
         input_names: Sequence[str | None] = (),
         output_dtypes: Sequence[str | None] = (),
+        input_shapes: Sequence[str | None] = (),
     ) -> None:
         self._module = module
         self.name = name
@@ -55,6 +57,9 @@ class Function:
         self.output_dtypes = tuple(output_dtypes)
         """The numpy dtype of each result IREE returns with another sign (an unsigned one),
         None for the others; () when there are none."""
+        self.input_shapes = tuple(input_shapes)
+        """The inputs' declared shapes (`?x6`) of a function with dynamic dims, for messages
+        about a wrong shape; () when the .vmfb has none (no dynamic dim, or an older mipsc)."""
         self.written_inputs = frozenset(written_inputs)
         """Positions (from 0) of the inputs the function changes in place (an export's
         `!torch.tensor` arguments, e.g. `x.add_(1)` on an input or a KV-cache buffer written
@@ -192,6 +197,15 @@ class Function:
         if (count := _ARG_COUNT.search(message)) is not None:
             return f"{self.name} takes {count['want']} input(s), {count['got']} given"
         plain = iree_message(message)
+        if scalars := [i for i, a in enumerate(arrays) if _is_python_number(a)]:
+            # IREE takes a Python int or float as a VM scalar (i64, f32), not as a tensor:
+            # its refusal ("vm/list.c ... FAILED_PRECONDITION") names neither the input nor why.
+            return (
+                f"{self.input(scalars[0])} is a Python {type(arrays[scalars[0]]).__name__}, "
+                "which IREE passes as a scalar, not a tensor: pass a 0-d array of the "
+                "input's dtype, e.g. np.asarray(2.5, dtype=np.float32) (or "
+                f"np.float32(2.5)); IREE said: {plain}"
+            )
         if "could not map dtype" in plain:
             return f"an input has a dtype IREE cannot take ({plain}){hint}"
         if "mismatch" in plain and "hal.buffer_view.assert" in message:
@@ -200,9 +214,18 @@ class Function:
             if "expected bf16" in plain:
                 shape = arrays[index].shape if index is not None else (8, 32)
                 bf16 = hint.replace("8x32x", "".join(f"{d}x" for d in shape))
-            return f"{which} does not match {self.name}'s signature: {plain}{bf16}"
+            said = self._declared(plain, index)
+            return f"{which} does not match {self.name}'s signature: {said}{bf16}"
         return plain
 
+    def _declared(self, plain: str, index: int | None) -> str:
+        """IREE's signature message with the expected shape as declared: for a dynamic dim,
+        IREE gives the size it read from the wrong input (`expected shape `3x0`` for a 1-D input
+        of 3 where `?x?` is declared), which reads as the shape to give."""
+        shapes = self.input_shapes
+        if index is None or index >= len(shapes) or shapes[index] is None:
+            return plain
+        return _EXPECTED_SHAPE.sub(f"expected shape `{shapes[index]}` (? is any size)", plain)
 
     def _explain_dims(self, message: str, arrays: Sequence[Any]) -> str:
         """check-input-dims' message (`dim 0 of %arg1 must equal dim 0 of %arg0`) with each
@@ -224,6 +247,7 @@ class Function:
 
 
 _INPUT_DIM = re.compile(r"dim (?P<dim>\d+) of %arg(?P<arg>\d+)")
+_EXPECTED_SHAPE = re.compile(r"expected shape `[^`]*`")
 _ACTUAL_SHAPE = re.compile(r"actual shape `(?P<shape>[^`]*)`")
 _HAVE_TYPE = re.compile(r"element type mismatch; expected \S+ but have (?P<type>\S+)")
 
@@ -286,10 +310,18 @@ def _overlap(a: tuple[int, int], b: tuple[int, int] | None) -> bool:
     return b is not None and a[0] < b[1] and b[0] < a[1] and a[0] < a[1] and b[0] < b[1]
 
 
+def _is_python_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _as_input(value: Any, name: str, cli: bool = False) -> Any:
-    """A call argument as IREE takes it: numpy arrays and scalars pass; torch tensors become
-    numpy arrays (bf16 as ml_dtypes.bfloat16); anything else is a MipscError naming it."""
-    if isinstance(value, np.ndarray | np.generic | int | float) and not isinstance(value, bool):
+    """A call argument as IREE takes it: numpy arrays and scalars pass, in native byte order
+    (IREE reads no other: a big-endian `>f4` array from a .npy written elsewhere is swapped,
+    its values kept); torch tensors become numpy arrays (bf16 as ml_dtypes.bfloat16); anything
+    else is a MipscError naming it."""
+    if isinstance(value, np.ndarray | np.generic) and not value.dtype.isnative:
+        return value.astype(value.dtype.newbyteorder("="))
+    if isinstance(value, np.ndarray | np.generic) or _is_python_number(value):
         return value
     if type(value).__module__.startswith("iree."):
         return value  # IREE's own arrays (DeviceArray, HalBufferView) go in as they are
@@ -689,7 +721,8 @@ class Module:
         reflection = self._vm_module.lookup_function(name).reflection
         written = self.written_inputs.get(name, ())
         inputs, outputs = input_names(reflection), unsigned_outputs(reflection)
-        return Function(self, name, self._bound[name], written, inputs, outputs)
+        shapes = input_shapes(reflection)
+        return Function(self, name, self._bound[name], written, inputs, outputs, shapes)
 
     def __getattr__(self, name: str) -> Function:
         if name.startswith("_"):
