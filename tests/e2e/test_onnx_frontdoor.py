@@ -287,7 +287,7 @@ def test_messages_name_onnx_inputs_and_place_ops_in_the_model(tmp_path, monkeypa
     assert result.exit_code == 1
     assert result.output.startswith(
         "in f16.onnx, node #1 (MatMul): error: 'torch.aten.mm' multiplies f16 and f32 "
-        'tensors, which torch does not do (a product takes one dtype): input 2 '
+        "tensors, which torch does not do (a product takes one dtype): input 2 "
         '("attention_mask", %arg1) is f16, where the other operand is f32\n'
     ), result.output
     named_inputs_onnx(tmp_path / "m.onnx")
@@ -362,3 +362,42 @@ def test_inputs_that_share_a_dim_param_must_be_given_one_size(tmp_path):
         "5) (dims named alike are one size: one name in dynamic_shapes or --dynamic-dim, one "
         "dim_param of an ONNX model), so nothing was computed"
     ) in str(info.value)
+
+
+def test_an_if_node_is_refused_at_the_node(tmp_path):
+    """IREE converts an ONNX If into torch.prim.If, which mipsc's parser does not read: the
+    compile failed with `<if.onnx as torch MLIR>:7:27: error: Expected ':'`, a place in a text
+    the user never sees. It is refused at the node, saying what is not supported."""
+
+    def branch(name: str, weight: str) -> onnx.GraphProto:
+        out = helper.make_tensor_value_info(name, TensorProto.FLOAT, [4, 3])
+        return helper.make_graph(
+            [helper.make_node("MatMul", ["A", weight], [name])], name, [], [out]
+        )
+
+    graph = helper.make_graph(
+        [
+            helper.make_node(
+                "If", ["c"], ["Y"], then_branch=branch("t", "W"), else_branch=branch("e", "W2")
+            )
+        ],
+        "main_graph",
+        [
+            helper.make_tensor_value_info("A", TensorProto.FLOAT, [4, 8]),
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+        ],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [4, 3])],
+        initializer=[
+            numpy_helper.from_array(f32(8, 3), "W"),
+            numpy_helper.from_array(f32(8, 3), "W2"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, tmp_path / "if.onnx")
+    done = mipsc_cli("compile", "if.onnx", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(
+        "in if.onnx, node #0 (If): error: ONNX control flow (an If or Loop node, which IREE "
+        "converts to torch.prim.If) is not supported"
+    ), done.stderr

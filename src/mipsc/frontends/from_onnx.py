@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from mipsc.backend.iree_compile import iree_tool_path
-from mipsc.diagnostics import MipscError
+from mipsc.diagnostics import MipscError, SourceLocation
 from mipsc.frontends.onnx_functions import default_opset, has_function_body, write_expanded
 from mipsc.frontends.source import with_default_mode
 from mipsc.mlir_text import map_locations
@@ -77,6 +77,7 @@ def import_onnx(
     text = _convert(_import(path, weights, progress), path, progress)
     if left := _left_over(text):
         text = _import_expanded(path, left, weights, progress)
+    _refuse_control_flow(text, path)
     used = weights if weights is not None and weights.is_file() else None
     return onnx_locations(text, str(path)), used if used is None else with_default_mode(used)
 
@@ -91,9 +92,7 @@ def model_bytes(path: Path) -> int:
         model = onnx.load(path, load_external_data=False)
     except Exception:  # (protobuf's DecodeError, ...) not ONNX: the import says so, located
         return path.stat().st_size
-    files = {
-        ExternalDataInfo(t).location for t in model.graph.initializer if uses_external_data(t)
-    }
+    files = {ExternalDataInfo(t).location for t in model.graph.initializer if uses_external_data(t)}
     data = [path.parent / name for name in files]
     return path.stat().st_size + sum(f.stat().st_size for f in data if f.is_file())
 
@@ -139,6 +138,35 @@ def _convert(text: str, path: Path, progress: Callable[[str], None]) -> str:
             f"{_last_error_line(converted.stderr)}"
         )
     return converted.stdout
+
+
+_CONTROL_FLOW = re.compile(r"torch\.prim\.(If|Loop)\b")
+"""The control-flow ops IREE's conversion makes of ONNX `If` and `Loop` (with their regions),
+which mipsc's parser does not read."""
+
+
+def _refuse_control_flow(text: str, path: Path) -> None:
+    """A MipscError at the first ONNX If or Loop node when the conversion made control flow of
+    it: mipsc's parser stopped at `torch.prim.If %3 -> (...)` with `Expected ':'`, placed in
+    the converted text, which the user never sees."""
+    if (found := _CONTROL_FLOW.search(text)) is None:
+        return
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    nodes = [(i, n) for i, n in enumerate(graph.node) if n.op_type in ("If", "Loop")]
+    where = None
+    if nodes:
+        index, node = nodes[0]
+        place = path.name.replace('"', "'")
+        where = SourceLocation(f"{place}, node {node.name or f'#{index}'} ({node.op_type})", 0, 0)
+    raise MipscError(
+        f"ONNX control flow (an If or Loop node, which IREE converts to torch.prim."
+        f"{found[1]}) is not supported: mipsc compiles graphs without control flow; export "
+        "the model with the branch or loop unrolled (torch.onnx.export traces the path taken "
+        "by its example inputs)",
+        where,
+    )
 
 
 def _left_over(text: str) -> set[str]:
