@@ -1312,6 +1312,31 @@ def test_small_blocks_from_the_environment():
     assert out.splitlines()[-1] == "bad 0", out
 
 
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_b_next_prefetch_from_the_environment(value):
+    """MIPSC_KERNEL_B_NEXT_PREFETCH (0/1, read once per process) sets whether the microkernels
+    prefetch the next B sliver; with small blocks (several k, m and n blocks per call, edge
+    slivers, B packed by the microkernels, a pre-packed B read in place) every type still gives
+    exact integer results either way; another value is ignored and said so."""
+    env = {
+        **os.environ, "MIPSC_KERNEL_B_NEXT_PREFETCH": value,
+        "MIPSC_KERNEL_KC": "40", "MIPSC_KERNEL_MC": "30", "MIPSC_KERNEL_NC": "70",
+        "MIPSC_KERNEL_PACKED_KC": "56",
+    }  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _CONFIG_SCRIPT, str(plugin_path())],
+        capture_output=True, text=True, check=True, env=env,
+    ).stdout  # fmt: skip
+    assert f"b_next_prefetch={value}\n" in out, out
+    assert out.splitlines()[-1] == "bad 0", out
+    env["MIPSC_KERNEL_B_NEXT_PREFETCH"] = "2"
+    out = subprocess.run(
+        [sys.executable, "-c", _CONFIG_SCRIPT, str(plugin_path())],
+        capture_output=True, text=True, check=True, env=env,
+    ).stdout  # fmt: skip
+    assert "MIPSC_KERNEL_B_NEXT_PREFETCH=2 ignored: not 0 or 1" in out, out
+
+
 def test_kernel_info_tiles_match_the_kernels(lib):
     """mips_kernel_info's register tiles are those of the kernels the paths run (BLOCKING)."""
     info = kernel_info(lib)
