@@ -1327,7 +1327,7 @@ def test_b_next_prefetch_from_the_environment(value):
         [sys.executable, "-c", _CONFIG_SCRIPT, str(plugin_path())],
         capture_output=True, text=True, check=True, env=env,
     ).stdout  # fmt: skip
-    assert f"b_next_prefetch={value}\n" in out, out
+    assert dict(re.findall(r"(\w+)=(\S+)", out))["b_next_prefetch"] == value, out
     assert out.splitlines()[-1] == "bad 0", out
     env["MIPSC_KERNEL_B_NEXT_PREFETCH"] = "2"
     out = subprocess.run(
@@ -1335,6 +1335,25 @@ def test_b_next_prefetch_from_the_environment(value):
         capture_output=True, text=True, check=True, env=env,
     ).stdout  # fmt: skip
     assert "MIPSC_KERNEL_B_NEXT_PREFETCH=2 ignored: not 0 or 1" in out, out
+
+
+@pytest.mark.parametrize("ahead", ["1", "3", "39", "1000"])
+def test_c_prefetch_ahead_from_the_environment(ahead):
+    """MIPSC_KERNEL_C_PREFETCH_AHEAD (read once per process) sets how many steps of k before
+    the end of its k block a microkernel prefetches its tile of C: from the last step to more
+    than a block (KC 40: then at the start); every type still gives exact integer results
+    (several k, m and n blocks, edge tiles, W, a pre-packed B)."""
+    env = {
+        **os.environ, "MIPSC_KERNEL_C_PREFETCH_AHEAD": ahead,
+        "MIPSC_KERNEL_KC": "40", "MIPSC_KERNEL_MC": "30", "MIPSC_KERNEL_NC": "70",
+        "MIPSC_KERNEL_PACKED_KC": "56",
+    }  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _CONFIG_SCRIPT, str(plugin_path())],
+        capture_output=True, text=True, check=True, env=env,
+    ).stdout  # fmt: skip
+    assert dict(re.findall(r"(\w+)=(\S+)", out))["c_prefetch_ahead"] == ahead, out
+    assert out.splitlines()[-1] == "bad 0", out
 
 
 def test_kernel_info_tiles_match_the_kernels(lib):
