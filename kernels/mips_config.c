@@ -90,12 +90,27 @@ static const mips_kernel_config kEntries[] = {
          * by a B panel buffer.  Kernel alone on IREE's tiles of thin products, one
          * thread, interleaved (thread CPU time), against KC 512: KC 1024 1.02-1.05x at
          * 64x{4096x1024, 1024x4096}, 128x{768x3072, 2048x5632}, 1024x768x768 (k in one
-         * block: C swept once); 2048 within 1.5% of 1024; 256 / 128 0.96-0.99x /
-         * 0.87-0.94x.  A block 96 x 1024 + B sliver 1024 x 32 floats: half of L2. */
-        .packed_kc = 1024,
+         * block: C swept once); 256 / 128 0.96-0.99x / 0.87-0.94x.  2048 (2026-12-02,
+         * same method, loaded machine): 0.957-0.985x the time of 1024 at 64x1024x4096
+         * (the MLP's second linear: 2 k blocks instead of 4), 0.994x at 1024x768x3072
+         * (2 of 1536 instead of 3), k <= 1024 unchanged.  A block 96 x 2048 + B sliver
+         * 2048 x 32 floats: 1 MiB, L2's size; 72-row tiles (prefill) use 3/4 of it. */
+        .packed_kc = 2048,
         .bf16_kc = 2048, .bf16_mc = 96, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
+        /* Kernel alone on IREE's tiles, one thread, interleaved (thread CPU time), against
+         * 0, loaded machine (2026-12-02): 0.988x the time at 1024x3072x768 and 0.987x at
+         * 1024x2304x768 (the encoder's linears, B re-read from L3 per A block), 0.97-1.00x
+         * at 64x{4096x1024, 16384x1024, 1024x4096} (B streamed from memory); mlp and
+         * encoder_b8 through IREE 0.99-1.01x (within noise). */
+        .b_next_prefetch = 1,
+        /* C prefetched 64 steps of k before the end of a microkernel's k block, not at its
+         * start (where the lines are evicted by the slivers streaming through L1 before the
+         * stores), against 0 (at the start), as b_next_prefetch (2026-12-02, loaded): 64
+         * 0.988x the time at 64x4096x1024, 0.945x at 1024x2304x768 (16 / 32: 0.962x /
+         * 0.972x there; 32 0.985-0.998x at 64x4096x1024, 64x1024x4096, 1024x3072x768). */
+        .c_prefetch_ahead = 64,
         .thin_streams = 4,
         /* the few-row part measured here; the GEMM part carried over from the
          * Xeon, not re-fitted on Zen 4 (the tiles it picks here are the ones the
@@ -111,10 +126,12 @@ static const mips_kernel_config kEntries[] = {
         .isa = MIPS_ISA_AVX512,
         .bf16_isa = MIPS_ISA_AVX512BF16,
         .kc = 512, .mc = 96, .nc = 2048,
-        .packed_kc = 1024,
+        .packed_kc = 2048,
         .bf16_kc = 2048, .bf16_mc = 96, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
+        .b_next_prefetch = 1,
+        .c_prefetch_ahead = 64,
         .thin_streams = 4,
         /* carried over from zen4, not measured on Zen 5 */
         MIPS_TILE_FEW_ROWS_ZEN4,
@@ -132,6 +149,7 @@ static const mips_kernel_config kEntries[] = {
         .bf16_kc = 512, .bf16_mc = 192, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
+        .b_next_prefetch = 0,
         .thin_streams = 4,
         /* the GEMM part measured on that Xeon; the few-row part carried over
          * from zen4, not measured on Intel */
@@ -148,6 +166,7 @@ static const mips_kernel_config kEntries[] = {
         .bf16_kc = 256, .bf16_mc = 144, .bf16_nc = 2048,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
+        .b_next_prefetch = 0,
         .thin_streams = 4,
         /* carried over (the Xeon's and the Zen 4's), not measured on AVX2 */
         MIPS_TILE_GEMM_XEON,
@@ -162,6 +181,7 @@ static const mips_kernel_config kEntries[] = {
         .bf16_kc = 0, .bf16_mc = 0, .bf16_nc = 0,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
+        .b_next_prefetch = 0,
         .thin_streams = 4,
         /* carried over (the Xeon's and the Zen 4's), not measured on SSE2 */
         MIPS_TILE_GEMM_XEON,
@@ -400,7 +420,7 @@ static void write_info(const char* why, const char* note) {
            "cpu=%s family=0x%x model=0x%x l1d=%lld l2=%lld l3=%lld\n"
            "f32_path=%s f16_path=%s bf16_path=%s f32_tile=%dx%d bf16_tile=%dx%d\n"
            "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d "
-           "pack_a_t16=%d packed_kc=%d thin_streams=%d pack_huge_pages=%d\n"
+           "pack_a_t16=%d packed_kc=%d thin_streams=%d pack_huge_pages=%d b_next_prefetch=%d c_prefetch_ahead=%d\n"
            "tile_max=%dx%d tile_packed_max_cols=%d tile_pack_flops=%d tile_narrow_cols=%d "
            "tile_workgroup_flops=%d tile_wake_flops=%d tile_one_worker_pct=%d "
            "tile_thin_bytes=%d prepack_f32_min_rows=%d\n"
@@ -410,7 +430,8 @@ static void write_info(const char* why, const char* note) {
            isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa), mr,
            nr, bmr, bnr, g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
            g_config.bf16_nc, g_config.b_prefetch_rows, g_config.pack_a_t16, g_config.packed_kc,
-           g_config.thin_streams, g_config.pack_huge_pages, g_config.tile_max_rows, g_config.tile_max_cols,
+           g_config.thin_streams, g_config.pack_huge_pages, g_config.b_next_prefetch, g_config.c_prefetch_ahead,
+           g_config.tile_max_rows, g_config.tile_max_cols,
            g_config.tile_packed_max_cols, g_config.tile_pack_flops, g_config.tile_narrow_cols,
            g_config.tile_workgroup_flops, g_config.tile_wake_flops, g_config.tile_one_worker_pct,
            g_config.tile_thin_bytes, g_config.prepack_f32_min_rows, g_config.about);
@@ -446,6 +467,8 @@ static void choose(void) {
   g_config.pack_huge_pages = 1; /* every entry: huge pages are the OS's matter, not the CPU's */
   env_flag("MIPSC_KERNEL_PACK_HUGE_PAGES", &g_config.pack_huge_pages);
   env_flag("MIPSC_KERNEL_PACK_A_T16", &g_config.pack_a_t16);
+  env_flag("MIPSC_KERNEL_B_NEXT_PREFETCH", &g_config.b_next_prefetch);
+  env_int("MIPSC_KERNEL_C_PREFETCH_AHEAD", &g_config.c_prefetch_ahead);
   write_info(why, g_note);
 }
 
@@ -478,6 +501,8 @@ static const struct {
     {"pack_a_t16", offsetof(mips_kernel_config, pack_a_t16), 0, 1},
     {"thin_streams", offsetof(mips_kernel_config, thin_streams), 1, 1 << 20},
     {"pack_huge_pages", offsetof(mips_kernel_config, pack_huge_pages), 0, 1},
+    {"b_next_prefetch", offsetof(mips_kernel_config, b_next_prefetch), 0, 1},
+    {"c_prefetch_ahead", offsetof(mips_kernel_config, c_prefetch_ahead), 0, 1 << 20},
     {"tile_max_rows", offsetof(mips_kernel_config, tile_max_rows), 1, 1 << 20},
     {"tile_max_cols", offsetof(mips_kernel_config, tile_max_cols), 1, 1 << 20},
     {"tile_packed_max_cols", offsetof(mips_kernel_config, tile_packed_max_cols), 1, 1 << 20},

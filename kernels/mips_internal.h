@@ -215,6 +215,11 @@ typedef struct mips_kernel_config {
   int pack_a_t16;      /* AVX-512, row-major A: 1 packs A slivers in a pass of their own
                         * with 16 x 16 register transposes, 0 in the first microkernel
                         * that uses them (as the other paths do) */
+  int b_next_prefetch; /* 1: while the microkernels of one B sliver run, they prefetch the
+                        * next sliver (each its share, a step per k), so that the first
+                        * microkernel of that sliver finds it in cache; 0 not */
+  int c_prefetch_ahead; /* steps of k before the end of its k block at which a microkernel
+                         * prefetches its tile of C (for the stores), 0 at its start */
   int thin_streams;    /* few-row products (M <= 4): columns / panels of B read at once
                         * from that many stripes far apart (1, 2 or 4; see
                         * matmul_gemm.inc's small_dots, matmul_bf16_dp.c's dp_thin) */
@@ -253,7 +258,7 @@ MIPS_HIDDEN const mips_kernel_config* mips_config(void);
 MIPS_HIDDEN int mips_advise_huge_pages(const void* floor, const void* begin, size_t bytes);
 
 typedef struct {
-  int kc, mc, nc, packed_kc, b_prefetch_rows, pack_a_t16;
+  int kc, mc, nc, packed_kc, b_prefetch_rows, pack_a_t16, b_next_prefetch, c_prefetch_ahead;
 } mips_blocks;
 /* The blocks of the f32-packed GEMM compiled for `isa`: the configuration's
  * when it runs f32 on that path, else the given defaults (a path forced by
@@ -267,6 +272,8 @@ MIPS_INLINE void mips_get_blocks(int isa, int kc, int mc, int nc, int ahead, mip
     b->packed_kc = c->packed_kc;
     b->b_prefetch_rows = c->b_prefetch_rows;
     b->pack_a_t16 = c->pack_a_t16;
+    b->b_next_prefetch = c->b_next_prefetch;
+    b->c_prefetch_ahead = c->c_prefetch_ahead;
   } else {
     b->kc = kc;
     b->mc = mc;
@@ -274,6 +281,8 @@ MIPS_INLINE void mips_get_blocks(int isa, int kc, int mc, int nc, int ahead, mip
     b->packed_kc = kc;
     b->b_prefetch_rows = ahead;
     b->pack_a_t16 = 1;
+    b->b_next_prefetch = 0;
+    b->c_prefetch_ahead = 0;
   }
 }
 

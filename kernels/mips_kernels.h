@@ -435,7 +435,10 @@
  * mips_debug_set_config(key, value) sets one block of the live configuration
  * ("kc", "mc", "nc", "packed_kc", "bf16_kc", "bf16_mc", "bf16_nc",
  * "b_prefetch_rows", "thin_streams"; 1 to
- * 2^20; "pack_a_t16", 0 or 1: how AVX-512 packs a row-major A; "pack_huge_pages", 0 or 1; "isa" and
+ * 2^20; "pack_a_t16", 0 or 1: how AVX-512 packs a row-major A; "pack_huge_pages", 0 or 1;
+ * "b_next_prefetch", 0 or 1: whether the microkernels prefetch the next B sliver;
+ * "c_prefetch_ahead", 0 to 2^20: steps of k before the end of its k block at which a
+ * microkernel prefetches its tile of C, 0 at its start; "isa" and
  * "bf16_isa": the path, as the index of the name in the test hook's list
  * below, "generic" = 0 .. "avx512bf16" = 4, one this CPU has, AMX and
  * AVX512-BF16 for bf16 only) and returns 0, or -1 for another key or value; it must not run while

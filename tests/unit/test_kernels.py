@@ -1312,6 +1312,50 @@ def test_small_blocks_from_the_environment():
     assert out.splitlines()[-1] == "bad 0", out
 
 
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_b_next_prefetch_from_the_environment(value):
+    """MIPSC_KERNEL_B_NEXT_PREFETCH (0/1, read once per process) sets whether the microkernels
+    prefetch the next B sliver; with small blocks (several k, m and n blocks per call, edge
+    slivers, B packed by the microkernels, a pre-packed B read in place) every type still gives
+    exact integer results either way; another value is ignored and said so."""
+    env = {
+        **os.environ, "MIPSC_KERNEL_B_NEXT_PREFETCH": value,
+        "MIPSC_KERNEL_KC": "40", "MIPSC_KERNEL_MC": "30", "MIPSC_KERNEL_NC": "70",
+        "MIPSC_KERNEL_PACKED_KC": "56",
+    }  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _CONFIG_SCRIPT, str(plugin_path())],
+        capture_output=True, text=True, check=True, env=env,
+    ).stdout  # fmt: skip
+    assert dict(re.findall(r"(\w+)=(\S+)", out))["b_next_prefetch"] == value, out
+    assert out.splitlines()[-1] == "bad 0", out
+    env["MIPSC_KERNEL_B_NEXT_PREFETCH"] = "2"
+    out = subprocess.run(
+        [sys.executable, "-c", _CONFIG_SCRIPT, str(plugin_path())],
+        capture_output=True, text=True, check=True, env=env,
+    ).stdout  # fmt: skip
+    assert "MIPSC_KERNEL_B_NEXT_PREFETCH=2 ignored: not 0 or 1" in out, out
+
+
+@pytest.mark.parametrize("ahead", ["1", "3", "39", "1000"])
+def test_c_prefetch_ahead_from_the_environment(ahead):
+    """MIPSC_KERNEL_C_PREFETCH_AHEAD (read once per process) sets how many steps of k before
+    the end of its k block a microkernel prefetches its tile of C: from the last step to more
+    than a block (KC 40: then at the start); every type still gives exact integer results
+    (several k, m and n blocks, edge tiles, W, a pre-packed B)."""
+    env = {
+        **os.environ, "MIPSC_KERNEL_C_PREFETCH_AHEAD": ahead,
+        "MIPSC_KERNEL_KC": "40", "MIPSC_KERNEL_MC": "30", "MIPSC_KERNEL_NC": "70",
+        "MIPSC_KERNEL_PACKED_KC": "56",
+    }  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", _CONFIG_SCRIPT, str(plugin_path())],
+        capture_output=True, text=True, check=True, env=env,
+    ).stdout  # fmt: skip
+    assert dict(re.findall(r"(\w+)=(\S+)", out))["c_prefetch_ahead"] == ahead, out
+    assert out.splitlines()[-1] == "bad 0", out
+
+
 def test_kernel_info_tiles_match_the_kernels(lib):
     """mips_kernel_info's register tiles are those of the kernels the paths run (BLOCKING)."""
     info = kernel_info(lib)
