@@ -480,7 +480,9 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scr
   const int64_t as0 = p->a_stride0, as1 = p->a_stride1;
   const int64_t bs0 = p->b_stride0, bs1 = p->b_stride1;
   dp_plan pl;
-  if (dp_plan_blocks(m, n, k, dp_round_up(cfg->bf16_kc, 32), dp_round_up(cfg->bf16_mc, DP_MR),
+  /* (a pre-packed B bounds no buffer: its own KC, bf16_packed_kc) */
+  const int kc_cfg = packed ? cfg->bf16_packed_kc : cfg->bf16_kc;
+  if (dp_plan_blocks(m, n, k, dp_round_up(kc_cfg, 32), dp_round_up(cfg->bf16_mc, DP_MR),
                      dp_round_up(cfg->bf16_nc, DP_NR), mips_scratch_budget(ws), packed, &pl) != 0)
     return -1;
   const int64_t kcb = pl.kcb, nc_max = pl.nc_max, mc_max = pl.mc_max, mw = pl.mw;

@@ -97,6 +97,13 @@ static const mips_kernel_config kEntries[] = {
          * 2048 x 32 floats: 1 MiB, L2's size; 72-row tiles (prefill) use 3/4 of it. */
         .packed_kc = 2048,
         .bf16_kc = 2048, .bf16_mc = 96, .bf16_nc = 2048,
+        /* bf16 on a pre-packed B (VDPBF16PS GEMM): KC 4096 takes k = 4096 in one block and
+         * k = 5632 in two (2048: two and three; fewer f32 partial sums through W).  Kernel
+         * alone on IREE's tiles, one thread, 1 MiB of scratch as the embedded kernels are lent,
+         * interleaved (thread CPU time) against 2048: 0.96-0.98x at 64x1024x4096 (72x512
+         * tiles), 0.94-0.99x at 128x2048x5632 (132x1024); k <= 2048 unchanged.  The plan
+         * halves it where the A block would not fit the scratch. */
+        .bf16_packed_kc = 4096,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
         /* Kernel alone on IREE's tiles, one thread, interleaved (thread CPU time), against
@@ -128,6 +135,7 @@ static const mips_kernel_config kEntries[] = {
         .kc = 512, .mc = 96, .nc = 2048,
         .packed_kc = 2048,
         .bf16_kc = 2048, .bf16_mc = 96, .bf16_nc = 2048,
+        .bf16_packed_kc = 4096,
         .b_prefetch_rows = 16,
         .pack_a_t16 = 1,
         .b_next_prefetch = 1,
@@ -316,6 +324,7 @@ static void fill_blocks(mips_kernel_config* c, const cpu_info* ci) {
   if (c->bf16_kc == 0) c->bf16_kc = c->kc;
   if (c->bf16_mc == 0) c->bf16_mc = c->mc;
   if (c->bf16_nc == 0) c->bf16_nc = c->nc;
+  if (c->bf16_packed_kc == 0) c->bf16_packed_kc = c->bf16_kc;
 }
 
 /* The entry `e` made concrete for this CPU: bf16 on AMX wherever this
@@ -420,7 +429,8 @@ static void write_info(const char* why, const char* note) {
            "cpu=%s family=0x%x model=0x%x l1d=%lld l2=%lld l3=%lld\n"
            "f32_path=%s f16_path=%s bf16_path=%s f32_tile=%dx%d bf16_tile=%dx%d\n"
            "kc=%d mc=%d nc=%d bf16_kc=%d bf16_mc=%d bf16_nc=%d b_prefetch_rows=%d "
-           "pack_a_t16=%d packed_kc=%d thin_streams=%d pack_huge_pages=%d b_next_prefetch=%d c_prefetch_ahead=%d\n"
+           "pack_a_t16=%d packed_kc=%d thin_streams=%d pack_huge_pages=%d b_next_prefetch=%d "
+           "c_prefetch_ahead=%d bf16_packed_kc=%d\n"
            "tile_max=%dx%d tile_packed_max_cols=%d tile_pack_flops=%d tile_narrow_cols=%d "
            "tile_workgroup_flops=%d tile_wake_flops=%d tile_one_worker_pct=%d "
            "tile_thin_bytes=%d prepack_f32_min_rows=%d\n"
@@ -430,7 +440,8 @@ static void write_info(const char* why, const char* note) {
            isa_name(g_config.isa), isa_name(g_config.isa), isa_name(g_config.bf16_isa), mr,
            nr, bmr, bnr, g_config.kc, g_config.mc, g_config.nc, g_config.bf16_kc, g_config.bf16_mc,
            g_config.bf16_nc, g_config.b_prefetch_rows, g_config.pack_a_t16, g_config.packed_kc,
-           g_config.thin_streams, g_config.pack_huge_pages, g_config.b_next_prefetch, g_config.c_prefetch_ahead,
+           g_config.thin_streams, g_config.pack_huge_pages, g_config.b_next_prefetch,
+           g_config.c_prefetch_ahead, g_config.bf16_packed_kc,
            g_config.tile_max_rows, g_config.tile_max_cols,
            g_config.tile_packed_max_cols, g_config.tile_pack_flops, g_config.tile_narrow_cols,
            g_config.tile_workgroup_flops, g_config.tile_wake_flops, g_config.tile_one_worker_pct,
@@ -463,6 +474,7 @@ static void choose(void) {
   env_int("MIPSC_KERNEL_BF16_KC", &g_config.bf16_kc);
   env_int("MIPSC_KERNEL_BF16_MC", &g_config.bf16_mc);
   env_int("MIPSC_KERNEL_BF16_NC", &g_config.bf16_nc);
+  env_int("MIPSC_KERNEL_BF16_PACKED_KC", &g_config.bf16_packed_kc);
   env_int("MIPSC_KERNEL_THIN_STREAMS", &g_config.thin_streams);
   g_config.pack_huge_pages = 1; /* every entry: huge pages are the OS's matter, not the CPU's */
   env_flag("MIPSC_KERNEL_PACK_HUGE_PAGES", &g_config.pack_huge_pages);
@@ -497,6 +509,7 @@ static const struct {
     {"bf16_kc", offsetof(mips_kernel_config, bf16_kc), 1, 1 << 20},
     {"bf16_mc", offsetof(mips_kernel_config, bf16_mc), 1, 1 << 20},
     {"bf16_nc", offsetof(mips_kernel_config, bf16_nc), 1, 1 << 20},
+    {"bf16_packed_kc", offsetof(mips_kernel_config, bf16_packed_kc), 1, 1 << 20},
     {"b_prefetch_rows", offsetof(mips_kernel_config, b_prefetch_rows), 1, 1 << 20},
     {"pack_a_t16", offsetof(mips_kernel_config, pack_a_t16), 0, 1},
     {"thin_streams", offsetof(mips_kernel_config, thin_streams), 1, 1 << 20},

@@ -211,6 +211,8 @@ typedef struct mips_kernel_config {
   int packed_kc;     /* its KC when B is pre-packed and read in place (no B panel buffer
                       * bounds it); 0 in an entry: kc */
   int bf16_kc, bf16_mc, bf16_nc; /* blocks of the VDPBF16PS GEMM */
+  int bf16_packed_kc; /* its KC when B is pre-packed (read in place: no B panel buffer bounds
+                       * it); 0 in an entry: bf16_kc */
   int b_prefetch_rows; /* rows of B prefetched ahead while a microkernel packs B */
   int pack_a_t16;      /* AVX-512, row-major A: 1 packs A slivers in a pass of their own
                         * with 16 x 16 register transposes, 0 in the first microkernel

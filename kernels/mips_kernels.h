@@ -433,7 +433,7 @@
  * a static string, valid for the life of the process.  `mipsc kernel-info`
  * prints it.  For tuning runs only (tools/tune_kernels.py),
  * mips_debug_set_config(key, value) sets one block of the live configuration
- * ("kc", "mc", "nc", "packed_kc", "bf16_kc", "bf16_mc", "bf16_nc",
+ * ("kc", "mc", "nc", "packed_kc", "bf16_kc", "bf16_mc", "bf16_nc", "bf16_packed_kc",
  * "b_prefetch_rows", "thin_streams"; 1 to
  * 2^20; "pack_a_t16", 0 or 1: how AVX-512 packs a row-major A; "pack_huge_pages", 0 or 1;
  * "b_next_prefetch", 0 or 1: whether the microkernels prefetch the next B sliver;

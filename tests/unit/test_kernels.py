@@ -1192,7 +1192,7 @@ import numpy as np
 lib = ctypes.CDLL(sys.argv[1])
 lib.mips_kernel_info.restype = ctypes.c_char_p
 print(lib.mips_kernel_info().decode())
-from mipsc.kernel_abi import MatmulParams
+from mipsc.kernel_abi import PACKED_B_PANEL, MatmulParams, PackParams, packed_rows, packed_size
 rng = np.random.default_rng(0)
 bad = 0
 for m, n, k in ((40, 70, 600), (100, 33, 1100), (3, 50, 20)):
@@ -1220,8 +1220,21 @@ for m, n, k in ((40, 70, 600), (100, 33, 1100), (3, 50, 20)):
             u = want.view(np.uint32).astype(np.uint64)
             ref = (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
         bad += int(not np.array_equal(np.asarray(got, np.float32), np.asarray(ref, np.float32)))
+    # bf16 with B packed once (its own KC, bf16_packed_kc): the same sums, rounded once
+    bp = np.zeros(packed_size(k, n), np.uint16)
+    pack = lib.mips_pack_b_bf16
+    pack.argtypes = [ctypes.c_void_p] * 3
+    pp = PackParams(bb.ctypes.data, 0, n, 1, bp.ctypes.data, 0, k, n)
+    assert pack(ctypes.addressof(pp), None, None) == 0
+    c = np.zeros((m, n), np.uint16)
+    p = MatmulParams(aa.ctypes.data, 0, k, 1, bp.ctypes.data, 0, packed_rows(k), PACKED_B_PANEL,
+                     c.ctypes.data, 0, n, 1, m, n, k, 0)
+    fn = lib.mips_matmul_packed_bf16
+    fn.argtypes = [ctypes.c_void_p] * 3
+    assert fn(ctypes.addressof(p), None, None) == 0
+    got = (c.astype(np.uint32) << 16).view(np.float32)
+    bad += int(not np.array_equal(got, ref))
     # f32 with B packed once (its own KC, packed_kc): read in place, panel by panel
-    from mipsc.kernel_abi import PACKED_B_PANEL, PackParams, packed_rows, packed_size
     bp = np.zeros(packed_size(k, n), np.float32)
     pack = lib.mips_pack_b_f32
     pack.argtypes = [ctypes.c_void_p] * 3
@@ -1279,6 +1292,7 @@ def test_debug_set_config_changes_the_live_blocks():
         "      lib.mips_debug_set_config(b'nope', 5), lib.mips_debug_set_config(b'mc', 0),\n"
         "      lib.mips_debug_set_config(b'pack_a_t16', 0),\n"
         "      lib.mips_debug_set_config(b'packed_kc', 72),\n"
+        "      lib.mips_debug_set_config(b'bf16_packed_kc', 88),\n"
         "      lib.mips_debug_set_config(b'pack_a_t16', 2),\n"
         "      lib.mips_debug_set_config(b'bf16_isa', 0), lib.mips_debug_set_config(b'isa', 3))\n"
         "print(lib.mips_kernel_info().decode())\n"
@@ -1286,10 +1300,10 @@ def test_debug_set_config_changes_the_live_blocks():
     out = subprocess.run(
         [sys.executable, "-c", script, str(plugin_path())], capture_output=True, text=True, check=True
     ).stdout
-    assert out.splitlines()[0] == "0 0 -1 -1 0 0 -1 0 -1"  # isa 3 (AMX) is bf16's only
+    assert out.splitlines()[0] == "0 0 -1 -1 0 0 0 -1 0 -1"  # isa 3 (AMX) is bf16's only
     info = dict(re.findall(r"(\w+)=(\S+)", out))
     assert info["bf16_kc"] == "96" and info["kc"] == "64" and info["pack_a_t16"] == "0"
-    assert info["packed_kc"] == "72"
+    assert info["packed_kc"] == "72" and info["bf16_packed_kc"] == "88"
     assert info["bf16_path"] == "generic"
 
 
@@ -1302,13 +1316,14 @@ def test_small_blocks_from_the_environment():
         "MIPSC_KERNEL_KC": "40", "MIPSC_KERNEL_MC": "30", "MIPSC_KERNEL_NC": "70",
         "MIPSC_KERNEL_BF16_KC": "40", "MIPSC_KERNEL_BF16_MC": "20", "MIPSC_KERNEL_BF16_NC": "40",
         "MIPSC_KERNEL_PACK_A_T16": "0", "MIPSC_KERNEL_PACKED_KC": "56",
+        "MIPSC_KERNEL_BF16_PACKED_KC": "64",
     }  # fmt: skip
     out = subprocess.run(
         [sys.executable, "-c", _CONFIG_SCRIPT, str(plugin_path())],
         capture_output=True, text=True, check=True, env=env,
     ).stdout  # fmt: skip
     assert "kc=40 mc=30 nc=70 bf16_kc=40 bf16_mc=20 bf16_nc=40" in out, out
-    assert "pack_a_t16=0 packed_kc=56" in out, out
+    assert "pack_a_t16=0 packed_kc=56" in out and "bf16_packed_kc=64" in out, out
     assert out.splitlines()[-1] == "bad 0", out
 
 
