@@ -753,7 +753,13 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     type=click.IntRange(1, MAX_THREADS),
     help="Worker threads for IREE and OpenBLAS (repeatable; default: 1 and 2).",
 )
-@click.option("--seconds", default=2.0, show_default=True, help="Time per case and backend.")
+@click.option(
+    "--seconds",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Time per case and backend.",
+)
 @click.option("--json", "json_path", metavar="FILE", help="Also write the results as JSON.")
 @_user_errors
 def bench(
