@@ -3,6 +3,8 @@
 Registered through the `torch_dynamo_backends` entry point (pyproject.toml), as iree-turbine
 registers its own. How it behaves:
 
+- `torch.compile(..., options={...})` gives CompileOptions fields (`workers`,
+  `kernel_backend`, `iree_flags`, ...) for every graph; an unknown one is a MipscError.
 - Graph breaks are TorchDynamo's: code it cannot capture runs in Python/torch between the graphs
   it hands to this backend.
 - Each graph is compiled on its first call with real inputs (non-strict `torch.export` of the
