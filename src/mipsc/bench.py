@@ -236,6 +236,22 @@ def worker(spec: dict) -> list[dict]:
     return results
 
 
+def _worker_error(
+    stderr: str, shapes: Sequence[tuple[int, int, int]], dtypes: Sequence[str]
+) -> MipscError:
+    """A failed worker's error: its traceback, or one line when it ran out of memory."""
+    last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+    if "MemoryError" in last:
+        largest = max(shapes, key=lambda s: s[0] * s[2] + s[2] * s[1] + s[0] * s[1])
+        shown = "x".join(map(str, largest))
+        return MipscError(
+            f"the benchmark ran out of memory: the operands of {shown} ({', '.join(dtypes)}) "
+            f"do not fit in this machine's memory ({last.split(': ', 1)[-1]}); give smaller "
+            "--shape values"
+        )
+    return MipscError(f"benchmark worker failed:\n{stderr.strip()[-3000:]}")
+
+
 def run_bench(
     shapes: Sequence[tuple[int, int, int]],
     dtypes: Sequence[str],
@@ -245,6 +261,12 @@ def run_bench(
     max_samples: int = 200,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> Report:
+    """Times `shapes` (M, N, K) in `dtypes` on each thread count, in a worker process per
+    count. MipscError: `min_seconds` not above 0 (nothing would be timed, and the worker
+    failed with `no median for empty data`), or a worker's failure; one that ran out of
+    memory (operands of a shape too large for this machine) says so in one line."""
+    if not min_seconds > 0:
+        raise MipscError(f"min_seconds={min_seconds} (--seconds) must be above 0: time per case")
     progress("measuring this CPU's f32 FMA peak")
     peak = measure_peak()
     report = Report(
@@ -274,7 +296,7 @@ def run_bench(
                 check=False,
             )
             if proc.returncode != 0:
-                raise MipscError(f"benchmark worker failed:\n{proc.stderr.strip()[-3000:]}")
+                raise _worker_error(proc.stderr, shapes, dtypes)
             report.results += [Result(**r) for r in json.loads(proc.stdout)]
     return report
 

@@ -43,7 +43,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _user_errors(command: F) -> F:
-    """Print a `MipscError` as `file:line:col: error: ...` and exit 1; never a traceback.
+    """Print a `MipscError` as `file:line:col: error: ...` and exit 1, as an out-of-memory
+    error (an input too large for the machine); never a traceback.
 
     Anything else is a bug in mipsc: say so in one line, and show the traceback only when
     MIPSC_TRACEBACK=1.
@@ -55,6 +56,11 @@ def _user_errors(command: F) -> F:
             return command(*args, **kwargs)
         except MipscError as err:
             click.echo(err.render(), err=True)
+            sys.exit(1)
+        except MemoryError as err:
+            # An input or shape too large for the machine (`--input=100000x100000x100xf32=1`):
+            # the user's to change, not a bug in mipsc.
+            click.echo(f"error: out of memory: {err or 'an allocation failed'}", err=True)
             sys.exit(1)
         except BrokenPipeError:
             # The reader of stdout left (`mipsc opt ... | head`): stop quietly, as cat does;
@@ -753,7 +759,13 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     type=click.IntRange(1, MAX_THREADS),
     help="Worker threads for IREE and OpenBLAS (repeatable; default: 1 and 2).",
 )
-@click.option("--seconds", default=2.0, show_default=True, help="Time per case and backend.")
+@click.option(
+    "--seconds",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Time per case and backend.",
+)
 @click.option("--json", "json_path", metavar="FILE", help="Also write the results as JSON.")
 @_user_errors
 def bench(

@@ -3,6 +3,8 @@
 Registered through the `torch_dynamo_backends` entry point (pyproject.toml), as iree-turbine
 registers its own. How it behaves:
 
+- `torch.compile(..., options={...})` gives CompileOptions fields (`workers`,
+  `kernel_backend`, `iree_flags`, ...) for every graph; an unknown one is a MipscError.
 - Graph breaks are TorchDynamo's: code it cannot capture runs in Python/torch between the graphs
   it hands to this backend.
 - Each graph is compiled on its first call with real inputs (non-strict `torch.export` of the
@@ -32,12 +34,13 @@ import logging
 import re
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mipsc.diagnostics import MipscError
 from mipsc.frontends.dim_constraints import DimWords, DynamicDimError
+from mipsc.options import DEFAULT_OPTIONS, CompileOptions
 
 LOG = logging.getLogger("mipsc.dynamo")
 """Where the backend says how it compiles a graph when that is not the plan (per shape after
@@ -71,9 +74,27 @@ class MipscFallbackWarning(UserWarning):
     """A captured graph runs in torch instead of mipsc; the message says why."""
 
 
-def backend(gm: Any, example_inputs: Sequence[Any], **_options: Any) -> Callable[..., Any]:
-    """The torch.compile backend: takes TorchDynamo's FX graph, returns its callable."""
-    return CompiledGraph(gm)
+def backend(
+    gm: Any,
+    example_inputs: Sequence[Any],
+    options: Mapping[str, Any] | None = None,
+    **_settings: Any,
+) -> Callable[..., Any]:
+    """The torch.compile backend: takes TorchDynamo's FX graph, returns its callable.
+
+    `options` are torch.compile's `options=`: fields of mipsc.options.CompileOptions
+    (`{"workers": 1, "kernel_backend": "openblas", "iree_flags": [...]}`), which were ignored;
+    an unknown one is a MipscError naming the known ones. Weights are always inline (each
+    graph reads them as inputs)."""
+    return CompiledGraph(gm, compile_options(options))
+
+
+def compile_options(given: Mapping[str, Any] | None) -> CompileOptions:
+    """torch.compile's `options=` as CompileOptions; MipscError for an unknown field."""
+    try:
+        return DEFAULT_OPTIONS.replace(**dict(given or {}))
+    except TypeError as err:
+        raise MipscError(f"torch.compile(..., backend='mipsc', options=...): {err}") from None
 
 
 _UNCOMPILED = object()
@@ -82,8 +103,9 @@ _UNCOMPILED = object()
 class CompiledGraph:
     """One captured graph: compiled per input signature on first use, or run in torch."""
 
-    def __init__(self, gm: Any) -> None:
+    def __init__(self, gm: Any, options: CompileOptions = DEFAULT_OPTIONS) -> None:
         self.gm = gm
+        self.options = options
         self.compiled: dict[tuple[Any, ...], Any] = {}
         """By input signature: (CompiledModel, positions of its tensor inputs), or None when
         this signature runs in torch."""
@@ -174,6 +196,7 @@ class CompiledGraph:
                 gm,
                 *tensors,
                 dynamic_shapes=dynamic_shapes,
+                options=self.options,
                 external_weights=False,
                 strict_export=False,
             )

@@ -113,6 +113,33 @@ def test_dynamic_true_compiles_once(kernel_calls, iree_compiles):
     assert len(iree_compiles) == 1, iree_compiles
 
 
+def test_torch_compile_options_reach_mipsc(kernel_calls, monkeypatch):
+    """torch.compile(..., options={...}) hands its options to the backend, which ignored them
+    (a user's `workers` or `kernel_backend` silently had no effect): they are CompileOptions'
+    fields, used for each graph, and an unknown one is an error naming it."""
+    seen = []
+    real = mipsc.compiled.compile_module
+
+    def recording(text, filename, output, options, **kwargs):
+        seen.append(options)
+        return real(text, filename, output, options, **kwargs)
+
+    monkeypatch.setattr(mipsc.compiled, "compile_module", recording)
+    model = torch.nn.Linear(8, 4).eval()
+    compiled = torch.compile(model, backend="mipsc", options={"workers": 1, "iree_flags": []})
+    x = torch.randn(3, 8)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", MipscFallbackWarning)
+        before = kernel_calls["mips_matmul_f32"]
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-5)
+        assert kernel_calls["mips_matmul_f32"] == before + 1
+    assert [o.workers for o in seen] == [1], seen
+    torch._dynamo.reset()
+    wrong = torch.compile(model, backend="mipsc", options={"triton.cudagraphs": True})
+    with torch.no_grad(), pytest.raises(Exception, match=r"unknown compile option\(s\) triton"):
+        wrong(x)
+
+
 def test_graph_breaks_run_between_compiled_graphs(kernel_calls):
     def f(a, b):
         h = torch.relu(a @ b)

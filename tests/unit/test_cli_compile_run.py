@@ -637,3 +637,11 @@ def test_verbose_compile_under_a_forced_configuration(work, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "tiles chosen for the kernel configuration 'sse2'" in result.stderr
     assert "mipsc: MIPSC_KERNEL_CONFIG=sse2: the tiles follow it, the embedded kernels do not" in result.stderr
+
+
+def test_an_input_too_large_for_memory_is_a_user_error(vmfb):
+    """`--input=100000x100000x100xf32=1` (3.6 TiB) said `mipsc: internal error: MemoryError
+    ... This is a bug in mipsc`: it is the user's input, said as such."""
+    result = run("run", vmfb, "--input=100000x100000x100xf32=1", "--input=3x4xf32=1")
+    assert_user_error(result, "error: out of memory: Unable to allocate 3.64 TiB")
+    assert "internal error" not in result.output
