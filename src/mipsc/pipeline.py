@@ -56,6 +56,7 @@ from mipsc.tiling import describe_tile_model
 from mipsc.transforms.check_input_dims import CheckInputDimsPass
 from mipsc.transforms.convert_torch_to_mips import MATMUL_FAMILY_OPS, ConvertTorchToMipsPass
 from mipsc.transforms.decompose_torch import DecomposeTorchPass
+from mipsc.transforms.flatten_dynamic_views import FlattenDynamicViewsPass
 from mipsc.transforms.fuse_epilogues import FuseEpiloguesPass
 from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
 from mipsc.transforms.pack_weights import PackWeightsPass
@@ -67,6 +68,7 @@ PASS_CLASSES: tuple[type[ModulePass], ...] = (
     FuseEpiloguesPass,
     PackWeightsPass,
     LowerMipsToCallPass,
+    FlattenDynamicViewsPass,
 )
 
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
@@ -102,6 +104,7 @@ EMIT_STAGES: dict[str, tuple[type[ModulePass], ...]] = {
         FuseEpiloguesPass,
         PackWeightsPass,
         LowerMipsToCallPass,
+        FlattenDynamicViewsPass,
     ),
 }
 """`mipsc compile --emit=STAGE`: the passes run before printing that stage's MLIR; "iree-input"

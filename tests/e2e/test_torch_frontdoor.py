@@ -882,3 +882,72 @@ def test_a_tensor_without_readable_data_is_a_mipsc_error_naming_the_input():
         )
     with pytest.raises(MipscError, match=r"^example input 1 is an int: pass a torch tensor"):
         mipsc.compile(torch.nn.Linear(4, 2), 3)
+
+
+class RegroupTwoDynamicDims(torch.nn.Module):
+    """Views that regroup two dynamic dims: `[s, b, 16] -> [s, 4b, 4] -> [s·b, 16]`."""
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        s, b, _ = q.shape
+        return (q.view(s, b * 4, 4) * 2.0).view(s * b, 16)
+
+
+def test_a_view_regrouping_two_dynamic_dims_keeps_its_shape():
+    """IREE 3.13 lowered `[?, ?, 4] -> [?, 16]` as `[s, 16]`, not `[s·b, 16]`: a [5, 2, 16] input
+    gave 5 rows of 10 (wrong numbers, no error). flatten-dynamic-views goes through 1-D."""
+    model = RegroupTwoDynamicDims()
+    compiled = mipsc.compile(model, torch.randn(5, 2, 16), dynamic_shapes=({0: "s", 1: "b"},))
+    for shape in [(5, 2, 16), (3, 7, 16), (1, 1, 16), (9, 4, 16)]:
+        x = torch.randn(*shape)
+        got, want = compiled(x), model(x)
+        assert got.shape == want.shape == (shape[0] * shape[1], 16)
+        torch.testing.assert_close(got, want)
+
+
+def test_multihead_attention_with_batch_and_sequence_dynamic():
+    """nn.MultiheadAttention's head views regroup batch and sequence: both dynamic returned wrong
+    numbers (and a wrong row count) before flatten-dynamic-views."""
+    torch.manual_seed(0)
+
+    class SelfAttention(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mha = torch.nn.MultiheadAttention(16, 4, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.mha(x, x, x, need_weights=False)[0]
+
+    model = SelfAttention().eval()
+    compiled = mipsc.compile(model, torch.randn(2, 5, 16), dynamic_shapes=({0: "b", 1: "s"},))
+    for shape in [(2, 5, 16), (3, 7, 16), (1, 2, 16)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            want = model(x)
+        torch.testing.assert_close(compiled(x), want, rtol=1e-5, atol=1e-5)
+
+
+REGROUPINGS = {
+    "merge-two": lambda x: x.view(x.shape[0] * x.shape[1], x.shape[2]),
+    "split-then-merge": lambda x: x.view(x.shape[0], x.shape[1] * 2, -1).view(-1, x.shape[2] // 2),
+    "three-dynamic": lambda x: x.view(x.shape[0] * x.shape[1] * x.shape[2], 4) + 1.0,
+    "to-4d": lambda x: x.view(x.shape[0], x.shape[1], 2, -1).transpose(1, 2).reshape(-1, 8),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REGROUPINGS))
+def test_views_regrouping_dynamic_dims_match_torch(name):
+    """The kind of the bug above over other regroupings: merges, splits, three dynamic dims,
+    a transpose between two views; each at sizes other than the example's."""
+    regroup = REGROUPINGS[name]
+    three = name == "three-dynamic"
+
+    class Regroup(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return regroup(x) * 3.0
+
+    example = torch.randn(2, 3, 4, 4) if three else torch.randn(2, 3, 16)
+    dims = {0: "a", 1: "b", 2: "c"} if three else {0: "a", 1: "b"}
+    compiled = mipsc.compile(Regroup(), example, dynamic_shapes=(dims,))
+    for shape in [(5, 7, 3, 4), (1, 2, 6, 4)] if three else [(5, 7, 16), (1, 2, 16)]:
+        x = torch.randn(*shape)
+        torch.testing.assert_close(compiled(x), Regroup()(x))

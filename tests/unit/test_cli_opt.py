@@ -114,7 +114,7 @@ def test_unknown_pass(mm_file):
         run("opt", str(mm_file), "-p", "no-such-pass"),
         "no-such-pass",
         "known passes: check-input-dims, decompose-torch, convert-torch-to-mips, fuse-epilogues, "
-        "pack-weights, lower-mips-to-call",
+        "pack-weights, lower-mips-to-call, flatten-dynamic-views",
     )
 
 

@@ -16,10 +16,12 @@ from mipsc.transforms.lower_mips_to_call import LowerMipsToCallPass
 def test_the_passes_are_built_from_the_options():
     options = CompileOptions(kernel_backend="openblas", workers=3)
     passes = compile_passes(options)
-    lowering = passes[-1]
+    lowering = passes[-2]
     assert isinstance(lowering, LowerMipsToCallPass)
     assert (lowering.backend, lowering.workers) == ("openblas", 3)
-    assert describe_pipeline(passes).endswith('lower-mips-to-call{workers=3 backend="openblas"}')
+    assert describe_pipeline(passes).endswith(
+        'lower-mips-to-call{workers=3 backend="openblas"},flatten-dynamic-views'
+    )
     assert describe_pipeline(compile_passes(DEFAULT_OPTIONS, "mips")) == (
         "check-input-dims,decompose-torch,convert-torch-to-mips,fuse-epilogues"
     )
