@@ -162,23 +162,25 @@ list of numpy dtype names, null for the others: `["uint8", null]`): IREE's torch
 `ui8` a signless `i8`, which its runtime returns as int8 (200 read as -56)."""
 
 
-def unsigned_outputs(reflection: dict[str, str]) -> list[str | None]:
-    """The numpy dtype UNSIGNED_OUTPUTS_KEY gives each result ([] if none)."""
+def _reflection_strings(reflection: dict[str, str], key: str) -> list[str | None]:
+    """The JSON list of strings (null where there is none) that `key` of a function's
+    reflection holds; [] when it is absent or not such a list (a .vmfb of an older mipsc)."""
     try:
-        dtypes = json.loads(reflection.get(UNSIGNED_OUTPUTS_KEY, "[]"))
+        items = json.loads(reflection.get(key, "[]"))
     except ValueError:
         return []
-    return [d if isinstance(d, str) else None for d in dtypes] if isinstance(dtypes, list) else []
+    return [i if isinstance(i, str) else None for i in items] if isinstance(items, list) else []
+
+
+def unsigned_outputs(reflection: dict[str, str]) -> list[str | None]:
+    """The numpy dtype UNSIGNED_OUTPUTS_KEY gives each result ([] if none)."""
+    return _reflection_strings(reflection, UNSIGNED_OUTPUTS_KEY)
 
 
 def input_names(reflection: dict[str, str]) -> list[str | None]:
     """The names INPUT_NAMES_KEY of a function's reflection gives its inputs ([] if none), for
     input_name: `input_name(i, names[i] if i < len(names) else None)`."""
-    try:
-        names = json.loads(reflection.get(INPUT_NAMES_KEY, "[]"))
-    except ValueError:
-        return []
-    return [n if isinstance(n, str) else None for n in names] if isinstance(names, list) else []
+    return _reflection_strings(reflection, INPUT_NAMES_KEY)
 
 
 INPUT_SHAPES_KEY = "mipsc.input_shapes"
@@ -190,11 +192,7 @@ it. IREE's own message for a wrong shape gives dynamic dims as read from the wro
 
 def input_shapes(reflection: dict[str, str]) -> list[str | None]:
     """The shapes INPUT_SHAPES_KEY of a function's reflection gives its inputs ([] if none)."""
-    try:
-        shapes = json.loads(reflection.get(INPUT_SHAPES_KEY, "[]"))
-    except ValueError:
-        return []
-    return [s if isinstance(s, str) else None for s in shapes] if isinstance(shapes, list) else []
+    return _reflection_strings(reflection, INPUT_SHAPES_KEY)
 
 
 def argument_location_name(argument: BlockArgument) -> str | None:

@@ -73,15 +73,6 @@ class Peak:
     """The median pass's rate, same units: the figure to compare with a median time (on a
     machine shared with other work the fastest pass is the rate when it was least disturbed,
     which a median time of a model does not claim)."""
-    cpus: float = 0.0
-    """The CPUs the program's threads got while it ran: its CPU time over its wall time
-    (`threads` on an idle machine). Less where other work shares the cores: Linux with
-    autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled) gives each busy session an
-    equal share, C / N CPUs of C among N sessions, however many threads a session runs, so a
-    second thread adds no CPU once two other sessions are busy on 2 cores (measured on the
-    2-vCPU AMD EPYC Zen 4 of BENCHMARKS.md at load 4.5, 2026-12-02: 0.47-0.49 CPUs for 1 and
-    for 2 threads alike, and the same median pass). A rate measured with fewer CPUs than
-    threads says what was left, not what the threads can read."""
 
 
 def _cpuinfo() -> tuple[str, set[str], float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -337,9 +337,7 @@ def record_input_names(module: ModuleOp) -> None:
     IREE keeps in the .vmfb, for messages about a call's inputs to name them; and, for a
     function with a dynamic dim, its inputs' declared shapes (diagnostics.INPUT_SHAPES_KEY),
     for messages about a wrong shape to give them."""
-    for op in module.walk():
-        if not isinstance(op, func.FuncOp) or op.sym_visibility is not None:
-            continue
+    for op in _public_functions(module):
         arguments = op.body.block.args if op.body.blocks else ()
         names = [argument_location_name(a) for a in arguments]
         shapes = [_declared_shape(a.type) for a in arguments]
@@ -348,10 +346,23 @@ def record_input_names(module: ModuleOp) -> None:
             entries[INPUT_NAMES_KEY] = StringAttr(json.dumps(names))
         if any(shape is not None and "?" in shape for shape in shapes):
             entries[INPUT_SHAPES_KEY] = StringAttr(json.dumps(shapes))
-        if entries:
-            reflection = op.attributes.get(REFLECTION)
-            given = dict(reflection.data) if isinstance(reflection, DictionaryAttr) else {}
-            op.attributes[REFLECTION] = DictionaryAttr(given | entries)
+        _add_reflection(op, entries)
+
+
+def _public_functions(module: ModuleOp) -> Iterator[func.FuncOp]:
+    """The functions of `module` a caller sees (no sym_visibility), which IREE exports."""
+    for op in module.walk():
+        if isinstance(op, func.FuncOp) and op.sym_visibility is None:
+            yield op
+
+
+def _add_reflection(op: func.FuncOp, entries: dict[str, Attribute]) -> None:
+    """`entries` added to `op`'s `iree.reflection` (created where it has none)."""
+    if not entries:
+        return
+    reflection = op.attributes.get(REFLECTION)
+    given = dict(reflection.data) if isinstance(reflection, DictionaryAttr) else {}
+    op.attributes[REFLECTION] = DictionaryAttr(given | entries)
 
 
 def _declared_shape(ty: Attribute) -> str | None:
@@ -369,16 +380,10 @@ def record_unsigned_outputs(module: ModuleOp) -> None:
     """Writes which results of each public function are unsigned integers (torch's `ui8`)
     into its `iree.reflection` (diagnostics.UNSIGNED_OUTPUTS_KEY), for the runtime to return
     them as such: IREE returns them as signed."""
-    for op in module.walk():
-        if not isinstance(op, func.FuncOp) or op.sym_visibility is not None:
-            continue
+    for op in _public_functions(module):
         dtypes = [_unsigned_dtype(t) for t in op.function_type.outputs]
-        if not any(dtypes):
-            continue
-        reflection = op.attributes.get(REFLECTION)
-        entries = dict(reflection.data) if isinstance(reflection, DictionaryAttr) else {}
-        entries[UNSIGNED_OUTPUTS_KEY] = StringAttr(json.dumps(dtypes))
-        op.attributes[REFLECTION] = DictionaryAttr(entries)
+        if any(dtypes):
+            _add_reflection(op, {UNSIGNED_OUTPUTS_KEY: StringAttr(json.dumps(dtypes))})
 
 
 def _unsigned_dtype(ty: Attribute) -> str | None:
