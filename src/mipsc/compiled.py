@@ -11,6 +11,7 @@ import hashlib
 import re
 import shutil
 import tempfile
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,19 @@ class CompiledModel:
         self.remarks = remarks
         """What mipsc decided about each matmul-family op (see `report`)."""
         self._workdir = workdir  # holds the .irpa for as long as the model lives
+        # Removed when the model is collected (or at exit), quietly: left to the
+        # TemporaryDirectory's own finalizer, its removal warns (ResourceWarning).
+        self._remove_workdir = weakref.finalize(self, workdir.cleanup)
         scoped = {PARAMETER_SCOPE: parameters} if parameters is not None else None
         self.module = Module(vmfb, plugin=plugin, parameters=scoped)
         self.module.name = "<compiled model>"
         self.module.written_inputs["main"] = written_inputs(mlir)
         self._out_spec = out_spec  # forward's output structure (torch's pytree spec)
+
+    def close(self) -> None:
+        """Remove the model's folder (the .irpa of external weights) now rather than when the
+        model is collected; `save` cannot copy the .irpa after this."""
+        self._remove_workdir()
 
     def __call__(self, *args: Any) -> Any:
         results = self.module.function("main")(*args)

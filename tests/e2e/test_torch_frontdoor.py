@@ -111,6 +111,28 @@ def test_external_weights_go_to_an_irpa_and_save_writes_both(tmp_path):
     )
 
 
+def test_a_collected_or_closed_model_removes_its_folder_without_a_warning(tmp_path, monkeypatch):
+    import gc
+    import warnings
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    x = torch.randn(2, 8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = mipsc.compile(MLP(), x, external_weights=True)
+        folder = model.parameters.parent
+        assert folder.parent == tmp_path and folder.is_dir()
+        del model
+        gc.collect()
+        assert not folder.exists()
+        closed = mipsc.compile(MLP(), x, external_weights=True)
+        closed.close()
+        assert not closed.parameters.parent.exists()
+        del closed
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
 def test_large_weights_are_external_by_default(monkeypatch):
     from mipsc.frontends import from_torch
 
