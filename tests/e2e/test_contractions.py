@@ -107,7 +107,35 @@ CHAIN = """  func.func @chain(%a: !torch.vtensor<[3,4],f32>, %b: !torch.vtensor<
   }
 """
 
-TEXT = "module {\n" + "".join(einsum_function(*e) for e in EINSUMS) + OTHERS + CHAIN + "}\n"
+
+
+def one_operand_function(name, equation, shape, out):
+    return f"""  func.func @{name}(%x: {vt(shape)}) -> {vt(out)} {{
+    %eq = torch.constant.str "{equation}"
+    %none = torch.constant.none
+    %ops = torch.prim.ListConstruct %x : ({vt(shape)}) -> !torch.list<vtensor>
+    %r = torch.aten.einsum %eq, %ops, %none : !torch.str, !torch.list<vtensor>, !torch.none -> {vt(out)}
+    return %r : {vt(out)}
+  }}
+"""
+
+
+ONE_OPERAND = [
+    # (name, equation, operand, out): sums and permutes, not products (no kernel)
+    ("sum_all", "ij->", (3, 4), ()),
+    ("sum_reorder", "ijk->ki", (2, 3, 4), (4, 2)),
+    ("sum_dynamic", "ij->j", (None, 4), (4,)),
+    ("transpose_implicit", "ji", (3, 4), (4, 3)),
+]
+
+TEXT = (
+    "module {\n"
+    + "".join(einsum_function(*e) for e in EINSUMS)
+    + "".join(one_operand_function(*e) for e in ONE_OPERAND)
+    + OTHERS
+    + CHAIN
+    + "}\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +195,13 @@ def test_bilinear_of_empty_sums_or_an_empty_result(contractions):
     got = contractions.bilinear_no_inputs(np.zeros((3, 0), np.float32), np.ones((3, 6), np.float32),
                                           np.zeros((7, 0, 6), np.float32), b)  # fmt: skip
     np.testing.assert_array_equal(got, np.broadcast_to(b, (3, 7)))
+
+
+@pytest.mark.parametrize(("name", "equation", "shape", "out"), ONE_OPERAND, ids=[e[0] for e in ONE_OPERAND])
+def test_one_operand_einsum_sums_and_permutes(contractions, name, equation, shape, out):
+    x = RNG.standard_normal(concrete(shape, fill=5)).astype(np.float32)
+    got = getattr(contractions, name)(x)
+    np.testing.assert_allclose(got, np.einsum(equation, x), rtol=1e-5, atol=1e-5)
 
 
 def test_dot_and_linear_with_a_vector_weight(contractions, kernel_calls):

@@ -619,6 +619,9 @@ class DecomposeEinsum(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: torch.AtenEinsumOp, rewriter: PatternRewriter) -> None:
+        if (summed := _read_one_operand_sum(op)) is not None:
+            _rewrite_as_sum(rewriter, op, *summed)
+            return
         found = _read_einsum(op)
         if isinstance(found, str):
             emit_remark(op, PASS_NAME, f"left on IREE's path: {found}", routed=False)
@@ -636,6 +639,43 @@ class DecomposeEinsum(RewritePattern):
 
         count = "one matmul" if len(steps) == 1 else f"{len(steps)} matmuls"
         _decompose(rewriter, op, f"-> {count} in the kernel", build)
+
+
+def _read_one_operand_sum(op: Operation) -> tuple[SSAValue, str, str] | None:
+    """A one-operand einsum that only sums out and reorders labels ('ij->', 'ijk->ki'): its
+    float operand, the operand's labels and the output's; None for any other einsum (a diagonal
+    such as 'ii->i' stays on IREE's path, which computes it). IREE's own lowering of these fails
+    (its torch frontend cannot legalize the sum it makes of them)."""
+    equation, operands = (op.operands[0].owner, op.operands[1].owner) if op.operands else (0, 0)
+    if not isinstance(equation, torch.ConstantStrOp) or not isinstance(
+        operands, torch.PrimListConstructOp
+    ):
+        return None
+    if len(operands.elements) != 1 or "..." in equation.value.data:
+        return None
+    value = operands.elements[0]
+    if unsupported_reason(value.type, op.results[0].type) is not None:
+        return None  # integers: torch's sum widens them, its einsum does not
+    term, arrow, out = equation.value.data.replace(" ", "").partition("->")
+    if not arrow:  # implicit output: the labels seen once, sorted
+        out = "".join(sorted(c for c in term if term.count(c) == 1))
+    distinct = len(set(term)) == len(term) and len(set(out)) == len(out)
+    if not distinct or len(term) != len(torch_shape(value)) or not set(out) <= set(term):
+        return None
+    return value, term, out
+
+
+def _rewrite_as_sum(
+    rewriter: PatternRewriter, op: Operation, value: SSAValue, term: str, out: str
+) -> None:
+    """`op`, a one-operand einsum, as `sum.dim_IntList` over the labels not in `out`, then a
+    `permute` into `out`'s order: not a product, so no kernel (the remark says so)."""
+    emit_remark(op, PASS_NAME, "a sum over labels, not a product: written as aten.sum")
+    with building_before(rewriter, op):
+        summed = _sum_out(value, tuple(i for i, c in enumerate(term) if c not in out))
+        kept = "".join(c for c in term if c in out)
+        result = _permute(summed, kept, out, op.results[0].type)
+    rewriter.replace(op, [], [result])
 
 
 def _read_einsum(op: Operation) -> _Chain | str:

@@ -59,3 +59,18 @@ func.func @linear_vector_weight(%x: !torch.vtensor<[4,6],f32>, %w: !torch.vtenso
 // CHECK-NEXT:  %[[M:.*]] = torch.aten.matmul %x, %w {mipsc.part_of = "torch.aten.linear"} : !torch.vtensor<[4,6],f32>, !torch.vtensor<[6],f32> -> !torch.vtensor<[4],f32>
 // CHECK-NEXT:  %[[ONE:.*]] = torch.constant.int 1
 // CHECK-NEXT:  %r = torch.aten.add.Tensor %[[M]], %b, %[[ONE]]
+
+// A one-operand einsum that sums out and reorders labels ("ijk->ki"): a sum over j, then a
+// permute; no product (IREE's own lowering of it fails to legalize its sum).
+func.func @one_operand(%x: !torch.vtensor<[2,3,4],f32>) -> !torch.vtensor<[4,2],f32> {
+  %eq = torch.constant.str "ijk->ki"
+  %none = torch.constant.none
+  %ops = torch.prim.ListConstruct %x : (!torch.vtensor<[2,3,4],f32>) -> !torch.list<vtensor>
+  %r = torch.aten.einsum %eq, %ops, %none : !torch.str, !torch.list<vtensor>, !torch.none -> !torch.vtensor<[4,2],f32>
+  return %r : !torch.vtensor<[4,2],f32>
+}
+// CHECK-LABEL: func.func @one_operand(
+// CHECK:       %[[S:.*]] = torch.aten.sum.dim_IntList %x, %{{.*}} -> !torch.vtensor<[2,4],f32>
+// CHECK-NEXT:  %{{.*}} = torch.constant.int 1
+// CHECK:       %r = torch.aten.permute %[[S]], %{{.*}} -> !torch.vtensor<[4,2],f32>
+// CHECK-NOT:   torch.aten.matmul
