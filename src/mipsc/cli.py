@@ -28,6 +28,7 @@ from mipsc.kernel_abi import resolve_kernel_link
 from mipsc.mlir_text import MlirText
 from mipsc.options import MAX_THREADS, CompileOptions, check_target_cpus, option_specs
 from mipsc.pipeline import (
+    COMPILE_PIPELINE,
     EMIT_STAGES,
     ParsedModule,
     build_pipeline,
@@ -107,16 +108,26 @@ def _pass_list_text() -> str:
     return "\n".join(f"  {flag:<28} {doc}" for flag, doc in describe_passes())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _pipeline_help() -> str:
+    """The group's help: what mipsc does and its pipeline, the passes read from
+    COMPILE_PIPELINE (so the help cannot fall behind the pipeline)."""
+    passes = "\n".join(f"             --> {name}" for name in COMPILE_PIPELINE.split(","))
+    return (
+        "mipsc: run the matmuls of PyTorch models in our kernel library, through IREE.\n\n"
+        "\b\n"
+        "Pipeline:  torch MLIR (or ONNX, or an nn.Module through iree-turbine)\n"
+        "             --parse-->\n"
+        f"{passes}\n"
+        "             --print--> iree-compile --> .vmfb (the kernels linked in; or, with\n"
+        "             --kernel-link=plugin, the kernel plugin at run time) --> IREE runtime\n\n"
+        "`mipsc opt --help` says what each pass does."
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, help=_pipeline_help())
 @click.version_option(package_name="mipsc")
 def main() -> None:
-    """mipsc: run the matmuls of PyTorch models in our kernel library, through IREE.
-
-    \b
-    Pipeline:  torch MLIR --parse--> convert-torch-to-mips --> lower-mips-to-call
-               --print--> iree-compile --> .vmfb (the kernels linked in; or, with
-               --kernel-link=plugin, the kernel plugin at run time) --> IREE runtime
-    """
+    pass
 
 
 def _collect_pass_flag(ctx: click.Context, _param: click.Parameter, value: Any) -> None:

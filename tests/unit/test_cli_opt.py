@@ -63,6 +63,15 @@ def test_help_explains_passes():
     assert "--convert-torch-to-mips" in result.output and "PIPELINE" in result.output
 
 
+def test_help_draws_every_compile_pass_in_order():
+    """The pipeline drawn in `mipsc --help` named two of the seven passes."""
+    from mipsc.pipeline import COMPILE_PIPELINE
+
+    text = run("--help").output
+    drawn = [line.split("--> ")[-1].strip() for line in text.splitlines() if "--> " in line]
+    assert [p for p in drawn if p in COMPILE_PIPELINE.split(",")] == COMPILE_PIPELINE.split(",")
+
+
 def test_help_says_the_kernels_are_linked_in_by_default():
     """The help said the matmuls run in the kernel plugin, which only --kernel-link=plugin
     modules need (embedded is the default)."""
