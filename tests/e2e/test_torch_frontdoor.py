@@ -886,6 +886,27 @@ def test_8_bit_integer_products_compile_and_wrap_as_torch(dtype):
         assert got.dtype == want.dtype and torch.equal(got, want)
 
 
+class BytesEinsums(torch.nn.Module):
+    """8-bit integer einsums: a batched one with a permuted output, and a chain of three."""
+
+    def forward(self, a, b, c):
+        return torch.einsum("bij,bjk->bki", a, b), torch.einsum("ij,jk,kl->il", a[0], b[0], c)
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8])
+def test_8_bit_integer_einsums_compile_and_wrap_as_torch(dtype):
+    """An 8-bit einsum met iree-compile's abort on an 8-bit product (its own lowering makes
+    one); decompose-torch now writes it as matmuls, which WidenBytes computes in int32."""
+    low, high = (-128, 128) if dtype == torch.int8 else (0, 256)
+    inputs = tuple(
+        torch.randint(low, high, shape, dtype=dtype) for shape in ((2, 5, 33), (2, 33, 7), (7, 3))
+    )
+    model = mipsc.compile(BytesEinsums(), *inputs)
+    assert "computed in int32 on IREE's path (8-bit integers)" in model.report
+    for got, want in zip(model(*inputs), BytesEinsums()(*inputs), strict=True):
+        assert got.dtype == want.dtype and torch.equal(got, want)
+
+
 def test_a_tensor_without_readable_data_is_a_mipsc_error_naming_the_input():
     """A meta tensor (no data), a sparse one or a complex32 one: a MipscError naming the input
     and why, not torch's NotImplementedError or RuntimeError from inside the call."""

@@ -638,7 +638,11 @@ class DecomposeEinsum(RewritePattern):
             return value
 
         count = "one matmul" if len(steps) == 1 else f"{len(steps)} matmuls"
-        _decompose(rewriter, op, f"-> {count} in the kernel", build)
+        if _byte_dtype(op.results[0]) is None:
+            _decompose(rewriter, op, f"-> {count} in the kernel", build)
+        else:  # WidenBytes computes the products in int32 on IREE's path
+            where = "computed in int32 on IREE's path (8-bit integers)"
+            _decompose(rewriter, op, f"-> {count}, {where}", build, routed=False)
 
 
 def _read_one_operand_sum(op: Operation) -> tuple[SSAValue, str, str] | None:
@@ -686,7 +690,7 @@ def _read_einsum(op: Operation) -> _Chain | str:
         return "fewer than two operands"
     values = list(operands.elements)
     text = equation.value.data
-    if (reason := unsupported_reason(*(v.type for v in values), op.results[0].type)) is not None:
+    if (reason := _einsum_dtype_reason([*values, op.results[0]])) is not None:
         return reason
     if len(values) > 2:
         return _read_chain(text, values)
@@ -699,7 +703,19 @@ def _read_einsum(op: Operation) -> _Chain | str:
     )
     if (label := _mismatched_label(found, *kept)) is not None:
         return f"label '{label}' of '{text}' has sizes that do not broadcast"
+    if (found.lhs_reduced or found.rhs_reduced) and _byte_dtype(values[0]) is not None:
+        return f"'{text}' sums a label of one 8-bit integer operand alone (torch widens that sum)"
     return [found], values
+
+
+def _einsum_dtype_reason(values: Sequence[SSAValue]) -> str | None:
+    """Why an einsum of these values (operands and result) is not decomposed, or None: float
+    types the kernel takes, or one 8-bit integer type throughout (its products are then
+    widened to int32 by WidenBytes: IREE's own lowering of an 8-bit einsum aborts)."""
+    byte_types = {_byte_dtype(v) for v in values}
+    if len(byte_types) == 1 and None not in byte_types:
+        return None
+    return unsupported_reason(*(v.type for v in values))
 
 
 def _read_chain(text: str, values: list[SSAValue]) -> _Chain | str:
@@ -837,11 +853,15 @@ def _fold_size_values(sizes: Sequence[SSAValue]) -> SSAValue:
 
 
 def _decompose(
-    rewriter: PatternRewriter, op: Operation, remark: str, build: Callable[[], SSAValue]
+    rewriter: PatternRewriter,
+    op: Operation,
+    remark: str,
+    build: Callable[[], SSAValue],
+    routed: bool = True,
 ) -> None:
-    """Replace `op` by what `build` builds before it, with a remark that counts it as routed;
-    the products built for it stand for it in the report."""
-    emit_remark(op, PASS_NAME, remark, routed=True)
+    """Replace `op` by what `build` builds before it, with a remark that counts it as routed
+    (or not); the products built for it stand for it in the report."""
+    emit_remark(op, PASS_NAME, remark, routed=routed)
     with building_before(rewriter, op) as built:
         out = build()
     share_origin(op, *(new_op for new_op in built if PART_OF in new_op.attributes))

@@ -31,3 +31,16 @@ func.func @float(%arg0: !torch.vtensor<[7,17],f32>, %arg1: !torch.vtensor<[17,13
   %0 = torch.aten.mm %arg0, %arg1 : !torch.vtensor<[7,17],f32>, !torch.vtensor<[17,13],f32> -> !torch.vtensor<[7,13],f32>
   return %0 : !torch.vtensor<[7,13],f32>
 }
+
+// An 8-bit einsum is decomposed like a float one, and its product widened the same way.
+// CHECK-LABEL: func.func @int8_einsum
+// CHECK-NOT:     torch.aten.einsum %
+// CHECK:         torch.aten.matmul %{{.*}}, %{{.*}} {{.*}}: !torch.vtensor<[2,5,33],si32>, !torch.vtensor<[2,33,7],si32> -> !torch.vtensor<[2,5,7],si32>
+// CHECK:         torch.prims.convert_element_type %{{.*}}, %{{.*}} : !torch.vtensor<[2,5,7],si32>, !torch.int -> !torch.vtensor<[2,5,7],si8>
+func.func @int8_einsum(%a: !torch.vtensor<[2,5,33],si8>, %b: !torch.vtensor<[2,33,7],si8>) -> !torch.vtensor<[2,5,7],si8> {
+  %eq = torch.constant.str "bij,bjk->bik"
+  %none = torch.constant.none
+  %ops = torch.prim.ListConstruct %a, %b : (!torch.vtensor<[2,5,33],si8>, !torch.vtensor<[2,33,7],si8>) -> !torch.list<vtensor>
+  %r = torch.aten.einsum %eq, %ops, %none : !torch.str, !torch.list<vtensor>, !torch.none -> !torch.vtensor<[2,5,7],si8>
+  return %r : !torch.vtensor<[2,5,7],si8>
+}
