@@ -55,6 +55,17 @@ def test_the_first_error_is_the_headline_even_without_a_location():
     assert max(len(line) for line in text.splitlines()) <= MAX_LINE + 40
 
 
+def test_an_8_bit_scalar_op_says_how_to_compute_it():
+    """IREE's abort on `x * 3` of an int8 tensor said only "dstOriginalDtype has to be passed"."""
+    stderr = (
+        "m.py:6:9: error: unimplemented: for conversion to byte or char type dstOriginalDtype "
+        "has to be passed to convertScalarToDtype\nPlease report issues to IREE\n"
+    )
+    err = iree_compile_error(stderr, 1)
+    assert err.notes[0].startswith("IREE cannot compile this op on 8-bit integers")
+    assert "(x.to(torch.int32) * 3).to(torch.int8)" in err.notes[0]
+
+
 def test_long_notes_are_cut_with_a_pointer_to_the_full_output():
     stderr = "m.mlir:2:3: error: boom\n" + "".join(
         f"m.mlir:{i}:1: note: note number {i}\n" for i in range(3, 60)

@@ -153,9 +153,21 @@ def _command_line_error(output: str) -> MipscError | None:
     return None
 
 
+_BYTE_SCALAR = "for conversion to byte or char type dstOriginalDtype has to be passed"
+"""IREE 3.13's torch lowering aborts with this on an op that converts a scalar to an 8-bit
+integer type: arithmetic between an int8/uint8 tensor and a number (`x * 3`)."""
+
+
 def _headline(message: str, rest_of: list[_Diagnostic]) -> tuple[str, list[str]]:
     """The first error's message, short for a failure to legalize (the op is dumped again by
-    a note), and the note saying what stays on IREE's path for a torch op."""
+    a note), and the note saying what stays on IREE's path for a torch op (or what to do
+    about a known IREE limit)."""
+    if _BYTE_SCALAR in message:
+        return message, [
+            "IREE cannot compile this op on 8-bit integers (arithmetic between an int8 or uint8 "
+            "tensor and a number, e.g. `x * 3`): compute it in int32 and convert back, e.g. "
+            "`(x.to(torch.int32) * 3).to(torch.int8)`, which wraps as torch does"
+        ]
     legalize = _LEGALIZE.match(message)
     if legalize is None:
         return message, []
