@@ -33,6 +33,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     Float32Type,
+    Float64Type,
     IntegerType,
     ModuleOp,
     Signedness,
@@ -154,9 +155,33 @@ def read_attention(op: Operation) -> Attention | str:
     """The call's parts, or why it stays as it is."""
     if len(op.operands) not in (7, 8) or len(op.results) != 1:
         return "not torch-mlir's form of the op"
-    q, k, v, mask, dropout, causal, scale, *rest = op.operands
+    q, k, v = op.operands[:3]
     if (reason := unsupported_reason(q.type, k.type, v.type, op.results[0].type)) is not None:
         return reason
+    return _read_attention_parts(op)
+
+
+def read_f64_attention(op: Operation) -> Attention | None:
+    """The parts of an attention whose q, k, v and result are all f64 (and any other form
+    `read_attention` takes), else None: IREE 3.13's own attention op computes f64 in f32
+    precision (errors of 1e-7, where torch's are 1e-16), so it gets torch's definition
+    instead, whose products and softmax IREE runs in f64."""
+    if len(op.operands) not in (7, 8) or len(op.results) != 1:
+        return None
+    types = [v.type for v in (*op.operands[:3], op.results[0])]
+    if not all(
+        isinstance(t, torch.ValueTensorType) and t.has_sizes and t.has_dtype
+        and t.dtype == Float64Type()
+        for t in types
+    ):  # fmt: skip
+        return None
+    att = _read_attention_parts(op)
+    return None if isinstance(att, str) else att
+
+
+def _read_attention_parts(op: Operation) -> Attention | str:
+    """The call's parts (operands of a known rank and dtype), or why it stays as it is."""
+    q, k, v, mask, dropout, causal, scale, *rest = op.operands
     ranks = {len(torch_shape(x)) for x in (q, k, v)}
     if len(ranks) != 1 or min(ranks) < 2:
         return "q, k and v of different ranks, or of rank < 2"
@@ -221,7 +246,7 @@ def build_attention(att: Attention, result_type: Attribute) -> SSAValue:
     """torch's definition: softmax(q·kᵀ·scale + bias, -1)·v, the products grouped by
     key/value head. f16/bf16 attention runs in f32 (see _in_f32)."""
     dtype = att.q.type.dtype  # type: ignore[union-attr]
-    if dtype != Float32Type():
+    if dtype not in (Float32Type(), Float64Type()):
         return _in_f32(att, result_type)
     q_shape, k_shape = torch_shape(att.q), torch_shape(att.k)
     *batch, length, _ = q_shape
@@ -411,6 +436,9 @@ class DecomposeAttention(RewritePattern):
         self, op: torch.AtenScaledDotProductAttentionOp, rewriter: PatternRewriter
     ) -> None:
         att = read_attention(op)
+        if isinstance(att, str) and (wide := read_f64_attention(op)) is not None:
+            self._in_f64(wide, op, rewriter)
+            return
         if isinstance(att, str):
             emit_remark(op, PASS_NAME, f"left on IREE's path (its fused attention): {att}",
                         routed=False)  # fmt: skip
@@ -428,6 +456,19 @@ class DecomposeAttention(RewritePattern):
             f"{' (' + ', '.join(forms) + ')' if forms else ''}{gqa} (not fused: {why})"
         )
         _decompose(rewriter, op, remark, lambda: build_attention(att, op.results[0].type))
+
+    @staticmethod
+    def _in_f64(att: Attention, op: Operation, rewriter: PatternRewriter) -> None:
+        """torch's definition in f64, all of it on IREE's path (read_f64_attention)."""
+        emit_remark(
+            op, PASS_NAME,
+            "left on IREE's path: element type f64 is not supported by the kernel; as torch "
+            "defines it (q·kᵀ, softmax, ·v in f64: IREE's own attention computes f64 in f32)",
+            routed=False,
+        )  # fmt: skip
+        with building_before(rewriter, op):
+            out = build_attention(att, op.results[0].type)
+        rewriter.replace(op, [], [out])
 
     @staticmethod
     def _fuse(att: Attention, op: Operation, rewriter: PatternRewriter) -> None:
