@@ -47,3 +47,44 @@ def test_f64_attention_is_computed_in_f64(causal):
     compiled = mipsc.compile(Attention(), q, k, v)
     assert compiled.routed == (0, 1), compiled.report  # f64: IREE's path, by torch's definition
     assert_matches_torch(compiled(q, k, v), Attention()(q, k, v), 1e-13)
+
+
+class Products(torch.nn.Module):
+    """Products torch writes as ops IREE's torch dialect has no op for: torch.export kept
+    them (CompositeImplicitAutograd ops outside iree-turbine's table, addmv outside torch's
+    core table) and iree-compile failed on each: "failed to legalize operation
+    'torch.operator' (torch.aten.linalg_matmul)"."""
+
+    def forward(self, a, b, m, v, c):
+        return (
+            torch.linalg.matmul(a, b),
+            torch.inner(a, m),
+            torch.tensordot(a, b, dims=([2], [1])),
+            torch.addmv(c, m, v, beta=0.5, alpha=2.0),
+            torch.linalg.multi_dot([m, m.t(), m]),
+            torch.vdot(v, v),
+            torch.addr(m, c, v),
+        )
+
+
+def test_products_outside_irees_torch_dialect_are_decomposed_and_routed():
+    torch.manual_seed(0)
+    args = (torch.randn(2, 3, 4), torch.randn(2, 4, 5), torch.randn(3, 4), torch.randn(4),
+            torch.randn(3))  # fmt: skip
+    compiled = mipsc.compile(Products(), *args)
+    routed, total = compiled.routed
+    assert routed == total >= 6, compiled.report  # each product but vdot's (mul, sum) and addr's
+    for got, want in zip(compiled(*args), Products()(*args), strict=True):
+        assert_matches_torch(got, want, 1e-5)
+
+
+def test_a_recurrent_layer_compiles_and_matches_torch():
+    # nn.LSTM traces to aten.lstm.input: decomposed into its steps' linears.
+    torch.manual_seed(0)
+    model = torch.nn.LSTM(8, 6, num_layers=2, batch_first=True).eval()
+    x = torch.randn(2, 5, 8)
+    compiled = mipsc.compile(model, x)
+    got, (h, c) = compiled(x)
+    want, (h_want, c_want) = model(x)
+    for g, w in ((got, want), (h, h_want), (c, c_want)):
+        assert_matches_torch(g, w.detach(), 1e-5)
