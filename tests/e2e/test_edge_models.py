@@ -88,3 +88,22 @@ def test_a_recurrent_layer_compiles_and_matches_torch():
     want, (h_want, c_want) = model(x)
     for g, w in ((got, want), (h, h_want), (c, c_want)):
         assert_matches_torch(g, w.detach(), 1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_subnormal_results_read_as_zero_as_the_readme_says(dtype):
+    # IREE's runtime runs every dispatch with flush-to-zero / denormals-are-zero on (the
+    # README's Troubleshooting): subnormal products are 0 in mipsc's kernels (f32, bf16 on
+    # any CPU, not only with AMX) and on IREE's own path (f64), where torch keeps them.
+    tiny = {torch.float64: 1e-160}.get(dtype, 1e-20)
+    a = torch.full((2, 3), tiny, dtype=dtype)
+    b = torch.full((3, 2), tiny, dtype=dtype)
+
+    class Product(torch.nn.Module):
+        def forward(self, a, b):
+            return a @ b
+
+    want = Product()(a, b)
+    assert (want > 0).all()  # torch: 3·tiny², a subnormal
+    compiled = mipsc.compile(Product(), a, b)
+    assert (compiled(a, b) == 0).all()
