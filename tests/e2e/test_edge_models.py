@@ -107,3 +107,20 @@ def test_subnormal_results_read_as_zero_as_the_readme_says(dtype):
     assert (want > 0).all()  # torch: 3·tiny², a subnormal
     compiled = mipsc.compile(Product(), a, b)
     assert (compiled(a, b) == 0).all()
+
+
+@pytest.mark.parametrize("equation", ["ii", "bii->b", "ij->i", "ij", "...ij->...ji", "iji->j"])
+def test_one_operand_einsums_match_torch(equation):
+    # IREE's own einsum lowering failed on these ("failed to legalize operation
+    # 'torch.aten.sum.dim_IntList'"); ii->i and ij->ji passed already.
+    torch.manual_seed(0)
+    shapes = {"ii": (4, 4), "bii->b": (2, 3, 3), "iji->j": (3, 5, 3), "...ij->...ji": (2, 3, 4)}
+    shape = shapes.get(equation, (3, 4))
+
+    class Einsum(torch.nn.Module):
+        def forward(self, x):
+            return torch.einsum(equation, x)
+
+    x = torch.randn(shape)
+    compiled = mipsc.compile(Einsum(), x)
+    assert_matches_torch(compiled(x), Einsum()(x), 1e-5)

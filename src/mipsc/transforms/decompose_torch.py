@@ -660,6 +660,9 @@ class DecomposeEinsum(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: torch.AtenEinsumOp, rewriter: PatternRewriter) -> None:
+        if (single := _read_single_einsum(op)) is not None:
+            _rewrite_single_einsum(op, *single, rewriter)
+            return
         found = _read_einsum(op)
         if isinstance(found, str):
             emit_remark(op, PASS_NAME, f"left on IREE's path: {found}", routed=False)
@@ -677,6 +680,72 @@ class DecomposeEinsum(RewritePattern):
 
         count = "one matmul" if len(steps) == 1 else f"{len(steps)} matmuls"
         _decompose(rewriter, op, f"-> {count} in the kernel", build)
+
+
+def _read_single_einsum(op: Operation) -> tuple[SSAValue, str, str] | None:
+    """(operand, its labels, the output's) of a one-operand einsum (`ij->i`, `ii`, `bii->b`,
+    `...ij->...ji`) with a constant equation; None otherwise. IREE 3.13's own einsum lowering
+    fails on every one that sums ("failed to legalize operation 'torch.aten.sum.dim_IntList'",
+    a result of unknown rank), even `ij` (the identity)."""
+    equation, operands = (op.operands[0].owner, op.operands[1].owner) if op.operands else (0, 0)
+    if not isinstance(equation, torch.ConstantStrOp):
+        return None
+    if not isinstance(operands, torch.PrimListConstructOp) or len(operands.elements) != 1:
+        return None
+    value = operands.elements[0]
+    ty = value.type
+    if not isinstance(ty, torch.ValueTensorType) or not ty.has_sizes:
+        return None
+    term, arrow, out = equation.value.data.replace(" ", "").partition("->")
+    if "," in term:
+        return None
+    if "..." in term:
+        dims = _ELLIPSIS_LABELS[: ty.get_rank() - (len(term) - 3)]
+        term = term.replace("...", dims)
+        out = out.replace("...", dims) if arrow else dims + out
+    if not arrow:  # implicit output: the labels seen once, sorted (after the ellipsis)
+        out += "".join(sorted(c for c in set(term) - set(out) if term.count(c) == 1))
+    if len(term) != ty.get_rank() or len(set(out)) != len(out) or not set(out) <= set(term):
+        return None
+    return value, term, out
+
+
+def _rewrite_single_einsum(
+    op: Operation, value: SSAValue, term: str, out: str, rewriter: PatternRewriter
+) -> None:
+    """A one-operand einsum as torch defines it: each repeated label's `diagonal`, then a
+    sum over the labels the output lacks, then a permute to the output's order."""
+    equation = op.operands[0].owner
+    assert isinstance(equation, torch.ConstantStrOp)
+    emit_remark(
+        op, PASS_NAME, f"'{equation.value.data}' has one operand, no product: as diagonal, sum "
+        "and permute, on IREE's path", routed=False,
+    )  # fmt: skip
+    with building_before(rewriter, op):
+        for label in dict.fromkeys(c for c in term if term.count(c) > 1):
+            while term.count(label) > 1:
+                first = term.index(label)
+                second = term.index(label, first + 1)
+                value = _diagonal(value, first, second)
+                term = term[:first] + term[first + 1 : second] + term[second + 1 :] + label
+        value = _sum_out(value, tuple(i for i, c in enumerate(term) if c not in out))
+        term = "".join(c for c in term if c in out)
+        value = _permute(value, term, out)
+    rewriter.replace(op, [], [value])
+
+
+def _diagonal(value: SSAValue, first: int, second: int) -> SSAValue:
+    """torch's `diagonal(value, 0, first, second)`: both dims dropped, the diagonal last."""
+    ty = value.type
+    assert isinstance(ty, torch.ValueTensorType)
+    shape = torch_shape(value)
+    a, b = shape[first], shape[second]
+    size = b if a == DYNAMIC_INDEX else a if b == DYNAMIC_INDEX else min(a, b)
+    kept = [d for i, d in enumerate(shape) if i not in (first, second)]
+    return aten(
+        "diagonal", [value, const_int(0), const_int(first), const_int(second)],
+        vtensor([*kept, size], ty.dtype),
+    )  # fmt: skip
 
 
 def _read_einsum(op: Operation) -> _Chain | str:
