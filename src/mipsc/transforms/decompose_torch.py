@@ -986,8 +986,29 @@ class WidenBytes(RewritePattern):
         rewriter.replace_op(op, [], [out])
 
 
+ALIASES = {"torch.aten.linalg_matmul": "matmul"}
+"""torch ops that are another op under another name (torch.linalg.matmul is torch.matmul),
+which IREE's torch dialect does not define: an export by iree-turbine's aot.export itself keeps
+them as `torch.operator`, which iree-compile failed to legalize (mipsc's own export decomposes
+them: frontends.from_torch.export_decompositions)."""
+
+
+class RenameAliases(RewritePattern):
+    """`torch.operator "torch.aten.linalg_matmul"(a, b)` → `torch.aten.matmul a, b` (ALIASES)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: torch.OperatorOp, rewriter: PatternRewriter) -> None:
+        if (name := ALIASES.get(op.op_name.data)) is None or len(op.results) != 1:
+            return
+        with building_before(rewriter, op):
+            renamed = aten(name, list(op.operands), op.results[0].type)
+        share_origin(op, renamed.owner)  # type: ignore[arg-type]
+        rewriter.replace(op, [], [renamed])
+
+
 PATTERNS: tuple[type[RewritePattern], ...] = (
     DecomposeAttention,
+    RenameAliases,
     DecomposeEinsum,
     DecomposeDotAndVectorLinear,
     DecomposeBilinear,
