@@ -401,3 +401,44 @@ def test_describe_nodes_names_each_node_with_its_op_type():
     )
     describe_nodes(graph)
     assert [n.name for n in graph.node] == ["/fc/MatMul (MatMul)", "#1 (Add)"]
+
+
+# What iree-compile printed for f64 tanh and f64 gelu (erf) with f64 kept as f64: the link
+# error naming the C function comes unlocated, before the located "failed to link".
+F64_TANH_STDERR = (
+    "iree-lld: error: undefined symbol: tanh\n"
+    ">>> referenced by m.py:5\n"
+    ">>>               /tmp/main_async_dispatch_0-84f519.o:(main$async_dispatch_0_elementwise_32_f64)\n"
+    "Linking failed; escaped command line returned exit code 256:\n"
+    "LLD_VERSION=IREE iree-lld -flavor gnu -o /tmp/x.so\n"
+    "m.py:5:9: error: failed to link executable and generate target dylib (check above for more "
+    "specific error messages)\n"
+    "m.py:5:9: error: failed to serialize executable for target backend llvm-cpu\n"
+)
+F64_ERF_STDERR = (
+    "m.py:8:9: error: failed to legalize operation 'math.erf'\n"
+    'm.py:8:9: note: see current operation: %57 = "math.erf"(%56) <{fastmath = '
+    "#arith.fastmath<none>}> : (vector<8xf64>) -> vector<8xf64>\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("stderr", "headline"),
+    [
+        (F64_TANH_STDERR, "iree-compile: failed to link a dispatch: it calls 'tanh', which "
+                          "IREE's embedded CPU code does not provide"),
+        (F64_ERF_STDERR, "iree-compile: failed to legalize operation 'math.erf'"),
+    ],
+)  # fmt: skip
+def test_f64_math_iree_cannot_compile_says_what_to_do(stderr, headline):
+    # Before: "failed to link executable and generate target dylib (check above ...)", with
+    # the line above (the missing symbol) dropped, and no way out named.
+    err = iree_compile_error(stderr, 1)
+    assert err.message == headline
+    assert str(err.location).startswith("m.py:")
+    assert "compute that op in f32 (e.g. `torch.tanh(x.float()).double()`)" in err.render()
+
+
+def test_an_f32_math_op_iree_cannot_legalize_gets_no_f64_advice():
+    stderr = F64_ERF_STDERR.replace("f64", "f32")
+    assert "in f32" not in iree_compile_error(stderr, 1).render()

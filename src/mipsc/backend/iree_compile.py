@@ -125,6 +125,19 @@ _BAD_CPU = re.compile(r"'(?P<cpu>[^']*)' is not a recognized processor")
 _ACCEPTED_CPUS = re.compile(r"^List of accepted CPUs: .*$", re.M)
 _BAD_FLAG = re.compile(r"Unknown command line argument '(?P<flag>[^']*)'")
 _DID_YOU_MEAN = re.compile(r"Did you mean '(?P<flag>[^']*)'")
+_UNDEFINED = re.compile(r"iree-lld: error: undefined symbol: (?P<symbol>\S+)")
+_LINK_FAILED = "failed to link executable"
+_F64_MATH = re.compile(r"^failed to legalize operation 'math\.\w+'")
+
+F64_MATH_NOTE = (
+    "IREE's CPU code has no f64 form of some math functions (tanh, erf, sin, cos, ...), and "
+    "mipsc keeps f64 as f64: compute that op in f32 (e.g. `torch.tanh(x.float()).double()`)"
+)
+"""What to do about f64 math IREE 3.13 cannot compile: `math.erf` on f64 is not legalized, and
+f64 `tanh`, `sin`, `cos` become calls of the C functions, which an embedded dispatch cannot
+link ("iree-lld: error: undefined symbol: tanh"). Demoting f64 is no way out: an f64 input or
+result then gets a buffer of half its size ("buffer view byte length 256 exceeds backing buffer
+byte length 128"; pipeline.KEEP_F64)."""
 
 
 def _tidy(stderr: str) -> str:
@@ -207,6 +220,12 @@ def iree_compile_error(stderr: str, returncode: int) -> MipscError:
     first = errors[0]
     rest_of = diagnostics[diagnostics.index(first) + 1 :]
     message, notes = _headline(_shorten(first.message), rest_of)
+    notes += _math_notes(message, rest, rest_of)
+    if message.startswith(_LINK_FAILED) and (undefined := _UNDEFINED.search(rest)) is not None:
+        message = (
+            f"failed to link a dispatch: it calls '{undefined['symbol']}', which IREE's "
+            "embedded CPU code does not provide"
+        )
     lines = [_shorten(line) for line in first.body[:1]]
     for diagnostic in rest_of:
         where = f"{diagnostic.location}: " if diagnostic.location else ""
@@ -215,6 +234,25 @@ def iree_compile_error(stderr: str, returncode: int) -> MipscError:
     if lines:
         notes.append(_said(lines))
     return MipscError(f"iree-compile: {message}", first.location, notes)
+
+
+def _math_notes(message: str, output: str, rest_of: list[_Diagnostic]) -> list[str]:
+    """F64_MATH_NOTE, for an f64 math op IREE could not legalize or a C math function (the f64
+    one: no `f` suffix) a dispatch could not link."""
+    undefined = _UNDEFINED.search(output) if message.startswith(_LINK_FAILED) else None
+    if undefined is not None and undefined["symbol"] in _C_MATH:
+        return [F64_MATH_NOTE]
+    dumped = "\n".join(d.message for d in rest_of)
+    if _F64_MATH.match(message) and "f64>" in dumped:
+        return [F64_MATH_NOTE]
+    return []
+
+
+_C_MATH = frozenset(
+    "acos acosh asin asinh atan atan2 atanh cbrt cos cosh erf erfc exp exp2 expm1 fmod "
+    "log log10 log1p log2 pow sin sinh tan tanh".split()
+)
+"""libm's f64 functions, which llvm-cpu code calls where it has no f64 expansion."""
 
 
 _OPERATOR_NAME = re.compile(r'"torch\.operator"\(.*?<\{name = "([\w.]+)"')

@@ -8,6 +8,7 @@ then reads as `#flow.parameter.named<"model"::"name">`.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import logging
@@ -302,10 +303,7 @@ def _trace(
                     module, args=args, dynamic_shapes=_dims(dynamic_shapes, torch), strict=strict
                 )
             stage = "iree-turbine could not import the program torch.export traced of"
-            from iree.turbine.aot.decompositions import current_aot_decompositions
-
-            if decompositions := current_aot_decompositions():
-                program = program.run_decompositions(decompositions)
+            program = program.run_decompositions(export_decompositions())
             name_builtin_frames(program.graph)
             exported = _imported(program, aot)
         except MipscError:
@@ -333,6 +331,59 @@ def _trace(
     # With the source locations torch recorded, turned into the user's Python lines.
     text = python_locations(exported.mlir_module.operation.get_asm(enable_debug_info=True))
     return text, program.call_spec.out_spec
+
+
+def export_decompositions() -> dict[Any, Callable[..., Any]]:
+    """The decompositions run on torch.export's program: iree-turbine's own (what aot.export
+    runs), and torch's own decomposition of every op IREE's torch dialect does not define.
+
+    torch.export keeps every CompositeImplicitAutograd op that a decomposition table does not
+    name, and iree-turbine's table names few: `torch.linalg.matmul`, `torch.inner`,
+    `torch.tensordot`, `torch.vdot`, `torch.kron`, `torch.linalg.multi_dot`, `torch.addmv`,
+    `nn.GRU` / `nn.LSTM` and hundreds more were imported as `torch.operator` ops that no IREE
+    pass lowers ("failed to legalize operation 'torch.operator'"). Decomposed, they become
+    the ops they are made of (matmul, mm, mul, sum...), which IREE lowers and mipsc routes."""
+    torch, _ = import_torch()
+    from iree.turbine.aot.decompositions import current_aot_decompositions
+
+    table = dict(_undefined_op_decompositions(torch))
+    table.update(current_aot_decompositions())
+    return table
+
+
+@functools.cache
+def _undefined_op_decompositions(torch: Any) -> dict[Any, Callable[..., Any]]:
+    """torch's decompositions of the functional ops that IREE's torch dialect has no op for
+    (iree-turbine's importer makes such an op a `torch.operator`, which IREE cannot lower):
+    its default ones (the core ATen table and every CompositeImplicitAutograd op's own), else
+    the one torch._decomp registers (`addmv`, `squeeze.dims`, ...). Made once per process
+    (~0.2 s of CPU)."""
+    from iree.compiler import ir
+    from torch._decomp import decomposition_table
+
+    context = ir.Context()  # (iree.compiler's context registers the torch dialect)
+
+    def undefined(op: Any) -> bool:
+        schema = getattr(op, "_schema", None)  # (higher-order operators have none)
+        return (
+            schema is not None
+            and not schema.is_mutable
+            and not any(arg.is_out for arg in schema.arguments)
+            and not context.is_registered_operation(_mlir_op_name(schema))
+        )
+
+    defaults = torch.export.default_decompositions()
+    table = {op: fn for op, fn in decomposition_table.items() if undefined(op)}
+    table.update((op, defaults[op]) for op in defaults.keys() if undefined(op))
+    return table
+
+
+def _mlir_op_name(schema: Any) -> str:
+    """The torch dialect's name of the op of a torch FunctionSchema (`torch.aten.mm`,
+    `torch.aten.add.Tensor`), as iree-turbine's importer names it."""
+    namespace, _, name = schema.name.partition("::")
+    overload = f".{schema.overload_name}" if schema.overload_name else ""
+    return f"torch.{namespace}.{name}{overload}"
 
 
 def _imported(program: Any, aot: Any) -> Any:

@@ -33,6 +33,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     Float32Type,
+    Float64Type,
     IntegerType,
     ModuleOp,
     Signedness,
@@ -154,9 +155,33 @@ def read_attention(op: Operation) -> Attention | str:
     """The call's parts, or why it stays as it is."""
     if len(op.operands) not in (7, 8) or len(op.results) != 1:
         return "not torch-mlir's form of the op"
-    q, k, v, mask, dropout, causal, scale, *rest = op.operands
+    q, k, v = op.operands[:3]
     if (reason := unsupported_reason(q.type, k.type, v.type, op.results[0].type)) is not None:
         return reason
+    return _read_attention_parts(op)
+
+
+def read_f64_attention(op: Operation) -> Attention | None:
+    """The parts of an attention whose q, k, v and result are all f64 (and any other form
+    `read_attention` takes), else None: IREE 3.13's own attention op computes f64 in f32
+    precision (errors of 1e-7, where torch's are 1e-16), so it gets torch's definition
+    instead, whose products and softmax IREE runs in f64."""
+    if len(op.operands) not in (7, 8) or len(op.results) != 1:
+        return None
+    types = [v.type for v in (*op.operands[:3], op.results[0])]
+    if not all(
+        isinstance(t, torch.ValueTensorType) and t.has_sizes and t.has_dtype
+        and t.dtype == Float64Type()
+        for t in types
+    ):  # fmt: skip
+        return None
+    att = _read_attention_parts(op)
+    return None if isinstance(att, str) else att
+
+
+def _read_attention_parts(op: Operation) -> Attention | str:
+    """The call's parts (operands of a known rank and dtype), or why it stays as it is."""
+    q, k, v, mask, dropout, causal, scale, *rest = op.operands
     ranks = {len(torch_shape(x)) for x in (q, k, v)}
     if len(ranks) != 1 or min(ranks) < 2:
         return "q, k and v of different ranks, or of rank < 2"
@@ -221,7 +246,7 @@ def build_attention(att: Attention, result_type: Attribute) -> SSAValue:
     """torch's definition: softmax(q·kᵀ·scale + bias, -1)·v, the products grouped by
     key/value head. f16/bf16 attention runs in f32 (see _in_f32)."""
     dtype = att.q.type.dtype  # type: ignore[union-attr]
-    if dtype != Float32Type():
+    if dtype not in (Float32Type(), Float64Type()):
         return _in_f32(att, result_type)
     q_shape, k_shape = torch_shape(att.q), torch_shape(att.k)
     *batch, length, _ = q_shape
@@ -411,6 +436,9 @@ class DecomposeAttention(RewritePattern):
         self, op: torch.AtenScaledDotProductAttentionOp, rewriter: PatternRewriter
     ) -> None:
         att = read_attention(op)
+        if isinstance(att, str) and (wide := read_f64_attention(op)) is not None:
+            self._in_f64(wide, op, rewriter)
+            return
         if isinstance(att, str):
             emit_remark(op, PASS_NAME, f"left on IREE's path (its fused attention): {att}",
                         routed=False)  # fmt: skip
@@ -428,6 +456,19 @@ class DecomposeAttention(RewritePattern):
             f"{' (' + ', '.join(forms) + ')' if forms else ''}{gqa} (not fused: {why})"
         )
         _decompose(rewriter, op, remark, lambda: build_attention(att, op.results[0].type))
+
+    @staticmethod
+    def _in_f64(att: Attention, op: Operation, rewriter: PatternRewriter) -> None:
+        """torch's definition in f64, all of it on IREE's path (read_f64_attention)."""
+        emit_remark(
+            op, PASS_NAME,
+            "left on IREE's path: element type f64 is not supported by the kernel; as torch "
+            "defines it (q·kᵀ, softmax, ·v in f64: IREE's own attention computes f64 in f32)",
+            routed=False,
+        )  # fmt: skip
+        with building_before(rewriter, op):
+            out = build_attention(att, op.results[0].type)
+        rewriter.replace(op, [], [out])
 
     @staticmethod
     def _fuse(att: Attention, op: Operation, rewriter: PatternRewriter) -> None:
@@ -619,8 +660,8 @@ class DecomposeEinsum(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: torch.AtenEinsumOp, rewriter: PatternRewriter) -> None:
-        if (summed := _read_one_operand_sum(op)) is not None:
-            _rewrite_as_sum(rewriter, op, *summed)
+        if (single := _read_single_einsum(op)) is not None:
+            _rewrite_single_einsum(op, *single, rewriter)
             return
         found = _read_einsum(op)
         if isinstance(found, str):
@@ -645,41 +686,70 @@ class DecomposeEinsum(RewritePattern):
             _decompose(rewriter, op, f"-> {count}, {where}", build, routed=False)
 
 
-def _read_one_operand_sum(op: Operation) -> tuple[SSAValue, str, str] | None:
-    """A one-operand einsum that only sums out and reorders labels ('ij->', 'ijk->ki'): its
-    float operand, the operand's labels and the output's; None for any other einsum (a diagonal
-    such as 'ii->i' stays on IREE's path, which computes it). IREE's own lowering of these fails
-    (its torch frontend cannot legalize the sum it makes of them)."""
+def _read_single_einsum(op: Operation) -> tuple[SSAValue, str, str] | None:
+    """(operand, its labels, the output's) of a one-operand einsum (`ij->i`, `ii`, `bii->b`,
+    `...ij->...ji`) with a constant equation; None otherwise. IREE 3.13's own einsum lowering
+    fails on every one that sums ("failed to legalize operation 'torch.aten.sum.dim_IntList'",
+    a result of unknown rank), even `ij` (the identity)."""
     equation, operands = (op.operands[0].owner, op.operands[1].owner) if op.operands else (0, 0)
-    if not isinstance(equation, torch.ConstantStrOp) or not isinstance(
-        operands, torch.PrimListConstructOp
-    ):
+    if not isinstance(equation, torch.ConstantStrOp):
         return None
-    if len(operands.elements) != 1 or "..." in equation.value.data:
+    if not isinstance(operands, torch.PrimListConstructOp) or len(operands.elements) != 1:
         return None
     value = operands.elements[0]
-    if unsupported_reason(value.type, op.results[0].type) is not None:
-        return None  # integers: torch's sum widens them, its einsum does not
+    ty = value.type
+    if not isinstance(ty, torch.ValueTensorType) or not ty.has_sizes:
+        return None
     term, arrow, out = equation.value.data.replace(" ", "").partition("->")
-    if not arrow:  # implicit output: the labels seen once, sorted
-        out = "".join(sorted(c for c in term if term.count(c) == 1))
-    distinct = len(set(term)) == len(term) and len(set(out)) == len(out)
-    if not distinct or len(term) != len(torch_shape(value)) or not set(out) <= set(term):
+    if "," in term:
+        return None
+    if "..." in term:
+        dims = _ELLIPSIS_LABELS[: ty.get_rank() - (len(term) - 3)]
+        term = term.replace("...", dims)
+        out = out.replace("...", dims) if arrow else dims + out
+    if not arrow:  # implicit output: the labels seen once, sorted (after the ellipsis)
+        out += "".join(sorted(c for c in set(term) - set(out) if term.count(c) == 1))
+    if len(term) != ty.get_rank() or len(set(out)) != len(out) or not set(out) <= set(term):
         return None
     return value, term, out
 
 
-def _rewrite_as_sum(
-    rewriter: PatternRewriter, op: Operation, value: SSAValue, term: str, out: str
+def _rewrite_single_einsum(
+    op: Operation, value: SSAValue, term: str, out: str, rewriter: PatternRewriter
 ) -> None:
-    """`op`, a one-operand einsum, as `sum.dim_IntList` over the labels not in `out`, then a
-    `permute` into `out`'s order: not a product, so no kernel (the remark says so)."""
-    emit_remark(op, PASS_NAME, "a sum over labels, not a product: written as aten.sum")
+    """A one-operand einsum as torch defines it: each repeated label's `diagonal`, then a
+    sum over the labels the output lacks, then a permute to the output's order."""
+    equation = op.operands[0].owner
+    assert isinstance(equation, torch.ConstantStrOp)
+    emit_remark(
+        op, PASS_NAME, f"'{equation.value.data}' has one operand, no product: as diagonal, sum "
+        "and permute, on IREE's path",
+    )  # fmt: skip  (not a product: not counted among the matmul family's ops)
     with building_before(rewriter, op):
-        summed = _sum_out(value, tuple(i for i, c in enumerate(term) if c not in out))
-        kept = "".join(c for c in term if c in out)
-        result = _permute(summed, kept, out, op.results[0].type)
-    rewriter.replace(op, [], [result])
+        for label in dict.fromkeys(c for c in term if term.count(c) > 1):
+            while term.count(label) > 1:
+                first = term.index(label)
+                second = term.index(label, first + 1)
+                value = _diagonal(value, first, second)
+                term = term[:first] + term[first + 1 : second] + term[second + 1 :] + label
+        value = _sum_out(value, tuple(i for i, c in enumerate(term) if c not in out))
+        term = "".join(c for c in term if c in out)
+        value = _permute(value, term, out)
+    rewriter.replace(op, [], [value])
+
+
+def _diagonal(value: SSAValue, first: int, second: int) -> SSAValue:
+    """torch's `diagonal(value, 0, first, second)`: both dims dropped, the diagonal last."""
+    ty = value.type
+    assert isinstance(ty, torch.ValueTensorType)
+    shape = torch_shape(value)
+    a, b = shape[first], shape[second]
+    size = b if a == DYNAMIC_INDEX else a if b == DYNAMIC_INDEX else min(a, b)
+    kept = [d for i, d in enumerate(shape) if i not in (first, second)]
+    return aten(
+        "diagonal", [value, const_int(0), const_int(first), const_int(second)],
+        vtensor([*kept, size], ty.dtype),
+    )  # fmt: skip
 
 
 def _read_einsum(op: Operation) -> _Chain | str:
@@ -936,8 +1006,29 @@ class WidenBytes(RewritePattern):
         rewriter.replace_op(op, [], [out])
 
 
+ALIASES = {"torch.aten.linalg_matmul": "matmul"}
+"""torch ops that are another op under another name (torch.linalg.matmul is torch.matmul),
+which IREE's torch dialect does not define: an export by iree-turbine's aot.export itself keeps
+them as `torch.operator`, which iree-compile failed to legalize (mipsc's own export decomposes
+them: frontends.from_torch.export_decompositions)."""
+
+
+class RenameAliases(RewritePattern):
+    """`torch.operator "torch.aten.linalg_matmul"(a, b)` → `torch.aten.matmul a, b` (ALIASES)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: torch.OperatorOp, rewriter: PatternRewriter) -> None:
+        if (name := ALIASES.get(op.op_name.data)) is None or len(op.results) != 1:
+            return
+        with building_before(rewriter, op):
+            renamed = aten(name, list(op.operands), op.results[0].type)
+        share_origin(op, renamed.owner)  # type: ignore[arg-type]
+        rewriter.replace(op, [], [renamed])
+
+
 PATTERNS: tuple[type[RewritePattern], ...] = (
     DecomposeAttention,
+    RenameAliases,
     DecomposeEinsum,
     DecomposeDotAndVectorLinear,
     DecomposeBilinear,

@@ -207,6 +207,9 @@ class PackConstantRhs(RewritePattern):
         assert isinstance(rhs_type, TensorType)
         k, n = mips.logical_shape(rhs_type.get_shape(), weight.transposed)
         m = mips.logical_shape(_shape(op.lhs), op.is_lhs_transposed)[0]
+        if k == 0 or n == 0:  # an empty B: the product is its init, or empty (no kernel call)
+            emit_remark(op, PASS_NAME, f"B ({k}x{n}) not pre-packed: it is empty")
+            return
         bf16 = isinstance(rhs_type.get_element_type(), BFloat16Type)
         if not prepack_pays(m, n, k, bf16, self.model):
             emit_remark(op, PASS_NAME, f"B ({k}x{n}) not pre-packed: {m} rows do not pay")
