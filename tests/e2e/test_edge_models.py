@@ -124,3 +124,18 @@ def test_one_operand_einsums_match_torch(equation):
     x = torch.randn(shape)
     compiled = mipsc.compile(Einsum(), x)
     assert_matches_torch(compiled(x), Einsum()(x), 1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int32])
+def test_one_operand_integer_einsums_sum_in_int64_as_torch(dtype):
+    """torch's einsum sums integers in int64; the decomposition's sum declared the operand's
+    type and iree-compile refused the module (result si8 against the function's si64)."""
+
+    class Sums(torch.nn.Module):
+        def forward(self, x):
+            return torch.einsum("ij->j", x), torch.einsum("ij->", x), torch.einsum("ii->i", x)
+
+    x = torch.randint(-100, 100, (4, 4), dtype=torch.int32).to(dtype)
+    compiled = mipsc.compile(Sums(), x)
+    for got, want in zip(compiled(x), Sums()(x), strict=True):
+        assert got.dtype == want.dtype and torch.equal(got, want)

@@ -588,15 +588,17 @@ def build_einsum(
     return _permute(unfolded, done, c.out, result_type)
 
 
-def _sum_out(value: SSAValue, axes: tuple[int, ...]) -> SSAValue:
-    """`value` summed over `axes` (torch's sum.dim_IntList), or itself when there are none."""
+def _sum_out(value: SSAValue, axes: tuple[int, ...], dtype: Attribute | None = None) -> SSAValue:
+    """`value` summed over `axes` (torch's sum.dim_IntList), or itself when there are none;
+    its result of element type `dtype` (torch's sum of integers is int64), else value's."""
     if not axes:
         return value
     ty = value.type
     assert isinstance(ty, torch.ValueTensorType)
     shape = [d for i, d in enumerate(ty.get_shape()) if i not in axes]
     dims = int_list([const_int(a) for a in axes])
-    return aten("sum.dim_IntList", [value, dims, _false(), none()], vtensor(shape, ty.dtype))
+    out_type = vtensor(shape, dtype or ty.dtype)
+    return aten("sum.dim_IntList", [value, dims, _false(), none()], out_type)
 
 
 def _as_matrix(
@@ -722,7 +724,9 @@ def _rewrite_single_einsum(
     equation = op.operands[0].owner
     assert isinstance(equation, torch.ConstantStrOp)
     emit_remark(
-        op, PASS_NAME, f"'{equation.value.data}' has one operand, no product: as diagonal, sum "
+        op,
+        PASS_NAME,
+        f"'{equation.value.data}' has one operand, no product: as diagonal, sum "
         "and permute, on IREE's path",
     )  # fmt: skip  (not a product: not counted among the matmul family's ops)
     with building_before(rewriter, op):
@@ -732,7 +736,9 @@ def _rewrite_single_einsum(
                 second = term.index(label, first + 1)
                 value = _diagonal(value, first, second)
                 term = term[:first] + term[first + 1 : second] + term[second + 1 :] + label
-        value = _sum_out(value, tuple(i for i, c in enumerate(term) if c not in out))
+        result_type = op.results[0].type
+        dtype = result_type.dtype if isinstance(result_type, torch.ValueTensorType) else None
+        value = _sum_out(value, tuple(i for i, c in enumerate(term) if c not in out), dtype)
         term = "".join(c for c in term if c in out)
         value = _permute(value, term, out)
     rewriter.replace(op, [], [value])
