@@ -172,18 +172,28 @@ static int epi_check(const epi_params* p, int64_t elem_size) {
                             other_rows, p->n, elem_size);
 }
 
-#define EPI_DRIVER(T, KIND)                                                         \
-  int mips_epilogue_##T##_run(void* params, int isa) {                               \
-    const epi_params* p = (const epi_params*)params;                                 \
-    if (epi_check(p, KIND == MM_KIND_F32 ? 4 : 2)) return 1;                         \
-    if (p->m == 0 || p->n == 0) return 0;                                            \
+/* The tile of a validated call on the path for `isa`. */
+#define EPI_DISPATCH(T)                                                             \
+  static void epi_dispatch_##T(const epi_params* p, int isa) {                       \
     if (isa == MIPS_ISA_AVX512 || isa == MIPS_ISA_AMX || isa == MIPS_ISA_AVX512BF16) \
       EPI_ISA_CALL(avx512, T, p);                                                    \
     else if (isa == MIPS_ISA_AVX2)                                                   \
       EPI_ISA_CALL(avx2, T, p);                                                      \
     else                                                                             \
       epi_tile_generic_##T(p);                                                       \
-    return 0;                                                                        \
+  }
+
+int mips_epilogue_check(const void* params, int64_t elem_size) {
+  return epi_check((const epi_params*)params, elem_size);
+}
+
+#define EPI_DRIVER(T, KIND)                                         \
+  int mips_epilogue_##T##_run(void* params, int isa) {               \
+    const epi_params* p = (const epi_params*)params;                 \
+    if (epi_check(p, KIND == MM_KIND_F32 ? 4 : 2)) return 1;         \
+    if (p->m == 0 || p->n == 0) return 0;                            \
+    epi_dispatch_##T(p, isa);                                        \
+    return 0;                                                        \
   }
 
 /* The plugin's import-ABI entry point (a module calling it needs the plugin;
@@ -220,6 +230,9 @@ static int epi_check(const epi_params* p, int64_t elem_size) {
 #define EPI_ISA_CALL(ISA, T, p) epi_tile_generic_##T(p)
 #endif
 
+EPI_DISPATCH(f32)
+EPI_DISPATCH(f16)
+EPI_DISPATCH(bf16)
 EPI_DRIVER(f32, MM_KIND_F32)
 EPI_DRIVER(f16, MM_KIND_F16)
 EPI_DRIVER(bf16, MM_KIND_BF16)
@@ -231,3 +244,22 @@ EPI_IMPORT(f32, MIPS_K_EPILOGUE_F32)
 EPI_IMPORT(f16, MIPS_K_EPILOGUE_F16)
 EPI_IMPORT(bf16, MIPS_K_EPILOGUE_BF16)
 #endif
+
+/* The fused epilogue's chain on one tile of C that a GEMM has just stored (mips_internal.h):
+ * the same code as the epilogue's call on the whole C, so the same bits. */
+void mips_fused_chain(const mips_fused* f, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
+                      int kind) {
+  epi_params q = f->chain;
+  q.c_offset += i0 * q.c_stride0 + j0 * q.c_stride1;
+  q.bias_offset += j0 * q.bias_stride;
+  q.other_offset += i0 * q.other_stride0 + j0 * q.other_stride1;
+  q.m = rows;
+  q.n = cols;
+  if (kind == MM_KIND_F32) {
+    epi_dispatch_f32(&q, f->epi_isa);
+  } else if (kind == MM_KIND_BF16) {
+    epi_dispatch_bf16(&q, f->epi_isa);
+  } else {
+    epi_dispatch_f16(&q, f->epi_isa);
+  }
+}
