@@ -27,6 +27,9 @@
 
 /* Columns per chunk: 2 x 1 KiB of f32 on the stack. */
 #define EPI_CHUNK 256
+/* The columns of the GEMMs' register tiles on the paths that fuse the epilogue (AVX-512 and
+ * VDPBF16PS: 32), which get loops of their own. */
+#define EPI_TILE_COLS 32
 
 /* Element kinds (MM_KIND_* of mips_internal.h), as constants the compiler
  * propagates into each instance. */
@@ -131,6 +134,11 @@ MIPS_INLINE void epi_tile(const epi_params* p, int kind) {
   if (p->bias_mode == MIPS_EPILOGUE_BIAS_SET && p->c_stride1 == 1 && p->bias_stride == 1 &&
       (kind == MM_KIND_F32 || kind == MM_KIND_BF16)) {
     epi_bias_set_rows(p, kind);
+    return;
+  }
+  if (p->n == EPI_TILE_COLS) { /* a fused epilogue's tile (mips_fused_chain): loops of a
+                                * constant length, no remainders */
+    for (int64_t i = 0; i < p->m; ++i) epi_chunk(p, i, 0, EPI_TILE_COLS, kind);
     return;
   }
   for (int64_t i = 0; i < p->m; ++i) {
