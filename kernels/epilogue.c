@@ -30,6 +30,7 @@
 /* The columns of the GEMMs' register tiles on the paths that fuse the epilogue (AVX-512 and
  * VDPBF16PS: 32), which get loops of their own. */
 #define EPI_TILE_COLS 32
+#define EPI_TILE_ROWS 16 /* (their rows: 12) */
 
 /* Element kinds (MM_KIND_* of mips_internal.h), as constants the compiler
  * propagates into each instance. */
@@ -130,15 +131,44 @@ MIPS_INLINE void epi_bias_set_rows(const epi_params* p, int kind) {
   }
 }
 
+/* A fused epilogue's tile of at most EPI_TILE_ROWS x EPI_TILE_COLS (a microkernel's, just
+ * stored): its rows widened into one buffer, so that each step is one loop over the whole tile
+ * (of a constant length per row count: no remainders), not one per row.  The same steps, in
+ * the same order, as epi_chunk's: the same bits. */
+MIPS_INLINE void epi_small_tile(const epi_params* p, int kind) {
+  enum { R = EPI_TILE_ROWS, W = EPI_TILE_COLS };
+  float x[R * W], y[R * W];
+  const int64_t m = p->m;
+  for (int64_t i = 0; i < m; ++i)
+    epi_read(x + i * W, p->c, p->c_offset + i * p->c_stride0, p->c_stride1, W, kind);
+  if (p->bias_mode == MIPS_EPILOGUE_BIAS_ADD) {
+    epi_read(y, p->bias, p->bias_offset, p->bias_stride, W, kind);
+    for (int64_t i = 0; i < m; ++i)
+      for (int j = 0; j < W; ++j) x[i * W + j] = epi_round(x[i * W + j] + y[j], kind);
+  }
+  epi_activate(x, m * W, p->activation, kind);
+  if (p->binary != MIPS_EPILOGUE_NONE) {
+    for (int64_t i = 0; i < m; ++i)
+      epi_read(y + i * W, p->other, p->other_offset + i * p->other_stride0, p->other_stride1, W,
+               kind);
+    if (p->binary == MIPS_EPILOGUE_ADD) {
+      for (int64_t j = 0; j < m * W; ++j) x[j] = epi_round(x[j] + y[j], kind);
+    } else {
+      for (int64_t j = 0; j < m * W; ++j) x[j] = epi_round(x[j] * y[j], kind);
+    }
+  }
+  for (int64_t i = 0; i < m; ++i)
+    epi_write(p->c, p->c_offset + i * p->c_stride0, p->c_stride1, x + i * W, W, kind);
+}
+
 MIPS_INLINE void epi_tile(const epi_params* p, int kind) {
   if (p->bias_mode == MIPS_EPILOGUE_BIAS_SET && p->c_stride1 == 1 && p->bias_stride == 1 &&
       (kind == MM_KIND_F32 || kind == MM_KIND_BF16)) {
     epi_bias_set_rows(p, kind);
     return;
   }
-  if (p->n == EPI_TILE_COLS) { /* a fused epilogue's tile (mips_fused_chain): loops of a
-                                * constant length, no remainders */
-    for (int64_t i = 0; i < p->m; ++i) epi_chunk(p, i, 0, EPI_TILE_COLS, kind);
+  if (p->n == EPI_TILE_COLS && p->m <= EPI_TILE_ROWS && p->bias_mode != MIPS_EPILOGUE_BIAS_SET) {
+    epi_small_tile(p, kind); /* a fused epilogue's tile (mips_fused_chain) */
     return;
   }
   for (int64_t i = 0; i < p->m; ++i) {
