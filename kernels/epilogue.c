@@ -27,10 +27,10 @@
 
 /* Columns per chunk: 2 x 1 KiB of f32 on the stack. */
 #define EPI_CHUNK 256
-/* The columns of the GEMMs' register tiles on the paths that fuse the epilogue (AVX-512 and
- * VDPBF16PS: 32), which get loops of their own. */
+/* The elements of C a fused epilogue widens at once (a strip of a GEMM's tiles, their width:
+ * 32 on AVX-512 and VDPBF16PS, 16 AVX2, 8 SSE2), 2 x 2 KiB of f32 on the stack. */
 #define EPI_TILE_COLS 32
-#define EPI_TILE_ROWS 16 /* (their rows: 12) */
+#define EPI_TILE_ROWS 16
 
 /* Element kinds (MM_KIND_* of mips_internal.h), as constants the compiler
  * propagates into each instance. */
@@ -131,13 +131,13 @@ MIPS_INLINE void epi_bias_set_rows(const epi_params* p, int kind) {
   }
 }
 
-/* A fused epilogue's tile of at most EPI_TILE_ROWS x EPI_TILE_COLS (a microkernel's, just
- * stored): its rows widened into one buffer, so that each step is one loop over the whole tile
- * (of a constant length per row count: no remainders), not one per row.  The same steps, in
- * the same order, as epi_chunk's: the same bits. */
-MIPS_INLINE void epi_small_tile(const epi_params* p, int kind) {
-  enum { R = EPI_TILE_ROWS, W = EPI_TILE_COLS };
-  float x[R * W], y[R * W];
+/* A fused epilogue's tile of at most EPI_TILE_ROWS * EPI_TILE_COLS elements, W = 8, 16 or 32
+ * columns (the register tile widths of SSE2, AVX2 and AVX-512 / VDPBF16PS): its rows
+ * widened into one buffer, so that each step is one loop over the whole tile (a multiple of
+ * W long: no remainders), not one per row.  The same steps, in the same order, as
+ * epi_chunk's: the same bits. */
+MIPS_INLINE void epi_small_tile(const epi_params* p, int kind, const int W) {
+  float x[EPI_TILE_ROWS * EPI_TILE_COLS], y[EPI_TILE_ROWS * EPI_TILE_COLS];
   const int64_t m = p->m;
   for (int64_t i = 0; i < m; ++i)
     epi_read(x + i * W, p->c, p->c_offset + i * p->c_stride0, p->c_stride1, W, kind);
@@ -167,8 +167,23 @@ MIPS_INLINE void epi_tile(const epi_params* p, int kind) {
     epi_bias_set_rows(p, kind);
     return;
   }
-  if (p->n == EPI_TILE_COLS && p->m <= EPI_TILE_ROWS && p->bias_mode != MIPS_EPILOGUE_BIAS_SET) {
-    epi_small_tile(p, kind); /* a fused epilogue's tile (mips_fused_chain) */
+  if ((p->n == 32 || p->n == 16 || p->n == 8) && p->bias_mode != MIPS_EPILOGUE_BIAS_SET) {
+    /* a fused epilogue's strip of tiles (mips_fused_chain), as many rows at a time as the
+     * buffers hold */
+    const int64_t group = EPI_TILE_ROWS * EPI_TILE_COLS / p->n;
+    for (int64_t i = 0; i < p->m; i += group) {
+      epi_params q = *p;
+      q.c_offset += i * p->c_stride0;
+      q.other_offset += i * p->other_stride0;
+      q.m = p->m - i < group ? p->m - i : group;
+      if (p->n == 32) {
+        epi_small_tile(&q, kind, 32);
+      } else if (p->n == 16) {
+        epi_small_tile(&q, kind, 16);
+      } else {
+        epi_small_tile(&q, kind, 8);
+      }
+    }
     return;
   }
   for (int64_t i = 0; i < p->m; ++i) {

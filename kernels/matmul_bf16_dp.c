@@ -562,9 +562,9 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scr
               MIPS_PROF_BEGIN(tu_);
               dp_ukr(kp, apk + ir * kp, bsl + jr / DP_NR * sl, &o, mr, nr);
               MIPS_PROF_END(tu_, MIPS_PROF_UKR, 1);
-              /* the fused chain on the tile just stored, while it is in L1 */
-              if (chain && o.last) mips_fused_chain(fused, ic + ir, jc + jr, mr, nr, MM_KIND_BF16);
             }
+            /* the fused chain on the strip of tiles just stored (mc x 32), while it is in L1 */
+            if (chain && o.last) mips_fused_chain(fused, ic, jc + jr, mc, nr, MM_KIND_BF16);
           }
         }
       }

@@ -264,14 +264,15 @@
  *     3. when bias_mode == BIAS_ADD, activation or binary is not NONE: the
  *        epilogue with bias_mode (BIAS_ADD or NONE), activation and binary:
  *        C = R(binary(R(activation(R(C + bias))), other)), each step rounded.
- *   How: with more than 4 rows of C and k > 0, the GEMM (f32 path, or bf16
- *   on VDPBF16PS or widened) adds the bias to the accumulators where it
- *   would add the old C (f32: the first k block; bf16: the last, before the
- *   one rounding), and right after a microkernel stores its tile of C in
- *   the last k block it runs the epilogue's own code (epilogue.c, the
- *   configuration's f32 path) on that tile, still in L1.  Thin products
- *   (at most 4 rows), k == 0 and a call whose buffers do not fit make the
- *   three calls' steps in turn, with the same result.
+ *   How: with more than 4 rows of C and k > 0, on the AVX-512 GEMM (f32,
+ *   or bf16 widened) and on VDPBF16PS, the kernel adds the bias to the sums
+ *   where it would add the old C (f32: the first k block; bf16: the last,
+ *   before the one rounding), and right after the microkernels of the last
+ *   k block store a strip of C (the block's rows x 32 columns) it runs the
+ *   epilogue's own code (epilogue.c, the configuration's f32 path) on it,
+ *   still in L1.  Thin products (at most 4 rows), k == 0, the AVX2 and SSE2
+ *   paths (measured slower fused) and a call whose buffers do not fit make
+ *   the three calls' steps in turn, with the same result.
  *   Errors: those of the packed matmul, those of the epilogue on bias, other
  *   and the kinds (BIAS_SET may come with an activation and a binary here),
  *   and BIAS_SET with accumulate == 1; nothing is written then.  Counted as
