@@ -302,8 +302,9 @@ class _Tile:
 
 def build_entry(name: str, kernels: _Kernels, key: MatmulKey) -> func.FuncOp:
     """The dispatch entry: bindings (MatmulKey.binding_roles), then ENTRY_INDEX_ARGS; per tile,
-    the bias fill, the kernel call and the epilogue call (each when the key has it), the
-    workgroup's tiles taken in turn. Embedded kernels: the matmul call also gets the workspace
+    the bias fill, the kernel call and the epilogue call (each when the key has it; one call of
+    the fused kernel instead when MatmulKey.fuses_epilogue), the workgroup's tiles taken in
+    turn. Embedded kernels: the matmul call also gets the workspace
     (see workspace_args), and every call returns an i32 (ignored)."""
     binding = iree.BindingType()
     roles = key.binding_roles
@@ -331,8 +332,9 @@ def build_entry(name: str, kernels: _Kernels, key: MatmulKey) -> func.FuncOp:
 
 @dataclass(frozen=True)
 class _Kernels:
-    """The functions an entry calls: the matmul kernel and, when its key has a bias or an
-    epilogue, the epilogue kernel (their embedded entry points when a workspace is lent)."""
+    """The functions an entry calls: the matmul kernel (the fused one when the key fuses its
+    epilogue) and, when its key has a bias or an epilogue it does not fuse, the epilogue kernel
+    (their embedded entry points when a workspace is lent)."""
 
     matmul: str
     epilogue: str | None
@@ -358,8 +360,9 @@ def _build_tile_calls(
     k_and_workspace: list[SSAValue],
 ) -> None:
     """The calls of one tile: the bias fill, the kernel, the epilogue (each when the key has
-    it), all on the same C tile (or where it lies in the tensor C is written into).
-    `k_and_workspace`: the checked K, then the embedded kernel's workspace arguments."""
+    it), or the fused kernel's one call, all on the same C tile (or where it lies in the
+    tensor C is written into). `k_and_workspace`: the checked K, then the embedded kernel's
+    workspace arguments."""
     checked_k, *workspace = k_and_workspace
     lhs = _input_tile(views.a, key, key.lhs_view, tile, [tile.i0, 0], [tile.tm, dims.k], False)
     if key.packed_rhs:
