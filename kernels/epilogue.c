@@ -27,8 +27,9 @@
 
 /* Columns per chunk: 2 x 1 KiB of f32 on the stack. */
 #define EPI_CHUNK 256
-/* The elements of C a fused epilogue widens at once (a strip of a GEMM's tiles, their width:
- * 32 on AVX-512 and VDPBF16PS, 16 AVX2, 8 SSE2), 2 x 2 KiB of f32 on the stack. */
+/* The block of C a fused epilogue widens at once (rows of a strip of a GEMM's tiles, 32
+ * columns wide on the paths that fuse, AVX-512 and VDPBF16PS), 2 x 2 KiB of f32 on the
+ * stack; one width and no f16 (no packed f16 matmul) keep the object small. */
 #define EPI_TILE_COLS 32
 #define EPI_TILE_ROWS 16
 
@@ -131,8 +132,8 @@ MIPS_INLINE void epi_bias_set_rows(const epi_params* p, int kind) {
   }
 }
 
-/* A fused epilogue's tile of at most EPI_TILE_ROWS * EPI_TILE_COLS elements, W = 8, 16 or 32
- * columns (the register tile widths of SSE2, AVX2 and AVX-512 / VDPBF16PS): its rows
+/* A fused epilogue's tile of at most EPI_TILE_ROWS x W elements (W = EPI_TILE_COLS, the
+ * register tile width of the paths that fuse: AVX-512 and VDPBF16PS; f32 and bf16): its rows
  * widened into one buffer, so that each step is one loop over the whole tile (a multiple of
  * W long: no remainders), not one per row.  The same steps, in the same order, as
  * epi_chunk's: the same bits. */
@@ -167,22 +168,14 @@ MIPS_INLINE void epi_tile(const epi_params* p, int kind) {
     epi_bias_set_rows(p, kind);
     return;
   }
-  if ((p->n == 32 || p->n == 16 || p->n == 8) && p->bias_mode != MIPS_EPILOGUE_BIAS_SET) {
-    /* a fused epilogue's strip of tiles (mips_fused_chain), as many rows at a time as the
-     * buffers hold */
-    const int64_t group = EPI_TILE_ROWS * EPI_TILE_COLS / p->n;
-    for (int64_t i = 0; i < p->m; i += group) {
+  if (p->n == EPI_TILE_COLS && kind != MM_KIND_F16 && p->bias_mode != MIPS_EPILOGUE_BIAS_SET) {
+    /* a fused epilogue's strip of tiles (mips_fused_chain), EPI_TILE_ROWS rows at a time */
+    for (int64_t i = 0; i < p->m; i += EPI_TILE_ROWS) {
       epi_params q = *p;
       q.c_offset += i * p->c_stride0;
       q.other_offset += i * p->other_stride0;
-      q.m = p->m - i < group ? p->m - i : group;
-      if (p->n == 32) {
-        epi_small_tile(&q, kind, 32);
-      } else if (p->n == 16) {
-        epi_small_tile(&q, kind, 16);
-      } else {
-        epi_small_tile(&q, kind, 8);
-      }
+      q.m = p->m - i < EPI_TILE_ROWS ? p->m - i : EPI_TILE_ROWS;
+      epi_small_tile(&q, kind, EPI_TILE_COLS);
     }
     return;
   }
