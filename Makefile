@@ -98,7 +98,7 @@ ASAN_ENV = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-fil
 TEST_ASAN = $(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_kernels.py \
 	tests/unit/test_kernels_openblas.py tests/unit/test_kernels_epilogue.py \
 	tests/unit/test_kernels_packed.py tests/unit/test_kernels_thin.py \
-	tests/unit/test_kernels_attention.py && \
+	tests/unit/test_kernels_attention.py tests/unit/test_kernels_fused_epilogue.py && \
 	$(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_kernels_embedded.py \
 	-k blocks_fit_the_workspace && \
 	$(ASAN_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_exports.py \

@@ -97,6 +97,10 @@ static const char* const kKernelNames[MIPS_K_COUNT] = {
     [MIPS_K_ATTENTION_F32] = "mips_attention_f32",
     [MIPS_K_ATTENTION_F16] = "mips_attention_f16",
     [MIPS_K_ATTENTION_BF16] = "mips_attention_bf16",
+    [MIPS_K_PACKED_EPILOGUE_F32] = "mips_matmul_packed_epilogue_f32",
+    [MIPS_K_PACKED_EPILOGUE_BF16] = "mips_matmul_packed_epilogue_bf16",
+    [MIPS_K_PACKED_EPILOGUE_F32_STEPS] = "mips_matmul_packed_epilogue_f32:steps",
+    [MIPS_K_PACKED_EPILOGUE_BF16_STEPS] = "mips_matmul_packed_epilogue_bf16:steps",
 };
 
 int mips_kernel_index(const char* symbol) {
@@ -284,6 +288,10 @@ MIPS_EXPORT int mips_debug_matmul_isa(const char* symbol, const char* isa_name,
       return mips_matmul_packed_f32_run(params, isa);
     case MIPS_K_PACKED_BF16:
       return mips_matmul_packed_bf16_run(params, isa);
+    case MIPS_K_PACKED_EPILOGUE_F32:
+      return mips_matmul_packed_epilogue_f32_run(params, isa, isa);
+    case MIPS_K_PACKED_EPILOGUE_BF16:
+      return mips_matmul_packed_epilogue_bf16_run(params, isa, isa);
     default:
       return -1;
   }

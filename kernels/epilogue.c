@@ -27,6 +27,11 @@
 
 /* Columns per chunk: 2 x 1 KiB of f32 on the stack. */
 #define EPI_CHUNK 256
+/* The block of C a fused epilogue widens at once (rows of a strip of a GEMM's tiles, 32
+ * columns wide on the paths that fuse, AVX-512 and VDPBF16PS), 2 x 2 KiB of f32 on the
+ * stack; one width and no f16 (no packed f16 matmul) keep the object small. */
+#define EPI_TILE_COLS 32
+#define EPI_TILE_ROWS 16
 
 /* Element kinds (MM_KIND_* of mips_internal.h), as constants the compiler
  * propagates into each instance. */
@@ -127,10 +132,51 @@ MIPS_INLINE void epi_bias_set_rows(const epi_params* p, int kind) {
   }
 }
 
+/* A fused epilogue's tile of at most EPI_TILE_ROWS x W elements (W = EPI_TILE_COLS, the
+ * register tile width of the paths that fuse: AVX-512 and VDPBF16PS; f32 and bf16): its rows
+ * widened into one buffer, so that each step is one loop over the whole tile (a multiple of
+ * W long: no remainders), not one per row.  The same steps, in the same order, as
+ * epi_chunk's: the same bits. */
+MIPS_INLINE void epi_small_tile(const epi_params* p, int kind, const int W) {
+  float x[EPI_TILE_ROWS * EPI_TILE_COLS], y[EPI_TILE_ROWS * EPI_TILE_COLS];
+  const int64_t m = p->m;
+  for (int64_t i = 0; i < m; ++i)
+    epi_read(x + i * W, p->c, p->c_offset + i * p->c_stride0, p->c_stride1, W, kind);
+  if (p->bias_mode == MIPS_EPILOGUE_BIAS_ADD) {
+    epi_read(y, p->bias, p->bias_offset, p->bias_stride, W, kind);
+    for (int64_t i = 0; i < m; ++i)
+      for (int j = 0; j < W; ++j) x[i * W + j] = epi_round(x[i * W + j] + y[j], kind);
+  }
+  epi_activate(x, m * W, p->activation, kind);
+  if (p->binary != MIPS_EPILOGUE_NONE) {
+    for (int64_t i = 0; i < m; ++i)
+      epi_read(y + i * W, p->other, p->other_offset + i * p->other_stride0, p->other_stride1, W,
+               kind);
+    if (p->binary == MIPS_EPILOGUE_ADD) {
+      for (int64_t j = 0; j < m * W; ++j) x[j] = epi_round(x[j] + y[j], kind);
+    } else {
+      for (int64_t j = 0; j < m * W; ++j) x[j] = epi_round(x[j] * y[j], kind);
+    }
+  }
+  for (int64_t i = 0; i < m; ++i)
+    epi_write(p->c, p->c_offset + i * p->c_stride0, p->c_stride1, x + i * W, W, kind);
+}
+
 MIPS_INLINE void epi_tile(const epi_params* p, int kind) {
   if (p->bias_mode == MIPS_EPILOGUE_BIAS_SET && p->c_stride1 == 1 && p->bias_stride == 1 &&
       (kind == MM_KIND_F32 || kind == MM_KIND_BF16)) {
     epi_bias_set_rows(p, kind);
+    return;
+  }
+  if (p->n == EPI_TILE_COLS && kind != MM_KIND_F16 && p->bias_mode != MIPS_EPILOGUE_BIAS_SET) {
+    /* a fused epilogue's strip of tiles (mips_fused_chain), EPI_TILE_ROWS rows at a time */
+    for (int64_t i = 0; i < p->m; i += EPI_TILE_ROWS) {
+      epi_params q = *p;
+      q.c_offset += i * p->c_stride0;
+      q.other_offset += i * p->other_stride0;
+      q.m = p->m - i < EPI_TILE_ROWS ? p->m - i : EPI_TILE_ROWS;
+      epi_small_tile(&q, kind, EPI_TILE_COLS);
+    }
     return;
   }
   for (int64_t i = 0; i < p->m; ++i) {
@@ -172,18 +218,28 @@ static int epi_check(const epi_params* p, int64_t elem_size) {
                             other_rows, p->n, elem_size);
 }
 
-#define EPI_DRIVER(T, KIND)                                                         \
-  int mips_epilogue_##T##_run(void* params, int isa) {                               \
-    const epi_params* p = (const epi_params*)params;                                 \
-    if (epi_check(p, KIND == MM_KIND_F32 ? 4 : 2)) return 1;                         \
-    if (p->m == 0 || p->n == 0) return 0;                                            \
+/* The tile of a validated call on the path for `isa`. */
+#define EPI_DISPATCH(T)                                                             \
+  static void epi_dispatch_##T(const epi_params* p, int isa) {                       \
     if (isa == MIPS_ISA_AVX512 || isa == MIPS_ISA_AMX || isa == MIPS_ISA_AVX512BF16) \
       EPI_ISA_CALL(avx512, T, p);                                                    \
     else if (isa == MIPS_ISA_AVX2)                                                   \
       EPI_ISA_CALL(avx2, T, p);                                                      \
     else                                                                             \
       epi_tile_generic_##T(p);                                                       \
-    return 0;                                                                        \
+  }
+
+int mips_epilogue_check(const void* params, int64_t elem_size) {
+  return epi_check((const epi_params*)params, elem_size);
+}
+
+#define EPI_DRIVER(T, KIND)                                         \
+  int mips_epilogue_##T##_run(void* params, int isa) {               \
+    const epi_params* p = (const epi_params*)params;                 \
+    if (epi_check(p, KIND == MM_KIND_F32 ? 4 : 2)) return 1;         \
+    if (p->m == 0 || p->n == 0) return 0;                            \
+    epi_dispatch_##T(p, isa);                                        \
+    return 0;                                                        \
   }
 
 /* The plugin's import-ABI entry point (a module calling it needs the plugin;
@@ -220,6 +276,9 @@ static int epi_check(const epi_params* p, int64_t elem_size) {
 #define EPI_ISA_CALL(ISA, T, p) epi_tile_generic_##T(p)
 #endif
 
+EPI_DISPATCH(f32)
+EPI_DISPATCH(f16)
+EPI_DISPATCH(bf16)
 EPI_DRIVER(f32, MM_KIND_F32)
 EPI_DRIVER(f16, MM_KIND_F16)
 EPI_DRIVER(bf16, MM_KIND_BF16)
@@ -231,3 +290,22 @@ EPI_IMPORT(f32, MIPS_K_EPILOGUE_F32)
 EPI_IMPORT(f16, MIPS_K_EPILOGUE_F16)
 EPI_IMPORT(bf16, MIPS_K_EPILOGUE_BF16)
 #endif
+
+/* The fused epilogue's chain on one tile of C that a GEMM has just stored (mips_internal.h):
+ * the same code as the epilogue's call on the whole C, so the same bits. */
+void mips_fused_chain(const mips_fused* f, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
+                      int kind) {
+  epi_params q = f->chain;
+  q.c_offset += i0 * q.c_stride0 + j0 * q.c_stride1;
+  q.bias_offset += j0 * q.bias_stride;
+  q.other_offset += i0 * q.other_stride0 + j0 * q.other_stride1;
+  q.m = rows;
+  q.n = cols;
+  if (kind == MM_KIND_F32) {
+    epi_dispatch_f32(&q, f->epi_isa);
+  } else if (kind == MM_KIND_BF16) {
+    epi_dispatch_bf16(&q, f->epi_isa);
+  } else {
+    epi_dispatch_f16(&q, f->epi_isa);
+  }
+}

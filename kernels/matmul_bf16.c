@@ -16,4 +16,11 @@
 #define MM_PACKED_KERNEL MIPS_K_PACKED_BF16
 #define MM_PACK_EXPORT_NAME mips_pack_b_bf16
 #define MM_PACK_KERNEL MIPS_K_PACK_B_BF16
+#define MM_FUSED_EXPORT_NAME mips_matmul_packed_epilogue_bf16
+#define MM_FUSED_RUN_NAME mips_matmul_packed_epilogue_bf16_run
+#define MM_FUSED_PARAMS mips_matmul_packed_epilogue_bf16_params
+#define MM_FUSED_KERNEL MIPS_K_PACKED_EPILOGUE_BF16
+#define MM_FUSED_STEPS MIPS_K_PACKED_EPILOGUE_BF16_STEPS
+#define MM_EPI_PARAMS mips_epilogue_bf16_params
+#define MM_EPI_RUN_NAME mips_epilogue_bf16_run
 #include "matmul_template.inc"

@@ -201,21 +201,27 @@ typedef struct {
   float* w; /* W at the tile's (0, 0), row stride ldw (full MR x NR tiles) */
   int64_t ldw;
   int first, last, accumulate;
+  const uint16_t* bias; /* the fused epilogue's bias at the tile's column 0, added in C's
+                         * place (accumulate is 0 then), or NULL */
+  int64_t bias_s1;
 } dp_out;
 
 /* One row's 32 columns of f32 sums (nr of them valid) into C: rounded to bf16, added to
- * C's bf16 first with `accumulate`; the GEMM's and the thin tiles' last store. */
-DP_TARGET __attribute__((always_inline)) static inline void dp_store_row(const __m512 acc[DP_NV], uint16_t* crow, int64_t cs1,
-                                           int nr, int accumulate) {
+ * C's bf16 first with `accumulate`, or to the bias's (bias[j * bs1]) when `bias` is not NULL;
+ * the GEMM's and the thin tiles' last store. */
+DP_TARGET __attribute__((always_inline)) static inline void dp_store_row(
+    const __m512 acc[DP_NV], uint16_t* crow, int64_t cs1, int nr, int accumulate,
+    const uint16_t* bias, int64_t bs1) {
   for (int v = 0; v < DP_NV; ++v) {
     const int cols = nr - 16 * v;
     if (cols <= 0) break;
     uint16_t* cp = crow + 16 * v * cs1;
+    const uint16_t* bp = bias != NULL ? bias + 16 * v * bs1 : NULL;
     __m512 x = acc[v];
-    if (cs1 == 1) {
+    if (cs1 == 1 && (bias == NULL || bs1 == 1)) {
       const __mmask16 mask = cols >= 16 ? 0xffffu : (__mmask16)((1u << cols) - 1u);
-      if (accumulate) {
-        const __m256i old = _mm256_maskz_loadu_epi16(mask, cp);
+      if (accumulate || bias != NULL) {
+        const __m256i old = _mm256_maskz_loadu_epi16(mask, bias != NULL ? bp : cp);
         x = _mm512_add_ps(x,
                           _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(old), 16)));
       }
@@ -227,6 +233,7 @@ DP_TARGET __attribute__((always_inline)) static inline void dp_store_row(const _
       for (int j = 0; j < n; ++j) {
         float y = t[j];
         if (accumulate) y += mips_bf16_to_f32(cp[j * cs1]);
+        if (bias != NULL) y += mips_bf16_to_f32(bp[j * bs1]);
         cp[j * cs1] = mips_f32_to_bf16(y);
       }
     }
@@ -267,7 +274,7 @@ DP_TARGET __attribute__((always_inline)) static inline void dp_ukr_body(
     return;
   }
   for (int i = 0; i < mr; ++i)
-    dp_store_row(acc[i], o->c + i * o->cs0, o->cs1, nr, o->accumulate);
+    dp_store_row(acc[i], o->c + i * o->cs0, o->cs1, nr, o->accumulate, o->bias, o->bias_s1);
 }
 
 #define DP_UKR(rows)                                                                       \
@@ -338,7 +345,7 @@ DP_TARGET __attribute__((always_inline)) static inline void dp_thin_body(
   }
   for (int i = 0; i < t->mr; ++i)
     for (int s = 0; s < S; ++s)
-      dp_store_row(acc[i][s], cp[s] + i * t->cs0, t->cs1, nr[s], t->accumulate);
+      dp_store_row(acc[i][s], cp[s] + i * t->cs0, t->cs1, nr[s], t->accumulate, NULL, 0);
 }
 
 #define DP_THIN(R, S)                                                                        \
@@ -468,11 +475,14 @@ static int dp_plan_blocks(int64_t m, int64_t n, int64_t k, int64_t KC, int64_t M
 }
 
 DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws,
-                                int packed) {
+                                int packed, const mips_fused* fused) {
   /* a pre-packed B's panels are the slivers (mips_kernels.h, "Pre-packed B") */
   if (packed && DP_NR != MIPS_PACKED_B_PANEL) return -1;
   const mips_kernel_config* cfg = mips_config();
-  if (packed && p->m <= DP_THIN_M) return dp_thin(p, ws, cfg->thin_streams);
+  if (packed && p->m <= DP_THIN_M) {
+    if (fused != NULL) return -1; /* (the fused driver makes the steps in turn) */
+    return dp_thin(p, ws, cfg->thin_streams);
+  }
   const int64_t m = p->m, n = p->n, k = p->k;
   const uint16_t* a = p->a + p->a_offset;
   const uint16_t* b = p->b + p->b_offset;
@@ -499,6 +509,9 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scr
   o.ldw = nc_max;
   o.accumulate = p->accumulate != 0;
   o.w = w;
+  const int chain = fused != NULL && fused->has_chain;
+  const uint16_t* bias = fused != NULL ? (const uint16_t*)fused->bias : NULL;
+  o.bias_s1 = bias != NULL ? fused->bias_stride : 0;
   for (int64_t i0 = 0; i0 < m; i0 += mw) {
     const int64_t i1 = m - i0 < mw ? m : i0 + mw;
     for (int64_t jc = 0; jc < n; jc += nc_max) {
@@ -545,10 +558,13 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scr
               const int mr = mc - ir < DP_MR ? (int)(mc - ir) : DP_MR;
               o.c = c + (ic + ir) * o.cs0 + (jc + jr) * o.cs1;
               o.w = w + (ic + ir - i0) * o.ldw + jr;
+              o.bias = bias != NULL ? bias + (jc + jr) * o.bias_s1 : NULL;
               MIPS_PROF_BEGIN(tu_);
               dp_ukr(kp, apk + ir * kp, bsl + jr / DP_NR * sl, &o, mr, nr);
               MIPS_PROF_END(tu_, MIPS_PROF_UKR, 1);
             }
+            /* the fused chain on the strip of tiles just stored (mc x 32), while it is in L1 */
+            if (chain && o.last) mips_fused_chain(fused, ic, jc + jr, mc, nr, MM_KIND_BF16);
           }
         }
       }
@@ -560,10 +576,12 @@ DP_TARGET int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scr
 
 #else /* not x86-64 */
 
-int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws, int packed) {
+int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws, int packed,
+                      const mips_fused* fused) {
   (void)p;
   (void)ws;
   (void)packed;
+  (void)fused;
   return -1;
 }
 

@@ -55,7 +55,11 @@ enum {
   MIPS_K_ATTENTION_F32 = 15, /* mips_attention_<type> (attention.c) */
   MIPS_K_ATTENTION_F16 = 16,
   MIPS_K_ATTENTION_BF16 = 17,
-  MIPS_K_COUNT = 18
+  MIPS_K_PACKED_EPILOGUE_F32 = 18, /* mips_matmul_packed_epilogue_<type> */
+  MIPS_K_PACKED_EPILOGUE_BF16 = 19,
+  MIPS_K_PACKED_EPILOGUE_F32_STEPS = 20, /* "...:steps": fused calls made as the three steps */
+  MIPS_K_PACKED_EPILOGUE_BF16_STEPS = 21,
+  MIPS_K_COUNT = 22
 };
 
 /* Index of a counter name ("mips_matmul_f32", ...) or -1. */
@@ -292,9 +296,11 @@ MIPS_INLINE void mips_get_blocks(int isa, int kc, int mc, int nc, int ahead, mip
  * with m, n, k > 0; 0, or -1 (nothing written) without memory (the
  * buffers do not fit in `ws`).  With `packed`, B is pre-packed (mips_kernels.h,
  * "Pre-packed B"); -1 as well when the compiled register tile is not one
- * panel wide. */
+ * panel wide, or with `fused` on a thin product (m <= 4: the caller makes
+ * the fused epilogue's steps in turn there). */
+struct mips_fused; /* below: the fused epilogue, NULL for none */
 MIPS_HIDDEN int mips_bf16_dp_gemm(const mips_matmul_bf16_params* p, const mips_scratch* ws,
-                                  int packed);
+                                  int packed, const struct mips_fused* fused);
 
 /* Drivers of the pre-packed entries: validate, then run with the given isa
  * path; packing memory from the heap (_run) or from `ws` (_run_ws). */
@@ -315,6 +321,37 @@ MIPS_HIDDEN int mips_matmul_bf16_run_ws(void* params, int isa, const mips_scratc
 MIPS_HIDDEN int mips_epilogue_f32_run(void* params, int isa);
 MIPS_HIDDEN int mips_epilogue_f16_run(void* params, int isa);
 MIPS_HIDDEN int mips_epilogue_bf16_run(void* params, int isa);
+/* 0 when the epilogue params (of any type, elements of elem_size bytes) are a valid call. */
+MIPS_HIDDEN int mips_epilogue_check(const void* params, int64_t elem_size);
+
+/* ---- the fused epilogue (mips_kernels.h, "Fused epilogue") ---------------
+ * What a GEMM with a pre-packed B does in its store phase for
+ * mips_matmul_packed_epilogue_<type>: `bias` (BIAS_SET) is added to the
+ * accumulators where the old C would be (so the GEMM's own accumulate is 0),
+ * and the chain (BIAS_ADD, activation, binary) runs on each tile of C as soon
+ * as the last k block has stored it.  The GEMMs take NULL for none. */
+typedef struct mips_fused {
+  const void* bias;    /* BIAS_SET: element j at C's column j is bias[j * bias_stride];
+                        * NULL: no bias in the accumulators */
+  int64_t bias_stride;
+  int has_chain;       /* whether `chain` runs (any of its kinds not NONE) */
+  int epi_isa;         /* the MIPS_ISA_* path of the chain (the epilogue's) */
+  mips_epilogue_f32_params chain; /* the chain over the whole C (pointers of any type) */
+} mips_fused;
+
+/* Runs f->chain on rows [i0, i0 + rows) x columns [j0, j0 + cols) of its C: the epilogue's
+ * own code on a tile of the validated call (epilogue.c), element kind MM_KIND_*. */
+MIPS_HIDDEN void mips_fused_chain(const mips_fused* f, int64_t i0, int64_t j0, int64_t rows,
+                                  int64_t cols, int kind);
+
+/* Drivers of the fused entries: validate, then run with the matmul's isa path and the
+ * chain's; packing memory from `ws`, or the heap (_run). */
+MIPS_HIDDEN int mips_matmul_packed_epilogue_f32_run_ws(void* params, int isa, int epi_isa,
+                                                       const mips_scratch* ws);
+MIPS_HIDDEN int mips_matmul_packed_epilogue_bf16_run_ws(void* params, int isa, int epi_isa,
+                                                        const mips_scratch* ws);
+MIPS_HIDDEN int mips_matmul_packed_epilogue_f32_run(void* params, int isa, int epi_isa);
+MIPS_HIDDEN int mips_matmul_packed_epilogue_bf16_run(void* params, int isa, int epi_isa);
 
 /* ---- argument validation ------------------------------------------------ */
 

@@ -22,6 +22,9 @@
  *                      T as for the matmul of that type (see "Epilogues")
  *   mips_matmul_packed_f32, mips_matmul_packed_bf16, mips_pack_b_f32,
  *   mips_pack_b_bf16   B packed once (see "Pre-packed B" below)
+ *   mips_matmul_packed_epilogue_f32, mips_matmul_packed_epilogue_bf16
+ *                      the packed matmul with the epilogue fused into its
+ *                      store phase (see "Fused epilogue" below)
  *   mips_attention_f32, mips_attention_f16, mips_attention_bf16
  *                      fused scaled dot-product attention on a tile of query
  *                      rows of one head (see "Attention" below)
@@ -236,6 +239,52 @@
  *   B slivers of a bf16 B widened to f32), no globals, no thread-local
  *   state, no libm.  Embedded entry points: see below.
  *
+ * Fused epilogue (ABI 10): mips_matmul_packed_epilogue_f32 / _bf16 (T =
+ * float / uint16_t bf16 bits) are the packed matmul above with the
+ * epilogue's chain applied in its store phase: one call instead of the three
+ * a linear with a bias and an activation made (the epilogue with BIAS_SET,
+ * the packed matmul accumulating, the epilogue with the activation).  params
+ * points at (26 fields of 8 bytes, 208 bytes): the packed matmul's 16
+ * fields, then the epilogue's bias, other and kinds:
+ *
+ *   struct { const T* a;  int64_t a_offset, a_stride0, a_stride1;
+ *            const T* b;  int64_t b_offset, b_stride0, b_stride1;   B pre-packed
+ *            T* c;        int64_t c_offset, c_stride0, c_stride1;
+ *            int64_t m, n, k, accumulate;
+ *            const T* bias;  int64_t bias_offset, bias_stride;
+ *            const T* other; int64_t other_offset, other_stride0, other_stride1;
+ *            int64_t bias_mode, activation, binary; }
+ *
+ *   Result: bit for bit that of these calls on the same operands (the
+ *   epilogue's and the packed matmul's entry points, this CPU's paths):
+ *     1. bias_mode == BIAS_SET: the epilogue with BIAS_SET (C = bias[j]);
+ *     2. the packed matmul with accumulate = accumulate || bias_mode == BIAS_SET
+ *        (so the product starts from the bias and is rounded once with it,
+ *        as torch's linear and addmm round);
+ *     3. when bias_mode == BIAS_ADD, activation or binary is not NONE: the
+ *        epilogue with bias_mode (BIAS_ADD or NONE), activation and binary:
+ *        C = R(binary(R(activation(R(C + bias))), other)), each step rounded.
+ *   How: with more than 4 rows of C and k > 0, on the AVX-512 GEMM (f32,
+ *   or bf16 widened) and on VDPBF16PS, the kernel adds the bias to the sums
+ *   where it would add the old C (f32: the first k block; bf16: the last,
+ *   before the one rounding), and right after the microkernels of the last
+ *   k block store a strip of C (the block's rows x 32 columns) it runs the
+ *   epilogue's own code (epilogue.c, the configuration's f32 path) on it,
+ *   still in L1.  Thin products (at most 4 rows), k == 0, the AVX2 and SSE2
+ *   paths (measured slower fused) and a call whose buffers do not fit make
+ *   the three calls' steps in turn, with the same result.
+ *   Errors: those of the packed matmul, those of the epilogue on bias, other
+ *   and the kinds (BIAS_SET may come with an activation and a binary here),
+ *   and BIAS_SET with accumulate == 1; nothing is written then.  Counted as
+ *   "mips_matmul_packed_epilogue_<type>" (not as the packed matmul or the
+ *   epilogue; a bf16 call on VDPBF16PS also as "mips_matmul_bf16:avx512bf16");
+ *   "mips_matmul_packed_epilogue_<type>:steps" counts the valid calls that made
+ *   the three steps in turn (through the test hook too).
+ *   Embedded entry points mips_matmul_packed_epilogue_<type>_embedded: the 26
+ *   params as arguments in the struct's order, then void* workspace, int64_t
+ *   workspace_bytes (the packed matmul's workspace); the test hook takes the
+ *   two symbols too (the epilogue then runs the forced path as well).
+ *
  * Attention (ABI 6): mips_attention_<type>(params, context, reserved), the
  * same calling convention; T as for the matmul of that type; params points
  * at (26 fields of 8 bytes and a float, 216 bytes with the padding):
@@ -328,6 +377,8 @@
  * few-rows loops, in the last bits).
  * 9 mips_collapse_huge_pages (huge pages for memory already written, by
  * mipsc's runtime) and the prepack_f32_min_rows field of the configuration.
+ * 10 the fused epilogue: mips_matmul_packed_epilogue_f32, _bf16 and their
+ * embedded entry points.
  *
  * Embedded entry points (ABI 4): mips_matmul_f32_embedded, _f16_embedded,
  * _bf16_embedded take the 16 params above as arguments, in the struct's
@@ -516,7 +567,9 @@
  * result, or -1 without running anything when the symbol or isa is unknown
  * or this CPU lacks that isa (mips_matmul_openblas_f32 is not a symbol it
  * knows).  It runs the epilogues too (symbol mips_epilogue_<type>, params
- * as above; "amx" and "avx512bf16" run their AVX-512 path).  It does not
+ * as above; "amx" and "avx512bf16" run their AVX-512 path), and the fused
+ * epilogues (mips_matmul_packed_epilogue_<type>: the matmul on the forced
+ * path, the chain on the epilogue's path for it).  It does not
  * touch the debug counters.  The
  * normal entry points take the configuration's paths (above).
  * ---------------------------------------------------------------------------
@@ -534,7 +587,7 @@ extern "C" {
 #define MIPS_EXPORT __attribute__((visibility("default")))
 
 #ifndef MIPS_KERNEL_ABI_VERSION
-#define MIPS_KERNEL_ABI_VERSION 9
+#define MIPS_KERNEL_ABI_VERSION 10
 #endif
 
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
@@ -619,6 +672,31 @@ MIPS_EXPORT int mips_pack_b_bf16(void* params, void* context, void* reserved);
 /* params: mips_matmul_<type>_params* with B pre-packed (see above). */
 MIPS_EXPORT int mips_matmul_packed_f32(void* params, void* context, void* reserved);
 MIPS_EXPORT int mips_matmul_packed_bf16(void* params, void* context, void* reserved);
+/* The fused epilogue: see "Fused epilogue" above. */
+#define MIPS_DECLARE_PACKED_EPILOGUE_PARAMS(NAME, T)    \
+  typedef struct NAME {                                 \
+    const T* a;                                         \
+    int64_t a_offset, a_stride0, a_stride1;             \
+    const T* b;                                         \
+    int64_t b_offset, b_stride0, b_stride1;             \
+    T* c;                                               \
+    int64_t c_offset, c_stride0, c_stride1;             \
+    int64_t m, n, k;                                    \
+    int64_t accumulate;                                 \
+    const T* bias;                                      \
+    int64_t bias_offset, bias_stride;                   \
+    const T* other;                                     \
+    int64_t other_offset, other_stride0, other_stride1; \
+    int64_t bias_mode, activation, binary;              \
+  } NAME
+MIPS_DECLARE_PACKED_EPILOGUE_PARAMS(mips_matmul_packed_epilogue_f32_params, float);
+MIPS_DECLARE_PACKED_EPILOGUE_PARAMS(mips_matmul_packed_epilogue_bf16_params, uint16_t);
+_Static_assert(sizeof(mips_matmul_packed_epilogue_f32_params) == 208, "params layout");
+_Static_assert(offsetof(mips_matmul_packed_epilogue_f32_params, bias) == 128, "params layout");
+_Static_assert(offsetof(mips_matmul_packed_epilogue_f32_params, bias_mode) == 184,
+               "params layout");
+MIPS_EXPORT int mips_matmul_packed_epilogue_f32(void* params, void* context, void* reserved);
+MIPS_EXPORT int mips_matmul_packed_epilogue_bf16(void* params, void* context, void* reserved);
 /* params: mips_matmul_f32_params*; OpenBLAS's sgemm (see above). */
 MIPS_EXPORT int mips_matmul_openblas_f32(void* params, void* context,
                                          void* reserved);
@@ -679,6 +757,19 @@ MIPS_DECLARE_EPILOGUE_EMBEDDED(mips_epilogue_bf16_embedded, uint16_t);
  * (B the packed buffer), the packs with their params as arguments. */
 MIPS_DECLARE_EMBEDDED(mips_matmul_packed_f32_embedded, float);
 MIPS_DECLARE_EMBEDDED(mips_matmul_packed_bf16_embedded, uint16_t);
+/* The fused epilogue's embedded entry points: its 26 params as arguments, then the
+ * workspace. */
+#define MIPS_DECLARE_PACKED_EPILOGUE_EMBEDDED(NAME, T)                                        \
+  MIPS_EXPORT int NAME(const T* a, int64_t a_offset, int64_t a_stride0, int64_t a_stride1,    \
+                       const T* b, int64_t b_offset, int64_t b_stride0, int64_t b_stride1,    \
+                       T* c, int64_t c_offset, int64_t c_stride0, int64_t c_stride1,          \
+                       int64_t m, int64_t n, int64_t k, int64_t accumulate, const T* bias,    \
+                       int64_t bias_offset, int64_t bias_stride, const T* other,              \
+                       int64_t other_offset, int64_t other_stride0, int64_t other_stride1,    \
+                       int64_t bias_mode, int64_t activation, int64_t binary, void* workspace, \
+                       int64_t workspace_bytes)
+MIPS_DECLARE_PACKED_EPILOGUE_EMBEDDED(mips_matmul_packed_epilogue_f32_embedded, float);
+MIPS_DECLARE_PACKED_EPILOGUE_EMBEDDED(mips_matmul_packed_epilogue_bf16_embedded, uint16_t);
 #define MIPS_DECLARE_PACK_EMBEDDED(NAME, T)                                                  \
   MIPS_EXPORT int NAME(const T* b, int64_t b_offset, int64_t b_stride0, int64_t b_stride1, \
                        T* packed, int64_t packed_offset, int64_t k, int64_t n)

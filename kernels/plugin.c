@@ -22,6 +22,8 @@ static const plugin_symbol kSymbols[] = {
     {"mips_matmul_bf16", mips_matmul_bf16},
     {"mips_matmul_packed_f32", mips_matmul_packed_f32},
     {"mips_matmul_packed_bf16", mips_matmul_packed_bf16},
+    {"mips_matmul_packed_epilogue_f32", mips_matmul_packed_epilogue_f32},
+    {"mips_matmul_packed_epilogue_bf16", mips_matmul_packed_epilogue_bf16},
     {"mips_pack_b_f32", mips_pack_b_f32},
     {"mips_pack_b_bf16", mips_pack_b_bf16},
     /* OpenBLAS is opened on its first call, not when resolving: a module

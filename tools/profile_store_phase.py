@@ -6,6 +6,8 @@ Usage (from the repo root)::
     .venv/bin/python tools/profile_store_phase.py 64x1024x4096 --tile 64x512 --dtype bf16
     .venv/bin/python tools/profile_store_phase.py 64x4096x1024 --tile 64x1024 --activation gelu \
         --baseline /tmp/old/libmips_kernels.so
+    .venv/bin/python tools/profile_store_phase.py 64x4096x1024 --tile 64x1024 --activation gelu \
+        --fused
 
 A linear with a bias and a fused activation is lowered (lower-mips-to-call) to three kernel calls
 per output tile: mips_epilogue_<t> with BIAS_SET (C = bias), mips_matmul_packed_<t> accumulating
@@ -15,6 +17,10 @@ and prints each call's median time (this thread's CPU time, so other processes' 
 cores does not count) and its share of the tile's three calls. With --baseline, another build of
 the plugin makes the same calls on its own arrays, its tiles alternating with the normal
 plugin's (interleaved), and each call's time is also given as a ratio to the baseline's.
+With --fused, each tile is also computed by the one call that replaces the three,
+mips_matmul_packed_epilogue_<t> (the epilogue in the matmul's store phase), on arrays of its
+own, its tiles alternating with the three calls' (interleaved); the script prints both
+medians per tile and the ratio fused / three calls, and checks that both wrote the same bits.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from mipsc.kernel_abi import (
     PACKED_B_PANEL,
     EpilogueParams,
     MatmulParams,
+    PackedEpilogueParams,
     PackParams,
     packed_rows,
     packed_size,
@@ -81,6 +88,52 @@ def _calls(lib, dtype: str, m: int, n: int, k: int, tn: int, activation: int):
     return tiles, (a, packed, c, bias)
 
 
+def _fused_calls(lib, dtype: str, m: int, n: int, k: int, tn: int, activation: int):
+    """(one fused call per tile as (kernel, params), the arrays it points into): the same
+    operands as _calls' (same seed), its own C."""
+    _tiles, (a, packed, _c, bias) = _calls(lib, dtype, m, n, k, tn, activation)
+    c = np.zeros((m, n), STORAGE[dtype])
+    fused, kp, tiles = _fn(lib, f"mips_matmul_packed_epilogue_{dtype}"), packed_rows(k), []
+    for j in range(0, n, tn):
+        w = min(tn, n - j)
+        params = PackedEpilogueParams(
+            a.ctypes.data, 0, k, 1, packed.ctypes.data, j * kp, kp, PACKED_B_PANEL,
+            c.ctypes.data, j, n, 1, m, w, k, 0, bias.ctypes.data, j, 1, None, 0, 0, 0,
+            BIAS_SET, activation, 0,
+        )  # fmt: skip
+        tiles.append([(fused, params)])
+    return tiles, (a, packed, c, bias)
+
+
+def _time_fused(args, m: int, n: int, k: int, tm: int, tn: int) -> None:
+    """The three calls per tile against the fused call, interleaved tile by tile, this
+    thread's CPU time; both must write the same C."""
+    lib = ctypes.CDLL(str(PLUGIN))
+    activation = ACTIVATIONS[args.activation]
+    three, three_arrays = _calls(lib, args.dtype, m, n, k, tn, activation)
+    fused, fused_arrays = _fused_calls(lib, args.dtype, m, n, k, tn, activation)
+    times: list[list[int]] = [[], []]
+    for rnd in range(-2, args.rounds):
+        for t in range(len(three)):
+            for which, calls in enumerate((three[t], fused[t])):
+                start = time.thread_time_ns()
+                for i, (fn, params) in enumerate(calls):
+                    if i == 2 and activation == 0:
+                        continue
+                    if fn(ctypes.byref(params), None, None) != 0:
+                        raise SystemExit("a kernel rejected a tile")
+                if rnd >= 0:
+                    times[which].append(time.thread_time_ns() - start)
+    if not np.array_equal(three_arrays[2], fused_arrays[2]):
+        raise SystemExit("the fused call and the three calls wrote different bits")
+    three_us, fused_us = (float(np.median(t)) / 1e3 for t in times)
+    print(f"{m}x{n}x{k} {args.dtype} {args.activation}, {len(three)} tiles of {tm}x{tn}, "
+          f"one thread, per tile (median of {len(times[0])}):")  # fmt: skip
+    print(f"  three calls (bias init, packed matmul, epilogue) {three_us:>9.1f} us")
+    print(f"  fused (mips_matmul_packed_epilogue_{args.dtype})     {fused_us:>9.1f} us")
+    print(f"  ratio fused / three calls {fused_us / three_us:.3f} (same bits)")
+
+
 def _time_round(tiles, times: list[list[int]], skip_activation: bool, keep: bool) -> None:
     """Makes each tile's three calls once, appending their thread CPU times (ns) to `times`."""
     for calls in tiles:
@@ -102,11 +155,17 @@ def main() -> None:
     ap.add_argument("--activation", choices=sorted(ACTIVATIONS), default="none")
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--baseline", help="another build of the plugin to compare with (path)")
+    ap.add_argument(
+        "--fused", action="store_true", help="time the fused call against the three calls"
+    )
     args = ap.parse_args()
     m, n, k = _dims(args.shape, 3)
     tm, tn = _dims(args.tile, 2)
     if tm != m:
         raise SystemExit("--tile must span all M rows (the inference shapes' tiles do)")
+    if args.fused:
+        _time_fused(args, m, n, k, tm, tn)
+        return
     paths = [str(PLUGIN)] + ([args.baseline] if args.baseline else [])
     # keep each library's arrays alive while its calls point into them
     runs = [_calls(ctypes.CDLL(path), args.dtype, m, n, k, tn, ACTIVATIONS[args.activation])

@@ -59,6 +59,15 @@ PACKED_SYMBOLS: dict[type[Attribute], str] = {
 the params of MATMUL_PARAMS: b is the packed buffer, b_offset the tile's offset, b_stride0 the
 packed rows (packed_rows(k)), b_stride1 PACKED_B_PANEL."""
 
+PACKED_EPILOGUE_SYMBOLS: dict[type[Attribute], str] = {
+    Float32Type: "mips_matmul_packed_epilogue_f32",
+    BFloat16Type: "mips_matmul_packed_epilogue_bf16",
+}
+"""The packed matmul with the epilogue fused into its store phase, per element type
+(mips_kernels.h, "Fused epilogue"): one call per tile for a bias, an activation and a binary
+op, bit for bit the epilogue (BIAS_SET), packed matmul, epilogue calls it replaces. Takes
+PACKED_EPILOGUE_PARAMS."""
+
 PACK_SYMBOLS: dict[type[Attribute], str] = {
     Float32Type: "mips_pack_b_f32",
     BFloat16Type: "mips_pack_b_bf16",
@@ -106,10 +115,11 @@ KERNEL_SYMBOLS: tuple[str, ...] = (
     *PACK_SYMBOLS.values(),
     *(symbol for symbols in BACKEND_SYMBOLS.values() for symbol in symbols.values()),
     *EPILOGUE_SYMBOLS.values(),
+    *PACKED_EPILOGUE_SYMBOLS.values(),
 )
 """Every kernel a compiled module may import, all with the calling convention `int fn(void*
 params, void*, void*)`: the matmuls and packed matmuls take MATMUL_PARAMS, the packs PACK_PARAMS,
-the epilogues EPILOGUE_PARAMS."""
+the epilogues EPILOGUE_PARAMS, the fused epilogues PACKED_EPILOGUE_PARAMS."""
 
 MATMUL_PARAMS: tuple[str, ...] = (
     "a", "a_offset", "a_stride0", "a_stride1",
@@ -131,6 +141,13 @@ EPILOGUE_PARAMS: tuple[str, ...] = (
 """An epilogue call's arguments, in order: the C tile (base, offset, strides), the bias row
 (base, offset, stride; any base when bias_mode is 0), the second tensor's tile (likewise when
 binary is 0), the tile's sizes, then the kinds below."""
+
+PACKED_EPILOGUE_PARAMS: tuple[str, ...] = MATMUL_PARAMS + EPILOGUE_PARAMS[4:11] + (
+    "bias_mode", "activation", "binary",
+)  # fmt: skip
+"""A fused epilogue call's arguments, in order: the packed matmul's (MATMUL_PARAMS), then the
+epilogue's bias, other tensor and kinds (with bias_mode "set" the product starts from the
+bias, accumulate 0)."""
 
 BIAS_MODES: dict[str, int] = {"none": 0, "add": 1, "set": 2}
 """MIPS_EPILOGUE_NONE / _BIAS_ADD / _BIAS_SET: no bias, `C = R(C + bias[j])`, `C = bias[j]`."""
@@ -233,7 +250,7 @@ def embedded_object_path() -> Path:
     return path.resolve()
 
 
-KERNEL_ABI_VERSION = 9
+KERNEL_ABI_VERSION = 10
 """The contract version this mipsc emits calls for; MIPS_KERNEL_ABI_VERSION in mips_kernels.h.
 Bump both with any change of the symbols, the params struct, the numerics or the errors.
 2: mips_matmul_openblas_f32 and mips_openblas_error. 3: bf16 on VDPBF16PS (subnormals flushed,
@@ -245,7 +262,7 @@ attention. 7: the tile cost model in the configuration (CONFIG_NAME_SYMBOL,
 CONFIG_VALUE_SYMBOL). 8: mips_matmul_packed_f32 with at most 4 rows of C sums each column's k
 products in order (kernels/matmul_gemm.inc, packed_thin): other rounding than 7's. 9:
 mips_collapse_huge_pages (COLLAPSE_HUGE_PAGES_SYMBOL) and the configuration's
-prepack_f32_min_rows."""
+prepack_f32_min_rows. 10: the fused epilogue (PACKED_EPILOGUE_SYMBOLS)."""
 
 ABI_VERSION_SYMBOL = "mips_kernel_abi_version"
 """`int mips_kernel_abi_version(void)`: the version a plugin was built for."""
@@ -294,6 +311,15 @@ class EpilogueParams(ctypes.Structure):
     _fields_ = [
         (name, ctypes.c_void_p if name in ("c", "bias", "other") else ctypes.c_int64)
         for name in EPILOGUE_PARAMS
+    ]
+
+
+class PackedEpilogueParams(ctypes.Structure):
+    """The fused epilogue's params struct as ctypes, built from PACKED_EPILOGUE_PARAMS."""
+
+    _fields_ = [
+        (name, ctypes.c_void_p if name in ("a", "b", "c", "bias", "other") else ctypes.c_int64)
+        for name in PACKED_EPILOGUE_PARAMS
     ]
 
 

@@ -38,11 +38,13 @@ class KernelCalls:
         self._lib.mips_debug_reset_counts.argtypes = []
 
     def __getitem__(self, symbol: str) -> int:
-        """Calls of `symbol`; for mips_matmul_<t>, with those of mips_matmul_packed_<t>, which
-        computes the same tiles when pack-weights packed a constant B (`exact` tells apart)."""
+        """Calls of `symbol`; for mips_matmul_<t>, with those of mips_matmul_packed_<t> and
+        mips_matmul_packed_epilogue_<t>, which compute the same tiles when pack-weights packed
+        a constant B (`exact` tells apart)."""
         count = self.exact(symbol)
         if (packed := symbol.replace("mips_matmul_", "mips_matmul_packed_", 1)) != symbol:
             count += self.exact(packed)
+            count += self.exact(symbol.replace("mips_matmul_", "mips_matmul_packed_epilogue_", 1))
         return count
 
     def exact(self, symbol: str) -> int:

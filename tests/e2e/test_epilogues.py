@@ -1,7 +1,10 @@
 """Fused epilogues end to end: small torch models whose elementwise chains after a linear run
-in the matmul's dispatch (fuse-epilogues), checked against torch eager, with the epilogue
-kernel counted and named in the report; on both kernel links (the plugin, as the suite sets
-it, with its counters; the kernels embedded in the module, with no plugin)."""
+in the matmul's dispatch (fuse-epilogues), checked against torch eager, with the kernel
+counted and named in the report; on both kernel links (the plugin, as the suite sets it, with
+its counters; the kernels embedded in the module, with no plugin). The linears' weights are
+constants, packed at load, so each tile makes one call of the fused kernel
+(mips_matmul_packed_epilogue_<t>: the chain in its store phase); a weight that is an input
+keeps the epilogue kernel's calls after the matmul's."""
 
 from __future__ import annotations
 
@@ -64,27 +67,31 @@ def test_f32_block_matches_torch(kernel_calls, name):
     assert f"epilogue: bias, {kind}" in report, report
     assert "epilogue: silu, mul" in report, report
     assert "epilogue: bias, add" in report, report
-    before = kernel_calls["mips_epilogue_f32"]
+    assert "mips_matmul_packed_epilogue_f32 (" in report, report
+    before = kernel_calls[FUSED_F32]
     got = model(x)
     with torch.no_grad():
         want = module(x)
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=2e-5, atol=2e-5)
-    assert kernel_calls["mips_epilogue_f32"] > before
+    assert kernel_calls[FUSED_F32] > before
+
+
+FUSED_F32, FUSED_BF16 = "mips_matmul_packed_epilogue_f32", "mips_matmul_packed_epilogue_bf16"
 
 
 def test_bf16_block_matches_torch_rounding(kernel_calls):
     """bf16: each fused step rounds to bf16 as torch's ops do, so the outputs agree with
     torch's to its own bf16 matmul's differences (sum order), not to an f32 chain's."""
     module, x, model = _compile(torch.bfloat16, nn.GELU())
-    before = kernel_calls["mips_epilogue_bf16"]
+    before = kernel_calls[FUSED_BF16]
     got = model(x)
     with torch.no_grad():
         want = module(x)
     for g, w in zip(got, want, strict=True):
         assert g.dtype == torch.bfloat16
         torch.testing.assert_close(g, w, rtol=2e-2, atol=2e-2)
-    assert kernel_calls["mips_epilogue_bf16"] > before
+    assert kernel_calls[FUSED_BF16] > before
 
 
 @pytest.mark.parametrize(
@@ -92,12 +99,13 @@ def test_bf16_block_matches_torch_rounding(kernel_calls):
 )
 def test_embedded_block_matches_torch(kernel_calls, dtype, tol):
     """--kernel-link=embedded: the epilogues run in the module's own object (its
-    mips_epilogue_<t>_embedded entry points), not through the plugin, with torch's numbers."""
+    mips_matmul_packed_epilogue_<t>_embedded entry points), not through the plugin, with
+    torch's numbers."""
     module, x, model = _compile(dtype, nn.GELU(), kernel_link="embedded")
     report = str(model.report)
     assert "epilogue: bias, gelu" in report, report
     assert "epilogue: silu, mul" in report, report
-    symbol = "mips_epilogue_bf16" if dtype == torch.bfloat16 else "mips_epilogue_f32"
+    symbol = FUSED_BF16 if dtype == torch.bfloat16 else FUSED_F32
     before = kernel_calls[symbol]
     got = model(x)
     with torch.no_grad():
@@ -106,6 +114,43 @@ def test_embedded_block_matches_torch(kernel_calls, dtype, tol):
         assert g.dtype == dtype
         torch.testing.assert_close(g, w, rtol=tol, atol=tol)
     assert kernel_calls[symbol] == before  # not the plugin's
+
+
+class InputWeight(nn.Module):
+    """A linear whose weight and bias are inputs (not constants: nothing to pack at load),
+    then GELU."""
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return nn.functional.gelu(nn.functional.linear(x, w, b))
+
+
+def test_unpacked_weight_keeps_the_epilogue_calls(kernel_calls):
+    """The old path for the rest: a B not packed at load gets the bias fill and the GELU as
+    mips_epilogue_f32 calls around mips_matmul_f32, not the fused kernel."""
+    torch.manual_seed(0)
+    args = (torch.randn(40, 48), torch.randn(96, 48), torch.randn(96))
+    model = mipsc.compile(InputWeight(), *args)
+    assert "epilogue: bias, gelu" in str(model.report), model.report
+    before = kernel_calls["mips_epilogue_f32"], kernel_calls[FUSED_F32]
+    got = model(*args)
+    torch.testing.assert_close(got, InputWeight()(*args), rtol=2e-5, atol=2e-5)
+    assert kernel_calls["mips_epilogue_f32"] > before[0]
+    assert kernel_calls[FUSED_F32] == before[1]
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 2e-5), (torch.bfloat16, 2e-2)])
+def test_thin_product_through_the_fused_kernel(kernel_calls, dtype, tol):
+    """3 rows (a thin product: the fused kernel makes the three steps in turn, counted as
+    ':steps'), packed weights, bias and SiLU: torch's numbers."""
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(64, 96), nn.SiLU()).eval().to(dtype)
+    x = torch.randn(3, 64).to(dtype)
+    model = mipsc.compile(module, x, external_weights=dtype == torch.bfloat16)
+    symbol = FUSED_BF16 if dtype == torch.bfloat16 else FUSED_F32
+    before = kernel_calls[f"{symbol}:steps"]
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), module(x), rtol=tol, atol=tol)
+    assert kernel_calls[f"{symbol}:steps"] > before
 
 
 class Residual(nn.Module):

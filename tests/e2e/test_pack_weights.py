@@ -2,7 +2,8 @@
 
 Real exports whose linear weights are inline constants, parameters (.irpa) or bf16: the module
 packs each weight once when it loads (mips_pack_b_<t>, counted through the plugin), every call
-then runs mips_matmul_packed_<t> only, and the outputs are torch's. With the kernels embedded,
+then runs mips_matmul_packed_epilogue_<t> only (both linears have a bias: the packed matmul with
+the epilogue fused), and the outputs are torch's. With the kernels embedded,
 the same modules run in stock iree-run-module, no plugin anywhere, with the same numbers, and
 under mipsc's runtime their packed weights go to huge pages.
 """
@@ -55,16 +56,16 @@ def test_weights_packed_once_at_load(name, tmp_path, kernel_calls):
 
     packs = kernel_calls.exact(f"mips_pack_b_{dtype}")
     plain = kernel_calls.exact(f"mips_matmul_{dtype}")
-    packed = kernel_calls.exact(f"mips_matmul_packed_{dtype}")
+    packed = kernel_calls.exact(f"mips_matmul_packed_epilogue_{dtype}")
     model = mipsc.load(vmfb, parameters=parameters(name))
     check_outputs(name, model.main(*inputs))
     # Both weights (64 and 16 columns: one pack tile each) were packed when the module loaded...
     assert kernel_calls.exact(f"mips_pack_b_{dtype}") == packs + 2
-    assert kernel_calls.exact(f"mips_matmul_packed_{dtype}") == packed + 2
+    assert kernel_calls.exact(f"mips_matmul_packed_epilogue_{dtype}") == packed + 2
     check_outputs(name, model.main(*inputs))
     # ... and never again; the products never take the unpacked B.
     assert kernel_calls.exact(f"mips_pack_b_{dtype}") == packs + 2
-    assert kernel_calls.exact(f"mips_matmul_packed_{dtype}") == packed + 4
+    assert kernel_calls.exact(f"mips_matmul_packed_epilogue_{dtype}") == packed + 4
     assert kernel_calls.exact(f"mips_matmul_{dtype}") == plain
 
 
@@ -75,10 +76,11 @@ def test_report_says_the_weight_is_pre_packed(tmp_path):
     with collect_remarks() as remarks:
         lower_module(text, "mlp.mlir", PLUGIN)
     report = format_report(remarks)
-    # the first linear's bias and ReLU are fused (fuse-epilogues), and kept on the packed B
-    first = "mips_matmul_packed_f32 (1 12x64 tile; B pre-packed at load; epilogue: bias, relu)"
+    # the first linear's bias and ReLU are fused (fuse-epilogues), into the packed kernel's
+    # store phase
+    first = "mips_matmul_packed_epilogue_f32 (1 12x64 tile; B pre-packed at load; epilogue: bias, relu)"
     assert report.count(first) == 1, report
-    second = "mips_matmul_packed_f32 (1 12x32 tile; B pre-packed at load; epilogue: bias)"
+    second = "mips_matmul_packed_epilogue_f32 (1 12x32 tile; B pre-packed at load; epilogue: bias)"
     assert report.count(second) == 1, report
     assert any("packed once at load into @" in str(r) for r in remarks)
 
@@ -99,7 +101,7 @@ def test_embedded_packed_module_runs_in_stock_iree_run_module(name, tmp_path):
     lowered = lower_module(text, f"{name}.mlir", EMBEDDED)
     assert lowered.count("util.initializer") == 1
     assert lowered.count(f"func.call @mips_pack_b_{dtype}_embedded(") == 2
-    assert lowered.count(f"func.call @mips_matmul_packed_{dtype}_embedded(") == 2
+    assert lowered.count(f"func.call @mips_matmul_packed_epilogue_{dtype}_embedded(") == 2
     assert f"@mips_matmul_{dtype}(" not in lowered
     assert f"@mips_pack_b_{dtype}(" not in lowered
     vmfb = tmp_path / f"{name}.vmfb"
@@ -124,9 +126,10 @@ def test_decode_step_weights_packed_on_both_links(kernel_calls, tmp_path):
     for link in ("plugin", "embedded"):
         model = mipsc.compile(module, x, kernel_link=link)
         assert "B pre-packed at load" in model.report, model.report
-        before = kernel_calls.exact("mips_matmul_packed_f32")
+        # (both linears have an epilogue, SiLU and the bias: the fused kernel)
+        before = kernel_calls.exact("mips_matmul_packed_epilogue_f32")
         torch.testing.assert_close(model(x), want, rtol=1e-5, atol=1e-5)
-        calls = kernel_calls.exact("mips_matmul_packed_f32") - before
+        calls = kernel_calls.exact("mips_matmul_packed_epilogue_f32") - before
         assert (calls > 0) == (link == "plugin"), (link, calls)  # the object counts nothing
     vmfb, inputs, out = tmp_path / "m.vmfb", tmp_path / "x.npy", tmp_path / "y.npy"
     vmfb.write_bytes(model.vmfb)

@@ -30,6 +30,10 @@ found at compile time), the call is a direct one (`hal.import.static`) to the ke
 calls go to the object's `mips_epilogue_<t>_embedded` the same way (no workspace). OpenBLAS
 needs the plugin (it is opened with dlopen).
 
+A matmul with `packed_rhs` and a bias or an epilogue calls the fused kernel instead
+(kernel_abi.PACKED_EPILOGUE_SYMBOLS): one call per tile, the bias as the product's start and the
+activation and binary op applied in the kernel's store phase, bit for bit the three calls above.
+
 A matmul with `packed_rhs` (made by pack-weights) calls mips_matmul_packed_<t> on its tiles,
 whose columns then start on a panel of the packed layout (tile widths are multiples of
 PACKED_B_PANEL); a `mips.pack_rhs` becomes a dispatch of mips_pack_b_<t> over column tiles of
@@ -86,6 +90,7 @@ from mipsc.kernel_abi import (
     KERNEL_BACKENDS,
     PACK_SYMBOLS,
     PACKED_B_PANEL,
+    PACKED_EPILOGUE_SYMBOLS,
     PACKED_SYMBOLS,
     embedded_object_path,
     embedded_symbol,
@@ -157,6 +162,15 @@ class MatmulKey:
     def has_epilogue(self) -> bool:
         """Whether the tiles call the epilogue kernel after the matmul."""
         return self.activation is not None or self.binary is not None
+
+    @property
+    def fuses_epilogue(self) -> bool:
+        """Whether the tiles make one fused call (B pre-packed, with a bias or an epilogue:
+        kernel_abi.PACKED_EPILOGUE_SYMBOLS) instead of the bias fill, matmul and epilogue
+        calls."""
+        assert isinstance(self.out, TensorType)
+        has_kernel = type(self.out.get_element_type()) in PACKED_EPILOGUE_SYMBOLS
+        return self.packed_rhs and has_kernel and (self.bias is not None or self.has_epilogue)
 
     @property
     def kernel_accumulates(self) -> bool:
@@ -288,8 +302,9 @@ class _Tile:
 
 def build_entry(name: str, kernels: _Kernels, key: MatmulKey) -> func.FuncOp:
     """The dispatch entry: bindings (MatmulKey.binding_roles), then ENTRY_INDEX_ARGS; per tile,
-    the bias fill, the kernel call and the epilogue call (each when the key has it), the
-    workgroup's tiles taken in turn. Embedded kernels: the matmul call also gets the workspace
+    the bias fill, the kernel call and the epilogue call (each when the key has it; one call of
+    the fused kernel instead when MatmulKey.fuses_epilogue), the workgroup's tiles taken in
+    turn. Embedded kernels: the matmul call also gets the workspace
     (see workspace_args), and every call returns an i32 (ignored)."""
     binding = iree.BindingType()
     roles = key.binding_roles
@@ -317,8 +332,9 @@ def build_entry(name: str, kernels: _Kernels, key: MatmulKey) -> func.FuncOp:
 
 @dataclass(frozen=True)
 class _Kernels:
-    """The functions an entry calls: the matmul kernel and, when its key has a bias or an
-    epilogue, the epilogue kernel (their embedded entry points when a workspace is lent)."""
+    """The functions an entry calls: the matmul kernel (the fused one when the key fuses its
+    epilogue) and, when its key has a bias or an epilogue it does not fuse, the epilogue kernel
+    (their embedded entry points when a workspace is lent)."""
 
     matmul: str
     epilogue: str | None
@@ -344,8 +360,9 @@ def _build_tile_calls(
     k_and_workspace: list[SSAValue],
 ) -> None:
     """The calls of one tile: the bias fill, the kernel, the epilogue (each when the key has
-    it), all on the same C tile (or where it lies in the tensor C is written into).
-    `k_and_workspace`: the checked K, then the embedded kernel's workspace arguments."""
+    it), or the fused kernel's one call, all on the same C tile (or where it lies in the
+    tensor C is written into). `k_and_workspace`: the checked K, then the embedded kernel's
+    workspace arguments."""
     checked_k, *workspace = k_and_workspace
     lhs = _input_tile(views.a, key, key.lhs_view, tile, [tile.i0, 0], [tile.tm, dims.k], False)
     if key.packed_rhs:
@@ -353,6 +370,9 @@ def _build_tile_calls(
     else:
         rhs = _input_tile(views.b, key, key.rhs_view, tile, [0, tile.j0], [dims.k, tile.tn], True)
     c_tile = _output_tile(views.c, key, tile)
+    if key.fuses_epilogue:
+        _call_fused(key, kernels, (lhs, rhs, c_tile), views, tile, k_and_workspace)
+        return
     if views.bias is not None:
         _call_epilogue(key, kernels, c_tile, tile, bias=_bias_tile(views.bias, tile))
     accumulate = _index(int(key.kernel_accumulates))
@@ -364,6 +384,41 @@ def _build_tile_calls(
             at, extent = [tile.i0, tile.j0], [tile.tm, tile.tn]
             other = _operand_tile(views.other, key, tile, at, extent, False)
         _call_epilogue(key, kernels, c_tile, tile, other=other)
+
+
+def _call_fused(
+    key: MatmulKey,
+    kernels: _Kernels,
+    operands: tuple[list[SSAValue], list[SSAValue], list[SSAValue]],
+    views: _Views,
+    tile: _Tile,
+    k_and_workspace: list[SSAValue],
+) -> None:
+    """The tile's one call of the fused kernel: A, packed B and C as the matmul's, the sizes
+    and accumulate (1 only into a tied init: a bias is the product's start, bias mode `set`),
+    then the bias's and the other tensor's tiles and the kinds (kernel_abi.
+    PACKED_EPILOGUE_PARAMS), then the embedded kernel's workspace."""
+    checked_k, *workspace = k_and_workspace
+    lhs, rhs, c_tile = operands
+    zero = _index(0).result
+    unused_base = c_tile[0]  # any base of the right type: the kernel ignores it
+    bias_args = [unused_base, zero, zero]
+    if views.bias is not None:
+        bias_args = _bias_tile(views.bias, tile)
+    other_args = [unused_base, zero, zero, zero]
+    if views.other is not None:
+        at, extent = [tile.i0, tile.j0], [tile.tm, tile.tn]
+        other_args = _operand_tile(views.other, key, tile, at, extent, False)
+    kinds = (
+        BIAS_MODES["set" if key.bias is not None else "none"],
+        ACTIVATIONS[key.activation.value if key.activation else "none"],
+        BINARY_OPS[key.binary.value if key.binary else "none"],
+    )
+    kind_args = [_index(kind).result if kind else zero for kind in kinds]
+    accumulate = _index(int(key.accumulate)).result
+    sizes = [tile.tm, tile.tn, checked_k, accumulate]
+    call_args = [*lhs, *rhs, *c_tile, *sizes, *bias_args, *other_args, *kind_args, *workspace]
+    func.CallOp(kernels.matmul, call_args, kernels.results)
 
 
 def _bind_operands(key: MatmulKey, args: _EntryArgs) -> _Views:
@@ -605,6 +660,22 @@ def build_epilogue_declaration(
     return external_kernel(symbol, [*c, *bias, *other, *[index] * 5], embedded)
 
 
+def build_fused_declaration(
+    symbol: str, element_type: Attribute, workspace_bytes: int | None = None
+) -> func.FuncOp:
+    """`func.func private @mips_matmul_packed_epilogue_<t>(...)`: the matmul's arguments
+    (A, packed B, C, m, n, k, accumulate), then the bias and the other tensor (base pointer,
+    offset, strides) and the three kinds (kernel_abi.PACKED_EPILOGUE_PARAMS). Embedded when
+    `workspace_bytes` is given: then the workspace and its size, and an i32 result."""
+    base = MemRefType(element_type, [])
+    index = IndexType()
+    operand = [base, index, index, index]
+    inputs = [*operand * 3, *[index] * 4, base, index, index, *operand, *[index] * 3]
+    if workspace_bytes is not None:
+        inputs += [workspace_type(workspace_bytes), index]
+    return external_kernel(symbol, inputs, workspace_bytes is not None)
+
+
 def build_kernel_declaration(
     symbol: str, element_type: Attribute, workspace_bytes: int | None = None
 ) -> func.FuncOp:
@@ -734,6 +805,8 @@ class ExecutableCache:
     def symbol_for(self, key: MatmulKey) -> str:
         """The kernel this matmul's tiles call, with this module's backend."""
         assert isinstance(key.out, TensorType)
+        if key.fuses_epilogue:
+            return PACKED_EPILOGUE_SYMBOLS[type(key.out.get_element_type())]
         if key.packed_rhs:
             return PACKED_SYMBOLS[type(key.out.get_element_type())]
         symbol = matmul_symbol(key.out.get_element_type(), self.backend)
@@ -750,7 +823,7 @@ class ExecutableCache:
         the key fills tiles from a bias or has an epilogue."""
         assert isinstance(key.out, TensorType)
         epilogue = None
-        if key.bias is not None or key.has_epilogue:
+        if (key.bias is not None or key.has_epilogue) and not key.fuses_epilogue:
             epilogue = epilogue_symbol(key.out.get_element_type())
             assert epilogue is not None
             epilogue = self.linked_symbol(epilogue)
@@ -776,9 +849,8 @@ class ExecutableCache:
         # Entry names must be unique module-wide: IREE links all executables into one.
         exe_name, entry_name = f"mips_exe_{index}", f"mips_matmul_{index}"
         kernels = self.kernels_for(key)
-        declarations = [
-            build_kernel_declaration(kernels.matmul, element_type, kernels.workspace_bytes)
-        ]
+        declare = build_fused_declaration if key.fuses_epilogue else build_kernel_declaration
+        declarations = [declare(kernels.matmul, element_type, kernels.workspace_bytes)]
         if kernels.epilogue is not None:
             declarations.append(
                 build_epilogue_declaration(kernels.epilogue, element_type, self.embedded)

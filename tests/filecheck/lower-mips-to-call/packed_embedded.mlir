@@ -2,8 +2,8 @@
 
 // A B packed at load on the embedded route: the pack executable and the matmul executable both
 // carry the kernel object; the pack calls mips_pack_b_f32_embedded (no workspace), the tiles
-// call mips_matmul_packed_f32_embedded with the workspace for the A panels, and a fused ReLU
-// goes to mips_epilogue_f32_embedded; no import is left for a plugin to resolve.
+// call mips_matmul_packed_epilogue_f32_embedded (the ReLU in the kernel's store phase) with the
+// workspace for the A panels; no import is left for a plugin to resolve.
 util.global private @w = dense<1.0> : tensor<300x19xf32>
 util.global private @w.packedT : tensor<6400xf32>
 util.initializer {
@@ -23,15 +23,15 @@ func.func @main(%a: tensor<8x19xf32>) -> tensor<8x300xf32> {
 }
 
 // CHECK:      stream.executable private @mips_exe_1 attributes {hal.executable.objects = #hal.executable.objects<{#hal.executable.target<"llvm-cpu", "embedded-elf-x86_64"> = [#hal.executable.object<{path = "/{{.*}}mips_kernels_embedded.o"}>]}>} {
-// CHECK:        func.func private @mips_matmul_packed_f32_embedded({{.*}}, memref<{{[0-9]+}}xi8, #iree_codegen.workgroup_local>, index) -> i32 attributes {llvm.bareptr = true, hal.import.static}
-// CHECK-NEXT:   func.func private @mips_epilogue_f32_embedded({{.*}}) -> i32 attributes {llvm.bareptr = true, hal.import.static}
+// CHECK:        func.func private @mips_matmul_packed_epilogue_f32_embedded({{.*}}, memref<{{[0-9]+}}xi8, #iree_codegen.workgroup_local>, index) -> i32 attributes {llvm.bareptr = true, hal.import.static}
+// CHECK-NOT:    mips_epilogue_f32
 // CHECK:          %[[WS:.*]] = memref.alloc() : memref<{{[0-9]+}}xi8, #iree_codegen.workgroup_local>
 // CHECK:            %[[KP:.*]] = arith.constant 20 : index
 // CHECK:            %[[PANEL:.*]] = arith.constant 32 : index
-// CHECK:            %{{.*}} = func.call @mips_matmul_packed_f32_embedded(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[KP]], %[[PANEL]], {{.*}}, %[[WS]], %{{.*}}) : ({{.*}}) -> i32
-// CHECK:            %{{.*}} = func.call @mips_epilogue_f32_embedded({{.*}}) : ({{.*}}) -> i32
+// CHECK:            %{{.*}} = func.call @mips_matmul_packed_epilogue_f32_embedded(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[KP]], %[[PANEL]], {{.*}}, %[[WS]], %{{.*}}) : ({{.*}}) -> i32
 // CHECK:      stream.executable private @mips_exe_0 attributes {hal.executable.objects = #hal.executable.objects<{#hal.executable.target<"llvm-cpu", "embedded-elf-x86_64"> = [#hal.executable.object<{path = "/{{.*}}mips_kernels_embedded.o"}>]}>} {
 // CHECK:        func.func private @mips_pack_b_f32_embedded(memref<f32>, index, index, index, memref<f32>, index, index, index) -> i32 attributes {llvm.bareptr = true, hal.import.static}
 // CHECK:            %{{.*}} = func.call @mips_pack_b_f32_embedded({{.*}}) : ({{.*}}) -> i32
 // CHECK-NOT:  @mips_pack_b_f32(
 // CHECK-NOT:  @mips_matmul_packed_f32(
+// CHECK-NOT:  @mips_matmul_packed_epilogue_f32(
