@@ -218,6 +218,9 @@ class SiblingsFused:
     as (unused) parameters, so that the parameter file serves both this variant and the plain
     layer (one .irpa for an A/B of the two .vmfb files), and the seeded inputs are the same."""
 
+    fuse_gate_up: bool = True
+    """False: only q/k/v are one product (gate/up stay two, the gate's SwiGLU fused on it)."""
+
     def fuse_siblings(self) -> None:
         layer: LlamaDecoderLayer = self  # type: ignore[assignment]
         with torch.no_grad():
@@ -227,7 +230,8 @@ class SiblingsFused:
             self.gate_up_proj = nn.Parameter(  # type: ignore[attr-defined]
                 torch.cat([layer.gate_proj.weight, layer.up_proj.weight])
             )
-        unused = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")
+        unused = ("q_proj", "k_proj", "v_proj")
+        unused += ("gate_proj", "up_proj") if self.fuse_gate_up else ("gate_up_proj",)
         self.streamed_bytes = sum(  # type: ignore[attr-defined]
             p.numel() * p.element_size()
             for name, p in layer.named_parameters()
@@ -248,6 +252,8 @@ class SiblingsFused:
         return layer.rotate(q, cos, sin), layer.rotate(k, cos, sin), v
 
     def finish(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        if not self.fuse_gate_up:
+            return super().finish(x, attended)  # type: ignore[misc]
         layer: LlamaDecoderLayer = self  # type: ignore[assignment]
         b, s, _ = x.shape
         x = x + layer.o_proj(attended.transpose(1, 2).reshape(b, s, layer.cfg.hidden))
@@ -270,6 +276,12 @@ class LlamaFusedDecodeStep(SiblingsFused, LlamaDecodeStep):
     def __init__(self, cfg: LlamaConfig = LLAMA) -> None:
         LlamaDecodeStep.__init__(self, cfg)
         self.fuse_siblings()
+
+
+class LlamaQkvFusedDecodeStep(LlamaFusedDecodeStep):
+    """The decode step with q/k/v one product, gate/up two (the gate's SwiGLU fused on it)."""
+
+    fuse_gate_up = False
 
 
 def llama_prefill_inputs(cfg: LlamaConfig = LLAMA) -> tuple[torch.Tensor, ...]:
@@ -354,6 +366,13 @@ MODELS: dict[str, Model] = {
             "llama_decode_fused",
             "the decode step with q/k/v and gate/up each one product, as llama_fused",
             LlamaFusedDecodeStep,
+            llama_decode_inputs,
+            streams_weights=True,
+        ),
+        Model(
+            "llama_decode_fused_qkv",
+            "the decode step with q/k/v one product, gate and up two, as llama_decode",
+            LlamaQkvFusedDecodeStep,
             llama_decode_inputs,
             streams_weights=True,
         ),
