@@ -76,6 +76,8 @@ class Model:
     streams_weights: bool = False
     """A decode step (M = 1): its time is bound by reading the weights, so the report gives
     the weight bytes per second it reached, as a share of the measured memory bandwidth."""
+    experiment: bool = False
+    """A variant for an experiment (not one of issue 16's models): run only when named."""
 
 
 def randn(*shape: int) -> Callable[[], tuple[torch.Tensor, ...]]:
@@ -210,6 +212,80 @@ class LlamaDecodeStep(LlamaDecoderLayer):
         return self.finish(x, attended), k, v
 
 
+class SiblingsFused:
+    """A mixin of the llama layers that computes the products reading one activation as ONE
+    product on the concatenated weights, then slices the result (the same math, up to the sum
+    order of the kernels): q/k/v as `qkv_proj` [hidden + 2 kv, hidden] split in three, gate/up
+    as `gate_up_proj` [2 intermediate, hidden] chunked in two. The separate projections stay
+    as (unused) parameters, so that the parameter file serves both this variant and the plain
+    layer (one .irpa for an A/B of the two .vmfb files), and the seeded inputs are the same."""
+
+    fuse_gate_up: bool = True
+    """False: only q/k/v are one product (gate/up stay two, the gate's SwiGLU fused on it)."""
+
+    def fuse_siblings(self) -> None:
+        layer: LlamaDecoderLayer = self  # type: ignore[assignment]
+        with torch.no_grad():
+            self.qkv_proj = nn.Parameter(  # type: ignore[attr-defined]
+                torch.cat([layer.q_proj.weight, layer.k_proj.weight, layer.v_proj.weight])
+            )
+            self.gate_up_proj = nn.Parameter(  # type: ignore[attr-defined]
+                torch.cat([layer.gate_proj.weight, layer.up_proj.weight])
+            )
+        unused = ("q_proj", "k_proj", "v_proj")
+        unused += ("gate_proj", "up_proj") if self.fuse_gate_up else ("gate_up_proj",)
+        self.streamed_bytes = sum(  # type: ignore[attr-defined]
+            p.numel() * p.element_size()
+            for name, p in layer.named_parameters()
+            if name.split(".")[0] not in unused
+        )
+
+    def heads(
+        self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        layer: LlamaDecoderLayer = self  # type: ignore[assignment]
+        cfg, (b, s, _) = layer.cfg, h.shape
+        kv = cfg.kv_heads * cfg.head_dim
+        qkv = nn.functional.linear(h, self.qkv_proj)  # type: ignore[attr-defined]
+        q, k, v = qkv.split([cfg.hidden, kv, kv], -1)
+        q = q.reshape(b, s, cfg.heads, cfg.head_dim).transpose(1, 2)
+        k = k.reshape(b, s, cfg.kv_heads, cfg.head_dim).transpose(1, 2)
+        v = v.reshape(b, s, cfg.kv_heads, cfg.head_dim).transpose(1, 2)
+        return layer.rotate(q, cos, sin), layer.rotate(k, cos, sin), v
+
+    def finish(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        if not self.fuse_gate_up:
+            return super().finish(x, attended)  # type: ignore[misc]
+        layer: LlamaDecoderLayer = self  # type: ignore[assignment]
+        b, s, _ = x.shape
+        x = x + layer.o_proj(attended.transpose(1, 2).reshape(b, s, layer.cfg.hidden))
+        h = layer.rms_norm(x, layer.post_attention_norm)
+        gate, up = nn.functional.linear(h, self.gate_up_proj).chunk(2, -1)  # type: ignore[attr-defined]
+        return x + layer.down_proj(nn.functional.silu(gate) * up)
+
+
+class LlamaFusedLayer(SiblingsFused, LlamaDecoderLayer):
+    """The prefill layer with q/k/v and gate/up each one product (SiblingsFused)."""
+
+    def __init__(self, cfg: LlamaConfig = LLAMA) -> None:
+        LlamaDecoderLayer.__init__(self, cfg)
+        self.fuse_siblings()
+
+
+class LlamaFusedDecodeStep(SiblingsFused, LlamaDecodeStep):
+    """The decode step with q/k/v and gate/up each one product (SiblingsFused)."""
+
+    def __init__(self, cfg: LlamaConfig = LLAMA) -> None:
+        LlamaDecodeStep.__init__(self, cfg)
+        self.fuse_siblings()
+
+
+class LlamaQkvFusedDecodeStep(LlamaFusedDecodeStep):
+    """The decode step with q/k/v one product, gate/up two (the gate's SwiGLU fused on it)."""
+
+    fuse_gate_up = False
+
+
 def llama_prefill_inputs(cfg: LlamaConfig = LLAMA) -> tuple[torch.Tensor, ...]:
     cos, sin = rotary_tables(cfg, torch.arange(cfg.prompt))
     return torch.randn(1, cfg.prompt, cfg.hidden), cos, sin
@@ -282,6 +358,30 @@ MODELS: dict[str, Model] = {
             streams_weights=True,
         ),
         Model(
+            "llama_fused",
+            "the llama prefill with q/k/v and gate/up each one product on concatenated "
+            "weights, then sliced (same math; its .irpa also holds the plain layer's weights)",
+            LlamaFusedLayer,
+            llama_prefill_inputs,
+            experiment=True,
+        ),
+        Model(
+            "llama_decode_fused",
+            "the decode step with q/k/v and gate/up each one product, as llama_fused",
+            LlamaFusedDecodeStep,
+            llama_decode_inputs,
+            streams_weights=True,
+            experiment=True,
+        ),
+        Model(
+            "llama_decode_fused_qkv",
+            "the decode step with q/k/v one product, gate and up two, as llama_decode",
+            LlamaQkvFusedDecodeStep,
+            llama_decode_inputs,
+            streams_weights=True,
+            experiment=True,
+        ),
+        Model(
             "llama_decode_bf16",
             "the decode step in bfloat16",
             LlamaDecodeStep,
@@ -292,6 +392,9 @@ MODELS: dict[str, Model] = {
         ),
     ]
 }
+
+DEFAULT_MODELS = [name for name, model in MODELS.items() if not model.experiment]
+"""The models run when none is named: issue 16's table."""
 
 DTYPE_NAMES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 
@@ -305,7 +408,10 @@ def build(model: Model) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
 
 
 def weight_bytes(module: nn.Module) -> int:
-    """The bytes of the module's parameters: what one call streams at least once."""
+    """The bytes of the module's parameters that a call reads: what it streams at least once
+    (a module's `streamed_bytes` where it holds parameters it does not use)."""
+    if (streamed := getattr(module, "streamed_bytes", None)) is not None:
+        return int(streamed)
     return sum(p.numel() * p.element_size() for p in module.parameters())
 
 
@@ -620,7 +726,12 @@ def larger(*found: tuple[float, float, float] | None) -> tuple[float, float, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", help=f"default: all of {list(MODELS)}")
+    parser.add_argument(
+        "models",
+        nargs="*",
+        help=f"default: {DEFAULT_MODELS}; also known: "
+        f"{[n for n in MODELS if n not in DEFAULT_MODELS]}",
+    )
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=2.0, help="per backend and case")
     parser.add_argument("--max-samples", type=int, default=500)
@@ -631,7 +742,7 @@ def main() -> None:
     if opts.worker:
         json.dump(worker(json.loads(sys.stdin.read())), sys.stdout)
         return
-    names = opts.models or list(MODELS)
+    names = opts.models or DEFAULT_MODELS
     unknown = set(names) - set(MODELS)
     if unknown:
         parser.error(f"unknown models {sorted(unknown)}; known: {list(MODELS)}")
