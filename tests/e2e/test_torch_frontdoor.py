@@ -413,6 +413,12 @@ def test_bf16_module_with_inline_weights(kernel_calls):
     assert got.dtype == torch.bfloat16
     assert kernel_calls["mips_matmul_bf16"] == before + 2
     torch.testing.assert_close(got.float(), module(x).detach().float(), rtol=2e-2, atol=2e-2)
+    # An f32 tensor given to it: the hint speaks torch (it gave numpy's ml_dtypes one).
+    with pytest.raises(MipscError) as info:
+        model(x.float())
+    assert str(info.value).endswith(
+        "expected bf16 but have f32; give it as a bfloat16 tensor: x.to(torch.bfloat16)"
+    )
 
 
 def test_bf16_weights_go_to_a_parameter_file_by_default():

@@ -89,11 +89,11 @@ class Function:
                 # IREE maps its status codes onto these (OUT_OF_RANGE is an IndexError).
                 raise MipscError(
                     f"{self._module.name}: calling {self.name} failed: "
-                    f"{self._explain(str(err), arrays, cli)}"
+                    f"{self._explain(str(err), arrays, cli, _torch_call(args))}"
                 ) from None
             for index in written:
                 _write_back(args[index], arrays[index], views[index])
-            as_torch = any(_is_torch_tensor(arg) for arg in args)
+            as_torch = _torch_call(args)
             # IREE may return a result in an input's buffer (`return x`, an addmm's init tied
             # to its output): never hand the caller memory it lent or the next call reuses.
             lent = [view.array for view in views if isinstance(view, _Lent)]
@@ -178,9 +178,12 @@ class Function:
         np.copyto(staging, array)
         return _imported(staging)
 
-    def _explain(self, message: str, arrays: Sequence[np.ndarray], cli: bool) -> str:
-        """IREE's invocation error in the user's terms."""
-        hint = _BF16_CLI_HINT if cli else _BF16_HINT
+    def _explain(
+        self, message: str, arrays: Sequence[np.ndarray], cli: bool, torch_call: bool = False
+    ) -> str:
+        """IREE's invocation error in the user's terms (a bf16 hint in the caller's terms: the
+        command line's, torch's when the inputs are torch tensors, else numpy's)."""
+        hint = _BF16_CLI_HINT if cli else _BF16_TORCH_HINT if torch_call else _BF16_HINT
         if "dispatch kernel returned non-zero" in message:
             return (
                 "a kernel rejected its arguments, so nothing was computed: the input "
@@ -285,6 +288,12 @@ def _which_input(
         listed = ", ".join(f"{i + 1} (%arg{i})" for i in candidates)
         return f"one of the inputs {listed}", None
     return "an input", None
+
+
+def _torch_call(args: Sequence[Any]) -> bool:
+    """Whether the caller passes torch tensors (then its results are tensors, and hints speak
+    torch)."""
+    return any(_is_torch_tensor(arg) for arg in args)
 
 
 def _is_torch_tensor(value: Any) -> bool:
@@ -484,6 +493,7 @@ _BF16_HINT = (
     "; bf16 inputs are ml_dtypes.bfloat16 arrays: x.astype(ml_dtypes.bfloat16), or "
     "bits.view(ml_dtypes.bfloat16) for uint16 bit patterns"
 )
+_BF16_TORCH_HINT = "; give it as a bfloat16 tensor: x.to(torch.bfloat16)"
 _BF16_CLI_HINT = (
     "; a .npy cannot hold bf16 (np.save writes it as uint16 bits or untyped): give the raw bits "
     "with their type instead, e.g. --input=8x32xbf16=@x.bin after array.tofile('x.bin')"
