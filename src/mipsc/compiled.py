@@ -8,6 +8,7 @@ kernel plugin. Nothing is written beside the caller's files unless `save` is cal
 from __future__ import annotations
 
 import hashlib
+import inspect
 import re
 import shutil
 import tempfile
@@ -27,8 +28,9 @@ class CompiledModel:
     """A compiled module, called like the original: `model(x)` or `model.forward(x)`.
 
     Inputs are numpy arrays (bf16: `ml_dtypes.bfloat16`) or torch tensors, in the order of the
-    module's `forward`; the outputs are of the same kind (torch tensors when any input was one),
-    in the structure forward returns (a tensor, a tuple, a list, a dict, nested). Shapes must be
+    module's `forward` (or by its parameters' names, `model(x, mask=m)`); the outputs are of
+    the same kind (torch tensors when any input was one), in the structure forward returns (a
+    tensor, a tuple, a list, a dict, nested). Shapes must be
     the example inputs' except in the dims made dynamic. A mismatch is a `MipscError` naming the
     input. An input forward changes in place (`x.add_(1)`) is changed for the caller too, and
     buffers forward changes keep their state in the compiled model between calls. Inference
@@ -45,6 +47,7 @@ class CompiledModel:
         workdir: tempfile.TemporaryDirectory[str],
         plugin: str | Path | None = None,
         out_spec: Any = None,
+        signature: inspect.Signature | None = None,
     ) -> None:
         from mipsc.frontends.from_torch import PARAMETER_SCOPE
         from mipsc.runtime import Module
@@ -66,19 +69,36 @@ class CompiledModel:
         self.module.name = "<compiled model>"
         self.module.written_inputs["main"] = written_inputs(mlir)
         self._out_spec = out_spec  # forward's output structure (torch's pytree spec)
+        self._signature = signature  # forward's, to place inputs given by keyword
 
     def close(self) -> None:
         """Remove the model's folder (the .irpa of external weights) now rather than when the
         model is collected; `save` cannot copy the .irpa after this."""
         self._remove_workdir()
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            args = self._in_order(args, kwargs)
         results = self.module.function("main")(*args)
         return _structured(results, self._out_spec)
 
-    def forward(self, *args: Any) -> Any:
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The same as calling the model."""
-        return self(*args)
+        return self(*args, **kwargs)
+
+    def _in_order(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """The inputs in forward's order, those given by keyword placed by forward's parameter
+        names; a MipscError when forward's signature is unknown or does not take them so."""
+        if self._signature is None:
+            raise MipscError(
+                f"this compiled model takes its inputs by position, and {', '.join(kwargs)} "
+                "was given by keyword: pass every input by position, in forward's order"
+            )
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as err:
+            raise MipscError(f"the inputs do not fit forward{self._signature}: {err}") from None
+        return bound.args
 
     @property
     def report(self) -> str:
@@ -110,6 +130,14 @@ class CompiledModel:
 
             raise MipscError(f"cannot write '{err.filename}': {err.strerror}") from None
         return written
+
+
+def _forward_signature(module: Any) -> inspect.Signature | None:
+    """forward's signature (a function's own), or None when Python cannot describe it."""
+    try:
+        return inspect.signature(getattr(module, "forward", module))
+    except (TypeError, ValueError):
+        return None
 
 
 def _structured(results: Any, out_spec: Any) -> Any:
@@ -194,6 +222,7 @@ def compile(
         workdir=workdir,
         plugin=plugin,
         out_spec=exported.out_spec,
+        signature=_forward_signature(module),
     )
 
 

@@ -913,6 +913,22 @@ def test_8_bit_integer_einsums_compile_and_wrap_as_torch(dtype):
         assert got.dtype == want.dtype and torch.equal(got, want)
 
 
+def test_inputs_given_by_keyword_take_forwards_places():
+    """`model(x, y=y)` was a plain TypeError: the compiled model took inputs by position only."""
+
+    class Difference(torch.nn.Module):
+        def forward(self, x, y):
+            return x @ x.T - y
+
+    x, y = torch.randn(3, 5), torch.randn(3, 3)
+    model = mipsc.compile(Difference(), x, y)
+    want = Difference()(x, y)
+    torch.testing.assert_close(model(y=y, x=x), want)
+    torch.testing.assert_close(model.forward(x, y=y), want)
+    with pytest.raises(MipscError, match=r"^the inputs do not fit forward\(x, y\): .*'z'"):
+        model(x, y, z=y)
+
+
 def test_a_tensor_without_readable_data_is_a_mipsc_error_naming_the_input():
     """A meta tensor (no data), a sparse one or a complex32 one: a MipscError naming the input
     and why, not torch's NotImplementedError or RuntimeError from inside the call."""
