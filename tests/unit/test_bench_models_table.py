@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "bench_models.py"
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("bench_models", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # (its dataclasses look their module up there)
-    spec.loader.exec_module(module)
-    return module
+from repo_tools import load_tool
 
 
 def test_streaming_table_shows_the_cpus_the_read_got():
     """176 MB in 6.4 ms is 27.5 GB/s: 50% of a 55 GB/s fastest pass and 100% of a 27.5 GB/s
     median pass, the read's 2 threads given 0.49 CPUs (the other cells: what was measured)."""
-    tool = load_tool()
+    tool = load_tool("bench_models")
     row = {
         "model": "llama_decode",
         "threads": 2,

@@ -3,23 +3,10 @@ numbers and the same streamed weights as the plain layer (torch only; no export)
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from repo_tools import load_tool
 
 torch = pytest.importorskip("torch")
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "bench_models.py"
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("bench_models", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # (its dataclasses look their module up there)
-    spec.loader.exec_module(module)
-    return module
 
 
 PAIRS = [
@@ -35,7 +22,7 @@ def test_fused_variant_computes_the_plain_layer(plain: str, fused: str, inputs: 
     output of the variant is the plain layer's (up to the sum order of one product on the
     concatenated weights), and a call streams the same weight bytes (the unused separate
     projections are not counted)."""
-    tool = load_tool()
+    tool = load_tool("bench_models")
     cfg = tool.LlamaConfig(hidden=64, heads=4, kv_heads=2, intermediate=96, prompt=8, cached=5)
     layers = []
     for name in (plain, fused):

@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "profile_dispatches.py"
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("profile_dispatches", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from repo_tools import load_tool
 
 
 def event(key: str, start_us: float, end_us: float, tiles: int, summed_us: float) -> dict:
@@ -32,7 +22,7 @@ def event(key: str, start_us: float, end_us: float, tiles: int, summed_us: float
 def test_busy_idle_and_gaps():
     """Two workers, one call of two dispatches: the first keeps 1.5 cores busy (its 3 tiles of
     1000 us in 2000 us: one worker idles 1000 us), the second 2.0; 10 us between them."""
-    tool = load_tool()
+    tool = load_tool("profile_dispatches")
     lines = tool.summarize(
         [event("first", 0, 2000, 3, 3000), event("second", 2010, 3010, 2, 2000)], threads=2
     )
@@ -45,7 +35,7 @@ def test_busy_idle_and_gaps():
 
 
 def test_fastest_quarter_takes_the_least_disturbed_calls():
-    tool = load_tool()
+    tool = load_tool("profile_dispatches")
     assert tool.fastest_quarter([1.0, 2.0, 3.0, 4.0], [40.0, 30.0, 20.0, 10.0]) == 4.0
     assert tool.fastest_quarter([5.0, 7.0], [2.0, 1.0]) == 7.0
 
@@ -54,7 +44,7 @@ def test_undisturbed_call_sums_each_dispatchs_fastest_quarter():
     """Four calls of dispatches a (twice per call) and b: a's fastest quarter (2 of its 8
     events) lasts 100 us, b's (1 of 4) 50 us; one call of b was preempted (5050 us). The
     undisturbed call is 2 x 100 + 50 us, whatever the slow calls took."""
-    tool = load_tool()
+    tool = load_tool("profile_dispatches")
     a_us = [[100, 100], [300, 400], [300, 400], [300, 400]]
     b_us = [5050, 50, 60, 70]
     events = []
