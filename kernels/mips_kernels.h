@@ -590,16 +590,20 @@ extern "C" {
 #define MIPS_KERNEL_ABI_VERSION 10
 #endif
 
+/* The matmul's params, in order (also the start of the fused epilogue's). */
+#define MIPS_MATMUL_PARAMS_FIELDS(T)      \
+  const T* a;                             \
+  int64_t a_offset, a_stride0, a_stride1; \
+  const T* b;                             \
+  int64_t b_offset, b_stride0, b_stride1; \
+  T* c;                                   \
+  int64_t c_offset, c_stride0, c_stride1; \
+  int64_t m, n, k;                        \
+  int64_t accumulate;
+
 #define MIPS_DECLARE_MATMUL_PARAMS(NAME, T) \
   typedef struct NAME {                     \
-    const T* a;                             \
-    int64_t a_offset, a_stride0, a_stride1; \
-    const T* b;                             \
-    int64_t b_offset, b_stride0, b_stride1; \
-    T* c;                                   \
-    int64_t c_offset, c_stride0, c_stride1; \
-    int64_t m, n, k;                        \
-    int64_t accumulate;                     \
+    MIPS_MATMUL_PARAMS_FIELDS(T)            \
   } NAME
 
 MIPS_DECLARE_MATMUL_PARAMS(mips_matmul_f32_params, float);
@@ -675,14 +679,7 @@ MIPS_EXPORT int mips_matmul_packed_bf16(void* params, void* context, void* reser
 /* The fused epilogue: see "Fused epilogue" above. */
 #define MIPS_DECLARE_PACKED_EPILOGUE_PARAMS(NAME, T)    \
   typedef struct NAME {                                 \
-    const T* a;                                         \
-    int64_t a_offset, a_stride0, a_stride1;             \
-    const T* b;                                         \
-    int64_t b_offset, b_stride0, b_stride1;             \
-    T* c;                                               \
-    int64_t c_offset, c_stride0, c_stride1;             \
-    int64_t m, n, k;                                    \
-    int64_t accumulate;                                 \
+    MIPS_MATMUL_PARAMS_FIELDS(T)                        \
     const T* bias;                                      \
     int64_t bias_offset, bias_stride;                   \
     const T* other;                                     \
